@@ -1,0 +1,243 @@
+//! The ledger's state and `apply`, which only mutates: every check happened in `decide`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::account::{Account, AccountStatus, BalanceDelta};
+use crate::command::AccountRef;
+use crate::event::{Event, TransferCreated};
+use crate::ids::{AccountId, Timestamp, TransferId};
+use crate::money::Currencies;
+use crate::transfer::{Posting, Transfer, TransferStatus};
+
+/// Accounts (all of them) and transfers (all of them in a full replay; a working set in a store,
+/// which must load the transfers a command names before deciding it: see `Command::transfer_ids`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LedgerState {
+    currencies: Arc<Currencies>,
+    accounts: HashMap<AccountId, Account>,
+    codes: HashMap<String, AccountId>,
+    transfers: HashMap<TransferId, Transfer>,
+    deadlines: BTreeSet<(Timestamp, TransferId)>,
+}
+
+impl LedgerState {
+    pub fn new(currencies: Currencies) -> LedgerState {
+        LedgerState {
+            currencies: Arc::new(currencies),
+            accounts: HashMap::new(),
+            codes: HashMap::new(),
+            transfers: HashMap::new(),
+            deadlines: BTreeSet::new(),
+        }
+    }
+
+    pub fn currencies(&self) -> &Currencies {
+        &self.currencies
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.accounts.get(&id)
+    }
+
+    pub fn resolve(&self, account: &AccountRef) -> Option<&Account> {
+        match account {
+            AccountRef::Id(id) => self.accounts.get(id),
+            AccountRef::Code(code) => self.codes.get(code).and_then(|id| self.accounts.get(id)),
+        }
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        self.transfers.get(&id)
+    }
+
+    pub fn transfers(&self) -> impl Iterator<Item = &Transfer> {
+        self.transfers.values()
+    }
+
+    pub fn transfer_count(&self) -> usize {
+        self.transfers.len()
+    }
+
+    /// Pending transfers whose timeout is at or before `now`, earliest first.
+    pub fn expired_pending(&self, now: Timestamp) -> impl Iterator<Item = TransferId> + '_ {
+        self.deadlines.iter().take_while(move |(at, _)| *at <= now).map(|(_, id)| *id)
+    }
+
+    /// The earliest timeout of a pending transfer, if any.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.deadlines.iter().next().map(|(at, _)| *at)
+    }
+
+    /// Loads an account as a store persisted it (start-up without replaying the log).
+    pub fn load_account(&mut self, account: Account) {
+        self.codes.insert(account.code.clone(), account.id);
+        self.accounts.insert(account.id, account);
+    }
+
+    /// Loads a transfer as a store persisted it into the working set.
+    pub fn load_transfer(&mut self, transfer: Transfer) {
+        if transfer.status == TransferStatus::Pending {
+            if let Some(at) = transfer.timeout_at {
+                self.deadlines.insert((at, transfer.id));
+            }
+        }
+        self.transfers.insert(transfer.id, transfer);
+    }
+
+    /// Drops settled transfers from the working set (a store keeps them on disk). Pending
+    /// transfers stay: expiry needs them.
+    pub fn evict_settled_transfers(&mut self) {
+        self.transfers.retain(|_, t| t.status == TransferStatus::Pending);
+    }
+
+    /// A copy holding only the named accounts and transfers: a scratch state for a linked batch.
+    pub fn subset<'a>(&self, accounts: impl IntoIterator<Item = &'a AccountRef>, transfers: impl IntoIterator<Item = TransferId>) -> LedgerState {
+        let mut out = LedgerState {
+            currencies: Arc::clone(&self.currencies),
+            accounts: HashMap::new(),
+            codes: HashMap::new(),
+            transfers: HashMap::new(),
+            deadlines: BTreeSet::new(),
+        };
+        for account in accounts {
+            if let Some(a) = self.resolve(account) {
+                out.load_account(a.clone());
+            }
+        }
+        for id in transfers {
+            if let Some(t) = self.transfers.get(&id) {
+                out.load_transfer(t.clone());
+            }
+        }
+        out
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::AccountOpened(e) => {
+                assert!(!self.accounts.contains_key(&e.id), "account {} opened twice", e.id);
+                self.load_account(Account {
+                    id: e.id,
+                    code: e.code.clone(),
+                    currency: e.currency.clone(),
+                    kind: e.kind,
+                    limit: e.limit,
+                    status: AccountStatus::Open,
+                    metadata: e.metadata.clone(),
+                    balances: Default::default(),
+                    version: 1,
+                    opened_at: e.at,
+                });
+            }
+            Event::AccountFrozen(e) => self.set_status(e.id, AccountStatus::Frozen),
+            Event::AccountUnfrozen(e) => self.set_status(e.id, AccountStatus::Open),
+            Event::AccountClosed(e) => self.set_status(e.id, AccountStatus::Closed),
+            Event::TransferPosted(e) | Event::PendingTransferCreated(e) => {
+                let status = if matches!(event, Event::TransferPosted(_)) { TransferStatus::Posted } else { TransferStatus::Pending };
+                self.apply_deltas(&event_deltas(self, event));
+                self.create_transfer(e, status);
+            }
+            Event::PendingTransferPosted(e) => {
+                self.apply_deltas(&event_deltas(self, event));
+                self.settle(e.id, TransferStatus::Posted).posted = Some(e.postings.clone());
+            }
+            Event::PendingTransferVoided(e) => {
+                self.apply_deltas(&event_deltas(self, event));
+                self.settle(e.id, TransferStatus::Voided);
+            }
+            Event::PendingTransferExpired(e) => {
+                self.apply_deltas(&event_deltas(self, event));
+                self.settle(e.id, TransferStatus::Expired);
+            }
+        }
+    }
+
+    fn set_status(&mut self, id: AccountId, status: AccountStatus) {
+        let account = self.accounts.get_mut(&id).expect("status change of a known account");
+        account.status = status;
+        account.version += 1;
+    }
+
+    fn create_transfer(&mut self, e: &TransferCreated, status: TransferStatus) {
+        if let Some(original) = e.reverses.and_then(|id| self.transfers.get_mut(&id)) {
+            original.reversed_by = Some(e.id);
+        }
+        self.load_transfer(Transfer {
+            id: e.id,
+            postings: e.postings.clone(),
+            status,
+            pending: status == TransferStatus::Pending,
+            timeout_at: e.timeout_at,
+            posted: None,
+            reverses: e.reverses,
+            reversed_by: None,
+            external_ref: e.external_ref.clone(),
+            metadata: e.metadata.clone(),
+            created_at: e.at,
+            version: 1,
+        });
+    }
+
+    /// Marks a pending transfer settled.
+    fn settle(&mut self, id: TransferId, status: TransferStatus) -> &mut Transfer {
+        let transfer = self.transfers.get_mut(&id).expect("event names a transfer in the working set");
+        assert_eq!(transfer.status, TransferStatus::Pending, "only a pending transfer settles");
+        transfer.status = status;
+        transfer.version += 1;
+        if let Some(at) = transfer.timeout_at {
+            self.deadlines.remove(&(at, id));
+        }
+        transfer
+    }
+
+    fn apply_deltas(&mut self, deltas: &BTreeMap<AccountId, BalanceDelta>) {
+        for (id, delta) in deltas {
+            let account = self.accounts.get_mut(id).expect("postings name known accounts");
+            account.balances = delta.applied_to(&account.balances).expect("decide checked every total");
+        }
+    }
+}
+
+/// How a set of postings moves an account's totals.
+#[derive(Clone, Copy)]
+enum Movement {
+    Post,
+    Hold,
+    ReleaseHold,
+}
+
+fn add_deltas(out: &mut BTreeMap<AccountId, BalanceDelta>, postings: &[Posting], movement: Movement) {
+    for p in postings {
+        let (posted, amount) = match movement {
+            Movement::Post => (true, p.amount),
+            Movement::Hold => (false, p.amount),
+            Movement::ReleaseHold => (false, -p.amount),
+        };
+        out.entry(p.account).or_default().add(p.side, posted, amount);
+    }
+}
+
+/// The balance changes an event makes, per account. `decide` checks them and `apply` makes
+/// them, so the two can never disagree. Settling events need their transfer in the state.
+pub(crate) fn event_deltas(state: &LedgerState, event: &Event) -> BTreeMap<AccountId, BalanceDelta> {
+    let mut out = BTreeMap::new();
+    let held = |id: TransferId| &state.transfers.get(&id).expect("event names a transfer in the working set").postings;
+    match event {
+        Event::TransferPosted(e) => add_deltas(&mut out, &e.postings, Movement::Post),
+        Event::PendingTransferCreated(e) => add_deltas(&mut out, &e.postings, Movement::Hold),
+        Event::PendingTransferPosted(e) => {
+            add_deltas(&mut out, held(e.id), Movement::ReleaseHold);
+            add_deltas(&mut out, &e.postings, Movement::Post);
+        }
+        Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => {
+            add_deltas(&mut out, held(e.id), Movement::ReleaseHold)
+        }
+        Event::AccountOpened(_) | Event::AccountFrozen(_) | Event::AccountUnfrozen(_) | Event::AccountClosed(_) => {}
+    }
+    out
+}
