@@ -46,12 +46,25 @@ pub struct CreateTransfer {
 
 impl CreateTransfer {
     /// The simple form: debit one account, credit another.
-    pub fn simple(id: TransferId, debit: AccountRef, credit: AccountRef, amount: Decimal) -> CreateTransfer {
+    pub fn simple(
+        id: TransferId,
+        debit: AccountRef,
+        credit: AccountRef,
+        amount: Decimal,
+    ) -> CreateTransfer {
         CreateTransfer {
             id,
             postings: vec![
-                PostingRequest { account: debit, side: Side::Debit, amount },
-                PostingRequest { account: credit, side: Side::Credit, amount },
+                PostingRequest {
+                    account: debit,
+                    side: Side::Debit,
+                    amount,
+                },
+                PostingRequest {
+                    account: credit,
+                    side: Side::Credit,
+                    amount,
+                },
             ],
             pending: false,
             timeout_seconds: None,
@@ -65,14 +78,25 @@ impl CreateTransfer {
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     OpenAccount(OpenAccount),
-    FreezeAccount { id: AccountId },
-    UnfreezeAccount { id: AccountId },
+    FreezeAccount {
+        id: AccountId,
+    },
+    UnfreezeAccount {
+        id: AccountId,
+    },
     /// Closing is final and needs a zero balance with no holds.
-    CloseAccount { id: AccountId },
+    CloseAccount {
+        id: AccountId,
+    },
     CreateTransfer(CreateTransfer),
     /// Post a pending transfer in full, or a smaller amount (simple transfers only).
-    PostPendingTransfer { pending_id: TransferId, amount: Option<Decimal> },
-    VoidPendingTransfer { pending_id: TransferId },
+    PostPendingTransfer {
+        pending_id: TransferId,
+        amount: Option<Decimal>,
+    },
+    VoidPendingTransfer {
+        pending_id: TransferId,
+    },
     /// Undo a posted transfer with a new compensating transfer `id`.
     ReverseTransfer {
         id: TransferId,
@@ -88,10 +112,13 @@ impl Command {
     pub fn transfer_ids(&self) -> Vec<TransferId> {
         match self {
             Command::CreateTransfer(t) => vec![t.id],
-            Command::PostPendingTransfer { pending_id, .. } | Command::VoidPendingTransfer { pending_id } => {
+            Command::PostPendingTransfer { pending_id, .. }
+            | Command::VoidPendingTransfer { pending_id } => {
                 vec![*pending_id]
             }
-            Command::ReverseTransfer { id, transfer_id, .. } => vec![*id, *transfer_id],
+            Command::ReverseTransfer {
+                id, transfer_id, ..
+            } => vec![*id, *transfer_id],
             _ => Vec::new(),
         }
     }

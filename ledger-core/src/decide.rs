@@ -28,29 +28,43 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
+use crate::account::valid_account_code;
 use crate::account::{Account, AccountStatus, Side};
 use crate::command::{AccountRef, Command, CreateTransfer, OpenAccount};
-use crate::event::{AccountOpened, AccountStatusChanged, Event, PendingPosted, PendingReleased, TransferCreated};
+use crate::event::{
+    AccountOpened, AccountStatusChanged, Event, PendingPosted, PendingReleased, TransferCreated,
+};
 use crate::ids::{AccountId, Timestamp, TransferId};
 use crate::money::{AmountError, CurrencyCode, checked_amount};
 use crate::rejection::Rejection;
 use crate::state::{LedgerState, event_deltas};
-use crate::transfer::{MAX_BATCH, MAX_POSTINGS, MAX_TIMEOUT_SECONDS, Posting, Transfer, TransferStatus};
-use crate::account::valid_account_code;
+use crate::transfer::{
+    MAX_BATCH, MAX_POSTINGS, MAX_TIMEOUT_SECONDS, Posting, Transfer, TransferStatus,
+};
 
 /// At most this many transfers expire in one `ExpirePendingTransfers`.
 pub const MAX_EXPIRED_PER_COMMAND: usize = 1024;
 
-pub fn decide(state: &LedgerState, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+pub fn decide(
+    state: &LedgerState,
+    command: &Command,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
     match command {
         Command::OpenAccount(open) => open_account(state, open, now),
         Command::FreezeAccount { id } => change_status(state, *id, AccountStatus::Frozen, now),
         Command::UnfreezeAccount { id } => change_status(state, *id, AccountStatus::Open, now),
         Command::CloseAccount { id } => change_status(state, *id, AccountStatus::Closed, now),
         Command::CreateTransfer(t) => create_transfer(state, t, now),
-        Command::PostPendingTransfer { pending_id, amount } => post_pending(state, *pending_id, *amount, now),
+        Command::PostPendingTransfer { pending_id, amount } => {
+            post_pending(state, *pending_id, *amount, now)
+        }
         Command::VoidPendingTransfer { pending_id } => void_pending(state, *pending_id, now),
-        Command::ReverseTransfer { id, transfer_id, metadata } => reverse(state, *id, *transfer_id, metadata, now),
+        Command::ReverseTransfer {
+            id,
+            transfer_id,
+            metadata,
+        } => reverse(state, *id, *transfer_id, metadata, now),
         Command::ExpirePendingTransfers => Ok(state
             .expired_pending(now)
             .take(MAX_EXPIRED_PER_COMMAND)
@@ -60,7 +74,11 @@ pub fn decide(state: &LedgerState, command: &Command, now: Timestamp) -> Result<
 }
 
 /// `decide`, then `apply` what it decided.
-pub fn execute(state: &mut LedgerState, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+pub fn execute(
+    state: &mut LedgerState,
+    command: &Command,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
     let events = decide(state, command, now)?;
     for event in &events {
         state.apply(event);
@@ -88,11 +106,14 @@ pub fn execute_batch(
         return Err(Rejection::BatchSize);
     }
     match mode {
-        BatchMode::Independent => {
-            Ok(items.iter().map(|t| execute(state, &Command::CreateTransfer(t.clone()), now)).collect())
-        }
+        BatchMode::Independent => Ok(items
+            .iter()
+            .map(|t| execute(state, &Command::CreateTransfer(t.clone()), now))
+            .collect()),
         BatchMode::Linked => {
-            let accounts = items.iter().flat_map(|t| t.postings.iter().map(|p| &p.account));
+            let accounts = items
+                .iter()
+                .flat_map(|t| t.postings.iter().map(|p| &p.account));
             let mut scratch = state.subset(accounts, items.iter().map(|t| t.id));
             let mut results = Vec::with_capacity(items.len());
             for (i, t) in items.iter().enumerate() {
@@ -113,7 +134,11 @@ pub fn execute_batch(
     }
 }
 
-fn open_account(state: &LedgerState, open: &OpenAccount, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+fn open_account(
+    state: &LedgerState,
+    open: &OpenAccount,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
     if open.id.0.is_nil() {
         return Err(Rejection::IdMustNotBeNil);
     }
@@ -129,9 +154,16 @@ fn open_account(state: &LedgerState, open: &OpenAccount, now: Timestamp) -> Resu
             && existing.kind == open.kind
             && existing.limit == open.limit
             && existing.metadata == open.metadata;
-        return if same { Ok(vec![]) } else { Err(Rejection::ExistsWithDifferentFields) };
+        return if same {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ExistsWithDifferentFields)
+        };
     }
-    if state.resolve(&AccountRef::Code(open.code.clone())).is_some() {
+    if state
+        .resolve(&AccountRef::Code(open.code.clone()))
+        .is_some()
+    {
         return Err(Rejection::AccountCodeExists);
     }
     Ok(vec![Event::AccountOpened(AccountOpened {
@@ -145,7 +177,12 @@ fn open_account(state: &LedgerState, open: &OpenAccount, now: Timestamp) -> Resu
     })])
 }
 
-fn change_status(state: &LedgerState, id: AccountId, to: AccountStatus, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+fn change_status(
+    state: &LedgerState,
+    id: AccountId,
+    to: AccountStatus,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
     let account = state.account(id).ok_or(Rejection::AccountNotFound)?;
     let changed = AccountStatusChanged { id, at: now };
     match (account.status, to) {
@@ -153,12 +190,18 @@ fn change_status(state: &LedgerState, id: AccountId, to: AccountStatus, now: Tim
         (AccountStatus::Closed, _) => Err(Rejection::AccountClosed),
         (_, AccountStatus::Frozen) => Ok(vec![Event::AccountFrozen(changed)]),
         (_, AccountStatus::Open) => Ok(vec![Event::AccountUnfrozen(changed)]),
-        (_, AccountStatus::Closed) if !account.balances.is_zero() => Err(Rejection::AccountBalanceNotZero),
+        (_, AccountStatus::Closed) if !account.balances.is_zero() => {
+            Err(Rejection::AccountBalanceNotZero)
+        }
         (_, AccountStatus::Closed) => Ok(vec![Event::AccountClosed(changed)]),
     }
 }
 
-fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+fn create_transfer(
+    state: &LedgerState,
+    t: &CreateTransfer,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
     if t.id.0.is_nil() {
         return Err(Rejection::IdMustNotBeNil);
     }
@@ -179,7 +222,11 @@ fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> R
         return Err(Rejection::TimeoutTooLong);
     }
     if let Some(existing) = state.transfer(t.id) {
-        return if same_transfer(state, existing, t) { Ok(vec![]) } else { Err(Rejection::ExistsWithDifferentFields) };
+        return if same_transfer(state, existing, t) {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ExistsWithDifferentFields)
+        };
     }
     let accounts = t
         .postings
@@ -187,26 +234,47 @@ fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> R
         .map(|p| state.resolve(&p.account).ok_or(Rejection::AccountNotFound))
         .collect::<Result<Vec<&Account>, _>>()?;
     let sides = |side: Side| -> BTreeSet<AccountId> {
-        t.postings.iter().zip(&accounts).filter(|(p, _)| p.side == side).map(|(_, a)| a.id).collect()
+        t.postings
+            .iter()
+            .zip(&accounts)
+            .filter(|(p, _)| p.side == side)
+            .map(|(_, a)| a.id)
+            .collect()
     };
     if !sides(Side::Debit).is_disjoint(&sides(Side::Credit)) {
         return Err(Rejection::SameAccountOnBothSides);
     }
     let currencies = |side: Side| -> BTreeSet<&CurrencyCode> {
-        t.postings.iter().zip(&accounts).filter(|(p, _)| p.side == side).map(|(_, a)| &a.currency).collect()
+        t.postings
+            .iter()
+            .zip(&accounts)
+            .filter(|(p, _)| p.side == side)
+            .map(|(_, a)| &a.currency)
+            .collect()
     };
     if currencies(Side::Debit) != currencies(Side::Credit) {
         return Err(Rejection::CurrencyMismatch);
     }
     let mut postings = Vec::with_capacity(t.postings.len());
     for (p, account) in t.postings.iter().zip(&accounts) {
-        let scale = state.currencies().scale(&account.currency).expect("accounts hold configured currencies");
+        let scale = state
+            .currencies()
+            .scale(&account.currency)
+            .expect("accounts hold configured currencies");
         let amount = checked_amount(p.amount, scale).map_err(amount_rejection)?;
-        postings.push(Posting { account: account.id, side: p.side, amount });
+        postings.push(Posting {
+            account: account.id,
+            side: p.side,
+            amount,
+        });
     }
     let mut sums: BTreeMap<&CurrencyCode, Decimal> = BTreeMap::new();
     for (p, account) in postings.iter().zip(&accounts) {
-        let signed = if p.side == Side::Debit { p.amount } else { -p.amount };
+        let signed = if p.side == Side::Debit {
+            p.amount
+        } else {
+            -p.amount
+        };
         let sum = sums.entry(&account.currency).or_default();
         *sum = sum.checked_add(signed).ok_or(Rejection::Overflow)?;
     }
@@ -222,24 +290,37 @@ fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> R
         metadata: t.metadata.clone(),
         at: now,
     };
-    let event = if t.pending { Event::PendingTransferCreated(created) } else { Event::TransferPosted(created) };
+    let event = if t.pending {
+        Event::PendingTransferCreated(created)
+    } else {
+        Event::TransferPosted(created)
+    };
     checked_effects(state, event)
 }
 
 /// Whether a retried `CreateTransfer` asks for exactly what the existing transfer holds.
 fn same_transfer(state: &LedgerState, existing: &Transfer, t: &CreateTransfer) -> bool {
-    let timeout_at = t.timeout_seconds.filter(|s| *s > 0).map(|s| existing.created_at.plus_seconds(s));
+    let timeout_at = t
+        .timeout_seconds
+        .filter(|s| *s > 0)
+        .map(|s| existing.created_at.plus_seconds(s));
     existing.reverses.is_none()
         && existing.pending == t.pending
         && existing.timeout_at == timeout_at
         && existing.external_ref == t.external_ref
         && existing.metadata == t.metadata
         && existing.postings.len() == t.postings.len()
-        && existing.postings.iter().zip(&t.postings).all(|(have, want)| {
-            have.side == want.side
-                && have.amount == want.amount
-                && state.resolve(&want.account).is_some_and(|a| a.id == have.account)
-        })
+        && existing
+            .postings
+            .iter()
+            .zip(&t.postings)
+            .all(|(have, want)| {
+                have.side == want.side
+                    && have.amount == want.amount
+                    && state
+                        .resolve(&want.account)
+                        .is_some_and(|a| a.id == have.account)
+            })
 }
 
 fn amount_rejection(e: AmountError) -> Rejection {
@@ -259,7 +340,11 @@ fn checked_effects(state: &LedgerState, event: Event) -> Result<Vec<Event>, Reje
         _ => unreachable!("only events that move money are checked"),
     };
     for p in postings {
-        match state.account(p.account).expect("postings name resolved accounts").status {
+        match state
+            .account(p.account)
+            .expect("postings name resolved accounts")
+            .status
+        {
             AccountStatus::Closed => return Err(Rejection::AccountClosed),
             AccountStatus::Frozen => return Err(Rejection::AccountFrozen),
             AccountStatus::Open => {}
@@ -267,7 +352,9 @@ fn checked_effects(state: &LedgerState, event: Event) -> Result<Vec<Event>, Reje
     }
     for (id, delta) in event_deltas(state, &event) {
         let account = state.account(id).expect("postings name resolved accounts");
-        let next = delta.applied_to(&account.balances).ok_or(Rejection::Overflow)?;
+        let next = delta
+            .applied_to(&account.balances)
+            .ok_or(Rejection::Overflow)?;
         if !next.within(account.limit) {
             return Err(Rejection::InsufficientFunds);
         }
@@ -279,14 +366,21 @@ fn pending_transfer(state: &LedgerState, pending_id: TransferId) -> Result<&Tran
     if pending_id.0.is_nil() {
         return Err(Rejection::IdMustNotBeNil);
     }
-    let t = state.transfer(pending_id).ok_or(Rejection::PendingTransferNotFound)?;
+    let t = state
+        .transfer(pending_id)
+        .ok_or(Rejection::PendingTransferNotFound)?;
     if !t.pending {
         return Err(Rejection::PendingTransferNotPending);
     }
     Ok(t)
 }
 
-fn post_pending(state: &LedgerState, pending_id: TransferId, amount: Option<Decimal>, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+fn post_pending(
+    state: &LedgerState,
+    pending_id: TransferId,
+    amount: Option<Decimal>,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
     let t = pending_transfer(state, pending_id)?;
     match t.status {
         TransferStatus::Posted => {
@@ -295,7 +389,11 @@ fn post_pending(state: &LedgerState, pending_id: TransferId, amount: Option<Deci
                 None => t.posted.as_ref() == Some(&t.postings),
                 Some(a) => t.simple_amount().is_some() && posted_amount == Some(a),
             };
-            return if same { Ok(vec![]) } else { Err(Rejection::PendingTransferAlreadyPosted) };
+            return if same {
+                Ok(vec![])
+            } else {
+                Err(Rejection::PendingTransferAlreadyPosted)
+            };
         }
         TransferStatus::Voided => return Err(Rejection::PendingTransferAlreadyVoided),
         TransferStatus::Expired => return Err(Rejection::PendingTransferExpired),
@@ -306,23 +404,47 @@ fn post_pending(state: &LedgerState, pending_id: TransferId, amount: Option<Deci
         Some(a) if a <= Decimal::ZERO => return Err(Rejection::AmountMustBePositive),
         Some(a) if t.simple_amount() == Some(a) => t.postings.clone(),
         Some(a) => {
-            let held = t.simple_amount().ok_or(Rejection::PartialPostRequiresSimpleTransfer)?;
-            let account = state.account(t.postings[0].account).expect("held postings name known accounts");
-            let scale = state.currencies().scale(&account.currency).expect("accounts hold configured currencies");
+            let held = t
+                .simple_amount()
+                .ok_or(Rejection::PartialPostRequiresSimpleTransfer)?;
+            let account = state
+                .account(t.postings[0].account)
+                .expect("held postings name known accounts");
+            let scale = state
+                .currencies()
+                .scale(&account.currency)
+                .expect("accounts hold configured currencies");
             let a = checked_amount(a, scale).map_err(amount_rejection)?;
             if a > held {
                 return Err(Rejection::PostAmountExceedsPending);
             }
-            t.postings.iter().map(|p| Posting { amount: a, ..p.clone() }).collect()
+            t.postings
+                .iter()
+                .map(|p| Posting {
+                    amount: a,
+                    ..p.clone()
+                })
+                .collect()
         }
     };
     if t.timeout_at.is_some_and(|at| at <= now) {
         return Err(Rejection::PendingTransferExpired);
     }
-    checked_effects(state, Event::PendingTransferPosted(PendingPosted { id: pending_id, postings, at: now }))
+    checked_effects(
+        state,
+        Event::PendingTransferPosted(PendingPosted {
+            id: pending_id,
+            postings,
+            at: now,
+        }),
+    )
 }
 
-fn void_pending(state: &LedgerState, pending_id: TransferId, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+fn void_pending(
+    state: &LedgerState,
+    pending_id: TransferId,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
     let t = pending_transfer(state, pending_id)?;
     match t.status {
         TransferStatus::Voided => return Ok(vec![]),
@@ -333,7 +455,10 @@ fn void_pending(state: &LedgerState, pending_id: TransferId, now: Timestamp) -> 
     if t.timeout_at.is_some_and(|at| at <= now) {
         return Err(Rejection::PendingTransferExpired);
     }
-    Ok(vec![Event::PendingTransferVoided(PendingReleased { id: pending_id, at: now })])
+    Ok(vec![Event::PendingTransferVoided(PendingReleased {
+        id: pending_id,
+        at: now,
+    })])
 }
 
 fn reverse(
@@ -348,14 +473,28 @@ fn reverse(
     }
     if let Some(existing) = state.transfer(id) {
         let same = existing.reverses == Some(transfer_id) && existing.metadata == *metadata;
-        return if same { Ok(vec![]) } else { Err(Rejection::ExistsWithDifferentFields) };
+        return if same {
+            Ok(vec![])
+        } else {
+            Err(Rejection::ExistsWithDifferentFields)
+        };
     }
-    let original = state.transfer(transfer_id).ok_or(Rejection::TransferNotFound)?;
-    let posted = original.posted_postings().ok_or(Rejection::TransferNotPosted)?;
+    let original = state
+        .transfer(transfer_id)
+        .ok_or(Rejection::TransferNotFound)?;
+    let posted = original
+        .posted_postings()
+        .ok_or(Rejection::TransferNotPosted)?;
     if original.reversed_by.is_some() {
         return Err(Rejection::TransferAlreadyReversed);
     }
-    let postings = posted.iter().map(|p| Posting { side: p.side.opposite(), ..p.clone() }).collect();
+    let postings = posted
+        .iter()
+        .map(|p| Posting {
+            side: p.side.opposite(),
+            ..p.clone()
+        })
+        .collect();
     checked_effects(
         state,
         Event::TransferPosted(TransferCreated {

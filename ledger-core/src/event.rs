@@ -98,7 +98,9 @@ impl Event {
     pub fn stream(&self) -> String {
         match self {
             Event::AccountOpened(e) => e.id.stream(),
-            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => e.id.stream(),
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
+                e.id.stream()
+            }
             Event::TransferPosted(e) | Event::PendingTransferCreated(e) => e.id.stream(),
             Event::PendingTransferPosted(e) => e.id.stream(),
             Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => e.id.stream(),
@@ -119,22 +121,36 @@ impl Event {
     pub fn payload(&self) -> serde_json::Value {
         let value = match self {
             Event::AccountOpened(e) => serde_json::to_value(e),
-            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => serde_json::to_value(e),
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
+                serde_json::to_value(e)
+            }
             Event::TransferPosted(e) | Event::PendingTransferCreated(e) => serde_json::to_value(e),
             Event::PendingTransferPosted(e) => serde_json::to_value(e),
-            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => serde_json::to_value(e),
+            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => {
+                serde_json::to_value(e)
+            }
         };
         // Serializing plain structs of strings, numbers and JSON values cannot fail.
         value.expect("event payloads always serialize")
     }
 
     /// Reads a stored event back. The place where older schema versions get upcast.
-    pub fn from_parts(event_type: &str, schema_version: i16, payload: serde_json::Value) -> Result<Event, EventDecodeError> {
-        fn body<T: serde::de::DeserializeOwned>(name: &'static str, payload: serde_json::Value) -> Result<T, EventDecodeError> {
+    pub fn from_parts(
+        event_type: &str,
+        schema_version: i16,
+        payload: serde_json::Value,
+    ) -> Result<Event, EventDecodeError> {
+        fn body<T: serde::de::DeserializeOwned>(
+            name: &'static str,
+            payload: serde_json::Value,
+        ) -> Result<T, EventDecodeError> {
             serde_json::from_value(payload).map_err(|e| EventDecodeError::Payload(name, e))
         }
         if schema_version != SCHEMA_VERSION {
-            return Err(EventDecodeError::UnknownType(event_type.to_owned(), schema_version));
+            return Err(EventDecodeError::UnknownType(
+                event_type.to_owned(),
+                schema_version,
+            ));
         }
         Ok(match event_type {
             "AccountOpened" => Event::AccountOpened(body("AccountOpened", payload)?),
@@ -142,11 +158,24 @@ impl Event {
             "AccountUnfrozen" => Event::AccountUnfrozen(body("AccountUnfrozen", payload)?),
             "AccountClosed" => Event::AccountClosed(body("AccountClosed", payload)?),
             "TransferPosted" => Event::TransferPosted(body("TransferPosted", payload)?),
-            "PendingTransferCreated" => Event::PendingTransferCreated(body("PendingTransferCreated", payload)?),
-            "PendingTransferPosted" => Event::PendingTransferPosted(body("PendingTransferPosted", payload)?),
-            "PendingTransferVoided" => Event::PendingTransferVoided(body("PendingTransferVoided", payload)?),
-            "PendingTransferExpired" => Event::PendingTransferExpired(body("PendingTransferExpired", payload)?),
-            other => return Err(EventDecodeError::UnknownType(other.to_owned(), schema_version)),
+            "PendingTransferCreated" => {
+                Event::PendingTransferCreated(body("PendingTransferCreated", payload)?)
+            }
+            "PendingTransferPosted" => {
+                Event::PendingTransferPosted(body("PendingTransferPosted", payload)?)
+            }
+            "PendingTransferVoided" => {
+                Event::PendingTransferVoided(body("PendingTransferVoided", payload)?)
+            }
+            "PendingTransferExpired" => {
+                Event::PendingTransferExpired(body("PendingTransferExpired", payload)?)
+            }
+            other => {
+                return Err(EventDecodeError::UnknownType(
+                    other.to_owned(),
+                    schema_version,
+                ));
+            }
         })
     }
 }

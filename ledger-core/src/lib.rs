@@ -16,7 +16,7 @@ pub use command::{AccountRef, Command, CreateTransfer, OpenAccount, PostingReque
 pub use decide::{BatchMode, decide, execute, execute_batch};
 pub use event::{Event, SCHEMA_VERSION};
 pub use ids::{AccountId, Timestamp, TransferId};
-pub use money::{CurrencyCode, Currencies, Money};
+pub use money::{Currencies, CurrencyCode, Money};
 pub use rejection::Rejection;
 pub use state::LedgerState;
 pub use transfer::{Posting, Transfer, TransferStatus};

@@ -15,6 +15,11 @@ pub fn max_amount() -> Decimal {
     Decimal::from_i128_with_scale(1_000_000_000_000_000_000_000_000, 0)
 }
 
+/// Largest running total an account may reach: 10^27, below rust_decimal's maximum (~7.9 * 10^28).
+pub fn max_total() -> Decimal {
+    Decimal::from_i128_with_scale(1_000_000_000_000_000_000_000_000_000, 0)
+}
+
 /// An ISO 4217 code or a configured asset code: 3 to 12 characters `A-Z0-9`, starting with a letter.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -24,8 +29,14 @@ impl CurrencyCode {
     pub fn parse(code: &str) -> Result<CurrencyCode, AmountError> {
         let ok = (3..=12).contains(&code.len())
             && code.as_bytes()[0].is_ascii_uppercase()
-            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if ok { Ok(CurrencyCode(code.to_owned())) } else { Err(AmountError::UnknownCurrency) }
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(CurrencyCode(code.to_owned()))
+        } else {
+            Err(AmountError::UnknownCurrency)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -73,15 +84,67 @@ pub struct Currencies {
 
 /// ISO 4217 exponents of the fiat currencies the ledger knows out of the box.
 const ISO_4217: &[(&str, u32)] = &[
-    ("AED", 2), ("AMD", 2), ("ARS", 2), ("AUD", 2), ("AZN", 2), ("BHD", 3), ("BRL", 2),
-    ("BYN", 2), ("CAD", 2), ("CHF", 2), ("CLP", 0), ("CNY", 2), ("CZK", 2), ("DKK", 2),
-    ("EGP", 2), ("EUR", 2), ("GBP", 2), ("GEL", 2), ("HKD", 2), ("HUF", 2), ("IDR", 2),
-    ("ILS", 2), ("INR", 2), ("IQD", 3), ("ISK", 0), ("JOD", 3), ("JPY", 0), ("KES", 2),
-    ("KGS", 2), ("KRW", 0), ("KWD", 3), ("KZT", 2), ("LYD", 3), ("MDL", 2), ("MXN", 2),
-    ("MYR", 2), ("NGN", 2), ("NOK", 2), ("NZD", 2), ("OMR", 3), ("PHP", 2), ("PKR", 2),
-    ("PLN", 2), ("RON", 2), ("RSD", 2), ("RUB", 2), ("SAR", 2), ("SEK", 2), ("SGD", 2),
-    ("THB", 2), ("TJS", 2), ("TND", 3), ("TRY", 2), ("TWD", 2), ("UAH", 2), ("USD", 2),
-    ("UZS", 2), ("VND", 0), ("XAF", 0), ("XOF", 0), ("ZAR", 2),
+    ("AED", 2),
+    ("AMD", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("AZN", 2),
+    ("BHD", 3),
+    ("BRL", 2),
+    ("BYN", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EGP", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("GEL", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("IQD", 3),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KGS", 2),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("KZT", 2),
+    ("LYD", 3),
+    ("MDL", 2),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("NGN", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("RON", 2),
+    ("RSD", 2),
+    ("RUB", 2),
+    ("SAR", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("THB", 2),
+    ("TJS", 2),
+    ("TND", 3),
+    ("TRY", 2),
+    ("TWD", 2),
+    ("UAH", 2),
+    ("USD", 2),
+    ("UZS", 2),
+    ("VND", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("ZAR", 2),
 ];
 
 impl Currencies {
@@ -135,9 +198,18 @@ pub struct Money {
 }
 
 impl Money {
-    pub fn new(amount: Decimal, currency: CurrencyCode, currencies: &Currencies) -> Result<Money, AmountError> {
-        let scale = currencies.scale(&currency).ok_or(AmountError::UnknownCurrency)?;
-        Ok(Money { amount: checked_amount(amount, scale)?, currency })
+    pub fn new(
+        amount: Decimal,
+        currency: CurrencyCode,
+        currencies: &Currencies,
+    ) -> Result<Money, AmountError> {
+        let scale = currencies
+            .scale(&currency)
+            .ok_or(AmountError::UnknownCurrency)?;
+        Ok(Money {
+            amount: checked_amount(amount, scale)?,
+            currency,
+        })
     }
 
     pub fn amount(&self) -> Decimal {
@@ -159,7 +231,11 @@ mod tests {
         let got = CurrencyCode::parse(currency)
             .and_then(|c| Money::new(Decimal::from_str(amount).unwrap(), c, &currencies))
             .map(|m| m.amount().to_string());
-        assert_eq!(got.as_deref().map_err(|e| *e), expect, "{amount} {currency}");
+        assert_eq!(
+            got.as_deref().map_err(|e| *e),
+            expect,
+            "{amount} {currency}"
+        );
     }
 
     #[test]
@@ -174,20 +250,28 @@ mod tests {
         check("1.0000001", "USDT", Err(AmountError::Scale));
         check("0", "EUR", Err(AmountError::NotPositive));
         check("-1", "EUR", Err(AmountError::NotPositive));
-        check("1000000000000000000000001", "EUR", Err(AmountError::Overflow));
+        check(
+            "1000000000000000000000001",
+            "EUR",
+            Err(AmountError::Overflow),
+        );
         check("1", "XXX", Err(AmountError::UnknownCurrency));
         check("1", "eur", Err(AmountError::UnknownCurrency));
     }
 
     #[test]
     fn configured_assets_get_their_scale() {
-        let currencies = Currencies::standard().with_asset(CurrencyCode::parse("GOLD").unwrap(), 3).unwrap();
-        assert_eq!(currencies.scale(&CurrencyCode::parse("GOLD").unwrap()), Some(3));
-        assert!(Currencies::standard().with_asset(CurrencyCode::parse("BIG").unwrap(), 19).is_err());
+        let currencies = Currencies::standard()
+            .with_asset(CurrencyCode::parse("GOLD").unwrap(), 3)
+            .unwrap();
+        assert_eq!(
+            currencies.scale(&CurrencyCode::parse("GOLD").unwrap()),
+            Some(3)
+        );
+        assert!(
+            Currencies::standard()
+                .with_asset(CurrencyCode::parse("BIG").unwrap(), 19)
+                .is_err()
+        );
     }
-}
-
-/// Largest running total an account may reach: 10^27, below rust_decimal's maximum (~7.9 * 10^28).
-pub fn max_total() -> Decimal {
-    Decimal::from_i128_with_scale(1_000_000_000_000_000_000_000_000_000, 0)
 }

@@ -65,7 +65,10 @@ impl LedgerState {
 
     /// Pending transfers whose timeout is at or before `now`, earliest first.
     pub fn expired_pending(&self, now: Timestamp) -> impl Iterator<Item = TransferId> + '_ {
-        self.deadlines.iter().take_while(move |(at, _)| *at <= now).map(|(_, id)| *id)
+        self.deadlines
+            .iter()
+            .take_while(move |(at, _)| *at <= now)
+            .map(|(_, id)| *id)
     }
 
     /// The earliest timeout of a pending transfer, if any.
@@ -81,10 +84,8 @@ impl LedgerState {
 
     /// Loads a transfer as a store persisted it into the working set.
     pub fn load_transfer(&mut self, transfer: Transfer) {
-        if transfer.status == TransferStatus::Pending {
-            if let Some(at) = transfer.timeout_at {
-                self.deadlines.insert((at, transfer.id));
-            }
+        if let (TransferStatus::Pending, Some(at)) = (transfer.status, transfer.timeout_at) {
+            self.deadlines.insert((at, transfer.id));
         }
         self.transfers.insert(transfer.id, transfer);
     }
@@ -92,11 +93,16 @@ impl LedgerState {
     /// Drops settled transfers from the working set (a store keeps them on disk). Pending
     /// transfers stay: expiry needs them.
     pub fn evict_settled_transfers(&mut self) {
-        self.transfers.retain(|_, t| t.status == TransferStatus::Pending);
+        self.transfers
+            .retain(|_, t| t.status == TransferStatus::Pending);
     }
 
     /// A copy holding only the named accounts and transfers: a scratch state for a linked batch.
-    pub fn subset<'a>(&self, accounts: impl IntoIterator<Item = &'a AccountRef>, transfers: impl IntoIterator<Item = TransferId>) -> LedgerState {
+    pub fn subset<'a>(
+        &self,
+        accounts: impl IntoIterator<Item = &'a AccountRef>,
+        transfers: impl IntoIterator<Item = TransferId>,
+    ) -> LedgerState {
         let mut out = LedgerState {
             currencies: Arc::clone(&self.currencies),
             accounts: HashMap::new(),
@@ -120,7 +126,11 @@ impl LedgerState {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::AccountOpened(e) => {
-                assert!(!self.accounts.contains_key(&e.id), "account {} opened twice", e.id);
+                assert!(
+                    !self.accounts.contains_key(&e.id),
+                    "account {} opened twice",
+                    e.id
+                );
                 self.load_account(Account {
                     id: e.id,
                     code: e.code.clone(),
@@ -138,7 +148,11 @@ impl LedgerState {
             Event::AccountUnfrozen(e) => self.set_status(e.id, AccountStatus::Open),
             Event::AccountClosed(e) => self.set_status(e.id, AccountStatus::Closed),
             Event::TransferPosted(e) | Event::PendingTransferCreated(e) => {
-                let status = if matches!(event, Event::TransferPosted(_)) { TransferStatus::Posted } else { TransferStatus::Pending };
+                let status = if matches!(event, Event::TransferPosted(_)) {
+                    TransferStatus::Posted
+                } else {
+                    TransferStatus::Pending
+                };
                 self.apply_deltas(&event_deltas(self, event));
                 self.create_transfer(e, status);
             }
@@ -158,7 +172,10 @@ impl LedgerState {
     }
 
     fn set_status(&mut self, id: AccountId, status: AccountStatus) {
-        let account = self.accounts.get_mut(&id).expect("status change of a known account");
+        let account = self
+            .accounts
+            .get_mut(&id)
+            .expect("status change of a known account");
         account.status = status;
         account.version += 1;
     }
@@ -185,8 +202,15 @@ impl LedgerState {
 
     /// Marks a pending transfer settled.
     fn settle(&mut self, id: TransferId, status: TransferStatus) -> &mut Transfer {
-        let transfer = self.transfers.get_mut(&id).expect("event names a transfer in the working set");
-        assert_eq!(transfer.status, TransferStatus::Pending, "only a pending transfer settles");
+        let transfer = self
+            .transfers
+            .get_mut(&id)
+            .expect("event names a transfer in the working set");
+        assert_eq!(
+            transfer.status,
+            TransferStatus::Pending,
+            "only a pending transfer settles"
+        );
         transfer.status = status;
         transfer.version += 1;
         if let Some(at) = transfer.timeout_at {
@@ -197,8 +221,13 @@ impl LedgerState {
 
     fn apply_deltas(&mut self, deltas: &BTreeMap<AccountId, BalanceDelta>) {
         for (id, delta) in deltas {
-            let account = self.accounts.get_mut(id).expect("postings name known accounts");
-            account.balances = delta.applied_to(&account.balances).expect("decide checked every total");
+            let account = self
+                .accounts
+                .get_mut(id)
+                .expect("postings name known accounts");
+            account.balances = delta
+                .applied_to(&account.balances)
+                .expect("decide checked every total");
         }
     }
 }
@@ -211,22 +240,37 @@ enum Movement {
     ReleaseHold,
 }
 
-fn add_deltas(out: &mut BTreeMap<AccountId, BalanceDelta>, postings: &[Posting], movement: Movement) {
+fn add_deltas(
+    out: &mut BTreeMap<AccountId, BalanceDelta>,
+    postings: &[Posting],
+    movement: Movement,
+) {
     for p in postings {
         let (posted, amount) = match movement {
             Movement::Post => (true, p.amount),
             Movement::Hold => (false, p.amount),
             Movement::ReleaseHold => (false, -p.amount),
         };
-        out.entry(p.account).or_default().add(p.side, posted, amount);
+        out.entry(p.account)
+            .or_default()
+            .add(p.side, posted, amount);
     }
 }
 
 /// The balance changes an event makes, per account. `decide` checks them and `apply` makes
 /// them, so the two can never disagree. Settling events need their transfer in the state.
-pub(crate) fn event_deltas(state: &LedgerState, event: &Event) -> BTreeMap<AccountId, BalanceDelta> {
+pub(crate) fn event_deltas(
+    state: &LedgerState,
+    event: &Event,
+) -> BTreeMap<AccountId, BalanceDelta> {
     let mut out = BTreeMap::new();
-    let held = |id: TransferId| &state.transfers.get(&id).expect("event names a transfer in the working set").postings;
+    let held = |id: TransferId| {
+        &state
+            .transfers
+            .get(&id)
+            .expect("event names a transfer in the working set")
+            .postings
+    };
     match event {
         Event::TransferPosted(e) => add_deltas(&mut out, &e.postings, Movement::Post),
         Event::PendingTransferCreated(e) => add_deltas(&mut out, &e.postings, Movement::Hold),
@@ -237,7 +281,10 @@ pub(crate) fn event_deltas(state: &LedgerState, event: &Event) -> BTreeMap<Accou
         Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => {
             add_deltas(&mut out, held(e.id), Movement::ReleaseHold)
         }
-        Event::AccountOpened(_) | Event::AccountFrozen(_) | Event::AccountUnfrozen(_) | Event::AccountClosed(_) => {}
+        Event::AccountOpened(_)
+        | Event::AccountFrozen(_)
+        | Event::AccountUnfrozen(_)
+        | Event::AccountClosed(_) => {}
     }
     out
 }
