@@ -99,9 +99,7 @@ impl Balances {
     pub fn within(&self, limit: BalanceLimit) -> bool {
         match limit {
             BalanceLimit::None => true,
-            BalanceLimit::DebitsMustNotExceedCredits => {
-                self.debits_posted + self.debits_pending <= self.credits_posted
-            }
+            BalanceLimit::DebitsMustNotExceedCredits => self.debits_posted + self.debits_pending <= self.credits_posted,
             BalanceLimit::CreditsMustNotExceedDebits => {
                 self.credits_posted + self.credits_pending <= self.debits_posted
             }
@@ -109,9 +107,7 @@ impl Balances {
     }
 
     pub fn is_zero(&self) -> bool {
-        self.debits_posted == self.credits_posted
-            && self.debits_pending.is_zero()
-            && self.credits_pending.is_zero()
+        self.debits_posted == self.credits_posted && self.debits_pending.is_zero() && self.credits_pending.is_zero()
     }
 }
 

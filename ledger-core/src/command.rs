@@ -46,12 +46,7 @@ pub struct CreateTransfer {
 
 impl CreateTransfer {
     /// The simple form: debit one account, credit another.
-    pub fn simple(
-        id: TransferId,
-        debit: AccountRef,
-        credit: AccountRef,
-        amount: Decimal,
-    ) -> CreateTransfer {
+    pub fn simple(id: TransferId, debit: AccountRef, credit: AccountRef, amount: Decimal) -> CreateTransfer {
         CreateTransfer {
             id,
             postings: vec![
@@ -112,13 +107,10 @@ impl Command {
     pub fn transfer_ids(&self) -> Vec<TransferId> {
         match self {
             Command::CreateTransfer(t) => vec![t.id],
-            Command::PostPendingTransfer { pending_id, .. }
-            | Command::VoidPendingTransfer { pending_id } => {
+            Command::PostPendingTransfer { pending_id, .. } | Command::VoidPendingTransfer { pending_id } => {
                 vec![*pending_id]
             }
-            Command::ReverseTransfer {
-                id, transfer_id, ..
-            } => vec![*id, *transfer_id],
+            Command::ReverseTransfer { id, transfer_id, .. } => vec![*id, *transfer_id],
             _ => Vec::new(),
         }
     }

@@ -31,34 +31,24 @@ use rust_decimal::Decimal;
 use crate::account::valid_account_code;
 use crate::account::{Account, AccountStatus, Side};
 use crate::command::{AccountRef, Command, CreateTransfer, OpenAccount};
-use crate::event::{
-    AccountOpened, AccountStatusChanged, Event, PendingPosted, PendingReleased, TransferCreated,
-};
+use crate::event::{AccountOpened, AccountStatusChanged, Event, PendingPosted, PendingReleased, TransferCreated};
 use crate::ids::{AccountId, Timestamp, TransferId};
 use crate::money::{AmountError, CurrencyCode, checked_amount};
 use crate::rejection::Rejection;
 use crate::state::{LedgerState, event_deltas};
-use crate::transfer::{
-    MAX_BATCH, MAX_POSTINGS, MAX_TIMEOUT_SECONDS, Posting, Transfer, TransferStatus,
-};
+use crate::transfer::{MAX_BATCH, MAX_POSTINGS, MAX_TIMEOUT_SECONDS, Posting, Transfer, TransferStatus};
 
 /// At most this many transfers expire in one `ExpirePendingTransfers`.
 pub const MAX_EXPIRED_PER_COMMAND: usize = 1024;
 
-pub fn decide(
-    state: &LedgerState,
-    command: &Command,
-    now: Timestamp,
-) -> Result<Vec<Event>, Rejection> {
+pub fn decide(state: &LedgerState, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     match command {
         Command::OpenAccount(open) => open_account(state, open, now),
         Command::FreezeAccount { id } => change_status(state, *id, AccountStatus::Frozen, now),
         Command::UnfreezeAccount { id } => change_status(state, *id, AccountStatus::Open, now),
         Command::CloseAccount { id } => change_status(state, *id, AccountStatus::Closed, now),
         Command::CreateTransfer(t) => create_transfer(state, t, now),
-        Command::PostPendingTransfer { pending_id, amount } => {
-            post_pending(state, *pending_id, *amount, now)
-        }
+        Command::PostPendingTransfer { pending_id, amount } => post_pending(state, *pending_id, *amount, now),
         Command::VoidPendingTransfer { pending_id } => void_pending(state, *pending_id, now),
         Command::ReverseTransfer {
             id,
@@ -74,11 +64,7 @@ pub fn decide(
 }
 
 /// `decide`, then `apply` what it decided.
-pub fn execute(
-    state: &mut LedgerState,
-    command: &Command,
-    now: Timestamp,
-) -> Result<Vec<Event>, Rejection> {
+pub fn execute(state: &mut LedgerState, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     let events = decide(state, command, now)?;
     for event in &events {
         state.apply(event);
@@ -111,9 +97,7 @@ pub fn execute_batch(
             .map(|t| execute(state, &Command::CreateTransfer(t.clone()), now))
             .collect()),
         BatchMode::Linked => {
-            let accounts = items
-                .iter()
-                .flat_map(|t| t.postings.iter().map(|p| &p.account));
+            let accounts = items.iter().flat_map(|t| t.postings.iter().map(|p| &p.account));
             let mut scratch = state.subset(accounts, items.iter().map(|t| t.id));
             let mut results = Vec::with_capacity(items.len());
             for (i, t) in items.iter().enumerate() {
@@ -134,11 +118,7 @@ pub fn execute_batch(
     }
 }
 
-fn open_account(
-    state: &LedgerState,
-    open: &OpenAccount,
-    now: Timestamp,
-) -> Result<Vec<Event>, Rejection> {
+fn open_account(state: &LedgerState, open: &OpenAccount, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     if open.id.0.is_nil() {
         return Err(Rejection::IdMustNotBeNil);
     }
@@ -160,10 +140,7 @@ fn open_account(
             Err(Rejection::ExistsWithDifferentFields)
         };
     }
-    if state
-        .resolve(&AccountRef::Code(open.code.clone()))
-        .is_some()
-    {
+    if state.resolve(&AccountRef::Code(open.code.clone())).is_some() {
         return Err(Rejection::AccountCodeExists);
     }
     Ok(vec![Event::AccountOpened(AccountOpened {
@@ -190,18 +167,12 @@ fn change_status(
         (AccountStatus::Closed, _) => Err(Rejection::AccountClosed),
         (_, AccountStatus::Frozen) => Ok(vec![Event::AccountFrozen(changed)]),
         (_, AccountStatus::Open) => Ok(vec![Event::AccountUnfrozen(changed)]),
-        (_, AccountStatus::Closed) if !account.balances.is_zero() => {
-            Err(Rejection::AccountBalanceNotZero)
-        }
+        (_, AccountStatus::Closed) if !account.balances.is_zero() => Err(Rejection::AccountBalanceNotZero),
         (_, AccountStatus::Closed) => Ok(vec![Event::AccountClosed(changed)]),
     }
 }
 
-fn create_transfer(
-    state: &LedgerState,
-    t: &CreateTransfer,
-    now: Timestamp,
-) -> Result<Vec<Event>, Rejection> {
+fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     if t.id.0.is_nil() {
         return Err(Rejection::IdMustNotBeNil);
     }
@@ -270,11 +241,7 @@ fn create_transfer(
     }
     let mut sums: BTreeMap<&CurrencyCode, Decimal> = BTreeMap::new();
     for (p, account) in postings.iter().zip(&accounts) {
-        let signed = if p.side == Side::Debit {
-            p.amount
-        } else {
-            -p.amount
-        };
+        let signed = if p.side == Side::Debit { p.amount } else { -p.amount };
         let sum = sums.entry(&account.currency).or_default();
         *sum = sum.checked_add(signed).ok_or(Rejection::Overflow)?;
     }
@@ -310,17 +277,11 @@ fn same_transfer(state: &LedgerState, existing: &Transfer, t: &CreateTransfer) -
         && existing.external_ref == t.external_ref
         && existing.metadata == t.metadata
         && existing.postings.len() == t.postings.len()
-        && existing
-            .postings
-            .iter()
-            .zip(&t.postings)
-            .all(|(have, want)| {
-                have.side == want.side
-                    && have.amount == want.amount
-                    && state
-                        .resolve(&want.account)
-                        .is_some_and(|a| a.id == have.account)
-            })
+        && existing.postings.iter().zip(&t.postings).all(|(have, want)| {
+            have.side == want.side
+                && have.amount == want.amount
+                && state.resolve(&want.account).is_some_and(|a| a.id == have.account)
+        })
 }
 
 fn amount_rejection(e: AmountError) -> Rejection {
@@ -352,9 +313,7 @@ fn checked_effects(state: &LedgerState, event: Event) -> Result<Vec<Event>, Reje
     }
     for (id, delta) in event_deltas(state, &event) {
         let account = state.account(id).expect("postings name resolved accounts");
-        let next = delta
-            .applied_to(&account.balances)
-            .ok_or(Rejection::Overflow)?;
+        let next = delta.applied_to(&account.balances).ok_or(Rejection::Overflow)?;
         if !next.within(account.limit) {
             return Err(Rejection::InsufficientFunds);
         }
@@ -366,9 +325,7 @@ fn pending_transfer(state: &LedgerState, pending_id: TransferId) -> Result<&Tran
     if pending_id.0.is_nil() {
         return Err(Rejection::IdMustNotBeNil);
     }
-    let t = state
-        .transfer(pending_id)
-        .ok_or(Rejection::PendingTransferNotFound)?;
+    let t = state.transfer(pending_id).ok_or(Rejection::PendingTransferNotFound)?;
     if !t.pending {
         return Err(Rejection::PendingTransferNotPending);
     }
@@ -404,9 +361,7 @@ fn post_pending(
         Some(a) if a <= Decimal::ZERO => return Err(Rejection::AmountMustBePositive),
         Some(a) if t.simple_amount() == Some(a) => t.postings.clone(),
         Some(a) => {
-            let held = t
-                .simple_amount()
-                .ok_or(Rejection::PartialPostRequiresSimpleTransfer)?;
+            let held = t.simple_amount().ok_or(Rejection::PartialPostRequiresSimpleTransfer)?;
             let account = state
                 .account(t.postings[0].account)
                 .expect("held postings name known accounts");
@@ -418,13 +373,7 @@ fn post_pending(
             if a > held {
                 return Err(Rejection::PostAmountExceedsPending);
             }
-            t.postings
-                .iter()
-                .map(|p| Posting {
-                    amount: a,
-                    ..p.clone()
-                })
-                .collect()
+            t.postings.iter().map(|p| Posting { amount: a, ..p.clone() }).collect()
         }
     };
     if t.timeout_at.is_some_and(|at| at <= now) {
@@ -440,11 +389,7 @@ fn post_pending(
     )
 }
 
-fn void_pending(
-    state: &LedgerState,
-    pending_id: TransferId,
-    now: Timestamp,
-) -> Result<Vec<Event>, Rejection> {
+fn void_pending(state: &LedgerState, pending_id: TransferId, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     let t = pending_transfer(state, pending_id)?;
     match t.status {
         TransferStatus::Voided => return Ok(vec![]),
@@ -479,12 +424,8 @@ fn reverse(
             Err(Rejection::ExistsWithDifferentFields)
         };
     }
-    let original = state
-        .transfer(transfer_id)
-        .ok_or(Rejection::TransferNotFound)?;
-    let posted = original
-        .posted_postings()
-        .ok_or(Rejection::TransferNotPosted)?;
+    let original = state.transfer(transfer_id).ok_or(Rejection::TransferNotFound)?;
+    let posted = original.posted_postings().ok_or(Rejection::TransferNotPosted)?;
     if original.reversed_by.is_some() {
         return Err(Rejection::TransferAlreadyReversed);
     }

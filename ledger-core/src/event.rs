@@ -71,6 +71,13 @@ pub enum Event {
     PendingTransferExpired(PendingReleased),
 }
 
+/// The entity an event is about; its stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Account(AccountId),
+    Transfer(TransferId),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EventDecodeError {
     #[error("unknown event type {0:?} (schema version {1})")]
@@ -94,16 +101,22 @@ impl Event {
         }
     }
 
-    /// The stream the event belongs to: its account or its transfer.
-    pub fn stream(&self) -> String {
+    /// The entity whose stream the event belongs to: its account or its transfer.
+    pub fn subject(&self) -> Subject {
         match self {
-            Event::AccountOpened(e) => e.id.stream(),
-            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
-                e.id.stream()
-            }
-            Event::TransferPosted(e) | Event::PendingTransferCreated(e) => e.id.stream(),
-            Event::PendingTransferPosted(e) => e.id.stream(),
-            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => e.id.stream(),
+            Event::AccountOpened(e) => Subject::Account(e.id),
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => Subject::Account(e.id),
+            Event::TransferPosted(e) | Event::PendingTransferCreated(e) => Subject::Transfer(e.id),
+            Event::PendingTransferPosted(e) => Subject::Transfer(e.id),
+            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => Subject::Transfer(e.id),
+        }
+    }
+
+    /// The stream id, e.g. `account-<uuid>` or `transfer-<uuid>`.
+    pub fn stream(&self) -> String {
+        match self.subject() {
+            Subject::Account(id) => id.stream(),
+            Subject::Transfer(id) => id.stream(),
         }
     }
 
@@ -121,14 +134,10 @@ impl Event {
     pub fn payload(&self) -> serde_json::Value {
         let value = match self {
             Event::AccountOpened(e) => serde_json::to_value(e),
-            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
-                serde_json::to_value(e)
-            }
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => serde_json::to_value(e),
             Event::TransferPosted(e) | Event::PendingTransferCreated(e) => serde_json::to_value(e),
             Event::PendingTransferPosted(e) => serde_json::to_value(e),
-            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => {
-                serde_json::to_value(e)
-            }
+            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => serde_json::to_value(e),
         };
         // Serializing plain structs of strings, numbers and JSON values cannot fail.
         value.expect("event payloads always serialize")
@@ -147,10 +156,7 @@ impl Event {
             serde_json::from_value(payload).map_err(|e| EventDecodeError::Payload(name, e))
         }
         if schema_version != SCHEMA_VERSION {
-            return Err(EventDecodeError::UnknownType(
-                event_type.to_owned(),
-                schema_version,
-            ));
+            return Err(EventDecodeError::UnknownType(event_type.to_owned(), schema_version));
         }
         Ok(match event_type {
             "AccountOpened" => Event::AccountOpened(body("AccountOpened", payload)?),
@@ -158,23 +164,12 @@ impl Event {
             "AccountUnfrozen" => Event::AccountUnfrozen(body("AccountUnfrozen", payload)?),
             "AccountClosed" => Event::AccountClosed(body("AccountClosed", payload)?),
             "TransferPosted" => Event::TransferPosted(body("TransferPosted", payload)?),
-            "PendingTransferCreated" => {
-                Event::PendingTransferCreated(body("PendingTransferCreated", payload)?)
-            }
-            "PendingTransferPosted" => {
-                Event::PendingTransferPosted(body("PendingTransferPosted", payload)?)
-            }
-            "PendingTransferVoided" => {
-                Event::PendingTransferVoided(body("PendingTransferVoided", payload)?)
-            }
-            "PendingTransferExpired" => {
-                Event::PendingTransferExpired(body("PendingTransferExpired", payload)?)
-            }
+            "PendingTransferCreated" => Event::PendingTransferCreated(body("PendingTransferCreated", payload)?),
+            "PendingTransferPosted" => Event::PendingTransferPosted(body("PendingTransferPosted", payload)?),
+            "PendingTransferVoided" => Event::PendingTransferVoided(body("PendingTransferVoided", payload)?),
+            "PendingTransferExpired" => Event::PendingTransferExpired(body("PendingTransferExpired", payload)?),
             other => {
-                return Err(EventDecodeError::UnknownType(
-                    other.to_owned(),
-                    schema_version,
-                ));
+                return Err(EventDecodeError::UnknownType(other.to_owned(), schema_version));
             }
         })
     }

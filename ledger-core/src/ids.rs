@@ -7,9 +7,7 @@ use uuid::Uuid;
 
 macro_rules! uuid_id {
     ($name:ident, $prefix:literal) => {
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-        )]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
@@ -45,9 +43,6 @@ impl Timestamp {
     }
 
     pub fn plus_seconds(self, seconds: u32) -> Timestamp {
-        Timestamp(
-            self.0
-                .saturating_add(i64::from(seconds) * Self::MICROS_PER_SECOND),
-        )
+        Timestamp(self.0.saturating_add(i64::from(seconds) * Self::MICROS_PER_SECOND))
     }
 }

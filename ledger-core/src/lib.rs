@@ -14,7 +14,7 @@ pub mod transfer;
 pub use account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use command::{AccountRef, Command, CreateTransfer, OpenAccount, PostingRequest};
 pub use decide::{BatchMode, decide, execute, execute_batch};
-pub use event::{Event, SCHEMA_VERSION};
+pub use event::{Event, SCHEMA_VERSION, Subject};
 pub use ids::{AccountId, Timestamp, TransferId};
 pub use money::{Currencies, CurrencyCode, Money};
 pub use rejection::Rejection;

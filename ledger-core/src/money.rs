@@ -29,9 +29,7 @@ impl CurrencyCode {
     pub fn parse(code: &str) -> Result<CurrencyCode, AmountError> {
         let ok = (3..=12).contains(&code.len())
             && code.as_bytes()[0].is_ascii_uppercase()
-            && code
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if ok {
             Ok(CurrencyCode(code.to_owned()))
         } else {
@@ -198,14 +196,8 @@ pub struct Money {
 }
 
 impl Money {
-    pub fn new(
-        amount: Decimal,
-        currency: CurrencyCode,
-        currencies: &Currencies,
-    ) -> Result<Money, AmountError> {
-        let scale = currencies
-            .scale(&currency)
-            .ok_or(AmountError::UnknownCurrency)?;
+    pub fn new(amount: Decimal, currency: CurrencyCode, currencies: &Currencies) -> Result<Money, AmountError> {
+        let scale = currencies.scale(&currency).ok_or(AmountError::UnknownCurrency)?;
         Ok(Money {
             amount: checked_amount(amount, scale)?,
             currency,
@@ -231,11 +223,7 @@ mod tests {
         let got = CurrencyCode::parse(currency)
             .and_then(|c| Money::new(Decimal::from_str(amount).unwrap(), c, &currencies))
             .map(|m| m.amount().to_string());
-        assert_eq!(
-            got.as_deref().map_err(|e| *e),
-            expect,
-            "{amount} {currency}"
-        );
+        assert_eq!(got.as_deref().map_err(|e| *e), expect, "{amount} {currency}");
     }
 
     #[test]
@@ -250,11 +238,7 @@ mod tests {
         check("1.0000001", "USDT", Err(AmountError::Scale));
         check("0", "EUR", Err(AmountError::NotPositive));
         check("-1", "EUR", Err(AmountError::NotPositive));
-        check(
-            "1000000000000000000000001",
-            "EUR",
-            Err(AmountError::Overflow),
-        );
+        check("1000000000000000000000001", "EUR", Err(AmountError::Overflow));
         check("1", "XXX", Err(AmountError::UnknownCurrency));
         check("1", "eur", Err(AmountError::UnknownCurrency));
     }
@@ -264,10 +248,7 @@ mod tests {
         let currencies = Currencies::standard()
             .with_asset(CurrencyCode::parse("GOLD").unwrap(), 3)
             .unwrap();
-        assert_eq!(
-            currencies.scale(&CurrencyCode::parse("GOLD").unwrap()),
-            Some(3)
-        );
+        assert_eq!(currencies.scale(&CurrencyCode::parse("GOLD").unwrap()), Some(3));
         assert!(
             Currencies::standard()
                 .with_asset(CurrencyCode::parse("BIG").unwrap(), 19)

@@ -93,8 +93,7 @@ impl LedgerState {
     /// Drops settled transfers from the working set (a store keeps them on disk). Pending
     /// transfers stay: expiry needs them.
     pub fn evict_settled_transfers(&mut self) {
-        self.transfers
-            .retain(|_, t| t.status == TransferStatus::Pending);
+        self.transfers.retain(|_, t| t.status == TransferStatus::Pending);
     }
 
     /// A copy holding only the named accounts and transfers: a scratch state for a linked batch.
@@ -126,11 +125,7 @@ impl LedgerState {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::AccountOpened(e) => {
-                assert!(
-                    !self.accounts.contains_key(&e.id),
-                    "account {} opened twice",
-                    e.id
-                );
+                assert!(!self.accounts.contains_key(&e.id), "account {} opened twice", e.id);
                 self.load_account(Account {
                     id: e.id,
                     code: e.code.clone(),
@@ -172,10 +167,7 @@ impl LedgerState {
     }
 
     fn set_status(&mut self, id: AccountId, status: AccountStatus) {
-        let account = self
-            .accounts
-            .get_mut(&id)
-            .expect("status change of a known account");
+        let account = self.accounts.get_mut(&id).expect("status change of a known account");
         account.status = status;
         account.version += 1;
     }
@@ -221,13 +213,8 @@ impl LedgerState {
 
     fn apply_deltas(&mut self, deltas: &BTreeMap<AccountId, BalanceDelta>) {
         for (id, delta) in deltas {
-            let account = self
-                .accounts
-                .get_mut(id)
-                .expect("postings name known accounts");
-            account.balances = delta
-                .applied_to(&account.balances)
-                .expect("decide checked every total");
+            let account = self.accounts.get_mut(id).expect("postings name known accounts");
+            account.balances = delta.applied_to(&account.balances).expect("decide checked every total");
         }
     }
 }
@@ -240,29 +227,20 @@ enum Movement {
     ReleaseHold,
 }
 
-fn add_deltas(
-    out: &mut BTreeMap<AccountId, BalanceDelta>,
-    postings: &[Posting],
-    movement: Movement,
-) {
+fn add_deltas(out: &mut BTreeMap<AccountId, BalanceDelta>, postings: &[Posting], movement: Movement) {
     for p in postings {
         let (posted, amount) = match movement {
             Movement::Post => (true, p.amount),
             Movement::Hold => (false, p.amount),
             Movement::ReleaseHold => (false, -p.amount),
         };
-        out.entry(p.account)
-            .or_default()
-            .add(p.side, posted, amount);
+        out.entry(p.account).or_default().add(p.side, posted, amount);
     }
 }
 
 /// The balance changes an event makes, per account. `decide` checks them and `apply` makes
 /// them, so the two can never disagree. Settling events need their transfer in the state.
-pub(crate) fn event_deltas(
-    state: &LedgerState,
-    event: &Event,
-) -> BTreeMap<AccountId, BalanceDelta> {
+pub(crate) fn event_deltas(state: &LedgerState, event: &Event) -> BTreeMap<AccountId, BalanceDelta> {
     let mut out = BTreeMap::new();
     let held = |id: TransferId| {
         &state
@@ -281,10 +259,7 @@ pub(crate) fn event_deltas(
         Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => {
             add_deltas(&mut out, held(e.id), Movement::ReleaseHold)
         }
-        Event::AccountOpened(_)
-        | Event::AccountFrozen(_)
-        | Event::AccountUnfrozen(_)
-        | Event::AccountClosed(_) => {}
+        Event::AccountOpened(_) | Event::AccountFrozen(_) | Event::AccountUnfrozen(_) | Event::AccountClosed(_) => {}
     }
     out
 }

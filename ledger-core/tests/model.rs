@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use ledger_core::account::{AccountKind, AccountStatus, BalanceLimit};
 use ledger_core::{
-    AccountId, AccountRef, Command, CreateTransfer, Currencies, CurrencyCode, Event, LedgerState,
-    OpenAccount, Rejection, Timestamp, TransferId, execute,
+    AccountId, AccountRef, Command, CreateTransfer, Currencies, CurrencyCode, Event, LedgerState, OpenAccount,
+    Rejection, Timestamp, TransferId, execute,
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -170,6 +170,8 @@ struct ModelTransfer {
     timeout_at: Option<i64>,
     status: Status,
     reversed: bool,
+    /// The accounts in the order the core's postings name them (account checks go in this order).
+    order: [usize; 2],
 }
 
 struct Model {
@@ -305,6 +307,7 @@ impl Model {
                         timeout_at,
                         status,
                         reversed: false,
+                        order: [debit, credit],
                     },
                 );
                 Ok(true)
@@ -347,7 +350,7 @@ impl Model {
                 if t.timeout_at.is_some_and(|at| at <= self.now) {
                     return Err(Rejection::PendingTransferExpired);
                 }
-                self.usable([t.debit, t.credit])?;
+                self.usable(t.order)?;
                 self.try_move(t.debit, t.credit, t.cents, wanted, true)?;
                 self.transfers.get_mut(&id).unwrap().status = Status::Posted(wanted);
                 Ok(true)
@@ -384,19 +387,15 @@ impl Model {
                         Err(Rejection::ExistsWithDifferentFields)
                     };
                 }
-                let original = self
-                    .transfers
-                    .get(&of)
-                    .ok_or(Rejection::TransferNotFound)?
-                    .clone();
+                let original = self.transfers.get(&of).ok_or(Rejection::TransferNotFound)?.clone();
                 let Status::Posted(cents) = original.status else {
                     return Err(Rejection::TransferNotPosted);
                 };
                 if original.reversed {
                     return Err(Rejection::TransferAlreadyReversed);
                 }
-                // The compensating postings keep their order: the original debit account comes first.
-                self.usable([original.debit, original.credit])?;
+                // The compensating postings keep the original's order, with sides swapped.
+                self.usable(original.order)?;
                 self.try_move(original.credit, original.debit, 0, cents, true)?;
                 self.transfers.get_mut(&of).unwrap().reversed = true;
                 self.transfers.insert(
@@ -410,6 +409,7 @@ impl Model {
                         timeout_at: None,
                         status: Status::Posted(cents),
                         reversed: false,
+                        order: original.order,
                     },
                 );
                 Ok(true)
@@ -441,8 +441,7 @@ impl Model {
                 ids.sort();
                 for id in ids {
                     let t = self.transfers[&id].clone();
-                    if t.status == Status::Pending && t.timeout_at.is_some_and(|at| at <= self.now)
-                    {
+                    if t.status == Status::Pending && t.timeout_at.is_some_and(|at| at <= self.now) {
                         self.try_move(t.debit, t.credit, t.cents, 0, true)
                             .expect("releasing a hold never breaks a limit");
                         self.transfers.get_mut(&id).unwrap().status = Status::Expired;
@@ -581,10 +580,7 @@ fn run(ops: Vec<Op>) {
             Err(r) => Outcome::Rejected(r),
         };
         assert_eq!(got, expected, "outcome of {op:?}");
-        if got != Outcome::Unchanged
-            && !matches!(got, Outcome::Rejected(_))
-            && !matches!(op, Op::Advance { .. })
-        {
+        if got != Outcome::Unchanged && !matches!(got, Outcome::Rejected(_)) && !matches!(op, Op::Advance { .. }) {
             accepted.push(command(&op));
         }
         for (i, t) in model.totals.iter().enumerate() {
@@ -610,17 +606,11 @@ fn run(ops: Vec<Op>) {
     for command in accepted.iter().filter(|c| {
         !matches!(
             c,
-            Command::FreezeAccount { .. }
-                | Command::UnfreezeAccount { .. }
-                | Command::CloseAccount { .. }
+            Command::FreezeAccount { .. } | Command::UnfreezeAccount { .. } | Command::CloseAccount { .. }
         )
     }) {
         let before = state.clone();
-        assert_eq!(
-            execute(&mut state, command, now),
-            Ok(vec![]),
-            "retrying {command:?}"
-        );
+        assert_eq!(execute(&mut state, command, now), Ok(vec![]), "retrying {command:?}");
         assert_eq!(state, before);
     }
 }
@@ -675,12 +665,7 @@ fn events_round_trip_through_their_stored_form() {
         log.extend(events.unwrap());
     }
     for event in log.iter() {
-        let back = Event::from_parts(
-            event.event_type(),
-            ledger_core::SCHEMA_VERSION,
-            event.payload(),
-        )
-        .unwrap();
+        let back = Event::from_parts(event.event_type(), ledger_core::SCHEMA_VERSION, event.payload()).unwrap();
         assert_eq!(&back, event);
     }
 }

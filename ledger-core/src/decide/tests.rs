@@ -63,13 +63,7 @@ fn transfer(n: u128, debit: u128, credit: u128, amount: &str) -> CreateTransfer 
     )
 }
 
-fn pending(
-    n: u128,
-    debit: u128,
-    credit: u128,
-    amount: &str,
-    timeout_seconds: u32,
-) -> CreateTransfer {
+fn pending(n: u128, debit: u128, credit: u128, amount: &str, timeout_seconds: u32) -> CreateTransfer {
     CreateTransfer {
         pending: true,
         timeout_seconds: Some(timeout_seconds),
@@ -82,15 +76,10 @@ fn deposit(n: u128, amount: &str) -> Command {
 }
 
 /// Runs `given` on a fresh state (each must succeed), then decides `when` at `now`.
-fn given(
-    given: &[Command],
-    when: Command,
-    now: Timestamp,
-) -> (LedgerState, Result<Vec<Event>, Rejection>) {
+fn given(given: &[Command], when: Command, now: Timestamp) -> (LedgerState, Result<Vec<Event>, Rejection>) {
     let mut state = LedgerState::new(Currencies::standard());
     for command in world().iter().chain(given) {
-        execute(&mut state, command, T0)
-            .unwrap_or_else(|r| panic!("given {command:?} failed: {r:?}"));
+        execute(&mut state, command, T0).unwrap_or_else(|r| panic!("given {command:?} failed: {r:?}"));
     }
     let result = decide(&state, &when, now);
     (state, result)
@@ -117,16 +106,8 @@ fn create_transfer_rejections_follow_the_documented_order() {
         f(&mut t);
         Command::CreateTransfer(t)
     };
-    rejects(
-        &[],
-        t(|t| t.id = TransferId(Uuid::nil())),
-        Rejection::IdMustNotBeNil,
-    );
-    rejects(
-        &[],
-        t(|t| t.postings.truncate(1)),
-        Rejection::TooFewPostings,
-    );
+    rejects(&[], t(|t| t.id = TransferId(Uuid::nil())), Rejection::IdMustNotBeNil);
+    rejects(&[], t(|t| t.postings.truncate(1)), Rejection::TooFewPostings);
     rejects(
         &[],
         t(|t| t.postings = vec![t.postings[0].clone(); 129]),
@@ -172,16 +153,8 @@ fn create_transfer_rejections_follow_the_documented_order() {
         t(|t| t.postings[0].account = AccountRef::Id(acc(3))),
         Rejection::CurrencyMismatch,
     );
-    rejects(
-        &[],
-        t(|t| t.postings[0].amount = dec("10.001")),
-        Rejection::AmountScale,
-    );
-    rejects(
-        &[],
-        t(|t| t.postings[0].amount = dec("10.01")),
-        Rejection::Unbalanced,
-    );
+    rejects(&[], t(|t| t.postings[0].amount = dec("10.001")), Rejection::AmountScale);
+    rejects(&[], t(|t| t.postings[0].amount = dec("10.01")), Rejection::Unbalanced);
     rejects(
         &[],
         t(|t| t.postings[0].amount = dec("1000000000000000000000001")),
@@ -206,9 +179,7 @@ fn create_transfer_rejections_follow_the_documented_order() {
     // The order matters: an unknown account wins over a bad scale on the same request.
     rejects(
         &[],
-        t(|t| {
-            (t.postings[0].account, t.postings[0].amount) = (AccountRef::Id(acc(99)), dec("1.001"))
-        }),
+        t(|t| (t.postings[0].account, t.postings[0].amount) = (AccountRef::Id(acc(99)), dec("1.001"))),
         Rejection::AccountNotFound,
     );
 }
@@ -267,10 +238,7 @@ fn multi_leg_entries_balance_per_currency() {
 
 #[test]
 fn a_hold_is_posted_partly_and_releases_the_rest() {
-    let setup = [
-        deposit(1, "100"),
-        Command::CreateTransfer(pending(2, 1, 2, "30", 60)),
-    ];
+    let setup = [deposit(1, "100"), Command::CreateTransfer(pending(2, 1, 2, "30", 60))];
     let (mut state, _) = given(&setup, Command::ExpirePendingTransfers, T0);
     let player = |s: &LedgerState| s.account(acc(1)).unwrap().clone();
     assert_eq!(
@@ -287,36 +255,23 @@ fn a_hold_is_posted_partly_and_releases_the_rest() {
         (player(&state).balance(), player(&state).available()),
         (dec("87.50"), dec("87.50"))
     );
-    assert_eq!(
-        state.transfer(tr(2)).unwrap().status,
-        TransferStatus::Posted
-    );
+    assert_eq!(state.transfer(tr(2)).unwrap().status, TransferStatus::Posted);
     // A retried post replays; a different amount or a void is refused.
     assert_eq!(decide(&state, &post, T0), Ok(vec![]));
     let other = Command::PostPendingTransfer {
         pending_id: tr(2),
         amount: Some(dec("1")),
     };
+    assert_eq!(decide(&state, &other, T0), Err(Rejection::PendingTransferAlreadyPosted));
     assert_eq!(
-        decide(&state, &other, T0),
-        Err(Rejection::PendingTransferAlreadyPosted)
-    );
-    assert_eq!(
-        decide(
-            &state,
-            &Command::VoidPendingTransfer { pending_id: tr(2) },
-            T0
-        ),
+        decide(&state, &Command::VoidPendingTransfer { pending_id: tr(2) }, T0),
         Err(Rejection::PendingTransferAlreadyPosted)
     );
 }
 
 #[test]
 fn post_pending_rejections() {
-    let setup = [
-        deposit(1, "100"),
-        Command::CreateTransfer(pending(2, 1, 2, "30", 60)),
-    ];
+    let setup = [deposit(1, "100"), Command::CreateTransfer(pending(2, 1, 2, "30", 60))];
     let post = |amount: Option<&str>| Command::PostPendingTransfer {
         pending_id: tr(2),
         amount: amount.map(dec),
@@ -339,18 +294,10 @@ fn post_pending_rejections() {
     );
     rejects(&setup, post(Some("0")), Rejection::AmountMustBePositive);
     rejects(&setup, post(Some("1.001")), Rejection::AmountScale);
-    rejects(
-        &setup,
-        post(Some("30.01")),
-        Rejection::PostAmountExceedsPending,
-    );
+    rejects(&setup, post(Some("30.01")), Rejection::PostAmountExceedsPending);
     let (_, late) = given(&setup, post(None), T0.plus_seconds(60));
     assert_eq!(late, Err(Rejection::PendingTransferExpired));
-    let voided = [
-        &setup[..],
-        &[Command::VoidPendingTransfer { pending_id: tr(2) }],
-    ]
-    .concat();
+    let voided = [&setup[..], &[Command::VoidPendingTransfer { pending_id: tr(2) }]].concat();
     rejects(&voided, post(None), Rejection::PendingTransferAlreadyVoided);
     let frozen = [&setup[..], &[Command::FreezeAccount { id: acc(1) }]].concat();
     rejects(&frozen, post(None), Rejection::AccountFrozen);
@@ -358,10 +305,7 @@ fn post_pending_rejections() {
 
 #[test]
 fn holds_count_against_available_and_expire() {
-    let setup = [
-        deposit(1, "50"),
-        Command::CreateTransfer(pending(2, 1, 2, "40", 10)),
-    ];
+    let setup = [deposit(1, "50"), Command::CreateTransfer(pending(2, 1, 2, "40", 10))];
     // 50 held 40: another 20 would overdraw.
     rejects(
         &setup,
@@ -376,11 +320,7 @@ fn holds_count_against_available_and_expire() {
     assert_eq!(state.account(acc(1)).unwrap().available(), dec("50"));
     assert_eq!(state.next_deadline(), None);
     assert_eq!(
-        decide(
-            &state,
-            &Command::VoidPendingTransfer { pending_id: tr(2) },
-            T0
-        ),
+        decide(&state, &Command::VoidPendingTransfer { pending_id: tr(2) }, T0),
         Err(Rejection::PendingTransferExpired)
     );
 }
@@ -405,10 +345,7 @@ fn a_reversal_is_a_new_transfer_and_happens_once() {
         "history is not rewritten"
     );
     assert_eq!(decide(&state, &reverse(2), T0), Ok(vec![]));
-    assert_eq!(
-        decide(&state, &reverse(3), T0),
-        Err(Rejection::TransferAlreadyReversed)
-    );
+    assert_eq!(decide(&state, &reverse(3), T0), Err(Rejection::TransferAlreadyReversed));
     rejects(
         &setup,
         Command::ReverseTransfer {
@@ -418,10 +355,7 @@ fn a_reversal_is_a_new_transfer_and_happens_once() {
         },
         Rejection::TransferNotFound,
     );
-    let held = [
-        deposit(1, "25"),
-        Command::CreateTransfer(pending(2, 1, 2, "5", 0)),
-    ];
+    let held = [deposit(1, "25"), Command::CreateTransfer(pending(2, 1, 2, "5", 0))];
     rejects(
         &held,
         Command::ReverseTransfer {
@@ -432,10 +366,7 @@ fn a_reversal_is_a_new_transfer_and_happens_once() {
         Rejection::TransferNotPosted,
     );
     // The player spent the money: reversing the deposit would overdraw the wallet.
-    let spent = [
-        deposit(1, "25"),
-        Command::CreateTransfer(transfer(2, 1, 2, "20")),
-    ];
+    let spent = [deposit(1, "25"), Command::CreateTransfer(transfer(2, 1, 2, "20"))];
     rejects(&spent, reverse(3), Rejection::InsufficientFunds);
 }
 
@@ -443,24 +374,12 @@ fn a_reversal_is_a_new_transfer_and_happens_once() {
 fn accounts_open_once_and_close_only_when_empty() {
     rejects(
         &[],
-        open(
-            1,
-            "player:1:main",
-            "EUR",
-            AccountKind::Asset,
-            BalanceLimit::None,
-        ),
+        open(1, "player:1:main", "EUR", AccountKind::Asset, BalanceLimit::None),
         Rejection::ExistsWithDifferentFields,
     );
     rejects(
         &[],
-        open(
-            9,
-            "player:1:main",
-            "EUR",
-            AccountKind::Liability,
-            BalanceLimit::None,
-        ),
+        open(9, "player:1:main", "EUR", AccountKind::Liability, BalanceLimit::None),
         Rejection::AccountCodeExists,
     );
     rejects(
@@ -485,11 +404,7 @@ fn accounts_open_once_and_close_only_when_empty() {
         Command::FreezeAccount { id: acc(5) },
         Rejection::AccountClosed,
     );
-    rejects(
-        &[],
-        Command::FreezeAccount { id: acc(42) },
-        Rejection::AccountNotFound,
-    );
+    rejects(&[], Command::FreezeAccount { id: acc(42) }, Rejection::AccountNotFound);
 }
 
 #[test]
@@ -499,11 +414,7 @@ fn a_linked_batch_is_all_or_nothing() {
         execute(&mut state, &c, T0).unwrap();
     }
     let before = state.clone();
-    let items = [
-        transfer(1, 2, 1, "10"),
-        transfer(2, 1, 5, "4"),
-        transfer(3, 1, 5, "7"),
-    ];
+    let items = [transfer(1, 2, 1, "10"), transfer(2, 1, 5, "4"), transfer(3, 1, 5, "7")];
     let results = execute_batch(&mut state, &items, BatchMode::Linked, T0).unwrap();
     let codes: Vec<_> = results.iter().map(|r| r.as_ref().err().copied()).collect();
     assert_eq!(

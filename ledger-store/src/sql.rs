@@ -1,0 +1,270 @@
+//! Every SQL statement of the event store, in one place.
+
+use std::collections::HashMap;
+
+use ledger_core::{Account, AccountId, Timestamp, Transfer};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::record::RecordedEvent;
+
+/// The advisory lock that fences the single writer of a database.
+pub const WRITER_LOCK_KEY: i64 = 0x6c65_6467_6572_0001;
+
+pub fn to_time(t: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.micros()) * 1000)
+        .expect("timestamps are within years 1..9999")
+}
+
+pub fn from_time(t: OffsetDateTime) -> Timestamp {
+    Timestamp(i64::try_from(t.unix_timestamp_nanos() / 1000).expect("timestamps fit in i64 microseconds"))
+}
+
+/// A unit enum's serde name (`"liability"`), for TEXT columns.
+fn text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("unit enums serialize to strings, got {other:?}"),
+    }
+}
+
+fn parse<T: DeserializeOwned>(column: &str, value: String) -> Result<T, sqlx::Error> {
+    serde_json::from_value(serde_json::Value::String(value)).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+fn json<T: DeserializeOwned>(column: &str, value: serde_json::Value) -> Result<T, sqlx::Error> {
+    serde_json::from_value(value).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+pub async fn try_lock_writer(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(WRITER_LOCK_KEY)
+        .fetch_one(conn)
+        .await
+}
+
+/// The last position and its hash, or `(0, genesis)` for an empty log.
+pub async fn head(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await
+}
+
+/// An account row with the positions of its first and latest events.
+pub struct AccountRow {
+    pub account: Account,
+    pub opened_position: i64,
+    pub position: i64,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, code, currency, kind, balance_limit, status, metadata, debits_posted, credits_posted, \
+     debits_pending, credits_pending, version, opened_at, opened_position, position";
+
+fn account_row(row: PgRow) -> Result<AccountRow, sqlx::Error> {
+    let version: i32 = row.try_get("version")?;
+    Ok(AccountRow {
+        account: Account {
+            id: AccountId(row.try_get("id")?),
+            code: row.try_get("code")?,
+            currency: parse("currency", row.try_get("currency")?)?,
+            kind: parse("kind", row.try_get("kind")?)?,
+            limit: parse("balance_limit", row.try_get("balance_limit")?)?,
+            status: parse("status", row.try_get("status")?)?,
+            metadata: row.try_get("metadata")?,
+            balances: ledger_core::Balances {
+                debits_posted: row.try_get("debits_posted")?,
+                credits_posted: row.try_get("credits_posted")?,
+                debits_pending: row.try_get("debits_pending")?,
+                credits_pending: row.try_get("credits_pending")?,
+            },
+            version: u32::try_from(version).unwrap_or(0),
+            opened_at: from_time(row.try_get("opened_at")?),
+        },
+        opened_position: row.try_get("opened_position")?,
+        position: row.try_get("position")?,
+    })
+}
+
+pub async fn load_accounts(conn: &mut PgConnection) -> Result<Vec<AccountRow>, sqlx::Error> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await?;
+    rows.into_iter().map(account_row).collect()
+}
+
+/// A transfer row with the positions of its first and latest events.
+pub struct TransferRow {
+    pub transfer: Transfer,
+    pub created_position: i64,
+    pub position: i64,
+}
+
+fn transfer_row(row: PgRow) -> Result<TransferRow, sqlx::Error> {
+    Ok(TransferRow {
+        transfer: json("state", row.try_get("state")?)?,
+        created_position: row.try_get("created_position")?,
+        position: row.try_get("position")?,
+    })
+}
+
+pub async fn load_pending_transfers(conn: &mut PgConnection) -> Result<Vec<TransferRow>, sqlx::Error> {
+    let rows = sqlx::query("SELECT state, created_position, position FROM transfers WHERE status = 'pending'")
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(transfer_row).collect()
+}
+
+pub async fn load_transfers(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<TransferRow>, sqlx::Error> {
+    let rows = sqlx::query("SELECT state, created_position, position FROM transfers WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(transfer_row).collect()
+}
+
+/// Transfers in id order after `after`, a page at a time (for `verify`).
+pub async fn transfers_page(
+    conn: &mut PgConnection,
+    after: Uuid,
+    limit: i64,
+) -> Result<Vec<(Uuid, TransferRow)>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT id, state, created_position, position FROM transfers WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
+    rows.into_iter()
+        .map(|row| Ok((row.try_get("id")?, transfer_row(row)?)))
+        .collect()
+}
+
+/// Events after `after` in position order, at most `limit`.
+pub async fn events_page(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, \
+         recorded_at, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.try_get("hash")?;
+            Ok(RecordedEvent {
+                position: row.try_get("position")?,
+                event_id: row.try_get("event_id")?,
+                stream_id: row.try_get("stream_id")?,
+                stream_version: row.try_get("stream_version")?,
+                event_type: row.try_get("event_type")?,
+                schema_version: row.try_get("schema_version")?,
+                payload: row.try_get("payload")?,
+                metadata: row.try_get("metadata")?,
+                recorded_at: from_time(row.try_get("recorded_at")?),
+                hash: hash.try_into().unwrap_or([0xff; 32]),
+            })
+        })
+        .collect()
+}
+
+/// What one group commit writes: its events and the new rows of what they touched.
+#[derive(Default)]
+pub struct GroupWrite<'a> {
+    pub events: Vec<RecordedEvent>,
+    pub accounts: Vec<(&'a Account, i64, i64)>,
+    pub transfers: Vec<(&'a Transfer, i64, i64)>,
+}
+
+/// Writes one group in one transaction: events, then account and transfer rows.
+pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let e = &group.events;
+    sqlx::query(
+        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
+         metadata, recorded_at, hash) \
+         SELECT p, i, s, v, t, sv, pl::jsonb, m::jsonb, r, h FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
+         $4::int[], $5::text[], $6::int2[], $7::text[], $8::text[], $9::timestamptz[], $10::bytea[]) \
+         AS x(p, i, s, v, t, sv, pl, m, r, h)",
+    )
+    .bind(e.iter().map(|r| r.position).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.event_id).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.stream_id.as_str()).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.stream_version).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.event_type.as_str()).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.schema_version).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.payload.to_string()).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.metadata.to_string()).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| to_time(r.recorded_at)).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+
+    if !group.accounts.is_empty() {
+        let a = &group.accounts;
+        let dec = |f: fn(&Account) -> Decimal| a.iter().map(|(acc, _, _)| f(acc)).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO accounts (id, code, currency, kind, balance_limit, status, metadata, debits_posted, \
+             credits_posted, debits_pending, credits_pending, version, opened_at, opened_position, position) \
+             SELECT id, code, cur, kind, lim, st, md::jsonb, dp, cp, dh, ch, v, oa, op, p FROM UNNEST($1::uuid[], \
+             $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::numeric[], \
+             $10::numeric[], $11::numeric[], $12::int[], $13::timestamptz[], $14::bigint[], $15::bigint[]) \
+             AS x(id, code, cur, kind, lim, st, md, dp, cp, dh, ch, v, oa, op, p) \
+             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, debits_posted = EXCLUDED.debits_posted, \
+             credits_posted = EXCLUDED.credits_posted, debits_pending = EXCLUDED.debits_pending, \
+             credits_pending = EXCLUDED.credits_pending, version = EXCLUDED.version, position = EXCLUDED.position",
+        )
+        .bind(a.iter().map(|(acc, _, _)| acc.id.0).collect::<Vec<_>>())
+        .bind(a.iter().map(|(acc, _, _)| acc.code.as_str()).collect::<Vec<_>>())
+        .bind(a.iter().map(|(acc, _, _)| acc.currency.as_str()).collect::<Vec<_>>())
+        .bind(a.iter().map(|(acc, _, _)| text(&acc.kind)).collect::<Vec<_>>())
+        .bind(a.iter().map(|(acc, _, _)| text(&acc.limit)).collect::<Vec<_>>())
+        .bind(a.iter().map(|(acc, _, _)| text(&acc.status)).collect::<Vec<_>>())
+        .bind(a.iter().map(|(acc, _, _)| acc.metadata.to_string()).collect::<Vec<_>>())
+        .bind(dec(|acc| acc.balances.debits_posted))
+        .bind(dec(|acc| acc.balances.credits_posted))
+        .bind(dec(|acc| acc.balances.debits_pending))
+        .bind(dec(|acc| acc.balances.credits_pending))
+        .bind(
+            a.iter()
+                .map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32"))
+                .collect::<Vec<_>>(),
+        )
+        .bind(a.iter().map(|(acc, _, _)| to_time(acc.opened_at)).collect::<Vec<_>>())
+        .bind(a.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
+        .bind(a.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    if !group.transfers.is_empty() {
+        let t = &group.transfers;
+        sqlx::query(
+            "INSERT INTO transfers (id, status, state, created_position, position) \
+             SELECT id, st, s::jsonb, cp, p FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
+             AS x(id, st, s, cp, p) \
+             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state, position = EXCLUDED.position",
+        )
+        .bind(t.iter().map(|(tr, _, _)| tr.id.0).collect::<Vec<_>>())
+        .bind(t.iter().map(|(tr, _, _)| tr.status.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|(tr, _, _)| serde_json::to_string(tr).expect("transfers serialize")).collect::<Vec<_>>())
+        .bind(t.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
+        .bind(t.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Positions of the first and latest events of each entity the writer has seen.
+pub type Positions = HashMap<Uuid, (i64, i64)>;

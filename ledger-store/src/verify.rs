@@ -1,0 +1,171 @@
+//! `verify`: recomputes the hash chain and every balance from the log and compares them with
+//! the stored state. The first mismatch is reported with the position that shows it.
+
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ledger_core::event::Subject;
+use ledger_core::{Currencies, LedgerState, TransferId};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::record::GENESIS_HASH;
+use crate::sql;
+
+const PAGE: i64 = 10_000;
+
+#[derive(Debug, PartialEq)]
+pub struct VerifyReport {
+    pub events: i64,
+    pub accounts: usize,
+    pub transfers: usize,
+    pub head_hash: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("position {position}: {problem}")]
+    Event { position: i64, problem: String },
+    #[error("{0}")]
+    State(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+fn at(position: i64, problem: impl Into<String>) -> VerifyError {
+    VerifyError::Event {
+        position,
+        problem: problem.into(),
+    }
+}
+
+pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, VerifyError> {
+    let mut conn = PgConnection::connect(url).await?;
+    // One snapshot for the log and the state tables, so a running writer cannot skew them.
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+
+    let mut state = LedgerState::new(currencies);
+    let mut prev_hash = GENESIS_HASH;
+    let mut expected = 1;
+    loop {
+        let page = sql::events_page(&mut tx, expected - 1, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for record in page {
+            if record.position != expected {
+                return Err(at(
+                    expected,
+                    format!("missing: the next stored position is {}", record.position),
+                ));
+            }
+            if record.chained_hash(&prev_hash) != record.hash {
+                return Err(at(
+                    record.position,
+                    "hash does not match the event's contents and its predecessor",
+                ));
+            }
+            let event = record
+                .event()
+                .map_err(|e| at(record.position, format!("cannot be read: {e}")))?;
+            if event.stream() != record.stream_id {
+                return Err(at(
+                    record.position,
+                    format!(
+                        "stream {} but the event belongs to {}",
+                        record.stream_id,
+                        event.stream()
+                    ),
+                ));
+            }
+            catch_unwind(AssertUnwindSafe(|| state.apply(&event)))
+                .map_err(|_| at(record.position, "does not apply to the state before it"))?;
+            let version = match event.subject() {
+                Subject::Account(id) => state.account(id).map(|a| a.version),
+                Subject::Transfer(id) => state.transfer(id).map(|t| t.version),
+            };
+            if version.and_then(|v| i32::try_from(v).ok()) != Some(record.stream_version) {
+                return Err(at(
+                    record.position,
+                    format!("stream version {} should be {version:?}", record.stream_version),
+                ));
+            }
+            prev_hash = record.hash;
+            expected += 1;
+        }
+    }
+
+    let stored = sql::load_accounts(&mut tx).await?;
+    for row in &stored {
+        let stored = &row.account;
+        let Some(replayed) = state.account(stored.id) else {
+            return Err(VerifyError::State(format!(
+                "account {} ({}) is stored but never opened in the log",
+                stored.code, stored.id
+            )));
+        };
+        if replayed != stored {
+            return Err(VerifyError::State(format!(
+                "account {} ({}) last changed at position {}: stored {:?} {:?} v{}, the log gives {:?} {:?} v{}",
+                stored.code,
+                stored.id,
+                row.position,
+                stored.status,
+                stored.balances,
+                stored.version,
+                replayed.status,
+                replayed.balances,
+                replayed.version
+            )));
+        }
+    }
+    if stored.len() != state.accounts().count() {
+        return Err(VerifyError::State(format!(
+            "{} accounts stored, {} opened in the log",
+            stored.len(),
+            state.accounts().count()
+        )));
+    }
+
+    let mut seen = HashSet::new();
+    let mut after = Uuid::nil();
+    loop {
+        let page = sql::transfers_page(&mut tx, after, PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (id, row) in page {
+            match state.transfer(TransferId(id)) {
+                Some(replayed) if *replayed == row.transfer => {}
+                Some(_) => {
+                    return Err(VerifyError::State(format!(
+                        "transfer {id} (last at position {}) differs from the log",
+                        row.position
+                    )));
+                }
+                None => {
+                    return Err(VerifyError::State(format!(
+                        "transfer {id} is stored but not in the log"
+                    )));
+                }
+            }
+            seen.insert(id);
+        }
+    }
+    if seen.len() != state.transfer_count() {
+        return Err(VerifyError::State(format!(
+            "{} transfers stored, {} in the log",
+            seen.len(),
+            state.transfer_count()
+        )));
+    }
+    tx.rollback().await?;
+    Ok(VerifyReport {
+        events: expected - 1,
+        accounts: stored.len(),
+        transfers: seen.len(),
+        head_hash: prev_hash,
+    })
+}

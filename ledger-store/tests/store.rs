@@ -1,0 +1,415 @@
+//! The event store against a real Postgres: each test on its own fresh database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use ledger_core::{
+    AccountId, AccountKind, AccountRef, BalanceLimit, BatchMode, Command, CreateTransfer, CurrencyCode, OpenAccount,
+    PostingRequest, Rejection, Side, TransferId, TransferStatus,
+};
+use ledger_store::testing::{TestDatabase, fresh_database};
+use ledger_store::verify::{VerifyError, verify};
+use ledger_store::writer::StartError;
+use ledger_store::{Committed, Entity, EventMeta, LedgerHandle, Standby, Writer, WriterConfig};
+use rust_decimal::Decimal;
+use serde_json::json;
+use sqlx::Executor;
+use uuid::Uuid;
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+async fn start(db: &TestDatabase) -> (LedgerHandle, tokio::task::JoinHandle<()>) {
+    Writer::start(&db.url, WriterConfig::default())
+        .await
+        .expect("writer starts")
+}
+
+async fn submit(ledger: &LedgerHandle, command: Command) -> Result<Committed, Rejection> {
+    ledger
+        .submit(
+            command,
+            EventMeta {
+                channel: Some("test".into()),
+                ..EventMeta::default()
+            },
+        )
+        .await
+        .expect("writer answers")
+}
+
+async fn open(ledger: &LedgerHandle, code: &str, kind: AccountKind, no_overdraft: bool) -> AccountId {
+    let id = AccountId(Uuid::new_v4());
+    let limit = if no_overdraft {
+        kind.no_overdraft_limit()
+    } else {
+        BalanceLimit::None
+    };
+    let command = Command::OpenAccount(OpenAccount {
+        id,
+        code: code.into(),
+        currency: CurrencyCode::parse("EUR").unwrap(),
+        kind,
+        limit,
+        metadata: json!({}),
+    });
+    submit(ledger, command).await.expect("account opens");
+    id
+}
+
+fn transfer(debit: AccountId, credit: AccountId, amount: &str) -> CreateTransfer {
+    CreateTransfer::simple(
+        TransferId(Uuid::new_v4()),
+        AccountRef::Id(debit),
+        AccountRef::Id(credit),
+        dec(amount),
+    )
+}
+
+async fn balance(ledger: &LedgerHandle, id: AccountId) -> Decimal {
+    // Unfreezing an open account changes nothing and answers with its current state.
+    let Ok(Committed {
+        entity: Some(Entity::Account(a)),
+        ..
+    }) = submit(ledger, Command::UnfreezeAccount { id }).await
+    else {
+        panic!("account {id} not found")
+    };
+    a.balance()
+}
+
+async fn scalar(db: &TestDatabase, sql: &'static str) -> i64 {
+    let mut conn = db.connect().await;
+    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+}
+
+async fn stop(ledger: LedgerHandle, task: tokio::task::JoinHandle<()>) {
+    drop(ledger);
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_transfers_through_one_hot_account_leave_no_hole() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank:eur", AccountKind::Asset, false).await;
+    let fees = open(&ledger, "platform:fees", AccountKind::Income, false).await;
+    let mut players = Vec::new();
+    for i in 0..50 {
+        players.push(open(&ledger, &format!("player:{i}:main"), AccountKind::Liability, true).await);
+    }
+
+    let mut tasks = Vec::new();
+    for player in players.clone() {
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut positions = Vec::new();
+            for _ in 0..20 {
+                // Every transfer also credits the one platform fee account.
+                let t = CreateTransfer {
+                    postings: vec![
+                        PostingRequest {
+                            account: AccountRef::Id(bank),
+                            side: Side::Debit,
+                            amount: dec("10.00"),
+                        },
+                        PostingRequest {
+                            account: AccountRef::Id(player),
+                            side: Side::Credit,
+                            amount: dec("9.90"),
+                        },
+                        PostingRequest {
+                            account: AccountRef::Code("platform:fees".into()),
+                            side: Side::Credit,
+                            amount: dec("0.10"),
+                        },
+                    ],
+                    ..transfer(bank, player, "0")
+                };
+                positions.push(
+                    submit(&ledger, Command::CreateTransfer(t))
+                        .await
+                        .expect("accepted")
+                        .position,
+                );
+            }
+            positions
+        }));
+    }
+    let mut positions: Vec<i64> = Vec::new();
+    for t in tasks {
+        positions.extend(t.await.unwrap());
+    }
+    positions.sort();
+    positions.dedup();
+    assert_eq!(positions.len(), 1000, "every transfer got its own position");
+    assert_eq!(
+        (positions[0], positions[999]),
+        (53, 1052),
+        "positions follow the 52 account openings"
+    );
+
+    assert_eq!(balance(&ledger, fees).await, dec("100.00"));
+    assert_eq!(balance(&ledger, bank).await, dec("10000.00"));
+    for player in &players {
+        assert_eq!(balance(&ledger, *player).await, dec("198.00"));
+    }
+    let (count, max) = (
+        scalar(&db, "SELECT count(*) FROM events").await,
+        scalar(&db, "SELECT max(position) FROM events").await,
+    );
+    assert_eq!((count, max), (1052, 1052), "positions 1..N with no hole");
+    stop(ledger, task).await;
+    let report = verify(&db.url, ledger_core::Currencies::standard())
+        .await
+        .expect("the log verifies");
+    assert_eq!((report.events, report.accounts, report.transfers), (1052, 52, 1000));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_rejected_command_writes_nothing() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, true).await;
+    let before = scalar(&db, "SELECT count(*) FROM events").await;
+    let overdraw = submit(&ledger, Command::CreateTransfer(transfer(player, bank, "0.01"))).await;
+    assert_eq!(overdraw, Err(Rejection::InsufficientFunds));
+    let scale = submit(&ledger, Command::CreateTransfer(transfer(bank, player, "0.001"))).await;
+    assert_eq!(scale, Err(Rejection::AmountScale));
+    let items = vec![transfer(bank, player, "5"), transfer(player, bank, "6")];
+    let linked = ledger
+        .submit_batch(items, BatchMode::Linked, EventMeta::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        linked.iter().map(|r| r.as_ref().err().copied()).collect::<Vec<_>>(),
+        [Some(Rejection::LinkedEventFailed), Some(Rejection::InsufficientFunds)]
+    );
+    assert_eq!(scalar(&db, "SELECT count(*) FROM events").await, before);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM transfers").await, 0);
+    stop(ledger, task).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn idempotency_and_holds_survive_a_restart() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, true).await;
+    let deposit = transfer(bank, player, "50");
+    let first = submit(&ledger, Command::CreateTransfer(deposit.clone())).await.unwrap();
+    let hold = CreateTransfer {
+        pending: true,
+        timeout_seconds: Some(3600),
+        ..transfer(player, bank, "20")
+    };
+    submit(&ledger, Command::CreateTransfer(hold.clone())).await.unwrap();
+    stop(ledger, task).await;
+
+    let (ledger, task) = start(&db).await;
+    let again = submit(&ledger, Command::CreateTransfer(deposit.clone())).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        again.position, first.position,
+        "a retry answers with the original position"
+    );
+    let changed = CreateTransfer {
+        postings: transfer(bank, player, "51").postings,
+        ..deposit
+    };
+    assert_eq!(
+        submit(&ledger, Command::CreateTransfer(changed)).await,
+        Err(Rejection::ExistsWithDifferentFields)
+    );
+    // The hold placed before the restart is still there and can be captured in part.
+    let post = Command::PostPendingTransfer {
+        pending_id: hold.id,
+        amount: Some(dec("12.5")),
+    };
+    let posted = submit(&ledger, post.clone()).await.unwrap();
+    let Some(Entity::Transfer(t)) = &posted.entity else {
+        panic!()
+    };
+    assert_eq!(t.status, TransferStatus::Posted);
+    assert_eq!(balance(&ledger, player).await, dec("37.50"));
+    stop(ledger, task).await;
+
+    let (ledger, task) = start(&db).await;
+    let retried = submit(&ledger, post).await.unwrap();
+    assert_eq!((retried.replayed, retried.position), (true, posted.position));
+    stop(ledger, task).await;
+    verify(&db.url, ledger_core::Currencies::standard())
+        .await
+        .expect("the log verifies");
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_second_writer_refuses_or_waits_as_a_standby() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    open(&ledger, "bank", AccountKind::Asset, false).await;
+
+    let refused = Writer::start(&db.url, WriterConfig::default()).await;
+    assert!(
+        matches!(refused, Err(StartError::Locked { .. })),
+        "a second writer refuses"
+    );
+
+    let url = db.url.clone();
+    let standby = tokio::spawn(async move {
+        Writer::start(
+            &url,
+            WriterConfig {
+                standby: Standby::Wait,
+                ..WriterConfig::default()
+            },
+        )
+        .await
+        .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!standby.is_finished(), "the standby waits while the first writer runs");
+    stop(ledger, task).await;
+
+    let (ledger, task) = tokio::time::timeout(Duration::from_secs(10), standby)
+        .await
+        .expect("standby takes over")
+        .unwrap();
+    let next = open(&ledger, "fees", AccountKind::Income, false).await;
+    assert!(balance(&ledger, next).await.is_zero());
+    assert_eq!(
+        scalar(&db, "SELECT max(position) FROM events").await,
+        2,
+        "the standby continues the log"
+    );
+    stop(ledger, task).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_change_events() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    open(&ledger, "bank", AccountKind::Asset, false).await;
+    stop(ledger, task).await;
+    let mut conn = db.connect().await;
+    for sql in [
+        "UPDATE events SET event_type = 'X'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let err = conn.execute(sql).await.expect_err(sql).to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    drop(conn);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn verify_names_the_first_tampered_position() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, true).await;
+    // Free metadata with numbers JSONB normalises differently must still verify.
+    let odd = CreateTransfer {
+        metadata: json!({"f": 1.5, "e": 1e3, "big": 18446744073709551616u128 as f64, "s": "é\"\\", "n": [null, true]}),
+        external_ref: Some("order-1".into()),
+        ..transfer(bank, player, "10")
+    };
+    submit(&ledger, Command::CreateTransfer(odd)).await.unwrap();
+    for _ in 0..5 {
+        submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1")))
+            .await
+            .unwrap();
+    }
+    stop(ledger, task).await;
+    let report = verify(&db.url, ledger_core::Currencies::standard())
+        .await
+        .expect("an untouched log verifies");
+    assert_eq!(report.events, 8);
+
+    let mut conn = db.connect().await;
+    conn.execute("SET session_replication_role = replica").await.unwrap();
+    conn.execute(
+        "UPDATE events SET payload = jsonb_set(payload, '{postings,0,amount}', '\"100.00\"') WHERE position = 5",
+    )
+    .await
+    .unwrap();
+    match verify(&db.url, ledger_core::Currencies::standard()).await {
+        Err(VerifyError::Event { position: 5, problem }) => assert!(problem.contains("hash"), "{problem}"),
+        other => panic!("tampering at 5 went unnoticed: {other:?}"),
+    }
+    drop(conn);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn verify_catches_a_stored_balance_that_the_log_does_not_give() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, true).await;
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "10")))
+        .await
+        .unwrap();
+    stop(ledger, task).await;
+    let mut conn = db.connect().await;
+    conn.execute("UPDATE accounts SET credits_posted = 1000 WHERE code = 'player'")
+        .await
+        .unwrap();
+    match verify(&db.url, ledger_core::Currencies::standard()).await {
+        Err(VerifyError::State(problem)) => assert!(problem.contains("account player"), "{problem}"),
+        other => panic!("a forged balance went unnoticed: {other:?}"),
+    }
+    drop(conn);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_writer_expires_holds_after_their_timeout() {
+    let db = fresh_database().await;
+    let config = WriterConfig {
+        expiry_interval: Duration::from_millis(50),
+        ..WriterConfig::default()
+    };
+    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, true).await;
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "10")))
+        .await
+        .unwrap();
+    let hold = CreateTransfer {
+        pending: true,
+        timeout_seconds: Some(1),
+        ..transfer(player, bank, "4")
+    };
+    submit(&ledger, Command::CreateTransfer(hold.clone())).await.unwrap();
+    let mut status = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut conn = db.connect().await;
+        status = sqlx::query_scalar("SELECT status FROM transfers WHERE id = $1")
+            .bind(hold.id.0)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        if status == "expired" {
+            break;
+        }
+    }
+    assert_eq!(status, "expired");
+    let void = submit(&ledger, Command::VoidPendingTransfer { pending_id: hold.id }).await;
+    assert_eq!(void, Err(Rejection::PendingTransferExpired));
+    stop(ledger, task).await;
+    verify(&db.url, ledger_core::Currencies::standard())
+        .await
+        .expect("the log verifies");
+    db.drop_database().await;
+}

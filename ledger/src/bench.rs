@@ -1,0 +1,191 @@
+//! `ledger bench-writer`: a closed-loop load generator that drives the writer in-process.
+//! Also the load of the crash test (`--print-acks` prints each acknowledged transfer).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ledger_core::{
+    AccountId, AccountKind, AccountRef, BalanceLimit, BatchMode, Command, CreateTransfer, CurrencyCode, OpenAccount,
+    PostingRequest, Side, TransferId,
+};
+use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Transfers to submit in all.
+    #[arg(long, default_value_t = 100_000)]
+    transfers: usize,
+    /// Concurrent submitters, each waiting for its answer before the next request.
+    #[arg(long, default_value_t = 64)]
+    tasks: usize,
+    /// Transfers per request: 1 submits single transfers, more submits unlinked batches.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Accounts the transfers are spread over (uniformly).
+    #[arg(long, default_value_t = 1_000)]
+    accounts: u32,
+    /// Every transfer also credits one platform fee account.
+    #[arg(long)]
+    hot: bool,
+    /// Print `ack <transfer id> <position>` for every acknowledged transfer.
+    #[arg(long)]
+    print_acks: bool,
+}
+
+fn account_id(i: u32) -> AccountId {
+    AccountId(Uuid::from_u128(
+        0xbe7c_0000_0000_0000_0000_0000_0000_0000 + u128::from(i),
+    ))
+}
+const FEES: u32 = u32::MAX;
+
+async fn open_accounts(ledger: &LedgerHandle, n: u32) -> anyhow::Result<()> {
+    for i in (0..n).chain([FEES]) {
+        let (code, kind) = if i == FEES {
+            ("bench:fees".to_owned(), AccountKind::Income)
+        } else {
+            (format!("bench:{i}"), AccountKind::Asset)
+        };
+        let command = Command::OpenAccount(OpenAccount {
+            id: account_id(i),
+            code,
+            currency: CurrencyCode::parse("EUR").expect("EUR is valid"),
+            kind,
+            limit: BalanceLimit::None,
+            metadata: serde_json::json!({}),
+        });
+        ledger
+            .submit(command, EventMeta::default())
+            .await?
+            .map_err(|r| anyhow::anyhow!("opening account {i}: {r}"))?;
+    }
+    Ok(())
+}
+
+fn next_transfer(rng: &mut u64, accounts: u32, hot: bool) -> CreateTransfer {
+    // xorshift: deterministic and cheap; the load needs spread, not quality.
+    let mut next = || {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        *rng
+    };
+    let debit = (next() % u64::from(accounts)) as u32;
+    let credit = (debit + 1 + (next() % u64::from(accounts - 1)) as u32) % accounts;
+    let posting = |i: u32, side: Side, amount: Decimal| PostingRequest {
+        account: AccountRef::Id(account_id(i)),
+        side,
+        amount,
+    };
+    let mut postings = vec![posting(debit, Side::Debit, Decimal::new(1000, 2))];
+    if hot {
+        postings.push(posting(credit, Side::Credit, Decimal::new(990, 2)));
+        postings.push(posting(FEES, Side::Credit, Decimal::new(10, 2)));
+    } else {
+        postings.push(posting(credit, Side::Credit, Decimal::new(1000, 2)));
+    }
+    CreateTransfer {
+        id: TransferId(Uuid::new_v4()),
+        postings,
+        pending: false,
+        timeout_seconds: None,
+        external_ref: None,
+        metadata: serde_json::Value::Null,
+    }
+}
+
+pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.accounts >= 2 && args.tasks >= 1 && args.batch >= 1,
+        "need 2+ accounts, 1+ tasks, batch 1+"
+    );
+    let (ledger, writer) = Writer::start(url, WriterConfig::default())
+        .await
+        .context("starting the writer")?;
+    open_accounts(&ledger, args.accounts).await?;
+
+    let per_task = args.transfers.div_ceil(args.tasks);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..args.tasks {
+        let (ledger, args) = (ledger.clone(), args.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
+            let mut latencies = Vec::with_capacity(per_task / args.batch + 1);
+            let mut done = 0;
+            let stdout = std::io::stdout();
+            while done < per_task {
+                let n = args.batch.min(per_task - done);
+                let items: Vec<CreateTransfer> = (0..n)
+                    .map(|_| next_transfer(&mut rng, args.accounts, args.hot))
+                    .collect();
+                let ids: Vec<Uuid> = items.iter().map(|t| t.id.0).collect();
+                let sent = Instant::now();
+                let decisions = if n == 1 {
+                    let item = items.into_iter().next().expect("one item");
+                    vec![
+                        ledger
+                            .submit(Command::CreateTransfer(item), EventMeta::default())
+                            .await?,
+                    ]
+                } else {
+                    let batch = ledger
+                        .submit_batch(items, BatchMode::Independent, EventMeta::default())
+                        .await?;
+                    batch.map_err(|r| anyhow::anyhow!("batch refused: {r}"))?
+                };
+                latencies.push(sent.elapsed());
+                if args.print_acks {
+                    let mut out = stdout.lock();
+                    for (id, decision) in ids.iter().zip(&decisions) {
+                        if let Ok(committed) = decision {
+                            writeln!(out, "ack {id} {}", committed.position)?;
+                        }
+                    }
+                    out.flush()?;
+                }
+                for decision in decisions {
+                    decision.map_err(|r| anyhow::anyhow!("transfer rejected: {r}"))?;
+                }
+                done += n;
+            }
+            anyhow::Ok((done, latencies))
+        }));
+    }
+    let mut total = 0;
+    let mut latencies: Vec<Duration> = Vec::new();
+    for task in tasks {
+        let (n, l) = task.await??;
+        total += n;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed();
+    drop(ledger);
+    writer.await?;
+
+    latencies.sort();
+    let pct = |p: usize| {
+        latencies
+            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "transfers": total,
+            "tasks": args.tasks,
+            "batch": args.batch,
+            "hot": args.hot,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "transfers_per_second": (total as f64 / secs).round(),
+            "p50_ms": pct(50).as_secs_f64() * 1000.0,
+            "p99_ms": pct(99).as_secs_f64() * 1000.0,
+        })
+    );
+    Ok(())
+}
