@@ -5,7 +5,7 @@
 //!  1. `id_must_not_be_nil`
 //!  2. `too_few_postings`, `too_many_postings`
 //!  3. `amount_must_be_positive`
-//!  4. `timeout_reserved_for_pending_transfer`, `timeout_too_long`
+//!  4. `timeout_reserved_for_pending_transfer`, `timeout_too_long`, `invalid_external_ref`, `invalid_metadata`
 //!  5. the id exists: the same fields replay the original (no events), else `exists_with_different_fields`
 //!  6. `account_not_found`
 //!  7. `same_account_on_both_sides`
@@ -20,8 +20,10 @@
 //! `pending_transfer_already_voided`, `pending_transfer_expired`; `amount_must_be_positive`;
 //! `partial_post_requires_simple_transfer`; `amount_scale`; `post_amount_exceeds_pending`;
 //! the timeout has passed (`pending_transfer_expired`); then steps 11 and 12.
+//! `OpenAccount`: nil id; `invalid_account_code`; `unknown_currency`; `invalid_metadata`; the id
+//! exists (same fields replay, else `exists_with_different_fields`); `account_code_exists`.
 //! `VoidPendingTransfer`: the same up to the status (voided replays); the timeout has passed.
-//! `ReverseTransfer`: nil ids; the id exists (same original and metadata replays);
+//! `ReverseTransfer`: nil ids; `invalid_metadata`; the id exists (same original and metadata replays);
 //! `transfer_not_found`; `transfer_not_posted`; `transfer_already_reversed`; then steps 11 and 12.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,6 +130,7 @@ fn open_account(state: &LedgerState, open: &OpenAccount, now: Timestamp) -> Resu
     if state.currencies().scale(&open.currency).is_none() {
         return Err(Rejection::UnknownCurrency);
     }
+    check_metadata(&open.metadata)?;
     if let Some(existing) = state.account(open.id) {
         let same = existing.code == open.code
             && existing.currency == open.currency
@@ -192,6 +195,12 @@ fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> R
     if timeout_seconds.is_some_and(|s| s > MAX_TIMEOUT_SECONDS) {
         return Err(Rejection::TimeoutTooLong);
     }
+    if let Some(external_ref) = &t.external_ref
+        && !valid_external_ref(external_ref)
+    {
+        return Err(Rejection::InvalidExternalRef);
+    }
+    check_metadata(&t.metadata)?;
     if let Some(existing) = state.transfer(t.id) {
         return if same_transfer(state, existing, t) {
             Ok(vec![])
@@ -282,6 +291,32 @@ fn same_transfer(state: &LedgerState, existing: &Transfer, t: &CreateTransfer) -
                 && have.amount == want.amount
                 && state.resolve(&want.account).is_some_and(|a| a.id == have.account)
         })
+}
+
+/// Largest serialized metadata accepted on an account or a transfer.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Metadata is free JSON, but an object (or null), bounded, and storable: Postgres' JSONB
+/// refuses NUL characters, and one bad value must never fail a whole group commit.
+fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
+    fn storable(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => !s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().all(storable),
+            serde_json::Value::Object(map) => map.iter().all(|(k, v)| !k.contains('\0') && storable(v)),
+            _ => true,
+        }
+    }
+    let shape = matches!(metadata, serde_json::Value::Object(_) | serde_json::Value::Null);
+    if shape && storable(metadata) && metadata.to_string().len() <= MAX_METADATA_BYTES {
+        Ok(())
+    } else {
+        Err(Rejection::InvalidMetadata)
+    }
+}
+
+fn valid_external_ref(external_ref: &str) -> bool {
+    (1..=256).contains(&external_ref.chars().count()) && !external_ref.chars().any(char::is_control)
 }
 
 fn amount_rejection(e: AmountError) -> Rejection {
@@ -416,6 +451,7 @@ fn reverse(
     if id.0.is_nil() || transfer_id.0.is_nil() {
         return Err(Rejection::IdMustNotBeNil);
     }
+    check_metadata(metadata)?;
     if let Some(existing) = state.transfer(id) {
         let same = existing.reverses == Some(transfer_id) && existing.metadata == *metadata;
         return if same {

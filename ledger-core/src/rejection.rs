@@ -12,6 +12,10 @@ pub enum Rejection {
     InvalidAccountCode,
     #[error("the currency is not configured")]
     UnknownCurrency,
+    #[error("metadata must be a JSON object (or null) of at most 16 KiB with no NUL characters")]
+    InvalidMetadata,
+    #[error("an external reference is 1 to 256 characters with no control characters")]
+    InvalidExternalRef,
     #[error("an entity with this id exists with different fields")]
     ExistsWithDifferentFields,
     #[error("another account already has this code")]
@@ -79,6 +83,8 @@ impl Rejection {
             Rejection::IdMustNotBeNil => "id_must_not_be_nil",
             Rejection::InvalidAccountCode => "invalid_account_code",
             Rejection::UnknownCurrency => "unknown_currency",
+            Rejection::InvalidMetadata => "invalid_metadata",
+            Rejection::InvalidExternalRef => "invalid_external_ref",
             Rejection::ExistsWithDifferentFields => "exists_with_different_fields",
             Rejection::AccountCodeExists => "account_code_exists",
             Rejection::TooFewPostings => "too_few_postings",

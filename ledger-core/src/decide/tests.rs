@@ -135,6 +135,27 @@ fn create_transfer_rejections_follow_the_documented_order() {
     );
     rejects(
         &[],
+        t(|t| t.external_ref = Some(String::new())),
+        Rejection::InvalidExternalRef,
+    );
+    rejects(
+        &[],
+        t(|t| t.external_ref = Some("a\nb".into())),
+        Rejection::InvalidExternalRef,
+    );
+    rejects(
+        &[],
+        t(|t| t.metadata = json!({"note": "nul \u{0000} inside"})),
+        Rejection::InvalidMetadata,
+    );
+    rejects(&[], t(|t| t.metadata = json!([1, 2])), Rejection::InvalidMetadata);
+    rejects(
+        &[],
+        t(|t| t.metadata = json!({"big": "x".repeat(17 * 1024)})),
+        Rejection::InvalidMetadata,
+    );
+    rejects(
+        &[],
         t(|t| t.postings[0].account = AccountRef::Id(acc(99))),
         Rejection::AccountNotFound,
     );
