@@ -186,16 +186,38 @@ pub struct GroupWrite<'a> {
     pub transfers: Vec<(&'a Transfer, i64, i64)>,
 }
 
-/// Writes one group in one transaction: events, then account and transfer rows.
+/// Writes one group atomically in a single statement (one round trip, one implicit
+/// transaction): the events, then the new rows of the accounts and transfers they touched.
 pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Result<(), sqlx::Error> {
-    let mut tx = sqlx::Connection::begin(conn).await?;
-    let e = &group.events;
+    let (e, a, t) = (&group.events, &group.accounts, &group.transfers);
+    let dec = |f: fn(&Account) -> Decimal| a.iter().map(|(acc, _, _)| f(acc)).collect::<Vec<_>>();
     sqlx::query(
-        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
-         metadata, recorded_at, hash) \
-         SELECT p, i, s, v, t, sv, pl::jsonb, m::jsonb, r, h FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
-         $4::int[], $5::text[], $6::int2[], $7::text[], $8::text[], $9::timestamptz[], $10::bytea[]) \
-         AS x(p, i, s, v, t, sv, pl, m, r, h)",
+        "WITH new_events AS ( \
+           INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
+             metadata, recorded_at, hash) \
+           SELECT p, i, s, v, t, sv, pl::jsonb, m::jsonb, r, h FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
+             $4::int[], $5::text[], $6::int2[], $7::text[], $8::text[], $9::timestamptz[], $10::bytea[]) \
+             AS x(p, i, s, v, t, sv, pl, m, r, h) \
+           RETURNING 1), \
+         new_accounts AS ( \
+           INSERT INTO accounts (id, code, currency, kind, balance_limit, status, metadata, debits_posted, \
+             credits_posted, debits_pending, credits_pending, version, opened_at, opened_position, position) \
+           SELECT id, code, cur, kind, lim, st, md::jsonb, dp, cp, dh, ch, v, oa, op, p FROM UNNEST($11::uuid[], \
+             $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::numeric[], \
+             $19::numeric[], $20::numeric[], $21::numeric[], $22::int[], $23::timestamptz[], $24::bigint[], \
+             $25::bigint[]) AS x(id, code, cur, kind, lim, st, md, dp, cp, dh, ch, v, oa, op, p) \
+           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, debits_posted = EXCLUDED.debits_posted, \
+             credits_posted = EXCLUDED.credits_posted, debits_pending = EXCLUDED.debits_pending, \
+             credits_pending = EXCLUDED.credits_pending, version = EXCLUDED.version, position = EXCLUDED.position \
+           RETURNING 1), \
+         new_transfers AS ( \
+           INSERT INTO transfers (id, status, state, created_position, position) \
+           SELECT id, st, s::jsonb, cp, p FROM UNNEST($26::uuid[], $27::text[], $28::text[], $29::bigint[], \
+             $30::bigint[]) AS x(id, st, s, cp, p) \
+           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state, position = EXCLUDED.position \
+           RETURNING 1) \
+         SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
+           + (SELECT count(*) FROM new_transfers)",
     )
     .bind(e.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.event_id).collect::<Vec<_>>())
@@ -207,63 +229,29 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .bind(e.iter().map(|r| r.metadata.to_string()).collect::<Vec<_>>())
     .bind(e.iter().map(|r| to_time(r.recorded_at)).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .bind(a.iter().map(|(acc, _, _)| acc.id.0).collect::<Vec<_>>())
+    .bind(a.iter().map(|(acc, _, _)| acc.code.as_str()).collect::<Vec<_>>())
+    .bind(a.iter().map(|(acc, _, _)| acc.currency.as_str()).collect::<Vec<_>>())
+    .bind(a.iter().map(|(acc, _, _)| text(&acc.kind)).collect::<Vec<_>>())
+    .bind(a.iter().map(|(acc, _, _)| text(&acc.limit)).collect::<Vec<_>>())
+    .bind(a.iter().map(|(acc, _, _)| text(&acc.status)).collect::<Vec<_>>())
+    .bind(a.iter().map(|(acc, _, _)| acc.metadata.to_string()).collect::<Vec<_>>())
+    .bind(dec(|acc| acc.balances.debits_posted))
+    .bind(dec(|acc| acc.balances.credits_posted))
+    .bind(dec(|acc| acc.balances.debits_pending))
+    .bind(dec(|acc| acc.balances.credits_pending))
+    .bind(a.iter().map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32")).collect::<Vec<_>>())
+    .bind(a.iter().map(|(acc, _, _)| to_time(acc.opened_at)).collect::<Vec<_>>())
+    .bind(a.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
+    .bind(a.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
+    .bind(t.iter().map(|(tr, _, _)| tr.id.0).collect::<Vec<_>>())
+    .bind(t.iter().map(|(tr, _, _)| tr.status.as_str()).collect::<Vec<_>>())
+    .bind(t.iter().map(|(tr, _, _)| serde_json::to_string(tr).expect("transfers serialize")).collect::<Vec<_>>())
+    .bind(t.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
+    .bind(t.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
+    .execute(conn)
     .await?;
-
-    if !group.accounts.is_empty() {
-        let a = &group.accounts;
-        let dec = |f: fn(&Account) -> Decimal| a.iter().map(|(acc, _, _)| f(acc)).collect::<Vec<_>>();
-        sqlx::query(
-            "INSERT INTO accounts (id, code, currency, kind, balance_limit, status, metadata, debits_posted, \
-             credits_posted, debits_pending, credits_pending, version, opened_at, opened_position, position) \
-             SELECT id, code, cur, kind, lim, st, md::jsonb, dp, cp, dh, ch, v, oa, op, p FROM UNNEST($1::uuid[], \
-             $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::numeric[], \
-             $10::numeric[], $11::numeric[], $12::int[], $13::timestamptz[], $14::bigint[], $15::bigint[]) \
-             AS x(id, code, cur, kind, lim, st, md, dp, cp, dh, ch, v, oa, op, p) \
-             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, debits_posted = EXCLUDED.debits_posted, \
-             credits_posted = EXCLUDED.credits_posted, debits_pending = EXCLUDED.debits_pending, \
-             credits_pending = EXCLUDED.credits_pending, version = EXCLUDED.version, position = EXCLUDED.position",
-        )
-        .bind(a.iter().map(|(acc, _, _)| acc.id.0).collect::<Vec<_>>())
-        .bind(a.iter().map(|(acc, _, _)| acc.code.as_str()).collect::<Vec<_>>())
-        .bind(a.iter().map(|(acc, _, _)| acc.currency.as_str()).collect::<Vec<_>>())
-        .bind(a.iter().map(|(acc, _, _)| text(&acc.kind)).collect::<Vec<_>>())
-        .bind(a.iter().map(|(acc, _, _)| text(&acc.limit)).collect::<Vec<_>>())
-        .bind(a.iter().map(|(acc, _, _)| text(&acc.status)).collect::<Vec<_>>())
-        .bind(a.iter().map(|(acc, _, _)| acc.metadata.to_string()).collect::<Vec<_>>())
-        .bind(dec(|acc| acc.balances.debits_posted))
-        .bind(dec(|acc| acc.balances.credits_posted))
-        .bind(dec(|acc| acc.balances.debits_pending))
-        .bind(dec(|acc| acc.balances.credits_pending))
-        .bind(
-            a.iter()
-                .map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32"))
-                .collect::<Vec<_>>(),
-        )
-        .bind(a.iter().map(|(acc, _, _)| to_time(acc.opened_at)).collect::<Vec<_>>())
-        .bind(a.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
-        .bind(a.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-    }
-
-    if !group.transfers.is_empty() {
-        let t = &group.transfers;
-        sqlx::query(
-            "INSERT INTO transfers (id, status, state, created_position, position) \
-             SELECT id, st, s::jsonb, cp, p FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
-             AS x(id, st, s, cp, p) \
-             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state, position = EXCLUDED.position",
-        )
-        .bind(t.iter().map(|(tr, _, _)| tr.id.0).collect::<Vec<_>>())
-        .bind(t.iter().map(|(tr, _, _)| tr.status.as_str()).collect::<Vec<_>>())
-        .bind(t.iter().map(|(tr, _, _)| serde_json::to_string(tr).expect("transfers serialize")).collect::<Vec<_>>())
-        .bind(t.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
-        .bind(t.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await
+    Ok(())
 }
 
 /// Positions of the first and latest events of each entity the writer has seen.

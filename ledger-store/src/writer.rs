@@ -2,7 +2,8 @@
 //! against in-memory state and writes each group of them in one transaction (group commit).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ledger_core::event::Subject;
 use ledger_core::{
@@ -14,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::metrics::WriterMetrics;
 use crate::record::{EventMeta, GENESIS_HASH, RecordedEvent};
 use crate::sql::{self, GroupWrite, Positions};
 
@@ -121,6 +123,7 @@ impl Request {
 #[derive(Clone)]
 pub struct LedgerHandle {
     tx: mpsc::Sender<Request>,
+    metrics: Arc<WriterMetrics>,
 }
 
 impl LedgerHandle {
@@ -150,6 +153,10 @@ impl LedgerHandle {
         rx.await.map_err(|_| WriteError::Unavailable)?
     }
 
+    pub fn metrics(&self) -> &WriterMetrics {
+        &self.metrics
+    }
+
     /// Requests waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
@@ -172,6 +179,7 @@ pub struct Writer {
     next_position: i64,
     head_hash: [u8; 32],
     last_now: Timestamp,
+    metrics: Arc<WriterMetrics>,
 }
 
 impl Writer {
@@ -192,11 +200,13 @@ impl Writer {
             next_position: 1,
             head_hash: GENESIS_HASH,
             last_now: Timestamp(0),
+            metrics: Arc::new(WriterMetrics::default()),
         };
         writer.load().await?;
         let (tx, rx) = mpsc::channel(writer.config.queue_capacity);
+        let metrics = Arc::clone(&writer.metrics);
         let task = tokio::spawn(writer.run(rx));
-        Ok((LedgerHandle { tx }, task))
+        Ok((LedgerHandle { tx, metrics }, task))
     }
 
     async fn load(&mut self) -> Result<(), StartError> {
@@ -204,6 +214,10 @@ impl Writer {
         self.positions.clear();
         let (position, hash) = sql::head(&mut self.conn).await?.unwrap_or((0, GENESIS_HASH.to_vec()));
         self.next_position = position + 1;
+        self.metrics.head_position.store(
+            u64::try_from(position).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.head_hash = hash
             .try_into()
             .map_err(|_| StartError::Corrupt(format!("hash at {position} is not 32 bytes")))?;
@@ -296,11 +310,15 @@ impl Writer {
     }
 
     async fn process(&mut self, group: Vec<Request>) {
+        let started = Instant::now();
+        let commands: usize = group.iter().map(Request::weight).sum();
         if let Err(e) = self.prefetch(&group).await {
             error!(error = %e, "loading transfers failed");
             self.recover().await;
             return; // Dropping the group answers every caller `Unavailable`.
         }
+        let decided = Instant::now();
+        WriterMetrics::add(&self.metrics.prefetch_micros, micros(decided - started));
         let now = self.now();
         let mut staged = Staged::default();
         let mut replies = Vec::with_capacity(group.len());
@@ -337,13 +355,24 @@ impl Writer {
                 self.stage(&mut staged, &expire, &events, &EventMeta::default(), now);
             }
         }
-        if !staged.events.is_empty()
-            && let Err(e) = self.persist(&staged).await
-        {
-            error!(error = %e, events = staged.events.len(), "group commit failed; reloading state");
-            self.recover().await;
-            return;
+        let committing = Instant::now();
+        WriterMetrics::add(&self.metrics.decide_micros, micros(committing - decided));
+        if !staged.events.is_empty() {
+            if let Err(e) = self.persist(&staged).await {
+                error!(error = %e, events = staged.events.len(), "group commit failed; reloading state");
+                WriterMetrics::add(&self.metrics.failed_commits, 1);
+                self.recover().await;
+                return;
+            }
+            self.metrics.observe_commit(micros(committing.elapsed()));
+            let head = u64::try_from(self.next_position - 1).unwrap_or(0);
+            self.metrics
+                .head_position
+                .store(head, std::sync::atomic::Ordering::Relaxed);
         }
+        WriterMetrics::add(&self.metrics.groups, 1);
+        WriterMetrics::add(&self.metrics.commands, commands as u64);
+        WriterMetrics::add(&self.metrics.events, staged.events.len() as u64);
         for reply in replies {
             reply.send();
         }
@@ -470,6 +499,10 @@ impl Writer {
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 async fn lock(url: &str, standby: Standby) -> Result<PgConnection, StartError> {

@@ -102,7 +102,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
         args.accounts >= 2 && args.tasks >= 1 && args.batch >= 1,
         "need 2+ accounts, 1+ tasks, batch 1+"
     );
-    let (ledger, writer) = Writer::start(url, WriterConfig::default())
+    let (ledger, writer_task) = Writer::start(url, WriterConfig::default())
         .await
         .context("starting the writer")?;
     open_accounts(&ledger, args.accounts).await?;
@@ -163,8 +163,19 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
         latencies.extend(l);
     }
     let elapsed = started.elapsed();
+    let m = ledger.metrics();
+    let get = ledger_store::metrics::WriterMetrics::get;
+    let (groups, commands) = (get(&m.groups).max(1), get(&m.commands));
+    let writer_ms = |micros: u64| (micros as f64 / 1000.0).round();
+    let writer = serde_json::json!({
+        "groups": groups,
+        "commands_per_group": commands / groups,
+        "prefetch_ms": writer_ms(get(&m.prefetch_micros)),
+        "decide_ms": writer_ms(get(&m.decide_micros)),
+        "commit_ms": writer_ms(get(&m.commit_micros)),
+    });
     drop(ledger);
-    writer.await?;
+    writer_task.await?;
 
     latencies.sort();
     let pct = |p: usize| {
@@ -185,6 +196,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
             "transfers_per_second": (total as f64 / secs).round(),
             "p50_ms": pct(50).as_secs_f64() * 1000.0,
             "p99_ms": pct(99).as_secs_f64() * 1000.0,
+            "writer": writer,
         })
     );
     Ok(())

@@ -1,0 +1,40 @@
+//! Counters the writer keeps about itself, read by `/metrics` and the benchmark.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (milliseconds) of the commit-latency histogram buckets.
+pub const COMMIT_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+#[derive(Default)]
+pub struct WriterMetrics {
+    pub groups: AtomicU64,
+    pub commands: AtomicU64,
+    pub events: AtomicU64,
+    pub failed_commits: AtomicU64,
+    /// Time spent loading transfers named by commands, deciding, and committing (microseconds).
+    pub prefetch_micros: AtomicU64,
+    pub decide_micros: AtomicU64,
+    pub commit_micros: AtomicU64,
+    /// Cumulative counts of commits at or under each bucket of `COMMIT_BUCKETS_MS`.
+    pub commit_buckets: [AtomicU64; COMMIT_BUCKETS_MS.len()],
+    pub head_position: AtomicU64,
+}
+
+impl WriterMetrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn observe_commit(&self, micros: u64) {
+        Self::add(&self.commit_micros, micros);
+        for (bucket, bound_ms) in self.commit_buckets.iter().zip(COMMIT_BUCKETS_MS) {
+            if micros <= bound_ms * 1000 {
+                Self::add(bucket, 1);
+            }
+        }
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
