@@ -8,8 +8,9 @@ CREATE TABLE events (
     stream_version  INTEGER     NOT NULL CHECK (stream_version > 0),
     event_type      TEXT        NOT NULL,
     schema_version  SMALLINT    NOT NULL,
-    payload         JSONB       NOT NULL,
-    metadata        JSONB       NOT NULL,
+    -- JSON text exactly as written (the hash covers it); read models build their own indexes.
+    payload         JSON        NOT NULL,
+    metadata        JSON        NOT NULL,
     recorded_at     TIMESTAMPTZ NOT NULL,
     -- sha256(previous event's hash || canonical bytes of this event); 32 zero bytes before position 1.
     hash            BYTEA       NOT NULL CHECK (length(hash) = 32),
@@ -45,16 +46,16 @@ CREATE TABLE accounts (
     -- Positions of the account's first and latest events.
     opened_position  BIGINT      NOT NULL,
     position         BIGINT      NOT NULL
-);
+) WITH (fillfactor = 50); -- room for HOT updates: a hot account is rewritten by every commit
 
+-- A transfer's details live in the events of its stream; this row indexes them by id.
 CREATE TABLE transfers (
     id                UUID    PRIMARY KEY,
     status            TEXT    NOT NULL,
-    -- The core's `Transfer` as JSON: postings, holds, reversal links, metadata.
-    state             JSONB   NOT NULL,
-    -- Positions of the transfer's first and latest events.
+    -- Positions of the transfer's first (creating) and latest events in its own stream.
     created_position  BIGINT  NOT NULL,
-    position          BIGINT  NOT NULL
+    position          BIGINT  NOT NULL,
+    reversed_by       UUID
 );
 
 CREATE INDEX transfers_pending ON transfers (id) WHERE status = 'pending';

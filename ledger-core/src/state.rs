@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::account::{Account, AccountStatus, BalanceDelta};
 use crate::command::AccountRef;
-use crate::event::{Event, TransferCreated};
+use crate::event::{Event, PendingPosted, PendingReleased};
 use crate::ids::{AccountId, Timestamp, TransferId};
 use crate::money::Currencies;
 use crate::transfer::{Posting, Transfer, TransferStatus};
@@ -90,10 +90,11 @@ impl LedgerState {
         self.transfers.insert(transfer.id, transfer);
     }
 
-    /// Drops settled transfers from the working set (a store keeps them on disk). Pending
-    /// transfers stay: expiry needs them.
-    pub fn evict_settled_transfers(&mut self) {
-        self.transfers.retain(|_, t| t.status == TransferStatus::Pending);
+    /// Drops settled transfers for which `evictable` holds from the working set (a store keeps
+    /// them on disk). Pending transfers always stay: expiry needs them.
+    pub fn evict_transfers(&mut self, evictable: impl Fn(&Transfer) -> bool) {
+        self.transfers
+            .retain(|_, t| t.status == TransferStatus::Pending || !evictable(t));
     }
 
     /// A copy holding only the named accounts and transfers: a scratch state for a linked batch.
@@ -149,19 +150,24 @@ impl LedgerState {
                     TransferStatus::Pending
                 };
                 self.apply_deltas(&event_deltas(self, event));
-                self.create_transfer(e, status);
+                if let Some(original) = e.reverses.and_then(|id| self.transfers.get_mut(&id)) {
+                    original.reversed_by = Some(e.id);
+                }
+                assert!(!self.transfers.contains_key(&e.id), "transfer {} created twice", e.id);
+                self.load_transfer(Transfer::created(e, status));
             }
-            Event::PendingTransferPosted(e) => {
+            Event::PendingTransferPosted(PendingPosted { id, .. })
+            | Event::PendingTransferVoided(PendingReleased { id, .. })
+            | Event::PendingTransferExpired(PendingReleased { id, .. }) => {
                 self.apply_deltas(&event_deltas(self, event));
-                self.settle(e.id, TransferStatus::Posted).posted = Some(e.postings.clone());
-            }
-            Event::PendingTransferVoided(e) => {
-                self.apply_deltas(&event_deltas(self, event));
-                self.settle(e.id, TransferStatus::Voided);
-            }
-            Event::PendingTransferExpired(e) => {
-                self.apply_deltas(&event_deltas(self, event));
-                self.settle(e.id, TransferStatus::Expired);
+                let transfer = self
+                    .transfers
+                    .get_mut(id)
+                    .expect("event names a transfer in the working set");
+                transfer.settle(event);
+                if let Some(at) = transfer.timeout_at {
+                    self.deadlines.remove(&(at, *id));
+                }
             }
         }
     }
@@ -170,45 +176,6 @@ impl LedgerState {
         let account = self.accounts.get_mut(&id).expect("status change of a known account");
         account.status = status;
         account.version += 1;
-    }
-
-    fn create_transfer(&mut self, e: &TransferCreated, status: TransferStatus) {
-        if let Some(original) = e.reverses.and_then(|id| self.transfers.get_mut(&id)) {
-            original.reversed_by = Some(e.id);
-        }
-        self.load_transfer(Transfer {
-            id: e.id,
-            postings: e.postings.clone(),
-            status,
-            pending: status == TransferStatus::Pending,
-            timeout_at: e.timeout_at,
-            posted: None,
-            reverses: e.reverses,
-            reversed_by: None,
-            external_ref: e.external_ref.clone(),
-            metadata: e.metadata.clone(),
-            created_at: e.at,
-            version: 1,
-        });
-    }
-
-    /// Marks a pending transfer settled.
-    fn settle(&mut self, id: TransferId, status: TransferStatus) -> &mut Transfer {
-        let transfer = self
-            .transfers
-            .get_mut(&id)
-            .expect("event names a transfer in the working set");
-        assert_eq!(
-            transfer.status,
-            TransferStatus::Pending,
-            "only a pending transfer settles"
-        );
-        transfer.status = status;
-        transfer.version += 1;
-        if let Some(at) = transfer.timeout_at {
-            self.deadlines.remove(&(at, id));
-        }
-        transfer
     }
 
     fn apply_deltas(&mut self, deltas: &BTreeMap<AccountId, BalanceDelta>) {

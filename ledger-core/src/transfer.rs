@@ -4,6 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::account::Side;
+use crate::event::{Event, TransferCreated};
 use crate::ids::{AccountId, Timestamp, TransferId};
 
 /// At most this many postings in one journal entry.
@@ -64,6 +65,61 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// The transfer a creating event makes: posted at once, or a pending hold.
+    pub fn created(e: &TransferCreated, status: TransferStatus) -> Transfer {
+        Transfer {
+            id: e.id,
+            postings: e.postings.clone(),
+            status,
+            pending: status == TransferStatus::Pending,
+            timeout_at: e.timeout_at,
+            posted: None,
+            reverses: e.reverses,
+            reversed_by: None,
+            external_ref: e.external_ref.clone(),
+            metadata: e.metadata.clone(),
+            created_at: e.at,
+            version: 1,
+        }
+    }
+
+    /// Rebuilds a transfer from the events of its own stream, in order, and the compensating
+    /// transfer that reversed it (recorded in that transfer's stream). `None` if the events
+    /// do not form a transfer's stream.
+    pub fn rebuild(events: &[Event], reversed_by: Option<TransferId>) -> Option<Transfer> {
+        let (first, rest) = events.split_first()?;
+        let mut transfer = match first {
+            Event::TransferPosted(e) => Transfer::created(e, TransferStatus::Posted),
+            Event::PendingTransferCreated(e) => Transfer::created(e, TransferStatus::Pending),
+            _ => return None,
+        };
+        for event in rest {
+            if transfer.status != TransferStatus::Pending
+                || event.subject() != crate::event::Subject::Transfer(transfer.id)
+            {
+                return None;
+            }
+            transfer.settle(event);
+        }
+        transfer.reversed_by = reversed_by;
+        Some(transfer)
+    }
+
+    /// Applies a settling event (posted, voided, expired) of this pending transfer's stream.
+    pub(crate) fn settle(&mut self, event: &Event) {
+        assert_eq!(self.status, TransferStatus::Pending, "only a pending transfer settles");
+        self.status = match event {
+            Event::PendingTransferPosted(e) => {
+                self.posted = Some(e.postings.clone());
+                TransferStatus::Posted
+            }
+            Event::PendingTransferVoided(_) => TransferStatus::Voided,
+            Event::PendingTransferExpired(_) => TransferStatus::Expired,
+            other => panic!("{} does not settle a transfer", other.event_type()),
+        };
+        self.version += 1;
+    }
+
     /// The postings that moved posted balances, if any.
     pub fn posted_postings(&self) -> Option<&[Posting]> {
         match self.status {

@@ -6,6 +6,7 @@ pub mod record;
 pub mod sql;
 pub mod testing;
 pub mod verify;
+pub mod view;
 pub mod writer;
 
 pub use record::{EventMeta, RecordedEvent};

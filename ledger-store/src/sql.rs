@@ -40,13 +40,6 @@ fn parse<T: DeserializeOwned>(column: &str, value: String) -> Result<T, sqlx::Er
     })
 }
 
-fn json<T: DeserializeOwned>(column: &str, value: serde_json::Value) -> Result<T, sqlx::Error> {
-    serde_json::from_value(value).map_err(|e| sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: Box::new(e),
-    })
-}
-
 pub async fn try_lock_writer(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(WRITER_LOCK_KEY)
@@ -102,51 +95,91 @@ pub async fn load_accounts(conn: &mut PgConnection) -> Result<Vec<AccountRow>, s
     rows.into_iter().map(account_row).collect()
 }
 
-/// A transfer row with the positions of its first and latest events.
+/// A transfer rebuilt from its stream, with the positions of its first and latest events.
 pub struct TransferRow {
     pub transfer: Transfer,
     pub created_position: i64,
     pub position: i64,
 }
 
+/// Joins a transfer row with its creating and latest events, from which it is rebuilt.
+const TRANSFER_QUERY: &str = "SELECT t.id, t.reversed_by, t.created_position, t.position, \
+     c.event_type AS c_type, c.schema_version AS c_version, c.payload AS c_payload, \
+     l.event_type AS l_type, l.schema_version AS l_version, l.payload AS l_payload \
+     FROM transfers t JOIN events c ON c.position = t.created_position \
+     LEFT JOIN events l ON l.position = t.position AND t.position <> t.created_position";
+
 fn transfer_row(row: PgRow) -> Result<TransferRow, sqlx::Error> {
+    let decode = |kind: &str, version: &str, payload: &str| -> Result<Option<ledger_core::Event>, sqlx::Error> {
+        let Some(kind) = row.try_get::<Option<String>, _>(kind)? else {
+            return Ok(None);
+        };
+        let event =
+            ledger_core::Event::from_parts(&kind, row.try_get(version)?, row.try_get(payload)?).map_err(|e| {
+                sqlx::Error::ColumnDecode {
+                    index: payload.to_owned(),
+                    source: Box::new(e),
+                }
+            })?;
+        Ok(Some(event))
+    };
+    let events: Vec<_> = [
+        decode("c_type", "c_version", "c_payload")?,
+        decode("l_type", "l_version", "l_payload")?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let id: Uuid = row.try_get("id")?;
+    let reversed_by: Option<Uuid> = row.try_get("reversed_by")?;
+    let transfer = Transfer::rebuild(&events, reversed_by.map(ledger_core::TransferId)).ok_or_else(|| {
+        sqlx::Error::ColumnDecode {
+            index: "c_payload".into(),
+            source: format!("transfer {id} does not rebuild from its events").into(),
+        }
+    })?;
     Ok(TransferRow {
-        transfer: json("state", row.try_get("state")?)?,
+        transfer,
         created_position: row.try_get("created_position")?,
         position: row.try_get("position")?,
     })
 }
 
 pub async fn load_pending_transfers(conn: &mut PgConnection) -> Result<Vec<TransferRow>, sqlx::Error> {
-    let rows = sqlx::query("SELECT state, created_position, position FROM transfers WHERE status = 'pending'")
-        .fetch_all(conn)
-        .await?;
+    let sql = format!("{TRANSFER_QUERY} WHERE t.status = 'pending'");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await?;
     rows.into_iter().map(transfer_row).collect()
 }
 
 pub async fn load_transfers(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<TransferRow>, sqlx::Error> {
-    let rows = sqlx::query("SELECT state, created_position, position FROM transfers WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(conn)
-        .await?;
+    let sql = format!("{TRANSFER_QUERY} WHERE t.id = ANY($1)");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids).fetch_all(conn).await?;
     rows.into_iter().map(transfer_row).collect()
 }
 
-/// Transfers in id order after `after`, a page at a time (for `verify`).
+/// A `transfers` row as stored (for `verify`).
+#[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredTransfer {
+    pub id: Uuid,
+    pub status: String,
+    pub created_position: i64,
+    pub position: i64,
+    pub reversed_by: Option<Uuid>,
+}
+
+/// Transfer rows in id order after `after`, a page at a time.
 pub async fn transfers_page(
     conn: &mut PgConnection,
     after: Uuid,
     limit: i64,
-) -> Result<Vec<(Uuid, TransferRow)>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT id, state, created_position, position FROM transfers WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(conn)
-            .await?;
-    rows.into_iter()
-        .map(|row| Ok((row.try_get("id")?, transfer_row(row)?)))
-        .collect()
+) -> Result<Vec<StoredTransfer>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, created_position, position, reversed_by FROM transfers WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }
 
 /// Events after `after` in position order, at most `limit`.
@@ -181,7 +214,7 @@ pub async fn events_page(conn: &mut PgConnection, after: i64, limit: i64) -> Res
 /// What one group commit writes: its events and the new rows of what they touched.
 #[derive(Default)]
 pub struct GroupWrite<'a> {
-    pub events: Vec<RecordedEvent>,
+    pub events: Vec<&'a RecordedEvent>,
     pub accounts: Vec<(&'a Account, i64, i64)>,
     pub transfers: Vec<(&'a Transfer, i64, i64)>,
 }
@@ -195,7 +228,7 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
         "WITH new_events AS ( \
            INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
              metadata, recorded_at, hash) \
-           SELECT p, i, s, v, t, sv, pl::jsonb, m::jsonb, r, h FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
+           SELECT p, i, s, v, t, sv, pl::json, m::json, r, h FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
              $4::int[], $5::text[], $6::int2[], $7::text[], $8::text[], $9::timestamptz[], $10::bytea[]) \
              AS x(p, i, s, v, t, sv, pl, m, r, h) \
            RETURNING 1), \
@@ -211,10 +244,10 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
              credits_pending = EXCLUDED.credits_pending, version = EXCLUDED.version, position = EXCLUDED.position \
            RETURNING 1), \
          new_transfers AS ( \
-           INSERT INTO transfers (id, status, state, created_position, position) \
-           SELECT id, st, s::jsonb, cp, p FROM UNNEST($26::uuid[], $27::text[], $28::text[], $29::bigint[], \
-             $30::bigint[]) AS x(id, st, s, cp, p) \
-           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state, position = EXCLUDED.position \
+           INSERT INTO transfers (id, status, created_position, position, reversed_by) \
+           SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::bigint[], $29::bigint[], $30::uuid[]) \
+           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, position = EXCLUDED.position, \
+             reversed_by = EXCLUDED.reversed_by \
            RETURNING 1) \
          SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
            + (SELECT count(*) FROM new_transfers)",
@@ -240,15 +273,23 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .bind(dec(|acc| acc.balances.credits_posted))
     .bind(dec(|acc| acc.balances.debits_pending))
     .bind(dec(|acc| acc.balances.credits_pending))
-    .bind(a.iter().map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32")).collect::<Vec<_>>())
+    .bind(
+        a.iter()
+            .map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32"))
+            .collect::<Vec<_>>(),
+    )
     .bind(a.iter().map(|(acc, _, _)| to_time(acc.opened_at)).collect::<Vec<_>>())
     .bind(a.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
     .bind(a.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
     .bind(t.iter().map(|(tr, _, _)| tr.id.0).collect::<Vec<_>>())
     .bind(t.iter().map(|(tr, _, _)| tr.status.as_str()).collect::<Vec<_>>())
-    .bind(t.iter().map(|(tr, _, _)| serde_json::to_string(tr).expect("transfers serialize")).collect::<Vec<_>>())
     .bind(t.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
     .bind(t.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
+    .bind(
+        t.iter()
+            .map(|(tr, _, _)| tr.reversed_by.map(|id| id.0))
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(())

@@ -1,7 +1,7 @@
 //! `verify`: recomputes the hash chain and every balance from the log and compares them with
 //! the stored state. The first mismatch is reported with the position that shows it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ledger_core::event::Subject;
@@ -50,6 +50,8 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
     let mut state = LedgerState::new(currencies);
     let mut prev_hash = GENESIS_HASH;
     let mut expected = 1;
+    // First and latest position of each transfer's stream.
+    let mut streams: HashMap<Uuid, (i64, i64)> = HashMap::new();
     loop {
         let page = sql::events_page(&mut tx, expected - 1, PAGE).await?;
         if page.is_empty() {
@@ -93,6 +95,9 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
                     format!("stream version {} should be {version:?}", record.stream_version),
                 ));
             }
+            if let Subject::Transfer(id) = event.subject() {
+                streams.entry(id.0).or_insert((record.position, record.position)).1 = record.position;
+            }
             prev_hash = record.hash;
             expected += 1;
         }
@@ -134,24 +139,30 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
     let mut after = Uuid::nil();
     loop {
         let page = sql::transfers_page(&mut tx, after, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        for (id, row) in page {
-            match state.transfer(TransferId(id)) {
-                Some(replayed) if *replayed == row.transfer => {}
-                Some(_) => {
-                    return Err(VerifyError::State(format!(
-                        "transfer {id} (last at position {}) differs from the log",
-                        row.position
-                    )));
-                }
-                None => {
-                    return Err(VerifyError::State(format!(
-                        "transfer {id} is stored but not in the log"
-                    )));
-                }
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for row in page {
+            let Some(replayed) = state.transfer(TransferId(row.id)) else {
+                return Err(VerifyError::State(format!(
+                    "transfer {} is stored but not in the log",
+                    row.id
+                )));
+            };
+            let (first, latest) = streams.get(&row.id).copied().unwrap_or_default();
+            let expected = sql::StoredTransfer {
+                id: row.id,
+                status: replayed.status.as_str().to_owned(),
+                created_position: first,
+                position: latest,
+                reversed_by: replayed.reversed_by.map(|t| t.0),
+            };
+            if row != expected {
+                return Err(VerifyError::State(format!(
+                    "transfer {}: stored {row:?}, the log gives {expected:?}",
+                    row.id
+                )));
             }
-            seen.insert(id);
+            seen.insert(row.id);
         }
     }
     if seen.len() != state.transfer_count() {

@@ -338,7 +338,7 @@ async fn verify_names_the_first_tampered_position() {
     let mut conn = db.connect().await;
     conn.execute("SET session_replication_role = replica").await.unwrap();
     conn.execute(
-        "UPDATE events SET payload = jsonb_set(payload, '{postings,0,amount}', '\"100.00\"') WHERE position = 5",
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{postings,0,amount}', '\"100.00\"')::json WHERE position = 5",
     )
     .await
     .unwrap();
@@ -408,6 +408,51 @@ async fn the_writer_expires_holds_after_their_timeout() {
     let void = submit(&ledger, Command::VoidPendingTransfer { pending_id: hold.id }).await;
     assert_eq!(void, Err(Rejection::PendingTransferExpired));
     stop(ledger, task).await;
+    verify(&db.url, ledger_core::Currencies::standard())
+        .await
+        .expect("the log verifies");
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_writer_recovers_when_its_connections_are_killed() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, true).await;
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1")))
+        .await
+        .unwrap();
+
+    let mut admin = db.connect().await;
+    admin
+        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        .await
+        .unwrap();
+    // Commands fail with `Unavailable` (and write nothing) until the writer has reconnected,
+    // retaken its lock and reloaded; a retry with the same id then succeeds exactly once.
+    let mut accepted = 1;
+    for _ in 0..20 {
+        let t = transfer(bank, player, "1");
+        loop {
+            match ledger
+                .submit(Command::CreateTransfer(t.clone()), EventMeta::default())
+                .await
+            {
+                Ok(decision) => {
+                    decision.expect("accepted");
+                    accepted += 1;
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+    assert_eq!(balance(&ledger, player).await, Decimal::from(accepted));
+    let failed = ledger_store::metrics::WriterMetrics::get(&ledger.metrics().failed_commits);
+    assert_eq!(failed, 1, "the commit on the killed connection failed, and only that one");
+    stop(ledger, task).await;
+    drop(admin);
     verify(&db.url, ledger_core::Currencies::standard())
         .await
         .expect("the log verifies");

@@ -1,0 +1,394 @@
+//! The decider: in-memory state, `decide`/`apply`, positions and the hash chain.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ledger_core::event::Subject;
+use ledger_core::{AccountId, Command, Currencies, Event, LedgerState, Timestamp, TransferId, execute, execute_batch};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use super::{Committed, Entity, Reply, Request, StartError, WriterConfig, micros};
+use crate::metrics::WriterMetrics;
+use crate::record::{EventMeta, GENESIS_HASH, RecordedEvent};
+use crate::sql::{self, Positions};
+use crate::view::{CommittedAccount, CommittedView};
+
+/// State loaded from the database at start-up or after a failed commit.
+pub(super) struct Loaded {
+    state: LedgerState,
+    positions: Positions,
+    pub(super) head: i64,
+    head_hash: [u8; 32],
+}
+
+impl Loaded {
+    /// Accounts and pending transfers as stored, plus the head of the log: no replay.
+    pub(super) async fn from_database(conn: &mut PgConnection, currencies: &Currencies) -> Result<Loaded, StartError> {
+        let mut state = LedgerState::new(currencies.clone());
+        let mut positions = Positions::new();
+        let (head, hash) = sql::head(conn).await?.unwrap_or((0, GENESIS_HASH.to_vec()));
+        let head_hash = hash
+            .try_into()
+            .map_err(|_| StartError::Corrupt(format!("hash at {head} is not 32 bytes")))?;
+        for row in sql::load_accounts(conn).await? {
+            if row.position > head {
+                return Err(StartError::Corrupt(format!(
+                    "account {} is ahead of the log",
+                    row.account.id
+                )));
+            }
+            positions.insert(row.account.id.0, (row.opened_position, row.position));
+            state.load_account(row.account);
+        }
+        for row in sql::load_pending_transfers(conn).await? {
+            positions.insert(row.transfer.id.0, (row.created_position, row.position));
+            state.load_transfer(row.transfer);
+        }
+        info!(head, accounts = state.accounts().count(), "writer loaded state");
+        Ok(Loaded {
+            state,
+            positions,
+            head,
+            head_hash,
+        })
+    }
+
+    pub(super) fn committed_accounts(&self) -> Vec<CommittedAccount> {
+        self.state
+            .accounts()
+            .map(|a| CommittedAccount {
+                account: a.clone(),
+                position: self.positions.get(&a.id.0).map_or(0, |p| p.1),
+            })
+            .collect()
+    }
+}
+
+/// One decided group, sealed and ready to commit.
+pub(super) struct Sealed {
+    pub(super) epoch: u64,
+    pub(super) events: Vec<RecordedEvent>,
+    pub(super) accounts: Vec<(ledger_core::Account, i64, i64)>,
+    pub(super) transfers: Vec<(ledger_core::Transfer, i64, i64)>,
+    pub(super) replies: Vec<Reply>,
+}
+
+pub(super) struct Decider {
+    config: WriterConfig,
+    conn: PgConnection,
+    state: LedgerState,
+    positions: Positions,
+    next_position: i64,
+    head_hash: [u8; 32],
+    last_now: Timestamp,
+    epoch: u64,
+    epoch_rx: watch::Receiver<u64>,
+    metrics: Arc<WriterMetrics>,
+    view: Arc<CommittedView>,
+    out: mpsc::Sender<Sealed>,
+}
+
+#[derive(Default)]
+struct Staged {
+    events: Vec<RecordedEvent>,
+    accounts: BTreeSet<AccountId>,
+    transfers: BTreeSet<TransferId>,
+}
+
+impl Decider {
+    pub(super) fn new(
+        config: WriterConfig,
+        conn: PgConnection,
+        loaded: Loaded,
+        metrics: Arc<WriterMetrics>,
+        view: Arc<CommittedView>,
+        epoch_rx: watch::Receiver<u64>,
+        out: mpsc::Sender<Sealed>,
+    ) -> Decider {
+        let mut decider = Decider {
+            config,
+            conn,
+            state: LedgerState::new(Currencies::standard()),
+            positions: Positions::new(),
+            next_position: 1,
+            head_hash: GENESIS_HASH,
+            last_now: Timestamp(0),
+            epoch: 0,
+            epoch_rx,
+            metrics,
+            view,
+            out,
+        };
+        decider.install(loaded);
+        decider
+    }
+
+    fn install(&mut self, loaded: Loaded) {
+        self.state = loaded.state;
+        self.positions = loaded.positions;
+        self.next_position = loaded.head + 1;
+        self.head_hash = loaded.head_hash;
+    }
+
+    fn now(&mut self) -> Timestamp {
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
+        self.last_now = self.last_now.max(Timestamp(i64::try_from(micros).unwrap_or(i64::MAX)));
+        self.last_now
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut expiry = tokio::time::interval(self.config.expiry_interval);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut group = Vec::new();
+            tokio::select! {
+                biased;
+                request = rx.recv() => match request {
+                    Some(r) => group.push(r),
+                    None => break,
+                },
+                _ = expiry.tick() => {}
+            }
+            let mut weight: usize = group.iter().map(Request::weight).sum();
+            while weight < self.config.max_group {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        weight += r.weight();
+                        group.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if *self.epoch_rx.borrow() != self.epoch
+                && let Err(e) = self.resync().await
+            {
+                // Dropping the group answers every caller `Unavailable`.
+                warn!(error = %e, "reloading state after a failed commit failed; will retry");
+                continue;
+            }
+            self.process(group, weight).await;
+        }
+    }
+
+    /// After a failed commit memory may be ahead of the database. The committer has retaken
+    /// the lock and discards everything decided before; reload what is durable.
+    async fn resync(&mut self) -> Result<(), StartError> {
+        let epoch = *self.epoch_rx.borrow();
+        if self.conn.ping().await.is_err() {
+            self.conn = PgConnection::connect(&self.config.url).await?;
+        }
+        let loaded = Loaded::from_database(&mut self.conn, &self.config.currencies).await?;
+        self.install(loaded);
+        self.epoch = epoch;
+        Ok(())
+    }
+
+    /// Loads the transfers the group names that are not in memory.
+    async fn prefetch(&mut self, group: &[Request]) -> Result<(), sqlx::Error> {
+        let mut missing = BTreeSet::new();
+        for request in group {
+            let ids: Vec<TransferId> = match request {
+                Request::One { command, .. } => command.transfer_ids(),
+                Request::Batch { items, .. } => items.iter().map(|t| t.id).collect(),
+            };
+            missing.extend(
+                ids.into_iter()
+                    .filter(|id| self.state.transfer(*id).is_none())
+                    .map(|id| id.0),
+            );
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = missing.into_iter().collect();
+        for row in sql::load_transfers(&mut self.conn, &ids).await? {
+            self.positions
+                .insert(row.transfer.id.0, (row.created_position, row.position));
+            self.state.load_transfer(row.transfer);
+        }
+        Ok(())
+    }
+
+    async fn process(&mut self, group: Vec<Request>, weight: usize) {
+        let started = Instant::now();
+        if let Err(e) = self.prefetch(&group).await {
+            error!(error = %e, "loading transfers failed");
+            if let Ok(conn) = PgConnection::connect(&self.config.url).await {
+                self.conn = conn;
+            }
+            return; // Dropping the group answers every caller `Unavailable`.
+        }
+        let decided = Instant::now();
+        WriterMetrics::add(&self.metrics.prefetch_micros, micros(decided - started));
+        let now = self.now();
+        let mut staged = Staged::default();
+        let mut replies = Vec::with_capacity(group.len());
+        for request in group {
+            match request {
+                Request::One { command, meta, reply } => {
+                    let decision = execute(&mut self.state, &command, now)
+                        .map(|events| self.stage(&mut staged, &command, &events, &meta, now));
+                    replies.push(Reply::One(reply, decision));
+                }
+                Request::Batch {
+                    items,
+                    mode,
+                    meta,
+                    reply,
+                } => {
+                    let decisions = execute_batch(&mut self.state, &items, mode, now).map(|results| {
+                        results
+                            .into_iter()
+                            .zip(items)
+                            .map(|(result, item)| {
+                                let command = Command::CreateTransfer(item);
+                                result.map(|events| self.stage(&mut staged, &command, &events, &meta, now))
+                            })
+                            .collect()
+                    });
+                    replies.push(Reply::Batch(reply, decisions));
+                }
+            }
+        }
+        if self.state.next_deadline().is_some_and(|at| at <= now) {
+            let expire = Command::ExpirePendingTransfers;
+            if let Ok(events) = execute(&mut self.state, &expire, now) {
+                self.stage(&mut staged, &expire, &events, &EventMeta::default(), now);
+            }
+        }
+        let sealed = Sealed {
+            epoch: self.epoch,
+            accounts: staged
+                .accounts
+                .iter()
+                .map(|id| {
+                    let (first, last) = self.positions[&id.0];
+                    (
+                        self.state.account(*id).expect("touched accounts are in memory").clone(),
+                        first,
+                        last,
+                    )
+                })
+                .collect(),
+            transfers: staged
+                .transfers
+                .iter()
+                .map(|id| {
+                    let (first, last) = self.positions[&id.0];
+                    (
+                        self.state
+                            .transfer(*id)
+                            .expect("touched transfers are in memory")
+                            .clone(),
+                        first,
+                        last,
+                    )
+                })
+                .collect(),
+            events: staged.events,
+            replies,
+        };
+        WriterMetrics::add(&self.metrics.decide_micros, micros(decided.elapsed()));
+        WriterMetrics::add(&self.metrics.commands, weight as u64);
+        // A closed channel means the committer stopped: dropping the replies answers `Unavailable`.
+        let _ = self.out.send(sealed).await;
+        self.evict();
+    }
+
+    /// Trims the working set to pending transfers and those not yet committed.
+    fn evict(&mut self) {
+        if self.state.transfer_count() <= self.config.transfer_cache {
+            return;
+        }
+        let committed = self.view.head();
+        let positions = &self.positions;
+        self.state
+            .evict_transfers(|t| positions.get(&t.id.0).is_some_and(|p| p.1 <= committed));
+        let state = &self.state;
+        self.positions
+            .retain(|id, _| state.account(AccountId(*id)).is_some() || state.transfer(TransferId(*id)).is_some());
+    }
+
+    /// Seals a command's events at the next positions and records what they touched.
+    fn stage(
+        &mut self,
+        staged: &mut Staged,
+        command: &Command,
+        events: &[Event],
+        meta: &EventMeta,
+        now: Timestamp,
+    ) -> Committed {
+        for event in events {
+            let position = self.next_position;
+            self.next_position += 1;
+            let version = match event.subject() {
+                Subject::Account(id) => self.state.account(id).expect("applied").version,
+                Subject::Transfer(id) => self.state.transfer(id).expect("applied").version,
+            };
+            let record = RecordedEvent::seal(event, position, version, meta, now, &self.head_hash);
+            self.head_hash = record.hash;
+            staged.events.push(record);
+            let mut touch = |id: Uuid| self.positions.entry(id).or_insert((position, position)).1 = position;
+            match event.subject() {
+                Subject::Account(id) => {
+                    touch(id.0);
+                    staged.accounts.insert(id);
+                }
+                Subject::Transfer(id) => {
+                    touch(id.0);
+                    staged.transfers.insert(id);
+                    let transfer = self.state.transfer(id).expect("applied");
+                    for posting in &transfer.postings {
+                        touch(posting.account.0);
+                        staged.accounts.insert(posting.account);
+                    }
+                    if let (Event::TransferPosted(_), Some(original)) = (event, transfer.reverses) {
+                        staged.transfers.insert(original);
+                    }
+                }
+            }
+        }
+        let (subject, replay_first) = match command {
+            Command::OpenAccount(c) => (Some(Subject::Account(c.id)), true),
+            Command::FreezeAccount { id } | Command::UnfreezeAccount { id } | Command::CloseAccount { id } => {
+                (Some(Subject::Account(*id)), false)
+            }
+            Command::CreateTransfer(t) => (Some(Subject::Transfer(t.id)), true),
+            Command::ReverseTransfer { id, .. } => (Some(Subject::Transfer(*id)), true),
+            Command::PostPendingTransfer { pending_id, .. } | Command::VoidPendingTransfer { pending_id } => {
+                (Some(Subject::Transfer(*pending_id)), false)
+            }
+            Command::ExpirePendingTransfers => (None, false),
+        };
+        let entity = subject.and_then(|subject| match subject {
+            Subject::Account(id) => self.state.account(id).cloned().map(Entity::Account),
+            Subject::Transfer(id) => self.state.transfer(id).cloned().map(Entity::Transfer),
+        });
+        let position = match (&entity, events.is_empty()) {
+            (_, false) | (None, true) => self.next_position - 1,
+            (Some(Entity::Account(a)), true) => self.position_of(a.id.0, replay_first),
+            (Some(Entity::Transfer(t)), true) => self.position_of(t.id.0, replay_first),
+        };
+        Committed {
+            position,
+            replayed: events.is_empty(),
+            entity,
+        }
+    }
+
+    fn position_of(&self, id: Uuid, first: bool) -> i64 {
+        let (created, last) = self
+            .positions
+            .get(&id)
+            .copied()
+            .expect("entities in memory have positions");
+        if first { created } else { last }
+    }
+}
