@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Upper bounds (milliseconds) of the commit-latency histogram buckets.
 pub const COMMIT_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
+/// Upper bounds of the events-per-commit histogram buckets.
+pub const COMMIT_SIZE_BUCKETS: [u64; 10] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 32768, 65536];
+
 #[derive(Default)]
 pub struct WriterMetrics {
     pub groups: AtomicU64,
@@ -17,6 +20,8 @@ pub struct WriterMetrics {
     pub commit_micros: AtomicU64,
     /// Cumulative counts of commits at or under each bucket of `COMMIT_BUCKETS_MS`.
     pub commit_buckets: [AtomicU64; COMMIT_BUCKETS_MS.len()],
+    /// Cumulative counts of commits writing at most each bucket of `COMMIT_SIZE_BUCKETS` events.
+    pub commit_size_buckets: [AtomicU64; COMMIT_SIZE_BUCKETS.len()],
     pub head_position: AtomicU64,
 }
 
@@ -25,7 +30,12 @@ impl WriterMetrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn observe_commit(&self, micros: u64) {
+    pub(crate) fn observe_commit(&self, micros: u64, events: u64) {
+        for (bucket, bound) in self.commit_size_buckets.iter().zip(COMMIT_SIZE_BUCKETS) {
+            if events <= bound {
+                Self::add(bucket, 1);
+            }
+        }
         Self::add(&self.commit_micros, micros);
         for (bucket, bound_ms) in self.commit_buckets.iter().zip(COMMIT_BUCKETS_MS) {
             if micros <= bound_ms * 1000 {

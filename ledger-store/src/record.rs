@@ -19,6 +19,9 @@ pub struct EventMeta {
     pub channel: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiator: Option<String>,
+    /// The API key that authenticated the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<Uuid>,
 }
 
 /// One row of the `events` table.

@@ -450,7 +450,10 @@ async fn the_writer_recovers_when_its_connections_are_killed() {
     }
     assert_eq!(balance(&ledger, player).await, Decimal::from(accepted));
     let failed = ledger_store::metrics::WriterMetrics::get(&ledger.metrics().failed_commits);
-    assert_eq!(failed, 1, "the commit on the killed connection failed, and only that one");
+    assert_eq!(
+        failed, 1,
+        "the commit on the killed connection failed, and only that one"
+    );
     stop(ledger, task).await;
     drop(admin);
     verify(&db.url, ledger_core::Currencies::standard())

@@ -1,31 +1,52 @@
-//! The `ledger` binary: one executable, several subcommands, all configured by `DATABASE_URL`.
+//! The `ledger` binary: one executable, several subcommands, configured by `DATABASE_URL`,
+//! `LEDGER_…` variables and an optional TOML file.
 
 mod bench;
+mod config;
+mod up;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ledger_core::Currencies;
 
 #[derive(Parser)]
 #[command(name = "ledger", about = "Event-sourced double-entry ledger", version)]
 struct Cli {
-    /// Postgres connection URL.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    database_url: Option<String>,
+    /// A TOML settings file (also LEDGER_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Apply pending migrations, then serve the command API on LEDGER_LISTEN.
+    Up,
     /// Apply pending schema migrations.
     Migrate,
     /// Recompute the hash chain and every balance from the log and compare with the stored state.
     Verify,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Print the OpenAPI document of the command API.
+    Openapi,
     /// Drive the writer in-process with generated transfers and report throughput and latency.
     BenchWriter(bench::Args),
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key; the key alone is printed on the last line.
+    Create {
+        #[arg(long)]
+        channel: String,
+        /// Comma-separated: accounts:write, transfers:write, read.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -45,15 +66,22 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let url = cli
+    let settings = config::Settings::load(cli.config.as_deref())?;
+    if let Cmd::Openapi = cli.command {
+        print!("{}", command_api::openapi::json());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let url = settings
         .database_url
-        .context("DATABASE_URL is not set (or pass --database-url)")?;
+        .clone()
+        .context("DATABASE_URL is not set (scripts/run starts a private Postgres)")?;
     match cli.command {
+        Cmd::Up => up::run(&url, settings).await?,
         Cmd::Migrate => {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             eprintln!("migrations applied");
         }
-        Cmd::Verify => match ledger_store::verify::verify(&url, Currencies::standard()).await {
+        Cmd::Verify => match ledger_store::verify::verify(&url, settings.writer.currencies.clone()).await {
             Ok(report) => println!(
                 "ok: {} events, {} accounts, {} transfers; head hash {}",
                 report.events,
@@ -66,10 +94,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
+        Cmd::Keys(KeysCmd::Create { channel, scopes }) => {
+            let pool = sqlx::PgPool::connect(&url)
+                .await
+                .context("connecting to the database")?;
+            let (id, key) = command_api::auth::create_key(&pool, &channel, &scopes).await?;
+            println!("key {id} for channel {channel} with scopes {}", scopes.join(","));
+            println!("{key}");
+        }
         Cmd::BenchWriter(args) => {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args).await?;
         }
+        Cmd::Openapi => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -95,7 +95,8 @@ impl Committer {
                 self.recover().await;
                 return;
             }
-            self.metrics.observe_commit(micros(started.elapsed()));
+            self.metrics
+                .observe_commit(micros(started.elapsed()), write.events.len() as u64);
             WriterMetrics::add(&self.metrics.events, write.events.len() as u64);
             let committed = accounts.into_values().map(|(account, _, last)| CommittedAccount {
                 account: account.clone(),
@@ -103,8 +104,8 @@ impl Committer {
             });
             self.view.publish(committed, head);
             self.metrics.set_head(head);
+            WriterMetrics::add(&self.metrics.groups, 1);
         }
-        WriterMetrics::add(&self.metrics.groups, 1);
         drop(write);
         groups.into_iter().flat_map(|g| g.replies).for_each(super::Reply::send);
     }

@@ -198,6 +198,11 @@ impl LedgerHandle {
         &self.view
     }
 
+    /// False once the writer has stopped.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Requests waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()

@@ -1,0 +1,143 @@
+//! API keys: channels authenticate with `Authorization: Bearer <key>`. Only a SHA-256 of each
+//! key is stored; a key maps to a channel name and scopes.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    AccountsWrite,
+    TransfersWrite,
+    Read,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::AccountsWrite, Scope::TransfersWrite, Scope::Read];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::AccountsWrite => "accounts:write",
+            Scope::TransfersWrite => "transfers:write",
+            Scope::Read => "read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// Who is calling: the key's id, its channel and scopes.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub channel: String,
+    pub scopes: Vec<Scope>,
+}
+
+fn hash(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Keys seen so far, by hash; a miss asks the database (keys are created by another process).
+pub struct KeyStore {
+    pool: PgPool,
+    cache: RwLock<HashMap<[u8; 32], Principal>>,
+}
+
+impl KeyStore {
+    pub fn new(pool: PgPool) -> KeyStore {
+        KeyStore {
+            pool,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The caller, if its key is valid and has `scope`: 401 without a valid key, 403 without the scope.
+    pub async fn require(&self, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
+        let key = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 256)
+            .ok_or(ApiError::Unauthorized)?;
+        let digest = hash(key);
+        let cached = self.cache.read().expect("key cache lock").get(&digest).cloned();
+        let principal = match cached {
+            Some(p) => p,
+            None => {
+                let row: Option<(Uuid, String, Vec<String>)> = sqlx::query_as(
+                    "SELECT id, channel, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(&digest[..])
+                .fetch_optional(&self.pool)
+                .await?;
+                let (key_id, channel, scopes) = row.ok_or(ApiError::Unauthorized)?;
+                let principal = Principal {
+                    key_id,
+                    channel,
+                    scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+                };
+                self.cache
+                    .write()
+                    .expect("key cache lock")
+                    .insert(digest, principal.clone());
+                principal
+            }
+        };
+        if principal.scopes.contains(&scope) {
+            Ok(principal)
+        } else {
+            Err(ApiError::Forbidden(scope.as_str()))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateKeyError {
+    #[error("unknown scope {0:?}; scopes are accounts:write, transfers:write, read")]
+    UnknownScope(String),
+    #[error("a channel name is 1 to 64 characters of a-z A-Z 0-9 _ . -")]
+    InvalidChannel,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Creates a key for `channel` with `scopes` and returns `(key id, key)`. The key itself is
+/// shown once and never stored.
+pub async fn create_key(pool: &PgPool, channel: &str, scopes: &[String]) -> Result<(Uuid, String), CreateKeyError> {
+    let valid_channel = (1..=64).contains(&channel.len())
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !valid_channel {
+        return Err(CreateKeyError::InvalidChannel);
+    }
+    let scopes: Vec<&'static str> = scopes
+        .iter()
+        .map(|s| {
+            Scope::parse(s.trim())
+                .map(Scope::as_str)
+                .ok_or_else(|| CreateKeyError::UnknownScope(s.clone()))
+        })
+        .collect::<Result<_, _>>()?;
+    let id = Uuid::new_v4();
+    // 244 random bits from two v4 UUIDs (the OS random source).
+    let key = format!("ldg_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    sqlx::query("INSERT INTO api_keys (id, channel, scopes, key_hash) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(channel)
+        .bind(&scopes)
+        .bind(&hash(&key)[..])
+        .execute(pool)
+        .await?;
+    Ok((id, key))
+}

@@ -1,0 +1,203 @@
+//! The API's one error type and its stable code table, rendered as `application/problem+json`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ledger_core::Rejection;
+use ledger_store::WriteError;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Rejected(Rejection),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    InvalidAmount(String),
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("a valid API key is required: Authorization: Bearer <key>")]
+    Unauthorized,
+    #[error("this key lacks the scope {0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the body exceeds the size limit (64 KiB, or 4 MiB for a batch)")]
+    PayloadTooLarge,
+    #[error("the writer's queue is full; retry with the same id")]
+    Overloaded,
+    #[error("the ledger is unavailable; retry with the same id")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// One row of the code table.
+pub struct Code {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+}
+
+impl ApiError {
+    pub fn code(&self) -> Code {
+        let c = |status, code, title| Code { status, code, title };
+        match self {
+            ApiError::Rejected(r) => c(rejection_status(*r), r.code(), "The ledger rejected the command"),
+            ApiError::InvalidBody(_) => c(StatusCode::BAD_REQUEST, "invalid_body", "The request body is not valid"),
+            ApiError::InvalidAmount(_) => c(
+                StatusCode::BAD_REQUEST,
+                "invalid_amount",
+                "An amount is not a decimal string",
+            ),
+            ApiError::InvalidQuery(_) => c(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "The query string is not valid",
+            ),
+            ApiError::Unauthorized => c(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid API key"),
+            ApiError::Forbidden(_) => c(StatusCode::FORBIDDEN, "forbidden", "The API key lacks a scope"),
+            ApiError::NotFound("account") => c(StatusCode::NOT_FOUND, "account_not_found", "Account not found"),
+            ApiError::NotFound("transfer") => c(StatusCode::NOT_FOUND, "transfer_not_found", "Transfer not found"),
+            ApiError::NotFound(_) => c(StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::PayloadTooLarge => c(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large",
+            ),
+            ApiError::Overloaded => c(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "The ledger is overloaded",
+            ),
+            ApiError::Unavailable => c(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The ledger is unavailable",
+            ),
+            ApiError::Internal(_) => c(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+
+    /// The problem document, with the request id that ties it to the server's logs.
+    pub fn problem(&self, request_id: Uuid) -> Problem {
+        let code = self.code();
+        let detail = match self {
+            // Internal details are logged, never sent.
+            ApiError::Internal(_) => "internal error; quote the request id to the operator".to_owned(),
+            other => other.to_string(),
+        };
+        Problem {
+            r#type: format!("/problems/{}", code.code),
+            title: code.title.to_owned(),
+            status: code.status.as_u16(),
+            code: code.code.to_owned(),
+            detail,
+            request_id,
+        }
+    }
+}
+
+/// HTTP status of each core rejection: 404 for a missing transfer named in the path, 409 for a
+/// conflict with existing state, 422 for everything else the ledger refuses.
+pub fn rejection_status(r: Rejection) -> StatusCode {
+    use Rejection::*;
+    match r {
+        PendingTransferNotFound | TransferNotFound => StatusCode::NOT_FOUND,
+        ExistsWithDifferentFields
+        | AccountCodeExists
+        | PendingTransferNotPending
+        | PendingTransferAlreadyPosted
+        | PendingTransferAlreadyVoided
+        | PendingTransferExpired
+        | TransferNotPosted
+        | TransferAlreadyReversed => StatusCode::CONFLICT,
+        IdMustNotBeNil
+        | InvalidAccountCode
+        | UnknownCurrency
+        | InvalidMetadata
+        | InvalidExternalRef
+        | TooFewPostings
+        | TooManyPostings
+        | AmountMustBePositive
+        | TimeoutReservedForPendingTransfer
+        | TimeoutTooLong
+        | AccountNotFound
+        | SameAccountOnBothSides
+        | CurrencyMismatch
+        | AmountScale
+        | Unbalanced
+        | AccountFrozen
+        | AccountClosed
+        | Overflow
+        | InsufficientFunds
+        | AccountBalanceNotZero
+        | PartialPostRequiresSimpleTransfer
+        | PostAmountExceedsPending
+        | LinkedEventFailed
+        | BatchSize => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::Rejected(r)
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Overloaded => ApiError::Overloaded,
+            WriteError::Unavailable => ApiError::Unavailable,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// RFC 9457 problem details, plus the stable `code` and the `request_id`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    pub r#type: String,
+    pub title: String,
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+    pub request_id: Uuid,
+}
+
+/// An error on its way out: the request-id middleware fills in the id.
+pub struct ErrorResponse(pub ApiError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code().status;
+        let mut response = status.into_response();
+        response
+            .extensions_mut()
+            .insert(std::sync::Arc::new(ErrorResponse(self)));
+        response
+    }
+}
+
+/// Renders a problem body for an error the middleware found on a response.
+pub fn render(error: &ApiError, request_id: Uuid) -> Response {
+    if let ApiError::Internal(detail) = error {
+        tracing::error!(%request_id, detail, "internal error");
+    }
+    let problem = error.problem(request_id);
+    let status = error.code().status;
+    let mut response = (status, axum::Json(problem)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}

@@ -1,0 +1,110 @@
+//! The HTTP command API for payment channels (axum, JSON, under `/v1`): accounts, transfers,
+//! holds, reversals, batches and the ordered log. Writes go to the single writer; account reads
+//! come from its committed view, so they are strongly consistent.
+
+pub mod auth;
+mod body;
+pub mod error;
+mod metrics;
+pub mod openapi;
+mod routes;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use ledger_store::LedgerHandle;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::KeyStore;
+use crate::error::{ApiError, ErrorResponse, render};
+use crate::metrics::HttpMetrics;
+
+/// Largest request body, except batches.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest batch body: 8190 transfers of about 500 bytes.
+pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ledger: LedgerHandle,
+    pool: PgPool,
+    keys: KeyStore,
+    http: HttpMetrics,
+}
+
+impl ApiState {
+    pub fn new(ledger: LedgerHandle, pool: PgPool) -> ApiState {
+        ApiState {
+            inner: Arc::new(Inner {
+                ledger,
+                keys: KeyStore::new(pool.clone()),
+                pool,
+                http: HttpMetrics::default(),
+            }),
+        }
+    }
+}
+
+/// The id of one request, in its extensions, its `x-request-id` header and any problem body.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestId(pub Uuid);
+
+/// The command API's routes: `/v1/…`, `/healthz`, `/readyz`, `/metrics`.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/accounts", post(routes::open_account).get(routes::find_account))
+        .route("/v1/accounts/{id}", get(routes::get_account))
+        .route("/v1/transfers", post(routes::create_transfer))
+        .route(
+            "/v1/transfers/batch",
+            post(routes::create_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
+        .route("/v1/transfers/{id}", get(routes::get_transfer))
+        .route("/v1/transfers/{id}/post", post(routes::post_pending))
+        .route("/v1/transfers/{id}/void", post(routes::void_pending))
+        .route("/v1/transfers/{id}/reverse", post(routes::reverse))
+        .route("/v1/events", get(routes::events))
+        .route("/v1/openapi.json", get(routes::openapi))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), envelope))
+        .with_state(state)
+}
+
+/// Gives every request an id, renders errors as problem documents, and counts responses.
+async fn envelope(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let request_id = RequestId(Uuid::new_v4());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    request.extensions_mut().insert(request_id);
+    let mut response = next.run(request).await;
+    if let Some(error) = response.extensions().get::<Arc<ErrorResponse>>().cloned() {
+        response = render(&error.0, request_id.0);
+    } else if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response = render(&ApiError::PayloadTooLarge, request_id.0);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id.0.to_string()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    state.inner.http.record(&route, response.status().as_u16());
+    response
+}

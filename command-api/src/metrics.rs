@@ -1,0 +1,78 @@
+//! Prometheus metrics: HTTP requests by route and status, and the writer's own counters.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use ledger_store::LedgerHandle;
+use ledger_store::metrics::{COMMIT_BUCKETS_MS, COMMIT_SIZE_BUCKETS, WriterMetrics};
+
+#[derive(Default)]
+pub struct HttpMetrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+}
+
+impl HttpMetrics {
+    pub fn record(&self, route: &str, status: u16) {
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// The text exposition format.
+    pub fn render(&self, ledger: &LedgerHandle) -> String {
+        let mut out = String::new();
+        out.push_str("# TYPE ledger_http_requests_total counter\n");
+        for ((route, status), n) in self.requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "ledger_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let m = ledger.metrics();
+        let get = WriterMetrics::get;
+        let counters = [
+            ("ledger_writer_commits_total", "counter", get(&m.groups)),
+            ("ledger_writer_commands_total", "counter", get(&m.commands)),
+            ("ledger_writer_events_total", "counter", get(&m.events)),
+            ("ledger_writer_failed_commits_total", "counter", get(&m.failed_commits)),
+            ("ledger_writer_head_position", "gauge", get(&m.head_position)),
+            ("ledger_writer_queue_depth", "gauge", ledger.queue_depth() as u64),
+        ];
+        for (name, kind, value) in counters {
+            let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
+        }
+        out.push_str("# TYPE ledger_writer_commit_seconds histogram\n");
+        for (bound_ms, bucket) in COMMIT_BUCKETS_MS.iter().zip(&m.commit_buckets) {
+            let _ = writeln!(
+                out,
+                "ledger_writer_commit_seconds_bucket{{le=\"{}\"}} {}",
+                *bound_ms as f64 / 1000.0,
+                get(bucket)
+            );
+        }
+        let commits = get(&m.groups);
+        let _ = writeln!(out, "ledger_writer_commit_seconds_bucket{{le=\"+Inf\"}} {commits}");
+        let _ = writeln!(
+            out,
+            "ledger_writer_commit_seconds_sum {}",
+            get(&m.commit_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "ledger_writer_commit_seconds_count {commits}");
+        out.push_str("# TYPE ledger_writer_commit_events histogram\n");
+        for (bound, bucket) in COMMIT_SIZE_BUCKETS.iter().zip(&m.commit_size_buckets) {
+            let _ = writeln!(
+                out,
+                "ledger_writer_commit_events_bucket{{le=\"{bound}\"}} {}",
+                get(bucket)
+            );
+        }
+        let _ = writeln!(out, "ledger_writer_commit_events_bucket{{le=\"+Inf\"}} {commits}");
+        let _ = writeln!(out, "ledger_writer_commit_events_sum {}", get(&m.events));
+        let _ = writeln!(out, "ledger_writer_commit_events_count {commits}");
+        out
+    }
+}

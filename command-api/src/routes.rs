@@ -1,0 +1,386 @@
+//! The handlers: each authenticates, turns the body into a core command, submits it to the
+//! writer and shapes the answer. No SQL and no business rules live here.
+
+use axum::Extension;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ledger_core::{AccountId, BatchMode, Command, CurrencyCode, OpenAccount, Rejection, TransferId};
+use ledger_store::{Committed, Entity, EventMeta};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+use uuid::Uuid;
+
+use crate::auth::{Principal, Scope};
+use crate::body::{Json, OptionalJson};
+use crate::error::{ApiError, Problem, rejection_status};
+use crate::wire::{
+    AccountBody, BatchBody, BatchItem, BatchRequest, EventBody, EventPage, OpenAccountRequest, PostPendingRequest,
+    ReverseRequest, TransferBody, TransferRequest, account_ref, limit_for,
+};
+use crate::{ApiState, RequestId};
+
+/// Event metadata: the authenticated channel and key, plus optional correlation headers.
+fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<EventMeta, ApiError> {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| bad_header(name)));
+    let uuid = |name: &'static str| -> Result<Option<Uuid>, ApiError> {
+        header(name)
+            .transpose()?
+            .map(|v| Uuid::parse_str(v).map_err(|_| bad_header(name)))
+            .transpose()
+    };
+    let initiator = header("x-initiator").transpose()?;
+    if initiator.is_some_and(|i| i.is_empty() || i.len() > 128) {
+        return Err(bad_header("x-initiator"));
+    }
+    Ok(EventMeta {
+        correlation_id: Some(uuid("x-correlation-id")?.unwrap_or(request_id.0)),
+        causation_id: uuid("x-causation-id")?,
+        channel: Some(who.channel.clone()),
+        initiator: initiator.map(str::to_owned),
+        key_id: Some(who.key_id),
+    })
+}
+
+fn bad_header(name: &str) -> ApiError {
+    ApiError::InvalidBody(format!(
+        "header {name} is not valid (UUIDs for ids, 1 to 128 characters for x-initiator)"
+    ))
+}
+
+fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// 201 for something new, 200 for a replayed retry.
+fn created(c: &Committed) -> StatusCode {
+    if c.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
+fn transfer_body(c: &Committed) -> Result<TransferBody, ApiError> {
+    match &c.entity {
+        Some(Entity::Transfer(t)) => Ok(TransferBody::new(t, c.position)),
+        _ => Err(ApiError::Internal(
+            "a transfer command answered without its transfer".to_owned(),
+        )),
+    }
+}
+
+fn path_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::NotFound("transfer"))
+}
+
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = OpenAccountRequest,
+    responses((status = 201, body = AccountBody), (status = 200, description = "A retry of the same request", body = AccountBody),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "account_code_exists, exists_with_different_fields", body = Problem),
+        (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+pub async fn open_account(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Json(body): Json<OpenAccountRequest>,
+) -> Result<Response, ApiError> {
+    let who = state.inner.keys.require(&headers, Scope::AccountsWrite).await?;
+    let command = Command::OpenAccount(OpenAccount {
+        id: AccountId(body.id.unwrap_or_else(Uuid::new_v4)),
+        code: body.code,
+        currency: CurrencyCode::parse(&body.currency).map_err(|_| Rejection::UnknownCurrency)?,
+        kind: body.kind,
+        limit: limit_for(body.kind, body.no_overdraft),
+        metadata: body.metadata.unwrap_or_else(|| serde_json::json!({})),
+    });
+    let c = state
+        .inner
+        .ledger
+        .submit(command, meta(&who, &headers, request_id)?)
+        .await??;
+    match &c.entity {
+        Some(Entity::Account(a)) => Ok(json(created(&c), AccountBody::new(a, c.position))),
+        _ => Err(ApiError::Internal(
+            "an account command answered without its account".to_owned(),
+        )),
+    }
+}
+
+fn account_answer(state: &ApiState, account: &ledger_core::AccountRef) -> Result<Response, ApiError> {
+    let view = state.inner.ledger.view();
+    // Read the head first: the account is then at least that fresh.
+    let head = view.head();
+    let found = view.account(account).ok_or(ApiError::NotFound("account"))?;
+    Ok(json(
+        StatusCode::OK,
+        AccountBody::new(&found.account, head.max(found.position)),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "Account id or code")),
+    responses((status = 200, body = AccountBody), (status = 404, body = Problem)), security(("api_key" = [])))]
+pub async fn get_account(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.inner.keys.require(&headers, Scope::Read).await?;
+    account_answer(&state, &account_ref(&id))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FindAccount {
+    /// The account's unique code.
+    code: String,
+}
+
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(FindAccount),
+    responses((status = 200, body = AccountBody), (status = 404, body = Problem)), security(("api_key" = [])))]
+pub async fn find_account(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<FindAccount>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.inner.keys.require(&headers, Scope::Read).await?;
+    let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
+    account_answer(&state, &ledger_core::AccountRef::Code(query.code))
+}
+
+#[utoipa::path(post, path = "/v1/transfers", tag = "transfers", request_body = TransferRequest,
+    responses((status = 201, body = TransferBody), (status = 200, description = "A retry of the same request", body = TransferBody),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "exists_with_different_fields", body = Problem),
+        (status = 413, body = Problem), (status = 422, description = "insufficient_funds, unbalanced, amount_scale, …", body = Problem)),
+    security(("api_key" = [])))]
+pub async fn create_transfer(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Json(body): Json<TransferRequest>,
+) -> Result<Response, ApiError> {
+    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let command = Command::CreateTransfer(body.into_command()?);
+    let c = state
+        .inner
+        .ledger
+        .submit(command, meta(&who, &headers, request_id)?)
+        .await??;
+    Ok(json(created(&c), transfer_body(&c)?))
+}
+
+#[utoipa::path(post, path = "/v1/transfers/batch", tag = "transfers", request_body = BatchRequest,
+    responses((status = 200, description = "One result per transfer, in order", body = BatchBody),
+        (status = 400, body = Problem), (status = 413, body = Problem), (status = 422, description = "batch_size", body = Problem)),
+    security(("api_key" = [])))]
+pub async fn create_batch(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Json(body): Json<BatchRequest>,
+) -> Result<Response, ApiError> {
+    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let items = body
+        .transfers
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.into_command().map_err(|e| match e {
+                ApiError::InvalidBody(m) | ApiError::InvalidAmount(m) => {
+                    ApiError::InvalidBody(format!("transfers[{i}]: {m}"))
+                }
+                other => other,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mode = if body.linked {
+        BatchMode::Linked
+    } else {
+        BatchMode::Independent
+    };
+    let decisions = state
+        .inner
+        .ledger
+        .submit_batch(items, mode, meta(&who, &headers, request_id)?)
+        .await??;
+    let results = decisions
+        .into_iter()
+        .enumerate()
+        .map(|(index, d)| match d {
+            Ok(c) => Ok(BatchItem {
+                index,
+                status: created(&c).as_u16(),
+                transfer: Some(transfer_body(&c)?),
+                error: None,
+            }),
+            Err(r) => Ok(BatchItem {
+                index,
+                status: rejection_status(r).as_u16(),
+                transfer: None,
+                error: Some(ApiError::Rejected(r).problem(request_id.0)),
+            }),
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(json(StatusCode::OK, BatchBody { results }))
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/post", tag = "transfers", request_body(content = PostPendingRequest, description = "Optional"),
+    params(("id" = Uuid, Path, description = "The pending transfer")),
+    responses((status = 200, body = TransferBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+pub async fn post_pending(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<PostPendingRequest>,
+) -> Result<Response, ApiError> {
+    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let amount = body.amount.map(|a| a.parse()).transpose()?;
+    let command = Command::PostPendingTransfer {
+        pending_id: TransferId(path_id(&id)?),
+        amount,
+    };
+    let c = state
+        .inner
+        .ledger
+        .submit(command, meta(&who, &headers, request_id)?)
+        .await??;
+    Ok(json(StatusCode::OK, transfer_body(&c)?))
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/void", tag = "transfers",
+    params(("id" = Uuid, Path, description = "The pending transfer")),
+    responses((status = 200, body = TransferBody), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("api_key" = [])))]
+pub async fn void_pending(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let command = Command::VoidPendingTransfer {
+        pending_id: TransferId(path_id(&id)?),
+    };
+    let c = state
+        .inner
+        .ledger
+        .submit(command, meta(&who, &headers, request_id)?)
+        .await??;
+    Ok(json(StatusCode::OK, transfer_body(&c)?))
+}
+
+#[utoipa::path(post, path = "/v1/transfers/{id}/reverse", tag = "transfers", request_body = ReverseRequest,
+    params(("id" = Uuid, Path, description = "The posted transfer to undo")),
+    responses((status = 201, description = "The compensating transfer", body = TransferBody), (status = 200, body = TransferBody),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+pub async fn reverse(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<ReverseRequest>,
+) -> Result<Response, ApiError> {
+    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let command = Command::ReverseTransfer {
+        id: TransferId(body.id),
+        transfer_id: TransferId(path_id(&id)?),
+        metadata: body.metadata.unwrap_or(serde_json::Value::Null),
+    };
+    let c = state
+        .inner
+        .ledger
+        .submit(command, meta(&who, &headers, request_id)?)
+        .await??;
+    Ok(json(created(&c), transfer_body(&c)?))
+}
+
+#[utoipa::path(get, path = "/v1/transfers/{id}", tag = "transfers", params(("id" = Uuid, Path)),
+    responses((status = 200, body = TransferBody), (status = 404, body = Problem)), security(("api_key" = [])))]
+pub async fn get_transfer(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.inner.keys.require(&headers, Scope::Read).await?;
+    let id = path_id(&id)?;
+    let mut conn = state.inner.pool.acquire().await?;
+    let row = ledger_store::sql::load_transfers(&mut conn, &[id])
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound("transfer"))?;
+    Ok(json(StatusCode::OK, TransferBody::new(&row.transfer, row.position)))
+}
+
+/// Most events one page returns.
+pub const MAX_EVENT_PAGE: i64 = 1000;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Return events after this position (default 0).
+    after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
+    responses((status = 200, body = EventPage), (status = 400, body = Problem)), security(("api_key" = [])))]
+pub async fn events(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.inner.keys.require(&headers, Scope::Read).await?;
+    let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
+    let after = query.after.unwrap_or(0);
+    let limit = query.limit.unwrap_or(100);
+    if after < 0 || !(1..=MAX_EVENT_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidQuery(format!(
+            "after must be 0 or more and limit 1 to {MAX_EVENT_PAGE}"
+        )));
+    }
+    let mut conn = state.inner.pool.acquire().await?;
+    let page = ledger_store::sql::events_page(&mut conn, after, limit).await?;
+    let next_after = page.last().map_or(after, |e| e.position);
+    Ok(json(
+        StatusCode::OK,
+        EventPage {
+            events: page.into_iter().map(EventBody::new).collect(),
+            next_after,
+        },
+    ))
+}
+
+pub async fn openapi() -> Response {
+    json(StatusCode::OK, crate::openapi::ApiDoc::openapi())
+}
+
+pub async fn healthz() -> Response {
+    json(StatusCode::OK, serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the writer runs and the database answers.
+pub async fn readyz(State(state): State<ApiState>) -> Response {
+    let db = sqlx::query("SELECT 1").execute(&state.inner.pool).await.is_ok();
+    let writer = state.inner.ledger.is_running();
+    let status = if db && writer {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, serde_json::json!({"database": db, "writer": writer}))
+}
+
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    let body = state.inner.http.render(&state.inner.ledger);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

@@ -1,0 +1,422 @@
+//! The wire format: request and response bodies. Amounts travel as decimal strings, never
+//! JSON numbers; unknown fields are refused.
+
+use std::str::FromStr;
+
+use ledger_core::account::{AccountKind, BalanceLimit};
+use ledger_core::{Account, AccountId, AccountRef, Posting, Side, Timestamp, Transfer};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Problem};
+
+/// A decimal amount as a JSON string, e.g. `"10.50"`. JSON numbers are refused: a float
+/// cannot carry money exactly.
+#[derive(Clone, Debug, PartialEq, ToSchema)]
+#[schema(value_type = String, example = "10.50")]
+pub struct WireAmount(String);
+
+impl<'de> Deserialize<'de> for WireAmount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WireAmount;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an amount as a decimal string such as \"10.50\" (JSON numbers are not accepted)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WireAmount, E> {
+                Ok(WireAmount(v.to_owned()))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+impl WireAmount {
+    /// Parses `-?digits(.digits)?`. A well-formed number that does not fit is `overflow` (or
+    /// `amount_scale` when it has more decimals than anything can hold); sign and scale are the
+    /// core's to judge.
+    pub fn parse(&self) -> Result<Decimal, ApiError> {
+        let s = self.0.as_str();
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let well_formed = !int.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.is_empty() != digits.contains('.')
+            && frac.bytes().all(|b| b.is_ascii_digit());
+        if !well_formed {
+            return Err(ApiError::InvalidAmount(format!(
+                "{s:?} is not a decimal string such as \"10.50\""
+            )));
+        }
+        use ledger_core::Rejection;
+        let parsed = Decimal::from_str(s).map_err(|_| {
+            ApiError::Rejected(if frac.len() > 28 {
+                Rejection::AmountScale
+            } else {
+                Rejection::Overflow
+            })
+        })?;
+        // rust_decimal rounds digits it cannot hold: refuse instead of moving a different amount.
+        if parsed.scale() as usize != frac.len() {
+            return Err(ApiError::Rejected(Rejection::AmountScale));
+        }
+        Ok(parsed)
+    }
+}
+
+/// An account id (UUID) or its unique code.
+pub fn account_ref(s: &str) -> AccountRef {
+    match Uuid::parse_str(s) {
+        Ok(id) => AccountRef::Id(AccountId(id)),
+        Err(_) => AccountRef::Code(s.to_owned()),
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    ledger_store::sql::to_time(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.micros().to_string())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAccountRequest {
+    /// Optional: a UUID is generated when absent. Sending the same id again is idempotent.
+    pub id: Option<Uuid>,
+    #[schema(example = "player:42:main")]
+    pub code: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    #[schema(value_type = String, example = "liability")]
+    pub kind: AccountKind,
+    /// The balance may not go below zero on the account's normal side.
+    #[serde(default)]
+    pub no_overdraft: bool,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BalanceBody {
+    #[schema(value_type = String)]
+    pub debits_posted: Decimal,
+    #[schema(value_type = String)]
+    pub credits_posted: Decimal,
+    #[schema(value_type = String)]
+    pub debits_pending: Decimal,
+    #[schema(value_type = String)]
+    pub credits_pending: Decimal,
+    /// Posted balance, signed on the account's normal side.
+    #[schema(value_type = String)]
+    pub balance: Decimal,
+    /// The balance less pending holds against it.
+    #[schema(value_type = String)]
+    pub available: Decimal,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountBody {
+    pub id: Uuid,
+    pub code: String,
+    pub currency: String,
+    #[schema(value_type = String)]
+    pub kind: AccountKind,
+    pub no_overdraft: bool,
+    #[schema(value_type = String)]
+    pub status: ledger_core::AccountStatus,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub balance: BalanceBody,
+    /// The log position this answer reflects.
+    pub position: i64,
+    pub opened_at: String,
+}
+
+impl AccountBody {
+    pub fn new(a: &Account, position: i64) -> AccountBody {
+        let b = &a.balances;
+        AccountBody {
+            id: a.id.0,
+            code: a.code.clone(),
+            currency: a.currency.to_string(),
+            kind: a.kind,
+            no_overdraft: a.limit != BalanceLimit::None,
+            status: a.status,
+            metadata: a.metadata.clone(),
+            balance: BalanceBody {
+                debits_posted: b.debits_posted,
+                credits_posted: b.credits_posted,
+                debits_pending: b.debits_pending,
+                credits_pending: b.credits_pending,
+                balance: a.balance(),
+                available: a.available(),
+            },
+            position,
+            opened_at: rfc3339(a.opened_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostingRequestBody {
+    /// Account id or code.
+    pub account: String,
+    #[schema(value_type = String, example = "debit")]
+    pub side: Side,
+    pub amount: WireAmount,
+}
+
+/// A transfer: either `debit` + `credit` + `amount`, or `postings`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The idempotency key: the same id and body again answers with the original result.
+    pub id: Uuid,
+    /// Account id or code to debit (simple form).
+    pub debit: Option<String>,
+    /// Account id or code to credit (simple form).
+    pub credit: Option<String>,
+    pub amount: Option<WireAmount>,
+    /// Multi-leg form: debits equal credits per currency.
+    pub postings: Option<Vec<PostingRequestBody>>,
+    /// Place a hold, to be posted, voided, or expired later.
+    #[serde(default)]
+    pub pending: bool,
+    pub timeout_seconds: Option<u32>,
+    pub external_ref: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl TransferRequest {
+    pub fn into_command(self) -> Result<ledger_core::CreateTransfer, ApiError> {
+        let postings = match (self.debit, self.credit, self.amount, self.postings) {
+            (Some(debit), Some(credit), Some(amount), None) => {
+                let amount = amount.parse()?;
+                vec![
+                    ledger_core::PostingRequest {
+                        account: account_ref(&debit),
+                        side: Side::Debit,
+                        amount,
+                    },
+                    ledger_core::PostingRequest {
+                        account: account_ref(&credit),
+                        side: Side::Credit,
+                        amount,
+                    },
+                ]
+            }
+            (None, None, None, Some(postings)) => postings
+                .into_iter()
+                .map(|p| {
+                    Ok(ledger_core::PostingRequest {
+                        account: account_ref(&p.account),
+                        side: p.side,
+                        amount: p.amount.parse()?,
+                    })
+                })
+                .collect::<Result<_, ApiError>>()?,
+            _ => {
+                return Err(ApiError::InvalidBody(
+                    "a transfer has either debit, credit and amount, or postings".to_owned(),
+                ));
+            }
+        };
+        Ok(ledger_core::CreateTransfer {
+            id: ledger_core::TransferId(self.id),
+            postings,
+            pending: self.pending,
+            timeout_seconds: self.timeout_seconds,
+            external_ref: self.external_ref,
+            metadata: self.metadata.unwrap_or(serde_json::Value::Null),
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostPendingRequest {
+    /// Post less than the held amount (two-posting transfers only); the rest is released.
+    pub amount: Option<WireAmount>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseRequest {
+    /// The id of the new, compensating transfer.
+    pub id: Uuid,
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// All or nothing.
+    #[serde(default)]
+    pub linked: bool,
+    pub transfers: Vec<TransferRequest>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PostingBody {
+    pub account: Uuid,
+    #[schema(value_type = String)]
+    pub side: Side,
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+}
+
+fn postings(p: &[Posting]) -> Vec<PostingBody> {
+    p.iter()
+        .map(|p| PostingBody {
+            account: p.account.0,
+            side: p.side,
+            amount: p.amount,
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferBody {
+    pub id: Uuid,
+    /// pending, posted, voided or expired.
+    pub status: String,
+    /// The log position this answer reflects (for a retry, the original's).
+    pub position: i64,
+    pub pending: bool,
+    pub postings: Vec<PostingBody>,
+    /// What was posted when a hold was captured (possibly less than held).
+    pub posted: Option<Vec<PostingBody>>,
+    pub timeout_at: Option<String>,
+    pub reverses: Option<Uuid>,
+    pub reversed_by: Option<Uuid>,
+    pub external_ref: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+}
+
+impl TransferBody {
+    pub fn new(t: &Transfer, position: i64) -> TransferBody {
+        TransferBody {
+            id: t.id.0,
+            status: t.status.as_str().to_owned(),
+            position,
+            pending: t.pending,
+            postings: postings(&t.postings),
+            posted: t.posted.as_deref().map(postings),
+            timeout_at: t.timeout_at.map(rfc3339),
+            reverses: t.reverses.map(|id| id.0),
+            reversed_by: t.reversed_by.map(|id| id.0),
+            external_ref: t.external_ref.clone(),
+            metadata: t.metadata.clone(),
+            created_at: rfc3339(t.created_at),
+        }
+    }
+}
+
+/// One item of a batch answer: the transfer, or the problem that refused it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchItem {
+    pub index: usize,
+    pub status: u16,
+    pub transfer: Option<TransferBody>,
+    pub error: Option<Problem>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchBody {
+    pub results: Vec<BatchItem>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventBody {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_version: i32,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema_version: i16,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub recorded_at: String,
+    /// Hex SHA-256 chaining this event to the one before it.
+    pub hash: String,
+}
+
+impl EventBody {
+    pub fn new(r: ledger_store::RecordedEvent) -> EventBody {
+        EventBody {
+            position: r.position,
+            event_id: r.event_id,
+            stream_id: r.stream_id,
+            stream_version: r.stream_version,
+            event_type: r.event_type,
+            schema_version: r.schema_version,
+            payload: r.payload,
+            metadata: r.metadata,
+            recorded_at: rfc3339(r.recorded_at),
+            hash: hex::encode(r.hash),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    pub events: Vec<EventBody>,
+    /// Pass as `after` for the next page.
+    pub next_after: i64,
+}
+
+/// Account kinds in a no-overdraft request map to the limit on their normal side.
+pub fn limit_for(kind: AccountKind, no_overdraft: bool) -> BalanceLimit {
+    if no_overdraft {
+        kind.no_overdraft_limit()
+    } else {
+        BalanceLimit::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expect: Result<&str, &str>) {
+        let got = WireAmount(input.to_owned())
+            .parse()
+            .map(|d| d.to_string())
+            .map_err(|e| e.code().code);
+        assert_eq!(got.as_deref().map_err(|e| *e), expect, "{input:?}");
+    }
+
+    #[test]
+    fn amounts_parse_strictly() {
+        check("10.50", Ok("10.50"));
+        check("0", Ok("0"));
+        check("-1", Ok("-1"));
+        check("1e5", Err("invalid_amount"));
+        check("1.", Err("invalid_amount"));
+        check(".5", Err("invalid_amount"));
+        check("", Err("invalid_amount"));
+        check(" 1", Err("invalid_amount"));
+        check("0x10", Err("invalid_amount"));
+        check("99999999999999999999999999999999", Err("overflow"));
+        check("0.00000000000000000000000000001", Err("amount_scale"));
+        check("1234.1234567890123456789012345678", Err("amount_scale"));
+    }
+
+    #[test]
+    fn json_numbers_are_not_amounts() {
+        assert!(serde_json::from_str::<WireAmount>("10.5").is_err());
+        assert!(serde_json::from_str::<WireAmount>("\"10.5\"").is_ok());
+    }
+}

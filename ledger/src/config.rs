@@ -1,0 +1,100 @@
+//! Settings: defaults, then an optional TOML file (`--config` or `LEDGER_CONFIG`), then
+//! `LEDGER_…` environment variables (and `DATABASE_URL`), each overriding the one before.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use ledger_core::{Currencies, CurrencyCode};
+use ledger_store::{Standby, WriterConfig};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    database_url: Option<String>,
+    max_group: Option<usize>,
+    queue_capacity: Option<usize>,
+    transfer_cache: Option<usize>,
+    expiry_interval_ms: Option<u64>,
+    standby: Option<bool>,
+    db_pool_size: Option<u32>,
+    /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
+    assets: Option<BTreeMap<String, u32>>,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: Option<String>,
+    pub db_pool_size: u32,
+    pub writer: WriterConfig,
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) => v.parse().map(Some).map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
+impl Settings {
+    pub fn load(path: Option<&str>) -> anyhow::Result<Settings> {
+        let file: File = match path.map(str::to_owned).or_else(|| std::env::var("LEDGER_CONFIG").ok()) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                toml::from_str(&text).with_context(|| format!("parsing {path}"))?
+            }
+            None => File::default(),
+        };
+        let defaults = WriterConfig::default();
+        let mut currencies = Currencies::standard();
+        let mut assets = file.assets.unwrap_or_default();
+        if let Some(list) = env::<String>("LEDGER_ASSETS")? {
+            for item in list.split(',').filter(|s| !s.trim().is_empty()) {
+                let (code, scale) = item.split_once(':').context("LEDGER_ASSETS is CODE:SCALE,CODE:SCALE")?;
+                assets.insert(
+                    code.trim().to_owned(),
+                    scale.trim().parse().context("an asset scale is a number")?,
+                );
+            }
+        }
+        for (code, scale) in assets {
+            let code = CurrencyCode::parse(&code)
+                .map_err(|_| anyhow::anyhow!("asset code {code:?} is not A-Z0-9, 3 to 12 long"))?;
+            currencies = currencies
+                .with_asset(code, scale)
+                .map_err(|_| anyhow::anyhow!("asset scale {scale} exceeds 18"))?;
+        }
+        let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
+        let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?
+            .or(file.expiry_interval_ms)
+            .unwrap_or(1000);
+        Ok(Settings {
+            listen: env("LEDGER_LISTEN")?
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+            database_url: env("DATABASE_URL")?.or(file.database_url),
+            db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
+            writer: WriterConfig {
+                currencies,
+                max_group: env("LEDGER_MAX_GROUP")?
+                    .or(file.max_group)
+                    .unwrap_or(defaults.max_group),
+                queue_capacity: env("LEDGER_QUEUE_CAPACITY")?
+                    .or(file.queue_capacity)
+                    .unwrap_or(defaults.queue_capacity),
+                transfer_cache: env("LEDGER_TRANSFER_CACHE")?
+                    .or(file.transfer_cache)
+                    .unwrap_or(defaults.transfer_cache),
+                standby: if standby { Standby::Wait } else { Standby::Refuse },
+                expiry_interval: Duration::from_millis(expiry_ms.max(10)),
+                ..defaults
+            },
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! `ledger up`: migrations, the writer, and the HTTP API in one process, with graceful shutdown.
+
+use anyhow::Context;
+use tracing::info;
+
+use crate::config::Settings;
+
+pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
+    ledger_store::migrate(url).await.context("applying migrations")?;
+    let (ledger, writer) = ledger_store::Writer::start(url, settings.writer)
+        .await
+        .context("starting the writer")?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(settings.db_pool_size)
+        .connect(url)
+        .await
+        .context("connecting the read pool")?;
+    let app = command_api::router(command_api::ApiState::new(ledger, pool));
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    info!(
+        "command API on http://{}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics)",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    // In-flight requests have finished and the router (with its writer handle) is gone: the
+    // writer commits what it holds and stops.
+    writer.await.context("the writer task failed")?;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    info!("shutting down: finishing in-flight requests");
+}
