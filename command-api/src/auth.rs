@@ -54,10 +54,7 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(pool: PgPool) -> KeyStore {
-        KeyStore {
-            pool,
-            cache: RwLock::new(HashMap::new()),
-        }
+        KeyStore { pool, cache: RwLock::new(HashMap::new()) }
     }
 
     /// The caller, if its key is valid and has `scope`: 401 without a valid key, 403 without the scope.
@@ -81,23 +78,13 @@ impl KeyStore {
                 .fetch_optional(&self.pool)
                 .await?;
                 let (key_id, channel, scopes) = row.ok_or(ApiError::Unauthorized)?;
-                let principal = Principal {
-                    key_id,
-                    channel,
-                    scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-                };
-                self.cache
-                    .write()
-                    .expect("key cache lock")
-                    .insert(digest, principal.clone());
+                let principal =
+                    Principal { key_id, channel, scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect() };
+                self.cache.write().expect("key cache lock").insert(digest, principal.clone());
                 principal
             }
         };
-        if principal.scopes.contains(&scope) {
-            Ok(principal)
-        } else {
-            Err(ApiError::Forbidden(scope.as_str()))
-        }
+        if principal.scopes.contains(&scope) { Ok(principal) } else { Err(ApiError::Forbidden(scope.as_str())) }
     }
 }
 
@@ -114,20 +101,14 @@ pub enum CreateKeyError {
 /// Creates a key for `channel` with `scopes` and returns `(key id, key)`. The key itself is
 /// shown once and never stored.
 pub async fn create_key(pool: &PgPool, channel: &str, scopes: &[String]) -> Result<(Uuid, String), CreateKeyError> {
-    let valid_channel = (1..=64).contains(&channel.len())
-        && channel
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    let valid_channel =
+        (1..=64).contains(&channel.len()) && channel.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid_channel {
         return Err(CreateKeyError::InvalidChannel);
     }
     let scopes: Vec<&'static str> = scopes
         .iter()
-        .map(|s| {
-            Scope::parse(s.trim())
-                .map(Scope::as_str)
-                .ok_or_else(|| CreateKeyError::UnknownScope(s.clone()))
-        })
+        .map(|s| Scope::parse(s.trim()).map(Scope::as_str).ok_or_else(|| CreateKeyError::UnknownScope(s.clone())))
         .collect::<Result<_, _>>()?;
     let id = Uuid::new_v4();
     // 244 random bits from two v4 UUIDs (the OS random source).

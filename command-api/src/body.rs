@@ -42,9 +42,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(&request) {
-            return Err(ApiError::InvalidBody(
-                "expected Content-Type: application/json".to_owned(),
-            ));
+            return Err(ApiError::InvalidBody("expected Content-Type: application/json".to_owned()));
         }
         Ok(Json(parse(&bytes(request, state).await?)?))
     }
@@ -60,9 +58,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             return Ok(OptionalJson(T::default()));
         }
         if !json {
-            return Err(ApiError::InvalidBody(
-                "expected Content-Type: application/json".to_owned(),
-            ));
+            return Err(ApiError::InvalidBody("expected Content-Type: application/json".to_owned()));
         }
         Ok(OptionalJson(parse(&bytes)?))
     }

@@ -47,36 +47,20 @@ impl ApiError {
         match self {
             ApiError::Rejected(r) => c(rejection_status(*r), r.code(), "The ledger rejected the command"),
             ApiError::InvalidBody(_) => c(StatusCode::BAD_REQUEST, "invalid_body", "The request body is not valid"),
-            ApiError::InvalidAmount(_) => c(
-                StatusCode::BAD_REQUEST,
-                "invalid_amount",
-                "An amount is not a decimal string",
-            ),
-            ApiError::InvalidQuery(_) => c(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "The query string is not valid",
-            ),
+            ApiError::InvalidAmount(_) => {
+                c(StatusCode::BAD_REQUEST, "invalid_amount", "An amount is not a decimal string")
+            }
+            ApiError::InvalidQuery(_) => c(StatusCode::BAD_REQUEST, "invalid_query", "The query string is not valid"),
             ApiError::Unauthorized => c(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid API key"),
             ApiError::Forbidden(_) => c(StatusCode::FORBIDDEN, "forbidden", "The API key lacks a scope"),
             ApiError::NotFound("account") => c(StatusCode::NOT_FOUND, "account_not_found", "Account not found"),
             ApiError::NotFound("transfer") => c(StatusCode::NOT_FOUND, "transfer_not_found", "Transfer not found"),
             ApiError::NotFound(_) => c(StatusCode::NOT_FOUND, "not_found", "Not found"),
-            ApiError::PayloadTooLarge => c(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "The request body is too large",
-            ),
-            ApiError::Overloaded => c(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "The ledger is overloaded",
-            ),
-            ApiError::Unavailable => c(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The ledger is unavailable",
-            ),
+            ApiError::PayloadTooLarge => {
+                c(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large")
+            }
+            ApiError::Overloaded => c(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "The ledger is overloaded"),
+            ApiError::Unavailable => c(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The ledger is unavailable"),
             ApiError::Internal(_) => c(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
@@ -180,9 +164,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code().status;
         let mut response = status.into_response();
-        response
-            .extensions_mut()
-            .insert(std::sync::Arc::new(ErrorResponse(self)));
+        response.extensions_mut().insert(std::sync::Arc::new(ErrorResponse(self)));
         response
     }
 }
@@ -195,9 +177,6 @@ pub fn render(error: &ApiError, request_id: Uuid) -> Response {
     let problem = error.problem(request_id);
     let status = error.code().status;
     let mut response = (status, axum::Json(problem)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
 }

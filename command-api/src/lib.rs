@@ -47,12 +47,7 @@ struct Inner {
 impl ApiState {
     pub fn new(ledger: LedgerHandle, pool: PgPool) -> ApiState {
         ApiState {
-            inner: Arc::new(Inner {
-                ledger,
-                keys: KeyStore::new(pool.clone()),
-                pool,
-                http: HttpMetrics::default(),
-            }),
+            inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
         }
     }
 }
@@ -67,10 +62,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/accounts", post(routes::open_account).get(routes::find_account))
         .route("/v1/accounts/{id}", get(routes::get_account))
         .route("/v1/transfers", post(routes::create_transfer))
-        .route(
-            "/v1/transfers/batch",
-            post(routes::create_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
-        )
+        .route("/v1/transfers/batch", post(routes::create_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)))
         .route("/v1/transfers/{id}", get(routes::get_transfer))
         .route("/v1/transfers/{id}/post", post(routes::post_pending))
         .route("/v1/transfers/{id}/void", post(routes::void_pending))
@@ -90,11 +82,7 @@ pub fn router(state: ApiState) -> Router {
 /// Gives every request an id, renders errors as problem documents, and counts responses.
 async fn envelope(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let request_id = RequestId(Uuid::new_v4());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     request.extensions_mut().insert(request_id);
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions().get::<Arc<ErrorResponse>>().cloned() {

@@ -14,12 +14,7 @@ pub struct HttpMetrics {
 
 impl HttpMetrics {
     pub fn record(&self, route: &str, status: u16) {
-        *self
-            .requests
-            .lock()
-            .expect("metrics lock")
-            .entry((route.to_owned(), status))
-            .or_default() += 1;
+        *self.requests.lock().expect("metrics lock").entry((route.to_owned(), status)).or_default() += 1;
     }
 
     /// The text exposition format.
@@ -27,10 +22,7 @@ impl HttpMetrics {
         let mut out = String::new();
         out.push_str("# TYPE ledger_http_requests_total counter\n");
         for ((route, status), n) in self.requests.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "ledger_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-            );
+            let _ = writeln!(out, "ledger_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
         }
         let m = ledger.metrics();
         let get = WriterMetrics::get;
@@ -56,19 +48,11 @@ impl HttpMetrics {
         }
         let commits = get(&m.groups);
         let _ = writeln!(out, "ledger_writer_commit_seconds_bucket{{le=\"+Inf\"}} {commits}");
-        let _ = writeln!(
-            out,
-            "ledger_writer_commit_seconds_sum {}",
-            get(&m.commit_micros) as f64 / 1e6
-        );
+        let _ = writeln!(out, "ledger_writer_commit_seconds_sum {}", get(&m.commit_micros) as f64 / 1e6);
         let _ = writeln!(out, "ledger_writer_commit_seconds_count {commits}");
         out.push_str("# TYPE ledger_writer_commit_events histogram\n");
         for (bound, bucket) in COMMIT_SIZE_BUCKETS.iter().zip(&m.commit_size_buckets) {
-            let _ = writeln!(
-                out,
-                "ledger_writer_commit_events_bucket{{le=\"{bound}\"}} {}",
-                get(bucket)
-            );
+            let _ = writeln!(out, "ledger_writer_commit_events_bucket{{le=\"{bound}\"}} {}", get(bucket));
         }
         let _ = writeln!(out, "ledger_writer_commit_events_bucket{{le=\"+Inf\"}} {commits}");
         let _ = writeln!(out, "ledger_writer_commit_events_sum {}", get(&m.events));

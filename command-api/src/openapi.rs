@@ -33,9 +33,7 @@ impl Modify for BearerKey {
 
 /// The document as committed under `schemas/`.
 pub fn json() -> String {
-    let mut text = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
+    let mut text = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes");
     text.push('\n');
     text
 }

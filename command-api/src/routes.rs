@@ -25,10 +25,7 @@ use crate::{ApiState, RequestId};
 fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<EventMeta, ApiError> {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| bad_header(name)));
     let uuid = |name: &'static str| -> Result<Option<Uuid>, ApiError> {
-        header(name)
-            .transpose()?
-            .map(|v| Uuid::parse_str(v).map_err(|_| bad_header(name)))
-            .transpose()
+        header(name).transpose()?.map(|v| Uuid::parse_str(v).map_err(|_| bad_header(name))).transpose()
     };
     let initiator = header("x-initiator").transpose()?;
     if initiator.is_some_and(|i| i.is_empty() || i.len() > 128) {
@@ -44,9 +41,7 @@ fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<E
 }
 
 fn bad_header(name: &str) -> ApiError {
-    ApiError::InvalidBody(format!(
-        "header {name} is not valid (UUIDs for ids, 1 to 128 characters for x-initiator)"
-    ))
+    ApiError::InvalidBody(format!("header {name} is not valid (UUIDs for ids, 1 to 128 characters for x-initiator)"))
 }
 
 fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
@@ -55,19 +50,13 @@ fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
 
 /// 201 for something new, 200 for a replayed retry.
 fn created(c: &Committed) -> StatusCode {
-    if c.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    }
+    if c.replayed { StatusCode::OK } else { StatusCode::CREATED }
 }
 
 fn transfer_body(c: &Committed) -> Result<TransferBody, ApiError> {
     match &c.entity {
         Some(Entity::Transfer(t)) => Ok(TransferBody::new(t, c.position)),
-        _ => Err(ApiError::Internal(
-            "a transfer command answered without its transfer".to_owned(),
-        )),
+        _ => Err(ApiError::Internal("a transfer command answered without its transfer".to_owned())),
     }
 }
 
@@ -96,16 +85,10 @@ pub async fn open_account(
         limit: limit_for(body.kind, body.no_overdraft),
         metadata: body.metadata.unwrap_or_else(|| serde_json::json!({})),
     });
-    let c = state
-        .inner
-        .ledger
-        .submit(command, meta(&who, &headers, request_id)?)
-        .await??;
+    let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     match &c.entity {
-        Some(Entity::Account(a)) => Ok(json(created(&c), AccountBody::new(a, c.position))),
-        _ => Err(ApiError::Internal(
-            "an account command answered without its account".to_owned(),
-        )),
+        Some(Entity::Account(a)) => Ok(json(created(&c), AccountBody::new(a, c.position, scale(&state, a)))),
+        _ => Err(ApiError::Internal("an account command answered without its account".to_owned())),
     }
 }
 
@@ -114,10 +97,12 @@ fn account_answer(state: &ApiState, account: &ledger_core::AccountRef) -> Result
     // Read the head first: the account is then at least that fresh.
     let head = view.head();
     let found = view.account(account).ok_or(ApiError::NotFound("account"))?;
-    Ok(json(
-        StatusCode::OK,
-        AccountBody::new(&found.account, head.max(found.position)),
-    ))
+    let scale = scale(state, &found.account);
+    Ok(json(StatusCode::OK, AccountBody::new(&found.account, head.max(found.position), scale)))
+}
+
+fn scale(state: &ApiState, account: &ledger_core::Account) -> u32 {
+    state.inner.ledger.currencies().scale(&account.currency).unwrap_or(0)
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts",
@@ -166,11 +151,7 @@ pub async fn create_transfer(
 ) -> Result<Response, ApiError> {
     let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
     let command = Command::CreateTransfer(body.into_command()?);
-    let c = state
-        .inner
-        .ledger
-        .submit(command, meta(&who, &headers, request_id)?)
-        .await??;
+    let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(created(&c), transfer_body(&c)?))
 }
 
@@ -198,30 +179,33 @@ pub async fn create_batch(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mode = if body.linked {
-        BatchMode::Linked
-    } else {
-        BatchMode::Independent
-    };
-    let decisions = state
-        .inner
-        .ledger
-        .submit_batch(items, mode, meta(&who, &headers, request_id)?)
-        .await??;
+    let ids: Vec<Uuid> = items.iter().map(|t| t.id.0).collect();
+    let mode = if body.linked { BatchMode::Linked } else { BatchMode::Independent };
+    let decisions = state.inner.ledger.submit_batch(items, mode, meta(&who, &headers, request_id)?).await??;
     let results = decisions
         .into_iter()
+        .zip(ids)
         .enumerate()
-        .map(|(index, d)| match d {
-            Ok(c) => Ok(BatchItem {
-                index,
-                status: created(&c).as_u16(),
-                transfer: Some(transfer_body(&c)?),
-                error: None,
-            }),
+        .map(|(index, (d, id))| match d {
+            Ok(c) => {
+                let Some(Entity::Transfer(t)) = &c.entity else {
+                    return Err(ApiError::Internal("a transfer command answered without its transfer".to_owned()));
+                };
+                Ok(BatchItem {
+                    index,
+                    status: created(&c).as_u16(),
+                    id,
+                    transfer_status: Some(t.status.as_str().to_owned()),
+                    position: Some(c.position),
+                    error: None,
+                })
+            }
             Err(r) => Ok(BatchItem {
                 index,
                 status: rejection_status(r).as_u16(),
-                transfer: None,
+                id,
+                transfer_status: None,
+                position: None,
                 error: Some(ApiError::Rejected(r).problem(request_id.0)),
             }),
         })
@@ -242,15 +226,8 @@ pub async fn post_pending(
 ) -> Result<Response, ApiError> {
     let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
     let amount = body.amount.map(|a| a.parse()).transpose()?;
-    let command = Command::PostPendingTransfer {
-        pending_id: TransferId(path_id(&id)?),
-        amount,
-    };
-    let c = state
-        .inner
-        .ledger
-        .submit(command, meta(&who, &headers, request_id)?)
-        .await??;
+    let command = Command::PostPendingTransfer { pending_id: TransferId(path_id(&id)?), amount };
+    let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(StatusCode::OK, transfer_body(&c)?))
 }
 
@@ -265,14 +242,8 @@ pub async fn void_pending(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
-    let command = Command::VoidPendingTransfer {
-        pending_id: TransferId(path_id(&id)?),
-    };
-    let c = state
-        .inner
-        .ledger
-        .submit(command, meta(&who, &headers, request_id)?)
-        .await??;
+    let command = Command::VoidPendingTransfer { pending_id: TransferId(path_id(&id)?) };
+    let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(StatusCode::OK, transfer_body(&c)?))
 }
 
@@ -294,11 +265,7 @@ pub async fn reverse(
         transfer_id: TransferId(path_id(&id)?),
         metadata: body.metadata.unwrap_or(serde_json::Value::Null),
     };
-    let c = state
-        .inner
-        .ledger
-        .submit(command, meta(&who, &headers, request_id)?)
-        .await??;
+    let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(created(&c), transfer_body(&c)?))
 }
 
@@ -312,10 +279,7 @@ pub async fn get_transfer(
     state.inner.keys.require(&headers, Scope::Read).await?;
     let id = path_id(&id)?;
     let mut conn = state.inner.pool.acquire().await?;
-    let row = ledger_store::sql::load_transfers(&mut conn, &[id])
-        .await?
-        .pop()
-        .ok_or(ApiError::NotFound("transfer"))?;
+    let row = ledger_store::sql::load_transfers(&mut conn, &[id]).await?.pop().ok_or(ApiError::NotFound("transfer"))?;
     Ok(json(StatusCode::OK, TransferBody::new(&row.transfer, row.position)))
 }
 
@@ -344,20 +308,17 @@ pub async fn events(
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);
     if after < 0 || !(1..=MAX_EVENT_PAGE).contains(&limit) {
-        return Err(ApiError::InvalidQuery(format!(
-            "after must be 0 or more and limit 1 to {MAX_EVENT_PAGE}"
-        )));
+        return Err(ApiError::InvalidQuery(format!("after must be 0 or more and limit 1 to {MAX_EVENT_PAGE}")));
     }
     let mut conn = state.inner.pool.acquire().await?;
     let page = ledger_store::sql::events_page(&mut conn, after, limit).await?;
     let next_after = page.last().map_or(after, |e| e.position);
-    Ok(json(
-        StatusCode::OK,
-        EventPage {
-            events: page.into_iter().map(EventBody::new).collect(),
-            next_after,
-        },
-    ))
+    let events = page
+        .into_iter()
+        .map(EventBody::new)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json(StatusCode::OK, EventPage { events, next_after }))
 }
 
 pub async fn openapi() -> Response {
@@ -372,11 +333,7 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(state): State<ApiState>) -> Response {
     let db = sqlx::query("SELECT 1").execute(&state.inner.pool).await.is_ok();
     let writer = state.inner.ledger.is_running();
-    let status = if db && writer {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if db && writer { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     json(status, serde_json::json!({"database": db, "writer": writer}))
 }
 

@@ -47,17 +47,11 @@ impl WireAmount {
             && frac.is_empty() != digits.contains('.')
             && frac.bytes().all(|b| b.is_ascii_digit());
         if !well_formed {
-            return Err(ApiError::InvalidAmount(format!(
-                "{s:?} is not a decimal string such as \"10.50\""
-            )));
+            return Err(ApiError::InvalidAmount(format!("{s:?} is not a decimal string such as \"10.50\"")));
         }
         use ledger_core::Rejection;
         let parsed = Decimal::from_str(s).map_err(|_| {
-            ApiError::Rejected(if frac.len() > 28 {
-                Rejection::AmountScale
-            } else {
-                Rejection::Overflow
-            })
+            ApiError::Rejected(if frac.len() > 28 { Rejection::AmountScale } else { Rejection::Overflow })
         })?;
         // rust_decimal rounds digits it cannot hold: refuse instead of moving a different amount.
         if parsed.scale() as usize != frac.len() {
@@ -137,8 +131,13 @@ pub struct AccountBody {
 }
 
 impl AccountBody {
-    pub fn new(a: &Account, position: i64) -> AccountBody {
+    /// `scale` is the account currency's: every amount is shown with exactly that many decimals.
+    pub fn new(a: &Account, position: i64, scale: u32) -> AccountBody {
         let b = &a.balances;
+        let at_scale = |mut d: Decimal| {
+            d.rescale(scale);
+            d
+        };
         AccountBody {
             id: a.id.0,
             code: a.code.clone(),
@@ -148,12 +147,12 @@ impl AccountBody {
             status: a.status,
             metadata: a.metadata.clone(),
             balance: BalanceBody {
-                debits_posted: b.debits_posted,
-                credits_posted: b.credits_posted,
-                debits_pending: b.debits_pending,
-                credits_pending: b.credits_pending,
-                balance: a.balance(),
-                available: a.available(),
+                debits_posted: at_scale(b.debits_posted),
+                credits_posted: at_scale(b.credits_posted),
+                debits_pending: at_scale(b.debits_pending),
+                credits_pending: at_scale(b.credits_pending),
+                balance: at_scale(a.balance()),
+                available: at_scale(a.available()),
             },
             position,
             opened_at: rfc3339(a.opened_at),
@@ -199,16 +198,8 @@ impl TransferRequest {
             (Some(debit), Some(credit), Some(amount), None) => {
                 let amount = amount.parse()?;
                 vec![
-                    ledger_core::PostingRequest {
-                        account: account_ref(&debit),
-                        side: Side::Debit,
-                        amount,
-                    },
-                    ledger_core::PostingRequest {
-                        account: account_ref(&credit),
-                        side: Side::Credit,
-                        amount,
-                    },
+                    ledger_core::PostingRequest { account: account_ref(&debit), side: Side::Debit, amount },
+                    ledger_core::PostingRequest { account: account_ref(&credit), side: Side::Credit, amount },
                 ]
             }
             (None, None, None, Some(postings)) => postings
@@ -273,13 +264,7 @@ pub struct PostingBody {
 }
 
 fn postings(p: &[Posting]) -> Vec<PostingBody> {
-    p.iter()
-        .map(|p| PostingBody {
-            account: p.account.0,
-            side: p.side,
-            amount: p.amount,
-        })
-        .collect()
+    p.iter().map(|p| PostingBody { account: p.account.0, side: p.side, amount: p.amount }).collect()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -321,12 +306,17 @@ impl TransferBody {
     }
 }
 
-/// One item of a batch answer: the transfer, or the problem that refused it.
+/// One item of a batch answer: the transfer's id, status and position, or the problem that
+/// refused it. `GET /v1/transfers/{id}` has the whole transfer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BatchItem {
     pub index: usize,
+    /// 201 created, 200 a replayed retry, or the status of the problem.
     pub status: u16,
-    pub transfer: Option<TransferBody>,
+    pub id: Uuid,
+    /// pending or posted (absent on error).
+    pub transfer_status: Option<String>,
+    pub position: Option<i64>,
     pub error: Option<Problem>,
 }
 
@@ -345,28 +335,29 @@ pub struct EventBody {
     pub event_type: String,
     pub schema_version: i16,
     #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
+    pub payload: Box<serde_json::value::RawValue>,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: Box<serde_json::value::RawValue>,
     pub recorded_at: String,
     /// Hex SHA-256 chaining this event to the one before it.
     pub hash: String,
 }
 
 impl EventBody {
-    pub fn new(r: ledger_store::RecordedEvent) -> EventBody {
-        EventBody {
+    /// The stored JSON passes through as it is (the database checked it on the way in).
+    pub fn new(r: ledger_store::RecordedEvent) -> Result<EventBody, serde_json::Error> {
+        Ok(EventBody {
             position: r.position,
             event_id: r.event_id,
             stream_id: r.stream_id,
             stream_version: r.stream_version,
             event_type: r.event_type,
             schema_version: r.schema_version,
-            payload: r.payload,
-            metadata: r.metadata,
+            payload: serde_json::value::RawValue::from_string(r.payload)?,
+            metadata: serde_json::value::RawValue::from_string(r.metadata)?,
             recorded_at: rfc3339(r.recorded_at),
             hash: hex::encode(r.hash),
-        }
+        })
     }
 }
 
@@ -379,11 +370,7 @@ pub struct EventPage {
 
 /// Account kinds in a no-overdraft request map to the limit on their normal side.
 pub fn limit_for(kind: AccountKind, no_overdraft: bool) -> BalanceLimit {
-    if no_overdraft {
-        kind.no_overdraft_limit()
-    } else {
-        BalanceLimit::None
-    }
+    if no_overdraft { kind.no_overdraft_limit() } else { BalanceLimit::None }
 }
 
 #[cfg(test)]
@@ -391,10 +378,7 @@ mod tests {
     use super::*;
 
     fn check(input: &str, expect: Result<&str, &str>) {
-        let got = WireAmount(input.to_owned())
-            .parse()
-            .map(|d| d.to_string())
-            .map_err(|e| e.code().code);
+        let got = WireAmount(input.to_owned()).parse().map(|d| d.to_string()).map_err(|e| e.code().code);
         assert_eq!(got.as_deref().map_err(|e| *e), expect, "{input:?}");
     }
 

@@ -22,20 +22,12 @@ struct App {
 }
 
 async fn spawn_app_on(db: TestDatabase) -> App {
-    let (ledger, writer) = Writer::start(&db.url, WriterConfig::default())
-        .await
-        .expect("writer starts");
+    let (ledger, writer) = Writer::start(&db.url, WriterConfig::default()).await.expect("writer starts");
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let all = ["accounts:write", "transfers:write", "read"].map(String::from);
     let (_, key) = create_key(&pool, "pos", &all).await.unwrap();
     let (_, read_key) = create_key(&pool, "auditor", &["read".to_owned()]).await.unwrap();
-    App {
-        router: router(ApiState::new(ledger, pool)),
-        db,
-        writer,
-        key,
-        read_key,
-    }
+    App { router: router(ApiState::new(ledger, pool)), db, writer, key, read_key }
 }
 
 async fn spawn_app() -> App {
@@ -51,22 +43,13 @@ impl App {
         if body.is_some() {
             request = request.header("content-type", "application/json");
         }
-        let request = request
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-            .unwrap();
+        let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         if status.is_client_error() || status.is_server_error() {
-            assert_eq!(
-                content_type.as_deref(),
-                Some("application/problem+json"),
-                "{method} {path}: {status}"
-            );
+            assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{method} {path}: {status}");
         }
         let value =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
@@ -83,10 +66,7 @@ impl App {
 
     async fn open(&self, code: &str, kind: &str, no_overdraft: bool) -> Value {
         let (status, body) = self
-            .post(
-                "/v1/accounts",
-                json!({"code": code, "currency": "EUR", "kind": kind, "no_overdraft": no_overdraft}),
-            )
+            .post("/v1/accounts", json!({"code": code, "currency": "EUR", "kind": kind, "no_overdraft": no_overdraft}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
@@ -94,10 +74,7 @@ impl App {
 
     async fn event_count(&self) -> i64 {
         let mut conn = self.db.connect().await;
-        sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&mut conn).await.unwrap()
     }
 
     async fn stop(self) -> TestDatabase {
@@ -116,14 +93,10 @@ async fn accounts_open_once_and_read_back_by_id_and_code() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
         created["balance"],
-        json!({"debits_posted": "0", "credits_posted": "0", "debits_pending": "0", "credits_pending": "0", "balance": "0", "available": "0"})
+        json!({"debits_posted": "0.00", "credits_posted": "0.00", "debits_pending": "0.00", "credits_pending": "0.00", "balance": "0.00", "available": "0.00"})
     );
     assert_eq!(
-        (
-            created["code"].as_str(),
-            created["status"].as_str(),
-            created["no_overdraft"].as_bool()
-        ),
+        (created["code"].as_str(), created["status"].as_str(), created["no_overdraft"].as_bool()),
         (Some("player:42:main"), Some("open"), Some(true))
     );
     let (status, again) = app.post("/v1/accounts", request).await;
@@ -132,30 +105,17 @@ async fn accounts_open_once_and_read_back_by_id_and_code() {
         (StatusCode::OK, created["position"].clone()),
         "a retry answers 200 with the original"
     );
-    let (status, clash) = app
-        .post(
-            "/v1/accounts",
-            json!({"code": "player:42:main", "currency": "EUR", "kind": "liability"}),
-        )
-        .await;
-    assert_eq!(
-        (status, clash["code"].as_str()),
-        (StatusCode::CONFLICT, Some("account_code_exists"))
-    );
+    let (status, clash) =
+        app.post("/v1/accounts", json!({"code": "player:42:main", "currency": "EUR", "kind": "liability"})).await;
+    assert_eq!((status, clash["code"].as_str()), (StatusCode::CONFLICT, Some("account_code_exists")));
     assert!(clash["request_id"].is_string() && clash["detail"].is_string() && clash["type"].is_string());
 
     let (status, by_id) = app.get(&format!("/v1/accounts/{id}")).await;
-    assert_eq!(
-        (status, by_id["id"].as_str()),
-        (StatusCode::OK, Some(id.to_string().as_str()))
-    );
+    assert_eq!((status, by_id["id"].as_str()), (StatusCode::OK, Some(id.to_string().as_str())));
     let (status, by_code) = app.get("/v1/accounts?code=player:42:main").await;
     assert_eq!((status, by_code["id"].clone()), (StatusCode::OK, by_id["id"].clone()));
     let (status, missing) = app.get("/v1/accounts/nobody").await;
-    assert_eq!(
-        (status, missing["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("account_not_found"))
-    );
+    assert_eq!((status, missing["code"].as_str()), (StatusCode::NOT_FOUND, Some("account_not_found")));
     app.stop().await.drop_database().await;
 }
 
@@ -166,63 +126,33 @@ async fn money_moves_holds_are_captured_in_part_and_reversals_compensate() {
     app.open("player", "liability", true).await;
     let deposit = json!({"id": Uuid::new_v4(), "debit": "bank", "credit": "player", "amount": "100.00", "metadata": {"psp": "x"}});
     let (status, t) = app.post("/v1/transfers", deposit.clone()).await;
-    assert_eq!(
-        (status, t["status"].as_str()),
-        (StatusCode::CREATED, Some("posted")),
-        "{t}"
-    );
+    assert_eq!((status, t["status"].as_str()), (StatusCode::CREATED, Some("posted")), "{t}");
     let (status, replay) = app.post("/v1/transfers", deposit.clone()).await;
-    assert_eq!(
-        (status, replay["position"].clone()),
-        (StatusCode::OK, t["position"].clone())
-    );
+    assert_eq!((status, replay["position"].clone()), (StatusCode::OK, t["position"].clone()));
     let mut changed = deposit.clone();
     changed["amount"] = json!("100.01");
     let (status, conflict) = app.post("/v1/transfers", changed).await;
-    assert_eq!(
-        (status, conflict["code"].as_str()),
-        (StatusCode::CONFLICT, Some("exists_with_different_fields"))
-    );
+    assert_eq!((status, conflict["code"].as_str()), (StatusCode::CONFLICT, Some("exists_with_different_fields")));
 
     let hold_id = Uuid::new_v4();
     let (status, hold) = app
         .post("/v1/transfers", json!({"id": hold_id, "debit": "player", "credit": "bank", "amount": "30", "pending": true, "timeout_seconds": 600}))
         .await;
-    assert_eq!(
-        (status, hold["status"].as_str()),
-        (StatusCode::CREATED, Some("pending"))
-    );
+    assert_eq!((status, hold["status"].as_str()), (StatusCode::CREATED, Some("pending")));
     let (_, player) = app.get("/v1/accounts/player").await;
     assert_eq!(
-        (
-            player["balance"]["balance"].as_str(),
-            player["balance"]["available"].as_str()
-        ),
+        (player["balance"]["balance"].as_str(), player["balance"]["available"].as_str()),
         (Some("100.00"), Some("70.00"))
     );
 
-    let (status, posted) = app
-        .post(&format!("/v1/transfers/{hold_id}/post"), json!({"amount": "12.50"}))
-        .await;
-    assert_eq!(
-        (status, posted["status"].as_str()),
-        (StatusCode::OK, Some("posted")),
-        "{posted}"
-    );
+    let (status, posted) = app.post(&format!("/v1/transfers/{hold_id}/post"), json!({"amount": "12.50"})).await;
+    assert_eq!((status, posted["status"].as_str()), (StatusCode::OK, Some("posted")), "{posted}");
     assert!(posted["position"].as_i64() > hold["position"].as_i64());
-    let (status, void) = app
-        .send("POST", &format!("/v1/transfers/{hold_id}/void"), Some(&app.key), None)
-        .await;
-    assert_eq!(
-        (status, void["code"].as_str()),
-        (StatusCode::CONFLICT, Some("pending_transfer_already_posted"))
-    );
+    let (status, void) = app.send("POST", &format!("/v1/transfers/{hold_id}/void"), Some(&app.key), None).await;
+    assert_eq!((status, void["code"].as_str()), (StatusCode::CONFLICT, Some("pending_transfer_already_posted")));
     let (_, player) = app.get("/v1/accounts/player").await;
     assert_eq!(
-        (
-            player["balance"]["balance"].as_str(),
-            player["balance"]["available"].as_str()
-        ),
+        (player["balance"]["balance"].as_str(), player["balance"]["available"].as_str()),
         (Some("87.50"), Some("87.50"))
     );
 
@@ -232,42 +162,27 @@ async fn money_moves_holds_are_captured_in_part_and_reversals_compensate() {
         json!({"id": hold2, "debit": "player", "credit": "bank", "amount": "5", "pending": true}),
     )
     .await;
-    let (status, voided) = app
-        .send("POST", &format!("/v1/transfers/{hold2}/void"), Some(&app.key), None)
-        .await;
+    let (status, voided) = app.send("POST", &format!("/v1/transfers/{hold2}/void"), Some(&app.key), None).await;
     assert_eq!((status, voided["status"].as_str()), (StatusCode::OK, Some("voided")));
 
     let reversal = Uuid::new_v4();
     let deposit_id = deposit["id"].as_str().unwrap();
-    let (status, reversed) = app
-        .post(&format!("/v1/transfers/{deposit_id}/reverse"), json!({"id": reversal}))
-        .await;
+    let (status, reversed) = app.post(&format!("/v1/transfers/{deposit_id}/reverse"), json!({"id": reversal})).await;
     // The player spent 12.50 of the 100 deposited: reversing the deposit would overdraw.
-    assert_eq!(
-        (status, reversed["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_funds"))
-    );
-    let (status, reversed) = app
-        .post(&format!("/v1/transfers/{hold_id}/reverse"), json!({"id": reversal}))
-        .await;
+    assert_eq!((status, reversed["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_funds")));
+    let (status, reversed) = app.post(&format!("/v1/transfers/{hold_id}/reverse"), json!({"id": reversal})).await;
     assert_eq!(
         (status, reversed["reverses"].as_str()),
         (StatusCode::CREATED, Some(hold_id.to_string().as_str())),
         "{reversed}"
     );
     let (status, original) = app.get(&format!("/v1/transfers/{hold_id}")).await;
-    assert_eq!(
-        (status, original["reversed_by"].as_str()),
-        (StatusCode::OK, Some(reversal.to_string().as_str()))
-    );
+    assert_eq!((status, original["reversed_by"].as_str()), (StatusCode::OK, Some(reversal.to_string().as_str())));
     assert_eq!(original["posted"][0]["amount"].as_str(), Some("12.50"));
     let (_, player) = app.get("/v1/accounts/player").await;
     assert_eq!(player["balance"]["balance"].as_str(), Some("100.00"));
     let (status, missing) = app.get(&format!("/v1/transfers/{}", Uuid::new_v4())).await;
-    assert_eq!(
-        (status, missing["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("transfer_not_found"))
-    );
+    assert_eq!((status, missing["code"].as_str()), (StatusCode::NOT_FOUND, Some("transfer_not_found")));
     app.stop().await.drop_database().await;
 }
 
@@ -284,42 +199,22 @@ async fn batches_are_linked_or_independent() {
             {"account": "fees", "side": "credit", "amount": "0.10"}]})
     };
     let before = app.event_count().await;
-    let (status, linked) = app
-        .post(
-            "/v1/transfers/batch",
-            json!({"linked": true, "transfers": [order("10.00"), order("10.01")]}),
-        )
-        .await;
+    let (status, linked) =
+        app.post("/v1/transfers/batch", json!({"linked": true, "transfers": [order("10.00"), order("10.01")]})).await;
     assert_eq!(status, StatusCode::OK);
-    let codes: Vec<_> = linked["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["error"]["code"].clone())
-        .collect();
+    let codes: Vec<_> = linked["results"].as_array().unwrap().iter().map(|r| r["error"]["code"].clone()).collect();
     assert_eq!(codes, [json!("linked_event_failed"), json!("unbalanced")]);
     assert_eq!(app.event_count().await, before, "a failed linked batch writes nothing");
 
-    let (_, independent) = app
-        .post(
-            "/v1/transfers/batch",
-            json!({"transfers": [order("10.00"), order("10.01"), order("10.00")]}),
-        )
-        .await;
-    let statuses: Vec<_> = independent["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_u64().unwrap())
-        .collect();
+    let (_, independent) =
+        app.post("/v1/transfers/batch", json!({"transfers": [order("10.00"), order("10.01"), order("10.00")]})).await;
+    let statuses: Vec<_> =
+        independent["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [201, 422, 201]);
     let (_, fees) = app.get("/v1/accounts/fees").await;
     assert_eq!(fees["balance"]["balance"].as_str(), Some("0.20"));
     let (status, empty) = app.post("/v1/transfers/batch", json!({"transfers": []})).await;
-    assert_eq!(
-        (status, empty["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("batch_size"))
-    );
+    assert_eq!((status, empty["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("batch_size")));
     app.stop().await.drop_database().await;
 }
 
@@ -329,35 +224,19 @@ async fn the_log_pages_in_order_for_auditors() {
     app.open("bank", "asset", false).await;
     app.open("player", "liability", true).await;
     for _ in 0..5 {
-        app.post(
-            "/v1/transfers",
-            json!({"id": Uuid::new_v4(), "debit": "bank", "credit": "player", "amount": "1"}),
-        )
-        .await;
+        app.post("/v1/transfers", json!({"id": Uuid::new_v4(), "debit": "bank", "credit": "player", "amount": "1"}))
+            .await;
     }
-    let (status, page) = app
-        .send("GET", "/v1/events?after=2&limit=3", Some(&app.read_key), None)
-        .await;
+    let (status, page) = app.send("GET", "/v1/events?after=2&limit=3", Some(&app.read_key), None).await;
     assert_eq!(status, StatusCode::OK);
-    let positions: Vec<_> = page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["position"].as_i64().unwrap())
-        .collect();
+    let positions: Vec<_> =
+        page["events"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
     assert_eq!((positions, page["next_after"].as_i64()), (vec![3, 4, 5], Some(5)));
     assert_eq!(page["events"][0]["type"].as_str(), Some("TransferPosted"));
-    assert_eq!(
-        page["events"][0]["metadata"]["channel"].as_str(),
-        Some("pos"),
-        "the channel is in every event"
-    );
+    assert_eq!(page["events"][0]["metadata"]["channel"].as_str(), Some("pos"), "the channel is in every event");
     assert!(page["events"][0]["metadata"]["key_id"].is_string());
     let (status, bad) = app.get("/v1/events?limit=5000").await;
-    assert_eq!(
-        (status, bad["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_query"))
-    );
+    assert_eq!((status, bad["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
     app.stop().await.drop_database().await;
 }
 
@@ -366,12 +245,7 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
     let app = spawn_app().await;
     app.open("bank", "asset", false).await;
     app.open("player", "liability", true).await;
-    let (status, _) = app
-        .post(
-            "/v1/accounts",
-            json!({"code": "usd", "currency": "USD", "kind": "asset"}),
-        )
-        .await;
+    let (status, _) = app.post("/v1/accounts", json!({"code": "usd", "currency": "USD", "kind": "asset"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let transfer = |patch: Value| {
         let mut t = json!({"id": Uuid::new_v4(), "debit": "bank", "credit": "player", "amount": "10.00"});
@@ -388,20 +262,8 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
     let key = app.key.clone();
     let k = Some(key.as_str());
     let cases: Vec<(&str, Option<&str>, String, StatusCode, &str)> = vec![
-        (
-            "malformed json",
-            k,
-            "{\"id\": ".into(),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "unknown field",
-            k,
-            transfer(json!({"colour": "red"})),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
+        ("malformed json", k, "{\"id\": ".into(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("unknown field", k, transfer(json!({"colour": "red"})), StatusCode::BAD_REQUEST, "invalid_body"),
         (
             "missing id",
             k,
@@ -409,41 +271,11 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_body",
         ),
-        (
-            "both forms",
-            k,
-            transfer(json!({"postings": []})),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "float amount",
-            k,
-            transfer(json!({"amount": 10.5})),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "not a number",
-            k,
-            transfer(json!({"amount": "ten"})),
-            StatusCode::BAD_REQUEST,
-            "invalid_amount",
-        ),
-        (
-            "exponent",
-            k,
-            transfer(json!({"amount": "1e3"})),
-            StatusCode::BAD_REQUEST,
-            "invalid_amount",
-        ),
-        (
-            "zero",
-            k,
-            transfer(json!({"amount": "0"})),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "amount_must_be_positive",
-        ),
+        ("both forms", k, transfer(json!({"postings": []})), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("float amount", k, transfer(json!({"amount": 10.5})), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("not a number", k, transfer(json!({"amount": "ten"})), StatusCode::BAD_REQUEST, "invalid_amount"),
+        ("exponent", k, transfer(json!({"amount": "1e3"})), StatusCode::BAD_REQUEST, "invalid_amount"),
+        ("zero", k, transfer(json!({"amount": "0"})), StatusCode::UNPROCESSABLE_ENTITY, "amount_must_be_positive"),
         (
             "negative",
             k,
@@ -451,13 +283,7 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "amount_must_be_positive",
         ),
-        (
-            "too precise",
-            k,
-            transfer(json!({"amount": "10.001"})),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "amount_scale",
-        ),
+        ("too precise", k, transfer(json!({"amount": "10.001"})), StatusCode::UNPROCESSABLE_ENTITY, "amount_scale"),
         (
             "huge",
             k,
@@ -523,43 +349,15 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_metadata",
         ),
-        (
-            "oversized body",
-            k,
-            huge,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-        ),
-        (
-            "missing key",
-            None,
-            transfer(json!({})),
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-        ),
-        (
-            "invalid key",
-            Some("ldg_nope"),
-            transfer(json!({})),
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-        ),
-        (
-            "missing scope",
-            Some(app.read_key.as_str()),
-            transfer(json!({})),
-            StatusCode::FORBIDDEN,
-            "forbidden",
-        ),
+        ("oversized body", k, huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        ("missing key", None, transfer(json!({})), StatusCode::UNAUTHORIZED, "unauthorized"),
+        ("invalid key", Some("ldg_nope"), transfer(json!({})), StatusCode::UNAUTHORIZED, "unauthorized"),
+        ("missing scope", Some(app.read_key.as_str()), transfer(json!({})), StatusCode::FORBIDDEN, "forbidden"),
     ];
     let before = app.event_count().await;
     for (name, key, body, status, code) in cases {
         let (got, problem) = app.send("POST", "/v1/transfers", key, Some(&body)).await;
-        assert_eq!(
-            (got, problem["code"].as_str()),
-            (status, Some(code)),
-            "{name}: {problem}"
-        );
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{name}: {problem}");
         assert_eq!(problem["status"].as_u64(), Some(u64::from(status.as_u16())), "{name}");
     }
     let account_cases = [
@@ -578,11 +376,7 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_account_code",
         ),
-        (
-            json!({"code": "x", "currency": "EUR", "kind": "cash"}),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
+        (json!({"code": "x", "currency": "EUR", "kind": "cash"}), StatusCode::BAD_REQUEST, "invalid_body"),
         (
             json!({"code": "x", "currency": "EUR", "kind": "asset", "metadata": [1]}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -591,23 +385,12 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
     ];
     for (body, status, code) in account_cases {
         let (got, problem) = app.post("/v1/accounts", body.clone()).await;
-        assert_eq!(
-            (got, problem["code"].as_str()),
-            (status, Some(code)),
-            "{body}: {problem}"
-        );
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{body}: {problem}");
     }
     let (status, problem) = app.send("POST", "/v1/transfers", Some(&app.key), None).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_body")),
-        "no content type"
-    );
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")), "no content type");
     let (status, problem) = app.send("DELETE", "/v1/transfers", Some(&app.key), None).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     assert_eq!(app.event_count().await, before, "no rejected request wrote an event");
     app.stop().await.drop_database().await;
 }
@@ -628,11 +411,7 @@ async fn retries_are_idempotent_across_a_restart() {
         (StatusCode::OK, first["position"].clone(), json!("posted"))
     );
     let (_, player) = app.get("/v1/accounts/player").await;
-    assert_eq!(
-        player["balance"]["balance"].as_str(),
-        Some("7.00"),
-        "applied exactly once"
-    );
+    assert_eq!(player["balance"]["balance"].as_str(), Some("7.00"), "applied exactly once");
     app.stop().await.drop_database().await;
 }
 
@@ -643,17 +422,11 @@ async fn operations_endpoints_answer() {
     let (status, _) = app.send("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, ready) = app.send("GET", "/readyz", None, None).await;
-    assert_eq!(
-        (status, ready),
-        (StatusCode::OK, json!({"database": true, "writer": true}))
-    );
+    assert_eq!((status, ready), (StatusCode::OK, json!({"database": true, "writer": true})));
     let (status, metrics) = app.send("GET", "/metrics", None, None).await;
     let text = metrics.as_str().unwrap().to_owned();
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        text.contains("ledger_http_requests_total{route=\"/v1/accounts\",status=\"201\"} 1"),
-        "{text}"
-    );
+    assert!(text.contains("ledger_http_requests_total{route=\"/v1/accounts\",status=\"201\"} 1"), "{text}");
     assert!(
         text.contains("ledger_writer_commit_seconds_count 1") && text.contains("ledger_writer_queue_depth"),
         "{text}"

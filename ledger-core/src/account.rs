@@ -135,9 +135,7 @@ impl BalanceDelta {
     /// The totals after this delta, or `None` on overflow or a negative total.
     pub fn applied_to(&self, b: &Balances) -> Option<Balances> {
         let next = |total: Decimal, delta: Decimal| {
-            total
-                .checked_add(delta)
-                .filter(|v| *v >= Decimal::ZERO && *v <= crate::money::max_total())
+            total.checked_add(delta).filter(|v| *v >= Decimal::ZERO && *v <= crate::money::max_total())
         };
         Some(Balances {
             debits_posted: next(b.debits_posted, self.debits_posted)?,
@@ -175,8 +173,5 @@ impl Account {
 
 /// Account codes: 1 to 128 characters from `A-Za-z0-9` and `:._-@/`, e.g. `player:42:main`.
 pub fn valid_account_code(code: &str) -> bool {
-    (1..=128).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b":._-@/".contains(&b))
+    (1..=128).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b":._-@/".contains(&b))
 }

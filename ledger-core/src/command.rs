@@ -50,16 +50,8 @@ impl CreateTransfer {
         CreateTransfer {
             id,
             postings: vec![
-                PostingRequest {
-                    account: debit,
-                    side: Side::Debit,
-                    amount,
-                },
-                PostingRequest {
-                    account: credit,
-                    side: Side::Credit,
-                    amount,
-                },
+                PostingRequest { account: debit, side: Side::Debit, amount },
+                PostingRequest { account: credit, side: Side::Credit, amount },
             ],
             pending: false,
             timeout_seconds: None,

@@ -52,11 +52,7 @@ pub fn decide(state: &LedgerState, command: &Command, now: Timestamp) -> Result<
         Command::CreateTransfer(t) => create_transfer(state, t, now),
         Command::PostPendingTransfer { pending_id, amount } => post_pending(state, *pending_id, *amount, now),
         Command::VoidPendingTransfer { pending_id } => void_pending(state, *pending_id, now),
-        Command::ReverseTransfer {
-            id,
-            transfer_id,
-            metadata,
-        } => reverse(state, *id, *transfer_id, metadata, now),
+        Command::ReverseTransfer { id, transfer_id, metadata } => reverse(state, *id, *transfer_id, metadata, now),
         Command::ExpirePendingTransfers => Ok(state
             .expired_pending(now)
             .take(MAX_EXPIRED_PER_COMMAND)
@@ -94,10 +90,9 @@ pub fn execute_batch(
         return Err(Rejection::BatchSize);
     }
     match mode {
-        BatchMode::Independent => Ok(items
-            .iter()
-            .map(|t| execute(state, &Command::CreateTransfer(t.clone()), now))
-            .collect()),
+        BatchMode::Independent => {
+            Ok(items.iter().map(|t| execute(state, &Command::CreateTransfer(t.clone()), now)).collect())
+        }
         BatchMode::Linked => {
             let accounts = items.iter().flat_map(|t| t.postings.iter().map(|p| &p.account));
             let mut scratch = state.subset(accounts, items.iter().map(|t| t.id));
@@ -137,11 +132,7 @@ fn open_account(state: &LedgerState, open: &OpenAccount, now: Timestamp) -> Resu
             && existing.kind == open.kind
             && existing.limit == open.limit
             && existing.metadata == open.metadata;
-        return if same {
-            Ok(vec![])
-        } else {
-            Err(Rejection::ExistsWithDifferentFields)
-        };
+        return if same { Ok(vec![]) } else { Err(Rejection::ExistsWithDifferentFields) };
     }
     if state.resolve(&AccountRef::Code(open.code.clone())).is_some() {
         return Err(Rejection::AccountCodeExists);
@@ -202,11 +193,7 @@ fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> R
     }
     check_metadata(&t.metadata)?;
     if let Some(existing) = state.transfer(t.id) {
-        return if same_transfer(state, existing, t) {
-            Ok(vec![])
-        } else {
-            Err(Rejection::ExistsWithDifferentFields)
-        };
+        return if same_transfer(state, existing, t) { Ok(vec![]) } else { Err(Rejection::ExistsWithDifferentFields) };
     }
     let accounts = t
         .postings
@@ -214,39 +201,22 @@ fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> R
         .map(|p| state.resolve(&p.account).ok_or(Rejection::AccountNotFound))
         .collect::<Result<Vec<&Account>, _>>()?;
     let sides = |side: Side| -> BTreeSet<AccountId> {
-        t.postings
-            .iter()
-            .zip(&accounts)
-            .filter(|(p, _)| p.side == side)
-            .map(|(_, a)| a.id)
-            .collect()
+        t.postings.iter().zip(&accounts).filter(|(p, _)| p.side == side).map(|(_, a)| a.id).collect()
     };
     if !sides(Side::Debit).is_disjoint(&sides(Side::Credit)) {
         return Err(Rejection::SameAccountOnBothSides);
     }
     let currencies = |side: Side| -> BTreeSet<&CurrencyCode> {
-        t.postings
-            .iter()
-            .zip(&accounts)
-            .filter(|(p, _)| p.side == side)
-            .map(|(_, a)| &a.currency)
-            .collect()
+        t.postings.iter().zip(&accounts).filter(|(p, _)| p.side == side).map(|(_, a)| &a.currency).collect()
     };
     if currencies(Side::Debit) != currencies(Side::Credit) {
         return Err(Rejection::CurrencyMismatch);
     }
     let mut postings = Vec::with_capacity(t.postings.len());
     for (p, account) in t.postings.iter().zip(&accounts) {
-        let scale = state
-            .currencies()
-            .scale(&account.currency)
-            .expect("accounts hold configured currencies");
+        let scale = state.currencies().scale(&account.currency).expect("accounts hold configured currencies");
         let amount = checked_amount(p.amount, scale).map_err(amount_rejection)?;
-        postings.push(Posting {
-            account: account.id,
-            side: p.side,
-            amount,
-        });
+        postings.push(Posting { account: account.id, side: p.side, amount });
     }
     let mut sums: BTreeMap<&CurrencyCode, Decimal> = BTreeMap::new();
     for (p, account) in postings.iter().zip(&accounts) {
@@ -266,20 +236,13 @@ fn create_transfer(state: &LedgerState, t: &CreateTransfer, now: Timestamp) -> R
         metadata: t.metadata.clone(),
         at: now,
     };
-    let event = if t.pending {
-        Event::PendingTransferCreated(created)
-    } else {
-        Event::TransferPosted(created)
-    };
+    let event = if t.pending { Event::PendingTransferCreated(created) } else { Event::TransferPosted(created) };
     checked_effects(state, event)
 }
 
 /// Whether a retried `CreateTransfer` asks for exactly what the existing transfer holds.
 fn same_transfer(state: &LedgerState, existing: &Transfer, t: &CreateTransfer) -> bool {
-    let timeout_at = t
-        .timeout_seconds
-        .filter(|s| *s > 0)
-        .map(|s| existing.created_at.plus_seconds(s));
+    let timeout_at = t.timeout_seconds.filter(|s| *s > 0).map(|s| existing.created_at.plus_seconds(s));
     existing.reverses.is_none()
         && existing.pending == t.pending
         && existing.timeout_at == timeout_at
@@ -336,11 +299,7 @@ fn checked_effects(state: &LedgerState, event: Event) -> Result<Vec<Event>, Reje
         _ => unreachable!("only events that move money are checked"),
     };
     for p in postings {
-        match state
-            .account(p.account)
-            .expect("postings name resolved accounts")
-            .status
-        {
+        match state.account(p.account).expect("postings name resolved accounts").status {
             AccountStatus::Closed => return Err(Rejection::AccountClosed),
             AccountStatus::Frozen => return Err(Rejection::AccountFrozen),
             AccountStatus::Open => {}
@@ -381,11 +340,7 @@ fn post_pending(
                 None => t.posted.as_ref() == Some(&t.postings),
                 Some(a) => t.simple_amount().is_some() && posted_amount == Some(a),
             };
-            return if same {
-                Ok(vec![])
-            } else {
-                Err(Rejection::PendingTransferAlreadyPosted)
-            };
+            return if same { Ok(vec![]) } else { Err(Rejection::PendingTransferAlreadyPosted) };
         }
         TransferStatus::Voided => return Err(Rejection::PendingTransferAlreadyVoided),
         TransferStatus::Expired => return Err(Rejection::PendingTransferExpired),
@@ -397,13 +352,8 @@ fn post_pending(
         Some(a) if t.simple_amount() == Some(a) => t.postings.clone(),
         Some(a) => {
             let held = t.simple_amount().ok_or(Rejection::PartialPostRequiresSimpleTransfer)?;
-            let account = state
-                .account(t.postings[0].account)
-                .expect("held postings name known accounts");
-            let scale = state
-                .currencies()
-                .scale(&account.currency)
-                .expect("accounts hold configured currencies");
+            let account = state.account(t.postings[0].account).expect("held postings name known accounts");
+            let scale = state.currencies().scale(&account.currency).expect("accounts hold configured currencies");
             let a = checked_amount(a, scale).map_err(amount_rejection)?;
             if a > held {
                 return Err(Rejection::PostAmountExceedsPending);
@@ -414,14 +364,7 @@ fn post_pending(
     if t.timeout_at.is_some_and(|at| at <= now) {
         return Err(Rejection::PendingTransferExpired);
     }
-    checked_effects(
-        state,
-        Event::PendingTransferPosted(PendingPosted {
-            id: pending_id,
-            postings,
-            at: now,
-        }),
-    )
+    checked_effects(state, Event::PendingTransferPosted(PendingPosted { id: pending_id, postings, at: now }))
 }
 
 fn void_pending(state: &LedgerState, pending_id: TransferId, now: Timestamp) -> Result<Vec<Event>, Rejection> {
@@ -435,10 +378,7 @@ fn void_pending(state: &LedgerState, pending_id: TransferId, now: Timestamp) -> 
     if t.timeout_at.is_some_and(|at| at <= now) {
         return Err(Rejection::PendingTransferExpired);
     }
-    Ok(vec![Event::PendingTransferVoided(PendingReleased {
-        id: pending_id,
-        at: now,
-    })])
+    Ok(vec![Event::PendingTransferVoided(PendingReleased { id: pending_id, at: now })])
 }
 
 fn reverse(
@@ -454,24 +394,14 @@ fn reverse(
     check_metadata(metadata)?;
     if let Some(existing) = state.transfer(id) {
         let same = existing.reverses == Some(transfer_id) && existing.metadata == *metadata;
-        return if same {
-            Ok(vec![])
-        } else {
-            Err(Rejection::ExistsWithDifferentFields)
-        };
+        return if same { Ok(vec![]) } else { Err(Rejection::ExistsWithDifferentFields) };
     }
     let original = state.transfer(transfer_id).ok_or(Rejection::TransferNotFound)?;
     let posted = original.posted_postings().ok_or(Rejection::TransferNotPosted)?;
     if original.reversed_by.is_some() {
         return Err(Rejection::TransferAlreadyReversed);
     }
-    let postings = posted
-        .iter()
-        .map(|p| Posting {
-            side: p.side.opposite(),
-            ..p.clone()
-        })
-        .collect();
+    let postings = posted.iter().map(|p| Posting { side: p.side.opposite(), ..p.clone() }).collect();
     checked_effects(
         state,
         Event::TransferPosted(TransferCreated {

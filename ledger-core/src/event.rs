@@ -130,30 +130,23 @@ impl Event {
         }
     }
 
-    /// The event's body as JSON, without its type (which travels beside it).
-    pub fn payload(&self) -> serde_json::Value {
-        let value = match self {
-            Event::AccountOpened(e) => serde_json::to_value(e),
-            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => serde_json::to_value(e),
-            Event::TransferPosted(e) | Event::PendingTransferCreated(e) => serde_json::to_value(e),
-            Event::PendingTransferPosted(e) => serde_json::to_value(e),
-            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => serde_json::to_value(e),
+    /// The event's body as JSON text, without its type (which travels beside it).
+    pub fn payload(&self) -> String {
+        let text = match self {
+            Event::AccountOpened(e) => serde_json::to_string(e),
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => serde_json::to_string(e),
+            Event::TransferPosted(e) | Event::PendingTransferCreated(e) => serde_json::to_string(e),
+            Event::PendingTransferPosted(e) => serde_json::to_string(e),
+            Event::PendingTransferVoided(e) | Event::PendingTransferExpired(e) => serde_json::to_string(e),
         };
         // Serializing plain structs of strings, numbers and JSON values cannot fail.
-        value.expect("event payloads always serialize")
+        text.expect("event payloads always serialize")
     }
 
     /// Reads a stored event back. The place where older schema versions get upcast.
-    pub fn from_parts(
-        event_type: &str,
-        schema_version: i16,
-        payload: serde_json::Value,
-    ) -> Result<Event, EventDecodeError> {
-        fn body<T: serde::de::DeserializeOwned>(
-            name: &'static str,
-            payload: serde_json::Value,
-        ) -> Result<T, EventDecodeError> {
-            serde_json::from_value(payload).map_err(|e| EventDecodeError::Payload(name, e))
+    pub fn from_parts(event_type: &str, schema_version: i16, payload: &str) -> Result<Event, EventDecodeError> {
+        fn body<T: serde::de::DeserializeOwned>(name: &'static str, payload: &str) -> Result<T, EventDecodeError> {
+            serde_json::from_str(payload).map_err(|e| EventDecodeError::Payload(name, e))
         }
         if schema_version != SCHEMA_VERSION {
             return Err(EventDecodeError::UnknownType(event_type.to_owned(), schema_version));

@@ -30,11 +30,7 @@ impl CurrencyCode {
         let ok = (3..=12).contains(&code.len())
             && code.as_bytes()[0].is_ascii_uppercase()
             && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if ok {
-            Ok(CurrencyCode(code.to_owned()))
-        } else {
-            Err(AmountError::UnknownCurrency)
-        }
+        if ok { Ok(CurrencyCode(code.to_owned())) } else { Err(AmountError::UnknownCurrency) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -198,10 +194,7 @@ pub struct Money {
 impl Money {
     pub fn new(amount: Decimal, currency: CurrencyCode, currencies: &Currencies) -> Result<Money, AmountError> {
         let scale = currencies.scale(&currency).ok_or(AmountError::UnknownCurrency)?;
-        Ok(Money {
-            amount: checked_amount(amount, scale)?,
-            currency,
-        })
+        Ok(Money { amount: checked_amount(amount, scale)?, currency })
     }
 
     pub fn amount(&self) -> Decimal {
@@ -245,14 +238,8 @@ mod tests {
 
     #[test]
     fn configured_assets_get_their_scale() {
-        let currencies = Currencies::standard()
-            .with_asset(CurrencyCode::parse("GOLD").unwrap(), 3)
-            .unwrap();
+        let currencies = Currencies::standard().with_asset(CurrencyCode::parse("GOLD").unwrap(), 3).unwrap();
         assert_eq!(currencies.scale(&CurrencyCode::parse("GOLD").unwrap()), Some(3));
-        assert!(
-            Currencies::standard()
-                .with_asset(CurrencyCode::parse("BIG").unwrap(), 19)
-                .is_err()
-        );
+        assert!(Currencies::standard().with_asset(CurrencyCode::parse("BIG").unwrap(), 19).is_err());
     }
 }

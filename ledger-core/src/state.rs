@@ -65,10 +65,7 @@ impl LedgerState {
 
     /// Pending transfers whose timeout is at or before `now`, earliest first.
     pub fn expired_pending(&self, now: Timestamp) -> impl Iterator<Item = TransferId> + '_ {
-        self.deadlines
-            .iter()
-            .take_while(move |(at, _)| *at <= now)
-            .map(|(_, id)| *id)
+        self.deadlines.iter().take_while(move |(at, _)| *at <= now).map(|(_, id)| *id)
     }
 
     /// The earliest timeout of a pending transfer, if any.
@@ -93,8 +90,7 @@ impl LedgerState {
     /// Drops settled transfers for which `evictable` holds from the working set (a store keeps
     /// them on disk). Pending transfers always stay: expiry needs them.
     pub fn evict_transfers(&mut self, evictable: impl Fn(&Transfer) -> bool) {
-        self.transfers
-            .retain(|_, t| t.status == TransferStatus::Pending || !evictable(t));
+        self.transfers.retain(|_, t| t.status == TransferStatus::Pending || !evictable(t));
     }
 
     /// A copy holding only the named accounts and transfers: a scratch state for a linked batch.
@@ -160,10 +156,7 @@ impl LedgerState {
             | Event::PendingTransferVoided(PendingReleased { id, .. })
             | Event::PendingTransferExpired(PendingReleased { id, .. }) => {
                 self.apply_deltas(&event_deltas(self, event));
-                let transfer = self
-                    .transfers
-                    .get_mut(id)
-                    .expect("event names a transfer in the working set");
+                let transfer = self.transfers.get_mut(id).expect("event names a transfer in the working set");
                 transfer.settle(event);
                 if let Some(at) = transfer.timeout_at {
                     self.deadlines.remove(&(at, *id));
@@ -209,13 +202,7 @@ fn add_deltas(out: &mut BTreeMap<AccountId, BalanceDelta>, postings: &[Posting],
 /// them, so the two can never disagree. Settling events need their transfer in the state.
 pub(crate) fn event_deltas(state: &LedgerState, event: &Event) -> BTreeMap<AccountId, BalanceDelta> {
     let mut out = BTreeMap::new();
-    let held = |id: TransferId| {
-        &state
-            .transfers
-            .get(&id)
-            .expect("event names a transfer in the working set")
-            .postings
-    };
+    let held = |id: TransferId| &state.transfers.get(&id).expect("event names a transfer in the working set").postings;
     match event {
         Event::TransferPosted(e) => add_deltas(&mut out, &e.postings, Movement::Post),
         Event::PendingTransferCreated(e) => add_deltas(&mut out, &e.postings, Movement::Hold),

@@ -45,8 +45,7 @@ impl WriterMetrics {
     }
 
     pub(crate) fn set_head(&self, head: i64) {
-        self.head_position
-            .store(u64::try_from(head).unwrap_or(0), Ordering::Relaxed);
+        self.head_position.store(u64::try_from(head).unwrap_or(0), Ordering::Relaxed);
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {

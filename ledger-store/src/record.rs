@@ -1,4 +1,11 @@
 //! Recorded events: an event with its place in the log, and the hash chain that seals it.
+//!
+//! `hash = sha256(previous hash || frame)`, where the frame is, in order: the position
+//! (8 bytes, big-endian), the event id (16 bytes), the stream id, the stream version (4 bytes),
+//! the event type, the schema version (2 bytes), the payload, the metadata (each string as a
+//! 4-byte big-endian length and its UTF-8 bytes), and the recorded time (microseconds since the
+//! epoch, 8 bytes). Payload and metadata are the exact JSON text stored: Postgres' `json` type
+//! keeps it byte for byte, so `verify` hashes what it reads.
 
 use ledger_core::{Event, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -33,8 +40,10 @@ pub struct RecordedEvent {
     pub stream_version: i32,
     pub event_type: String,
     pub schema_version: i16,
-    pub payload: serde_json::Value,
-    pub metadata: serde_json::Value,
+    /// JSON text, exactly as stored.
+    pub payload: String,
+    /// JSON text of `EventMeta`, exactly as stored.
+    pub metadata: String,
     pub recorded_at: Timestamp,
     pub hash: [u8; 32],
 }
@@ -45,7 +54,7 @@ impl RecordedEvent {
         event: &Event,
         position: i64,
         stream_version: u32,
-        meta: &EventMeta,
+        meta: &str,
         recorded_at: Timestamp,
         prev_hash: &[u8; 32],
     ) -> RecordedEvent {
@@ -57,7 +66,7 @@ impl RecordedEvent {
             event_type: event.event_type().to_owned(),
             schema_version: ledger_core::SCHEMA_VERSION,
             payload: event.payload(),
-            metadata: serde_json::to_value(meta).expect("metadata serializes"),
+            metadata: meta.to_owned(),
             recorded_at,
             hash: [0; 32],
         };
@@ -65,81 +74,39 @@ impl RecordedEvent {
         record
     }
 
-    /// `sha256(prev_hash || canonical bytes of this event)`.
+    /// `sha256(prev_hash || frame of this event)`.
     pub fn chained_hash(&self, prev_hash: &[u8; 32]) -> [u8; 32] {
-        let mut canonical = Vec::with_capacity(512);
-        let fields = serde_json::json!([
-            self.position,
-            self.event_id.to_string(),
-            self.stream_id,
-            self.stream_version,
-            self.event_type,
-            self.schema_version,
-            self.payload,
-            self.metadata,
-            self.recorded_at.micros(),
-        ]);
-        canonical_json(&fields, &mut canonical);
+        fn text(hasher: &mut Sha256, s: &str) {
+            hasher.update(u32::try_from(s.len()).expect("fields are under 4 GiB").to_be_bytes());
+            hasher.update(s.as_bytes());
+        }
         let mut hasher = Sha256::new();
         hasher.update(prev_hash);
-        hasher.update(&canonical);
+        hasher.update(self.position.to_be_bytes());
+        hasher.update(self.event_id.as_bytes());
+        text(&mut hasher, &self.stream_id);
+        hasher.update(self.stream_version.to_be_bytes());
+        text(&mut hasher, &self.event_type);
+        hasher.update(self.schema_version.to_be_bytes());
+        text(&mut hasher, &self.payload);
+        text(&mut hasher, &self.metadata);
+        hasher.update(self.recorded_at.micros().to_be_bytes());
         hasher.finalize().into()
     }
 
     pub fn event(&self) -> Result<Event, ledger_core::event::EventDecodeError> {
-        Event::from_parts(&self.event_type, self.schema_version, self.payload.clone())
+        Event::from_parts(&self.event_type, self.schema_version, &self.payload)
     }
 }
 
-/// JSON with object keys sorted bytewise and no whitespace: the same value always gives the
-/// same bytes, whatever order Postgres' JSONB or a serde feature keeps keys in.
-pub fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
-    use serde_json::Value;
-    match value {
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {
-            out.extend_from_slice(value.to_string().as_bytes());
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(Value::String(key.clone()).to_string().as_bytes());
-                out.push(b':');
-                canonical_json(&map[key], out);
-            }
-            out.push(b'}');
-        }
-    }
+/// The stored JSON text of event metadata.
+pub fn meta_json(meta: &EventMeta) -> String {
+    serde_json::to_string(meta).expect("metadata serializes")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_and_drops_whitespace() {
-        let mut out = Vec::new();
-        canonical_json(&json!({"b": [1, {"z": null, "a": "x\"y"}], "a": 1.5}), &mut out);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":1.5,"b":[1,{"a":"x\"y","z":null}]}"#
-        );
-    }
 
     #[test]
     fn any_change_changes_the_hash() {
@@ -147,11 +114,25 @@ mod tests {
             id: ledger_core::AccountId(Uuid::from_u128(7)),
             at: Timestamp(1),
         });
-        let sealed = RecordedEvent::seal(&event, 1, 2, &EventMeta::default(), Timestamp(5), &GENESIS_HASH);
+        let sealed = RecordedEvent::seal(&event, 1, 2, "{}", Timestamp(5), &GENESIS_HASH);
         assert_eq!(sealed.chained_hash(&GENESIS_HASH), sealed.hash);
-        let mut other = sealed.clone();
-        other.recorded_at = Timestamp(6);
-        assert_ne!(other.chained_hash(&GENESIS_HASH), sealed.hash);
+        let changes: [fn(&mut RecordedEvent); 6] = [
+            |r| r.recorded_at = Timestamp(6),
+            |r| r.position = 2,
+            |r| r.payload.push(' '),
+            |r| r.metadata = "{\"channel\":\"x\"}".into(),
+            |r| r.stream_version = 3,
+            // Moving bytes between fields must not collide: lengths are framed.
+            |r| {
+                r.event_type.push('{');
+                r.payload.remove(0);
+            },
+        ];
+        for change in changes {
+            let mut other = sealed.clone();
+            change(&mut other);
+            assert_ne!(other.chained_hash(&GENESIS_HASH), sealed.hash, "{other:?}");
+        }
         assert_ne!(sealed.chained_hash(&[1; 32]), sealed.hash);
     }
 }

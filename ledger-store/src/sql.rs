@@ -34,24 +34,17 @@ fn text<T: Serialize>(value: &T) -> String {
 }
 
 fn parse<T: DeserializeOwned>(column: &str, value: String) -> Result<T, sqlx::Error> {
-    serde_json::from_value(serde_json::Value::String(value)).map_err(|e| sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: Box::new(e),
-    })
+    serde_json::from_value(serde_json::Value::String(value))
+        .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) })
 }
 
 pub async fn try_lock_writer(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(WRITER_LOCK_KEY)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(WRITER_LOCK_KEY).fetch_one(conn).await
 }
 
 /// The last position and its hash, or `(0, genesis)` for an empty log.
 pub async fn head(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetch_optional(conn).await
 }
 
 /// An account row with the positions of its first and latest events.
@@ -104,8 +97,8 @@ pub struct TransferRow {
 
 /// Joins a transfer row with its creating and latest events, from which it is rebuilt.
 const TRANSFER_QUERY: &str = "SELECT t.id, t.reversed_by, t.created_position, t.position, \
-     c.event_type AS c_type, c.schema_version AS c_version, c.payload AS c_payload, \
-     l.event_type AS l_type, l.schema_version AS l_version, l.payload AS l_payload \
+     c.event_type AS c_type, c.schema_version AS c_version, c.payload::text AS c_payload, \
+     l.event_type AS l_type, l.schema_version AS l_version, l.payload::text AS l_payload \
      FROM transfers t JOIN events c ON c.position = t.created_position \
      LEFT JOIN events l ON l.position = t.position AND t.position <> t.created_position";
 
@@ -114,22 +107,15 @@ fn transfer_row(row: PgRow) -> Result<TransferRow, sqlx::Error> {
         let Some(kind) = row.try_get::<Option<String>, _>(kind)? else {
             return Ok(None);
         };
-        let event =
-            ledger_core::Event::from_parts(&kind, row.try_get(version)?, row.try_get(payload)?).map_err(|e| {
-                sqlx::Error::ColumnDecode {
-                    index: payload.to_owned(),
-                    source: Box::new(e),
-                }
-            })?;
+        let text: String = row.try_get(payload)?;
+        let event = ledger_core::Event::from_parts(&kind, row.try_get(version)?, &text)
+            .map_err(|e| sqlx::Error::ColumnDecode { index: payload.to_owned(), source: Box::new(e) })?;
         Ok(Some(event))
     };
-    let events: Vec<_> = [
-        decode("c_type", "c_version", "c_payload")?,
-        decode("l_type", "l_version", "l_payload")?,
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let events: Vec<_> = [decode("c_type", "c_version", "c_payload")?, decode("l_type", "l_version", "l_payload")?]
+        .into_iter()
+        .flatten()
+        .collect();
     let id: Uuid = row.try_get("id")?;
     let reversed_by: Option<Uuid> = row.try_get("reversed_by")?;
     let transfer = Transfer::rebuild(&events, reversed_by.map(ledger_core::TransferId)).ok_or_else(|| {
@@ -138,11 +124,7 @@ fn transfer_row(row: PgRow) -> Result<TransferRow, sqlx::Error> {
             source: format!("transfer {id} does not rebuild from its events").into(),
         }
     })?;
-    Ok(TransferRow {
-        transfer,
-        created_position: row.try_get("created_position")?,
-        position: row.try_get("position")?,
-    })
+    Ok(TransferRow { transfer, created_position: row.try_get("created_position")?, position: row.try_get("position")? })
 }
 
 pub async fn load_pending_transfers(conn: &mut PgConnection) -> Result<Vec<TransferRow>, sqlx::Error> {
@@ -185,7 +167,8 @@ pub async fn transfers_page(
 /// Events after `after` in position order, at most `limit`.
 pub async fn events_page(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, \
+        "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, payload::text AS payload, \
+         metadata::text AS metadata, \
          recorded_at, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
     )
     .bind(after)
@@ -211,12 +194,22 @@ pub async fn events_page(conn: &mut PgConnection, after: i64, limit: i64) -> Res
         .collect()
 }
 
-/// What one group commit writes: its events and the new rows of what they touched.
+/// A `transfers` row as written: the index of a transfer's stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferIndex {
+    pub id: Uuid,
+    pub status: ledger_core::TransferStatus,
+    pub created_position: i64,
+    pub position: i64,
+    pub reversed_by: Option<Uuid>,
+}
+
+/// What one commit writes: its events and the new rows of what they touched.
 #[derive(Default)]
 pub struct GroupWrite<'a> {
     pub events: Vec<&'a RecordedEvent>,
     pub accounts: Vec<(&'a Account, i64, i64)>,
-    pub transfers: Vec<(&'a Transfer, i64, i64)>,
+    pub transfers: Vec<&'a TransferIndex>,
 }
 
 /// Writes one group atomically in a single statement (one round trip, one implicit
@@ -258,8 +251,8 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .bind(e.iter().map(|r| r.stream_version).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.event_type.as_str()).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.schema_version).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.payload.to_string()).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.metadata.to_string()).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
+    .bind(e.iter().map(|r| r.metadata.as_str()).collect::<Vec<_>>())
     .bind(e.iter().map(|r| to_time(r.recorded_at)).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>())
     .bind(a.iter().map(|(acc, _, _)| acc.id.0).collect::<Vec<_>>())
@@ -273,23 +266,15 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .bind(dec(|acc| acc.balances.credits_posted))
     .bind(dec(|acc| acc.balances.debits_pending))
     .bind(dec(|acc| acc.balances.credits_pending))
-    .bind(
-        a.iter()
-            .map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32"))
-            .collect::<Vec<_>>(),
-    )
+    .bind(a.iter().map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32")).collect::<Vec<_>>())
     .bind(a.iter().map(|(acc, _, _)| to_time(acc.opened_at)).collect::<Vec<_>>())
     .bind(a.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
     .bind(a.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
-    .bind(t.iter().map(|(tr, _, _)| tr.id.0).collect::<Vec<_>>())
-    .bind(t.iter().map(|(tr, _, _)| tr.status.as_str()).collect::<Vec<_>>())
-    .bind(t.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
-    .bind(t.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
-    .bind(
-        t.iter()
-            .map(|(tr, _, _)| tr.reversed_by.map(|id| id.0))
-            .collect::<Vec<_>>(),
-    )
+    .bind(t.iter().map(|tr| tr.id).collect::<Vec<_>>())
+    .bind(t.iter().map(|tr| tr.status.as_str()).collect::<Vec<_>>())
+    .bind(t.iter().map(|tr| tr.created_position).collect::<Vec<_>>())
+    .bind(t.iter().map(|tr| tr.position).collect::<Vec<_>>())
+    .bind(t.iter().map(|tr| tr.reversed_by).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

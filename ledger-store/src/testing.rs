@@ -14,13 +14,8 @@ pub async fn fresh_database() -> TestDatabase {
     let admin_url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL must name a Postgres server (scripts/test starts one)");
     let name = format!("ledger_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to DATABASE_URL");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create test database");
+    let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
+    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
     let base = admin_url.split('?').next().unwrap_or(&admin_url);
     let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(b, _)| b));
     crate::migrate(&url).await.expect("migrate test database");
@@ -29,9 +24,7 @@ pub async fn fresh_database() -> TestDatabase {
 
 impl TestDatabase {
     pub async fn connect(&self) -> PgConnection {
-        PgConnection::connect(&self.url)
-            .await
-            .expect("connect to test database")
+        PgConnection::connect(&self.url).await.expect("connect to test database")
     }
 
     pub async fn drop_database(self) {

@@ -33,19 +33,14 @@ pub enum VerifyError {
 }
 
 fn at(position: i64, problem: impl Into<String>) -> VerifyError {
-    VerifyError::Event {
-        position,
-        problem: problem.into(),
-    }
+    VerifyError::Event { position, problem: problem.into() }
 }
 
 pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, VerifyError> {
     let mut conn = PgConnection::connect(url).await?;
     // One snapshot for the log and the state tables, so a running writer cannot skew them.
     let mut tx = conn.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
 
     let mut state = LedgerState::new(currencies);
     let mut prev_hash = GENESIS_HASH;
@@ -59,28 +54,16 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
         }
         for record in page {
             if record.position != expected {
-                return Err(at(
-                    expected,
-                    format!("missing: the next stored position is {}", record.position),
-                ));
+                return Err(at(expected, format!("missing: the next stored position is {}", record.position)));
             }
             if record.chained_hash(&prev_hash) != record.hash {
-                return Err(at(
-                    record.position,
-                    "hash does not match the event's contents and its predecessor",
-                ));
+                return Err(at(record.position, "hash does not match the event's contents and its predecessor"));
             }
-            let event = record
-                .event()
-                .map_err(|e| at(record.position, format!("cannot be read: {e}")))?;
+            let event = record.event().map_err(|e| at(record.position, format!("cannot be read: {e}")))?;
             if event.stream() != record.stream_id {
                 return Err(at(
                     record.position,
-                    format!(
-                        "stream {} but the event belongs to {}",
-                        record.stream_id,
-                        event.stream()
-                    ),
+                    format!("stream {} but the event belongs to {}", record.stream_id, event.stream()),
                 ));
             }
             catch_unwind(AssertUnwindSafe(|| state.apply(&event)))
@@ -143,10 +126,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
         after = last.id;
         for row in page {
             let Some(replayed) = state.transfer(TransferId(row.id)) else {
-                return Err(VerifyError::State(format!(
-                    "transfer {} is stored but not in the log",
-                    row.id
-                )));
+                return Err(VerifyError::State(format!("transfer {} is stored but not in the log", row.id)));
             };
             let (first, latest) = streams.get(&row.id).copied().unwrap_or_default();
             let expected = sql::StoredTransfer {
@@ -173,10 +153,5 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
         )));
     }
     tx.rollback().await?;
-    Ok(VerifyReport {
-        events: expected - 1,
-        accounts: stored.len(),
-        transfers: seen.len(),
-        head_hash: prev_hash,
-    })
+    Ok(VerifyReport { events: expected - 1, accounts: stored.len(), transfers: seen.len(), head_hash: prev_hash })
 }

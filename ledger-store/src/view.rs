@@ -42,9 +42,7 @@ impl CommittedView {
             let mut codes = None;
             for a in accounts {
                 if !map.contains_key(&a.account.id) {
-                    codes
-                        .get_or_insert_with(Vec::new)
-                        .push((a.account.code.clone(), a.account.id));
+                    codes.get_or_insert_with(Vec::new).push((a.account.code.clone(), a.account.id));
                 }
                 map.insert(a.account.id, a);
             }

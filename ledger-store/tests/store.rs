@@ -21,31 +21,19 @@ fn dec(s: &str) -> Decimal {
 }
 
 async fn start(db: &TestDatabase) -> (LedgerHandle, tokio::task::JoinHandle<()>) {
-    Writer::start(&db.url, WriterConfig::default())
-        .await
-        .expect("writer starts")
+    Writer::start(&db.url, WriterConfig::default()).await.expect("writer starts")
 }
 
 async fn submit(ledger: &LedgerHandle, command: Command) -> Result<Committed, Rejection> {
     ledger
-        .submit(
-            command,
-            EventMeta {
-                channel: Some("test".into()),
-                ..EventMeta::default()
-            },
-        )
+        .submit(command, EventMeta { channel: Some("test".into()), ..EventMeta::default() })
         .await
         .expect("writer answers")
 }
 
 async fn open(ledger: &LedgerHandle, code: &str, kind: AccountKind, no_overdraft: bool) -> AccountId {
     let id = AccountId(Uuid::new_v4());
-    let limit = if no_overdraft {
-        kind.no_overdraft_limit()
-    } else {
-        BalanceLimit::None
-    };
+    let limit = if no_overdraft { kind.no_overdraft_limit() } else { BalanceLimit::None };
     let command = Command::OpenAccount(OpenAccount {
         id,
         code: code.into(),
@@ -59,20 +47,12 @@ async fn open(ledger: &LedgerHandle, code: &str, kind: AccountKind, no_overdraft
 }
 
 fn transfer(debit: AccountId, credit: AccountId, amount: &str) -> CreateTransfer {
-    CreateTransfer::simple(
-        TransferId(Uuid::new_v4()),
-        AccountRef::Id(debit),
-        AccountRef::Id(credit),
-        dec(amount),
-    )
+    CreateTransfer::simple(TransferId(Uuid::new_v4()), AccountRef::Id(debit), AccountRef::Id(credit), dec(amount))
 }
 
 async fn balance(ledger: &LedgerHandle, id: AccountId) -> Decimal {
     // Unfreezing an open account changes nothing and answers with its current state.
-    let Ok(Committed {
-        entity: Some(Entity::Account(a)),
-        ..
-    }) = submit(ledger, Command::UnfreezeAccount { id }).await
+    let Ok(Committed { entity: Some(Entity::Account(a)), .. }) = submit(ledger, Command::UnfreezeAccount { id }).await
     else {
         panic!("account {id} not found")
     };
@@ -109,16 +89,8 @@ async fn a_thousand_concurrent_transfers_through_one_hot_account_leave_no_hole()
                 // Every transfer also credits the one platform fee account.
                 let t = CreateTransfer {
                     postings: vec![
-                        PostingRequest {
-                            account: AccountRef::Id(bank),
-                            side: Side::Debit,
-                            amount: dec("10.00"),
-                        },
-                        PostingRequest {
-                            account: AccountRef::Id(player),
-                            side: Side::Credit,
-                            amount: dec("9.90"),
-                        },
+                        PostingRequest { account: AccountRef::Id(bank), side: Side::Debit, amount: dec("10.00") },
+                        PostingRequest { account: AccountRef::Id(player), side: Side::Credit, amount: dec("9.90") },
                         PostingRequest {
                             account: AccountRef::Code("platform:fees".into()),
                             side: Side::Credit,
@@ -127,12 +99,7 @@ async fn a_thousand_concurrent_transfers_through_one_hot_account_leave_no_hole()
                     ],
                     ..transfer(bank, player, "0")
                 };
-                positions.push(
-                    submit(&ledger, Command::CreateTransfer(t))
-                        .await
-                        .expect("accepted")
-                        .position,
-                );
+                positions.push(submit(&ledger, Command::CreateTransfer(t)).await.expect("accepted").position);
             }
             positions
         }));
@@ -144,26 +111,18 @@ async fn a_thousand_concurrent_transfers_through_one_hot_account_leave_no_hole()
     positions.sort();
     positions.dedup();
     assert_eq!(positions.len(), 1000, "every transfer got its own position");
-    assert_eq!(
-        (positions[0], positions[999]),
-        (53, 1052),
-        "positions follow the 52 account openings"
-    );
+    assert_eq!((positions[0], positions[999]), (53, 1052), "positions follow the 52 account openings");
 
     assert_eq!(balance(&ledger, fees).await, dec("100.00"));
     assert_eq!(balance(&ledger, bank).await, dec("10000.00"));
     for player in &players {
         assert_eq!(balance(&ledger, *player).await, dec("198.00"));
     }
-    let (count, max) = (
-        scalar(&db, "SELECT count(*) FROM events").await,
-        scalar(&db, "SELECT max(position) FROM events").await,
-    );
+    let (count, max) =
+        (scalar(&db, "SELECT count(*) FROM events").await, scalar(&db, "SELECT max(position) FROM events").await);
     assert_eq!((count, max), (1052, 1052), "positions 1..N with no hole");
     stop(ledger, task).await;
-    let report = verify(&db.url, ledger_core::Currencies::standard())
-        .await
-        .expect("the log verifies");
+    let report = verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
     assert_eq!((report.events, report.accounts, report.transfers), (1052, 52, 1000));
     db.drop_database().await;
 }
@@ -180,11 +139,7 @@ async fn a_rejected_command_writes_nothing() {
     let scale = submit(&ledger, Command::CreateTransfer(transfer(bank, player, "0.001"))).await;
     assert_eq!(scale, Err(Rejection::AmountScale));
     let items = vec![transfer(bank, player, "5"), transfer(player, bank, "6")];
-    let linked = ledger
-        .submit_batch(items, BatchMode::Linked, EventMeta::default())
-        .await
-        .unwrap()
-        .unwrap();
+    let linked = ledger.submit_batch(items, BatchMode::Linked, EventMeta::default()).await.unwrap().unwrap();
     assert_eq!(
         linked.iter().map(|r| r.as_ref().err().copied()).collect::<Vec<_>>(),
         [Some(Rejection::LinkedEventFailed), Some(Rejection::InsufficientFunds)]
@@ -203,38 +158,20 @@ async fn idempotency_and_holds_survive_a_restart() {
     let player = open(&ledger, "player", AccountKind::Liability, true).await;
     let deposit = transfer(bank, player, "50");
     let first = submit(&ledger, Command::CreateTransfer(deposit.clone())).await.unwrap();
-    let hold = CreateTransfer {
-        pending: true,
-        timeout_seconds: Some(3600),
-        ..transfer(player, bank, "20")
-    };
+    let hold = CreateTransfer { pending: true, timeout_seconds: Some(3600), ..transfer(player, bank, "20") };
     submit(&ledger, Command::CreateTransfer(hold.clone())).await.unwrap();
     stop(ledger, task).await;
 
     let (ledger, task) = start(&db).await;
     let again = submit(&ledger, Command::CreateTransfer(deposit.clone())).await.unwrap();
     assert!(again.replayed);
-    assert_eq!(
-        again.position, first.position,
-        "a retry answers with the original position"
-    );
-    let changed = CreateTransfer {
-        postings: transfer(bank, player, "51").postings,
-        ..deposit
-    };
-    assert_eq!(
-        submit(&ledger, Command::CreateTransfer(changed)).await,
-        Err(Rejection::ExistsWithDifferentFields)
-    );
+    assert_eq!(again.position, first.position, "a retry answers with the original position");
+    let changed = CreateTransfer { postings: transfer(bank, player, "51").postings, ..deposit };
+    assert_eq!(submit(&ledger, Command::CreateTransfer(changed)).await, Err(Rejection::ExistsWithDifferentFields));
     // The hold placed before the restart is still there and can be captured in part.
-    let post = Command::PostPendingTransfer {
-        pending_id: hold.id,
-        amount: Some(dec("12.5")),
-    };
+    let post = Command::PostPendingTransfer { pending_id: hold.id, amount: Some(dec("12.5")) };
     let posted = submit(&ledger, post.clone()).await.unwrap();
-    let Some(Entity::Transfer(t)) = &posted.entity else {
-        panic!()
-    };
+    let Some(Entity::Transfer(t)) = &posted.entity else { panic!() };
     assert_eq!(t.status, TransferStatus::Posted);
     assert_eq!(balance(&ledger, player).await, dec("37.50"));
     stop(ledger, task).await;
@@ -243,9 +180,7 @@ async fn idempotency_and_holds_survive_a_restart() {
     let retried = submit(&ledger, post).await.unwrap();
     assert_eq!((retried.replayed, retried.position), (true, posted.position));
     stop(ledger, task).await;
-    verify(&db.url, ledger_core::Currencies::standard())
-        .await
-        .expect("the log verifies");
+    verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
     db.drop_database().await;
 }
 
@@ -256,38 +191,21 @@ async fn a_second_writer_refuses_or_waits_as_a_standby() {
     open(&ledger, "bank", AccountKind::Asset, false).await;
 
     let refused = Writer::start(&db.url, WriterConfig::default()).await;
-    assert!(
-        matches!(refused, Err(StartError::Locked { .. })),
-        "a second writer refuses"
-    );
+    assert!(matches!(refused, Err(StartError::Locked { .. })), "a second writer refuses");
 
     let url = db.url.clone();
     let standby = tokio::spawn(async move {
-        Writer::start(
-            &url,
-            WriterConfig {
-                standby: Standby::Wait,
-                ..WriterConfig::default()
-            },
-        )
-        .await
-        .unwrap()
+        Writer::start(&url, WriterConfig { standby: Standby::Wait, ..WriterConfig::default() }).await.unwrap()
     });
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(!standby.is_finished(), "the standby waits while the first writer runs");
     stop(ledger, task).await;
 
-    let (ledger, task) = tokio::time::timeout(Duration::from_secs(10), standby)
-        .await
-        .expect("standby takes over")
-        .unwrap();
+    let (ledger, task) =
+        tokio::time::timeout(Duration::from_secs(10), standby).await.expect("standby takes over").unwrap();
     let next = open(&ledger, "fees", AccountKind::Income, false).await;
     assert!(balance(&ledger, next).await.is_zero());
-    assert_eq!(
-        scalar(&db, "SELECT max(position) FROM events").await,
-        2,
-        "the standby continues the log"
-    );
+    assert_eq!(scalar(&db, "SELECT max(position) FROM events").await, 2, "the standby continues the log");
     stop(ledger, task).await;
     db.drop_database().await;
 }
@@ -299,11 +217,7 @@ async fn the_database_refuses_to_change_events() {
     open(&ledger, "bank", AccountKind::Asset, false).await;
     stop(ledger, task).await;
     let mut conn = db.connect().await;
-    for sql in [
-        "UPDATE events SET event_type = 'X'",
-        "DELETE FROM events",
-        "TRUNCATE events",
-    ] {
+    for sql in ["UPDATE events SET event_type = 'X'", "DELETE FROM events", "TRUNCATE events"] {
         let err = conn.execute(sql).await.expect_err(sql).to_string();
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
@@ -325,14 +239,10 @@ async fn verify_names_the_first_tampered_position() {
     };
     submit(&ledger, Command::CreateTransfer(odd)).await.unwrap();
     for _ in 0..5 {
-        submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1")))
-            .await
-            .unwrap();
+        submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1"))).await.unwrap();
     }
     stop(ledger, task).await;
-    let report = verify(&db.url, ledger_core::Currencies::standard())
-        .await
-        .expect("an untouched log verifies");
+    let report = verify(&db.url, ledger_core::Currencies::standard()).await.expect("an untouched log verifies");
     assert_eq!(report.events, 8);
 
     let mut conn = db.connect().await;
@@ -356,14 +266,10 @@ async fn verify_catches_a_stored_balance_that_the_log_does_not_give() {
     let (ledger, task) = start(&db).await;
     let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
     let player = open(&ledger, "player", AccountKind::Liability, true).await;
-    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "10")))
-        .await
-        .unwrap();
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "10"))).await.unwrap();
     stop(ledger, task).await;
     let mut conn = db.connect().await;
-    conn.execute("UPDATE accounts SET credits_posted = 1000 WHERE code = 'player'")
-        .await
-        .unwrap();
+    conn.execute("UPDATE accounts SET credits_posted = 1000 WHERE code = 'player'").await.unwrap();
     match verify(&db.url, ledger_core::Currencies::standard()).await {
         Err(VerifyError::State(problem)) => assert!(problem.contains("account player"), "{problem}"),
         other => panic!("a forged balance went unnoticed: {other:?}"),
@@ -375,21 +281,12 @@ async fn verify_catches_a_stored_balance_that_the_log_does_not_give() {
 #[tokio::test]
 async fn the_writer_expires_holds_after_their_timeout() {
     let db = fresh_database().await;
-    let config = WriterConfig {
-        expiry_interval: Duration::from_millis(50),
-        ..WriterConfig::default()
-    };
+    let config = WriterConfig { expiry_interval: Duration::from_millis(50), ..WriterConfig::default() };
     let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
     let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
     let player = open(&ledger, "player", AccountKind::Liability, true).await;
-    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "10")))
-        .await
-        .unwrap();
-    let hold = CreateTransfer {
-        pending: true,
-        timeout_seconds: Some(1),
-        ..transfer(player, bank, "4")
-    };
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "10"))).await.unwrap();
+    let hold = CreateTransfer { pending: true, timeout_seconds: Some(1), ..transfer(player, bank, "4") };
     submit(&ledger, Command::CreateTransfer(hold.clone())).await.unwrap();
     let mut status = String::new();
     for _ in 0..100 {
@@ -408,9 +305,7 @@ async fn the_writer_expires_holds_after_their_timeout() {
     let void = submit(&ledger, Command::VoidPendingTransfer { pending_id: hold.id }).await;
     assert_eq!(void, Err(Rejection::PendingTransferExpired));
     stop(ledger, task).await;
-    verify(&db.url, ledger_core::Currencies::standard())
-        .await
-        .expect("the log verifies");
+    verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
     db.drop_database().await;
 }
 
@@ -420,9 +315,7 @@ async fn the_writer_recovers_when_its_connections_are_killed() {
     let (ledger, task) = start(&db).await;
     let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
     let player = open(&ledger, "player", AccountKind::Liability, true).await;
-    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1")))
-        .await
-        .unwrap();
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1"))).await.unwrap();
 
     let mut admin = db.connect().await;
     admin
@@ -435,10 +328,7 @@ async fn the_writer_recovers_when_its_connections_are_killed() {
     for _ in 0..20 {
         let t = transfer(bank, player, "1");
         loop {
-            match ledger
-                .submit(Command::CreateTransfer(t.clone()), EventMeta::default())
-                .await
-            {
+            match ledger.submit(Command::CreateTransfer(t.clone()), EventMeta::default()).await {
                 Ok(decision) => {
                     decision.expect("accepted");
                     accepted += 1;
@@ -450,14 +340,9 @@ async fn the_writer_recovers_when_its_connections_are_killed() {
     }
     assert_eq!(balance(&ledger, player).await, Decimal::from(accepted));
     let failed = ledger_store::metrics::WriterMetrics::get(&ledger.metrics().failed_commits);
-    assert_eq!(
-        failed, 1,
-        "the commit on the killed connection failed, and only that one"
-    );
+    assert_eq!(failed, 1, "the commit on the killed connection failed, and only that one");
     stop(ledger, task).await;
     drop(admin);
-    verify(&db.url, ledger_core::Currencies::standard())
-        .await
-        .expect("the log verifies");
+    verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
     db.drop_database().await;
 }

@@ -36,9 +36,7 @@ pub struct Args {
 }
 
 fn account_id(i: u32) -> AccountId {
-    AccountId(Uuid::from_u128(
-        0xbe7c_0000_0000_0000_0000_0000_0000_0000 + u128::from(i),
-    ))
+    AccountId(Uuid::from_u128(0xbe7c_0000_0000_0000_0000_0000_0000_0000 + u128::from(i)))
 }
 const FEES: u32 = u32::MAX;
 
@@ -57,10 +55,7 @@ async fn open_accounts(ledger: &LedgerHandle, n: u32) -> anyhow::Result<()> {
             limit: BalanceLimit::None,
             metadata: serde_json::json!({}),
         });
-        ledger
-            .submit(command, EventMeta::default())
-            .await?
-            .map_err(|r| anyhow::anyhow!("opening account {i}: {r}"))?;
+        ledger.submit(command, EventMeta::default()).await?.map_err(|r| anyhow::anyhow!("opening account {i}: {r}"))?;
     }
     Ok(())
 }
@@ -75,11 +70,8 @@ fn next_transfer(rng: &mut u64, accounts: u32, hot: bool) -> CreateTransfer {
     };
     let debit = (next() % u64::from(accounts)) as u32;
     let credit = (debit + 1 + (next() % u64::from(accounts - 1)) as u32) % accounts;
-    let posting = |i: u32, side: Side, amount: Decimal| PostingRequest {
-        account: AccountRef::Id(account_id(i)),
-        side,
-        amount,
-    };
+    let posting =
+        |i: u32, side: Side, amount: Decimal| PostingRequest { account: AccountRef::Id(account_id(i)), side, amount };
     let mut postings = vec![posting(debit, Side::Debit, Decimal::new(1000, 2))];
     if hot {
         postings.push(posting(credit, Side::Credit, Decimal::new(990, 2)));
@@ -98,13 +90,8 @@ fn next_transfer(rng: &mut u64, accounts: u32, hot: bool) -> CreateTransfer {
 }
 
 pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.accounts >= 2 && args.tasks >= 1 && args.batch >= 1,
-        "need 2+ accounts, 1+ tasks, batch 1+"
-    );
-    let (ledger, writer_task) = Writer::start(url, WriterConfig::default())
-        .await
-        .context("starting the writer")?;
+    anyhow::ensure!(args.accounts >= 2 && args.tasks >= 1 && args.batch >= 1, "need 2+ accounts, 1+ tasks, batch 1+");
+    let (ledger, writer_task) = Writer::start(url, WriterConfig::default()).await.context("starting the writer")?;
     open_accounts(&ledger, args.accounts).await?;
 
     let per_task = args.transfers.div_ceil(args.tasks);
@@ -119,22 +106,15 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
             let stdout = std::io::stdout();
             while done < per_task {
                 let n = args.batch.min(per_task - done);
-                let items: Vec<CreateTransfer> = (0..n)
-                    .map(|_| next_transfer(&mut rng, args.accounts, args.hot))
-                    .collect();
+                let items: Vec<CreateTransfer> =
+                    (0..n).map(|_| next_transfer(&mut rng, args.accounts, args.hot)).collect();
                 let ids: Vec<Uuid> = items.iter().map(|t| t.id.0).collect();
                 let sent = Instant::now();
                 let decisions = if n == 1 {
                     let item = items.into_iter().next().expect("one item");
-                    vec![
-                        ledger
-                            .submit(Command::CreateTransfer(item), EventMeta::default())
-                            .await?,
-                    ]
+                    vec![ledger.submit(Command::CreateTransfer(item), EventMeta::default()).await?]
                 } else {
-                    let batch = ledger
-                        .submit_batch(items, BatchMode::Independent, EventMeta::default())
-                        .await?;
+                    let batch = ledger.submit_batch(items, BatchMode::Independent, EventMeta::default()).await?;
                     batch.map_err(|r| anyhow::anyhow!("batch refused: {r}"))?
                 };
                 latencies.push(sent.elapsed());
@@ -179,10 +159,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
 
     latencies.sort();
     let pct = |p: usize| {
-        latencies
-            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
+        latencies.get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default()
     };
     let secs = elapsed.as_secs_f64();
     println!(

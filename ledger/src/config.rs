@@ -57,34 +57,24 @@ impl Settings {
         if let Some(list) = env::<String>("LEDGER_ASSETS")? {
             for item in list.split(',').filter(|s| !s.trim().is_empty()) {
                 let (code, scale) = item.split_once(':').context("LEDGER_ASSETS is CODE:SCALE,CODE:SCALE")?;
-                assets.insert(
-                    code.trim().to_owned(),
-                    scale.trim().parse().context("an asset scale is a number")?,
-                );
+                assets.insert(code.trim().to_owned(), scale.trim().parse().context("an asset scale is a number")?);
             }
         }
         for (code, scale) in assets {
             let code = CurrencyCode::parse(&code)
                 .map_err(|_| anyhow::anyhow!("asset code {code:?} is not A-Z0-9, 3 to 12 long"))?;
-            currencies = currencies
-                .with_asset(code, scale)
-                .map_err(|_| anyhow::anyhow!("asset scale {scale} exceeds 18"))?;
+            currencies =
+                currencies.with_asset(code, scale).map_err(|_| anyhow::anyhow!("asset scale {scale} exceeds 18"))?;
         }
         let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
-        let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?
-            .or(file.expiry_interval_ms)
-            .unwrap_or(1000);
+        let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(1000);
         Ok(Settings {
-            listen: env("LEDGER_LISTEN")?
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+            listen: env("LEDGER_LISTEN")?.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             database_url: env("DATABASE_URL")?.or(file.database_url),
             db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
             writer: WriterConfig {
                 currencies,
-                max_group: env("LEDGER_MAX_GROUP")?
-                    .or(file.max_group)
-                    .unwrap_or(defaults.max_group),
+                max_group: env("LEDGER_MAX_GROUP")?.or(file.max_group).unwrap_or(defaults.max_group),
                 queue_capacity: env("LEDGER_QUEUE_CAPACITY")?
                     .or(file.queue_capacity)
                     .unwrap_or(defaults.queue_capacity),

@@ -2,6 +2,7 @@
 //! `LEDGER_…` variables and an optional TOML file.
 
 mod bench;
+mod bench_http;
 mod config;
 mod up;
 
@@ -35,6 +36,8 @@ enum Cmd {
     Openapi,
     /// Drive the writer in-process with generated transfers and report throughput and latency.
     BenchWriter(bench::Args),
+    /// Send generated transfers over HTTP to a running `ledger up` and report throughput and latency.
+    BenchHttp(bench_http::Args),
 }
 
 #[derive(Subcommand)]
@@ -54,7 +57,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LEDGER_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LEDGER_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .init();
     match run(Cli::parse()).await {
         Ok(code) => code,
@@ -67,14 +72,19 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = config::Settings::load(cli.config.as_deref())?;
-    if let Cmd::Openapi = cli.command {
-        print!("{}", command_api::openapi::json());
-        return Ok(ExitCode::SUCCESS);
+    match cli.command {
+        Cmd::Openapi => {
+            print!("{}", command_api::openapi::json());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::BenchHttp(args) => {
+            bench_http::run(args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
-    let url = settings
-        .database_url
-        .clone()
-        .context("DATABASE_URL is not set (scripts/run starts a private Postgres)")?;
+    let url =
+        settings.database_url.clone().context("DATABASE_URL is not set (scripts/run starts a private Postgres)")?;
     match cli.command {
         Cmd::Up => up::run(&url, settings).await?,
         Cmd::Migrate => {
@@ -95,9 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Cmd::Keys(KeysCmd::Create { channel, scopes }) => {
-            let pool = sqlx::PgPool::connect(&url)
-                .await
-                .context("connecting to the database")?;
+            let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
             let (id, key) = command_api::auth::create_key(&pool, &channel, &scopes).await?;
             println!("key {id} for channel {channel} with scopes {}", scopes.join(","));
             println!("{key}");
@@ -106,7 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args).await?;
         }
-        Cmd::Openapi => unreachable!("handled above"),
+        Cmd::Openapi | Cmd::BenchHttp(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

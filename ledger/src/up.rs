@@ -7,9 +7,7 @@ use crate::config::Settings;
 
 pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
     ledger_store::migrate(url).await.context("applying migrations")?;
-    let (ledger, writer) = ledger_store::Writer::start(url, settings.writer)
-        .await
-        .context("starting the writer")?;
+    let (ledger, writer) = ledger_store::Writer::start(url, settings.writer).await.context("starting the writer")?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(settings.db_pool_size)
         .connect(url)
@@ -19,14 +17,8 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
-    info!(
-        "command API on http://{}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics)",
-        listener.local_addr()?
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    info!("command API on http://{}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics)", listener.local_addr()?);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
     // In-flight requests have finished and the router (with its writer handle) is gone: the
     // writer commits what it holds and stops.
     writer.await.context("the writer task failed")?;

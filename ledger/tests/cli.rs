@@ -9,11 +9,7 @@ use sqlx::Executor;
 use uuid::Uuid;
 
 fn ledger(db: &TestDatabase, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .expect("ledger runs")
+    Command::new(env!("CARGO_BIN_EXE_ledger")).args(args).env("DATABASE_URL", &db.url).output().expect("ledger runs")
 }
 
 fn acks(line: &str) -> Option<(Uuid, i64)> {
@@ -25,16 +21,7 @@ fn acks(line: &str) -> Option<(Uuid, i64)> {
 async fn a_killed_writer_loses_no_acknowledged_transfer() {
     let db = fresh_database().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args([
-            "bench-writer",
-            "--transfers",
-            "10000000",
-            "--tasks",
-            "32",
-            "--accounts",
-            "50",
-            "--print-acks",
-        ])
+        .args(["bench-writer", "--transfers", "10000000", "--tasks", "32", "--accounts", "50", "--print-acks"])
         .env("DATABASE_URL", &db.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -66,11 +53,7 @@ async fn a_killed_writer_loses_no_acknowledged_transfer() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(
-        stored.len(),
-        acked.len(),
-        "every acknowledged transfer is in the log exactly once"
-    );
+    assert_eq!(stored.len(), acked.len(), "every acknowledged transfer is in the log exactly once");
     let mut expected: Vec<(String, i64)> = acked.iter().map(|(id, p)| (format!("transfer-{id}"), *p)).collect();
     let mut stored = stored;
     expected.sort();
@@ -79,22 +62,13 @@ async fn a_killed_writer_loses_no_acknowledged_transfer() {
     drop(conn);
 
     // A restarted writer continues the same log without a hole.
-    let again = ledger(
-        &db,
-        &["bench-writer", "--transfers", "500", "--tasks", "8", "--accounts", "50"],
-    );
+    let again = ledger(&db, &["bench-writer", "--transfers", "500", "--tasks", "8", "--accounts", "50"]);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let verified = ledger(&db, &["verify"]);
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
     let mut conn = db.connect().await;
-    let (count, max): (i64, i64) = sqlx::query_as("SELECT count(*), max(position) FROM events")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let (count, max): (i64, i64) =
+        sqlx::query_as("SELECT count(*), max(position) FROM events").fetch_one(&mut conn).await.unwrap();
     assert_eq!(count, max, "positions 1..N with no hole");
     drop(conn);
     db.drop_database().await;
@@ -103,10 +77,7 @@ async fn a_killed_writer_loses_no_acknowledged_transfer() {
 #[tokio::test]
 async fn verify_exits_non_zero_and_names_the_tampered_position() {
     let db = fresh_database().await;
-    let load = ledger(
-        &db,
-        &["bench-writer", "--transfers", "100", "--tasks", "4", "--accounts", "5"],
-    );
+    let load = ledger(&db, &["bench-writer", "--transfers", "100", "--tasks", "4", "--accounts", "5"]);
     assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
     let ok = ledger(&db, &["verify"]);
     assert!(ok.status.success());
@@ -119,9 +90,7 @@ async fn verify_exits_non_zero_and_names_the_tampered_position() {
     let mut conn = db.connect().await;
     // A superuser can switch the append-only triggers off; the hash chain still tells.
     conn.execute("SET session_replication_role = replica").await.unwrap();
-    conn.execute("UPDATE events SET metadata = '{\"channel\": \"forged\"}' WHERE position = 42")
-        .await
-        .unwrap();
+    conn.execute("UPDATE events SET metadata = '{\"channel\": \"forged\"}' WHERE position = 42").await.unwrap();
     drop(conn);
     let bad = ledger(&db, &["verify"]);
     assert_eq!(bad.status.code(), Some(1));

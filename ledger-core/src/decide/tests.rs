@@ -40,13 +40,7 @@ fn open(n: u128, code: &str, currency: &str, kind: AccountKind, limit: BalanceLi
 
 fn world() -> Vec<Command> {
     vec![
-        open(
-            1,
-            "player:1:main",
-            "EUR",
-            AccountKind::Liability,
-            BalanceLimit::DebitsMustNotExceedCredits,
-        ),
+        open(1, "player:1:main", "EUR", AccountKind::Liability, BalanceLimit::DebitsMustNotExceedCredits),
         open(2, "bank:eur", "EUR", AccountKind::Asset, BalanceLimit::None),
         open(3, "bank:usd", "USD", AccountKind::Asset, BalanceLimit::None),
         open(4, "bank:jpy", "JPY", AccountKind::Asset, BalanceLimit::None),
@@ -55,20 +49,11 @@ fn world() -> Vec<Command> {
 }
 
 fn transfer(n: u128, debit: u128, credit: u128, amount: &str) -> CreateTransfer {
-    CreateTransfer::simple(
-        tr(n),
-        AccountRef::Id(acc(debit)),
-        AccountRef::Id(acc(credit)),
-        dec(amount),
-    )
+    CreateTransfer::simple(tr(n), AccountRef::Id(acc(debit)), AccountRef::Id(acc(credit)), dec(amount))
 }
 
 fn pending(n: u128, debit: u128, credit: u128, amount: &str, timeout_seconds: u32) -> CreateTransfer {
-    CreateTransfer {
-        pending: true,
-        timeout_seconds: Some(timeout_seconds),
-        ..transfer(n, debit, credit, amount)
-    }
+    CreateTransfer { pending: true, timeout_seconds: Some(timeout_seconds), ..transfer(n, debit, credit, amount) }
 }
 
 fn deposit(n: u128, amount: &str) -> Command {
@@ -91,12 +76,7 @@ fn rejects(setup: &[Command], when: Command, expect: Rejection) {
 }
 
 fn event_types(result: &Result<Vec<Event>, Rejection>) -> Vec<&'static str> {
-    result
-        .as_ref()
-        .expect("accepted")
-        .iter()
-        .map(|e| e.event_type())
-        .collect()
+    result.as_ref().expect("accepted").iter().map(|e| e.event_type()).collect()
 }
 
 #[test]
@@ -108,95 +88,31 @@ fn create_transfer_rejections_follow_the_documented_order() {
     };
     rejects(&[], t(|t| t.id = TransferId(Uuid::nil())), Rejection::IdMustNotBeNil);
     rejects(&[], t(|t| t.postings.truncate(1)), Rejection::TooFewPostings);
-    rejects(
-        &[],
-        t(|t| t.postings = vec![t.postings[0].clone(); 129]),
-        Rejection::TooManyPostings,
-    );
-    rejects(
-        &[],
-        t(|t| t.postings[0].amount = dec("0")),
-        Rejection::AmountMustBePositive,
-    );
-    rejects(
-        &[],
-        t(|t| t.postings[1].amount = dec("-1")),
-        Rejection::AmountMustBePositive,
-    );
-    rejects(
-        &[],
-        t(|t| t.timeout_seconds = Some(5)),
-        Rejection::TimeoutReservedForPendingTransfer,
-    );
-    rejects(
-        &[],
-        t(|t| (t.pending, t.timeout_seconds) = (true, Some(31 * 86400))),
-        Rejection::TimeoutTooLong,
-    );
-    rejects(
-        &[],
-        t(|t| t.external_ref = Some(String::new())),
-        Rejection::InvalidExternalRef,
-    );
-    rejects(
-        &[],
-        t(|t| t.external_ref = Some("a\nb".into())),
-        Rejection::InvalidExternalRef,
-    );
-    rejects(
-        &[],
-        t(|t| t.metadata = json!({"note": "nul \u{0000} inside"})),
-        Rejection::InvalidMetadata,
-    );
+    rejects(&[], t(|t| t.postings = vec![t.postings[0].clone(); 129]), Rejection::TooManyPostings);
+    rejects(&[], t(|t| t.postings[0].amount = dec("0")), Rejection::AmountMustBePositive);
+    rejects(&[], t(|t| t.postings[1].amount = dec("-1")), Rejection::AmountMustBePositive);
+    rejects(&[], t(|t| t.timeout_seconds = Some(5)), Rejection::TimeoutReservedForPendingTransfer);
+    rejects(&[], t(|t| (t.pending, t.timeout_seconds) = (true, Some(31 * 86400))), Rejection::TimeoutTooLong);
+    rejects(&[], t(|t| t.external_ref = Some(String::new())), Rejection::InvalidExternalRef);
+    rejects(&[], t(|t| t.external_ref = Some("a\nb".into())), Rejection::InvalidExternalRef);
+    rejects(&[], t(|t| t.metadata = json!({"note": "nul \u{0000} inside"})), Rejection::InvalidMetadata);
     rejects(&[], t(|t| t.metadata = json!([1, 2])), Rejection::InvalidMetadata);
-    rejects(
-        &[],
-        t(|t| t.metadata = json!({"big": "x".repeat(17 * 1024)})),
-        Rejection::InvalidMetadata,
-    );
-    rejects(
-        &[],
-        t(|t| t.postings[0].account = AccountRef::Id(acc(99))),
-        Rejection::AccountNotFound,
-    );
-    rejects(
-        &[],
-        t(|t| t.postings[0].account = AccountRef::Code("nobody".into())),
-        Rejection::AccountNotFound,
-    );
+    rejects(&[], t(|t| t.metadata = json!({"big": "x".repeat(17 * 1024)})), Rejection::InvalidMetadata);
+    rejects(&[], t(|t| t.postings[0].account = AccountRef::Id(acc(99))), Rejection::AccountNotFound);
+    rejects(&[], t(|t| t.postings[0].account = AccountRef::Code("nobody".into())), Rejection::AccountNotFound);
     rejects(
         &[],
         t(|t| t.postings[0].account = AccountRef::Code("player:1:main".into())),
         Rejection::SameAccountOnBothSides,
     );
-    rejects(
-        &[],
-        t(|t| t.postings[0].account = AccountRef::Id(acc(3))),
-        Rejection::CurrencyMismatch,
-    );
+    rejects(&[], t(|t| t.postings[0].account = AccountRef::Id(acc(3))), Rejection::CurrencyMismatch);
     rejects(&[], t(|t| t.postings[0].amount = dec("10.001")), Rejection::AmountScale);
     rejects(&[], t(|t| t.postings[0].amount = dec("10.01")), Rejection::Unbalanced);
-    rejects(
-        &[],
-        t(|t| t.postings[0].amount = dec("1000000000000000000000001")),
-        Rejection::Overflow,
-    );
-    rejects(
-        &[Command::FreezeAccount { id: acc(2) }],
-        t(|_| ()),
-        Rejection::AccountFrozen,
-    );
-    rejects(
-        &[Command::CloseAccount { id: acc(2) }],
-        t(|_| ()),
-        Rejection::AccountClosed,
-    );
+    rejects(&[], t(|t| t.postings[0].amount = dec("1000000000000000000000001")), Rejection::Overflow);
+    rejects(&[Command::FreezeAccount { id: acc(2) }], t(|_| ()), Rejection::AccountFrozen);
+    rejects(&[Command::CloseAccount { id: acc(2) }], t(|_| ()), Rejection::AccountClosed);
     // The no-overdraft player wallet cannot pay out more than it holds.
-    rejects(
-        &[],
-        Command::CreateTransfer(transfer(1, 1, 2, "0.01")),
-        Rejection::InsufficientFunds,
-    );
+    rejects(&[], Command::CreateTransfer(transfer(1, 1, 2, "0.01")), Rejection::InsufficientFunds);
     // The order matters: an unknown account wins over a bad scale on the same request.
     rejects(
         &[],
@@ -213,19 +129,12 @@ fn a_transfer_moves_both_sides_and_a_retry_changes_nothing() {
         state.apply(&e);
     }
     assert_eq!(state.account(acc(1)).unwrap().balance(), dec("10.50"));
-    assert_eq!(
-        state.account(acc(2)).unwrap().balance(),
-        dec("10.50"),
-        "the bank asset grows on the debit side"
-    );
+    assert_eq!(state.account(acc(2)).unwrap().balance(), dec("10.50"), "the bank asset grows on the debit side");
     assert_eq!(state.account(acc(1)).unwrap().available(), dec("10.50"));
     // Same id, same body (amount written differently): replays, no events.
     assert_eq!(decide(&state, &deposit(1, "10.50"), T0), Ok(vec![]));
     // Same id, other body.
-    assert_eq!(
-        decide(&state, &deposit(1, "10.51"), T0),
-        Err(Rejection::ExistsWithDifferentFields)
-    );
+    assert_eq!(decide(&state, &deposit(1, "10.51"), T0), Err(Rejection::ExistsWithDifferentFields));
 }
 
 #[test]
@@ -233,21 +142,13 @@ fn multi_leg_entries_balance_per_currency() {
     let legs = |fee: &str| {
         Command::CreateTransfer(CreateTransfer {
             postings: vec![
-                PostingRequest {
-                    account: AccountRef::Id(acc(2)),
-                    side: Side::Debit,
-                    amount: dec("100"),
-                },
+                PostingRequest { account: AccountRef::Id(acc(2)), side: Side::Debit, amount: dec("100") },
                 PostingRequest {
                     account: AccountRef::Code("player:1:main".into()),
                     side: Side::Credit,
                     amount: dec("97"),
                 },
-                PostingRequest {
-                    account: AccountRef::Code("fees".into()),
-                    side: Side::Credit,
-                    amount: dec(fee),
-                },
+                PostingRequest { account: AccountRef::Code("fees".into()), side: Side::Credit, amount: dec(fee) },
             ],
             ..transfer(1, 2, 1, "0")
         })
@@ -262,27 +163,15 @@ fn a_hold_is_posted_partly_and_releases_the_rest() {
     let setup = [deposit(1, "100"), Command::CreateTransfer(pending(2, 1, 2, "30", 60))];
     let (mut state, _) = given(&setup, Command::ExpirePendingTransfers, T0);
     let player = |s: &LedgerState| s.account(acc(1)).unwrap().clone();
-    assert_eq!(
-        (player(&state).balance(), player(&state).available()),
-        (dec("100"), dec("70"))
-    );
+    assert_eq!((player(&state).balance(), player(&state).available()), (dec("100"), dec("70")));
 
-    let post = Command::PostPendingTransfer {
-        pending_id: tr(2),
-        amount: Some(dec("12.5")),
-    };
+    let post = Command::PostPendingTransfer { pending_id: tr(2), amount: Some(dec("12.5")) };
     execute(&mut state, &post, T0).unwrap();
-    assert_eq!(
-        (player(&state).balance(), player(&state).available()),
-        (dec("87.50"), dec("87.50"))
-    );
+    assert_eq!((player(&state).balance(), player(&state).available()), (dec("87.50"), dec("87.50")));
     assert_eq!(state.transfer(tr(2)).unwrap().status, TransferStatus::Posted);
     // A retried post replays; a different amount or a void is refused.
     assert_eq!(decide(&state, &post, T0), Ok(vec![]));
-    let other = Command::PostPendingTransfer {
-        pending_id: tr(2),
-        amount: Some(dec("1")),
-    };
+    let other = Command::PostPendingTransfer { pending_id: tr(2), amount: Some(dec("1")) };
     assert_eq!(decide(&state, &other, T0), Err(Rejection::PendingTransferAlreadyPosted));
     assert_eq!(
         decide(&state, &Command::VoidPendingTransfer { pending_id: tr(2) }, T0),
@@ -293,24 +182,15 @@ fn a_hold_is_posted_partly_and_releases_the_rest() {
 #[test]
 fn post_pending_rejections() {
     let setup = [deposit(1, "100"), Command::CreateTransfer(pending(2, 1, 2, "30", 60))];
-    let post = |amount: Option<&str>| Command::PostPendingTransfer {
-        pending_id: tr(2),
-        amount: amount.map(dec),
-    };
+    let post = |amount: Option<&str>| Command::PostPendingTransfer { pending_id: tr(2), amount: amount.map(dec) };
     rejects(
         &setup,
-        Command::PostPendingTransfer {
-            pending_id: tr(9),
-            amount: None,
-        },
+        Command::PostPendingTransfer { pending_id: tr(9), amount: None },
         Rejection::PendingTransferNotFound,
     );
     rejects(
         &setup,
-        Command::PostPendingTransfer {
-            pending_id: tr(1),
-            amount: None,
-        },
+        Command::PostPendingTransfer { pending_id: tr(1), amount: None },
         Rejection::PendingTransferNotPending,
     );
     rejects(&setup, post(Some("0")), Rejection::AmountMustBePositive);
@@ -328,11 +208,7 @@ fn post_pending_rejections() {
 fn holds_count_against_available_and_expire() {
     let setup = [deposit(1, "50"), Command::CreateTransfer(pending(2, 1, 2, "40", 10))];
     // 50 held 40: another 20 would overdraw.
-    rejects(
-        &setup,
-        Command::CreateTransfer(transfer(3, 1, 2, "20")),
-        Rejection::InsufficientFunds,
-    );
+    rejects(&setup, Command::CreateTransfer(transfer(3, 1, 2, "20")), Rejection::InsufficientFunds);
     let (mut state, expired) = given(&setup, Command::ExpirePendingTransfers, T0.plus_seconds(10));
     assert_eq!(event_types(&expired), ["PendingTransferExpired"]);
     for e in expired.unwrap() {
@@ -349,41 +225,26 @@ fn holds_count_against_available_and_expire() {
 #[test]
 fn a_reversal_is_a_new_transfer_and_happens_once() {
     let setup = [deposit(1, "25")];
-    let reverse = |n: u128| Command::ReverseTransfer {
-        id: tr(n),
-        transfer_id: tr(1),
-        metadata: json!({"reason": "chargeback"}),
-    };
+    let reverse =
+        |n: u128| Command::ReverseTransfer { id: tr(n), transfer_id: tr(1), metadata: json!({"reason": "chargeback"}) };
     let (mut state, result) = given(&setup, reverse(2), T0);
     for e in result.unwrap() {
         state.apply(&e);
     }
     assert_eq!(state.account(acc(1)).unwrap().balance(), dec("0"));
     assert_eq!(state.transfer(tr(1)).unwrap().reversed_by, Some(tr(2)));
-    assert_eq!(
-        state.transfer(tr(1)).unwrap().status,
-        TransferStatus::Posted,
-        "history is not rewritten"
-    );
+    assert_eq!(state.transfer(tr(1)).unwrap().status, TransferStatus::Posted, "history is not rewritten");
     assert_eq!(decide(&state, &reverse(2), T0), Ok(vec![]));
     assert_eq!(decide(&state, &reverse(3), T0), Err(Rejection::TransferAlreadyReversed));
     rejects(
         &setup,
-        Command::ReverseTransfer {
-            id: tr(2),
-            transfer_id: tr(7),
-            metadata: json!(null),
-        },
+        Command::ReverseTransfer { id: tr(2), transfer_id: tr(7), metadata: json!(null) },
         Rejection::TransferNotFound,
     );
     let held = [deposit(1, "25"), Command::CreateTransfer(pending(2, 1, 2, "5", 0))];
     rejects(
         &held,
-        Command::ReverseTransfer {
-            id: tr(3),
-            transfer_id: tr(2),
-            metadata: json!(null),
-        },
+        Command::ReverseTransfer { id: tr(3), transfer_id: tr(2), metadata: json!(null) },
         Rejection::TransferNotPosted,
     );
     // The player spent the money: reversing the deposit would overdraw the wallet.
@@ -403,28 +264,12 @@ fn accounts_open_once_and_close_only_when_empty() {
         open(9, "player:1:main", "EUR", AccountKind::Liability, BalanceLimit::None),
         Rejection::AccountCodeExists,
     );
-    rejects(
-        &[],
-        open(9, "bad code", "EUR", AccountKind::Asset, BalanceLimit::None),
-        Rejection::InvalidAccountCode,
-    );
-    rejects(
-        &[],
-        open(9, "x", "XAU", AccountKind::Asset, BalanceLimit::None),
-        Rejection::UnknownCurrency,
-    );
+    rejects(&[], open(9, "bad code", "EUR", AccountKind::Asset, BalanceLimit::None), Rejection::InvalidAccountCode);
+    rejects(&[], open(9, "x", "XAU", AccountKind::Asset, BalanceLimit::None), Rejection::UnknownCurrency);
     let (_, same) = given(&[], world()[0].clone(), T0);
     assert_eq!(same, Ok(vec![]));
-    rejects(
-        &[deposit(1, "1")],
-        Command::CloseAccount { id: acc(1) },
-        Rejection::AccountBalanceNotZero,
-    );
-    rejects(
-        &[Command::CloseAccount { id: acc(5) }],
-        Command::FreezeAccount { id: acc(5) },
-        Rejection::AccountClosed,
-    );
+    rejects(&[deposit(1, "1")], Command::CloseAccount { id: acc(1) }, Rejection::AccountBalanceNotZero);
+    rejects(&[Command::CloseAccount { id: acc(5) }], Command::FreezeAccount { id: acc(5) }, Rejection::AccountClosed);
     rejects(&[], Command::FreezeAccount { id: acc(42) }, Rejection::AccountNotFound);
 }
 
@@ -440,11 +285,7 @@ fn a_linked_batch_is_all_or_nothing() {
     let codes: Vec<_> = results.iter().map(|r| r.as_ref().err().copied()).collect();
     assert_eq!(
         codes,
-        [
-            Some(Rejection::LinkedEventFailed),
-            Some(Rejection::LinkedEventFailed),
-            Some(Rejection::InsufficientFunds)
-        ]
+        [Some(Rejection::LinkedEventFailed), Some(Rejection::LinkedEventFailed), Some(Rejection::InsufficientFunds)]
     );
     assert_eq!(state, before, "a failed linked batch leaves no trace");
 
@@ -452,8 +293,5 @@ fn a_linked_batch_is_all_or_nothing() {
     let ok: Vec<_> = results.iter().map(|r| r.is_ok()).collect();
     assert_eq!(ok, [true, true, false]);
     assert_eq!(state.account(acc(1)).unwrap().balance(), dec("6.00"));
-    assert_eq!(
-        execute_batch(&mut state, &[], BatchMode::Linked, T0),
-        Err(Rejection::BatchSize)
-    );
+    assert_eq!(execute_batch(&mut state, &[], BatchMode::Linked, T0), Err(Rejection::BatchSize));
 }

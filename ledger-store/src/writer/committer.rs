@@ -33,15 +33,7 @@ impl Committer {
         view: Arc<CommittedView>,
         epoch_tx: watch::Sender<u64>,
     ) -> Committer {
-        Committer {
-            url: url.to_owned(),
-            conn,
-            max_commit_events,
-            epoch: 0,
-            epoch_tx,
-            metrics,
-            view,
-        }
+        Committer { url: url.to_owned(), conn, max_commit_events, epoch: 0, epoch_tx, metrics, view }
     }
 
     /// Commits everything sealed since the last commit in one statement, then answers.
@@ -78,8 +70,8 @@ impl Committer {
             for (account, first, last) in &group.accounts {
                 accounts.insert(account.id, (account, *first, *last));
             }
-            for (transfer, first, last) in &group.transfers {
-                transfers.insert(transfer.id, (transfer, *first, *last));
+            for transfer in &group.transfers {
+                transfers.insert(transfer.id, transfer);
             }
         }
         let head = write.events.last().map(|e| e.position);
@@ -95,13 +87,11 @@ impl Committer {
                 self.recover().await;
                 return;
             }
-            self.metrics
-                .observe_commit(micros(started.elapsed()), write.events.len() as u64);
+            self.metrics.observe_commit(micros(started.elapsed()), write.events.len() as u64);
             WriterMetrics::add(&self.metrics.events, write.events.len() as u64);
-            let committed = accounts.into_values().map(|(account, _, last)| CommittedAccount {
-                account: account.clone(),
-                position: last,
-            });
+            let committed = accounts
+                .into_values()
+                .map(|(account, _, last)| CommittedAccount { account: account.clone(), position: last });
             self.view.publish(committed, head);
             self.metrics.set_head(head);
             WriterMetrics::add(&self.metrics.groups, 1);

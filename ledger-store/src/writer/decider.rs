@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{Committed, Entity, Reply, Request, StartError, WriterConfig, micros};
 use crate::metrics::WriterMetrics;
-use crate::record::{EventMeta, GENESIS_HASH, RecordedEvent};
-use crate::sql::{self, Positions};
+use crate::record::{GENESIS_HASH, RecordedEvent, meta_json};
+use crate::sql::{self, Positions, TransferIndex};
 use crate::view::{CommittedAccount, CommittedView};
 
 /// State loaded from the database at start-up or after a failed commit.
@@ -31,15 +31,10 @@ impl Loaded {
         let mut state = LedgerState::new(currencies.clone());
         let mut positions = Positions::new();
         let (head, hash) = sql::head(conn).await?.unwrap_or((0, GENESIS_HASH.to_vec()));
-        let head_hash = hash
-            .try_into()
-            .map_err(|_| StartError::Corrupt(format!("hash at {head} is not 32 bytes")))?;
+        let head_hash = hash.try_into().map_err(|_| StartError::Corrupt(format!("hash at {head} is not 32 bytes")))?;
         for row in sql::load_accounts(conn).await? {
             if row.position > head {
-                return Err(StartError::Corrupt(format!(
-                    "account {} is ahead of the log",
-                    row.account.id
-                )));
+                return Err(StartError::Corrupt(format!("account {} is ahead of the log", row.account.id)));
             }
             positions.insert(row.account.id.0, (row.opened_position, row.position));
             state.load_account(row.account);
@@ -49,21 +44,13 @@ impl Loaded {
             state.load_transfer(row.transfer);
         }
         info!(head, accounts = state.accounts().count(), "writer loaded state");
-        Ok(Loaded {
-            state,
-            positions,
-            head,
-            head_hash,
-        })
+        Ok(Loaded { state, positions, head, head_hash })
     }
 
     pub(super) fn committed_accounts(&self) -> Vec<CommittedAccount> {
         self.state
             .accounts()
-            .map(|a| CommittedAccount {
-                account: a.clone(),
-                position: self.positions.get(&a.id.0).map_or(0, |p| p.1),
-            })
+            .map(|a| CommittedAccount { account: a.clone(), position: self.positions.get(&a.id.0).map_or(0, |p| p.1) })
             .collect()
     }
 }
@@ -73,7 +60,7 @@ pub(super) struct Sealed {
     pub(super) epoch: u64,
     pub(super) events: Vec<RecordedEvent>,
     pub(super) accounts: Vec<(ledger_core::Account, i64, i64)>,
-    pub(super) transfers: Vec<(ledger_core::Transfer, i64, i64)>,
+    pub(super) transfers: Vec<TransferIndex>,
     pub(super) replies: Vec<Reply>,
 }
 
@@ -135,10 +122,7 @@ impl Decider {
     }
 
     fn now(&mut self) -> Timestamp {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros())
-            .unwrap_or(0);
+        let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
         self.last_now = self.last_now.max(Timestamp(i64::try_from(micros).unwrap_or(i64::MAX)));
         self.last_now
     }
@@ -198,19 +182,14 @@ impl Decider {
                 Request::One { command, .. } => command.transfer_ids(),
                 Request::Batch { items, .. } => items.iter().map(|t| t.id).collect(),
             };
-            missing.extend(
-                ids.into_iter()
-                    .filter(|id| self.state.transfer(*id).is_none())
-                    .map(|id| id.0),
-            );
+            missing.extend(ids.into_iter().filter(|id| self.state.transfer(*id).is_none()).map(|id| id.0));
         }
         if missing.is_empty() {
             return Ok(());
         }
         let ids: Vec<Uuid> = missing.into_iter().collect();
         for row in sql::load_transfers(&mut self.conn, &ids).await? {
-            self.positions
-                .insert(row.transfer.id.0, (row.created_position, row.position));
+            self.positions.insert(row.transfer.id.0, (row.created_position, row.position));
             self.state.load_transfer(row.transfer);
         }
         Ok(())
@@ -233,16 +212,13 @@ impl Decider {
         for request in group {
             match request {
                 Request::One { command, meta, reply } => {
+                    let meta = meta_json(&meta);
                     let decision = execute(&mut self.state, &command, now)
                         .map(|events| self.stage(&mut staged, &command, &events, &meta, now));
                     replies.push(Reply::One(reply, decision));
                 }
-                Request::Batch {
-                    items,
-                    mode,
-                    meta,
-                    reply,
-                } => {
+                Request::Batch { items, mode, meta, reply } => {
+                    let meta = meta_json(&meta);
                     let decisions = execute_batch(&mut self.state, &items, mode, now).map(|results| {
                         results
                             .into_iter()
@@ -260,7 +236,7 @@ impl Decider {
         if self.state.next_deadline().is_some_and(|at| at <= now) {
             let expire = Command::ExpirePendingTransfers;
             if let Ok(events) = execute(&mut self.state, &expire, now) {
-                self.stage(&mut staged, &expire, &events, &EventMeta::default(), now);
+                self.stage(&mut staged, &expire, &events, "{}", now);
             }
         }
         let sealed = Sealed {
@@ -270,26 +246,22 @@ impl Decider {
                 .iter()
                 .map(|id| {
                     let (first, last) = self.positions[&id.0];
-                    (
-                        self.state.account(*id).expect("touched accounts are in memory").clone(),
-                        first,
-                        last,
-                    )
+                    (self.state.account(*id).expect("touched accounts are in memory").clone(), first, last)
                 })
                 .collect(),
             transfers: staged
                 .transfers
                 .iter()
                 .map(|id| {
-                    let (first, last) = self.positions[&id.0];
-                    (
-                        self.state
-                            .transfer(*id)
-                            .expect("touched transfers are in memory")
-                            .clone(),
-                        first,
-                        last,
-                    )
+                    let (created_position, position) = self.positions[&id.0];
+                    let transfer = self.state.transfer(*id).expect("touched transfers are in memory");
+                    TransferIndex {
+                        id: id.0,
+                        status: transfer.status,
+                        created_position,
+                        position,
+                        reversed_by: transfer.reversed_by.map(|t| t.0),
+                    }
                 })
                 .collect(),
             events: staged.events,
@@ -309,8 +281,7 @@ impl Decider {
         }
         let committed = self.view.head();
         let positions = &self.positions;
-        self.state
-            .evict_transfers(|t| positions.get(&t.id.0).is_some_and(|p| p.1 <= committed));
+        self.state.evict_transfers(|t| positions.get(&t.id.0).is_some_and(|p| p.1 <= committed));
         let state = &self.state;
         self.positions
             .retain(|id, _| state.account(AccountId(*id)).is_some() || state.transfer(TransferId(*id)).is_some());
@@ -322,7 +293,7 @@ impl Decider {
         staged: &mut Staged,
         command: &Command,
         events: &[Event],
-        meta: &EventMeta,
+        meta: &str,
         now: Timestamp,
     ) -> Committed {
         for event in events {
@@ -376,19 +347,11 @@ impl Decider {
             (Some(Entity::Account(a)), true) => self.position_of(a.id.0, replay_first),
             (Some(Entity::Transfer(t)), true) => self.position_of(t.id.0, replay_first),
         };
-        Committed {
-            position,
-            replayed: events.is_empty(),
-            entity,
-        }
+        Committed { position, replayed: events.is_empty(), entity }
     }
 
     fn position_of(&self, id: Uuid, first: bool) -> i64 {
-        let (created, last) = self
-            .positions
-            .get(&id)
-            .copied()
-            .expect("entities in memory have positions");
+        let (created, last) = self.positions.get(&id).copied().expect("entities in memory have positions");
         if first { created } else { last }
     }
 }

@@ -160,14 +160,13 @@ pub struct LedgerHandle {
     tx: mpsc::Sender<Request>,
     metrics: Arc<WriterMetrics>,
     view: Arc<CommittedView>,
+    currencies: Arc<Currencies>,
 }
 
 impl LedgerHandle {
     pub async fn submit(&self, command: Command, meta: EventMeta) -> Result<Decision, WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .try_send(Request::One { command, meta, reply })
-            .map_err(queue_error)?;
+        self.tx.try_send(Request::One { command, meta, reply }).map_err(queue_error)?;
         rx.await.map_err(|_| WriteError::Unavailable)?
     }
 
@@ -178,14 +177,7 @@ impl LedgerHandle {
         meta: EventMeta,
     ) -> Result<BatchDecision, WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .try_send(Request::Batch {
-                items,
-                mode,
-                meta,
-                reply,
-            })
-            .map_err(queue_error)?;
+        self.tx.try_send(Request::Batch { items, mode, meta, reply }).map_err(queue_error)?;
         rx.await.map_err(|_| WriteError::Unavailable)?
     }
 
@@ -196,6 +188,11 @@ impl LedgerHandle {
     /// Accounts as of the last commit: read-your-writes for every answered command.
     pub fn view(&self) -> &CommittedView {
         &self.view
+    }
+
+    /// The currencies and scales this ledger accepts.
+    pub fn currencies(&self) -> &Currencies {
+        &self.currencies
     }
 
     /// False once the writer has stopped.
@@ -236,6 +233,7 @@ impl Writer {
         view.publish(loaded.committed_accounts(), loaded.head);
         metrics.set_head(loaded.head);
 
+        let currencies = Arc::new(config.currencies.clone());
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (sealed_tx, sealed_rx) = mpsc::channel(64);
         let (epoch_tx, epoch_rx) = watch::channel(0u64);
@@ -263,7 +261,7 @@ impl Writer {
             let _ = committing.await;
             info!("writer stopped: every handle was dropped");
         });
-        Ok((LedgerHandle { tx, metrics, view }, task))
+        Ok((LedgerHandle { tx, metrics, view, currencies }, task))
     }
 }
 
@@ -272,9 +270,7 @@ async fn lock(url: &str, standby: Standby) -> Result<PgConnection, StartError> {
     let mut waited = false;
     while !sql::try_lock_writer(&mut conn).await? {
         if standby == Standby::Refuse {
-            return Err(StartError::Locked {
-                key: sql::WRITER_LOCK_KEY,
-            });
+            return Err(StartError::Locked { key: sql::WRITER_LOCK_KEY });
         }
         if !waited {
             info!("another writer holds the database: waiting as a standby");
