@@ -212,11 +212,18 @@ pub struct GroupWrite<'a> {
     pub transfers: Vec<&'a TransferIndex>,
 }
 
-/// Writes one group atomically in a single statement (one round trip, one implicit
-/// transaction): the events, then the new rows of the accounts and transfers they touched.
+/// Writes one commit atomically in a single statement (one round trip, one implicit
+/// transaction): the events, the accounts opened in it (inserted whole), the accounts it changed
+/// (balances, status, version and position only), and the transfer index rows.
 pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Result<(), sqlx::Error> {
-    let (e, a, t) = (&group.events, &group.accounts, &group.transfers);
-    let dec = |f: fn(&Account) -> Decimal| a.iter().map(|(acc, _, _)| f(acc)).collect::<Vec<_>>();
+    let (e, t) = (&group.events, &group.transfers);
+    // Accounts whose first event is in this commit are new rows; the rest already exist.
+    let first_position = e.first().map_or(i64::MAX, |r| r.position);
+    let (fresh, changed): (Vec<_>, Vec<_>) =
+        group.accounts.iter().copied().partition(|(_, first, _)| *first >= first_position);
+    let dec = |rows: &[(&Account, i64, i64)], f: fn(&Account) -> Decimal| {
+        rows.iter().map(|(a, _, _)| f(a)).collect::<Vec<_>>()
+    };
     sqlx::query(
         "WITH new_events AS ( \
            INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
@@ -232,18 +239,22 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::numeric[], \
              $19::numeric[], $20::numeric[], $21::numeric[], $22::int[], $23::timestamptz[], $24::bigint[], \
              $25::bigint[]) AS x(id, code, cur, kind, lim, st, md, dp, cp, dh, ch, v, oa, op, p) \
-           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, debits_posted = EXCLUDED.debits_posted, \
-             credits_posted = EXCLUDED.credits_posted, debits_pending = EXCLUDED.debits_pending, \
-             credits_pending = EXCLUDED.credits_pending, version = EXCLUDED.version, position = EXCLUDED.position \
+           RETURNING 1), \
+         changed_accounts AS ( \
+           UPDATE accounts a SET status = x.st, debits_posted = x.dp, credits_posted = x.cp, \
+             debits_pending = x.dh, credits_pending = x.ch, version = x.v, position = x.p \
+           FROM UNNEST($26::uuid[], $27::text[], $28::numeric[], $29::numeric[], $30::numeric[], $31::numeric[], \
+             $32::int[], $33::bigint[]) AS x(id, st, dp, cp, dh, ch, v, p) \
+           WHERE a.id = x.id \
            RETURNING 1), \
          new_transfers AS ( \
            INSERT INTO transfers (id, status, created_position, position, reversed_by) \
-           SELECT * FROM UNNEST($26::uuid[], $27::text[], $28::bigint[], $29::bigint[], $30::uuid[]) \
+           SELECT * FROM UNNEST($34::uuid[], $35::text[], $36::bigint[], $37::bigint[], $38::uuid[]) \
            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, position = EXCLUDED.position, \
              reversed_by = EXCLUDED.reversed_by \
            RETURNING 1) \
          SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
-           + (SELECT count(*) FROM new_transfers)",
+           + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers)",
     )
     .bind(e.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.event_id).collect::<Vec<_>>())
@@ -255,21 +266,29 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .bind(e.iter().map(|r| r.metadata.as_str()).collect::<Vec<_>>())
     .bind(e.iter().map(|r| to_time(r.recorded_at)).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| acc.id.0).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| acc.code.as_str()).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| acc.currency.as_str()).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| text(&acc.kind)).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| text(&acc.limit)).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| text(&acc.status)).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| acc.metadata.to_string()).collect::<Vec<_>>())
-    .bind(dec(|acc| acc.balances.debits_posted))
-    .bind(dec(|acc| acc.balances.credits_posted))
-    .bind(dec(|acc| acc.balances.debits_pending))
-    .bind(dec(|acc| acc.balances.credits_pending))
-    .bind(a.iter().map(|(acc, _, _)| i32::try_from(acc.version).expect("versions fit in i32")).collect::<Vec<_>>())
-    .bind(a.iter().map(|(acc, _, _)| to_time(acc.opened_at)).collect::<Vec<_>>())
-    .bind(a.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
-    .bind(a.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| a.id.0).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| a.code.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| a.currency.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| text(&a.kind)).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| text(&a.limit)).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| text(&a.status)).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| a.metadata.to_string()).collect::<Vec<_>>())
+    .bind(dec(&fresh, |a| a.balances.debits_posted))
+    .bind(dec(&fresh, |a| a.balances.credits_posted))
+    .bind(dec(&fresh, |a| a.balances.debits_pending))
+    .bind(dec(&fresh, |a| a.balances.credits_pending))
+    .bind(fresh.iter().map(|(a, _, _)| version(a)).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(a, _, _)| to_time(a.opened_at)).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(a, _, _)| a.id.0).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(a, _, _)| text(&a.status)).collect::<Vec<_>>())
+    .bind(dec(&changed, |a| a.balances.debits_posted))
+    .bind(dec(&changed, |a| a.balances.credits_posted))
+    .bind(dec(&changed, |a| a.balances.debits_pending))
+    .bind(dec(&changed, |a| a.balances.credits_pending))
+    .bind(changed.iter().map(|(a, _, _)| version(a)).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
     .bind(t.iter().map(|tr| tr.id).collect::<Vec<_>>())
     .bind(t.iter().map(|tr| tr.status.as_str()).collect::<Vec<_>>())
     .bind(t.iter().map(|tr| tr.created_position).collect::<Vec<_>>())
@@ -278,6 +297,10 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .execute(conn)
     .await?;
     Ok(())
+}
+
+fn version(a: &Account) -> i32 {
+    i32::try_from(a.version).expect("stream versions fit in i32")
 }
 
 /// Positions of the first and latest events of each entity the writer has seen.

@@ -278,6 +278,8 @@ async fn lock(url: &str, standby: Standby) -> Result<PgConnection, StartError> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // The commit statement is the same every time: plan it once, not per commit.
+    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await?;
     Ok(conn)
 }
 
