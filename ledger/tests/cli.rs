@@ -98,3 +98,76 @@ async fn verify_exits_non_zero_and_names_the_tampered_position() {
     assert!(stderr.contains("position 42"), "{stderr}");
     db.drop_database().await;
 }
+
+/// One HTTP/1.1 request over a plain socket; returns the status code and body.
+fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
+    let db = fresh_database().await;
+    let created =
+        ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "accounts:write,transfers:write,read"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().to_owned();
+    assert!(key.starts_with("ldg_") && !key.contains(' '), "the key alone on the last line: {stdout}");
+    let refused = ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "admin"]);
+    assert!(!refused.status.success(), "unknown scopes are refused");
+
+    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("up")
+        .env("DATABASE_URL", &db.url)
+        .env("LEDGER_LISTEN", "127.0.0.1:0")
+        .env("LEDGER_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = log.next().expect("ledger up logs its address").unwrap();
+        if let Some(rest) = line.split("command API on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let (status, _) = http(&addr, "POST", "/v1/accounts", &key, r#"{"code":"bank","currency":"EUR","kind":"asset"}"#);
+    assert_eq!(status, 201);
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/v1/accounts",
+        &key,
+        r#"{"code":"player","currency":"EUR","kind":"liability","no_overdraft":true}"#,
+    );
+    assert_eq!(status, 201);
+    let transfer = format!(r#"{{"id":"{}","debit":"bank","credit":"player","amount":"25.00"}}"#, Uuid::new_v4());
+    let (status, body) = http(&addr, "POST", "/v1/transfers", &key, &transfer);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(&addr, "GET", "/v1/accounts?code=player", &key, "");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""balance":"25.00""#), "{body}");
+
+    // SIGTERM: in-flight requests finish, the writer commits what it holds, the process exits 0.
+    let pid = up.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = up.wait().unwrap();
+    assert!(status.success(), "ledger up exits cleanly on SIGTERM: {status:?}");
+    let lines: Vec<String> = log.map_while(Result::ok).collect();
+    assert!(lines.iter().any(|l| l.contains("writer stopped")), "{lines:?}");
+    let verified = ledger(&db, &["verify"]);
+    assert!(String::from_utf8_lossy(&verified.stdout).starts_with("ok: 3 events"));
+    db.drop_database().await;
+}
