@@ -13,6 +13,8 @@ use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::load::{Picker, percentiles_ms};
+
 #[derive(clap::Args, Clone)]
 pub struct Args {
     /// Transfers to submit in all.
@@ -60,16 +62,9 @@ async fn open_accounts(ledger: &LedgerHandle, n: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn next_transfer(rng: &mut u64, accounts: u32, hot: bool) -> CreateTransfer {
+fn next_transfer(picker: &mut Picker, accounts: u32, hot: bool) -> CreateTransfer {
     // xorshift: deterministic and cheap; the load needs spread, not quality.
-    let mut next = || {
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        *rng
-    };
-    let debit = (next() % u64::from(accounts)) as u32;
-    let credit = (debit + 1 + (next() % u64::from(accounts - 1)) as u32) % accounts;
+    let (debit, credit) = picker.pair(accounts);
     let posting =
         |i: u32, side: Side, amount: Decimal| PostingRequest { account: AccountRef::Id(account_id(i)), side, amount };
     let mut postings = vec![posting(debit, Side::Debit, Decimal::new(1000, 2))];
@@ -100,14 +95,14 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
     for t in 0..args.tasks {
         let (ledger, args) = (ledger.clone(), args.clone());
         tasks.push(tokio::spawn(async move {
-            let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
+            let mut picker = Picker::new(t);
             let mut latencies = Vec::with_capacity(per_task / args.batch + 1);
             let mut done = 0;
             let stdout = std::io::stdout();
             while done < per_task {
                 let n = args.batch.min(per_task - done);
                 let items: Vec<CreateTransfer> =
-                    (0..n).map(|_| next_transfer(&mut rng, args.accounts, args.hot)).collect();
+                    (0..n).map(|_| next_transfer(&mut picker, args.accounts, args.hot)).collect();
                 let ids: Vec<Uuid> = items.iter().map(|t| t.id.0).collect();
                 let sent = Instant::now();
                 let decisions = if n == 1 {
@@ -157,10 +152,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
     drop(ledger);
     writer_task.await?;
 
-    latencies.sort();
-    let pct = |p: usize| {
-        latencies.get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default()
-    };
+    let (p50_ms, p99_ms) = percentiles_ms(&mut latencies);
     let secs = elapsed.as_secs_f64();
     println!(
         "{}",
@@ -171,8 +163,8 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
             "hot": args.hot,
             "seconds": (secs * 1000.0).round() / 1000.0,
             "transfers_per_second": (total as f64 / secs).round(),
-            "p50_ms": pct(50).as_secs_f64() * 1000.0,
-            "p99_ms": pct(99).as_secs_f64() * 1000.0,
+            "p50_ms": p50_ms,
+            "p99_ms": p99_ms,
             "writer": writer,
         })
     );

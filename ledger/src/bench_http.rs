@@ -10,6 +10,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use uuid::Uuid;
 
+use crate::load::{Picker, percentiles_ms};
+
 #[derive(clap::Args, Clone)]
 pub struct Args {
     /// Base URL of the command API.
@@ -69,15 +71,8 @@ fn code(i: u32) -> String {
     if i == u32::MAX { "bench:fees".to_owned() } else { format!("bench:{i}") }
 }
 
-fn transfer_json(rng: &mut u64, accounts: u32, hot: bool) -> String {
-    let mut next = || {
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        *rng
-    };
-    let debit = (next() % u64::from(accounts)) as u32;
-    let credit = (debit + 1 + (next() % u64::from(accounts - 1)) as u32) % accounts;
+fn transfer_json(picker: &mut Picker, accounts: u32, hot: bool) -> String {
+    let (debit, credit) = picker.pair(accounts);
     let id = Uuid::new_v4();
     if hot {
         format!(
@@ -118,15 +113,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let (args, authority) = (args.clone(), authority.clone());
         tasks.push(tokio::spawn(async move {
             let mut client = Client::connect(&authority, &args.key).await?;
-            let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (c as u64 + 1);
+            let mut picker = Picker::new(c);
             let mut latencies = Vec::with_capacity(per_connection / args.batch + 1);
             let (mut done, mut failed) = (0, 0);
             while done < per_connection {
                 let n = args.batch.min(per_connection - done);
                 let (path, body) = if args.batch == 1 {
-                    ("/v1/transfers", transfer_json(&mut rng, args.accounts, args.hot))
+                    ("/v1/transfers", transfer_json(&mut picker, args.accounts, args.hot))
                 } else {
-                    let items: Vec<String> = (0..n).map(|_| transfer_json(&mut rng, args.accounts, args.hot)).collect();
+                    let items: Vec<String> =
+                        (0..n).map(|_| transfer_json(&mut picker, args.accounts, args.hot)).collect();
                     ("/v1/transfers/batch", format!(r#"{{"transfers":[{}]}}"#, items.join(",")))
                 };
                 let sent = Instant::now();
@@ -151,10 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         latencies.extend(l);
     }
     let secs = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let pct = |p: usize| {
-        latencies.get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default()
-    };
+    let (p50_ms, p99_ms) = percentiles_ms(&mut latencies);
     println!(
         "{}",
         serde_json::json!({
@@ -165,8 +158,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "hot": args.hot,
             "seconds": (secs * 1000.0).round() / 1000.0,
             "transfers_per_second": (total as f64 / secs).round(),
-            "p50_ms": pct(50).as_secs_f64() * 1000.0,
-            "p99_ms": pct(99).as_secs_f64() * 1000.0,
+            "p50_ms": p50_ms,
+            "p99_ms": p99_ms,
         })
     );
     anyhow::ensure!(failed == 0, "{failed} transfers failed");

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_http;
 mod config;
+mod load;
 mod up;
 
 use std::process::ExitCode;

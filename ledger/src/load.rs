@@ -1,0 +1,36 @@
+//! What the two load generators share: a cheap deterministic account picker and percentiles.
+
+use std::time::Duration;
+
+/// Xorshift: deterministic per task and cheap; the load needs spread, not quality.
+pub struct Picker(u64);
+
+impl Picker {
+    pub fn new(seed: usize) -> Picker {
+        Picker(0x9e37_79b9_7f4a_7c15u64 ^ (seed as u64 + 1))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Two different accounts out of `accounts` (at least 2), uniformly: (debit, credit).
+    pub fn pair(&mut self, accounts: u32) -> (u32, u32) {
+        let debit = (self.next() % u64::from(accounts)) as u32;
+        let credit = (debit + 1 + (self.next() % u64::from(accounts - 1)) as u32) % accounts;
+        (debit, credit)
+    }
+}
+
+/// `(p50, p99)` in milliseconds.
+pub fn percentiles_ms(latencies: &mut [Duration]) -> (f64, f64) {
+    latencies.sort();
+    let at = |p: usize| {
+        let i = (latencies.len() * p / 100).min(latencies.len().saturating_sub(1));
+        latencies.get(i).copied().unwrap_or_default().as_secs_f64() * 1000.0
+    };
+    (at(50), at(99))
+}
