@@ -201,8 +201,17 @@ fn add_deltas(out: &mut BTreeMap<AccountId, BalanceDelta>, postings: &[Posting],
 /// The balance changes an event makes, per account. `decide` checks them and `apply` makes
 /// them, so the two can never disagree. Settling events need their transfer in the state.
 pub(crate) fn event_deltas(state: &LedgerState, event: &Event) -> BTreeMap<AccountId, BalanceDelta> {
+    balance_deltas(event, |id| &state.transfers.get(&id).expect("event names a transfer in the working set").postings)
+}
+
+/// The balance changes an event makes, per account, given the held postings of the pending
+/// transfer a settling event names (`held` is only called for settling events). Read models
+/// use it too, so every balance in the system comes from this one function.
+pub fn balance_deltas<'a>(
+    event: &'a Event,
+    held: impl Fn(TransferId) -> &'a [Posting],
+) -> BTreeMap<AccountId, BalanceDelta> {
     let mut out = BTreeMap::new();
-    let held = |id: TransferId| &state.transfers.get(&id).expect("event names a transfer in the working set").postings;
     match event {
         Event::TransferPosted(e) => add_deltas(&mut out, &e.postings, Movement::Post),
         Event::PendingTransferCreated(e) => add_deltas(&mut out, &e.postings, Movement::Hold),

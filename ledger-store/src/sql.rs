@@ -26,14 +26,15 @@ pub fn from_time(t: OffsetDateTime) -> Timestamp {
 }
 
 /// A unit enum's serde name (`"liability"`), for TEXT columns.
-fn text<T: Serialize>(value: &T) -> String {
+pub fn text<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         other => unreachable!("unit enums serialize to strings, got {other:?}"),
     }
 }
 
-fn parse<T: DeserializeOwned>(column: &str, value: String) -> Result<T, sqlx::Error> {
+/// Reads a unit enum back from its serde name.
+pub fn parse<T: DeserializeOwned>(column: &str, value: String) -> Result<T, sqlx::Error> {
     serde_json::from_value(serde_json::Value::String(value))
         .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) })
 }
@@ -214,7 +215,8 @@ pub struct GroupWrite<'a> {
 
 /// Writes one commit atomically in a single statement (one round trip, one implicit
 /// transaction): the events, the accounts opened in it (inserted whole), the accounts it changed
-/// (balances, status, version and position only), and the transfer index rows.
+/// (balances, status, version and position only), the transfer index rows, and a notification
+/// on `ledger_events` carrying the new head.
 pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Result<(), sqlx::Error> {
     let (e, t) = (&group.events, &group.transfers);
     // Accounts whose first event is in this commit are new rows; the rest already exist.
@@ -252,9 +254,11 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
            SELECT * FROM UNNEST($34::uuid[], $35::text[], $36::bigint[], $37::bigint[], $38::uuid[]) \
            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, position = EXCLUDED.position, \
              reversed_by = EXCLUDED.reversed_by \
-           RETURNING 1) \
+           RETURNING 1), \
+         notified AS (SELECT pg_notify('ledger_events', $39::text)) \
          SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
-           + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers)",
+           + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers) \
+           + (SELECT count(*) FROM notified)",
     )
     .bind(e.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.event_id).collect::<Vec<_>>())
@@ -294,6 +298,8 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .bind(t.iter().map(|tr| tr.created_position).collect::<Vec<_>>())
     .bind(t.iter().map(|tr| tr.position).collect::<Vec<_>>())
     .bind(t.iter().map(|tr| tr.reversed_by).collect::<Vec<_>>())
+    // Listeners (projections) hear the new head when the commit lands.
+    .bind(e.last().map_or(0, |r| r.position).to_string())
     .execute(conn)
     .await?;
     Ok(())

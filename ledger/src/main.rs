@@ -33,6 +33,9 @@ enum Cmd {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Read-model projections: status, rebuild, or run them without the HTTP API.
+    #[command(subcommand)]
+    Projections(ProjectionsCmd),
     /// Print the OpenAPI document of the command API.
     Openapi,
     /// Drive the writer in-process with generated transfers and report throughput and latency.
@@ -51,6 +54,16 @@ enum KeysCmd {
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCmd {
+    /// Version, checkpoint, lag and halt of every projection.
+    Status,
+    /// Rebuild one projection from position 0 while the old version keeps serving.
+    Rebuild { name: String },
+    /// Run every projection until Ctrl-C or SIGTERM (`ledger up` also runs them).
+    Run,
 }
 
 #[tokio::main]
@@ -111,11 +124,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("key {id} for channel {channel} with scopes {}", scopes.join(","));
             println!("{key}");
         }
+        Cmd::Projections(cmd) => return projections_cmd(&url, cmd).await,
         Cmd::BenchWriter(args) => {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args).await?;
         }
         Cmd::Openapi | Cmd::BenchHttp(_) => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn projections_cmd(url: &str, cmd: ProjectionsCmd) -> anyhow::Result<ExitCode> {
+    ledger_store::migrate(url).await.context("applying migrations")?;
+    match cmd {
+        ProjectionsCmd::Status => {
+            let mut conn =
+                <sqlx::PgConnection as sqlx::Connection>::connect(url).await.context("connecting to the database")?;
+            let rows = projections::status(&mut conn).await?;
+            println!("{:<16} {:>7} {:>12} {:>12} {:>10}  halted", "projection", "version", "checkpoint", "head", "lag");
+            for r in &rows {
+                let halted = match (&r.halted_position, &r.halted_error) {
+                    (Some(p), Some(e)) => format!("at position {p}: {e}"),
+                    _ => "-".to_owned(),
+                };
+                println!("{:<16} {:>7} {:>12} {:>12} {:>10}  {halted}", r.name, r.version, r.checkpoint, r.head, r.lag);
+            }
+            if rows.iter().any(|r| r.halted_position.is_some()) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        ProjectionsCmd::Rebuild { name } => {
+            let model = projections::Model::parse(&name).with_context(|| {
+                let names: Vec<&str> = projections::Model::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown projection {name:?}; projections are {}", names.join(", "))
+            })?;
+            projections::rebuild(url, model, &mut std::io::stderr()).await?;
+        }
+        ProjectionsCmd::Run => {
+            let (stop, tasks) = up::spawn_projections(url);
+            up::shutdown_signal().await;
+            let _ = stop.send(true);
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,7 @@
 //! `ledger up`: migrations, the writer, and the HTTP API in one process, with graceful shutdown.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use tracing::info;
 
@@ -13,6 +15,7 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
         .connect(url)
         .await
         .context("connecting the read pool")?;
+    let (stop_projections, projections) = spawn_projections(url);
     let app = command_api::router(command_api::ApiState::new(ledger, pool));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -22,11 +25,28 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
     // In-flight requests have finished and the router (with its writer handle) is gone: the
     // writer commits what it holds and stops.
     writer.await.context("the writer task failed")?;
+    let _ = stop_projections.send(true);
+    for task in projections {
+        let _ = task.await;
+    }
     info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Starts one runner per projection; sending `true` stops them.
+pub fn spawn_projections(url: &str) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = projections::Model::ALL
+        .into_iter()
+        .map(|model| {
+            let (url, stopped) = (url.to_owned(), stopped.clone());
+            tokio::spawn(async move { projections::run(&url, model, Duration::from_secs(1), stopped).await })
+        })
+        .collect();
+    (stop, tasks)
+}
+
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -39,5 +59,5 @@ async fn shutdown_signal() {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    info!("shutting down: finishing in-flight requests");
+    info!("shutting down: finishing what is in flight");
 }

@@ -171,3 +171,60 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     assert!(String::from_utf8_lossy(&verified.stdout).starts_with("ok: 3 events"));
     db.drop_database().await;
 }
+
+async fn projection_lags(db: &TestDatabase) -> Vec<(String, i64, i64)> {
+    let mut conn = db.connect().await;
+    projections::status(&mut conn).await.unwrap().into_iter().map(|s| (s.name, s.checkpoint, s.head)).collect()
+}
+
+#[tokio::test]
+async fn projections_killed_mid_batch_neither_skip_nor_double_count() {
+    let db = fresh_database().await;
+    let load = ledger(&db, &["bench-writer", "--transfers", "30000", "--tasks", "16", "--accounts", "40", "--hot"]);
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(["projections", "run"])
+            .env("DATABASE_URL", &db.url)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut runner = spawn();
+    // Kill it with SIGKILL while it is part-way through the log.
+    loop {
+        let lags = projection_lags(&db).await;
+        if lags.iter().any(|(_, checkpoint, head)| *checkpoint > 0 && checkpoint < head) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let mut runner = spawn();
+    while projection_lags(&db).await.iter().any(|(_, checkpoint, head)| checkpoint < head) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(Command::new("kill").args(["-TERM", &runner.id().to_string()]).status().unwrap().success());
+    assert!(runner.wait().unwrap().success());
+
+    let mut conn = db.connect().await;
+    let sums = "SELECT (SELECT sum(debits_posted) FROM rm_balances)::text, (SELECT count(*) FROM rm_balance_history)::text, \
+                (SELECT count(*) FROM rm_transfers)::text, (SELECT count(*) FROM rm_legs)::text, \
+                (SELECT count(*) FROM rm_account_events)::text, (SELECT sum(debits) FROM rm_turnover)::text";
+    let after_crash: (String, String, String, String, String, String) =
+        sqlx::query_as(sums).fetch_one(&mut conn).await.unwrap();
+    assert_eq!(after_crash.2, "30000", "every transfer once in the journal");
+    for name in ["balances", "journal", "account_events", "turnover"] {
+        let rebuilt = ledger(&db, &["projections", "rebuild", name]);
+        assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
+    }
+    let rebuilt: (String, String, String, String, String, String) =
+        sqlx::query_as(sums).fetch_one(&mut conn).await.unwrap();
+    assert_eq!(after_crash, rebuilt, "the crashed-and-resumed read models equal a clean rebuild");
+    let status = ledger(&db, &["projections", "status"]);
+    assert!(status.status.success());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("balances"));
+    drop(conn);
+    db.drop_database().await;
+}

@@ -1,0 +1,348 @@
+//! The read models. Each applies a whole page with a few set-based statements; every balance
+//! comes from `ledger_core::state::balance_deltas`, the function the writer itself uses.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ledger_core::account::{AccountKind, AccountStatus, Balances};
+use ledger_core::event::{PendingPosted, PendingReleased};
+use ledger_core::state::balance_deltas;
+use ledger_core::{AccountId, Event, Posting};
+use ledger_store::EventMeta;
+use ledger_store::sql::{parse, text, to_time};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::ApplyError;
+use crate::page::Page;
+
+/// The DDL of version `v` of each model's tables (names end in `_v{v}`); views without the
+/// suffix point at the active version.
+pub fn create_sql(model: crate::Model, v: i32) -> String {
+    match model {
+        crate::Model::Balances => format!(
+            "CREATE TABLE IF NOT EXISTS rm_balances_v{v} (account_id UUID PRIMARY KEY, code TEXT NOT NULL, \
+             currency TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, debits_posted NUMERIC NOT NULL, \
+             credits_posted NUMERIC NOT NULL, debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, \
+             balance NUMERIC NOT NULL, available NUMERIC NOT NULL, position BIGINT NOT NULL, \
+             updated_at TIMESTAMPTZ NOT NULL); \
+             CREATE UNIQUE INDEX IF NOT EXISTS rm_balances_v{v}_code ON rm_balances_v{v} (code); \
+             CREATE TABLE IF NOT EXISTS rm_balance_history_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
+             recorded_at TIMESTAMPTZ NOT NULL, debits_posted NUMERIC NOT NULL, credits_posted NUMERIC NOT NULL, \
+             debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, balance NUMERIC NOT NULL, \
+             available NUMERIC NOT NULL, PRIMARY KEY (account_id, position)); \
+             CREATE INDEX IF NOT EXISTS rm_balance_history_v{v}_time ON rm_balance_history_v{v} (account_id, recorded_at);"
+        ),
+        crate::Model::Journal => format!(
+            "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
+             pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
+             created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
+             timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB); \
+             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_created ON rm_transfers_v{v} (created_at); \
+             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_at); \
+             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref); \
+             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops); \
+             CREATE TABLE IF NOT EXISTS rm_legs_v{v} (transfer_id UUID NOT NULL, n INTEGER NOT NULL, \
+             account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, PRIMARY KEY (transfer_id, n)); \
+             CREATE INDEX IF NOT EXISTS rm_legs_v{v}_account ON rm_legs_v{v} (account_id, transfer_id);"
+        ),
+        crate::Model::AccountEvents => format!(
+            "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
+             event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position));"
+        ),
+        crate::Model::Turnover => format!(
+            "CREATE TABLE IF NOT EXISTS rm_turnover_v{v} (account_id UUID NOT NULL, day DATE NOT NULL, \
+             debits NUMERIC NOT NULL, credits NUMERIC NOT NULL, PRIMARY KEY (account_id, day));"
+        ),
+    }
+}
+
+/// The accounts an event touches: its own account, or the accounts of the transfer's postings.
+fn accounts_of<'a>(event: &'a Event, page: &'a Page, position: i64) -> Result<Vec<AccountId>, ApplyError> {
+    let postings: &[Posting] = match event {
+        Event::AccountOpened(e) => return Ok(vec![e.id]),
+        Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => return Ok(vec![e.id]),
+        Event::TransferPosted(e) | Event::PendingTransferCreated(e) => &e.postings,
+        Event::PendingTransferPosted(PendingPosted { id, .. })
+        | Event::PendingTransferVoided(PendingReleased { id, .. })
+        | Event::PendingTransferExpired(PendingReleased { id, .. }) => page.held(*id, position)?,
+    };
+    let mut ids: Vec<AccountId> = postings.iter().map(|p| p.account).collect();
+    ids.dedup();
+    Ok(ids)
+}
+
+struct BalanceRow {
+    code: String,
+    currency: String,
+    kind: AccountKind,
+    status: AccountStatus,
+    balances: Balances,
+    position: i64,
+    updated_at: ledger_core::Timestamp,
+}
+
+pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+    let mut touched: Vec<Uuid> = Vec::new();
+    for (record, event) in &page.events {
+        touched.extend(accounts_of(event, page, record.position)?.into_iter().map(|a| a.0));
+    }
+    touched.sort();
+    touched.dedup();
+    let sql = format!(
+        "SELECT account_id, code, currency, kind, status, debits_posted, credits_posted, debits_pending, \
+         credits_pending, position, updated_at FROM rm_balances_v{v} WHERE account_id = ANY($1)"
+    );
+    type Stored = (Uuid, String, String, String, String, Decimal, Decimal, Decimal, Decimal, i64, time::OffsetDateTime);
+    let stored: Vec<Stored> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&touched).fetch_all(&mut *conn).await?;
+    let mut rows: HashMap<AccountId, BalanceRow> = HashMap::new();
+    for (id, code, currency, kind, status, dp, cp, dh, ch, position, updated_at) in stored {
+        rows.insert(
+            AccountId(id),
+            BalanceRow {
+                code,
+                currency,
+                kind: parse("kind", kind)?,
+                status: parse("status", status)?,
+                balances: Balances { debits_posted: dp, credits_posted: cp, debits_pending: dh, credits_pending: ch },
+                position,
+                updated_at: ledger_store::sql::from_time(updated_at),
+            },
+        );
+    }
+    let mut history: Vec<(AccountId, i64, ledger_core::Timestamp, Balances, AccountKind)> = Vec::new();
+    for (record, event) in &page.events {
+        let poison = |error: String| ApplyError::Poison { position: record.position, error };
+        let missing = |id: AccountId| poison(format!("account {id} is not opened"));
+        match event {
+            Event::AccountOpened(e) => {
+                rows.insert(
+                    e.id,
+                    BalanceRow {
+                        code: e.code.clone(),
+                        currency: e.currency.to_string(),
+                        kind: e.kind,
+                        status: AccountStatus::Open,
+                        balances: Balances::default(),
+                        position: record.position,
+                        updated_at: record.recorded_at,
+                    },
+                );
+            }
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
+                let row = rows.get_mut(&e.id).ok_or_else(|| missing(e.id))?;
+                row.status = match event {
+                    Event::AccountFrozen(_) => AccountStatus::Frozen,
+                    Event::AccountUnfrozen(_) => AccountStatus::Open,
+                    _ => AccountStatus::Closed,
+                };
+                row.position = record.position;
+                row.updated_at = record.recorded_at;
+            }
+            _ => {
+                // A settling event whose hold is not in the log is poison (checked before use).
+                accounts_of(event, page, record.position)?;
+                let deltas = balance_deltas(event, |id| page.held.get(&id).map_or(&[], Vec::as_slice));
+                for (id, delta) in deltas {
+                    let row = rows.get_mut(&id).ok_or_else(|| missing(id))?;
+                    row.balances = delta
+                        .applied_to(&row.balances)
+                        .ok_or_else(|| poison(format!("account {id} would go negative or overflow")))?;
+                    row.position = record.position;
+                    row.updated_at = record.recorded_at;
+                    history.push((id, record.position, record.recorded_at, row.balances, row.kind));
+                }
+            }
+        }
+    }
+    let rows: Vec<(AccountId, BalanceRow)> = rows.into_iter().collect();
+    let dec = |f: &dyn Fn(&BalanceRow) -> Decimal| rows.iter().map(|(_, r)| f(r)).collect::<Vec<_>>();
+    let sql = format!(
+        "INSERT INTO rm_balances_v{v} (account_id, code, currency, kind, status, debits_posted, credits_posted, \
+         debits_pending, credits_pending, balance, available, position, updated_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], \
+         $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], $12::bigint[], $13::timestamptz[]) \
+         ON CONFLICT (account_id) DO UPDATE SET status = EXCLUDED.status, debits_posted = EXCLUDED.debits_posted, \
+         credits_posted = EXCLUDED.credits_posted, debits_pending = EXCLUDED.debits_pending, \
+         credits_pending = EXCLUDED.credits_pending, balance = EXCLUDED.balance, available = EXCLUDED.available, \
+         position = EXCLUDED.position, updated_at = EXCLUDED.updated_at"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(rows.iter().map(|(id, _)| id.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.code.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.currency.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| text(&r.kind)).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| text(&r.status)).collect::<Vec<_>>())
+        .bind(dec(&|r| r.balances.debits_posted))
+        .bind(dec(&|r| r.balances.credits_posted))
+        .bind(dec(&|r| r.balances.debits_pending))
+        .bind(dec(&|r| r.balances.credits_pending))
+        .bind(dec(&|r| r.balances.balance(r.kind.normal_side())))
+        .bind(dec(&|r| r.balances.available(r.kind.normal_side())))
+        .bind(rows.iter().map(|(_, r)| r.position).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| to_time(r.updated_at)).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    let h = &history;
+    let hdec = |f: &dyn Fn(&Balances, AccountKind) -> Decimal| h.iter().map(|x| f(&x.3, x.4)).collect::<Vec<_>>();
+    let sql = format!(
+        "INSERT INTO rm_balance_history_v{v} (account_id, position, recorded_at, debits_posted, credits_posted, \
+         debits_pending, credits_pending, balance, available) SELECT * FROM UNNEST($1::uuid[], $2::bigint[], \
+         $3::timestamptz[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[])"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(h.iter().map(|x| x.0.0).collect::<Vec<_>>())
+        .bind(h.iter().map(|x| x.1).collect::<Vec<_>>())
+        .bind(h.iter().map(|x| to_time(x.2)).collect::<Vec<_>>())
+        .bind(hdec(&|b, _| b.debits_posted))
+        .bind(hdec(&|b, _| b.credits_posted))
+        .bind(hdec(&|b, _| b.debits_pending))
+        .bind(hdec(&|b, _| b.credits_pending))
+        .bind(hdec(&|b, k| b.balance(k.normal_side())))
+        .bind(hdec(&|b, k| b.available(k.normal_side())))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+    struct Created<'a> {
+        e: &'a ledger_core::event::TransferCreated,
+        pending: bool,
+        meta: EventMeta,
+        position: i64,
+    }
+    let mut created = Vec::new();
+    let mut settled: Vec<(Uuid, &'static str, i64, Option<String>)> = Vec::new();
+    let mut reversed: Vec<(Uuid, Uuid)> = Vec::new();
+    for (record, event) in &page.events {
+        match event {
+            Event::TransferPosted(e) | Event::PendingTransferCreated(e) => {
+                let meta: EventMeta = serde_json::from_str(&record.metadata).unwrap_or_default();
+                let pending = matches!(event, Event::PendingTransferCreated(_));
+                created.push(Created { e, pending, meta, position: record.position });
+                if let Some(original) = e.reverses {
+                    reversed.push((original.0, e.id.0));
+                }
+            }
+            Event::PendingTransferPosted(e) => {
+                let posted = serde_json::to_string(&e.postings)
+                    .map_err(|err| ApplyError::Poison { position: record.position, error: err.to_string() })?;
+                settled.push((e.id.0, "posted", record.position, Some(posted)));
+            }
+            Event::PendingTransferVoided(e) => settled.push((e.id.0, "voided", record.position, None)),
+            Event::PendingTransferExpired(e) => settled.push((e.id.0, "expired", record.position, None)),
+            _ => {}
+        }
+    }
+    let sql = format!(
+        "INSERT INTO rm_transfers_v{v} (id, status, pending, external_ref, channel, initiator, metadata, created_at, \
+         created_position, position, timeout_at, reverses) SELECT id, st, p, er, ch, ini, md::jsonb, ca, cp, cp, ta, rv \
+         FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::text[], $5::text[], $6::text[], $7::text[], \
+         $8::timestamptz[], $9::bigint[], $10::timestamptz[], $11::uuid[]) AS x(id, st, p, er, ch, ini, md, ca, cp, ta, rv)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(created.iter().map(|c| c.e.id.0).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| if c.pending { "pending" } else { "posted" }).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.pending).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.e.external_ref.as_deref()).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.meta.channel.as_deref()).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.meta.initiator.as_deref()).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.e.metadata.to_string()).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| to_time(c.e.at)).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.position).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.e.timeout_at.map(to_time)).collect::<Vec<_>>())
+        .bind(created.iter().map(|c| c.e.reverses.map(|r| r.0)).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    let legs: Vec<(Uuid, i32, &Posting)> =
+        created.iter().flat_map(|c| c.e.postings.iter().enumerate().map(|(n, p)| (c.e.id.0, n as i32, p))).collect();
+    let sql = format!(
+        "INSERT INTO rm_legs_v{v} (transfer_id, n, account_id, side, amount) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::numeric[])"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(legs.iter().map(|l| l.0).collect::<Vec<_>>())
+        .bind(legs.iter().map(|l| l.1).collect::<Vec<_>>())
+        .bind(legs.iter().map(|l| l.2.account.0).collect::<Vec<_>>())
+        .bind(legs.iter().map(|l| text(&l.2.side)).collect::<Vec<_>>())
+        .bind(legs.iter().map(|l| l.2.amount).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    let sql = format!(
+        "UPDATE rm_transfers_v{v} t SET status = x.st, position = x.p, posted = x.posted::jsonb \
+         FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[]) AS x(id, st, p, posted) WHERE t.id = x.id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(settled.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.2).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.3.as_deref()).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    let sql = format!(
+        "UPDATE rm_transfers_v{v} t SET reversed_by = x.by FROM UNNEST($1::uuid[], $2::uuid[]) AS x(id, by) \
+         WHERE t.id = x.id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(reversed.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(reversed.iter().map(|r| r.1).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+    let mut rows: Vec<(Uuid, i64, &str, &str)> = Vec::new();
+    for (record, event) in &page.events {
+        for account in accounts_of(event, page, record.position)? {
+            rows.push((account.0, record.position, &record.event_type, &record.stream_id));
+        }
+    }
+    let sql = format!(
+        "INSERT INTO rm_account_events_v{v} (account_id, position, event_type, stream_id) \
+         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[])"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn apply_turnover(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+    // Posted movements only, per account and UTC day.
+    let mut sums: BTreeMap<(Uuid, String), (Decimal, Decimal)> = BTreeMap::new();
+    for (record, event) in &page.events {
+        let postings = match event {
+            Event::TransferPosted(e) => &e.postings,
+            Event::PendingTransferPosted(e) => &e.postings,
+            _ => continue,
+        };
+        let day = to_time(record.recorded_at).date().to_string();
+        for p in postings {
+            let sum = sums.entry((p.account.0, day.clone())).or_default();
+            match p.side {
+                ledger_core::Side::Debit => sum.0 += p.amount,
+                ledger_core::Side::Credit => sum.1 += p.amount,
+            }
+        }
+    }
+    let sql = format!(
+        "INSERT INTO rm_turnover_v{v} (account_id, day, debits, credits) \
+         SELECT id, d::date, dr, cr FROM UNNEST($1::uuid[], $2::text[], $3::numeric[], $4::numeric[]) AS x(id, d, dr, cr) \
+         ON CONFLICT (account_id, day) DO UPDATE SET debits = rm_turnover_v{v}.debits + EXCLUDED.debits, \
+         credits = rm_turnover_v{v}.credits + EXCLUDED.credits"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(sums.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(sums.keys().map(|k| k.1.as_str()).collect::<Vec<_>>())
+        .bind(sums.values().map(|s| s.0).collect::<Vec<_>>())
+        .bind(sums.values().map(|s| s.1).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

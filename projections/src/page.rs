@@ -1,0 +1,70 @@
+//! A page of the log, decoded once and shared by every read model that applies it.
+
+use std::collections::HashMap;
+
+use ledger_core::{Event, Posting, TransferId};
+use ledger_store::RecordedEvent;
+use sqlx::PgConnection;
+
+use crate::ApplyError;
+
+pub struct Page {
+    pub events: Vec<(RecordedEvent, Event)>,
+    /// Held postings of every pending transfer a settling event in this page names.
+    pub held: HashMap<TransferId, Vec<Posting>>,
+}
+
+impl Page {
+    /// Reads up to `limit` events after `after`, decodes them, and loads the held postings the
+    /// settling events need (from the page itself, or from the log).
+    pub async fn read(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Page, ApplyError> {
+        let records = ledger_store::sql::events_page(conn, after, limit).await?;
+        let mut events = Vec::with_capacity(records.len());
+        let mut held = HashMap::new();
+        let mut missing = Vec::new();
+        for record in records {
+            let event =
+                record.event().map_err(|e| ApplyError::Poison { position: record.position, error: e.to_string() })?;
+            match &event {
+                Event::PendingTransferCreated(e) => {
+                    held.insert(e.id, e.postings.clone());
+                }
+                Event::PendingTransferPosted(ledger_core::event::PendingPosted { id, .. })
+                | Event::PendingTransferVoided(ledger_core::event::PendingReleased { id, .. })
+                | Event::PendingTransferExpired(ledger_core::event::PendingReleased { id, .. })
+                    if !held.contains_key(id) =>
+                {
+                    missing.push(id.stream());
+                }
+                _ => {}
+            }
+            events.push((record, event));
+        }
+        if !missing.is_empty() {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT event_type, payload::text FROM events WHERE stream_id = ANY($1) AND stream_version = 1",
+            )
+            .bind(&missing)
+            .fetch_all(&mut *conn)
+            .await?;
+            for (event_type, payload) in rows {
+                if let Ok(Event::PendingTransferCreated(e)) = Event::from_parts(&event_type, 1, &payload) {
+                    held.insert(e.id, e.postings);
+                }
+            }
+        }
+        Ok(Page { events, held })
+    }
+
+    pub fn last_position(&self) -> Option<i64> {
+        self.events.last().map(|(r, _)| r.position)
+    }
+
+    /// The held postings of a pending transfer, or a poison error naming the event.
+    pub fn held(&self, id: TransferId, position: i64) -> Result<&[Posting], ApplyError> {
+        self.held
+            .get(&id)
+            .map(Vec::as_slice)
+            .ok_or_else(|| ApplyError::Poison { position, error: format!("pending transfer {id} is not in the log") })
+    }
+}

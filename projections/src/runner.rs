@@ -1,0 +1,253 @@
+//! Running projections: catch up from the checkpoint, then follow the log live (LISTEN/NOTIFY
+//! with a polling fallback). Rebuilding: fill a new version from position 0, then switch.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection};
+use tracing::{error, info, warn};
+
+use crate::page::Page;
+use crate::{ApplyError, Model, models};
+
+/// Events applied per transaction.
+pub const PAGE: i64 = 2000;
+/// The channel the writer notifies after each commit.
+pub const CHANNEL: &str = "ledger_events";
+
+/// Creates the projection's row and version-1 tables and views if they do not exist yet.
+async fn ensure(conn: &mut PgConnection, model: Model) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
+    let version: Option<i32> = sqlx::query_scalar("SELECT version FROM projections WHERE name = $1")
+        .bind(model.name())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if version.is_none() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, 1))).execute(&mut *tx).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, 1))).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO projections (name, version) VALUES ($1, 1)")
+            .bind(model.name())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+fn views_sql(model: Model, v: i32) -> String {
+    model
+        .tables()
+        .iter()
+        .map(|t| format!("DROP VIEW IF EXISTS {t}; CREATE VIEW {t} AS SELECT * FROM {t}_v{v};"))
+        .collect()
+}
+
+/// Applies the next page, if any, in one transaction with the checkpoint. Returns how many
+/// events it applied (0: caught up, or halted).
+pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyError> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
+    let (version, checkpoint, halted): (i32, i64, Option<i64>) =
+        sqlx::query_as("SELECT version, checkpoint, halted_position FROM projections WHERE name = $1")
+            .bind(model.name())
+            .fetch_one(&mut *tx)
+            .await?;
+    if halted.is_some() {
+        return Ok(0);
+    }
+    let page = Page::read(&mut tx, checkpoint, PAGE).await?;
+    let Some(last) = page.last_position() else { return Ok(0) };
+    model.apply(&mut tx, version, &page).await?;
+    sqlx::query("UPDATE projections SET checkpoint = $2, updated_at = now() WHERE name = $1")
+        .bind(model.name())
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(page.events.len())
+}
+
+/// Records where and why a projection halted; it stays halted until it is rebuilt.
+async fn halt(conn: &mut PgConnection, model: Model, position: i64, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE projections SET halted_position = $2, halted_error = $3, updated_at = now() WHERE name = $1")
+        .bind(model.name())
+        .bind(position)
+        .bind(error)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Runs one projection until `stop` turns true: catches up, then waits for notifications
+/// (or polls every `poll`). A poison event halts it and is recorded; database errors are retried.
+pub async fn run(url: &str, model: Model, poll: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut delay = Duration::from_millis(200);
+    while !*stop.borrow() {
+        match follow(url, model, poll, &mut stop).await {
+            Ok(()) => return,
+            Err(ApplyError::Poison { position, error }) => {
+                error!(projection = model.name(), position, error, "projection halted on a poison event");
+                if let Ok(mut conn) = PgConnection::connect(url).await
+                    && let Err(e) = halt(&mut conn, model, position, &error).await
+                {
+                    warn!(projection = model.name(), error = %e, "recording the halt failed");
+                }
+                return;
+            }
+            Err(ApplyError::Database(e)) => {
+                warn!(projection = model.name(), error = %e, "projection paused on a database error; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn follow(
+    url: &str,
+    model: Model,
+    poll: Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ApplyError> {
+    let mut conn = PgConnection::connect(url).await?;
+    ensure(&mut conn, model).await?;
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    info!(projection = model.name(), "projection running");
+    loop {
+        while step(&mut conn, model).await? > 0 {
+            if *stop.borrow() {
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            notification = listener.recv() => { notification?; }
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub version: i32,
+    pub checkpoint: i64,
+    pub head: i64,
+    pub lag: i64,
+    pub halted_position: Option<i64>,
+    pub halted_error: Option<String>,
+}
+
+/// Every projection's version, checkpoint and lag behind the head of the log.
+pub async fn status(conn: &mut PgConnection) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *conn).await?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        name: String,
+        version: i32,
+        checkpoint: i64,
+        halted_position: Option<i64>,
+        halted_error: Option<String>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT name, version, checkpoint, halted_position, halted_error FROM projections ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ProjectionStatus {
+            name: r.name,
+            version: r.version,
+            checkpoint: r.checkpoint,
+            head,
+            lag: head - r.checkpoint,
+            halted_position: r.halted_position,
+            halted_error: r.halted_error,
+        })
+        .collect())
+}
+
+/// Rebuilds a projection from position 0 into a new version of its tables while the old one
+/// keeps serving, then switches readers in one transaction and drops the old tables. Progress
+/// (with rate and ETA) goes to `progress`. Returns the events applied.
+pub async fn rebuild(url: &str, model: Model, progress: &mut dyn Write) -> Result<i64, ApplyError> {
+    let mut conn = PgConnection::connect(url).await?;
+    ensure(&mut conn, model).await?;
+    let old: i32 = sqlx::query_scalar("SELECT version FROM projections WHERE name = $1")
+        .bind(model.name())
+        .fetch_one(&mut conn)
+        .await?;
+    let new = old + 1;
+    for table in model.tables() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{new}"))).execute(&mut conn).await?;
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, new))).execute(&mut conn).await?;
+    let started = Instant::now();
+    let mut position = 0;
+    let mut applied: i64 = 0;
+    loop {
+        let head: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut conn).await?;
+        // Fill in transactions of a page each, without the lock, until close to the head.
+        if head - position <= PAGE {
+            break;
+        }
+        let mut tx = conn.begin().await?;
+        let page = Page::read(&mut tx, position, PAGE).await?;
+        model.apply(&mut tx, new, &page).await?;
+        tx.commit().await?;
+        position = page.last_position().unwrap_or(position);
+        applied += page.events.len() as i64;
+        let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let eta = (head - position) as f64 / rate.max(1.0);
+        let _ = write!(
+            progress,
+            "\rrebuilding {} v{new}: {position}/{head} ({:.0}%) {rate:.0} events/s, ETA {eta:.0}s   ",
+            model.name(),
+            100.0 * position as f64 / head.max(1) as f64
+        );
+        let _ = progress.flush();
+    }
+    // The switch: under the projection's lock, apply the rest, then point readers at the new
+    // version, all in one transaction. The live runner continues on the new version.
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
+    loop {
+        let page = Page::read(&mut tx, position, PAGE).await?;
+        let Some(last) = page.last_position() else { break };
+        model.apply(&mut tx, new, &page).await?;
+        position = last;
+        applied += page.events.len() as i64;
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, new))).execute(&mut *tx).await?;
+    sqlx::query(
+        "UPDATE projections SET version = $2, checkpoint = $3, halted_position = NULL, halted_error = NULL, \
+         updated_at = now() WHERE name = $1",
+    )
+    .bind(model.name())
+    .bind(new)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?;
+    for table in model.tables() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{old}"))).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    let _ = writeln!(
+        progress,
+        "\rrebuilt {} v{new}: {applied} events in {:.1}s ({rate:.0} events/s)        ",
+        model.name(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(applied)
+}
