@@ -140,6 +140,17 @@ impl From<WriteError> for ApiError {
     }
 }
 
+impl From<ledger_store::keys::KeyError> for ApiError {
+    fn from(e: ledger_store::keys::KeyError) -> Self {
+        use ledger_store::keys::KeyError;
+        match e {
+            KeyError::Unauthorized => ApiError::Unauthorized,
+            KeyError::Forbidden(scope) => ApiError::Forbidden(scope.as_str()),
+            KeyError::Database(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::Internal(e.to_string())

@@ -2,7 +2,6 @@
 //! holds, reversals, batches and the ordered log. Writes go to the single writer; account reads
 //! come from its committed view, so they are strongly consistent.
 
-pub mod auth;
 mod body;
 pub mod error;
 mod metrics;
@@ -22,9 +21,9 @@ use ledger_store::LedgerHandle;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::KeyStore;
 use crate::error::{ApiError, ErrorResponse, render};
 use crate::metrics::HttpMetrics;
+use ledger_store::keys::KeyStore;
 
 /// Largest request body, except batches.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -12,7 +12,6 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 use uuid::Uuid;
 
-use crate::auth::{Principal, Scope};
 use crate::body::{Json, OptionalJson};
 use crate::error::{ApiError, Problem, rejection_status};
 use crate::wire::{
@@ -20,6 +19,12 @@ use crate::wire::{
     ReverseRequest, TransferBody, TransferRequest, account_ref, limit_for,
 };
 use crate::{ApiState, RequestId};
+use ledger_store::keys::{Principal, Scope, bearer};
+
+async fn require(state: &ApiState, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    Ok(state.inner.keys.require(bearer(authorization), scope).await?)
+}
 
 /// Event metadata: the authenticated channel and key, plus optional correlation headers.
 fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<EventMeta, ApiError> {
@@ -76,7 +81,7 @@ pub async fn open_account(
     headers: HeaderMap,
     Json(body): Json<OpenAccountRequest>,
 ) -> Result<Response, ApiError> {
-    let who = state.inner.keys.require(&headers, Scope::AccountsWrite).await?;
+    let who = require(&state, &headers, Scope::AccountsWrite).await?;
     let command = Command::OpenAccount(OpenAccount {
         id: AccountId(body.id.unwrap_or_else(Uuid::new_v4)),
         code: body.code,
@@ -113,7 +118,7 @@ pub async fn get_account(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.inner.keys.require(&headers, Scope::Read).await?;
+    require(&state, &headers, Scope::Read).await?;
     account_answer(&state, &account_ref(&id))
 }
 
@@ -132,7 +137,7 @@ pub async fn find_account(
     headers: HeaderMap,
     query: Result<Query<FindAccount>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    state.inner.keys.require(&headers, Scope::Read).await?;
+    require(&state, &headers, Scope::Read).await?;
     let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
     account_answer(&state, &ledger_core::AccountRef::Code(query.code))
 }
@@ -149,7 +154,7 @@ pub async fn create_transfer(
     headers: HeaderMap,
     Json(body): Json<TransferRequest>,
 ) -> Result<Response, ApiError> {
-    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, Scope::TransfersWrite).await?;
     let command = Command::CreateTransfer(body.into_command()?);
     let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(created(&c), transfer_body(&c)?))
@@ -165,7 +170,7 @@ pub async fn create_batch(
     headers: HeaderMap,
     Json(body): Json<BatchRequest>,
 ) -> Result<Response, ApiError> {
-    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, Scope::TransfersWrite).await?;
     let items = body
         .transfers
         .into_iter()
@@ -224,7 +229,7 @@ pub async fn post_pending(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<PostPendingRequest>,
 ) -> Result<Response, ApiError> {
-    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, Scope::TransfersWrite).await?;
     let amount = body.amount.map(|a| a.parse()).transpose()?;
     let command = Command::PostPendingTransfer { pending_id: TransferId(path_id(&id)?), amount };
     let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
@@ -241,7 +246,7 @@ pub async fn void_pending(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, Scope::TransfersWrite).await?;
     let command = Command::VoidPendingTransfer { pending_id: TransferId(path_id(&id)?) };
     let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(StatusCode::OK, transfer_body(&c)?))
@@ -259,7 +264,7 @@ pub async fn reverse(
     Path(id): Path<String>,
     Json(body): Json<ReverseRequest>,
 ) -> Result<Response, ApiError> {
-    let who = state.inner.keys.require(&headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, Scope::TransfersWrite).await?;
     let command = Command::ReverseTransfer {
         id: TransferId(body.id),
         transfer_id: TransferId(path_id(&id)?),
@@ -276,7 +281,7 @@ pub async fn get_transfer(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.inner.keys.require(&headers, Scope::Read).await?;
+    require(&state, &headers, Scope::Read).await?;
     let id = path_id(&id)?;
     let mut conn = state.inner.pool.acquire().await?;
     let row = ledger_store::sql::load_transfers(&mut conn, &[id]).await?.pop().ok_or(ApiError::NotFound("transfer"))?;
@@ -303,7 +308,7 @@ pub async fn events(
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    state.inner.keys.require(&headers, Scope::Read).await?;
+    require(&state, &headers, Scope::Read).await?;
     let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);

@@ -167,32 +167,35 @@ pub async fn transfers_page(
 
 /// Events after `after` in position order, at most `limit`.
 pub async fn events_page(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, payload::text AS payload, \
-         metadata::text AS metadata, \
-         recorded_at, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|row| {
-            let hash: Vec<u8> = row.try_get("hash")?;
-            Ok(RecordedEvent {
-                position: row.try_get("position")?,
-                event_id: row.try_get("event_id")?,
-                stream_id: row.try_get("stream_id")?,
-                stream_version: row.try_get("stream_version")?,
-                event_type: row.try_get("event_type")?,
-                schema_version: row.try_get("schema_version")?,
-                payload: row.try_get("payload")?,
-                metadata: row.try_get("metadata")?,
-                recorded_at: from_time(row.try_get("recorded_at")?),
-                hash: hash.try_into().unwrap_or([0xff; 32]),
-            })
-        })
-        .collect()
+    let sql = format!("{EVENT_COLUMNS} WHERE position > $1 ORDER BY position LIMIT $2");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(conn).await?;
+    rows.into_iter().map(event_row).collect()
+}
+
+/// The events at the given positions, in position order.
+pub async fn events_at(conn: &mut PgConnection, positions: &[i64]) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!("{EVENT_COLUMNS} WHERE position = ANY($1) ORDER BY position");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(positions).fetch_all(conn).await?;
+    rows.into_iter().map(event_row).collect()
+}
+
+const EVENT_COLUMNS: &str = "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
+     payload::text AS payload, metadata::text AS metadata, recorded_at, hash FROM events";
+
+fn event_row(row: PgRow) -> Result<RecordedEvent, sqlx::Error> {
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(RecordedEvent {
+        position: row.try_get("position")?,
+        event_id: row.try_get("event_id")?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: row.try_get("stream_version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        recorded_at: from_time(row.try_get("recorded_at")?),
+        hash: hash.try_into().unwrap_or([0xff; 32]),
+    })
 }
 
 /// A `transfers` row as written: the index of a transfer's stream.

@@ -38,6 +38,8 @@ enum Cmd {
     Projections(ProjectionsCmd),
     /// Print the OpenAPI document of the command API.
     Openapi,
+    /// Print the GraphQL SDL of the query API.
+    Sdl,
     /// Drive the writer in-process with generated transfers and report throughput and latency.
     BenchWriter(bench::Args),
     /// Send generated transfers over HTTP to a running `ledger up` and report throughput and latency.
@@ -91,6 +93,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", command_api::openapi::json());
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::Sdl => {
+            print!("{}", query_api::sdl());
+            return Ok(ExitCode::SUCCESS);
+        }
         Cmd::BenchHttp(args) => {
             bench_http::run(args).await?;
             return Ok(ExitCode::SUCCESS);
@@ -120,7 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Cmd::Keys(KeysCmd::Create { channel, scopes }) => {
             let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
-            let (id, key) = command_api::auth::create_key(&pool, &channel, &scopes).await?;
+            let (id, key) = ledger_store::keys::create_key(&pool, &channel, &scopes).await?;
             println!("key {id} for channel {channel} with scopes {}", scopes.join(","));
             println!("{key}");
         }
@@ -129,7 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args).await?;
         }
-        Cmd::Openapi | Cmd::BenchHttp(_) => unreachable!("handled above"),
+        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

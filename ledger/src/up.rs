@@ -16,11 +16,14 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
         .await
         .context("connecting the read pool")?;
     let (stop_projections, projections) = spawn_projections(url);
-    let app = command_api::router(command_api::ApiState::new(ledger, pool));
+    let app = command_api::router(command_api::ApiState::new(ledger, pool.clone()))
+        .merge(query_api::router(query_api::QueryState::new(pool)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
-    info!("command API on http://{}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics)", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    info!("command API on http://{addr}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics)");
+    info!("query API on http://{addr}/graphql (subscriptions at ws://{addr}/graphql/ws)");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
     // In-flight requests have finished and the router (with its writer handle) is gone: the
     // writer commits what it holds and stops.

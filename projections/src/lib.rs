@@ -4,6 +4,7 @@
 
 mod models;
 mod page;
+pub mod read;
 pub mod runner;
 
 pub use runner::{ProjectionStatus, rebuild, run, status, step};

@@ -1,15 +1,28 @@
-//! API keys: channels authenticate with `Authorization: Bearer <key>`. Only a SHA-256 of each
-//! key is stored; a key maps to a channel name and scopes.
+//! API keys: channels authenticate with `Authorization: Bearer <key>` on both APIs. Only a
+//! SHA-256 of each key is stored; a key maps to a channel name and scopes.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+/// Why a caller was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("a valid API key is required: Authorization: Bearer <key>")]
+    Unauthorized,
+    #[error("this key lacks the scope {}", .0.as_str())]
+    Forbidden(Scope),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The key in an `Authorization: Bearer <key>` header value.
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    authorization.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).filter(|k| !k.is_empty() && k.len() <= 256)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -57,15 +70,9 @@ impl KeyStore {
         KeyStore { pool, cache: RwLock::new(HashMap::new()) }
     }
 
-    /// The caller, if its key is valid and has `scope`: 401 without a valid key, 403 without the scope.
-    pub async fn require(&self, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
-        let key = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 256)
-            .ok_or(ApiError::Unauthorized)?;
+    /// The caller, if `key` (from `bearer`) is valid and has `scope`.
+    pub async fn require(&self, key: Option<&str>, scope: Scope) -> Result<Principal, KeyError> {
+        let key = key.ok_or(KeyError::Unauthorized)?;
         let digest = hash(key);
         let cached = self.cache.read().expect("key cache lock").get(&digest).cloned();
         let principal = match cached {
@@ -77,14 +84,14 @@ impl KeyStore {
                 .bind(&digest[..])
                 .fetch_optional(&self.pool)
                 .await?;
-                let (key_id, channel, scopes) = row.ok_or(ApiError::Unauthorized)?;
+                let (key_id, channel, scopes) = row.ok_or(KeyError::Unauthorized)?;
                 let principal =
                     Principal { key_id, channel, scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect() };
                 self.cache.write().expect("key cache lock").insert(digest, principal.clone());
                 principal
             }
         };
-        if principal.scopes.contains(&scope) { Ok(principal) } else { Err(ApiError::Forbidden(scope.as_str())) }
+        if principal.scopes.contains(&scope) { Ok(principal) } else { Err(KeyError::Forbidden(scope)) }
     }
 }
 

@@ -1,0 +1,260 @@
+//! Queries over the read models, for the query API. The views (`rm_balances`, …) always point at
+//! each projection's active version, so a rebuild switches readers without them noticing.
+
+use ledger_core::AccountRef;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::Model;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AccountRow {
+    pub account_id: Uuid,
+    pub code: String,
+    pub currency: String,
+    pub kind: String,
+    pub status: String,
+    pub debits_posted: Decimal,
+    pub credits_posted: Decimal,
+    pub debits_pending: Decimal,
+    pub credits_pending: Decimal,
+    pub balance: Decimal,
+    pub available: Decimal,
+    pub position: i64,
+    pub updated_at: OffsetDateTime,
+}
+
+const ACCOUNT: &str = "SELECT account_id, code, currency, kind, status, debits_posted, credits_posted, debits_pending, \
+     credits_pending, balance, available, position, updated_at FROM rm_balances";
+
+pub async fn account(conn: &mut PgConnection, account: &AccountRef) -> Result<Option<AccountRow>, sqlx::Error> {
+    match account {
+        AccountRef::Id(id) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{ACCOUNT} WHERE account_id = $1")))
+                .bind(id.0)
+                .fetch_optional(conn)
+                .await
+        }
+        AccountRef::Code(code) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{ACCOUNT} WHERE code = $1")))
+                .bind(code)
+                .fetch_optional(conn)
+                .await
+        }
+    }
+}
+
+/// Accounts in code order after `after_code`, optionally by currency and code prefix.
+pub async fn accounts(
+    conn: &mut PgConnection,
+    after_code: Option<&str>,
+    limit: i64,
+    currency: Option<&str>,
+    code_prefix: Option<&str>,
+) -> Result<Vec<AccountRow>, sqlx::Error> {
+    let sql = format!(
+        "{ACCOUNT} WHERE ($1::text IS NULL OR code > $1) AND ($2::text IS NULL OR currency = $2) \
+         AND ($3::text IS NULL OR starts_with(code, $3)) ORDER BY code LIMIT $4"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(after_code)
+        .bind(currency)
+        .bind(code_prefix)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TransferRow {
+    pub id: Uuid,
+    pub status: String,
+    pub pending: bool,
+    pub external_ref: Option<String>,
+    pub channel: Option<String>,
+    pub initiator: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: OffsetDateTime,
+    pub created_position: i64,
+    pub position: i64,
+    pub timeout_at: Option<OffsetDateTime>,
+    pub reverses: Option<Uuid>,
+    pub reversed_by: Option<Uuid>,
+    pub posted: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LegRow {
+    pub transfer_id: Uuid,
+    pub n: i32,
+    pub account_id: Uuid,
+    pub side: String,
+    pub amount: Decimal,
+}
+
+/// Journal filters; every one is optional.
+#[derive(Clone, Debug, Default)]
+pub struct TransferFilter {
+    pub account: Option<Uuid>,
+    pub status: Option<String>,
+    pub channel: Option<String>,
+    pub external_ref: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    /// JSON the transfer's metadata must contain (`@>`).
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Transfers in log order after `after_position` that match `filter`.
+pub async fn transfers(
+    conn: &mut PgConnection,
+    filter: &TransferFilter,
+    after_position: Option<i64>,
+    limit: i64,
+) -> Result<Vec<TransferRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM rm_transfers t WHERE ($1::bigint IS NULL OR created_position > $1) \
+         AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_legs l WHERE l.transfer_id = t.id AND l.account_id = $2)) \
+         AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR channel = $4) \
+         AND ($5::text IS NULL OR external_ref = $5) AND ($6::timestamptz IS NULL OR created_at >= $6) \
+         AND ($7::timestamptz IS NULL OR created_at < $7) AND ($8::jsonb IS NULL OR metadata @> $8) \
+         ORDER BY created_position LIMIT $9",
+    )
+    .bind(after_position)
+    .bind(filter.account)
+    .bind(&filter.status)
+    .bind(&filter.channel)
+    .bind(&filter.external_ref)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(&filter.metadata)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn transfer(conn: &mut PgConnection, id: Uuid) -> Result<Option<TransferRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM rm_transfers WHERE id = $1").bind(id).fetch_optional(conn).await
+}
+
+/// The legs of the given transfers, in order.
+pub async fn legs(conn: &mut PgConnection, transfers: &[Uuid]) -> Result<Vec<LegRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM rm_legs WHERE transfer_id = ANY($1) ORDER BY transfer_id, n")
+        .bind(transfers)
+        .fetch_all(conn)
+        .await
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SnapshotRow {
+    pub account_id: Uuid,
+    pub position: i64,
+    pub recorded_at: OffsetDateTime,
+    pub debits_posted: Decimal,
+    pub credits_posted: Decimal,
+    pub debits_pending: Decimal,
+    pub credits_pending: Decimal,
+    pub balance: Decimal,
+    pub available: Decimal,
+}
+
+/// The balance of an account as of a time or a position: its last change at or before it.
+pub async fn balance_at(
+    conn: &mut PgConnection,
+    account: Uuid,
+    at: Option<OffsetDateTime>,
+    position: Option<i64>,
+) -> Result<Option<SnapshotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM rm_balance_history WHERE account_id = $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2) \
+         AND ($3::bigint IS NULL OR position <= $3) ORDER BY position DESC LIMIT 1",
+    )
+    .bind(account)
+    .bind(at)
+    .bind(position)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Balance changes of an account after a position, oldest first.
+pub async fn balance_changes(
+    conn: &mut PgConnection,
+    account: Uuid,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<SnapshotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM rm_balance_history WHERE account_id = $1 AND position > $2 ORDER BY position LIMIT $3",
+    )
+    .bind(account)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Events after `after`, optionally of one stream, one type, or touching one account.
+pub async fn events(
+    conn: &mut PgConnection,
+    after: i64,
+    limit: i64,
+    stream: Option<&str>,
+    event_type: Option<&str>,
+    account: Option<Uuid>,
+) -> Result<Vec<ledger_store::RecordedEvent>, sqlx::Error> {
+    let positions: Vec<i64> = sqlx::query_scalar(
+        "SELECT e.position FROM events e WHERE e.position > $1 AND ($2::text IS NULL OR e.stream_id = $2) \
+         AND ($3::text IS NULL OR e.event_type = $3) \
+         AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_account_events a WHERE a.account_id = $4 AND a.position = e.position)) \
+         ORDER BY e.position LIMIT $5",
+    )
+    .bind(after)
+    .bind(stream)
+    .bind(event_type)
+    .bind(account)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    ledger_store::sql::events_at(conn, &positions).await
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TurnoverRow {
+    pub day: time::Date,
+    pub debits: Decimal,
+    pub credits: Decimal,
+}
+
+pub async fn turnover(
+    conn: &mut PgConnection,
+    account: Uuid,
+    from: Option<time::Date>,
+    to: Option<time::Date>,
+) -> Result<Vec<TurnoverRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT day, debits, credits FROM rm_turnover WHERE account_id = $1 AND ($2::date IS NULL OR day >= $2) \
+         AND ($3::date IS NULL OR day <= $3) ORDER BY day",
+    )
+    .bind(account)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// A projection's checkpoint (0 before it ever ran).
+pub async fn checkpoint(conn: &mut PgConnection, model: Model) -> Result<i64, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = $1")
+        .bind(model.name())
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.unwrap_or(0))
+}
+
+/// The position every read model reflects: the lowest checkpoint.
+pub async fn reflected_position(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT min(checkpoint) FROM projections").fetch_one(conn).await?;
+    Ok(found.unwrap_or(0))
+}

@@ -1,0 +1,546 @@
+//! The GraphQL schema: queries over the read models, subscriptions over the log. Every list is
+//! a Relay connection with a maximum page size; every root field may wait for `minPosition`.
+
+use std::time::Duration;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Error, ErrorExtensions, Json, Object, Result, SimpleObject, Subscription};
+use futures_util::Stream;
+use ledger_core::{AccountId, AccountRef};
+use projections::Model;
+use projections::read::{self, AccountRow, LegRow, SnapshotRow, TransferFilter, TransferRow};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+/// Largest page any list returns.
+pub const MAX_PAGE: i32 = 100;
+/// How long a query waits for a projection to reach `minPosition`.
+pub const MIN_POSITION_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn money(d: Decimal) -> String {
+    d.to_string()
+}
+
+fn bad_input(message: impl Into<String>) -> Error {
+    Error::new(message).extend_with(|_, e| e.set("code", "invalid_argument"))
+}
+
+fn internal(e: sqlx::Error) -> Error {
+    tracing::error!(error = %e, "query failed");
+    Error::new("internal error").extend_with(|_, ext| ext.set("code", "internal"))
+}
+
+fn account_ref(s: &str) -> AccountRef {
+    Uuid::parse_str(s).map(|id| AccountRef::Id(AccountId(id))).unwrap_or_else(|_| AccountRef::Code(s.to_owned()))
+}
+
+fn page_size(first: Option<i32>) -> Result<i64> {
+    match first.unwrap_or(20) {
+        n @ 1..=MAX_PAGE => Ok(i64::from(n)),
+        n => Err(bad_input(format!("first must be 1 to {MAX_PAGE}, not {n}"))),
+    }
+}
+
+fn parse_cursor(after: Option<String>) -> Result<Option<i64>> {
+    after.map(|c| c.parse().map_err(|_| bad_input(format!("{c:?} is not a cursor from this list")))).transpose()
+}
+
+fn parse_time(name: &str, value: Option<String>) -> Result<Option<OffsetDateTime>> {
+    value
+        .map(|v| {
+            OffsetDateTime::parse(&v, &Rfc3339)
+                .map_err(|_| bad_input(format!("{name} must be RFC 3339, e.g. 2026-11-26T12:00:00Z")))
+        })
+        .transpose()
+}
+
+fn parse_day(name: &str, value: Option<String>) -> Result<Option<time::Date>> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    value
+        .map(|v| time::Date::parse(&v, &format).map_err(|_| bad_input(format!("{name} must be YYYY-MM-DD"))))
+        .transpose()
+}
+
+/// Waits until `model` has applied `min_position`, or fails after the timeout.
+async fn wait_for(pool: &PgPool, model: Model, min_position: Option<i64>) -> Result<()> {
+    let Some(min) = min_position else { return Ok(()) };
+    let deadline = tokio::time::Instant::now() + MIN_POSITION_TIMEOUT;
+    loop {
+        let mut conn = pool.acquire().await.map_err(internal)?;
+        let at = read::checkpoint(&mut conn, model).await.map_err(internal)?;
+        drop(conn);
+        if at >= min {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::new(format!(
+                "the {} read model is at position {at}, not yet {min}; retry shortly",
+                model.name()
+            ))
+            .extend_with(|_, e| e.set("code", "min_position_timeout")));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Balance {
+    pub debits_posted: String,
+    pub credits_posted: String,
+    pub debits_pending: String,
+    pub credits_pending: String,
+    /// Posted balance, signed on the account's normal side.
+    pub balance: String,
+    /// Balance less pending holds against it.
+    pub available: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Account {
+    pub id: String,
+    pub code: String,
+    pub currency: String,
+    pub kind: String,
+    pub status: String,
+    pub balance: Balance,
+    /// Position of the last event that changed the account.
+    pub position: i64,
+    pub updated_at: String,
+}
+
+impl From<AccountRow> for Account {
+    fn from(r: AccountRow) -> Account {
+        Account {
+            id: r.account_id.to_string(),
+            code: r.code,
+            currency: r.currency,
+            kind: r.kind,
+            status: r.status,
+            balance: Balance {
+                debits_posted: money(r.debits_posted),
+                credits_posted: money(r.credits_posted),
+                debits_pending: money(r.debits_pending),
+                credits_pending: money(r.credits_pending),
+                balance: money(r.balance),
+                available: money(r.available),
+            },
+            position: r.position,
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct BalanceSnapshot {
+    pub account_id: String,
+    /// The position of the change that produced this balance.
+    pub position: i64,
+    pub recorded_at: String,
+    pub balance: Balance,
+}
+
+impl From<SnapshotRow> for BalanceSnapshot {
+    fn from(r: SnapshotRow) -> BalanceSnapshot {
+        BalanceSnapshot {
+            account_id: r.account_id.to_string(),
+            position: r.position,
+            recorded_at: rfc3339(r.recorded_at),
+            balance: Balance {
+                debits_posted: money(r.debits_posted),
+                credits_posted: money(r.credits_posted),
+                debits_pending: money(r.debits_pending),
+                credits_pending: money(r.credits_pending),
+                balance: money(r.balance),
+                available: money(r.available),
+            },
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Leg {
+    pub account_id: String,
+    pub side: String,
+    pub amount: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Transfer {
+    pub id: String,
+    /// pending, posted, voided or expired.
+    pub status: String,
+    pub pending: bool,
+    pub legs: Vec<Leg>,
+    /// What was posted when a hold was captured.
+    pub posted: Option<Json<serde_json::Value>>,
+    pub external_ref: Option<String>,
+    pub channel: Option<String>,
+    pub initiator: Option<String>,
+    pub metadata: Json<serde_json::Value>,
+    pub created_at: String,
+    pub created_position: i64,
+    pub position: i64,
+    pub timeout_at: Option<String>,
+    pub reverses: Option<String>,
+    pub reversed_by: Option<String>,
+}
+
+fn transfer(r: TransferRow, legs: &[LegRow]) -> Transfer {
+    Transfer {
+        id: r.id.to_string(),
+        status: r.status,
+        pending: r.pending,
+        legs: legs
+            .iter()
+            .filter(|l| l.transfer_id == r.id)
+            .map(|l| Leg { account_id: l.account_id.to_string(), side: l.side.clone(), amount: money(l.amount) })
+            .collect(),
+        posted: r.posted.map(Json),
+        external_ref: r.external_ref,
+        channel: r.channel,
+        initiator: r.initiator,
+        metadata: Json(r.metadata),
+        created_at: rfc3339(r.created_at),
+        created_position: r.created_position,
+        position: r.position,
+        timeout_at: r.timeout_at.map(rfc3339),
+        reverses: r.reverses.map(|u| u.to_string()),
+        reversed_by: r.reversed_by.map(|u| u.to_string()),
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct LedgerEvent {
+    pub position: i64,
+    pub event_id: String,
+    pub stream_id: String,
+    pub stream_version: i32,
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: Json<serde_json::Value>,
+    pub metadata: Json<serde_json::Value>,
+    pub recorded_at: String,
+    /// Hex SHA-256 chaining this event to the one before it.
+    pub hash: String,
+}
+
+impl From<ledger_store::RecordedEvent> for LedgerEvent {
+    fn from(r: ledger_store::RecordedEvent) -> LedgerEvent {
+        LedgerEvent {
+            position: r.position,
+            event_id: r.event_id.to_string(),
+            stream_id: r.stream_id,
+            stream_version: r.stream_version,
+            event_type: r.event_type,
+            schema_version: i32::from(r.schema_version),
+            payload: Json(serde_json::from_str(&r.payload).unwrap_or_default()),
+            metadata: Json(serde_json::from_str(&r.metadata).unwrap_or_default()),
+            recorded_at: rfc3339(ledger_store::sql::to_time(r.recorded_at)),
+            hash: hex::encode(r.hash),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TurnoverDay {
+    pub day: String,
+    pub debits: String,
+    pub credits: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Projection {
+    pub name: String,
+    pub version: i32,
+    pub checkpoint: i64,
+    pub head: i64,
+    /// Head position minus checkpoint.
+    pub lag: i64,
+    pub halted_position: Option<i64>,
+    pub halted_error: Option<String>,
+}
+
+pub struct Query;
+
+fn pool<'a>(ctx: &'a Context<'_>) -> &'a PgPool {
+    ctx.data_unchecked::<PgPool>()
+}
+
+#[Object]
+impl Query {
+    /// One account by id or code.
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<String>,
+        code: Option<String>,
+        min_position: Option<i64>,
+    ) -> Result<Option<Account>> {
+        let account = match (id, code) {
+            (Some(id), None) => account_ref(&id),
+            (None, Some(code)) => AccountRef::Code(code),
+            _ => return Err(bad_input("pass exactly one of id or code")),
+        };
+        wait_for(pool(ctx), Model::Balances, min_position).await?;
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        Ok(read::account(&mut conn, &account).await.map_err(internal)?.map(Account::from))
+    }
+
+    /// Accounts in code order.
+    async fn accounts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        currency: Option<String>,
+        code_prefix: Option<String>,
+        min_position: Option<i64>,
+    ) -> Result<Connection<String, Account>> {
+        let limit = page_size(first)?;
+        wait_for(pool(ctx), Model::Balances, min_position).await?;
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        let mut rows =
+            read::accounts(&mut conn, after.as_deref(), limit + 1, currency.as_deref(), code_prefix.as_deref())
+                .await
+                .map_err(internal)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let mut page = Connection::new(after.is_some(), more);
+        page.edges.extend(rows.into_iter().map(|r| Edge::new(r.code.clone(), Account::from(r))));
+        Ok(page)
+    }
+
+    /// One transfer with its legs.
+    async fn transfer(&self, ctx: &Context<'_>, id: String, min_position: Option<i64>) -> Result<Option<Transfer>> {
+        let id = Uuid::parse_str(&id).map_err(|_| bad_input("id must be a UUID"))?;
+        wait_for(pool(ctx), Model::Journal, min_position).await?;
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        let Some(row) = read::transfer(&mut conn, id).await.map_err(internal)? else { return Ok(None) };
+        let legs = read::legs(&mut conn, &[id]).await.map_err(internal)?;
+        Ok(Some(transfer(row, &legs)))
+    }
+
+    /// The journal, in log order, filtered by account, status, channel, external reference,
+    /// creation time (`from` inclusive, `to` exclusive, RFC 3339) and metadata containment.
+    #[allow(clippy::too_many_arguments)]
+    async fn transfers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        account: Option<String>,
+        status: Option<String>,
+        channel: Option<String>,
+        external_ref: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+        metadata: Option<Json<serde_json::Value>>,
+        min_position: Option<i64>,
+    ) -> Result<Connection<String, Transfer>> {
+        let limit = page_size(first)?;
+        let after_position = parse_cursor(after)?;
+        wait_for(pool(ctx), Model::Journal, min_position).await?;
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        let account = match account {
+            Some(a) => match read::account(&mut conn, &account_ref(&a)).await.map_err(internal)? {
+                Some(found) => Some(found.account_id),
+                None => return Ok(Connection::new(false, false)),
+            },
+            None => None,
+        };
+        let filter = TransferFilter {
+            account,
+            status,
+            channel,
+            external_ref,
+            from: parse_time("from", from)?,
+            to: parse_time("to", to)?,
+            metadata: metadata.map(|m| m.0),
+        };
+        let mut rows = read::transfers(&mut conn, &filter, after_position, limit + 1).await.map_err(internal)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let legs = read::legs(&mut conn, &ids).await.map_err(internal)?;
+        let mut page = Connection::new(after_position.is_some(), more);
+        page.edges.extend(rows.into_iter().map(|r| Edge::new(r.created_position.to_string(), transfer(r, &legs))));
+        Ok(page)
+    }
+
+    /// The balance of an account as of a time (RFC 3339) or a log position.
+    async fn balance_at(
+        &self,
+        ctx: &Context<'_>,
+        account: String,
+        at: Option<String>,
+        position: Option<i64>,
+        min_position: Option<i64>,
+    ) -> Result<Option<BalanceSnapshot>> {
+        let at = parse_time("at", at)?;
+        if at.is_none() && position.is_none() {
+            return Err(bad_input("pass at or position"));
+        }
+        wait_for(pool(ctx), Model::Balances, min_position.or(position)).await?;
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        let Some(found) = read::account(&mut conn, &account_ref(&account)).await.map_err(internal)? else {
+            return Ok(None);
+        };
+        Ok(read::balance_at(&mut conn, found.account_id, at, position)
+            .await
+            .map_err(internal)?
+            .map(BalanceSnapshot::from))
+    }
+
+    /// The ordered log, optionally of one stream, one event type, or touching one account.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        stream: Option<String>,
+        r#type: Option<String>,
+        account: Option<String>,
+    ) -> Result<Connection<String, LedgerEvent>> {
+        let limit = page_size(first)?;
+        let after_position = parse_cursor(after)?;
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        let account = match account {
+            Some(a) => match read::account(&mut conn, &account_ref(&a)).await.map_err(internal)? {
+                Some(found) => Some(found.account_id),
+                None => return Ok(Connection::new(false, false)),
+            },
+            None => None,
+        };
+        let mut rows = read::events(
+            &mut conn,
+            after_position.unwrap_or(0),
+            limit + 1,
+            stream.as_deref(),
+            r#type.as_deref(),
+            account,
+        )
+        .await
+        .map_err(internal)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let mut page = Connection::new(after_position.is_some(), more);
+        page.edges.extend(rows.into_iter().map(|r| Edge::new(r.position.to_string(), LedgerEvent::from(r))));
+        Ok(page)
+    }
+
+    /// Posted debits and credits of an account per day (`from`/`to` as YYYY-MM-DD, inclusive).
+    async fn turnover(
+        &self,
+        ctx: &Context<'_>,
+        account: String,
+        from: Option<String>,
+        to: Option<String>,
+        min_position: Option<i64>,
+    ) -> Result<Vec<TurnoverDay>> {
+        let (from, to) = (parse_day("from", from)?, parse_day("to", to)?);
+        wait_for(pool(ctx), Model::Turnover, min_position).await?;
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        let Some(found) = read::account(&mut conn, &account_ref(&account)).await.map_err(internal)? else {
+            return Ok(Vec::new());
+        };
+        let rows = read::turnover(&mut conn, found.account_id, from, to).await.map_err(internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TurnoverDay { day: r.day.to_string(), debits: money(r.debits), credits: money(r.credits) })
+            .collect())
+    }
+
+    /// Every projection's version, checkpoint, lag and halt.
+    async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<Projection>> {
+        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
+        let rows = projections::status(&mut conn).await.map_err(internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|s| Projection {
+                name: s.name,
+                version: s.version,
+                checkpoint: s.checkpoint,
+                head: s.head,
+                lag: s.lag,
+                halted_position: s.halted_position,
+                halted_error: s.halted_error,
+            })
+            .collect())
+    }
+}
+
+pub struct SubscriptionRoot;
+
+/// How often subscriptions look for new rows.
+const POLL: Duration = Duration::from_millis(100);
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// New events after a position, in order.
+    async fn events(&self, ctx: &Context<'_>, after: Option<i64>) -> impl Stream<Item = Result<LedgerEvent>> {
+        let pool = pool(ctx).clone();
+        let state = (pool, after.unwrap_or(0), std::collections::VecDeque::<LedgerEvent>::new());
+        futures_util::stream::unfold(state, |(pool, mut after, mut queue)| async move {
+            loop {
+                if let Some(next) = queue.pop_front() {
+                    return Some((Ok(next), (pool, after, queue)));
+                }
+                let page = match pool.acquire().await {
+                    Ok(mut conn) => ledger_store::sql::events_page(&mut conn, after, 100).await,
+                    Err(e) => Err(e),
+                };
+                match page {
+                    Ok(rows) if rows.is_empty() => tokio::time::sleep(POLL).await,
+                    Ok(rows) => {
+                        after = rows.last().map_or(after, |r| r.position);
+                        queue.extend(rows.into_iter().map(LedgerEvent::from));
+                    }
+                    Err(e) => return Some((Err(internal(e)), (pool, after, queue))),
+                }
+            }
+        })
+    }
+
+    /// Every change of one account's balance from now on (or after a position).
+    async fn balance_changes(
+        &self,
+        ctx: &Context<'_>,
+        account: String,
+        after: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<BalanceSnapshot>>> {
+        let pool = pool(ctx).clone();
+        let mut conn = pool.acquire().await.map_err(internal)?;
+        let found = read::account(&mut conn, &account_ref(&account)).await.map_err(internal)?;
+        let found = found.ok_or_else(|| bad_input(format!("account {account} not found")))?;
+        let after = after.unwrap_or(found.position);
+        drop(conn);
+        let state = (pool, found.account_id, after, std::collections::VecDeque::<BalanceSnapshot>::new());
+        Ok(futures_util::stream::unfold(state, |(pool, id, mut after, mut queue)| async move {
+            loop {
+                if let Some(next) = queue.pop_front() {
+                    return Some((Ok(next), (pool, id, after, queue)));
+                }
+                let rows = match pool.acquire().await {
+                    Ok(mut conn) => read::balance_changes(&mut conn, id, after, 100).await,
+                    Err(e) => Err(e),
+                };
+                match rows {
+                    Ok(rows) if rows.is_empty() => tokio::time::sleep(POLL).await,
+                    Ok(rows) => {
+                        after = rows.last().map_or(after, |r| r.position);
+                        queue.extend(rows.into_iter().map(BalanceSnapshot::from));
+                    }
+                    Err(e) => return Some((Err(internal(e)), (pool, id, after, queue))),
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,291 @@
+//! The GraphQL API end to end: a real writer and projection runners on a fresh database, queries
+//! through the router (`oneshot`), subscriptions over a real WebSocket.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use ledger_core::{
+    AccountId, AccountKind, AccountRef, BalanceLimit, Command, CreateTransfer, CurrencyCode, OpenAccount, TransferId,
+};
+use ledger_store::keys::create_key;
+use ledger_store::testing::{TestDatabase, fresh_database};
+use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};
+use projections::Model;
+use query_api::{QueryState, router};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+struct App {
+    db: TestDatabase,
+    ledger: LedgerHandle,
+    writer: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    runners: Vec<tokio::task::JoinHandle<()>>,
+    router: Router,
+    key: String,
+    write_only_key: String,
+}
+
+async fn spawn_app() -> App {
+    let db = fresh_database().await;
+    let (ledger, writer) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let (_, key) = create_key(&pool, "auditor", &["read".to_owned()]).await.unwrap();
+    let (_, write_only_key) = create_key(&pool, "pos", &["transfers:write".to_owned()]).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runners = Model::ALL
+        .into_iter()
+        .map(|model| {
+            let (url, stopped) = (db.url.clone(), stopped.clone());
+            tokio::spawn(async move { projections::run(&url, model, Duration::from_millis(50), stopped).await })
+        })
+        .collect();
+    App { router: router(QueryState::new(pool)), db, ledger, writer, stop, runners, key, write_only_key }
+}
+
+impl App {
+    async fn gql_with(&self, key: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
+        let mut request = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let body = json!({"query": query, "variables": variables}).to_string();
+        let response = self.router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn gql(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.gql_with(Some(&self.key), query, variables).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn open(&self, code: &str, kind: AccountKind, no_overdraft: bool) -> AccountId {
+        let id = AccountId(Uuid::new_v4());
+        let limit = if no_overdraft { kind.no_overdraft_limit() } else { BalanceLimit::None };
+        let open = OpenAccount {
+            id,
+            code: code.into(),
+            currency: CurrencyCode::parse("EUR").unwrap(),
+            kind,
+            limit,
+            metadata: json!({}),
+        };
+        self.ledger.submit(Command::OpenAccount(open), EventMeta::default()).await.unwrap().unwrap();
+        id
+    }
+
+    /// Submits a transfer and returns its id and position.
+    async fn transfer(
+        &self,
+        debit: &str,
+        credit: &str,
+        amount: &str,
+        channel: &str,
+        metadata: Value,
+    ) -> (TransferId, i64) {
+        let id = TransferId(Uuid::new_v4());
+        let t = CreateTransfer {
+            metadata,
+            external_ref: Some(format!("ext-{}", id.0.simple())),
+            ..CreateTransfer::simple(
+                id,
+                AccountRef::Code(debit.into()),
+                AccountRef::Code(credit.into()),
+                amount.parse::<Decimal>().unwrap(),
+            )
+        };
+        let meta = EventMeta { channel: Some(channel.into()), ..EventMeta::default() };
+        let c = self.ledger.submit(Command::CreateTransfer(t), meta).await.unwrap().unwrap();
+        (id, c.position)
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for r in self.runners {
+            r.await.unwrap();
+        }
+        drop(self.router);
+        drop(self.ledger);
+        self.writer.await.unwrap();
+        self.db.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_read_what_commands_wrote_at_least_as_fresh_as_asked() {
+    let app = spawn_app().await;
+    app.open("bank", AccountKind::Asset, false).await;
+    app.open("player:1", AccountKind::Liability, true).await;
+    app.open("player:2", AccountKind::Liability, true).await;
+    app.open("fees", AccountKind::Income, false).await;
+    app.transfer("bank", "player:1", "100.00", "psp", json!({"order": "A-1"})).await;
+    let (_, middle) = app.transfer("bank", "player:2", "50.00", "shop", json!({"order": "A-2", "promo": true})).await;
+    let (spend, last) = app.transfer("player:1", "fees", "30.00", "pos", json!({"order": "A-3"})).await;
+
+    // Read-your-writes: minPosition waits until the read model has the command's position.
+    let body = app
+        .gql(
+            "query($p: Int) { account(code: \"player:1\", minPosition: $p) { code currency balance { balance available debitsPosted } position } }",
+            json!({"p": last}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["account"]["balance"],
+        json!({"balance": "70.00", "available": "70.00", "debitsPosted": "30.00"}),
+        "{body}"
+    );
+    assert!(body["extensions"]["position"].as_i64().unwrap() >= 0, "every response carries its position");
+
+    let page = app
+        .gql("{ accounts(first: 2) { edges { cursor node { code } } pageInfo { hasNextPage endCursor } } }", json!({}))
+        .await;
+    let codes: Vec<&str> = page["data"]["accounts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["bank", "fees"]);
+    assert_eq!(page["data"]["accounts"]["pageInfo"]["hasNextPage"], json!(true));
+    let next = app
+        .gql(
+            "query($c: String) { accounts(first: 5, after: $c) { edges { node { code } } pageInfo { hasNextPage } } }",
+            json!({"c": page["data"]["accounts"]["pageInfo"]["endCursor"]}),
+        )
+        .await;
+    let codes: Vec<&str> = next["data"]["accounts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["player:1", "player:2"]);
+
+    let filtered = |filter: &str| {
+        format!(
+            "{{ transfers({filter}) {{ edges {{ node {{ id channel status legs {{ side amount }} metadata }} }} }} }}"
+        )
+    };
+    let by_account = app.gql(&filtered("account: \"player:1\", minPosition: 7"), json!({})).await;
+    assert_eq!(by_account["data"]["transfers"]["edges"].as_array().unwrap().len(), 2, "{by_account}");
+    let by_channel = app.gql(&filtered("channel: \"pos\""), json!({})).await;
+    assert_eq!(by_channel["data"]["transfers"]["edges"][0]["node"]["id"], json!(spend.0.to_string()));
+    assert_eq!(
+        by_channel["data"]["transfers"]["edges"][0]["node"]["legs"][0],
+        json!({"side": "debit", "amount": "30.00"})
+    );
+    let by_metadata = app.gql(&filtered("metadata: {promo: true}"), json!({})).await;
+    assert_eq!(by_metadata["data"]["transfers"]["edges"][0]["node"]["metadata"]["order"], json!("A-2"));
+    let none = app.gql(&filtered("status: \"pending\""), json!({})).await;
+    assert_eq!(none["data"]["transfers"]["edges"], json!([]));
+    let future = app.gql(&filtered("from: \"2999-01-01T00:00:00Z\""), json!({})).await;
+    assert_eq!(future["data"]["transfers"]["edges"], json!([]));
+
+    // As of a position before the spend, and as of now.
+    let before = app
+        .gql(
+            "query($p: Int) { balanceAt(account: \"player:1\", position: $p) { balance { balance } position } }",
+            json!({"p": middle}),
+        )
+        .await;
+    assert_eq!(before["data"]["balanceAt"]["balance"]["balance"], json!("100.00"), "{before}");
+    let now = app
+        .gql("{ balanceAt(account: \"player:1\", at: \"2999-01-01T00:00:00Z\") { balance { balance } } }", json!({}))
+        .await;
+    assert_eq!(now["data"]["balanceAt"]["balance"]["balance"], json!("70.00"));
+
+    let events = app.gql("{ events(first: 10, account: \"player:1\", type: \"TransferPosted\") { edges { node { position type payload } } } }", json!({})).await;
+    assert_eq!(events["data"]["events"]["edges"].as_array().unwrap().len(), 2, "{events}");
+    let turnover = app.gql("{ turnover(account: \"player:1\") { day debits credits } }", json!({})).await;
+    assert_eq!(turnover["data"]["turnover"][0]["debits"], json!("30.00"));
+    assert_eq!(turnover["data"]["turnover"][0]["credits"], json!("100.00"));
+    let status = app.gql("{ projections { name lag checkpoint } }", json!({})).await;
+    assert_eq!(status["data"]["projections"].as_array().unwrap().len(), 4);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_keys_are_enforced_with_clear_errors() {
+    let app = spawn_app().await;
+    let big = app.gql("{ accounts(first: 500) { edges { cursor } } }", json!({})).await;
+    assert!(big["errors"][0]["message"].as_str().unwrap().contains("first must be 1 to 100"), "{big}");
+    let deep = app.gql("{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }", json!({})).await;
+    assert!(deep["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested too deep"), "{deep}");
+    let bad_time = app.gql("{ transfers(from: \"yesterday\") { edges { cursor } } }", json!({})).await;
+    assert_eq!(bad_time["errors"][0]["extensions"]["code"], json!("invalid_argument"));
+
+    let (status, body) = app.gql_with(None, "{ projections { name } }", json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (status, body) = app.gql_with(Some("ldg_wrong"), "{ projections { name } }", json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (status, body) = app.gql_with(Some(&app.write_only_key.clone()), "{ projections { name } }", json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+
+    // A position the read models never reach: a bounded wait, then a clear error.
+    let started = std::time::Instant::now();
+    let late = app.gql("{ account(code: \"nobody\", minPosition: 1000000) { code } }", json!({})).await;
+    assert_eq!(late["errors"][0]["extensions"]["code"], json!("min_position_timeout"), "{late}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_stream_new_events_over_a_websocket() {
+    let app = spawn_app().await;
+    app.open("bank", AccountKind::Asset, false).await;
+    app.open("player", AccountKind::Liability, true).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, app.router.clone()).into_future());
+
+    let mut request = format!("ws://{addr}/graphql/ws").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", app.key)}});
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], json!("connection_ack"));
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { events(after: 2) { position type } }"}});
+    ws.send(Message::text(subscribe.to_string())).await.unwrap();
+    let (_, position) = app.transfer("bank", "player", "5.00", "pos", json!({})).await;
+    let message = next_json(&mut ws).await;
+    assert_eq!(message["type"], json!("next"), "{message}");
+    assert_eq!(message["payload"]["data"]["events"], json!({"position": position, "type": "TransferPosted"}));
+    ws.close(None).await.ok();
+    server.abort();
+    app.stop().await;
+}
+
+/// The next text message of a WebSocket, as JSON.
+async fn next_json<S>(ws: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message =
+            tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message").unwrap().unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_committed_sdl_matches_the_code() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/schema.graphql")).unwrap_or_default();
+    assert!(
+        committed == query_api::sdl(),
+        "schemas/schema.graphql is out of date: regenerate it with `cargo run -p ledger -- sdl > schemas/schema.graphql`"
+    );
+}
