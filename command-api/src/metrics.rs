@@ -18,7 +18,7 @@ impl HttpMetrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, ledger: &LedgerHandle) -> String {
+    pub fn render(&self, ledger: &LedgerHandle, projections: &[projections::ProjectionStatus]) -> String {
         let mut out = String::new();
         out.push_str("# TYPE ledger_http_requests_total counter\n");
         for ((route, status), n) in self.requests.lock().expect("metrics lock").iter() {
@@ -57,6 +57,19 @@ impl HttpMetrics {
         let _ = writeln!(out, "ledger_writer_commit_events_bucket{{le=\"+Inf\"}} {commits}");
         let _ = writeln!(out, "ledger_writer_commit_events_sum {}", get(&m.events));
         let _ = writeln!(out, "ledger_writer_commit_events_count {commits}");
+        out.push_str("# TYPE ledger_projection_lag gauge\n");
+        for p in projections {
+            let _ = writeln!(out, "ledger_projection_lag{{projection=\"{}\"}} {}", p.name, p.lag);
+        }
+        out.push_str("# TYPE ledger_projection_halted gauge\n");
+        for p in projections {
+            let _ = writeln!(
+                out,
+                "ledger_projection_halted{{projection=\"{}\"}} {}",
+                p.name,
+                u8::from(p.halted_position.is_some())
+            );
+        }
         out
     }
 }

@@ -343,6 +343,10 @@ pub async fn readyz(State(state): State<ApiState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<ApiState>) -> Response {
-    let body = state.inner.http.render(&state.inner.ledger);
+    let projections = match state.inner.pool.acquire().await {
+        Ok(mut conn) => projections::status(&mut conn).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let body = state.inner.http.render(&state.inner.ledger, &projections);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
