@@ -1,7 +1,5 @@
 //! `ledger up`: migrations, the writer, and the HTTP API in one process, with graceful shutdown.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use tracing::info;
 
@@ -43,7 +41,7 @@ pub fn spawn_projections(url: &str) -> (tokio::sync::watch::Sender<bool>, Vec<to
         .into_iter()
         .map(|model| {
             let (url, stopped) = (url.to_owned(), stopped.clone());
-            tokio::spawn(async move { projections::run(&url, model, Duration::from_secs(1), stopped).await })
+            tokio::spawn(async move { projections::run(&url, model, projections::Follow::default(), stopped).await })
         })
         .collect();
     (stop, tasks)

@@ -47,6 +47,9 @@ fn views_sql(model: Model, v: i32) -> String {
 /// events it applied (0: caught up, or halted).
 pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyError> {
     let mut tx = conn.begin().await?;
+    // Read models are derived: rows and checkpoint stay atomic, but need not wait for the disk.
+    // After a crash both roll back together and the events are applied again.
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
     let (version, checkpoint, halted): (i32, i64, Option<i64>) =
         sqlx::query_as("SELECT version, checkpoint, halted_position FROM projections WHERE name = $1")
@@ -79,12 +82,27 @@ async fn halt(conn: &mut PgConnection, model: Model, position: i64, error: &str)
         .map(drop)
 }
 
+/// How a runner follows the log once caught up.
+#[derive(Clone, Copy, Debug)]
+pub struct Follow {
+    /// Poll this often when no notification arrives.
+    pub poll: Duration,
+    /// After a notification, wait this long so that one transaction covers many commits.
+    pub linger: Duration,
+}
+
+impl Default for Follow {
+    fn default() -> Self {
+        Follow { poll: Duration::from_secs(1), linger: Duration::from_millis(50) }
+    }
+}
+
 /// Runs one projection until `stop` turns true: catches up, then waits for notifications
-/// (or polls every `poll`). A poison event halts it and is recorded; database errors are retried.
-pub async fn run(url: &str, model: Model, poll: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// (or polls). A poison event halts it and is recorded; database errors are retried.
+pub async fn run(url: &str, model: Model, follow_with: Follow, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut delay = Duration::from_millis(200);
     while !*stop.borrow() {
-        match follow(url, model, poll, &mut stop).await {
+        match follow(url, model, follow_with, &mut stop).await {
             Ok(()) => return,
             Err(ApplyError::Poison { position, error }) => {
                 error!(projection = model.name(), position, error, "projection halted on a poison event");
@@ -110,7 +128,7 @@ pub async fn run(url: &str, model: Model, poll: Duration, mut stop: tokio::sync:
 async fn follow(
     url: &str,
     model: Model,
-    poll: Duration,
+    f: Follow,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ApplyError> {
     let mut conn = PgConnection::connect(url).await?;
@@ -119,14 +137,19 @@ async fn follow(
     listener.listen(CHANNEL).await?;
     info!(projection = model.name(), "projection running");
     loop {
-        while step(&mut conn, model).await? > 0 {
+        // A full page means more is waiting: keep going without pause.
+        while step(&mut conn, model).await? == PAGE as usize {
             if *stop.borrow() {
                 return Ok(());
             }
         }
         tokio::select! {
             notification = listener.recv() => { notification?; }
-            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::time::sleep(f.poll) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(f.linger) => {}
             _ = stop.changed() => return Ok(()),
         }
         if *stop.borrow() {

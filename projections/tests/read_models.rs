@@ -95,8 +95,15 @@ async fn catch_up(conn: &mut PgConnection) {
         // The runner creates the projection's tables, then follows the log until stopped.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let url = conn_url(conn).await;
-        let handle =
-            tokio::spawn(async move { projections::run(&url, model, Duration::from_millis(20), stop_rx).await });
+        let handle = tokio::spawn(async move {
+            projections::run(
+                &url,
+                model,
+                projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) },
+                stop_rx,
+            )
+            .await
+        });
         loop {
             let s = status(conn).await.unwrap();
             if s.iter().any(|p| p.name == model.name() && p.lag == 0) {
@@ -271,7 +278,12 @@ async fn a_poison_event_halts_the_projection_at_its_position() {
     // The runner returns once it has recorded the halt.
     tokio::time::timeout(
         Duration::from_secs(20),
-        projections::run(&db.url, Model::Balances, Duration::from_millis(20), stopped),
+        projections::run(
+            &db.url,
+            Model::Balances,
+            projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) },
+            stopped,
+        ),
     )
     .await
     .expect("a halted projection stops");

@@ -45,7 +45,15 @@ async fn spawn_app() -> App {
         .into_iter()
         .map(|model| {
             let (url, stopped) = (db.url.clone(), stopped.clone());
-            tokio::spawn(async move { projections::run(&url, model, Duration::from_millis(50), stopped).await })
+            tokio::spawn(async move {
+                projections::run(
+                    &url,
+                    model,
+                    projections::Follow { poll: Duration::from_millis(50), linger: Duration::from_millis(5) },
+                    stopped,
+                )
+                .await
+            })
         })
         .collect();
     App { router: router(QueryState::new(pool)), db, ledger, writer, stop, runners, key, write_only_key }
