@@ -20,6 +20,7 @@ struct File {
     expiry_interval_ms: Option<u64>,
     standby: Option<bool>,
     db_pool_size: Option<u32>,
+    projections: Option<bool>,
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
 }
@@ -29,6 +30,8 @@ pub struct Settings {
     pub listen: String,
     pub database_url: Option<String>,
     pub db_pool_size: u32,
+    /// Run the projections inside `ledger up` (off: run `ledger projections run` elsewhere).
+    pub projections: bool,
     pub writer: WriterConfig,
 }
 
@@ -72,6 +75,7 @@ impl Settings {
             listen: env("LEDGER_LISTEN")?.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             database_url: env("DATABASE_URL")?.or(file.database_url),
             db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
+            projections: env("LEDGER_PROJECTIONS")?.or(file.projections).unwrap_or(true),
             writer: WriterConfig {
                 currencies,
                 max_group: env("LEDGER_MAX_GROUP")?.or(file.max_group).unwrap_or(defaults.max_group),

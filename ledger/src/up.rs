@@ -13,7 +13,12 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
         .connect(url)
         .await
         .context("connecting the read pool")?;
-    let (stop_projections, projections) = spawn_projections(url);
+    let (stop_projections, projections) = if settings.projections {
+        spawn_projections(url)
+    } else {
+        info!("projections are off here (LEDGER_PROJECTIONS=false): run `ledger projections run` elsewhere");
+        (tokio::sync::watch::channel(false).0, Vec::new())
+    };
     let app = command_api::router(command_api::ApiState::new(ledger, pool.clone()))
         .merge(query_api::router(query_api::QueryState::new(pool)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)

@@ -38,8 +38,8 @@ pub fn create_sql(model: crate::Model, v: i32) -> String {
              pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
              created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
              timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB); \
-             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_created ON rm_transfers_v{v} (created_at); \
-             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_at); \
+             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_log ON rm_transfers_v{v} (created_position); \
+             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_position); \
              CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref); \
              CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops); \
              CREATE TABLE IF NOT EXISTS rm_legs_v{v} (transfer_id UUID NOT NULL, n INTEGER NOT NULL, \
