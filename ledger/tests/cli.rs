@@ -160,6 +160,17 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     assert_eq!(status, 200);
     assert!(body.contains(r#""balance":"25.00""#), "{body}");
 
+    // The query API on the same port reads the projections `ledger up` runs.
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/graphql",
+        &key,
+        r#"{"query":"{ account(code: \"player\", minPosition: 3) { balance { balance } } }"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""balance":{"balance":"25.00"}"#), "{body}");
+
     // SIGTERM: in-flight requests finish, the writer commits what it holds, the process exits 0.
     let pid = up.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

@@ -269,6 +269,24 @@ async fn subscriptions_stream_new_events_over_a_websocket() {
     let message = next_json(&mut ws).await;
     assert_eq!(message["type"], json!("next"), "{message}");
     assert_eq!(message["payload"]["data"]["events"], json!({"position": position, "type": "TransferPosted"}));
+
+    let balance = json!({"id": "2", "type": "subscribe", "payload": {"query": "subscription { balanceChanges(account: \"player\", after: 0) { position balance { balance } } }"}});
+    ws.send(Message::text(balance.to_string())).await.unwrap();
+    let (_, second) = app.transfer("bank", "player", "2.50", "pos", json!({})).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let m = next_json(&mut ws).await;
+        if m["id"] == json!("2") {
+            seen.push(m["payload"]["data"]["balanceChanges"].clone());
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            json!({"position": position, "balance": {"balance": "5.00"}}),
+            json!({"position": second, "balance": {"balance": "7.50"}})
+        ]
+    );
     ws.close(None).await.ok();
     server.abort();
     app.stop().await;
