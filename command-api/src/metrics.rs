@@ -14,14 +14,19 @@ pub struct HttpMetrics {
 
 impl HttpMetrics {
     pub fn record(&self, route: &str, status: u16) {
-        *self.requests.lock().expect("metrics lock").entry((route.to_owned(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
     }
 
     /// The text exposition format.
     pub fn render(&self, ledger: &LedgerHandle, projections: &[projections::ProjectionStatus]) -> String {
         let mut out = String::new();
         out.push_str("# TYPE ledger_http_requests_total counter\n");
-        for ((route, status), n) in self.requests.lock().expect("metrics lock").iter() {
+        for ((route, status), n) in self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             let _ = writeln!(out, "ledger_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
         }
         let m = ledger.metrics();

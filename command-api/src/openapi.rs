@@ -33,7 +33,7 @@ impl Modify for BearerKey {
 
 /// The document as committed under `schemas/`.
 pub fn json() -> String {
-    let mut text = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes");
+    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
     text.push('\n');
     text
 }

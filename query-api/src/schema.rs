@@ -115,6 +115,20 @@ pub struct Account {
     pub updated_at: String,
 }
 
+impl Balance {
+    fn new(totals: [Decimal; 4], balance: Decimal, available: Decimal) -> Balance {
+        let [debits_posted, credits_posted, debits_pending, credits_pending] = totals.map(money);
+        Balance {
+            debits_posted,
+            credits_posted,
+            debits_pending,
+            credits_pending,
+            balance: money(balance),
+            available: money(available),
+        }
+    }
+}
+
 impl From<AccountRow> for Account {
     fn from(r: AccountRow) -> Account {
         Account {
@@ -123,14 +137,11 @@ impl From<AccountRow> for Account {
             currency: r.currency,
             kind: r.kind,
             status: r.status,
-            balance: Balance {
-                debits_posted: money(r.debits_posted),
-                credits_posted: money(r.credits_posted),
-                debits_pending: money(r.debits_pending),
-                credits_pending: money(r.credits_pending),
-                balance: money(r.balance),
-                available: money(r.available),
-            },
+            balance: Balance::new(
+                [r.debits_posted, r.credits_posted, r.debits_pending, r.credits_pending],
+                r.balance,
+                r.available,
+            ),
             position: r.position,
             updated_at: rfc3339(r.updated_at),
         }
@@ -152,14 +163,11 @@ impl From<SnapshotRow> for BalanceSnapshot {
             account_id: r.account_id.to_string(),
             position: r.position,
             recorded_at: rfc3339(r.recorded_at),
-            balance: Balance {
-                debits_posted: money(r.debits_posted),
-                credits_posted: money(r.credits_posted),
-                debits_pending: money(r.debits_pending),
-                credits_pending: money(r.credits_pending),
-                balance: money(r.balance),
-                available: money(r.available),
-            },
+            balance: Balance::new(
+                [r.debits_posted, r.credits_posted, r.debits_pending, r.credits_pending],
+                r.balance,
+                r.available,
+            ),
         }
     }
 }
@@ -266,6 +274,13 @@ pub struct Projection {
     pub lag: i64,
     pub halted_position: Option<i64>,
     pub halted_error: Option<String>,
+}
+
+impl From<projections::ProjectionStatus> for Projection {
+    fn from(s: projections::ProjectionStatus) -> Projection {
+        let projections::ProjectionStatus { name, version, checkpoint, head, lag, halted_position, halted_error } = s;
+        Projection { name, version, checkpoint, head, lag, halted_position, halted_error }
+    }
 }
 
 pub struct Query;
@@ -462,18 +477,7 @@ impl Query {
     async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<Projection>> {
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
         let rows = projections::status(&mut conn).await.map_err(internal)?;
-        Ok(rows
-            .into_iter()
-            .map(|s| Projection {
-                name: s.name,
-                version: s.version,
-                checkpoint: s.checkpoint,
-                head: s.head,
-                lag: s.lag,
-                halted_position: s.halted_position,
-                halted_error: s.halted_error,
-            })
-            .collect())
+        Ok(rows.into_iter().map(Projection::from).collect())
     }
 }
 

@@ -118,6 +118,19 @@ impl App {
         (id, c.position)
     }
 
+    /// Waits until every projection has applied the whole log.
+    async fn caught_up(&self) {
+        for _ in 0..500 {
+            let status = self.gql("{ projections { lag } }", json!({})).await;
+            let lags = status["data"]["projections"].as_array().cloned().unwrap_or_default();
+            if lags.len() == 4 && lags.iter().all(|p| p["lag"] == json!(0)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("projections did not catch up");
+    }
+
     async fn stop(self) {
         self.stop.send(true).unwrap();
         for r in self.runners {
@@ -154,6 +167,7 @@ async fn queries_read_what_commands_wrote_at_least_as_fresh_as_asked() {
         "{body}"
     );
     assert!(body["extensions"]["position"].as_i64().unwrap() >= 0, "every response carries its position");
+    app.caught_up().await;
 
     let page = app
         .gql("{ accounts(first: 2) { edges { cursor node { code } } pageInfo { hasNextPage endCursor } } }", json!({}))
@@ -270,6 +284,10 @@ async fn subscriptions_stream_new_events_over_a_websocket() {
     assert_eq!(message["type"], json!("next"), "{message}");
     assert_eq!(message["payload"]["data"]["events"], json!({"position": position, "type": "TransferPosted"}));
 
+    // balanceChanges resolves the account in the read model: wait until it has it.
+    let ready =
+        app.gql("query($p: Int) { account(code: \"player\", minPosition: $p) { code } }", json!({"p": position})).await;
+    assert_eq!(ready["data"]["account"]["code"], json!("player"), "{ready}");
     let balance = json!({"id": "2", "type": "subscribe", "payload": {"query": "subscription { balanceChanges(account: \"player\", after: 0) { position balance { balance } } }"}});
     ws.send(Message::text(balance.to_string())).await.unwrap();
     let (_, second) = app.transfer("bank", "player", "2.50", "pos", json!({})).await;
@@ -277,6 +295,7 @@ async fn subscriptions_stream_new_events_over_a_websocket() {
     while seen.len() < 2 {
         let m = next_json(&mut ws).await;
         if m["id"] == json!("2") {
+            assert_eq!(m["type"], json!("next"), "{m}");
             seen.push(m["payload"]["data"]["balanceChanges"].clone());
         }
     }
