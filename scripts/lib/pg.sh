@@ -29,19 +29,34 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# pg_dir DIR: DIR if the cluster's owner can reach it, else a directory of its own under
+# /var/tmp (a checkout under a private home directory is not reachable by `postgres`).
+pg_dir() {
+  local dir=$1
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$dir"; chmod 700 "$dir"
+    if ! runuser -u postgres -- test -w "$dir" 2>/dev/null; then
+      dir=/var/tmp/ledger-pg-$(printf '%s' "$dir" | md5sum | cut -c1-12)
+      mkdir -p "$dir"; chown postgres "$dir"; chmod 700 "$dir"
+    fi
+  fi
+  echo "$dir"
+}
+
 # pg_start DIR PORT [durable|fast]: initialise (once) and start a cluster; prints its URL.
 # `fast` turns fsync off: for tests, where Postgres itself is never killed.
 pg_start() {
   local dir=$1 port=$2 mode=${3:-durable}
   ensure_postgres
-  mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
-  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; chmod 700 "$dir"; fi
+  dir=$(pg_dir "$dir")
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; return 1; }
   fi
-  local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300"
+  # The socket goes in /tmp: a long checkout path would exceed the 107-byte socket path limit.
+  local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=/tmp -c max_connections=300"
   opts="$opts -c shared_buffers=256MB -c max_wal_size=2GB -c log_min_messages=warning"
   if [ "$mode" = fast ]; then opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"; fi
   if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
@@ -52,7 +67,8 @@ pg_start() {
 }
 
 pg_stop() {
-  local dir=$1
+  local dir
+  dir=$(pg_dir "$1")
   [ -f "$dir/data/PG_VERSION" ] || return 0
   as_pg "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
