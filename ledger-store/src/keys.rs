@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -62,19 +63,34 @@ fn hash(key: &str) -> [u8; 32] {
 /// Keys seen so far, by hash; a miss asks the database (keys are created by another process).
 pub struct KeyStore {
     pool: PgPool,
-    cache: RwLock<HashMap<[u8; 32], Principal>>,
+    cache: RwLock<HashMap<[u8; 32], (Principal, Instant)>>,
+    ttl: Duration,
 }
+
+/// How long a validated key is trusted before it is looked up again (so a revocation takes
+/// effect within this time).
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl KeyStore {
     pub fn new(pool: PgPool) -> KeyStore {
-        KeyStore { pool, cache: RwLock::new(HashMap::new()) }
+        KeyStore::with_ttl(pool, KEY_CACHE_TTL)
+    }
+
+    pub fn with_ttl(pool: PgPool, ttl: Duration) -> KeyStore {
+        KeyStore { pool, cache: RwLock::new(HashMap::new()), ttl }
     }
 
     /// The caller, if `key` (from `bearer`) is valid and has `scope`.
     pub async fn require(&self, key: Option<&str>, scope: Scope) -> Result<Principal, KeyError> {
         let key = key.ok_or(KeyError::Unauthorized)?;
         let digest = hash(key);
-        let cached = self.cache.read().expect("key cache lock").get(&digest).cloned();
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&digest)
+            .filter(|(_, checked)| checked.elapsed() < self.ttl)
+            .map(|(p, _)| p.clone());
         let principal = match cached {
             Some(p) => p,
             None => {
@@ -84,10 +100,16 @@ impl KeyStore {
                 .bind(&digest[..])
                 .fetch_optional(&self.pool)
                 .await?;
-                let (key_id, channel, scopes) = row.ok_or(KeyError::Unauthorized)?;
+                let Some((key_id, channel, scopes)) = row else {
+                    self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&digest);
+                    return Err(KeyError::Unauthorized);
+                };
                 let principal =
                     Principal { key_id, channel, scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect() };
-                self.cache.write().expect("key cache lock").insert(digest, principal.clone());
+                self.cache
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(digest, (principal.clone(), Instant::now()));
                 principal
             }
         };
@@ -128,4 +150,14 @@ pub async fn create_key(pool: &PgPool, channel: &str, scopes: &[String]) -> Resu
         .execute(pool)
         .await?;
     Ok((id, key))
+}
+
+/// Revokes a key by id; true if it existed and was not yet revoked. Running APIs stop accepting
+/// it within `KEY_CACHE_TTL`.
+pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -346,3 +346,26 @@ async fn the_writer_recovers_when_its_connections_are_killed() {
     verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn api_keys_are_hashed_scoped_and_revocable() {
+    use ledger_store::keys::{KeyError, KeyStore, Scope, bearer, create_key, revoke_key};
+    let db = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let (id, key) = create_key(&pool, "pos", &["read".to_owned()]).await.unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys").fetch_one(&pool).await.unwrap();
+    assert_ne!(stored, key.as_bytes(), "only a hash is stored");
+    let keys = KeyStore::with_ttl(pool.clone(), Duration::ZERO);
+    let header = format!("Bearer {key}");
+    let who = keys.require(bearer(Some(&header)), Scope::Read).await.unwrap();
+    assert_eq!((who.key_id, who.channel.as_str()), (id, "pos"));
+    assert!(matches!(keys.require(bearer(Some(&header)), Scope::TransfersWrite).await, Err(KeyError::Forbidden(_))));
+    assert!(matches!(keys.require(bearer(Some("Bearer nope")), Scope::Read).await, Err(KeyError::Unauthorized)));
+    assert!(matches!(keys.require(bearer(None), Scope::Read).await, Err(KeyError::Unauthorized)));
+    assert!(create_key(&pool, "pos", &["admin".to_owned()]).await.is_err(), "unknown scopes are refused");
+    assert!(revoke_key(&pool, id).await.unwrap());
+    assert!(!revoke_key(&pool, id).await.unwrap(), "revoking twice is a no-op");
+    assert!(matches!(keys.require(bearer(Some(&header)), Scope::Read).await, Err(KeyError::Unauthorized)));
+    pool.close().await;
+    db.drop_database().await;
+}

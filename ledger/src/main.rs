@@ -56,6 +56,8 @@ enum KeysCmd {
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
+    /// Revoke a key by its id (running servers stop accepting it within 30 seconds).
+    Revoke { id: uuid::Uuid },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +131,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (id, key) = ledger_store::keys::create_key(&pool, &channel, &scopes).await?;
             println!("key {id} for channel {channel} with scopes {}", scopes.join(","));
             println!("{key}");
+        }
+        Cmd::Keys(KeysCmd::Revoke { id }) => {
+            let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
+            if !ledger_store::keys::revoke_key(&pool, id).await? {
+                eprintln!("no active key {id}");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("key {id} revoked");
         }
         Cmd::Projections(cmd) => return projections_cmd(&url, cmd).await,
         Cmd::BenchWriter(args) => {
