@@ -63,7 +63,6 @@ async fn open_accounts(ledger: &LedgerHandle, n: u32) -> anyhow::Result<()> {
 }
 
 fn next_transfer(picker: &mut Picker, accounts: u32, hot: bool) -> CreateTransfer {
-    // xorshift: deterministic and cheap; the load needs spread, not quality.
     let (debit, credit) = picker.pair(accounts);
     let posting =
         |i: u32, side: Side, amount: Decimal| PostingRequest { account: AccountRef::Id(account_id(i)), side, amount };
