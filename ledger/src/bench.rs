@@ -13,25 +13,15 @@ use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::load::{Picker, percentiles_ms};
+use crate::load::{Mix, Picker, percentiles_ms};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
-    /// Transfers to submit in all.
-    #[arg(long, default_value_t = 100_000)]
-    transfers: usize,
     /// Concurrent submitters, each waiting for its answer before the next request.
     #[arg(long, default_value_t = 64)]
     tasks: usize,
-    /// Transfers per request: 1 submits single transfers, more submits unlinked batches.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    /// Accounts the transfers are spread over (uniformly).
-    #[arg(long, default_value_t = 1_000)]
-    accounts: u32,
-    /// Every transfer also credits one platform fee account.
-    #[arg(long)]
-    hot: bool,
+    #[command(flatten)]
+    mix: Mix,
     /// Print `ack <transfer id> <position>` for every acknowledged transfer.
     #[arg(long)]
     print_acks: bool,
@@ -84,24 +74,27 @@ fn next_transfer(picker: &mut Picker, accounts: u32, hot: bool) -> CreateTransfe
 }
 
 pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.accounts >= 2 && args.tasks >= 1 && args.batch >= 1, "need 2+ accounts, 1+ tasks, batch 1+");
+    anyhow::ensure!(
+        args.mix.accounts >= 2 && args.tasks >= 1 && args.mix.batch >= 1,
+        "need 2+ accounts, 1+ tasks, batch 1+"
+    );
     let (ledger, writer_task) = Writer::start(url, WriterConfig::default()).await.context("starting the writer")?;
-    open_accounts(&ledger, args.accounts).await?;
+    open_accounts(&ledger, args.mix.accounts).await?;
 
-    let per_task = args.transfers.div_ceil(args.tasks);
+    let per_task = args.mix.transfers.div_ceil(args.tasks);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..args.tasks {
         let (ledger, args) = (ledger.clone(), args.clone());
         tasks.push(tokio::spawn(async move {
             let mut picker = Picker::new(t);
-            let mut latencies = Vec::with_capacity(per_task / args.batch + 1);
+            let mut latencies = Vec::with_capacity(per_task / args.mix.batch + 1);
             let mut done = 0;
             let stdout = std::io::stdout();
             while done < per_task {
-                let n = args.batch.min(per_task - done);
+                let n = args.mix.batch.min(per_task - done);
                 let items: Vec<CreateTransfer> =
-                    (0..n).map(|_| next_transfer(&mut picker, args.accounts, args.hot)).collect();
+                    (0..n).map(|_| next_transfer(&mut picker, args.mix.accounts, args.mix.hot)).collect();
                 let ids: Vec<Uuid> = items.iter().map(|t| t.id.0).collect();
                 let sent = Instant::now();
                 let decisions = if n == 1 {
@@ -158,8 +151,8 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
         serde_json::json!({
             "transfers": total,
             "tasks": args.tasks,
-            "batch": args.batch,
-            "hot": args.hot,
+            "batch": args.mix.batch,
+            "hot": args.mix.hot,
             "seconds": (secs * 1000.0).round() / 1000.0,
             "transfers_per_second": (total as f64 / secs).round(),
             "p50_ms": p50_ms,

@@ -10,7 +10,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use uuid::Uuid;
 
-use crate::load::{Picker, percentiles_ms};
+use crate::load::{Mix, Picker, percentiles_ms};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -23,18 +23,8 @@ pub struct Args {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Transfers to send in all.
-    #[arg(long, default_value_t = 100_000)]
-    transfers: usize,
-    /// Transfers per request: 1 posts /v1/transfers, more posts /v1/transfers/batch.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    /// Accounts the transfers are spread over (uniformly).
-    #[arg(long, default_value_t = 1_000)]
-    accounts: u32,
-    /// Every transfer also credits one platform fee account.
-    #[arg(long)]
-    hot: bool,
+    #[command(flatten)]
+    mix: Mix,
 }
 
 struct Client {
@@ -88,12 +78,12 @@ fn transfer_json(picker: &mut Picker, accounts: u32, hot: bool) -> String {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.accounts >= 2 && args.connections >= 1 && args.batch >= 1,
+        args.mix.accounts >= 2 && args.connections >= 1 && args.mix.batch >= 1,
         "need 2+ accounts, 1+ connections, batch 1+"
     );
     let authority = args.url.strip_prefix("http://").context("only http:// URLs")?.trim_end_matches('/').to_owned();
     let mut setup = Client::connect(&authority, &args.key).await?;
-    for i in (0..args.accounts).chain([u32::MAX]) {
+    for i in (0..args.mix.accounts).chain([u32::MAX]) {
         let kind = if i == u32::MAX { "income" } else { "asset" };
         let body = format!(r#"{{"code":"{}","currency":"EUR","kind":"{kind}"}}"#, code(i));
         let (status, text) = setup.post("/v1/accounts", body).await?;
@@ -106,7 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
-    let per_connection = args.transfers.div_ceil(args.connections);
+    let per_connection = args.mix.transfers.div_ceil(args.connections);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.connections {
@@ -114,15 +104,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut client = Client::connect(&authority, &args.key).await?;
             let mut picker = Picker::new(c);
-            let mut latencies = Vec::with_capacity(per_connection / args.batch + 1);
+            let mut latencies = Vec::with_capacity(per_connection / args.mix.batch + 1);
             let (mut done, mut failed) = (0, 0);
             while done < per_connection {
-                let n = args.batch.min(per_connection - done);
-                let (path, body) = if args.batch == 1 {
-                    ("/v1/transfers", transfer_json(&mut picker, args.accounts, args.hot))
+                let n = args.mix.batch.min(per_connection - done);
+                let (path, body) = if args.mix.batch == 1 {
+                    ("/v1/transfers", transfer_json(&mut picker, args.mix.accounts, args.mix.hot))
                 } else {
                     let items: Vec<String> =
-                        (0..n).map(|_| transfer_json(&mut picker, args.accounts, args.hot)).collect();
+                        (0..n).map(|_| transfer_json(&mut picker, args.mix.accounts, args.mix.hot)).collect();
                     ("/v1/transfers/batch", format!(r#"{{"transfers":[{}]}}"#, items.join(",")))
                 };
                 let sent = Instant::now();
@@ -154,8 +144,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "transfers": total,
             "failed": failed,
             "connections": args.connections,
-            "batch": args.batch,
-            "hot": args.hot,
+            "batch": args.mix.batch,
+            "hot": args.mix.hot,
             "seconds": (secs * 1000.0).round() / 1000.0,
             "transfers_per_second": (total as f64 / secs).round(),
             "p50_ms": p50_ms,

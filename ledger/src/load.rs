@@ -1,6 +1,24 @@
-//! What the two load generators share: a cheap deterministic account picker and percentiles.
+//! What the two load generators share: the mix of transfers, a cheap deterministic account
+//! picker and percentiles.
 
 use std::time::Duration;
+
+/// The transfers a load generator sends.
+#[derive(clap::Args, Clone)]
+pub struct Mix {
+    /// Transfers to send in all.
+    #[arg(long, default_value_t = 100_000)]
+    pub transfers: usize,
+    /// Transfers per request: 1 sends single transfers, more sends unlinked batches.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Accounts the transfers are spread over (uniformly).
+    #[arg(long, default_value_t = 1_000)]
+    pub accounts: u32,
+    /// Every transfer also credits one platform fee account.
+    #[arg(long)]
+    pub hot: bool,
+}
 
 /// Xorshift: deterministic per task and cheap; the load needs spread, not quality.
 pub struct Picker(u64);

@@ -48,6 +48,31 @@ fn page_size(first: Option<i32>) -> Result<i64> {
     }
 }
 
+/// A Relay page from `limit + 1` fetched rows: the extra row only says there is a next page.
+fn page<R, N: async_graphql::OutputType>(
+    mut rows: Vec<R>,
+    limit: i64,
+    has_previous: bool,
+    edge: impl Fn(R) -> (String, N),
+) -> Connection<String, N> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let mut page = Connection::new(has_previous, more);
+    page.edges.extend(rows.into_iter().map(|r| {
+        let (cursor, node) = edge(r);
+        Edge::new(cursor, node)
+    }));
+    page
+}
+
+/// Resolves an optional account filter: `Ok(None)` when no filter was given, `Err(())` when the
+/// account does not exist (so the list is empty).
+async fn account_filter(conn: &mut sqlx::PgConnection, account: Option<String>) -> Result<Result<Option<Uuid>, ()>> {
+    let Some(account) = account else { return Ok(Ok(None)) };
+    let found = read::account(conn, &account_ref(&account)).await.map_err(internal)?;
+    Ok(found.map(|a| Some(a.account_id)).ok_or(()))
+}
+
 fn parse_cursor(after: Option<String>) -> Result<Option<i64>> {
     after.map(|c| c.parse().map_err(|_| bad_input(format!("{c:?} is not a cursor from this list")))).transpose()
 }
@@ -322,15 +347,10 @@ impl Query {
         let limit = page_size(first)?;
         wait_for(pool(ctx), Model::Balances, min_position).await?;
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
-        let mut rows =
-            read::accounts(&mut conn, after.as_deref(), limit + 1, currency.as_deref(), code_prefix.as_deref())
-                .await
-                .map_err(internal)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let mut page = Connection::new(after.is_some(), more);
-        page.edges.extend(rows.into_iter().map(|r| Edge::new(r.code.clone(), Account::from(r))));
-        Ok(page)
+        let rows = read::accounts(&mut conn, after.as_deref(), limit + 1, currency.as_deref(), code_prefix.as_deref())
+            .await
+            .map_err(internal)?;
+        Ok(page(rows, limit, after.is_some(), |r| (r.code.clone(), Account::from(r))))
     }
 
     /// One transfer with its legs.
@@ -364,13 +384,7 @@ impl Query {
         let after_position = parse_cursor(after)?;
         wait_for(pool(ctx), Model::Journal, min_position).await?;
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
-        let account = match account {
-            Some(a) => match read::account(&mut conn, &account_ref(&a)).await.map_err(internal)? {
-                Some(found) => Some(found.account_id),
-                None => return Ok(Connection::new(false, false)),
-            },
-            None => None,
-        };
+        let Ok(account) = account_filter(&mut conn, account).await? else { return Ok(Connection::new(false, false)) };
         let filter = TransferFilter {
             account,
             status,
@@ -380,14 +394,10 @@ impl Query {
             to: parse_time("to", to)?,
             metadata: metadata.map(|m| m.0),
         };
-        let mut rows = read::transfers(&mut conn, &filter, after_position, limit + 1).await.map_err(internal)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
+        let rows = read::transfers(&mut conn, &filter, after_position, limit + 1).await.map_err(internal)?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let legs = read::legs(&mut conn, &ids).await.map_err(internal)?;
-        let mut page = Connection::new(after_position.is_some(), more);
-        page.edges.extend(rows.into_iter().map(|r| Edge::new(r.created_position.to_string(), transfer(r, &legs))));
-        Ok(page)
+        Ok(page(rows, limit, after_position.is_some(), |r| (r.created_position.to_string(), transfer(r, &legs))))
     }
 
     /// The balance of an account as of a time (RFC 3339) or a log position.
@@ -427,14 +437,8 @@ impl Query {
         let limit = page_size(first)?;
         let after_position = parse_cursor(after)?;
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
-        let account = match account {
-            Some(a) => match read::account(&mut conn, &account_ref(&a)).await.map_err(internal)? {
-                Some(found) => Some(found.account_id),
-                None => return Ok(Connection::new(false, false)),
-            },
-            None => None,
-        };
-        let mut rows = read::events(
+        let Ok(account) = account_filter(&mut conn, account).await? else { return Ok(Connection::new(false, false)) };
+        let rows = read::events(
             &mut conn,
             after_position.unwrap_or(0),
             limit + 1,
@@ -444,11 +448,7 @@ impl Query {
         )
         .await
         .map_err(internal)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let mut page = Connection::new(after_position.is_some(), more);
-        page.edges.extend(rows.into_iter().map(|r| Edge::new(r.position.to_string(), LedgerEvent::from(r))));
-        Ok(page)
+        Ok(page(rows, limit, after_position.is_some(), |r| (r.position.to_string(), LedgerEvent::from(r))))
     }
 
     /// Posted debits and credits of an account per day (`from`/`to` as YYYY-MM-DD, inclusive).
