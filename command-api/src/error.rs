@@ -103,6 +103,7 @@ pub fn rejection_status(r: Rejection) -> StatusCode {
         | UnknownCurrency
         | InvalidMetadata
         | InvalidExternalRef
+        | InvalidReason
         | TooFewPostings
         | TooManyPostings
         | AmountMustBePositive

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{AccountId, Timestamp};
 use crate::money::CurrencyCode;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Debit,
@@ -24,7 +24,7 @@ impl Side {
 
 /// The kind of an account fixes its normal side: assets and expenses grow with debits;
 /// liabilities, equity and income grow with credits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     Asset,
@@ -52,7 +52,7 @@ impl AccountKind {
 }
 
 /// An optional no-overdraft rule, checked against posted plus pending amounts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BalanceLimit {
     None,

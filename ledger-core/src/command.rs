@@ -65,15 +65,19 @@ impl CreateTransfer {
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     OpenAccount(OpenAccount),
+    /// Stops new transfers touching the account; `reason` (at most 500 bytes) is recorded.
     FreezeAccount {
         id: AccountId,
+        reason: Option<String>,
     },
     UnfreezeAccount {
         id: AccountId,
+        reason: Option<String>,
     },
     /// Closing is final and needs a zero balance with no holds.
     CloseAccount {
         id: AccountId,
+        reason: Option<String>,
     },
     CreateTransfer(CreateTransfer),
     /// Post a pending transfer in full, or a smaller amount (simple transfers only).

@@ -22,6 +22,8 @@
 //! the timeout has passed (`pending_transfer_expired`); then steps 11 and 12.
 //! `OpenAccount`: nil id; `invalid_account_code`; `unknown_currency`; `invalid_metadata`; the id
 //! exists (same fields replay, else `exists_with_different_fields`); `account_code_exists`.
+//! `FreezeAccount`, `UnfreezeAccount`, `CloseAccount`: `invalid_reason`; `account_not_found`;
+//! the same status replays (no events); `account_closed`; closing needs `account_balance_not_zero`.
 //! `VoidPendingTransfer`: the same up to the status (voided replays); the timeout has passed.
 //! `ReverseTransfer`: nil ids; `invalid_metadata`; the id exists (same original and metadata replays);
 //! `transfer_not_found`; `transfer_not_posted`; `transfer_already_reversed`; then steps 11 and 12.
@@ -33,7 +35,9 @@ use rust_decimal::Decimal;
 use crate::account::valid_account_code;
 use crate::account::{Account, AccountStatus, Side};
 use crate::command::{AccountRef, Command, CreateTransfer, OpenAccount};
-use crate::event::{AccountOpened, AccountStatusChanged, Event, PendingPosted, PendingReleased, TransferCreated};
+use crate::event::{
+    AccountOpened, AccountStatusChanged, Event, MAX_REASON_BYTES, PendingPosted, PendingReleased, TransferCreated,
+};
 use crate::ids::{AccountId, Timestamp, TransferId};
 use crate::money::{AmountError, CurrencyCode, checked_amount};
 use crate::rejection::Rejection;
@@ -46,9 +50,9 @@ pub const MAX_EXPIRED_PER_COMMAND: usize = 1024;
 pub fn decide(state: &LedgerState, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     match command {
         Command::OpenAccount(open) => open_account(state, open, now),
-        Command::FreezeAccount { id } => change_status(state, *id, AccountStatus::Frozen, now),
-        Command::UnfreezeAccount { id } => change_status(state, *id, AccountStatus::Open, now),
-        Command::CloseAccount { id } => change_status(state, *id, AccountStatus::Closed, now),
+        Command::FreezeAccount { id, reason } => change_status(state, *id, AccountStatus::Frozen, reason, now),
+        Command::UnfreezeAccount { id, reason } => change_status(state, *id, AccountStatus::Open, reason, now),
+        Command::CloseAccount { id, reason } => change_status(state, *id, AccountStatus::Closed, reason, now),
         Command::CreateTransfer(t) => create_transfer(state, t, now),
         Command::PostPendingTransfer { pending_id, amount } => post_pending(state, *pending_id, *amount, now),
         Command::VoidPendingTransfer { pending_id } => void_pending(state, *pending_id, now),
@@ -152,10 +156,14 @@ fn change_status(
     state: &LedgerState,
     id: AccountId,
     to: AccountStatus,
+    reason: &Option<String>,
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
+    if reason.as_ref().is_some_and(|r| r.trim().is_empty() || r.len() > MAX_REASON_BYTES || r.contains('\0')) {
+        return Err(Rejection::InvalidReason);
+    }
     let account = state.account(id).ok_or(Rejection::AccountNotFound)?;
-    let changed = AccountStatusChanged { id, at: now };
+    let changed = AccountStatusChanged { id, reason: reason.clone(), at: now };
     match (account.status, to) {
         (from, to) if from == to => Ok(vec![]),
         (AccountStatus::Closed, _) => Err(Rejection::AccountClosed),

@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 macro_rules! uuid_id {
     ($name:ident, $prefix:literal) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+        )]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
@@ -31,8 +33,9 @@ uuid_id!(TransferId, "transfer");
 
 /// A point in time in microseconds since the Unix epoch. The core never reads a clock:
 /// callers pass `now`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(description = "Microseconds since the Unix epoch (UTC).")]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {

@@ -8,13 +8,14 @@ pub mod event;
 pub mod ids;
 pub mod money;
 pub mod rejection;
+pub mod schema;
 pub mod state;
 pub mod transfer;
 
 pub use account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use command::{AccountRef, Command, CreateTransfer, OpenAccount, PostingRequest};
 pub use decide::{BatchMode, decide, execute, execute_batch};
-pub use event::{Event, SCHEMA_VERSION, Subject};
+pub use event::{Event, Subject};
 pub use ids::{AccountId, Timestamp, TransferId};
 pub use money::{Currencies, CurrencyCode, Money};
 pub use rejection::Rejection;

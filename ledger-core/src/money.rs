@@ -38,6 +38,20 @@ impl CurrencyCode {
     }
 }
 
+impl schemars::JsonSchema for CurrencyCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CurrencyCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[A-Z][A-Z0-9]{2,11}$",
+            "description": "An ISO 4217 code or a configured asset code."
+        })
+    }
+}
+
 impl TryFrom<String> for CurrencyCode {
     type Error = AmountError;
     fn try_from(value: String) -> Result<Self, Self::Error> {

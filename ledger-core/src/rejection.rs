@@ -16,6 +16,8 @@ pub enum Rejection {
     InvalidMetadata,
     #[error("an external reference is 1 to 256 characters with no control characters")]
     InvalidExternalRef,
+    #[error("a reason is 1 to 500 bytes, not blank, with no NUL characters")]
+    InvalidReason,
     #[error("an entity with this id exists with different fields")]
     ExistsWithDifferentFields,
     #[error("another account already has this code")]
@@ -85,6 +87,7 @@ impl Rejection {
             Rejection::UnknownCurrency => "unknown_currency",
             Rejection::InvalidMetadata => "invalid_metadata",
             Rejection::InvalidExternalRef => "invalid_external_ref",
+            Rejection::InvalidReason => "invalid_reason",
             Rejection::ExistsWithDifferentFields => "exists_with_different_fields",
             Rejection::AccountCodeExists => "account_code_exists",
             Rejection::TooFewPostings => "too_few_postings",

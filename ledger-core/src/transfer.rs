@@ -15,7 +15,7 @@ pub const MAX_BATCH: usize = 8190;
 pub const MAX_TIMEOUT_SECONDS: u32 = 30 * 24 * 3600;
 
 /// One leg of a journal entry, in its account's currency.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Posting {
     pub account: AccountId,
     pub side: Side,

@@ -422,9 +422,11 @@ fn command(op: &Op) -> Command {
             transfer_id: transfer_id(of),
             metadata: serde_json::Value::Null,
         },
-        Op::Freeze { account } => Command::FreezeAccount { id: account_id(account) },
-        Op::Unfreeze { account } => Command::UnfreezeAccount { id: account_id(account) },
-        Op::Close { account } => Command::CloseAccount { id: account_id(account) },
+        Op::Freeze { account } => {
+            Command::FreezeAccount { id: account_id(account), reason: Some("chargeback dispute".into()) }
+        }
+        Op::Unfreeze { account } => Command::UnfreezeAccount { id: account_id(account), reason: None },
+        Op::Close { account } => Command::CloseAccount { id: account_id(account), reason: None },
         Op::Advance { .. } => Command::ExpirePendingTransfers,
         Op::Retry { .. } => unreachable!(),
     }
@@ -562,7 +564,7 @@ fn events_round_trip_through_their_stored_form() {
         log.extend(events.unwrap());
     }
     for event in log.iter() {
-        let back = Event::from_parts(event.event_type(), ledger_core::SCHEMA_VERSION, &event.payload()).unwrap();
+        let back = Event::from_parts(event.event_type(), event.schema_version(), &event.payload()).unwrap();
         assert_eq!(&back, event);
     }
 }

@@ -64,7 +64,7 @@ impl RecordedEvent {
             stream_id: event.stream(),
             stream_version: i32::try_from(stream_version).expect("stream versions fit in i32"),
             event_type: event.event_type().to_owned(),
-            schema_version: ledger_core::SCHEMA_VERSION,
+            schema_version: event.schema_version(),
             payload: event.payload(),
             metadata: meta.to_owned(),
             recorded_at,
@@ -112,6 +112,7 @@ mod tests {
     fn any_change_changes_the_hash() {
         let event = Event::AccountFrozen(ledger_core::event::AccountStatusChanged {
             id: ledger_core::AccountId(Uuid::from_u128(7)),
+            reason: None,
             at: Timestamp(1),
         });
         let sealed = RecordedEvent::seal(&event, 1, 2, "{}", Timestamp(5), &GENESIS_HASH);

@@ -52,7 +52,8 @@ fn transfer(debit: AccountId, credit: AccountId, amount: &str) -> CreateTransfer
 
 async fn balance(ledger: &LedgerHandle, id: AccountId) -> Decimal {
     // Unfreezing an open account changes nothing and answers with its current state.
-    let Ok(Committed { entity: Some(Entity::Account(a)), .. }) = submit(ledger, Command::UnfreezeAccount { id }).await
+    let Ok(Committed { entity: Some(Entity::Account(a)), .. }) =
+        submit(ledger, Command::UnfreezeAccount { id, reason: None }).await
     else {
         panic!("account {id} not found")
     };

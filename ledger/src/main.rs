@@ -40,6 +40,9 @@ enum Cmd {
     Openapi,
     /// Print the GraphQL SDL of the query API.
     Sdl,
+    /// The published JSON Schemas of events: write them, or check messages against them.
+    #[command(subcommand)]
+    Schemas(SchemasCmd),
     /// Drive the writer in-process with generated transfers and report throughput and latency.
     BenchWriter(bench::Args),
     /// Send generated transfers over HTTP to a running `ledger up` and report throughput and latency.
@@ -58,6 +61,18 @@ enum KeysCmd {
     },
     /// Revoke a key by its id (running servers stop accepting it within 30 seconds).
     Revoke { id: uuid::Uuid },
+}
+
+#[derive(Subcommand)]
+enum SchemasCmd {
+    /// Write every event schema (all versions) and the envelope schema into DIR.
+    Write {
+        #[arg(default_value = "schemas/events")]
+        dir: std::path::PathBuf,
+    },
+    /// Validate published messages (envelopes as the Kafka topics carry them) against their
+    /// schemas: FILE holds one JSON value or one per line (`-` reads standard input).
+    Check { file: String },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +118,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench_http::run(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::Schemas(SchemasCmd::Write { dir }) => {
+            let n = streams::schemas::write(&dir).with_context(|| format!("writing {}", dir.display()))?;
+            eprintln!("{n} schemas written to {}", dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Schemas(SchemasCmd::Check { file }) => return schemas_check(&file),
         _ => {}
     }
     let url =
@@ -145,9 +166,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args).await?;
         }
-        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) => unreachable!("handled above"),
+        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn schemas_check(file: &str) -> anyhow::Result<ExitCode> {
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+    };
+    let mut failed = 0;
+    let mut checked = 0;
+    for (n, value) in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>().enumerate() {
+        checked += 1;
+        let label = format!("message {}", n + 1);
+        let value = match value {
+            Ok(v) => v,
+            Err(e) => {
+                println!("{label}: not JSON: {e}");
+                failed += 1;
+                break;
+            }
+        };
+        match streams::schemas::check(&value) {
+            Ok(()) => println!("{label}: ok ({} v{})", value["type"].as_str().unwrap_or("?"), value["schema_version"]),
+            Err(errors) => {
+                failed += 1;
+                for e in errors {
+                    println!("{label}: {e}");
+                }
+            }
+        }
+    }
+    if checked == 0 {
+        println!("no messages in {file}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn projections_cmd(url: &str, cmd: ProjectionsCmd) -> anyhow::Result<ExitCode> {

@@ -79,7 +79,11 @@ async fn generate(db: &TestDatabase, seed: u64, commands: usize) {
             },
             _ => {
                 let id = pick(next(8));
-                if next(2) == 0 { Command::FreezeAccount { id } } else { Command::UnfreezeAccount { id } }
+                if next(2) == 0 {
+                    Command::FreezeAccount { id, reason: Some("review".into()) }
+                } else {
+                    Command::UnfreezeAccount { id, reason: None }
+                }
             }
         };
         // Rejections are part of the workload: they must leave no trace in any read model.

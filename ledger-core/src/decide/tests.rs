@@ -109,8 +109,8 @@ fn create_transfer_rejections_follow_the_documented_order() {
     rejects(&[], t(|t| t.postings[0].amount = dec("10.001")), Rejection::AmountScale);
     rejects(&[], t(|t| t.postings[0].amount = dec("10.01")), Rejection::Unbalanced);
     rejects(&[], t(|t| t.postings[0].amount = dec("1000000000000000000000001")), Rejection::Overflow);
-    rejects(&[Command::FreezeAccount { id: acc(2) }], t(|_| ()), Rejection::AccountFrozen);
-    rejects(&[Command::CloseAccount { id: acc(2) }], t(|_| ()), Rejection::AccountClosed);
+    rejects(&[Command::FreezeAccount { id: acc(2), reason: None }], t(|_| ()), Rejection::AccountFrozen);
+    rejects(&[Command::CloseAccount { id: acc(2), reason: None }], t(|_| ()), Rejection::AccountClosed);
     // The no-overdraft player wallet cannot pay out more than it holds.
     rejects(&[], Command::CreateTransfer(transfer(1, 1, 2, "0.01")), Rejection::InsufficientFunds);
     // The order matters: an unknown account wins over a bad scale on the same request.
@@ -200,7 +200,7 @@ fn post_pending_rejections() {
     assert_eq!(late, Err(Rejection::PendingTransferExpired));
     let voided = [&setup[..], &[Command::VoidPendingTransfer { pending_id: tr(2) }]].concat();
     rejects(&voided, post(None), Rejection::PendingTransferAlreadyVoided);
-    let frozen = [&setup[..], &[Command::FreezeAccount { id: acc(1) }]].concat();
+    let frozen = [&setup[..], &[Command::FreezeAccount { id: acc(1), reason: None }]].concat();
     rejects(&frozen, post(None), Rejection::AccountFrozen);
 }
 
@@ -268,9 +268,13 @@ fn accounts_open_once_and_close_only_when_empty() {
     rejects(&[], open(9, "x", "XAU", AccountKind::Asset, BalanceLimit::None), Rejection::UnknownCurrency);
     let (_, same) = given(&[], world()[0].clone(), T0);
     assert_eq!(same, Ok(vec![]));
-    rejects(&[deposit(1, "1")], Command::CloseAccount { id: acc(1) }, Rejection::AccountBalanceNotZero);
-    rejects(&[Command::CloseAccount { id: acc(5) }], Command::FreezeAccount { id: acc(5) }, Rejection::AccountClosed);
-    rejects(&[], Command::FreezeAccount { id: acc(42) }, Rejection::AccountNotFound);
+    rejects(&[deposit(1, "1")], Command::CloseAccount { id: acc(1), reason: None }, Rejection::AccountBalanceNotZero);
+    rejects(
+        &[Command::CloseAccount { id: acc(5), reason: None }],
+        Command::FreezeAccount { id: acc(5), reason: None },
+        Rejection::AccountClosed,
+    );
+    rejects(&[], Command::FreezeAccount { id: acc(42), reason: None }, Rejection::AccountNotFound);
 }
 
 #[test]

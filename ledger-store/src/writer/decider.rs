@@ -328,9 +328,9 @@ impl Decider {
         }
         let (subject, replay_first) = match command {
             Command::OpenAccount(c) => (Some(Subject::Account(c.id)), true),
-            Command::FreezeAccount { id } | Command::UnfreezeAccount { id } | Command::CloseAccount { id } => {
-                (Some(Subject::Account(*id)), false)
-            }
+            Command::FreezeAccount { id, .. }
+            | Command::UnfreezeAccount { id, .. }
+            | Command::CloseAccount { id, .. } => (Some(Subject::Account(*id)), false),
             Command::CreateTransfer(t) => (Some(Subject::Transfer(t.id)), true),
             Command::ReverseTransfer { id, .. } => (Some(Subject::Transfer(*id)), true),
             Command::PostPendingTransfer { pending_id, .. } | Command::VoidPendingTransfer { pending_id } => {

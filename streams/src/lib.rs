@@ -1,0 +1,13 @@
+//! Kafka streams: the event publisher (one more consumer of the ordered log), the inbound
+//! consumer framework, the published schemas, and the envelope subscribers receive.
+
+pub mod envelope;
+pub mod publisher;
+pub mod schemas;
+pub mod sink;
+pub mod topics;
+
+pub use envelope::Envelope;
+pub use publisher::PublisherConfig;
+pub use sink::{KafkaSettings, KafkaSink, MemorySink, OutMessage, Sink, SinkError};
+pub use topics::Topics;

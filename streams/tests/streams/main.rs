@@ -1,0 +1,3 @@
+//! Integration tests of the streams crate: schemas, publisher, consumer, subscriber.
+
+mod schemas;
