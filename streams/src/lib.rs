@@ -1,10 +1,14 @@
 //! Kafka streams: the event publisher (one more consumer of the ordered log), the inbound
-//! consumer framework, the published schemas, and the envelope subscribers receive.
+//! consumer framework with a test consumer, the published schemas, and the envelope
+//! subscribers receive.
 
+pub mod consumer;
 pub mod envelope;
+pub mod inbound;
 pub mod publisher;
 pub mod schemas;
 pub mod sink;
+pub mod subscriber;
 pub mod topics;
 
 pub use envelope::Envelope;

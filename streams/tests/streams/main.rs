@@ -1,3 +1,6 @@
-//! Integration tests of the streams crate: schemas, publisher, consumer, subscriber.
+//! Integration tests of the streams crate: schemas, publisher, consumer, subscriber. Kafka is
+//! librdkafka's mock cluster, or the broker KAFKA_BROKERS names; Postgres is DATABASE_URL.
 
+mod publisher;
 mod schemas;
+mod support;

@@ -1,0 +1,305 @@
+//! The inbound consumer framework: a consumer group reads topics, hands each message to a
+//! `Handler`, and commits the message's offset only after the handler applied it or the
+//! message went to the dead-letter topic. Redelivered messages are skipped by their id
+//! (the `message_id` header, else the key), recorded in `inbox`. Retryable failures are
+//! retried with exponential back-off up to `max_attempts`; after that, and for rejections, the
+//! message goes to the dead-letter topic with the error in its headers. Nothing is committed
+//! while the dead-letter topic cannot be written: the consumer stalls rather than lose a message.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sqlx::PgPool;
+use tracing::{info, warn};
+
+/// One inbound message, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inbound {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Inbound {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// The id deduplication uses: the `message_id` header, else the key.
+    pub fn message_id(&self) -> Option<&str> {
+        self.header("message_id").or(self.key.as_deref()).filter(|id| !id.is_empty())
+    }
+}
+
+/// How a handler failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    /// Worth trying again (the ledger is busy or unavailable).
+    #[error("retryable: {0}")]
+    Retry(String),
+    /// Will never succeed (bad message, or the ledger refused the command): dead-letter it.
+    #[error("{code}: {detail}")]
+    Reject { code: String, detail: String },
+}
+
+/// Applies one message. Must be idempotent: a message may be handled again after a crash
+/// between applying it and recording it.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, message: &Inbound) -> impl Future<Output = Result<(), HandleError>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// The consumer group, and the namespace of its deduplication records.
+    pub name: String,
+    pub brokers: String,
+    pub topics: Vec<String>,
+    pub dead_letter_topic: String,
+    /// Handling attempts per message before it is dead-lettered (at least 1).
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl ConsumerConfig {
+    pub fn new(name: &str, brokers: &str, topics: &[&str], dead_letter_topic: &str) -> ConsumerConfig {
+        ConsumerConfig {
+            name: name.to_owned(),
+            brokers: brokers.to_owned(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            dead_letter_topic: dead_letter_topic.to_owned(),
+            max_attempts: 5,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What became of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied {
+        attempts: u32,
+    },
+    DeadLettered {
+        attempts: u32,
+        code: String,
+    },
+    /// Already handled earlier (a redelivery).
+    Duplicate,
+}
+
+/// Runs the consumer until `stop` turns true.
+pub async fn run<H: Handler>(
+    pool: PgPool,
+    config: ConsumerConfig,
+    handler: H,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ConsumerError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.name)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    let dead_letters: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    info!(consumer = config.name, ?topics, "consumer running");
+    loop {
+        let received = tokio::select! {
+            received = consumer.recv() => received.map(|m| owned(&m)),
+            _ = stop.changed() => return Ok(()),
+        };
+        let message = match received {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(consumer = config.name, error = %e, "receiving failed; retrying");
+                tokio::time::sleep(config.backoff).await;
+                continue;
+            }
+        };
+        let Some(outcome) = process(&pool, &config, &handler, &dead_letters, &message, &mut stop).await? else {
+            return Ok(()); // stopped mid-message: it is redelivered later
+        };
+        if let Outcome::DeadLettered { code, .. } = &outcome {
+            warn!(
+                consumer = config.name,
+                topic = message.topic,
+                offset = message.offset,
+                code,
+                "message dead-lettered"
+            );
+        }
+        let mut next = TopicPartitionList::new();
+        next.add_partition_offset(&message.topic, message.partition, Offset::Offset(message.offset + 1))?;
+        consumer.commit(&next, CommitMode::Sync)?;
+    }
+}
+
+fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Inbound {
+    let headers = m
+        .headers()
+        .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+        .unwrap_or_default();
+    Inbound {
+        topic: m.topic().to_owned(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        headers,
+    }
+}
+
+/// Handles one message to its end; `None` when `stop` interrupted it.
+pub async fn process<H: Handler>(
+    pool: &PgPool,
+    config: &ConsumerConfig,
+    handler: &H,
+    dead_letters: &FutureProducer,
+    message: &Inbound,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<Outcome>, ConsumerError> {
+    let Some(id) = message.message_id().map(str::to_owned) else {
+        let error = HandleError::Reject {
+            code: "missing_message_id".into(),
+            detail: "the message has neither a message_id header nor a key".into(),
+        };
+        let attempts = 0;
+        return dead_letter(config, dead_letters, message, &error, attempts, stop)
+            .await
+            .map(|sent| sent.then(|| Outcome::DeadLettered { attempts, code: "missing_message_id".into() }));
+    };
+    let seen: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND message_id = $2)")
+        .bind(&config.name)
+        .bind(&id)
+        .fetch_one(pool)
+        .await?;
+    if seen {
+        return Ok(Some(Outcome::Duplicate));
+    }
+    let mut delay = config.backoff;
+    let mut attempts = 0;
+    let error = loop {
+        attempts += 1;
+        match handler.handle(message).await {
+            Ok(()) => {
+                record(pool, config, &id, message, "applied", attempts, None).await?;
+                return Ok(Some(Outcome::Applied { attempts }));
+            }
+            Err(HandleError::Retry(e)) if attempts < config.max_attempts.max(1) => {
+                warn!(consumer = config.name, attempts, error = e, "handling failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => return Ok(None),
+                }
+                delay = (delay * 2).min(config.max_backoff);
+            }
+            Err(HandleError::Retry(e)) => {
+                break HandleError::Reject { code: "retries_exhausted".into(), detail: e };
+            }
+            Err(reject) => break reject,
+        }
+    };
+    let HandleError::Reject { code, .. } = &error else { unreachable!("retries end as rejections") };
+    let code = code.clone();
+    if !dead_letter(config, dead_letters, message, &error, attempts, stop).await? {
+        return Ok(None);
+    }
+    record(pool, config, &id, message, "dead_lettered", attempts, Some(&code)).await?;
+    Ok(Some(Outcome::DeadLettered { attempts, code }))
+}
+
+async fn record(
+    pool: &PgPool,
+    config: &ConsumerConfig,
+    id: &str,
+    m: &Inbound,
+    outcome: &str,
+    attempts: u32,
+    error_code: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO inbox (consumer, message_id, topic, partition, \"offset\", outcome, attempts, error_code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (consumer, message_id) DO NOTHING",
+    )
+    .bind(&config.name)
+    .bind(id)
+    .bind(&m.topic)
+    .bind(m.partition)
+    .bind(m.offset)
+    .bind(outcome)
+    .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+    .bind(error_code)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Sends the message to the dead-letter topic with the error attached, retrying until the
+/// broker acknowledges it. `false` when `stop` interrupted it.
+async fn dead_letter(
+    config: &ConsumerConfig,
+    producer: &FutureProducer,
+    m: &Inbound,
+    error: &HandleError,
+    attempts: u32,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<bool, ConsumerError> {
+    let (code, detail) = match error {
+        HandleError::Reject { code, detail } => (code.as_str(), detail.as_str()),
+        HandleError::Retry(detail) => ("retries_exhausted", detail.as_str()),
+    };
+    let attached = [
+        ("dlq.error.code", code.to_owned()),
+        ("dlq.error.detail", detail.to_owned()),
+        ("dlq.original.topic", m.topic.clone()),
+        ("dlq.original.partition", m.partition.to_string()),
+        ("dlq.original.offset", m.offset.to_string()),
+        ("dlq.attempts", attempts.to_string()),
+        ("dlq.consumer", config.name.clone()),
+    ];
+    let mut delay = config.backoff;
+    loop {
+        let mut headers = OwnedHeaders::new_with_capacity(m.headers.len() + attached.len());
+        for (key, value) in &m.headers {
+            headers = headers.insert(Header { key, value: Some(value.as_slice()) });
+        }
+        for (key, value) in &attached {
+            headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+        }
+        let mut record = FutureRecord::to(&config.dead_letter_topic).payload(&m.payload).headers(headers);
+        if let Some(key) = &m.key {
+            record = record.key(key);
+        }
+        match producer.send(record, Duration::from_secs(5)).await {
+            Ok(_) => return Ok(true),
+            Err((e, _)) => warn!(consumer = config.name, error = %e, "dead-letter topic unavailable; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return Ok(false),
+        }
+        delay = (delay * 2).min(config.max_backoff);
+    }
+}
