@@ -66,6 +66,8 @@ pub struct ConsumerConfig {
     pub max_attempts: u32,
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// How long the group waits for a member that vanished without leaving (Kafka's default 45 s).
+    pub session_timeout: Duration,
 }
 
 impl ConsumerConfig {
@@ -78,6 +80,7 @@ impl ConsumerConfig {
             max_attempts: 5,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(45),
         }
     }
 }
@@ -116,6 +119,8 @@ pub async fn run<H: Handler>(
         .set("group.id", &config.name)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
+        .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 5).max(100).to_string())
         .create()?;
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
