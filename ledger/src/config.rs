@@ -23,6 +23,28 @@ struct File {
     projections: Option<bool>,
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
+    kafka: Option<KafkaFile>,
+}
+
+/// The `[kafka]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KafkaFile {
+    brokers: Option<String>,
+    topic_prefix: Option<String>,
+    /// Topic name (after the prefix) → event types, `["*"]` for all.
+    topics: Option<BTreeMap<String, Vec<String>>>,
+    message_timeout_ms: Option<u64>,
+    transfer_requests_topic: Option<String>,
+}
+
+/// Kafka, when brokers are configured.
+#[derive(Debug)]
+pub struct KafkaConfig {
+    pub producer: streams::KafkaSettings,
+    pub topics: streams::Topics,
+    /// Inbound transfer requests (the framework's test consumer), off when unset.
+    pub transfer_requests_topic: Option<String>,
 }
 
 #[derive(Debug)]
@@ -33,6 +55,8 @@ pub struct Settings {
     /// Run the projections inside `ledger up` (off: run `ledger projections run` elsewhere).
     pub projections: bool,
     pub writer: WriterConfig,
+    /// Off unless KAFKA_BROKERS (or `kafka.brokers`) is set.
+    pub kafka: Option<KafkaConfig>,
 }
 
 fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
@@ -69,6 +93,25 @@ impl Settings {
             currencies =
                 currencies.with_asset(code, scale).map_err(|_| anyhow::anyhow!("asset scale {scale} exceeds 18"))?;
         }
+        let kafka_file = file.kafka.unwrap_or_default();
+        let kafka = match env::<String>("KAFKA_BROKERS")?.or(kafka_file.brokers).filter(|b| !b.trim().is_empty()) {
+            None => None,
+            Some(brokers) => {
+                let prefix = env("LEDGER_KAFKA_TOPIC_PREFIX")?
+                    .or(kafka_file.topic_prefix)
+                    .unwrap_or_else(|| "ledger".to_owned());
+                let routes = kafka_file.topics.unwrap_or_else(streams::topics::default_routes);
+                let topics = streams::Topics::new(&prefix, &routes).context("kafka.topics")?;
+                let timeout_ms =
+                    env("LEDGER_KAFKA_MESSAGE_TIMEOUT_MS")?.or(kafka_file.message_timeout_ms).unwrap_or(30_000);
+                Some(KafkaConfig {
+                    producer: streams::KafkaSettings { brokers, message_timeout: Duration::from_millis(timeout_ms) },
+                    topics,
+                    transfer_requests_topic: env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC")?
+                        .or(kafka_file.transfer_requests_topic),
+                })
+            }
+        };
         let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
         let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(1000);
         Ok(Settings {
@@ -76,6 +119,7 @@ impl Settings {
             database_url: env("DATABASE_URL")?.or(file.database_url),
             db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
             projections: env("LEDGER_PROJECTIONS")?.or(file.projections).unwrap_or(true),
+            kafka,
             writer: WriterConfig {
                 currencies,
                 max_group: env("LEDGER_MAX_GROUP")?.or(file.max_group).unwrap_or(defaults.max_group),

@@ -19,6 +19,39 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
         info!("projections are off here (LEDGER_PROJECTIONS=false): run `ledger projections run` elsewhere");
         (tokio::sync::watch::channel(false).0, Vec::new())
     };
+    let (stop_kafka, stopped_kafka) = tokio::sync::watch::channel(false);
+    let mut publisher = None;
+    let mut inbound = None;
+    match settings.kafka {
+        None => info!("Kafka publisher off: KAFKA_BROKERS is not set"),
+        Some(kafka) => {
+            let sink = streams::KafkaSink::new(&kafka.producer).context("creating the Kafka producer")?;
+            info!(brokers = kafka.producer.brokers, topics = ?kafka.topics.names(), "Kafka publisher on");
+            let (url, stopped) = (url.to_owned(), stopped_kafka.clone());
+            let config = streams::PublisherConfig::default();
+            publisher =
+                Some(tokio::spawn(
+                    async move { streams::publisher::run(&url, sink, kafka.topics, config, stopped).await },
+                ));
+            if let Some(topic) = kafka.transfer_requests_topic {
+                let dead_letters = format!("{topic}.dlq");
+                info!(topic, dead_letters, "consuming transfer requests");
+                let config = streams::consumer::ConsumerConfig::new(
+                    "ledger-transfer-requests",
+                    &kafka.producer.brokers,
+                    &[&topic],
+                    &dead_letters,
+                );
+                let handler = streams::inbound::TransferRequests::new(ledger.clone());
+                let (pool, stopped) = (pool.clone(), stopped_kafka.clone());
+                inbound = Some(tokio::spawn(async move {
+                    if let Err(e) = streams::consumer::run(pool, config, handler, stopped).await {
+                        tracing::error!(error = %e, "the transfer-request consumer stopped");
+                    }
+                }));
+            }
+        }
+    }
     let app = command_api::router(command_api::ApiState::new(ledger, pool.clone()))
         .merge(query_api::router(query_api::QueryState::new(pool)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -28,9 +61,16 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
     info!("command API on http://{addr}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics)");
     info!("query API on http://{addr}/graphql (subscriptions at ws://{addr}/graphql/ws)");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
-    // In-flight requests have finished and the router (with its writer handle) is gone: the
-    // writer commits what it holds and stops.
+    // In-flight requests have finished and the router (with its writer handle) is gone; the
+    // consumer stops next (it holds a handle too): the writer commits what it holds and stops.
+    let _ = stop_kafka.send(true);
+    if let Some(task) = inbound {
+        let _ = task.await;
+    }
     writer.await.context("the writer task failed")?;
+    if let Some(task) = publisher {
+        let _ = task.await;
+    }
     let _ = stop_projections.send(true);
     for task in projections {
         let _ = task.await;

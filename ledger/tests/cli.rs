@@ -116,6 +116,18 @@ fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, St
     (status, response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
 }
 
+/// Reads `ledger up`'s log until it names its address; returns it and the lines before it.
+fn address(log: &mut impl Iterator<Item = std::io::Result<String>>) -> (String, Vec<String>) {
+    let mut before = Vec::new();
+    loop {
+        let line = log.next().expect("ledger up logs its address").unwrap();
+        if let Some(rest) = line.split("command API on http://").nth(1) {
+            return (rest.split('/').next().unwrap().to_owned(), before);
+        }
+        before.push(line);
+    }
+}
+
 #[tokio::test]
 async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     let db = fresh_database().await;
@@ -133,16 +145,13 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
         .env("DATABASE_URL", &db.url)
         .env("LEDGER_LISTEN", "127.0.0.1:0")
         .env("LEDGER_LOG", "info")
+        .env_remove("KAFKA_BROKERS")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = log.next().expect("ledger up logs its address").unwrap();
-        if let Some(rest) = line.split("command API on http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let (addr, before) = address(&mut log);
+    assert!(before.iter().any(|l| l.contains("Kafka publisher off: KAFKA_BROKERS is not set")), "{before:?}");
     let (status, _) = http(&addr, "POST", "/v1/accounts", &key, r#"{"code":"bank","currency":"EUR","kind":"asset"}"#);
     assert_eq!(status, 201);
     let (status, _) = http(
@@ -237,5 +246,101 @@ async fn projections_killed_mid_batch_neither_skip_nor_double_count() {
     assert!(status.status.success());
     assert!(String::from_utf8_lossy(&status.stdout).contains("balances"));
     drop(conn);
+    db.drop_database().await;
+}
+
+/// Reads `topic` from the start until `n` messages arrived (or a minute passed).
+async fn read_topic(brokers: &str, topic: &str, n: usize) -> Vec<String> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("cli-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut out = Vec::new();
+    while out.len() < n && std::time::Instant::now() < deadline {
+        if let Ok(Ok(m)) = tokio::time::timeout(std::time::Duration::from_millis(500), consumer.recv()).await {
+            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let prefix = format!("t{}", Uuid::new_v4().simple());
+    let requests = format!("{prefix}.transfer-requests");
+    for topic in ["events", "accounts", "transfers"].map(|t| format!("{prefix}.{t}")).iter().chain([&requests]) {
+        mock.create_topic(topic, 1, 1).unwrap();
+    }
+    let db = fresh_database().await;
+    let created =
+        ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "accounts:write,transfers:write,read"]);
+    let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("up")
+        .env("DATABASE_URL", &db.url)
+        .env("LEDGER_LISTEN", "127.0.0.1:0")
+        .env("LEDGER_LOG", "info")
+        .env("KAFKA_BROKERS", &brokers)
+        .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
+        .env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
+    let (addr, before) = address(&mut log);
+    assert!(before.iter().any(|l| l.contains("Kafka publisher on")), "{before:?}");
+    std::thread::spawn(move || log.map_while(Result::ok).for_each(|l| eprintln!("up: {l}"))); // keep the pipe drained
+
+    for account in [
+        r#"{"code":"bank","currency":"EUR","kind":"asset"}"#,
+        r#"{"code":"player","currency":"EUR","kind":"liability"}"#,
+    ] {
+        assert_eq!(http(&addr, "POST", "/v1/accounts", &key, account).0, 201);
+    }
+    let transfer = format!(r#"{{"id":"{}","debit":"bank","credit":"player","amount":"25.00"}}"#, Uuid::new_v4());
+    assert_eq!(http(&addr, "POST", "/v1/transfers", &key, &transfer).0, 201);
+    let request = format!(r#"{{"id":"{}","debit":"bank","credit":"player","amount":"5.00"}}"#, Uuid::new_v4());
+    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    producer
+        .send(FutureRecord::to(&requests).key("request-1").payload(&request), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let published = read_topic(&brokers, &format!("{prefix}.events"), 4).await;
+    assert_eq!(published.len(), 4, "{published:?}");
+    let channels: Vec<String> = published
+        .iter()
+        .map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap()["metadata"]["channel"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(channels, ["pos", "pos", "pos", format!("kafka:{requests}").as_str()]);
+    let (_, metrics) = http(&addr, "GET", "/metrics", &key, "");
+    assert!(metrics.contains(r#"ledger_projection_lag{projection="kafka_publisher"}"#), "{metrics}");
+
+    // `ledger schemas check` accepts what was published and names what breaks the contract.
+    let dir = std::env::temp_dir().join(format!("ledger-schemas-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("published.jsonl");
+    std::fs::write(&good, published.join("\n")).unwrap();
+    let checked = ledger(&db, &["schemas", "check", good.to_str().unwrap()]);
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
+    assert_eq!(String::from_utf8_lossy(&checked.stdout).matches(": ok (").count(), 4);
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, published[2].replace(r#""amount":"25.00""#, r#""amount":25"#)).unwrap();
+    let refused = ledger(&db, &["schemas", "check", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("payload of TransferPosted v1"), "{refused:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert!(Command::new("kill").args(["-TERM", &up.id().to_string()]).status().unwrap().success());
+    assert!(up.wait().unwrap().success());
     db.drop_database().await;
 }

@@ -143,8 +143,21 @@ pub async fn run<H: Handler>(
                 continue;
             }
         };
-        let Some(outcome) = process(&pool, &config, &handler, &dead_letters, &message, &mut stop).await? else {
-            return Ok(()); // stopped mid-message: it is redelivered later
+        // A database error retries the same message after a back-off; it is never skipped.
+        let mut delay = config.backoff;
+        let outcome = loop {
+            match process(&pool, &config, &handler, &dead_letters, &message, &mut stop).await {
+                Ok(Some(outcome)) => break outcome,
+                Ok(None) => return Ok(()), // stopped mid-message: it is redelivered later
+                Err(e) => {
+                    warn!(consumer = config.name, error = %e, "handling paused on an error; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => return Ok(()),
+                    }
+                    delay = (delay * 2).min(config.max_backoff);
+                }
+            }
         };
         if let Outcome::DeadLettered { code, .. } = &outcome {
             warn!(
@@ -157,7 +170,10 @@ pub async fn run<H: Handler>(
         }
         let mut next = TopicPartitionList::new();
         next.add_partition_offset(&message.topic, message.partition, Offset::Offset(message.offset + 1))?;
-        consumer.commit(&next, CommitMode::Sync)?;
+        if let Err(e) = consumer.commit(&next, CommitMode::Sync) {
+            // The message is recorded in `inbox`: a redelivery after this is skipped.
+            warn!(consumer = config.name, error = %e, "committing the offset failed");
+        }
     }
 }
 
