@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::body::{Json, OptionalJson};
 use crate::error::{ApiError, Problem, rejection_status};
 use crate::wire::{
-    AccountBody, BatchBody, BatchItem, BatchRequest, EventBody, EventPage, OpenAccountRequest, PostPendingRequest,
-    ReverseRequest, TransferBody, TransferRequest, account_ref, limit_for,
+    AccountBody, AccountStatusRequest, BatchBody, BatchItem, BatchRequest, EventBody, EventPage, OpenAccountRequest,
+    PostPendingRequest, ReverseRequest, TransferBody, TransferRequest, account_ref, limit_for,
 };
 use crate::{ApiState, RequestId};
 use ledger_store::keys::{Principal, Scope, bearer};
@@ -120,6 +120,73 @@ pub async fn get_account(
 ) -> Result<Response, ApiError> {
     require(&state, &headers, Scope::Read).await?;
     account_answer(&state, &account_ref(&id))
+}
+
+/// Freezes, unfreezes or closes the account `id` (an id or a code) with an optional reason.
+async fn change_status(
+    state: &ApiState,
+    request_id: RequestId,
+    headers: &HeaderMap,
+    id: &str,
+    body: AccountStatusRequest,
+    command: fn(AccountId, Option<String>) -> Command,
+) -> Result<Response, ApiError> {
+    let who = require(state, headers, Scope::AccountsWrite).await?;
+    let account = state.inner.ledger.view().account(&account_ref(id)).ok_or(ApiError::NotFound("account"))?;
+    let c =
+        state.inner.ledger.submit(command(account.account.id, body.reason), meta(&who, headers, request_id)?).await??;
+    match &c.entity {
+        Some(Entity::Account(a)) => Ok(json(StatusCode::OK, AccountBody::new(a, c.position, scale(state, a)))),
+        _ => Err(ApiError::Internal("an account command answered without its account".to_owned())),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/freeze", tag = "accounts",
+    request_body(content = AccountStatusRequest, description = "Optional"),
+    params(("id" = String, Path, description = "Account id or code")),
+    responses((status = 200, description = "The account, frozen: transfers touching it are refused with account_frozen", body = AccountBody),
+        (status = 404, body = Problem), (status = 422, description = "account_closed, invalid_reason", body = Problem)),
+    security(("api_key" = [])))]
+pub async fn freeze_account(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<AccountStatusRequest>,
+) -> Result<Response, ApiError> {
+    change_status(&state, request_id, &headers, &id, body, |id, reason| Command::FreezeAccount { id, reason }).await
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/unfreeze", tag = "accounts",
+    request_body(content = AccountStatusRequest, description = "Optional"),
+    params(("id" = String, Path, description = "Account id or code")),
+    responses((status = 200, body = AccountBody), (status = 404, body = Problem),
+        (status = 422, description = "account_closed, invalid_reason", body = Problem)),
+    security(("api_key" = [])))]
+pub async fn unfreeze_account(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<AccountStatusRequest>,
+) -> Result<Response, ApiError> {
+    change_status(&state, request_id, &headers, &id, body, |id, reason| Command::UnfreezeAccount { id, reason }).await
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/close", tag = "accounts",
+    request_body(content = AccountStatusRequest, description = "Optional"),
+    params(("id" = String, Path, description = "Account id or code")),
+    responses((status = 200, description = "The account, closed for good", body = AccountBody), (status = 404, body = Problem),
+        (status = 422, description = "account_balance_not_zero, invalid_reason", body = Problem)),
+    security(("api_key" = [])))]
+pub async fn close_account(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<AccountStatusRequest>,
+) -> Result<Response, ApiError> {
+    change_status(&state, request_id, &headers, &id, body, |id, reason| Command::CloseAccount { id, reason }).await
 }
 
 #[derive(Deserialize, IntoParams)]

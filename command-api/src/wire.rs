@@ -236,6 +236,14 @@ pub struct PostPendingRequest {
     pub amount: Option<WireAmount>,
 }
 
+/// Freeze, unfreeze or close an account.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountStatusRequest {
+    /// Why, e.g. `chargeback dispute 7731` (at most 500 bytes); recorded in the event.
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReverseRequest {

@@ -120,6 +120,49 @@ async fn accounts_open_once_and_read_back_by_id_and_code() {
 }
 
 #[tokio::test]
+async fn accounts_freeze_with_a_reason_unfreeze_and_close() {
+    let app = spawn_app().await;
+    app.open("bank", "asset", false).await;
+    app.open("player", "liability", true).await;
+    let deposit = || json!({"id": Uuid::new_v4(), "debit": "bank", "credit": "player", "amount": "5.00"});
+    assert_eq!(app.post("/v1/transfers", deposit()).await.0, StatusCode::CREATED);
+
+    let (status, frozen) = app.post("/v1/accounts/player/freeze", json!({"reason": "chargeback dispute 7731"})).await;
+    assert_eq!((status, frozen["status"].as_str()), (StatusCode::OK, Some("frozen")));
+    let (status, refused) = app.post("/v1/transfers", deposit()).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("account_frozen")));
+    // Freezing again changes nothing and writes nothing.
+    let before = app.event_count().await;
+    let (status, again) = app.send("POST", "/v1/accounts/player/freeze", Some(&app.key), None).await;
+    assert_eq!((status, again["position"].clone()), (StatusCode::OK, frozen["position"].clone()));
+    assert_eq!(app.event_count().await, before);
+    let (_, page) = app.send("GET", "/v1/events?after=3&limit=1", Some(&app.read_key), None).await;
+    let event = &page["events"][0];
+    assert_eq!((event["type"].as_str(), event["schema_version"].as_i64()), (Some("AccountFrozen"), Some(2)));
+    assert_eq!(event["payload"]["reason"].as_str(), Some("chargeback dispute 7731"));
+
+    let long = "x".repeat(501);
+    let (status, bad) = app.post("/v1/accounts/player/unfreeze", json!({"reason": long})).await;
+    assert_eq!((status, bad["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_reason")));
+    let (status, open) = app.post("/v1/accounts/player/unfreeze", json!({})).await;
+    assert_eq!((status, open["status"].as_str()), (StatusCode::OK, Some("open")));
+    assert_eq!(app.post("/v1/transfers", deposit()).await.0, StatusCode::CREATED);
+
+    let (status, not_zero) = app.post("/v1/accounts/player/close", json!({"reason": "player left"})).await;
+    assert_eq!(
+        (status, not_zero["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("account_balance_not_zero"))
+    );
+    let (status, missing) = app.post("/v1/accounts/nobody/freeze", json!({})).await;
+    assert_eq!((status, missing["code"].as_str()), (StatusCode::NOT_FOUND, Some("account_not_found")));
+    let (status, unknown) = app.post("/v1/accounts/player/freeze", json!({"why": "x"})).await;
+    assert_eq!((status, unknown["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+    let (status, _) = app.send("POST", "/v1/accounts/player/freeze", Some(&app.read_key), Some("{}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await.drop_database().await;
+}
+
+#[tokio::test]
 async fn money_moves_holds_are_captured_in_part_and_reversals_compensate() {
     let app = spawn_app().await;
     app.open("bank", "asset", false).await;

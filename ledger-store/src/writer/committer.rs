@@ -58,6 +58,10 @@ impl Committer {
             }
             self.commit(groups).await;
         }
+        // Every handle is gone and everything is committed: hand the writer lock over now, so a
+        // standby or a restart need not wait for Postgres to notice the closed connection.
+        let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut self.conn).await;
+        let _ = sqlx::Connection::close(self.conn).await;
     }
 
     async fn commit(&mut self, groups: Vec<Sealed>) {
