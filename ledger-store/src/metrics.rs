@@ -18,6 +18,8 @@ pub struct WriterMetrics {
     pub prefetch_micros: AtomicU64,
     pub decide_micros: AtomicU64,
     pub commit_micros: AtomicU64,
+    /// Time the decider waited for slow followers (backpressure), in microseconds.
+    pub throttled_micros: AtomicU64,
     /// Cumulative counts of commits at or under each bucket of `COMMIT_BUCKETS_MS`.
     pub commit_buckets: [AtomicU64; COMMIT_BUCKETS_MS.len()],
     /// Cumulative counts of commits writing at most each bucket of `COMMIT_SIZE_BUCKETS` events.

@@ -370,3 +370,37 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
     pool.close().await;
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn the_writer_slows_down_for_a_lagging_follower_and_never_waits_for_one_that_left() {
+    let db = fresh_database().await;
+    let followers = ledger_store::followers::Followers::new(20);
+    let config = WriterConfig { followers: Some(followers.clone()), ..WriterConfig::default() };
+    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, false).await;
+    let follower = followers.join("balances");
+    follower.report(2);
+    // One transfer after another: each group is one command, so the bound is exact.
+    let writer = ledger.clone();
+    let writes = tokio::spawn(async move {
+        for _ in 0..200 {
+            submit(&writer, Command::CreateTransfer(transfer(bank, player, "1.00"))).await.unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let head = scalar(&db, "SELECT coalesce(max(position), 0) FROM events").await;
+    assert_eq!(head, 2 + 20 + 1, "the writer stops one group past the bound while the follower stands still");
+    // The follower applies events: the writer may write half as many, and then catches up.
+    follower.report(head);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = scalar(&db, "SELECT coalesce(max(position), 0) FROM events").await;
+    assert!(later > head, "progress once the follower advanced ({head} → {later})");
+    // A follower that leaves (halted, or stopped) is not waited for.
+    drop(follower);
+    writes.await.unwrap();
+    assert_eq!(scalar(&db, "SELECT max(position) FROM events").await, 202);
+    assert!(ledger.metrics().throttled_micros.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    stop(ledger, task).await;
+    db.drop_database().await;
+}

@@ -21,6 +21,7 @@ struct File {
     standby: Option<bool>,
     db_pool_size: Option<u32>,
     projections: Option<bool>,
+    max_projection_lag: Option<i64>,
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
     kafka: Option<KafkaFile>,
@@ -54,6 +55,9 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Run the projections inside `ledger up` (off: run `ledger projections run` elsewhere).
     pub projections: bool,
+    /// Backpressure: how many events the writer may run ahead of the slowest in-process
+    /// projection (0: no limit).
+    pub max_projection_lag: i64,
     pub writer: WriterConfig,
     /// Off unless KAFKA_BROKERS (or `kafka.brokers`) is set.
     pub kafka: Option<KafkaConfig>,
@@ -120,6 +124,7 @@ impl Settings {
             db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
             projections: env("LEDGER_PROJECTIONS")?.or(file.projections).unwrap_or(true),
             kafka,
+            max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(100_000),
             writer: WriterConfig {
                 currencies,
                 max_group: env("LEDGER_MAX_GROUP")?.or(file.max_group).unwrap_or(defaults.max_group),

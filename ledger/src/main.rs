@@ -234,7 +234,7 @@ async fn projections_cmd(url: &str, cmd: ProjectionsCmd) -> anyhow::Result<ExitC
             projections::rebuild(url, model, &mut std::io::stderr()).await?;
         }
         ProjectionsCmd::Run => {
-            let (stop, tasks) = up::spawn_projections(url);
+            let (stop, tasks) = up::spawn_projections(url, None);
             up::shutdown_signal().await;
             let _ = stop.send(true);
             for task in tasks {

@@ -5,8 +5,13 @@ use tracing::info;
 
 use crate::config::Settings;
 
-pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     ledger_store::migrate(url).await.context("applying migrations")?;
+    // The writer slows down rather than run more than max_projection_lag events ahead of the
+    // projections this process runs.
+    let followers = (settings.projections && settings.max_projection_lag > 0)
+        .then(|| ledger_store::followers::Followers::new(settings.max_projection_lag));
+    settings.writer.followers = followers.clone();
     let (ledger, writer) = ledger_store::Writer::start(url, settings.writer).await.context("starting the writer")?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(settings.db_pool_size)
@@ -14,7 +19,7 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
         .await
         .context("connecting the read pool")?;
     let (stop_projections, projections) = if settings.projections {
-        spawn_projections(url)
+        spawn_projections(url, followers.as_deref())
     } else {
         info!("projections are off here (LEDGER_PROJECTIONS=false): run `ledger projections run` elsewhere");
         (tokio::sync::watch::channel(false).0, Vec::new())
@@ -79,14 +84,20 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts one runner per projection; sending `true` stops them.
-pub fn spawn_projections(url: &str) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
+/// Starts one runner per projection, each reporting to `followers` when given; sending `true`
+/// stops them.
+pub fn spawn_projections(
+    url: &str,
+    followers: Option<&ledger_store::followers::Followers>,
+) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks = projections::Model::ALL
         .into_iter()
         .map(|model| {
             let (url, stopped) = (url.to_owned(), stopped.clone());
-            tokio::spawn(async move { projections::run(&url, model, projections::Follow::default(), stopped).await })
+            let follower = followers.map(|f| f.join(model.name()));
+            let follow = projections::Follow::default();
+            tokio::spawn(async move { projections::run_reporting(&url, model, follow, stopped, follower).await })
         })
         .collect();
     (stop, tasks)

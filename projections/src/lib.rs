@@ -7,7 +7,7 @@ mod page;
 pub mod read;
 pub mod runner;
 
-pub use runner::{Follow, ProjectionStatus, rebuild, run, status, step};
+pub use runner::{Follow, ProjectionStatus, rebuild, run, run_reporting, status, step};
 
 /// The read models. A closed set: each has its own tables and its own checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

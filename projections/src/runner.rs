@@ -9,6 +9,7 @@ use sqlx::{Connection, PgConnection};
 use tracing::{error, info, warn};
 
 use crate::page::Page;
+use ledger_store::followers::Follower;
 use crate::{ApplyError, Model, models};
 
 /// Events applied per transaction.
@@ -46,6 +47,11 @@ fn views_sql(model: Model, v: i32) -> String {
 /// Applies the next page, if any, in one transaction with the checkpoint. Returns how many
 /// events it applied (0: caught up, or halted).
 pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyError> {
+    advance(conn, model).await.map(|(applied, _)| applied)
+}
+
+/// `step`, also returning the checkpoint it left (`None`: the projection is halted).
+async fn advance(conn: &mut PgConnection, model: Model) -> Result<(usize, Option<i64>), ApplyError> {
     let mut tx = conn.begin().await?;
     // Read models are derived: rows and checkpoint stay atomic, but need not wait for the disk.
     // After a crash both roll back together and the events are applied again.
@@ -57,10 +63,10 @@ pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyE
             .fetch_one(&mut *tx)
             .await?;
     if halted.is_some() {
-        return Ok(0);
+        return Ok((0, None));
     }
     let page = Page::read(&mut tx, checkpoint, PAGE).await?;
-    let Some(last) = page.last_position() else { return Ok(0) };
+    let Some(last) = page.last_position() else { return Ok((0, Some(checkpoint))) };
     model.apply(&mut tx, version, &page).await?;
     sqlx::query("UPDATE projections SET checkpoint = $2, updated_at = now() WHERE name = $1")
         .bind(model.name())
@@ -68,7 +74,7 @@ pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyE
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(page.events.len())
+    Ok((page.events.len(), Some(last)))
 }
 
 /// Records where and why a projection halted; it stays halted until it is rebuilt.
@@ -99,13 +105,26 @@ impl Default for Follow {
 
 /// Runs one projection until `stop` turns true: catches up, then waits for notifications
 /// (or polls). A poison event halts it and is recorded; database errors are retried.
-pub async fn run(url: &str, model: Model, follow_with: Follow, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(url: &str, model: Model, follow_with: Follow, stop: tokio::sync::watch::Receiver<bool>) {
+    run_reporting(url, model, follow_with, stop, None).await
+}
+
+/// `run`, reporting each checkpoint to the writer's backpressure (`ledger up` does this).
+pub async fn run_reporting(
+    url: &str,
+    model: Model,
+    follow_with: Follow,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    follower: Option<Follower>,
+) {
     let mut delay = Duration::from_millis(200);
     while !*stop.borrow() {
-        match follow(url, model, follow_with, &mut stop).await {
+        match follow(url, model, follow_with, &mut stop, follower.as_ref()).await {
             Ok(()) => return,
             Err(ApplyError::Poison { position, error }) => {
                 error!(projection = model.name(), position, error, "projection halted on a poison event");
+                // A halted projection never holds the writer back.
+                follower.as_ref().map(Follower::leave);
                 if let Ok(mut conn) = PgConnection::connect(url).await
                     && let Err(e) = halt(&mut conn, model, position, &error).await
                 {
@@ -130,6 +149,7 @@ async fn follow(
     model: Model,
     f: Follow,
     stop: &mut tokio::sync::watch::Receiver<bool>,
+    follower: Option<&Follower>,
 ) -> Result<(), ApplyError> {
     let mut conn = PgConnection::connect(url).await?;
     ensure(&mut conn, model).await?;
@@ -138,7 +158,16 @@ async fn follow(
     info!(projection = model.name(), "projection running");
     loop {
         // A full page means more is waiting: keep going without pause.
-        while step(&mut conn, model).await? == PAGE as usize {
+        loop {
+            let (applied, checkpoint) = advance(&mut conn, model).await?;
+            match (follower, checkpoint) {
+                (Some(f), Some(checkpoint)) => f.report(checkpoint),
+                (Some(f), None) => f.leave(),
+                (None, _) => {}
+            }
+            if applied < PAGE as usize {
+                break;
+            }
             if *stop.borrow() {
                 return Ok(());
             }

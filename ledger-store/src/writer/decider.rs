@@ -77,6 +77,7 @@ pub(super) struct Decider {
     metrics: Arc<WriterMetrics>,
     view: Arc<CommittedView>,
     out: mpsc::Sender<Sealed>,
+    throttle: crate::followers::Throttle,
 }
 
 #[derive(Default)]
@@ -109,6 +110,7 @@ impl Decider {
             metrics,
             view,
             out,
+            throttle: crate::followers::Throttle::default(),
         };
         decider.install(loaded);
         decider
@@ -157,7 +159,27 @@ impl Decider {
                 warn!(error = %e, "reloading state after a failed commit failed; will retry");
                 continue;
             }
+            self.wait_for_followers().await;
+            let before = self.next_position;
             self.process(group, weight).await;
+            self.throttle.spend(self.next_position - before);
+        }
+    }
+
+    /// Backpressure: while the slowest follower is too far behind, wait (requests queue up).
+    async fn wait_for_followers(&mut self) {
+        let Some(followers) = self.config.followers.clone() else { return };
+        let started = Instant::now();
+        let mut warned = false;
+        while let Some(lag) = self.throttle.check(&followers, self.next_position - 1) {
+            if !warned {
+                tracing::debug!(lag, max_lag = followers.max_lag(), "waiting for projections to catch up");
+                warned = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        if warned {
+            WriterMetrics::add(&self.metrics.throttled_micros, micros(started.elapsed()));
         }
     }
 

@@ -49,6 +49,8 @@ pub struct WriterConfig {
     pub standby: Standby,
     /// How often pending transfers are checked for expiry.
     pub expiry_interval: Duration,
+    /// Readers of the log the writer must not run away from (backpressure); none by default.
+    pub followers: Option<Arc<crate::followers::Followers>>,
 }
 
 impl Default for WriterConfig {
@@ -62,6 +64,7 @@ impl Default for WriterConfig {
             transfer_cache: 1_000_000,
             standby: Standby::Refuse,
             expiry_interval: Duration::from_secs(1),
+            followers: None,
         }
     }
 }
