@@ -43,7 +43,10 @@ impl HttpMetrics {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
         }
         let throttled = get(&m.throttled_micros) as f64 / 1e6;
-        let _ = writeln!(out, "# TYPE ledger_writer_throttled_seconds_total counter\nledger_writer_throttled_seconds_total {throttled}");
+        let _ = writeln!(
+            out,
+            "# TYPE ledger_writer_throttled_seconds_total counter\nledger_writer_throttled_seconds_total {throttled}"
+        );
         out.push_str("# TYPE ledger_writer_commit_seconds histogram\n");
         for (bound_ms, bucket) in COMMIT_BUCKETS_MS.iter().zip(&m.commit_buckets) {
             let _ = writeln!(

@@ -41,7 +41,7 @@ impl Model {
     /// The stable names readers use; `{name}_v{version}` holds the rows.
     pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Model::Balances => &["rm_balances", "rm_balance_history"],
+            Model::Balances => &["rm_balances", "rm_balance_history", "rm_balance_clock"],
             Model::Journal => &["rm_transfers", "rm_legs"],
             Model::AccountEvents => &["rm_account_events"],
             Model::Turnover => &["rm_turnover"],

@@ -31,7 +31,9 @@ pub fn create_sql(model: crate::Model, v: i32) -> String {
              recorded_at TIMESTAMPTZ NOT NULL, debits_posted NUMERIC NOT NULL, credits_posted NUMERIC NOT NULL, \
              debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, balance NUMERIC NOT NULL, \
              available NUMERIC NOT NULL, PRIMARY KEY (account_id, position)); \
-             CREATE INDEX IF NOT EXISTS rm_balance_history_v{v}_time ON rm_balance_history_v{v} (account_id, recorded_at);"
+             CREATE TABLE IF NOT EXISTS rm_balance_clock_v{v} (position BIGINT PRIMARY KEY, \
+             recorded_at TIMESTAMPTZ NOT NULL); \
+             CREATE INDEX IF NOT EXISTS rm_balance_clock_v{v}_time ON rm_balance_clock_v{v} (recorded_at);"
         ),
         crate::Model::Journal => format!(
             "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
@@ -190,6 +192,18 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &Page) -> Res
          debits_pending, credits_pending, balance, available) SELECT * FROM UNNEST($1::uuid[], $2::bigint[], \
          $3::timestamptz[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[])"
     );
+    // One clock row per page: the time of its last event, so "as of a time" finds its position
+    // range without an index on every history row's time.
+    if let Some((last, _)) = page.events.last() {
+        let latest = page.events.iter().map(|(r, _)| r.recorded_at).max().unwrap_or(last.recorded_at);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO rm_balance_clock_v{v} (position, recorded_at) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        )))
+        .bind(last.position)
+        .bind(to_time(latest))
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(h.iter().map(|x| x.0.0).collect::<Vec<_>>())
         .bind(h.iter().map(|x| x.1).collect::<Vec<_>>())

@@ -161,6 +161,8 @@ pub struct SnapshotRow {
 }
 
 /// The balance of an account as of a time or a position: its last change at or before it.
+/// A time is bounded by the balance clock (one row per applied page): no history row past the
+/// first page that ends after the time can be at or before it, so the scan stays within a page.
 pub async fn balance_at(
     conn: &mut PgConnection,
     account: Uuid,
@@ -169,7 +171,9 @@ pub async fn balance_at(
 ) -> Result<Option<SnapshotRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT * FROM rm_balance_history WHERE account_id = $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2) \
-         AND ($3::bigint IS NULL OR position <= $3) ORDER BY position DESC LIMIT 1",
+         AND ($3::bigint IS NULL OR position <= $3) \
+         AND position <= coalesce((SELECT min(position) FROM rm_balance_clock WHERE recorded_at > $2), 9223372036854775807) \
+         ORDER BY position DESC LIMIT 1",
     )
     .bind(account)
     .bind(at)

@@ -9,8 +9,8 @@ use sqlx::{Connection, PgConnection};
 use tracing::{error, info, warn};
 
 use crate::page::Page;
-use ledger_store::followers::Follower;
 use crate::{ApplyError, Model, models};
+use ledger_store::followers::Follower;
 
 /// Events applied per transaction.
 pub const PAGE: i64 = 2000;
@@ -25,13 +25,28 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<(), sqlx::Error
         .bind(model.name())
         .fetch_optional(&mut *tx)
         .await?;
-    if version.is_none() {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, 1))).execute(&mut *tx).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, 1))).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO projections (name, version) VALUES ($1, 1)")
-            .bind(model.name())
-            .execute(&mut *tx)
-            .await?;
+    match version {
+        None => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, 1))).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, 1))).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO projections (name, version) VALUES ($1, 1)")
+                .bind(model.name())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Some(v) => {
+            // Tables a newer release added to this version (all DDL is IF NOT EXISTS), and
+            // their views.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, v))).execute(&mut *tx).await?;
+            for table in model.tables() {
+                let exists: bool =
+                    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *tx).await?;
+                if !exists {
+                    let view = format!("CREATE VIEW {table} AS SELECT * FROM {table}_v{v}");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(view)).execute(&mut *tx).await?;
+                }
+            }
+        }
     }
     tx.commit().await
 }
