@@ -84,23 +84,20 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts one runner per projection, each reporting to `followers` when given; sending `true`
-/// stops them.
+/// Starts the projections: one runner applies every read model, reading each page of the log
+/// once (reporting to `followers` when given); sending `true` stops it.
 pub fn spawn_projections(
     url: &str,
     followers: Option<&ledger_store::followers::Followers>,
 ) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let tasks = projections::Model::ALL
-        .into_iter()
-        .map(|model| {
-            let (url, stopped) = (url.to_owned(), stopped.clone());
-            let follower = followers.map(|f| f.join(model.name()));
-            let follow = projections::Follow::default();
-            tokio::spawn(async move { projections::run_reporting(&url, model, follow, stopped, follower).await })
-        })
-        .collect();
-    (stop, tasks)
+    let url = url.to_owned();
+    let follower = followers.map(|f| f.join("projections"));
+    let follow = projections::Follow::default();
+    let task = tokio::spawn(async move {
+        projections::run_reporting(&url, &projections::Model::ALL, follow, stopped, follower).await
+    });
+    (stop, vec![task])
 }
 
 pub async fn shutdown_signal() {

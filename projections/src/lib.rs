@@ -53,7 +53,7 @@ impl Model {
         0x6c65_6467_6572_0100 + self as i64
     }
 
-    async fn apply(self, conn: &mut sqlx::PgConnection, v: i32, page: &page::Page) -> Result<(), ApplyError> {
+    async fn apply(self, conn: &mut sqlx::PgConnection, v: i32, page: &page::PageView<'_>) -> Result<(), ApplyError> {
         match self {
             Model::Balances => models::apply_balances(conn, v, page).await,
             Model::Journal => models::apply_journal(conn, v, page).await,

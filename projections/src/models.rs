@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::ApplyError;
-use crate::page::Page;
+use crate::page::PageView;
 
 /// The DDL of version `v` of each model's tables (names end in `_v{v}`); views without the
 /// suffix point at the active version.
@@ -60,7 +60,7 @@ pub fn create_sql(model: crate::Model, v: i32) -> String {
 }
 
 /// The accounts an event touches: its own account, or the accounts of the transfer's postings.
-fn accounts_of<'a>(event: &'a Event, page: &'a Page, position: i64) -> Result<Vec<AccountId>, ApplyError> {
+fn accounts_of<'a>(event: &'a Event, page: &'a PageView<'a>, position: i64) -> Result<Vec<AccountId>, ApplyError> {
     let postings: &[Posting] = match event {
         Event::AccountOpened(e) => return Ok(vec![e.id]),
         Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => return Ok(vec![e.id]),
@@ -84,9 +84,9 @@ struct BalanceRow {
     updated_at: ledger_core::Timestamp,
 }
 
-pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     let mut touched: Vec<Uuid> = Vec::new();
-    for (record, event) in &page.events {
+    for (record, event) in page.events {
         touched.extend(accounts_of(event, page, record.position)?.into_iter().map(|a| a.0));
     }
     touched.sort();
@@ -113,7 +113,7 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &Page) -> Res
         );
     }
     let mut history: Vec<(AccountId, i64, ledger_core::Timestamp, Balances, AccountKind)> = Vec::new();
-    for (record, event) in &page.events {
+    for (record, event) in page.events {
         let poison = |error: String| ApplyError::Poison { position: record.position, error };
         let missing = |id: AccountId| poison(format!("account {id} is not opened"));
         match event {
@@ -219,7 +219,7 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &Page) -> Res
     Ok(())
 }
 
-pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     struct Created<'a> {
         e: &'a ledger_core::event::TransferCreated,
         pending: bool,
@@ -229,7 +229,7 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &Page) -> Resu
     let mut created = Vec::new();
     let mut settled: Vec<(Uuid, &'static str, i64, Option<String>)> = Vec::new();
     let mut reversed: Vec<(Uuid, Uuid)> = Vec::new();
-    for (record, event) in &page.events {
+    for (record, event) in page.events {
         match event {
             Event::TransferPosted(e) | Event::PendingTransferCreated(e) => {
                 let meta: EventMeta = serde_json::from_str(&record.metadata).unwrap_or_default();
@@ -306,9 +306,9 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &Page) -> Resu
     Ok(())
 }
 
-pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     let mut rows: Vec<(Uuid, i64, &str, &str)> = Vec::new();
-    for (record, event) in &page.events {
+    for (record, event) in page.events {
         for account in accounts_of(event, page, record.position)? {
             rows.push((account.0, record.position, &record.event_type, &record.stream_id));
         }
@@ -327,10 +327,10 @@ pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &Page) 
     Ok(())
 }
 
-pub async fn apply_turnover(conn: &mut PgConnection, v: i32, page: &Page) -> Result<(), ApplyError> {
+pub async fn apply_turnover(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     // Posted movements only, per account and UTC day.
     let mut sums: BTreeMap<(Uuid, String), (Decimal, Decimal)> = BTreeMap::new();
-    for (record, event) in &page.events {
+    for (record, event) in page.events {
         let postings = match event {
             Event::TransferPosted(e) => &e.postings,
             Event::PendingTransferPosted(e) => &e.postings,

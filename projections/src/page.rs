@@ -60,6 +60,36 @@ impl Page {
         self.events.last().map(|(r, _)| r.position)
     }
 
+    /// The whole page.
+    pub fn view(&self) -> PageView<'_> {
+        PageView { events: &self.events, held: &self.held }
+    }
+
+    /// The events after `checkpoint` (for a projection that is further along than the page's
+    /// start), with every hold the page knows.
+    pub fn after(&self, checkpoint: i64) -> PageView<'_> {
+        let start = self.events.partition_point(|(r, _)| r.position <= checkpoint);
+        PageView { events: &self.events[start..], held: &self.held }
+    }
+}
+
+/// A run of a page's events, as one read model applies it.
+pub struct PageView<'a> {
+    pub events: &'a [(RecordedEvent, Event)],
+    pub held: &'a HashMap<TransferId, Vec<Posting>>,
+}
+
+impl<'a> PageView<'a> {
+    /// The events before `position`.
+    pub fn before(&self, position: i64) -> PageView<'a> {
+        let end = self.events.partition_point(|(r, _)| r.position < position);
+        PageView { events: &self.events[..end], held: self.held }
+    }
+
+    pub fn last_position(&self) -> Option<i64> {
+        self.events.last().map(|(r, _)| r.position)
+    }
+
     /// The held postings of a pending transfer, or a poison error naming the event.
     pub fn held(&self, id: TransferId, position: i64) -> Result<&[Posting], ApplyError> {
         self.held

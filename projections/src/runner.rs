@@ -62,34 +62,84 @@ fn views_sql(model: Model, v: i32) -> String {
 /// Applies the next page, if any, in one transaction with the checkpoint. Returns how many
 /// events it applied (0: caught up, or halted).
 pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyError> {
-    advance(conn, model).await.map(|(applied, _)| applied)
+    advance(conn, &[model]).await.map(|(applied, _)| applied)
 }
 
-/// `step`, also returning the checkpoint it left (`None`: the projection is halted).
-async fn advance(conn: &mut PgConnection, model: Model) -> Result<(usize, Option<i64>), ApplyError> {
+/// Applies the next page to every model in `models` in one transaction: the page is read and
+/// decoded once, each model applies the part after its own checkpoint (under a savepoint) and
+/// moves its checkpoint. A poison event halts the model it poisons, recorded in the same
+/// transaction; the others go on. Returns the events read and the slowest checkpoint of the
+/// models still running (`None`: every one is halted).
+async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Option<i64>), ApplyError> {
     let mut tx = conn.begin().await?;
     // Read models are derived: rows and checkpoint stay atomic, but need not wait for the disk.
     // After a crash both roll back together and the events are applied again.
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
-    let (version, checkpoint, halted): (i32, i64, Option<i64>) =
-        sqlx::query_as("SELECT version, checkpoint, halted_position FROM projections WHERE name = $1")
-            .bind(model.name())
-            .fetch_one(&mut *tx)
-            .await?;
-    if halted.is_some() {
-        return Ok((0, None));
+    let mut active = Vec::with_capacity(models.len());
+    // One applier per projection; locks are always taken in `Model::ALL` order.
+    for model in Model::ALL.into_iter().filter(|m| models.contains(m)) {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
+        let (version, checkpoint, halted): (i32, i64, Option<i64>) =
+            sqlx::query_as("SELECT version, checkpoint, halted_position FROM projections WHERE name = $1")
+                .bind(model.name())
+                .fetch_one(&mut *tx)
+                .await?;
+        if halted.is_none() {
+            active.push((model, version, checkpoint));
+        }
     }
-    let page = Page::read(&mut tx, checkpoint, PAGE).await?;
-    let Some(last) = page.last_position() else { return Ok((0, Some(checkpoint))) };
-    model.apply(&mut tx, version, &page).await?;
-    sqlx::query("UPDATE projections SET checkpoint = $2, updated_at = now() WHERE name = $1")
-        .bind(model.name())
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+    let Some(from) = active.iter().map(|(_, _, checkpoint)| *checkpoint).min() else { return Ok((0, None)) };
+    let page = match Page::read(&mut tx, from, PAGE).await {
+        Ok(page) => page,
+        // An event that cannot be decoded stops every model that has not passed it.
+        Err(ApplyError::Poison { position, error }) => {
+            for (model, _, checkpoint) in &active {
+                if *checkpoint < position {
+                    error!(projection = model.name(), position, error, "projection halted on a poison event");
+                    halt(&mut tx, *model, position, &error).await?;
+                }
+            }
+            tx.commit().await?;
+            return Ok((0, active.iter().map(|a| a.2).filter(|c| *c >= position).min()));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut slowest: Option<i64> = None;
+    for (model, version, checkpoint) in active {
+        let mut part = page.after(checkpoint);
+        let mut halted = false;
+        // Apply the part; on poison, halt there and apply what came before it.
+        while let Some(last) = part.last_position() {
+            sqlx::query("SAVEPOINT model").execute(&mut *tx).await?;
+            match model.apply(&mut tx, version, &part).await {
+                Ok(()) => {
+                    sqlx::query("RELEASE SAVEPOINT model").execute(&mut *tx).await?;
+                    sqlx::query("UPDATE projections SET checkpoint = $2, updated_at = now() WHERE name = $1")
+                        .bind(model.name())
+                        .bind(last)
+                        .execute(&mut *tx)
+                        .await?;
+                    if !halted {
+                        slowest = Some(slowest.map_or(last, |s| s.min(last)));
+                    }
+                    break;
+                }
+                Err(ApplyError::Poison { position, error }) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT model").execute(&mut *tx).await?;
+                    error!(projection = model.name(), position, error, "projection halted on a poison event");
+                    halt(&mut tx, model, position, &error).await?;
+                    halted = true;
+                    part = part.before(position);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if part.events.is_empty() && !halted {
+            slowest = Some(slowest.map_or(checkpoint, |s| s.min(checkpoint)));
+        }
+    }
     tx.commit().await?;
-    Ok((page.events.len(), Some(last)))
+    Ok((page.events.len(), slowest))
 }
 
 /// Records where and why a projection halted; it stays halted until it is rebuilt.
@@ -121,34 +171,25 @@ impl Default for Follow {
 /// Runs one projection until `stop` turns true: catches up, then waits for notifications
 /// (or polls). A poison event halts it and is recorded; database errors are retried.
 pub async fn run(url: &str, model: Model, follow_with: Follow, stop: tokio::sync::watch::Receiver<bool>) {
-    run_reporting(url, model, follow_with, stop, None).await
+    run_reporting(url, &[model], follow_with, stop, None).await
 }
 
 /// `run`, reporting each checkpoint to the writer's backpressure (`ledger up` does this).
 pub async fn run_reporting(
     url: &str,
-    model: Model,
+    models: &[Model],
     follow_with: Follow,
     mut stop: tokio::sync::watch::Receiver<bool>,
     follower: Option<Follower>,
 ) {
+    let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
     let mut delay = Duration::from_millis(200);
     while !*stop.borrow() {
-        match follow(url, model, follow_with, &mut stop, follower.as_ref()).await {
+        match follow(url, models, follow_with, &mut stop, follower.as_ref()).await {
             Ok(()) => return,
-            Err(ApplyError::Poison { position, error }) => {
-                error!(projection = model.name(), position, error, "projection halted on a poison event");
-                // A halted projection never holds the writer back.
-                follower.as_ref().map(Follower::leave);
-                if let Ok(mut conn) = PgConnection::connect(url).await
-                    && let Err(e) = halt(&mut conn, model, position, &error).await
-                {
-                    warn!(projection = model.name(), error = %e, "recording the halt failed");
-                }
-                return;
-            }
-            Err(ApplyError::Database(e)) => {
-                warn!(projection = model.name(), error = %e, "projection paused on a database error; retrying");
+            // Poison is recorded where it happens; only the database gets here.
+            Err(e) => {
+                warn!(projections = ?names, error = %e, "projections paused on a database error; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.changed() => {}
@@ -159,26 +200,34 @@ pub async fn run_reporting(
     }
 }
 
+/// Catches up, then follows the log; returns when stopped or when every model is halted.
 async fn follow(
     url: &str,
-    model: Model,
+    models: &[Model],
     f: Follow,
     stop: &mut tokio::sync::watch::Receiver<bool>,
     follower: Option<&Follower>,
 ) -> Result<(), ApplyError> {
     let mut conn = PgConnection::connect(url).await?;
-    ensure(&mut conn, model).await?;
+    for model in models {
+        ensure(&mut conn, *model).await?;
+    }
     let mut listener = PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
-    info!(projection = model.name(), "projection running");
+    info!(projections = ?models.iter().map(|m| m.name()).collect::<Vec<_>>(), "projections running");
     loop {
         // A full page means more is waiting: keep going without pause.
         loop {
-            let (applied, checkpoint) = advance(&mut conn, model).await?;
-            match (follower, checkpoint) {
-                (Some(f), Some(checkpoint)) => f.report(checkpoint),
-                (Some(f), None) => f.leave(),
-                (None, _) => {}
+            let (applied, slowest) = advance(&mut conn, models).await?;
+            let Some(slowest) = slowest else {
+                // Every model is halted: a halted projection never holds the writer back.
+                if let Some(f) = follower {
+                    f.leave();
+                }
+                return Ok(());
+            };
+            if let Some(f) = follower {
+                f.report(slowest);
             }
             if applied < PAGE as usize {
                 break;
@@ -270,7 +319,7 @@ pub async fn rebuild(url: &str, model: Model, progress: &mut dyn Write) -> Resul
         }
         let mut tx = conn.begin().await?;
         let page = Page::read(&mut tx, position, PAGE).await?;
-        model.apply(&mut tx, new, &page).await?;
+        model.apply(&mut tx, new, &page.view()).await?;
         tx.commit().await?;
         position = page.last_position().unwrap_or(position);
         applied += page.events.len() as i64;
@@ -291,7 +340,7 @@ pub async fn rebuild(url: &str, model: Model, progress: &mut dyn Write) -> Resul
     loop {
         let page = Page::read(&mut tx, position, PAGE).await?;
         let Some(last) = page.last_position() else { break };
-        model.apply(&mut tx, new, &page).await?;
+        model.apply(&mut tx, new, &page.view()).await?;
         position = last;
         applied += page.events.len() as i64;
     }

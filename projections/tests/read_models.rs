@@ -345,3 +345,52 @@ async fn balance_as_of_any_time_equals_the_replay_up_to_that_time() {
     }
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_runner_applies_every_model_and_a_model_poison_halts_only_that_model() {
+    let db = fresh_database().await;
+    generate(&db, 11, 80).await;
+    let mut conn = db.connect().await;
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&mut conn).await.unwrap();
+    // A well-formed transfer between accounts that were never opened: balances cannot apply it.
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let payload = format!(
+        r#"{{"id":"{}","postings":[{{"account":"{a}","side":"debit","amount":"1.00"}},{{"account":"{b}","side":"credit","amount":"1.00"}}],"timeout_at":null,"reverses":null,"external_ref":null,"metadata":{{}},"at":1}}"#,
+        Uuid::new_v4()
+    );
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
+         metadata, recorded_at, hash) VALUES ({}, gen_random_uuid(), 'transfer-y', 1, 'TransferPosted', 1, \
+         '{payload}', '{{}}', now(), decode(repeat('00', 32), 'hex'))",
+        head + 1
+    )))
+    .await
+    .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let url = db.url.clone();
+    let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) };
+    let runner =
+        tokio::spawn(async move { projections::run_reporting(&url, &Model::ALL, follow, stopped, None).await });
+    let settled = async {
+        loop {
+            let s = status(&mut conn).await.unwrap();
+            if s.len() == 4 && s.iter().all(|p| p.halted_position.is_some() || p.lag == 0) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let s = tokio::time::timeout(Duration::from_secs(20), settled).await.expect("the runner settles");
+    for p in &s {
+        if p.name == "balances" {
+            assert_eq!((p.checkpoint, p.halted_position), (head, Some(head + 1)));
+            assert!(p.halted_error.as_deref().unwrap().contains("not opened"), "{p:?}");
+        } else {
+            assert_eq!((p.checkpoint, p.halted_position), (head + 1, None), "{} goes on", p.name);
+        }
+    }
+    stop.send(true).unwrap();
+    runner.await.unwrap();
+    drop(conn);
+    db.drop_database().await;
+}
