@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_publisher;
 mod config;
 mod load;
 mod up;
@@ -47,6 +48,8 @@ enum Cmd {
     BenchWriter(bench::Args),
     /// Send generated transfers over HTTP to a running `ledger up` and report throughput and latency.
     BenchHttp(bench_http::Args),
+    /// Publish the first events of the log to Kafka and compare with producing the same messages raw.
+    BenchPublisher(bench_publisher::Args),
 }
 
 #[derive(Subcommand)]
@@ -166,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args).await?;
         }
+        Cmd::BenchPublisher(args) => bench_publisher::run(&url, args).await?,
         Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
