@@ -50,33 +50,63 @@ impl KafkaSettings {
 }
 
 /// The Kafka adapter: an idempotent producer (`acks=all`, no duplicates or reordering from
-/// its own retries).
+/// its own retries). A producer that hits a fatal error is replaced before the next batch.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    settings: KafkaSettings,
+    producer: Mutex<FutureProducer>,
+}
+
+fn producer(settings: &KafkaSettings) -> Result<FutureProducer, SinkError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", settings.message_timeout.as_millis().to_string())
+        .set("client.id", "ledger-publisher")
+        .create()
+        .map_err(|e| SinkError::Config(e.to_string()))
 }
 
 impl KafkaSink {
     pub fn new(settings: &KafkaSettings) -> Result<KafkaSink, SinkError> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", settings.message_timeout.as_millis().to_string())
-            .set("client.id", "ledger-publisher")
-            .create()
-            .map_err(|e| SinkError::Config(e.to_string()))?;
-        Ok(KafkaSink { producer })
+        Ok(KafkaSink { settings: settings.clone(), producer: Mutex::new(producer(settings)?) })
     }
 
-    /// Whether the producer hit an error it cannot recover from (it must be replaced).
+    /// The producer to use now: the current one, or a new one if it failed fatally.
+    fn current(&self) -> Result<FutureProducer, SinkError> {
+        let mut current = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((code, reason)) = current.client().fatal_error() {
+            tracing::warn!(?code, reason, "the Kafka producer failed fatally; replacing it");
+            *current = producer(&self.settings)?;
+        }
+        Ok(current.clone())
+    }
+
+    /// Whether the producer in use hit an error it cannot recover from.
     pub fn is_broken(&self) -> bool {
-        self.producer.client().fatal_error().is_some()
+        self.producer.lock().unwrap_or_else(|e| e.into_inner()).client().fatal_error().is_some()
+    }
+
+    /// Raises a fatal error in the producer, as librdkafka's test hook does (for tests).
+    pub fn inject_fatal_error(&self) {
+        let producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        let reason = c"injected by a test";
+        // SAFETY: the client pointer is valid while `producer` is alive; the reason is a
+        // NUL-terminated static string that librdkafka copies.
+        unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                producer.client().native_ptr(),
+                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                reason.as_ptr(),
+            );
+        }
     }
 }
 
 impl Sink for KafkaSink {
     async fn send(&self, batch: Vec<OutMessage>) -> Result<(), SinkError> {
+        let producer = self.current()?;
         let mut pending = Vec::with_capacity(batch.len());
         for m in &batch {
             let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
@@ -85,7 +115,7 @@ impl Sink for KafkaSink {
             }
             let mut record = FutureRecord::to(&m.topic).key(&m.key).payload(&m.payload).headers(headers);
             loop {
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(delivery) => {
                         pending.push(delivery);
                         break;

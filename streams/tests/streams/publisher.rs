@@ -206,3 +206,26 @@ async fn a_broker_outage_loses_nothing_and_the_ledger_keeps_accepting() {
     ledger.task.await.unwrap();
     ledger.db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_that_failed_fatally_is_replaced() {
+    use streams::{OutMessage, Sink};
+    let broker = Broker::any();
+    let topic = format!("{}.events", prefix());
+    broker.create_topics(&[&topic]);
+    let sink = KafkaSink::new(&KafkaSettings::new(&broker.brokers)).unwrap();
+    let message = |n: usize| OutMessage {
+        topic: topic.clone(),
+        key: "k".into(),
+        payload: format!("{n}"),
+        headers: vec![("event_id", n.to_string())],
+    };
+    sink.send(vec![message(1)]).await.unwrap();
+    sink.inject_fatal_error();
+    assert!(sink.is_broken());
+    sink.send(vec![message(2)]).await.expect("a new producer sends the next batch");
+    assert!(!sink.is_broken());
+    let received = read_until(&broker.brokers, &topic, Duration::from_secs(30), |r| r.len() >= 2).await;
+    let payloads: Vec<&[u8]> = received.iter().map(|r| r.payload.as_slice()).collect();
+    assert_eq!(payloads, [b"1".as_slice(), b"2".as_slice()]);
+}
