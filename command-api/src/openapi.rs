@@ -12,12 +12,12 @@ use crate::wire::*;
 #[openapi(
     info(title = "ledger command API", description = "Accounts, transfers, holds and reversals for payment channels. \
         Amounts are decimal strings; every write answers with the log position it produced."),
-    paths(routes::open_account, routes::get_account, routes::find_account, routes::freeze_account,
-        routes::unfreeze_account, routes::close_account, routes::create_transfer,
+    paths(routes::open_account, routes::get_account, routes::find_account, routes::change_account_status,
+        routes::create_transfer,
         routes::create_batch, routes::post_pending, routes::void_pending, routes::reverse, routes::get_transfer,
         routes::events),
     components(schemas(Problem, AccountBody, BalanceBody, OpenAccountRequest, TransferRequest, PostingRequestBody,
-        AccountStatusRequest, PostPendingRequest, ReverseRequest, BatchRequest, BatchBody, BatchItem, TransferBody, PostingBody, EventBody,
+        AccountStatusRequest, routes::StatusAction, PostPendingRequest, ReverseRequest, BatchRequest, BatchBody, BatchItem, TransferBody, PostingBody, EventBody,
         EventPage, WireAmount)),
     modifiers(&BearerKey)
 )]

@@ -122,71 +122,47 @@ pub async fn get_account(
     account_answer(&state, &account_ref(&id))
 }
 
-/// Freezes, unfreezes or closes the account `id` (an id or a code) with an optional reason.
-async fn change_status(
-    state: &ApiState,
-    request_id: RequestId,
-    headers: &HeaderMap,
-    id: &str,
-    body: AccountStatusRequest,
-    command: fn(AccountId, Option<String>) -> Command,
+/// What `POST /v1/accounts/{id}/{action}` does to the account.
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusAction {
+    /// Transfers touching the account are refused with `account_frozen` until it is unfrozen.
+    Freeze,
+    Unfreeze,
+    /// Final; needs a zero balance and no holds.
+    Close,
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/{action}", tag = "accounts",
+    request_body(content = AccountStatusRequest, description = "Optional"),
+    params(("id" = String, Path, description = "Account id or code"),
+        ("action" = StatusAction, Path, description = "freeze, unfreeze or close")),
+    responses((status = 200, description = "The account with its new status; the same status again changes nothing", body = AccountBody),
+        (status = 404, body = Problem),
+        (status = 422, description = "account_closed, account_balance_not_zero, invalid_reason", body = Problem)),
+    security(("api_key" = [])))]
+pub async fn change_account_status(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<AccountStatusRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(state, headers, Scope::AccountsWrite).await?;
-    let account = state.inner.ledger.view().account(&account_ref(id)).ok_or(ApiError::NotFound("account"))?;
-    let c =
-        state.inner.ledger.submit(command(account.account.id, body.reason), meta(&who, headers, request_id)?).await??;
+    let action: StatusAction =
+        serde_json::from_value(serde_json::Value::String(action)).map_err(|_| ApiError::NotFound("route"))?;
+    let who = require(&state, &headers, Scope::AccountsWrite).await?;
+    let account = state.inner.ledger.view().account(&account_ref(&id)).ok_or(ApiError::NotFound("account"))?;
+    let (id, reason) = (account.account.id, body.reason);
+    let command = match action {
+        StatusAction::Freeze => Command::FreezeAccount { id, reason },
+        StatusAction::Unfreeze => Command::UnfreezeAccount { id, reason },
+        StatusAction::Close => Command::CloseAccount { id, reason },
+    };
+    let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     match &c.entity {
-        Some(Entity::Account(a)) => Ok(json(StatusCode::OK, AccountBody::new(a, c.position, scale(state, a)))),
+        Some(Entity::Account(a)) => Ok(json(StatusCode::OK, AccountBody::new(a, c.position, scale(&state, a)))),
         _ => Err(ApiError::Internal("an account command answered without its account".to_owned())),
     }
-}
-
-#[utoipa::path(post, path = "/v1/accounts/{id}/freeze", tag = "accounts",
-    request_body(content = AccountStatusRequest, description = "Optional"),
-    params(("id" = String, Path, description = "Account id or code")),
-    responses((status = 200, description = "The account, frozen: transfers touching it are refused with account_frozen", body = AccountBody),
-        (status = 404, body = Problem), (status = 422, description = "account_closed, invalid_reason", body = Problem)),
-    security(("api_key" = [])))]
-pub async fn freeze_account(
-    State(state): State<ApiState>,
-    Extension(request_id): Extension<RequestId>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<AccountStatusRequest>,
-) -> Result<Response, ApiError> {
-    change_status(&state, request_id, &headers, &id, body, |id, reason| Command::FreezeAccount { id, reason }).await
-}
-
-#[utoipa::path(post, path = "/v1/accounts/{id}/unfreeze", tag = "accounts",
-    request_body(content = AccountStatusRequest, description = "Optional"),
-    params(("id" = String, Path, description = "Account id or code")),
-    responses((status = 200, body = AccountBody), (status = 404, body = Problem),
-        (status = 422, description = "account_closed, invalid_reason", body = Problem)),
-    security(("api_key" = [])))]
-pub async fn unfreeze_account(
-    State(state): State<ApiState>,
-    Extension(request_id): Extension<RequestId>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<AccountStatusRequest>,
-) -> Result<Response, ApiError> {
-    change_status(&state, request_id, &headers, &id, body, |id, reason| Command::UnfreezeAccount { id, reason }).await
-}
-
-#[utoipa::path(post, path = "/v1/accounts/{id}/close", tag = "accounts",
-    request_body(content = AccountStatusRequest, description = "Optional"),
-    params(("id" = String, Path, description = "Account id or code")),
-    responses((status = 200, description = "The account, closed for good", body = AccountBody), (status = 404, body = Problem),
-        (status = 422, description = "account_balance_not_zero, invalid_reason", body = Problem)),
-    security(("api_key" = [])))]
-pub async fn close_account(
-    State(state): State<ApiState>,
-    Extension(request_id): Extension<RequestId>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<AccountStatusRequest>,
-) -> Result<Response, ApiError> {
-    change_status(&state, request_id, &headers, &id, body, |id, reason| Command::CloseAccount { id, reason }).await
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -153,6 +153,8 @@ async fn accounts_freeze_with_a_reason_unfreeze_and_close() {
         (status, not_zero["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("account_balance_not_zero"))
     );
+    let (status, _) = app.post("/v1/accounts/player/delete", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "only freeze, unfreeze and close");
     let (status, missing) = app.post("/v1/accounts/nobody/freeze", json!({})).await;
     assert_eq!((status, missing["code"].as_str()), (StatusCode::NOT_FOUND, Some("account_not_found")));
     let (status, unknown) = app.post("/v1/accounts/player/freeze", json!({"why": "x"})).await;

@@ -13,7 +13,7 @@ use ledger_store::testing::{TestDatabase, fresh_database};
 use ledger_store::{EventMeta, Writer, WriterConfig};
 use projections::{Model, rebuild, status, step};
 use rust_decimal::Decimal;
-use sqlx::{Executor, PgConnection};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A seeded workload of opens, transfers, holds, posts, voids, reversals and freezes.
@@ -263,6 +263,21 @@ async fn every_read_model_equals_the_replayed_log_and_rebuilds_identically() {
     }
 }
 
+/// Appends a `TransferPosted` row by hand, bypassing the writer (as a corrupted log would).
+async fn insert_event(conn: &mut PgConnection, position: i64, stream: &str, payload: &str) {
+    sqlx::query(
+        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
+         metadata, recorded_at, hash) VALUES ($1, gen_random_uuid(), $2, 1, 'TransferPosted', 1, $3::json, '{}', \
+         now(), decode(repeat('00', 32), 'hex'))",
+    )
+    .bind(position)
+    .bind(stream)
+    .bind(payload)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_event_halts_the_projection_at_its_position() {
     let db = fresh_database().await;
@@ -270,14 +285,7 @@ async fn a_poison_event_halts_the_projection_at_its_position() {
     let mut conn = db.connect().await;
     catch_up(&mut conn).await;
     let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&mut conn).await.unwrap();
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
-         metadata, recorded_at, hash) VALUES ({}, gen_random_uuid(), 'transfer-x', 1, 'TransferPosted', 1, \
-         '{{\"not\": \"a transfer\"}}', '{{}}', now(), decode(repeat('00', 32), 'hex'))",
-        head + 1
-    )))
-    .await
-    .unwrap();
+    insert_event(&mut conn, head + 1, "transfer-x", r#"{"not": "a transfer"}"#).await;
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     // The runner returns once it has recorded the halt.
     tokio::time::timeout(
@@ -358,14 +366,7 @@ async fn one_runner_applies_every_model_and_a_model_poison_halts_only_that_model
         r#"{{"id":"{}","postings":[{{"account":"{a}","side":"debit","amount":"1.00"}},{{"account":"{b}","side":"credit","amount":"1.00"}}],"timeout_at":null,"reverses":null,"external_ref":null,"metadata":{{}},"at":1}}"#,
         Uuid::new_v4()
     );
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
-         metadata, recorded_at, hash) VALUES ({}, gen_random_uuid(), 'transfer-y', 1, 'TransferPosted', 1, \
-         '{payload}', '{{}}', now(), decode(repeat('00', 32), 'hex'))",
-        head + 1
-    )))
-    .await
-    .unwrap();
+    insert_event(&mut conn, head + 1, "transfer-y", &payload).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let url = db.url.clone();
     let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) };
