@@ -13,7 +13,7 @@ use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::load::{Mix, Picker, percentiles_ms};
+use crate::load::{Mix, Picker, report};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -144,21 +144,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
     drop(ledger);
     writer_task.await?;
 
-    let (p50_ms, p99_ms) = percentiles_ms(&mut latencies);
-    let secs = elapsed.as_secs_f64();
-    println!(
-        "{}",
-        serde_json::json!({
-            "transfers": total,
-            "tasks": args.tasks,
-            "batch": args.mix.batch,
-            "hot": args.mix.hot,
-            "seconds": (secs * 1000.0).round() / 1000.0,
-            "transfers_per_second": (total as f64 / secs).round(),
-            "p50_ms": p50_ms,
-            "p99_ms": p99_ms,
-            "writer": writer,
-        })
-    );
+    let extra = serde_json::json!({"tasks": args.tasks, "writer": writer});
+    println!("{}", report(&args.mix, total as u64, elapsed, &mut latencies, extra));
     Ok(())
 }

@@ -10,7 +10,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use uuid::Uuid;
 
-use crate::load::{Mix, Picker, percentiles_ms};
+use crate::load::{Mix, Picker, report};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -136,22 +136,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         failed += f;
         latencies.extend(l);
     }
-    let secs = started.elapsed().as_secs_f64();
-    let (p50_ms, p99_ms) = percentiles_ms(&mut latencies);
-    println!(
-        "{}",
-        serde_json::json!({
-            "transfers": total,
-            "failed": failed,
-            "connections": args.connections,
-            "batch": args.mix.batch,
-            "hot": args.mix.hot,
-            "seconds": (secs * 1000.0).round() / 1000.0,
-            "transfers_per_second": (total as f64 / secs).round(),
-            "p50_ms": p50_ms,
-            "p99_ms": p99_ms,
-        })
-    );
+    let extra = serde_json::json!({"failed": failed, "connections": args.connections});
+    println!("{}", report(&args.mix, total as u64, started.elapsed(), &mut latencies, extra));
     anyhow::ensure!(failed == 0, "{failed} transfers failed");
     Ok(())
 }

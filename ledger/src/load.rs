@@ -52,3 +52,29 @@ pub fn percentiles_ms(latencies: &mut [Duration]) -> (f64, f64) {
     };
     (at(50), at(99))
 }
+
+/// The JSON line both load generators print: the mix, totals, rate and latency percentiles,
+/// plus the fields of `extra`.
+pub fn report(
+    mix: &Mix,
+    transfers: u64,
+    elapsed: Duration,
+    latencies: &mut [Duration],
+    extra: serde_json::Value,
+) -> String {
+    let (p50_ms, p99_ms) = percentiles_ms(latencies);
+    let secs = elapsed.as_secs_f64();
+    let mut line = serde_json::json!({
+        "transfers": transfers,
+        "batch": mix.batch,
+        "hot": mix.hot,
+        "seconds": (secs * 1000.0).round() / 1000.0,
+        "transfers_per_second": (transfers as f64 / secs).round(),
+        "p50_ms": p50_ms,
+        "p99_ms": p99_ms,
+    });
+    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
+        line.extend(extra);
+    }
+    line.to_string()
+}

@@ -75,17 +75,25 @@ async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Op
     // Read models are derived: rows and checkpoint stay atomic, but need not wait for the disk.
     // After a crash both roll back together and the events are applied again.
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-    let mut active = Vec::with_capacity(models.len());
-    // One applier per projection; locks are always taken in `Model::ALL` order.
-    for model in Model::ALL.into_iter().filter(|m| models.contains(m)) {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
-        let (version, checkpoint, halted): (i32, i64, Option<i64>) =
-            sqlx::query_as("SELECT version, checkpoint, halted_position FROM projections WHERE name = $1")
-                .bind(model.name())
-                .fetch_one(&mut *tx)
-                .await?;
+    // One applier per projection; locks are always taken in `Model::ALL` order, in one round trip.
+    let wanted: Vec<Model> = Model::ALL.into_iter().filter(|m| models.contains(m)).collect();
+    let keys: Vec<i64> = wanted.iter().map(|m| m.lock_key()).collect();
+    sqlx::query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS x(k, n) ORDER BY n")
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
+    let names: Vec<&str> = wanted.iter().map(|m| m.name()).collect();
+    let rows: Vec<(String, i32, i64, Option<i64>)> =
+        sqlx::query_as("SELECT name, version, checkpoint, halted_position FROM projections WHERE name = ANY($1)")
+            .bind(&names)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut active = Vec::with_capacity(wanted.len());
+    for model in wanted {
+        let (_, version, checkpoint, halted) =
+            rows.iter().find(|r| r.0 == model.name()).ok_or(sqlx::Error::RowNotFound)?;
         if halted.is_none() {
-            active.push((model, version, checkpoint));
+            active.push((model, *version, *checkpoint));
         }
     }
     let Some(from) = active.iter().map(|(_, _, checkpoint)| *checkpoint).min() else { return Ok((0, None)) };
