@@ -60,7 +60,9 @@ impl RecordedEvent {
     ) -> RecordedEvent {
         let mut record = RecordedEvent {
             position,
-            event_id: Uuid::new_v4(),
+            // Time-ordered (UUIDv7): appending an event adds to the right edge of the event id
+            // index instead of a random page of it.
+            event_id: Uuid::now_v7(),
             stream_id: event.stream(),
             stream_version: i32::try_from(stream_version).expect("stream versions fit in i32"),
             event_type: event.event_type().to_owned(),

@@ -221,11 +221,14 @@ pub struct GroupWrite<'a> {
 /// (balances, status, version and position only), the transfer index rows, and a notification
 /// on `ledger_events` carrying the new head.
 pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Result<(), sqlx::Error> {
-    let (e, t) = (&group.events, &group.transfers);
-    // Accounts whose first event is in this commit are new rows; the rest already exist.
+    let e = &group.events;
+    // Accounts and transfers whose first event is in this commit are new rows (a plain INSERT,
+    // no conflict check); the rest already exist and are updated by primary key.
     let first_position = e.first().map_or(i64::MAX, |r| r.position);
     let (fresh, changed): (Vec<_>, Vec<_>) =
         group.accounts.iter().copied().partition(|(_, first, _)| *first >= first_position);
+    let (created, moved): (Vec<&TransferIndex>, Vec<&TransferIndex>) =
+        group.transfers.iter().copied().partition(|t| t.created_position >= first_position);
     let dec = |rows: &[(&Account, i64, i64)], f: fn(&Account) -> Decimal| {
         rows.iter().map(|(a, _, _)| f(a)).collect::<Vec<_>>()
     };
@@ -255,13 +258,16 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
          new_transfers AS ( \
            INSERT INTO transfers (id, status, created_position, position, reversed_by) \
            SELECT * FROM UNNEST($34::uuid[], $35::text[], $36::bigint[], $37::bigint[], $38::uuid[]) \
-           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, position = EXCLUDED.position, \
-             reversed_by = EXCLUDED.reversed_by \
            RETURNING 1), \
-         notified AS (SELECT pg_notify('ledger_events', $39::text)) \
+         changed_transfers AS ( \
+           UPDATE transfers t SET status = x.st, position = x.p, reversed_by = x.r \
+           FROM UNNEST($39::uuid[], $40::text[], $41::bigint[], $42::uuid[]) AS x(id, st, p, r) \
+           WHERE t.id = x.id \
+           RETURNING 1), \
+         notified AS (SELECT pg_notify('ledger_events', $43::text)) \
          SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
            + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers) \
-           + (SELECT count(*) FROM notified)",
+           + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM notified)",
     )
     .bind(e.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(e.iter().map(|r| r.event_id).collect::<Vec<_>>())
@@ -296,11 +302,15 @@ pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Res
     .bind(dec(&changed, |a| a.balances.credits_pending))
     .bind(changed.iter().map(|(a, _, _)| version(a)).collect::<Vec<_>>())
     .bind(changed.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
-    .bind(t.iter().map(|tr| tr.id).collect::<Vec<_>>())
-    .bind(t.iter().map(|tr| tr.status.as_str()).collect::<Vec<_>>())
-    .bind(t.iter().map(|tr| tr.created_position).collect::<Vec<_>>())
-    .bind(t.iter().map(|tr| tr.position).collect::<Vec<_>>())
-    .bind(t.iter().map(|tr| tr.reversed_by).collect::<Vec<_>>())
+    .bind(created.iter().map(|tr| tr.id).collect::<Vec<_>>())
+    .bind(created.iter().map(|tr| tr.status.as_str()).collect::<Vec<_>>())
+    .bind(created.iter().map(|tr| tr.created_position).collect::<Vec<_>>())
+    .bind(created.iter().map(|tr| tr.position).collect::<Vec<_>>())
+    .bind(created.iter().map(|tr| tr.reversed_by).collect::<Vec<_>>())
+    .bind(moved.iter().map(|tr| tr.id).collect::<Vec<_>>())
+    .bind(moved.iter().map(|tr| tr.status.as_str()).collect::<Vec<_>>())
+    .bind(moved.iter().map(|tr| tr.position).collect::<Vec<_>>())
+    .bind(moved.iter().map(|tr| tr.reversed_by).collect::<Vec<_>>())
     // Listeners (projections) hear the new head when the commit lands.
     .bind(e.last().map_or(0, |r| r.position).to_string())
     .execute(conn)
