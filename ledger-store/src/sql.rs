@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use ledger_core::{Account, AccountId, Timestamp, Transfer};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
@@ -37,10 +36,6 @@ pub fn text<T: Serialize>(value: &T) -> String {
 pub fn parse<T: DeserializeOwned>(column: &str, value: String) -> Result<T, sqlx::Error> {
     serde_json::from_value(serde_json::Value::String(value))
         .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) })
-}
-
-pub async fn try_lock_writer(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(WRITER_LOCK_KEY).fetch_one(conn).await
 }
 
 /// The last position and its hash, or `(0, genesis)` for an empty log.
@@ -208,114 +203,134 @@ pub struct TransferIndex {
     pub reversed_by: Option<Uuid>,
 }
 
-/// What one commit writes: its events and the new rows of what they touched.
-#[derive(Default)]
+/// What one commit writes: its events (moved in), the new rows of what they touched, and the
+/// end of the log it was decided on (position and hash; 0 for an empty log).
 pub struct GroupWrite<'a> {
-    pub events: Vec<&'a RecordedEvent>,
+    pub after: (i64, [u8; 32]),
+    pub events: Vec<RecordedEvent>,
     pub accounts: Vec<(&'a Account, i64, i64)>,
     pub transfers: Vec<&'a TransferIndex>,
 }
 
-/// Writes one commit atomically in a single statement (one round trip, one implicit
-/// transaction): the events, the accounts opened in it (inserted whole), the accounts it changed
-/// (balances, status, version and position only), the transfer index rows, and a notification
-/// on `ledger_events` carrying the new head.
-pub async fn write_group(conn: &mut PgConnection, group: &GroupWrite<'_>) -> Result<(), sqlx::Error> {
-    let e = &group.events;
-    // Accounts and transfers whose first event is in this commit are new rows (a plain INSERT,
-    // no conflict check); the rest already exist and are updated by primary key.
-    let first_position = e.first().map_or(i64::MAX, |r| r.position);
-    let (fresh, changed): (Vec<_>, Vec<_>) =
-        group.accounts.iter().copied().partition(|(_, first, _)| *first >= first_position);
-    let (created, moved): (Vec<&TransferIndex>, Vec<&TransferIndex>) =
-        group.transfers.iter().copied().partition(|t| t.created_position >= first_position);
-    let dec = |rows: &[(&Account, i64, i64)], f: fn(&Account) -> Decimal| {
-        rows.iter().map(|(a, _, _)| f(a)).collect::<Vec<_>>()
-    };
-    sqlx::query(
-        "WITH new_events AS ( \
-           INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
-             metadata, recorded_at, hash) \
-           SELECT p, i, s, v, t, sv, pl::json, m::json, r, h FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
-             $4::int[], $5::text[], $6::int2[], $7::text[], $8::text[], $9::timestamptz[], $10::bytea[]) \
-             AS x(p, i, s, v, t, sv, pl, m, r, h) \
-           RETURNING 1), \
-         new_accounts AS ( \
-           INSERT INTO accounts (id, code, currency, kind, balance_limit, status, metadata, debits_posted, \
-             credits_posted, debits_pending, credits_pending, version, opened_at, opened_position, position) \
-           SELECT id, code, cur, kind, lim, st, md::jsonb, dp, cp, dh, ch, v, oa, op, p FROM UNNEST($11::uuid[], \
-             $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::numeric[], \
-             $19::numeric[], $20::numeric[], $21::numeric[], $22::int[], $23::timestamptz[], $24::bigint[], \
-             $25::bigint[]) AS x(id, code, cur, kind, lim, st, md, dp, cp, dh, ch, v, oa, op, p) \
-           RETURNING 1), \
-         changed_accounts AS ( \
-           UPDATE accounts a SET status = x.st, debits_posted = x.dp, credits_posted = x.cp, \
-             debits_pending = x.dh, credits_pending = x.ch, version = x.v, position = x.p \
-           FROM UNNEST($26::uuid[], $27::text[], $28::numeric[], $29::numeric[], $30::numeric[], $31::numeric[], \
-             $32::int[], $33::bigint[]) AS x(id, st, dp, cp, dh, ch, v, p) \
-           WHERE a.id = x.id \
-           RETURNING 1), \
-         new_transfers AS ( \
-           INSERT INTO transfers (id, status, created_position, position, reversed_by) \
-           SELECT * FROM UNNEST($34::uuid[], $35::text[], $36::bigint[], $37::bigint[], $38::uuid[]) \
-           RETURNING 1), \
-         changed_transfers AS ( \
-           UPDATE transfers t SET status = x.st, position = x.p, reversed_by = x.r \
-           FROM UNNEST($39::uuid[], $40::text[], $41::bigint[], $42::uuid[]) AS x(id, st, p, r) \
-           WHERE t.id = x.id \
-           RETURNING 1), \
-         notified AS (SELECT pg_notify('ledger_events', $43::text)) \
-         SELECT (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
-           + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers) \
-           + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM notified)",
-    )
-    .bind(e.iter().map(|r| r.position).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.event_id).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.stream_id.as_str()).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.stream_version).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.event_type.as_str()).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.schema_version).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.metadata.as_str()).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| to_time(r.recorded_at)).collect::<Vec<_>>())
-    .bind(e.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| a.id.0).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| a.code.as_str()).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| a.currency.as_str()).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| text(&a.kind)).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| text(&a.limit)).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| text(&a.status)).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| a.metadata.to_string()).collect::<Vec<_>>())
-    .bind(dec(&fresh, |a| a.balances.debits_posted))
-    .bind(dec(&fresh, |a| a.balances.credits_posted))
-    .bind(dec(&fresh, |a| a.balances.debits_pending))
-    .bind(dec(&fresh, |a| a.balances.credits_pending))
-    .bind(fresh.iter().map(|(a, _, _)| version(a)).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(a, _, _)| to_time(a.opened_at)).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(_, first, _)| *first).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(a, _, _)| a.id.0).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(a, _, _)| text(&a.status)).collect::<Vec<_>>())
-    .bind(dec(&changed, |a| a.balances.debits_posted))
-    .bind(dec(&changed, |a| a.balances.credits_posted))
-    .bind(dec(&changed, |a| a.balances.debits_pending))
-    .bind(dec(&changed, |a| a.balances.credits_pending))
-    .bind(changed.iter().map(|(a, _, _)| version(a)).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(_, _, last)| *last).collect::<Vec<_>>())
-    .bind(created.iter().map(|tr| tr.id).collect::<Vec<_>>())
-    .bind(created.iter().map(|tr| tr.status.as_str()).collect::<Vec<_>>())
-    .bind(created.iter().map(|tr| tr.created_position).collect::<Vec<_>>())
-    .bind(created.iter().map(|tr| tr.position).collect::<Vec<_>>())
-    .bind(created.iter().map(|tr| tr.reversed_by).collect::<Vec<_>>())
-    .bind(moved.iter().map(|tr| tr.id).collect::<Vec<_>>())
-    .bind(moved.iter().map(|tr| tr.status.as_str()).collect::<Vec<_>>())
-    .bind(moved.iter().map(|tr| tr.position).collect::<Vec<_>>())
-    .bind(moved.iter().map(|tr| tr.reversed_by).collect::<Vec<_>>())
-    // Listeners (projections) hear the new head when the commit lands.
-    .bind(e.last().map_or(0, |r| r.position).to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
+/// One bound parameter of the commit statement.
+pub type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+/// The commit statement: one round trip, one implicit transaction. It first checks that the log
+/// ends where the commit was decided (`ledger_log_continues`), then writes the events, the
+/// accounts opened in it (inserted whole), the accounts it changed (balances, status, version
+/// and position only), the transfers created in it (inserted) and changed by it (updated by
+/// id), and notifies `ledger_events` with the new head. Run on the writer's tokio-postgres
+/// connection, where commits are pipelined (see `writer::committer`).
+pub const WRITE_GROUP: &str = "WITH continues AS (SELECT ledger_log_continues($1::bigint, $2::bytea) AS ok), \
+     new_events AS ( \
+       INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
+         metadata, recorded_at, hash) \
+       SELECT p, i, s, v, t, sv, pl::json, m::json, r, h FROM UNNEST($3::bigint[], $4::uuid[], $5::text[], \
+         $6::int[], $7::text[], $8::int2[], $9::text[], $10::text[], $11::timestamptz[], $12::bytea[]) \
+         AS x(p, i, s, v, t, sv, pl, m, r, h) \
+       RETURNING 1), \
+     new_accounts AS ( \
+       INSERT INTO accounts (id, code, currency, kind, balance_limit, status, metadata, debits_posted, \
+         credits_posted, debits_pending, credits_pending, version, opened_at, opened_position, position) \
+       SELECT id, code, cur, kind, lim, st, md::jsonb, dp, cp, dh, ch, v, oa, op, p FROM UNNEST($13::uuid[], \
+         $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::numeric[], \
+         $21::numeric[], $22::numeric[], $23::numeric[], $24::int[], $25::timestamptz[], $26::bigint[], \
+         $27::bigint[]) AS x(id, code, cur, kind, lim, st, md, dp, cp, dh, ch, v, oa, op, p) \
+       RETURNING 1), \
+     changed_accounts AS ( \
+       UPDATE accounts a SET status = x.st, debits_posted = x.dp, credits_posted = x.cp, \
+         debits_pending = x.dh, credits_pending = x.ch, version = x.v, position = x.p \
+       FROM UNNEST($28::uuid[], $29::text[], $30::numeric[], $31::numeric[], $32::numeric[], $33::numeric[], \
+         $34::int[], $35::bigint[]) AS x(id, st, dp, cp, dh, ch, v, p) \
+       WHERE a.id = x.id \
+       RETURNING 1), \
+     new_transfers AS ( \
+       INSERT INTO transfers (id, status, created_position, position, reversed_by) \
+       SELECT * FROM UNNEST($36::uuid[], $37::text[], $38::bigint[], $39::bigint[], $40::uuid[]) \
+       RETURNING 1), \
+     changed_transfers AS ( \
+       UPDATE transfers t SET status = x.st, position = x.p, reversed_by = x.r \
+       FROM UNNEST($41::uuid[], $42::text[], $43::bigint[], $44::uuid[]) AS x(id, st, p, r) \
+       WHERE t.id = x.id \
+       RETURNING 1), \
+     notified AS (SELECT pg_notify('ledger_events', $45::text)) \
+     SELECT (SELECT ok FROM continues) + (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
+       + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers) \
+       + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM notified)";
+
+impl GroupWrite<'_> {
+    /// The parameters of `WRITE_GROUP`, in order. The events' text is moved, not copied.
+    pub fn into_params(self) -> Vec<Param> {
+        let e = self.events;
+        // Accounts and transfers whose first event is in this commit are new rows (a plain
+        // INSERT, no conflict check); the rest already exist and are updated by primary key.
+        let first_position = e.first().map_or(i64::MAX, |r| r.position);
+        let head = e.last().map_or(self.after.0, |r| r.position);
+        let (fresh, changed): (Vec<_>, Vec<_>) =
+            self.accounts.iter().copied().partition(|(_, first, _)| *first >= first_position);
+        let (created, moved): (Vec<&TransferIndex>, Vec<&TransferIndex>) =
+            self.transfers.iter().copied().partition(|t| t.created_position >= first_position);
+        fn col<T, U>(rows: &[T], f: impl FnMut(&T) -> U) -> Vec<U> {
+            rows.iter().map(f).collect()
+        }
+        let positions = col(&e, |r| r.position);
+        let ids = col(&e, |r| r.event_id);
+        let streams = col(&e, |r| r.stream_id.clone());
+        let versions = col(&e, |r| r.stream_version);
+        let types = col(&e, |r| r.event_type.clone());
+        let schema_versions = col(&e, |r| r.schema_version);
+        let recorded = col(&e, |r| to_time(r.recorded_at));
+        let hashes = col(&e, |r| r.hash.to_vec());
+        let (payloads, metadata): (Vec<String>, Vec<String>) = e.into_iter().map(|r| (r.payload, r.metadata)).unzip();
+        vec![
+            Box::new(self.after.0),
+            Box::new(self.after.1.to_vec()),
+            Box::new(positions),
+            Box::new(ids),
+            Box::new(streams),
+            Box::new(versions),
+            Box::new(types),
+            Box::new(schema_versions),
+            Box::new(payloads),
+            Box::new(metadata),
+            Box::new(recorded),
+            Box::new(hashes),
+            Box::new(col(&fresh, |(a, _, _)| a.id.0)),
+            Box::new(col(&fresh, |(a, _, _)| a.code.as_str().to_owned())),
+            Box::new(col(&fresh, |(a, _, _)| a.currency.as_str().to_owned())),
+            Box::new(col(&fresh, |(a, _, _)| text(&a.kind))),
+            Box::new(col(&fresh, |(a, _, _)| text(&a.limit))),
+            Box::new(col(&fresh, |(a, _, _)| text(&a.status))),
+            Box::new(col(&fresh, |(a, _, _)| a.metadata.to_string())),
+            Box::new(col(&fresh, |(a, _, _)| a.balances.debits_posted)),
+            Box::new(col(&fresh, |(a, _, _)| a.balances.credits_posted)),
+            Box::new(col(&fresh, |(a, _, _)| a.balances.debits_pending)),
+            Box::new(col(&fresh, |(a, _, _)| a.balances.credits_pending)),
+            Box::new(col(&fresh, |(a, _, _)| version(a))),
+            Box::new(col(&fresh, |(a, _, _)| to_time(a.opened_at))),
+            Box::new(col(&fresh, |(_, first, _)| *first)),
+            Box::new(col(&fresh, |(_, _, last)| *last)),
+            Box::new(col(&changed, |(a, _, _)| a.id.0)),
+            Box::new(col(&changed, |(a, _, _)| text(&a.status))),
+            Box::new(col(&changed, |(a, _, _)| a.balances.debits_posted)),
+            Box::new(col(&changed, |(a, _, _)| a.balances.credits_posted)),
+            Box::new(col(&changed, |(a, _, _)| a.balances.debits_pending)),
+            Box::new(col(&changed, |(a, _, _)| a.balances.credits_pending)),
+            Box::new(col(&changed, |(a, _, _)| version(a))),
+            Box::new(col(&changed, |(_, _, last)| *last)),
+            Box::new(col(&created, |t| t.id)),
+            Box::new(col(&created, |t| t.status.as_str())),
+            Box::new(col(&created, |t| t.created_position)),
+            Box::new(col(&created, |t| t.position)),
+            Box::new(col(&created, |t| t.reversed_by)),
+            Box::new(col(&moved, |t| t.id)),
+            Box::new(col(&moved, |t| t.status.as_str())),
+            Box::new(col(&moved, |t| t.position)),
+            Box::new(col(&moved, |t| t.reversed_by)),
+            // Listeners (projections) hear the new head when the commit lands.
+            Box::new(head.to_string()),
+        ]
+    }
 }
 
 fn version(a: &Account) -> i32 {

@@ -10,7 +10,7 @@ use ledger_core::{
 use ledger_store::testing::{TestDatabase, fresh_database};
 use ledger_store::verify::{VerifyError, verify};
 use ledger_store::writer::StartError;
-use ledger_store::{Committed, Entity, EventMeta, LedgerHandle, Standby, Writer, WriterConfig};
+use ledger_store::{Committed, Entity, EventMeta, LedgerHandle, Standby, WriteError, Writer, WriterConfig};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::Executor;
@@ -345,6 +345,80 @@ async fn the_writer_recovers_when_its_connections_are_killed() {
     stop(ledger, task).await;
     drop(admin);
     verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_fails_every_commit_pipelined_behind_it_and_leaves_no_hole() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, false).await;
+    // The database refuses one transfer, slowly, so that what is decided after it is sent to the
+    // server behind it (on top of a commit that will fail).
+    let poison = transfer(bank, player, "100");
+    let mut admin = db.connect().await;
+    let trigger = format!(
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.id = '{}' THEN PERFORM pg_sleep(0.5); RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER poison BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION poison()",
+        poison.id.0
+    );
+    admin.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(trigger))).await.unwrap();
+    let spawn = |t: CreateTransfer| {
+        let ledger = ledger.clone();
+        tokio::spawn(async move { ledger.submit(Command::CreateTransfer(t), EventMeta::default()).await })
+    };
+    let poisoned = spawn(poison);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let behind: Vec<CreateTransfer> = (0..20).map(|_| transfer(bank, player, "1")).collect();
+    let answers: Vec<_> = behind.iter().cloned().map(spawn).collect();
+    assert_eq!(poisoned.await.unwrap(), Err(WriteError::Unavailable));
+    for answer in answers {
+        // Decided on top of the failed commit: the pipelined commit fails on the log check, and
+        // the groups not yet sent are void.
+        assert_eq!(answer.await.unwrap(), Err(WriteError::Unavailable));
+    }
+    assert_eq!(ledger_store::metrics::WriterMetrics::get(&ledger.metrics().failed_commits), 1);
+    let (events, max) = {
+        let mut conn = db.connect().await;
+        sqlx::query_as::<_, (i64, Option<i64>)>("SELECT count(*), max(position) FROM events")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!((events, max), (2, Some(2)), "only the two accounts are in the log");
+    // The writer reloaded: the same requests again are accepted, once each.
+    for t in behind.iter().cloned().chain(behind.iter().cloned()) {
+        submit(&ledger, Command::CreateTransfer(t)).await.expect("accepted");
+    }
+    assert_eq!(balance(&ledger, player).await, dec("20"));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM events").await, 22);
+    stop(ledger, task).await;
+    verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
+    drop(admin);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_commit_refuses_to_extend_a_log_that_ends_elsewhere() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    open(&ledger, "bank", AccountKind::Asset, false).await;
+    stop(ledger, task).await;
+    let mut conn = db.connect().await;
+    let hash: Vec<u8> =
+        sqlx::query_scalar("SELECT hash FROM events WHERE position = 1").fetch_one(&mut conn).await.unwrap();
+    let check = "SELECT ledger_log_continues($1, $2)";
+    let ok: i32 = sqlx::query_scalar(check).bind(1_i64).bind(&hash).fetch_one(&mut conn).await.unwrap();
+    assert_eq!(ok, 1);
+    let ok: i32 = sqlx::query_scalar(check).bind(0_i64).bind(vec![0_u8; 32]).fetch_one(&mut conn).await.unwrap();
+    assert_eq!(ok, 1, "an empty log continues at 0");
+    for (after, hash) in [(2_i64, hash.clone()), (1, vec![7_u8; 32])] {
+        let err = sqlx::query_scalar::<_, i32>(check).bind(after).bind(hash).fetch_one(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("does not end at position"), "{err}");
+    }
+    drop(conn);
     db.drop_database().await;
 }
 

@@ -73,12 +73,12 @@ fn next_transfer(picker: &mut Picker, accounts: u32, hot: bool) -> CreateTransfe
     }
 }
 
-pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
+pub async fn run(url: &str, args: Args, config: WriterConfig) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.mix.accounts >= 2 && args.tasks >= 1 && args.mix.batch >= 1,
         "need 2+ accounts, 1+ tasks, batch 1+"
     );
-    let (ledger, writer_task) = Writer::start(url, WriterConfig::default()).await.context("starting the writer")?;
+    let (ledger, writer_task) = Writer::start(url, config).await.context("starting the writer")?;
     open_accounts(&ledger, args.mix.accounts).await?;
 
     let per_task = args.mix.transfers.div_ceil(args.tasks);

@@ -17,6 +17,7 @@ struct File {
     max_group: Option<usize>,
     queue_capacity: Option<usize>,
     transfer_cache: Option<usize>,
+    commit_pipeline: Option<usize>,
     expiry_interval_ms: Option<u64>,
     standby: Option<bool>,
     db_pool_size: Option<u32>,
@@ -134,6 +135,10 @@ impl Settings {
                 transfer_cache: env("LEDGER_TRANSFER_CACHE")?
                     .or(file.transfer_cache)
                     .unwrap_or(defaults.transfer_cache),
+                pipeline_depth: env("LEDGER_COMMIT_PIPELINE")?
+                    .or(file.commit_pipeline)
+                    .unwrap_or(defaults.pipeline_depth)
+                    .max(1),
                 standby: if standby { Standby::Wait } else { Standby::Refuse },
                 expiry_interval: Duration::from_millis(expiry_ms.max(10)),
                 ..defaults

@@ -167,7 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Projections(cmd) => return projections_cmd(&url, cmd).await,
         Cmd::BenchWriter(args) => {
             ledger_store::migrate(&url).await.context("applying migrations")?;
-            bench::run(&url, args).await?;
+            bench::run(&url, args, settings.writer.clone()).await?;
         }
         Cmd::BenchPublisher(args) => bench_publisher::run(&url, args).await?,
         Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) => unreachable!("handled above"),

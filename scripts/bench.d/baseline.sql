@@ -5,7 +5,7 @@ CREATE SEQUENCE baseline_position;
 CREATE TABLE baseline_events (
     position        BIGINT      PRIMARY KEY,
     event_id        UUID        NOT NULL UNIQUE,
-    stream_id       TEXT        NOT NULL,
+    stream_id       TEXT        COLLATE "C" NOT NULL,
     stream_version  INTEGER     NOT NULL,
     event_type      TEXT        NOT NULL,
     schema_version  SMALLINT    NOT NULL,

@@ -58,6 +58,8 @@ impl Loaded {
 /// One decided group, sealed and ready to commit.
 pub(super) struct Sealed {
     pub(super) epoch: u64,
+    /// The end of the log these events continue: position and hash before the first of them.
+    pub(super) after: (i64, [u8; 32]),
     pub(super) events: Vec<RecordedEvent>,
     pub(super) accounts: Vec<(ledger_core::Account, i64, i64)>,
     pub(super) transfers: Vec<TransferIndex>,
@@ -229,6 +231,7 @@ impl Decider {
         let decided = Instant::now();
         WriterMetrics::add(&self.metrics.prefetch_micros, micros(decided - started));
         let now = self.now();
+        let after = (self.next_position - 1, self.head_hash);
         let mut staged = Staged::default();
         let mut replies = Vec::with_capacity(group.len());
         for request in group {
@@ -263,6 +266,7 @@ impl Decider {
         }
         let sealed = Sealed {
             epoch: self.epoch,
+            after,
             accounts: staged
                 .accounts
                 .iter()

@@ -21,7 +21,6 @@ use tracing::info;
 
 use crate::metrics::WriterMetrics;
 use crate::record::EventMeta;
-use crate::sql;
 use crate::view::CommittedView;
 
 /// What a second writer does when another one holds the database.
@@ -42,6 +41,8 @@ pub struct WriterConfig {
     pub max_group: usize,
     /// Most events written by one commit.
     pub max_commit_events: usize,
+    /// Commits sent to the server before the first of them has answered (1: none pipelined).
+    pub pipeline_depth: usize,
     /// Requests waiting for the writer before callers are told it is overloaded.
     pub queue_capacity: usize,
     /// Settled transfers kept in memory before the working set is trimmed to pending ones.
@@ -60,6 +61,7 @@ impl Default for WriterConfig {
             currencies: Currencies::standard(),
             max_group: 4096,
             max_commit_events: 32_768,
+            pipeline_depth: 2,
             queue_capacity: 65_536,
             transfer_cache: 1_000_000,
             standby: Standby::Refuse,
@@ -77,6 +79,8 @@ pub enum StartError {
     Locked { key: i64 },
     #[error("database error while starting the writer: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error while starting the writer: {0}")]
+    Connection(#[from] tokio_postgres::Error),
     #[error("stored state is inconsistent: {0}")]
     Corrupt(String),
 }
@@ -228,9 +232,9 @@ impl Writer {
         mut config: WriterConfig,
     ) -> Result<(LedgerHandle, tokio::task::JoinHandle<()>), StartError> {
         config.url = url.to_owned();
-        let mut lock_conn = lock(url, config.standby).await?;
-        let read_conn = PgConnection::connect(url).await?;
-        let loaded = decider::Loaded::from_database(&mut lock_conn, &config.currencies).await?;
+        let writer_conn = committer::lock(url, config.standby).await?;
+        let mut read_conn = PgConnection::connect(url).await?;
+        let loaded = decider::Loaded::from_database(&mut read_conn, &config.currencies).await?;
         let metrics = Arc::new(WriterMetrics::default());
         let view = Arc::new(CommittedView::default());
         view.publish(loaded.committed_accounts(), loaded.head);
@@ -242,8 +246,9 @@ impl Writer {
         let (epoch_tx, epoch_rx) = watch::channel(0u64);
         let committer = committer::Committer::new(
             url,
-            lock_conn,
+            writer_conn,
             config.max_commit_events,
+            config.pipeline_depth,
             Arc::clone(&metrics),
             Arc::clone(&view),
             epoch_tx,
@@ -266,29 +271,6 @@ impl Writer {
         });
         Ok((LedgerHandle { tx, metrics, view, currencies }, task))
     }
-}
-
-async fn lock(url: &str, standby: Standby) -> Result<PgConnection, StartError> {
-    let mut conn = PgConnection::connect(url).await?;
-    let mut waited = false;
-    while !sql::try_lock_writer(&mut conn).await? {
-        if standby == Standby::Refuse {
-            return Err(StartError::Locked { key: sql::WRITER_LOCK_KEY });
-        }
-        if !waited {
-            info!("another writer holds the database: waiting as a standby");
-            waited = true;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    // The commit statement is the same every time: plan it once, not per commit. Its generic
-    // plan cannot know how many rows a commit updates, and on a small or freshly analysed
-    // `accounts` table it would hash-join a scan of every account against them: updates go by
-    // primary key instead (a nested loop over index probes), whatever the table's size.
-    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan; SET enable_hashjoin = off; SET enable_mergejoin = off")
-        .execute(&mut conn)
-        .await?;
-    Ok(conn)
 }
 
 fn micros(d: Duration) -> u64 {
