@@ -5,6 +5,7 @@ pub mod followers;
 pub mod keys;
 pub mod metrics;
 pub mod record;
+mod rows;
 pub mod sql;
 pub mod testing;
 pub mod verify;

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::record::RecordedEvent;
+use crate::rows;
 
 /// The advisory lock that fences the single writer of a database.
 pub const WRITER_LOCK_KEY: i64 = 0x6c65_6467_6572_0001;
@@ -219,122 +220,64 @@ pub type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
 /// ends where the commit was decided (`ledger_log_continues`), then writes the events, the
 /// accounts opened in it (inserted whole), the accounts it changed (balances, status, version
 /// and position only), the transfers created in it (inserted) and changed by it (updated by
-/// id), and notifies `ledger_events` with the new head. Run on the writer's tokio-postgres
-/// connection, where commits are pipelined (see `writer::committer`).
+/// id), and notifies `ledger_events` with the new head. Rows travel as one array of composite
+/// values per table (`rows`). Run on the writer's tokio-postgres connection, where commits are
+/// pipelined (see `writer::committer`).
 pub const WRITE_GROUP: &str = "WITH continues AS (SELECT ledger_log_continues($1::bigint, $2::bytea) AS ok), \
-     new_events AS ( \
-       INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
-         metadata, recorded_at, hash) \
-       SELECT p, i, s, v, t, sv, pl::json, m::json, r, h FROM UNNEST($3::bigint[], $4::uuid[], $5::text[], \
-         $6::int[], $7::text[], $8::int2[], $9::text[], $10::text[], $11::timestamptz[], $12::bytea[]) \
-         AS x(p, i, s, v, t, sv, pl, m, r, h) \
-       RETURNING 1), \
-     new_accounts AS ( \
-       INSERT INTO accounts (id, code, currency, kind, balance_limit, status, metadata, debits_posted, \
-         credits_posted, debits_pending, credits_pending, version, opened_at, opened_position, position) \
-       SELECT id, code, cur, kind, lim, st, md::jsonb, dp, cp, dh, ch, v, oa, op, p FROM UNNEST($13::uuid[], \
-         $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::numeric[], \
-         $21::numeric[], $22::numeric[], $23::numeric[], $24::int[], $25::timestamptz[], $26::bigint[], \
-         $27::bigint[]) AS x(id, code, cur, kind, lim, st, md, dp, cp, dh, ch, v, oa, op, p) \
-       RETURNING 1), \
+     new_events AS (INSERT INTO events SELECT * FROM UNNEST($3::events[]) RETURNING 1), \
+     new_accounts AS (INSERT INTO accounts SELECT * FROM UNNEST($4::accounts[]) RETURNING 1), \
      changed_accounts AS ( \
-       UPDATE accounts a SET status = x.st, debits_posted = x.dp, credits_posted = x.cp, \
-         debits_pending = x.dh, credits_pending = x.ch, version = x.v, position = x.p \
-       FROM UNNEST($28::uuid[], $29::text[], $30::numeric[], $31::numeric[], $32::numeric[], $33::numeric[], \
-         $34::int[], $35::bigint[]) AS x(id, st, dp, cp, dh, ch, v, p) \
-       WHERE a.id = x.id \
+       UPDATE accounts a SET status = x.status, debits_posted = x.debits_posted, credits_posted = x.credits_posted, \
+         debits_pending = x.debits_pending, credits_pending = x.credits_pending, version = x.version, \
+         position = x.position \
+       FROM UNNEST($5::ledger_account_change[]) AS x WHERE a.id = x.id \
        RETURNING 1), \
-     new_transfers AS ( \
-       INSERT INTO transfers (id, status, created_position, position, reversed_by) \
-       SELECT * FROM UNNEST($36::uuid[], $37::text[], $38::bigint[], $39::bigint[], $40::uuid[]) \
-       RETURNING 1), \
+     new_transfers AS (INSERT INTO transfers SELECT * FROM UNNEST($6::transfers[]) RETURNING 1), \
      changed_transfers AS ( \
-       UPDATE transfers t SET status = x.st, position = x.p, reversed_by = x.r \
-       FROM UNNEST($41::uuid[], $42::text[], $43::bigint[], $44::uuid[]) AS x(id, st, p, r) \
-       WHERE t.id = x.id \
+       UPDATE transfers t SET status = x.status, position = x.position, reversed_by = x.reversed_by \
+       FROM UNNEST($7::ledger_transfer_change[]) AS x WHERE t.id = x.id \
        RETURNING 1), \
-     notified AS (SELECT pg_notify('ledger_events', $45::text)) \
+     notified AS (SELECT pg_notify('ledger_events', $8::text)) \
      SELECT (SELECT ok FROM continues) + (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
        + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers) \
        + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM notified)";
 
 impl GroupWrite<'_> {
-    /// The parameters of `WRITE_GROUP`, in order. The events' text is moved, not copied.
+    /// The parameters of `WRITE_GROUP`, in order. The events are moved, not copied.
     pub fn into_params(self) -> Vec<Param> {
-        let e = self.events;
         // Accounts and transfers whose first event is in this commit are new rows (a plain
         // INSERT, no conflict check); the rest already exist and are updated by primary key.
-        let first_position = e.first().map_or(i64::MAX, |r| r.position);
-        let head = e.last().map_or(self.after.0, |r| r.position);
-        let (fresh, changed): (Vec<_>, Vec<_>) =
-            self.accounts.iter().copied().partition(|(_, first, _)| *first >= first_position);
-        let (created, moved): (Vec<&TransferIndex>, Vec<&TransferIndex>) =
-            self.transfers.iter().copied().partition(|t| t.created_position >= first_position);
-        fn col<T, U>(rows: &[T], f: impl FnMut(&T) -> U) -> Vec<U> {
-            rows.iter().map(f).collect()
+        let first_position = self.events.first().map_or(i64::MAX, |r| r.position);
+        let head = self.events.last().map_or(self.after.0, |r| r.position);
+        let (mut fresh, mut changed) = (Vec::new(), Vec::new());
+        for (account, first, last) in self.accounts {
+            if first >= first_position {
+                fresh.push(rows::NewAccount(account.clone(), first, last));
+            } else {
+                changed.push(rows::AccountChange(account.clone(), last));
+            }
         }
-        let positions = col(&e, |r| r.position);
-        let ids = col(&e, |r| r.event_id);
-        let streams = col(&e, |r| r.stream_id.clone());
-        let versions = col(&e, |r| r.stream_version);
-        let types = col(&e, |r| r.event_type.clone());
-        let schema_versions = col(&e, |r| r.schema_version);
-        let recorded = col(&e, |r| to_time(r.recorded_at));
-        let hashes = col(&e, |r| r.hash.to_vec());
-        let (payloads, metadata): (Vec<String>, Vec<String>) = e.into_iter().map(|r| (r.payload, r.metadata)).unzip();
+        let (mut created, mut moved) = (Vec::new(), Vec::new());
+        for transfer in self.transfers {
+            if transfer.created_position >= first_position {
+                created.push(rows::NewTransfer(transfer.clone()));
+            } else {
+                moved.push(rows::TransferChange(transfer.clone()));
+            }
+        }
+        let events: Vec<rows::EventRow> = self.events.into_iter().map(rows::EventRow).collect();
         vec![
             Box::new(self.after.0),
             Box::new(self.after.1.to_vec()),
-            Box::new(positions),
-            Box::new(ids),
-            Box::new(streams),
-            Box::new(versions),
-            Box::new(types),
-            Box::new(schema_versions),
-            Box::new(payloads),
-            Box::new(metadata),
-            Box::new(recorded),
-            Box::new(hashes),
-            Box::new(col(&fresh, |(a, _, _)| a.id.0)),
-            Box::new(col(&fresh, |(a, _, _)| a.code.as_str().to_owned())),
-            Box::new(col(&fresh, |(a, _, _)| a.currency.as_str().to_owned())),
-            Box::new(col(&fresh, |(a, _, _)| text(&a.kind))),
-            Box::new(col(&fresh, |(a, _, _)| text(&a.limit))),
-            Box::new(col(&fresh, |(a, _, _)| text(&a.status))),
-            Box::new(col(&fresh, |(a, _, _)| a.metadata.to_string())),
-            Box::new(col(&fresh, |(a, _, _)| a.balances.debits_posted)),
-            Box::new(col(&fresh, |(a, _, _)| a.balances.credits_posted)),
-            Box::new(col(&fresh, |(a, _, _)| a.balances.debits_pending)),
-            Box::new(col(&fresh, |(a, _, _)| a.balances.credits_pending)),
-            Box::new(col(&fresh, |(a, _, _)| version(a))),
-            Box::new(col(&fresh, |(a, _, _)| to_time(a.opened_at))),
-            Box::new(col(&fresh, |(_, first, _)| *first)),
-            Box::new(col(&fresh, |(_, _, last)| *last)),
-            Box::new(col(&changed, |(a, _, _)| a.id.0)),
-            Box::new(col(&changed, |(a, _, _)| text(&a.status))),
-            Box::new(col(&changed, |(a, _, _)| a.balances.debits_posted)),
-            Box::new(col(&changed, |(a, _, _)| a.balances.credits_posted)),
-            Box::new(col(&changed, |(a, _, _)| a.balances.debits_pending)),
-            Box::new(col(&changed, |(a, _, _)| a.balances.credits_pending)),
-            Box::new(col(&changed, |(a, _, _)| version(a))),
-            Box::new(col(&changed, |(_, _, last)| *last)),
-            Box::new(col(&created, |t| t.id)),
-            Box::new(col(&created, |t| t.status.as_str())),
-            Box::new(col(&created, |t| t.created_position)),
-            Box::new(col(&created, |t| t.position)),
-            Box::new(col(&created, |t| t.reversed_by)),
-            Box::new(col(&moved, |t| t.id)),
-            Box::new(col(&moved, |t| t.status.as_str())),
-            Box::new(col(&moved, |t| t.position)),
-            Box::new(col(&moved, |t| t.reversed_by)),
+            Box::new(events),
+            Box::new(fresh),
+            Box::new(changed),
+            Box::new(created),
+            Box::new(moved),
             // Listeners (projections) hear the new head when the commit lands.
             Box::new(head.to_string()),
         ]
     }
-}
-
-fn version(a: &Account) -> i32 {
-    i32::try_from(a.version).expect("stream versions fit in i32")
 }
 
 /// Positions of the first and latest events of each entity the writer has seen.
