@@ -66,6 +66,14 @@ pub(super) struct Sealed {
     pub(super) replies: Vec<Reply>,
 }
 
+/// The decider's connection, for loading state and transfers not in memory. Its queries run
+/// for every group with the same shape: plan them once, not per group.
+pub(super) async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
+    let mut conn = PgConnection::connect(url).await?;
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await?;
+    Ok(conn)
+}
+
 pub(super) struct Decider {
     config: WriterConfig,
     conn: PgConnection,
@@ -190,7 +198,7 @@ impl Decider {
     async fn resync(&mut self) -> Result<(), StartError> {
         let epoch = *self.epoch_rx.borrow();
         if self.conn.ping().await.is_err() {
-            self.conn = PgConnection::connect(&self.config.url).await?;
+            self.conn = connect(&self.config.url).await?;
         }
         let loaded = Loaded::from_database(&mut self.conn, &self.config.currencies).await?;
         self.install(loaded);
@@ -223,7 +231,7 @@ impl Decider {
         let started = Instant::now();
         if let Err(e) = self.prefetch(&group).await {
             error!(error = %e, "loading transfers failed");
-            if let Ok(conn) = PgConnection::connect(&self.config.url).await {
+            if let Ok(conn) = connect(&self.config.url).await {
                 self.conn = conn;
             }
             return; // Dropping the group answers every caller `Unavailable`.

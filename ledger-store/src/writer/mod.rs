@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger_core::{Account, BatchMode, Command, CreateTransfer, Currencies, Rejection, Transfer};
-use sqlx::{Connection, PgConnection};
+
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::info;
 
@@ -233,7 +233,7 @@ impl Writer {
     ) -> Result<(LedgerHandle, tokio::task::JoinHandle<()>), StartError> {
         config.url = url.to_owned();
         let writer_conn = committer::lock(url, config.standby).await?;
-        let mut read_conn = PgConnection::connect(url).await?;
+        let mut read_conn = decider::connect(url).await?;
         let loaded = decider::Loaded::from_database(&mut read_conn, &config.currencies).await?;
         let metrics = Arc::new(WriterMetrics::default());
         let view = Arc::new(CommittedView::default());
