@@ -50,7 +50,8 @@ pub fn create_sql(model: crate::Model, v: i32) -> String {
         ),
         crate::Model::AccountEvents => format!(
             "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
-             event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position));"
+             event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position)); \
+             CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position);"
         ),
         crate::Model::Turnover => format!(
             "CREATE TABLE IF NOT EXISTS rm_turnover_v{v} (account_id UUID NOT NULL, day DATE NOT NULL, \

@@ -34,7 +34,7 @@ impl Page {
                 | Event::PendingTransferExpired(ledger_core::event::PendingReleased { id, .. })
                     if !held.contains_key(id) =>
                 {
-                    missing.push(id.stream());
+                    missing.push(id.0);
                 }
                 _ => {}
             }
@@ -42,7 +42,8 @@ impl Page {
         }
         if !missing.is_empty() {
             let rows: Vec<(String, String)> = sqlx::query_as(
-                "SELECT event_type, payload::text FROM events WHERE stream_id = ANY($1) AND stream_version = 1",
+                "SELECT e.event_type, e.payload::text FROM transfers t JOIN events e ON e.position = t.created_position \
+                 WHERE t.id = ANY($1)",
             )
             .bind(&missing)
             .fetch_all(&mut *conn)

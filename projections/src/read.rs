@@ -199,7 +199,9 @@ pub async fn balance_changes(
     .await
 }
 
-/// Events after `after`, optionally of one stream, one type, or touching one account.
+/// Events after `after`, optionally of one stream, one type, or touching one account. A stream
+/// is found through the `account_events` read model (every event touches an account), which
+/// indexes events by stream: the log itself keeps no index by stream.
 pub async fn events(
     conn: &mut PgConnection,
     after: i64,
@@ -208,19 +210,36 @@ pub async fn events(
     event_type: Option<&str>,
     account: Option<Uuid>,
 ) -> Result<Vec<ledger_store::RecordedEvent>, sqlx::Error> {
-    let positions: Vec<i64> = sqlx::query_scalar(
-        "SELECT e.position FROM events e WHERE e.position > $1 AND ($2::text IS NULL OR e.stream_id = $2) \
-         AND ($3::text IS NULL OR e.event_type = $3) \
-         AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_account_events a WHERE a.account_id = $4 AND a.position = e.position)) \
-         ORDER BY e.position LIMIT $5",
-    )
-    .bind(after)
-    .bind(stream)
-    .bind(event_type)
-    .bind(account)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    let positions: Vec<i64> = match stream {
+        Some(stream) => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT s.position FROM rm_account_events s JOIN events e ON e.position = s.position \
+                 WHERE s.stream_id = $1 AND s.position > $2 AND ($3::text IS NULL OR e.event_type = $3) \
+                 AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_account_events a WHERE a.account_id = $4 AND a.position = s.position)) \
+                 ORDER BY s.position LIMIT $5",
+            )
+            .bind(stream)
+            .bind(after)
+            .bind(event_type)
+            .bind(account)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query_scalar(
+                "SELECT e.position FROM events e WHERE e.position > $1 AND ($2::text IS NULL OR e.event_type = $2) \
+                 AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_account_events a WHERE a.account_id = $3 AND a.position = e.position)) \
+                 ORDER BY e.position LIMIT $4",
+            )
+            .bind(after)
+            .bind(event_type)
+            .bind(account)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     ledger_store::sql::events_at(conn, &positions).await
 }
 

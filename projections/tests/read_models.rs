@@ -395,3 +395,58 @@ async fn one_runner_applies_every_model_and_a_model_poison_halts_only_that_model
     drop(conn);
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_settled_pages_after_it_was_placed_releases_what_it_held() {
+    let db = fresh_database().await;
+    generate(&db, 3, 20).await;
+    let mut conn = db.connect().await;
+    catch_up(&mut conn).await;
+    // Holds applied in one page and settled in a later one: the later page finds the held
+    // postings in the log through the transfer's first event.
+    let (debit, credit) = (AccountId(Uuid::from_u128(0xacc0 + 4)), AccountId(Uuid::from_u128(0xacc0 + 5)));
+    let holds = [TransferId(Uuid::new_v4()), TransferId(Uuid::new_v4())];
+    let submit = |ledger: ledger_store::LedgerHandle, command: Command| async move {
+        ledger.submit(command, EventMeta::default()).await.unwrap().unwrap();
+    };
+    let (ledger, task) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
+    for id in holds {
+        let hold = CreateTransfer {
+            pending: true,
+            ..CreateTransfer::simple(id, AccountRef::Id(debit), AccountRef::Id(credit), Decimal::new(500, 2))
+        };
+        submit(ledger.clone(), Command::CreateTransfer(hold)).await;
+    }
+    drop(ledger);
+    task.await.unwrap();
+    catch_up(&mut conn).await;
+    let (ledger, task) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
+    submit(ledger.clone(), Command::PostPendingTransfer { pending_id: holds[0], amount: Some(Decimal::new(200, 2)) })
+        .await;
+    submit(ledger.clone(), Command::VoidPendingTransfer { pending_id: holds[1] }).await;
+    drop(ledger);
+    task.await.unwrap();
+    catch_up(&mut conn).await;
+
+    let (state, _) = replay(&mut conn).await;
+    for id in [debit, credit] {
+        let (dp, cp, dh, ch): (Decimal, Decimal, Decimal, Decimal) = sqlx::query_as(
+            "SELECT debits_posted, credits_posted, debits_pending, credits_pending FROM rm_balances WHERE account_id = $1",
+        )
+        .bind(id.0)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let b = state.account(id).unwrap().balances;
+        assert_eq!((dp, cp, dh, ch), (b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending));
+    }
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM rm_transfers WHERE id = ANY($1) ORDER BY status")
+            .bind(holds.map(|h| h.0).to_vec())
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(statuses, ["posted", "voided"]);
+    drop(conn);
+    db.drop_database().await;
+}

@@ -424,7 +424,9 @@ impl Query {
             .map(BalanceSnapshot::from))
     }
 
-    /// The ordered log, optionally of one stream, one event type, or touching one account.
+    /// The ordered log, optionally of one stream, one event type, or touching one account. The
+    /// stream and account filters go through the account-events read model, so they see events
+    /// up to its checkpoint.
     async fn events(
         &self,
         ctx: &Context<'_>,

@@ -229,6 +229,18 @@ async fn queries_read_what_commands_wrote_at_least_as_fresh_as_asked() {
 
     let events = app.gql("{ events(first: 10, account: \"player:1\", type: \"TransferPosted\") { edges { node { position type payload } } } }", json!({})).await;
     assert_eq!(events["data"]["events"]["edges"].as_array().unwrap().len(), 2, "{events}");
+    // One stream: the spend's own events (one), found through the account-events read model.
+    let stream = format!("transfer-{}", spend.0);
+    let one = app
+        .gql(
+            "query($s: String) { events(first: 10, stream: $s) { edges { node { position streamId } } } }",
+            json!({"s": stream}),
+        )
+        .await;
+    assert_eq!(one["data"]["events"]["edges"], json!([{"node": {"position": last, "streamId": stream}}]), "{one}");
+    let opened =
+        app.gql("{ events(first: 10, stream: \"account-nobody\") { edges { node { position } } } }", json!({})).await;
+    assert_eq!(opened["data"]["events"]["edges"], json!([]));
     let turnover = app.gql("{ turnover(account: \"player:1\") { day debits credits } }", json!({})).await;
     assert_eq!(turnover["data"]["turnover"][0]["debits"], json!("30.00"));
     assert_eq!(turnover["data"]["turnover"][0]["credits"], json!("100.00"));
