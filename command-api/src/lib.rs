@@ -82,7 +82,7 @@ pub fn router(state: ApiState) -> Router {
 /// Gives every request an id, renders errors as problem documents, and counts responses.
 async fn envelope(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let request_id = RequestId(Uuid::new_v4());
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     request.extensions_mut().insert(request_id);
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions().get::<Arc<ErrorResponse>>().cloned() {
@@ -93,6 +93,6 @@ async fn envelope(State(state): State<ApiState>, mut request: Request, next: Nex
     if let Ok(value) = HeaderValue::from_str(&request_id.0.to_string()) {
         response.headers_mut().insert("x-request-id", value);
     }
-    state.inner.http.record(&route, response.status().as_u16());
+    state.inner.http.record(route.as_ref().map_or("unmatched", MatchedPath::as_str), response.status().as_u16());
     response
 }

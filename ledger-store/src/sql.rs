@@ -217,13 +217,15 @@ pub struct GroupWrite<'a> {
 pub type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
 
 /// The commit statement: one round trip, one implicit transaction. It first checks that the log
-/// ends where the commit was decided (`ledger_log_continues`), then writes the events, the
+/// ends where the commit was decided (an index probe; `ledger_log_continues` runs only when the
+/// probe misses, to accept an empty log or raise), then writes the events, the
 /// accounts opened in it (inserted whole), the accounts it changed (balances, status, version
 /// and position only), the transfers created in it (inserted) and changed by it (updated by
 /// id), and notifies `ledger_events` with the new head. Rows travel as one array of composite
 /// values per table (`rows`). Run on the writer's tokio-postgres connection, where commits are
 /// pipelined (see `writer::committer`).
-pub const WRITE_GROUP: &str = "WITH continues AS (SELECT ledger_log_continues($1::bigint, $2::bytea) AS ok), \
+pub const WRITE_GROUP: &str = "WITH continues AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM events \
+       WHERE position = $1::bigint AND hash = $2::bytea) THEN 1 ELSE ledger_log_continues($1, $2) END AS ok), \
      new_events AS (INSERT INTO events SELECT * FROM UNNEST($3::events[]) RETURNING 1), \
      new_accounts AS (INSERT INTO accounts SELECT * FROM UNNEST($4::accounts[]) RETURNING 1), \
      changed_accounts AS ( \
