@@ -89,7 +89,7 @@ impl LedgerState {
 
     /// Drops settled transfers for which `evictable` holds from the working set (a store keeps
     /// them on disk). Pending transfers always stay: expiry needs them.
-    pub fn evict_transfers(&mut self, evictable: impl Fn(&Transfer) -> bool) {
+    pub fn evict_transfers(&mut self, mut evictable: impl FnMut(&Transfer) -> bool) {
         self.transfers.retain(|_, t| t.status == TransferStatus::Pending || !evictable(t));
     }
 

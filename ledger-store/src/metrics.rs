@@ -25,6 +25,10 @@ pub struct WriterMetrics {
     /// Cumulative counts of commits writing at most each bucket of `COMMIT_SIZE_BUCKETS` events.
     pub commit_size_buckets: [AtomicU64; COMMIT_SIZE_BUCKETS.len()],
     pub head_position: AtomicU64,
+    /// Transfer ids the decider looked up in the database (not in memory, maybe stored).
+    pub transfers_looked_up: AtomicU64,
+    /// 1 once the filter of stored transfer ids is built (new ids are then not looked up).
+    pub transfer_filter_ready: AtomicU64,
 }
 
 impl WriterMetrics {
@@ -48,6 +52,10 @@ impl WriterMetrics {
 
     pub(crate) fn set_head(&self, head: i64) {
         self.head_position.store(u64::try_from(head).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set(gauge: &AtomicU64, value: u64) {
+        gauge.store(value, Ordering::Relaxed);
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {

@@ -422,6 +422,54 @@ async fn a_commit_refuses_to_extend_a_log_that_ends_elsewhere() {
     db.drop_database().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_transfers_are_found_through_the_id_filter_and_new_ids_are_not_looked_up() {
+    use ledger_store::metrics::WriterMetrics;
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, false).await;
+    let before_restart: Vec<CreateTransfer> = (0..20).map(|_| transfer(bank, player, "1")).collect();
+    for t in &before_restart {
+        submit(&ledger, Command::CreateTransfer(t.clone())).await.unwrap();
+    }
+    stop(ledger, task).await;
+
+    // A new writer with a tiny working set, so that it evicts its own transfers too.
+    let config = WriterConfig { transfer_cache: 5, ..WriterConfig::default() };
+    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
+    let metrics = || ledger.metrics();
+    let mut waited = 0;
+    while WriterMetrics::get(&metrics().transfer_filter_ready) == 0 {
+        // The filter is installed when the decider next handles a command.
+        assert!(waited < 250, "the transfer id filter is built within 5 s");
+        balance(&ledger, player).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    let looked_up = WriterMetrics::get(&metrics().transfers_looked_up);
+    let after_restart: Vec<CreateTransfer> = (0..20).map(|_| transfer(bank, player, "1")).collect();
+    for t in &after_restart {
+        let committed = submit(&ledger, Command::CreateTransfer(t.clone())).await.unwrap();
+        assert!(!committed.replayed);
+    }
+    assert_eq!(WriterMetrics::get(&metrics().transfers_looked_up), looked_up, "new ids are not looked up");
+    // Retries of transfers stored before the restart, and of transfers this writer evicted, are
+    // found in the database and answered as the original, once.
+    for t in before_restart.iter().chain(&after_restart) {
+        let committed = submit(&ledger, Command::CreateTransfer(t.clone())).await.unwrap();
+        assert!(committed.replayed, "{:?} is a retry", t.id);
+    }
+    assert!(
+        WriterMetrics::get(&metrics().transfers_looked_up) >= looked_up + 35,
+        "evicted and older ids were looked up"
+    );
+    assert_eq!(balance(&ledger, player).await, dec("40"));
+    stop(ledger, task).await;
+    verify(&db.url, ledger_core::Currencies::standard()).await.expect("the log verifies");
+    db.drop_database().await;
+}
+
 #[tokio::test]
 async fn api_keys_are_hashed_scoped_and_revocable() {
     use ledger_store::keys::{KeyError, KeyStore, Scope, bearer, create_key, revoke_key};

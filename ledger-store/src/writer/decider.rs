@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use super::known::Known;
 use super::{Committed, Entity, Reply, Request, StartError, WriterConfig, micros};
 use crate::metrics::WriterMetrics;
 use crate::record::{GENESIS_HASH, RecordedEvent, meta_json};
@@ -88,6 +89,7 @@ pub(super) struct Decider {
     view: Arc<CommittedView>,
     out: mpsc::Sender<Sealed>,
     throttle: crate::followers::Throttle,
+    known: Known,
 }
 
 #[derive(Default)]
@@ -107,6 +109,7 @@ impl Decider {
         epoch_rx: watch::Receiver<u64>,
         out: mpsc::Sender<Sealed>,
     ) -> Decider {
+        let config_url = config.url.clone();
         let mut decider = Decider {
             config,
             conn,
@@ -121,6 +124,7 @@ impl Decider {
             view,
             out,
             throttle: crate::followers::Throttle::default(),
+            known: Known::build(&config_url),
         };
         decider.install(loaded);
         decider
@@ -202,23 +206,35 @@ impl Decider {
         }
         let loaded = Loaded::from_database(&mut self.conn, &self.config.currencies).await?;
         self.install(loaded);
+        // Settled transfers that were in memory are now only in the database: rebuild.
+        self.known = Known::build(&self.config.url);
+        WriterMetrics::set(&self.metrics.transfer_filter_ready, 0);
         self.epoch = epoch;
         Ok(())
     }
 
     /// Loads the transfers the group names that are not in memory.
     async fn prefetch(&mut self, group: &[Request]) -> Result<(), sqlx::Error> {
+        if !self.known.is_ready() {
+            self.known.poll();
+            WriterMetrics::set(&self.metrics.transfer_filter_ready, u64::from(self.known.is_ready()));
+        }
         let mut missing = BTreeSet::new();
         for request in group {
             let ids: Vec<TransferId> = match request {
                 Request::One { command, .. } => command.transfer_ids(),
                 Request::Batch { items, .. } => items.iter().map(|t| t.id).collect(),
             };
-            missing.extend(ids.into_iter().filter(|id| self.state.transfer(*id).is_none()).map(|id| id.0));
+            missing.extend(
+                ids.into_iter()
+                    .filter(|id| self.state.transfer(*id).is_none() && self.known.may_exist(&id.0))
+                    .map(|id| id.0),
+            );
         }
         if missing.is_empty() {
             return Ok(());
         }
+        WriterMetrics::add(&self.metrics.transfers_looked_up, missing.len() as u64);
         let ids: Vec<Uuid> = missing.into_iter().collect();
         for row in sql::load_transfers(&mut self.conn, &ids).await? {
             self.positions.insert(row.transfer.id.0, (row.created_position, row.position));
@@ -315,7 +331,15 @@ impl Decider {
         }
         let committed = self.view.head();
         let positions = &self.positions;
-        self.state.evict_transfers(|t| positions.get(&t.id.0).is_some_and(|p| p.1 <= committed));
+        let mut evicted = Vec::new();
+        self.state.evict_transfers(|t| {
+            let evict = positions.get(&t.id.0).is_some_and(|p| p.1 <= committed);
+            if evict {
+                evicted.push(t.id.0);
+            }
+            evict
+        });
+        self.known.evicted(&self.config.url, evicted);
         let state = &self.state;
         self.positions
             .retain(|id, _| state.account(AccountId(*id)).is_some() || state.transfer(TransferId(*id)).is_some());

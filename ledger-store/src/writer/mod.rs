@@ -10,6 +10,7 @@
 
 mod committer;
 mod decider;
+mod known;
 
 use std::sync::Arc;
 use std::time::Duration;
