@@ -17,7 +17,8 @@ pub struct LedgerState {
     currencies: Arc<Currencies>,
     accounts: HashMap<AccountId, Account>,
     codes: HashMap<String, AccountId>,
-    transfers: HashMap<TransferId, Transfer>,
+    /// Boxed: the table moves and zeroes 24-byte entries when it grows, not whole transfers.
+    transfers: HashMap<TransferId, Box<Transfer>>,
     deadlines: BTreeSet<(Timestamp, TransferId)>,
 }
 
@@ -52,11 +53,17 @@ impl LedgerState {
     }
 
     pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
-        self.transfers.get(&id)
+        self.transfers.get(&id).map(|t| &**t)
     }
 
     pub fn transfers(&self) -> impl Iterator<Item = &Transfer> {
-        self.transfers.values()
+        self.transfers.values().map(|t| &**t)
+    }
+
+    /// Makes room for `additional` more transfers in the working set at once, so that it never
+    /// has to grow (and rehash) while commands wait.
+    pub fn reserve_transfers(&mut self, additional: usize) {
+        self.transfers.reserve(additional);
     }
 
     pub fn transfer_count(&self) -> usize {
@@ -84,7 +91,7 @@ impl LedgerState {
         if let (TransferStatus::Pending, Some(at)) = (transfer.status, transfer.timeout_at) {
             self.deadlines.insert((at, transfer.id));
         }
-        self.transfers.insert(transfer.id, transfer);
+        self.transfers.insert(transfer.id, Box::new(transfer));
     }
 
     /// Drops settled transfers for which `evictable` holds from the working set (a store keeps
@@ -113,7 +120,7 @@ impl LedgerState {
         }
         for id in transfers {
             if let Some(t) = self.transfers.get(&id) {
-                out.load_transfer(t.clone());
+                out.load_transfer((**t).clone());
             }
         }
         out

@@ -132,6 +132,9 @@ impl Decider {
 
     fn install(&mut self, loaded: Loaded) {
         self.state = loaded.state;
+        // The working set is sized once for the whole cache (and one group past it): growing
+        // it later would rehash it on the decider's thread while every caller waits.
+        self.state.reserve_transfers(self.config.transfer_cache.saturating_add(self.config.max_group));
         self.positions = loaded.positions;
         self.next_position = loaded.head + 1;
         self.head_hash = loaded.head_hash;
