@@ -141,26 +141,38 @@ impl ToSql for NewAccount {
     to_sql_checked!();
 }
 
-/// A `ledger_account_change`: the new balances, status, version and latest position.
+/// A `ledger_account_change`: the new balances, status, version and latest position (copied
+/// out of the account: nothing else of it is sent).
 #[derive(Debug)]
-pub struct AccountChange(pub Account, pub i64);
+pub struct AccountChange {
+    id: uuid::Uuid,
+    status: ledger_core::AccountStatus,
+    balances: ledger_core::Balances,
+    version: u32,
+    position: i64,
+}
+
+impl AccountChange {
+    pub fn new(a: &Account, position: i64) -> AccountChange {
+        AccountChange { id: a.id.0, status: a.status, balances: a.balances, version: a.version, position }
+    }
+}
 
 impl ToSql for AccountChange {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result {
-        let AccountChange(a, last) = self;
-        let b = &a.balances;
+        let b = &self.balances;
         record(
             ty,
             out,
             &[
-                &a.id.0,
-                &text(&a.status),
+                &self.id,
+                &text(&self.status),
                 &b.debits_posted,
                 &b.credits_posted,
                 &b.debits_pending,
                 &b.credits_pending,
-                &version(a)?,
-                last,
+                &i32::try_from(self.version)?,
+                &self.position,
             ],
         )
     }

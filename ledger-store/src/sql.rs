@@ -256,7 +256,7 @@ impl GroupWrite<'_> {
             if first >= first_position {
                 fresh.push(rows::NewAccount(account.clone(), first, last));
             } else {
-                changed.push(rows::AccountChange(account.clone(), last));
+                changed.push(rows::AccountChange::new(account, last));
             }
         }
         let (mut created, mut moved) = (Vec::new(), Vec::new());

@@ -137,8 +137,7 @@ impl Settings {
                     .unwrap_or(defaults.transfer_cache),
                 pipeline_depth: env("LEDGER_COMMIT_PIPELINE")?
                     .or(file.commit_pipeline)
-                    .unwrap_or(defaults.pipeline_depth)
-                    .max(1),
+                    .unwrap_or(defaults.pipeline_depth),
                 standby: if standby { Standby::Wait } else { Standby::Refuse },
                 expiry_interval: Duration::from_millis(expiry_ms.max(10)),
                 ..defaults

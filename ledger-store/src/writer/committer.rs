@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use futures_util::future::{self, MaybeDone};
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{Client, NoTls, Statement};
 use tracing::{error, info, warn};
@@ -70,8 +71,7 @@ pub(super) async fn lock(url: &str, standby: Standby) -> Result<WriterConnection
 
 /// A commit sent and not yet answered (or, with no events, only waiting for its turn).
 struct InFlight {
-    commit: Option<Commit>,
-    done: Option<Result<u64, tokio_postgres::Error>>,
+    commit: Option<MaybeDone<Commit>>,
     groups: Vec<Sealed>,
     /// The last position it writes and how many events (none: only answers in turn).
     head: Option<i64>,
@@ -81,11 +81,9 @@ struct InFlight {
 
 impl InFlight {
     async fn result(&mut self) -> Result<u64, tokio_postgres::Error> {
-        match (self.done.take(), self.commit.as_mut()) {
-            (Some(done), _) => done,
-            (None, Some(commit)) => commit.await,
-            (None, None) => Ok(0),
-        }
+        let Some(commit) = self.commit.as_mut() else { return Ok(0) };
+        (&mut *commit).await;
+        Pin::new(commit).take_output().expect("a landed commit's result is taken once")
     }
 }
 
@@ -190,7 +188,7 @@ impl Committer {
         let events: Vec<_> = groups.iter_mut().flat_map(|g| std::mem::take(&mut g.events)).collect();
         let (head, count) = (events.last().map(|e| e.position), events.len());
         if events.is_empty() {
-            return InFlight { commit: None, done: None, groups, head, events: count, started };
+            return InFlight { commit: None, groups, head, events: count, started };
         }
         // Later groups hold newer rows of the same account or transfer: keep the last.
         let mut accounts = HashMap::new();
@@ -211,24 +209,16 @@ impl Committer {
         };
         let params = write.into_params();
         let (client, statement) = (Arc::clone(&self.conn.client), self.conn.statement.clone());
-        let mut commit: Commit = Box::pin(async move { client.execute_raw(&statement, params).await });
+        let commit: Commit = Box::pin(async move { client.execute_raw(&statement, params).await });
+        let mut commit = future::maybe_done(commit);
         // The first poll encodes the statement and queues it on the connection: from then on
         // the server runs it after every commit sent before it, whoever awaits what.
-        let done = std::future::poll_fn(|cx| {
-            Poll::Ready(match commit.as_mut().poll(cx) {
-                Poll::Ready(result) => Some(result),
-                Poll::Pending => None,
-            })
+        std::future::poll_fn(|cx| {
+            let _ = Pin::new(&mut commit).poll(cx);
+            Poll::Ready(())
         })
         .await;
-        InFlight {
-            commit: if done.is_some() { None } else { Some(commit) },
-            done,
-            groups,
-            head,
-            events: count,
-            started,
-        }
+        InFlight { commit: Some(commit), groups, head, events: count, started }
     }
 
     /// A commit landed: publish what it changed, then answer its callers.
