@@ -2,22 +2,26 @@
 //! subscriptions over WebSocket at `/graphql/ws`, GraphiQL in the browser. The same API keys as
 //! the command API, with the `read` scope.
 
+mod graphiql;
+pub mod request;
 pub mod schema;
 
 use std::sync::Arc;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, EmptyMutation, Schema};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ledger_store::keys::{KeyError, KeyStore, Scope, bearer};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::request::{MAX_INTROSPECTION_DEPTH, Route};
 use crate::schema::{Query, SubscriptionRoot};
 
 pub type LedgerSchema = Schema<Query, EmptyMutation, SubscriptionRoot>;
@@ -35,6 +39,20 @@ pub fn schema(pool: Option<PgPool>) -> LedgerSchema {
     }
 }
 
+/// The schema that answers introspection and nothing else: what [`request::route`] sends the
+/// introspection query to (it measures depth without counting `ofType`).
+pub fn introspection_schema() -> LedgerSchema {
+    Schema::build(Query, EmptyMutation, SubscriptionRoot)
+        .introspection_only()
+        .limit_depth(MAX_INTROSPECTION_DEPTH)
+        .limit_complexity(MAX_INTROSPECTION_COMPLEXITY)
+        .finish()
+}
+
+/// The introspection schema's cost limit: graphql-js's full introspection query costs about
+/// 200; introspection has no list that grows with the data.
+pub const MAX_INTROSPECTION_COMPLEXITY: usize = 5000;
+
 /// The SDL committed as `schemas/schema.graphql`.
 pub fn sdl() -> String {
     schema(None).sdl()
@@ -43,18 +61,28 @@ pub fn sdl() -> String {
 #[derive(Clone)]
 pub struct QueryState {
     schema: LedgerSchema,
+    introspection: LedgerSchema,
     keys: Arc<KeyStore>,
     pool: PgPool,
 }
 
 impl QueryState {
     pub fn new(pool: PgPool) -> QueryState {
-        QueryState { schema: schema(Some(pool.clone())), keys: Arc::new(KeyStore::new(pool.clone())), pool }
+        QueryState {
+            schema: schema(Some(pool.clone())),
+            introspection: introspection_schema(),
+            keys: Arc::new(KeyStore::new(pool.clone())),
+            pool,
+        }
     }
 }
 
 pub fn router(state: QueryState) -> Router {
-    Router::new().route("/graphql", get(graphiql).post(execute)).route("/graphql/ws", get(subscribe)).with_state(state)
+    Router::new()
+        .route("/graphql", get(graphiql::page).post(execute))
+        .route("/graphql/assets/{name}", get(graphiql::asset))
+        .route("/graphql/ws", get(subscribe))
+        .with_state(state)
 }
 
 fn problem(error: &KeyError) -> Response {
@@ -80,18 +108,45 @@ fn problem(error: &KeyError) -> Response {
 
 /// Runs a query for a caller with the `read` scope; the response's `extensions.position` is the
 /// log position every read model had reached when the query started.
-async fn execute(State(state): State<QueryState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+/// A body that is not a GraphQL request (`{"query", "operationName"?, "variables"?}` as JSON)
+/// is answered 400 with a GraphQL error response.
+async fn execute(State(state): State<QueryState>, headers: HeaderMap, body: Bytes) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if let Err(e) = state.keys.require(bearer(authorization), Scope::Read).await {
         return problem(&e);
     }
+    let mut request = match serde_json::from_slice::<async_graphql::Request>(&body) {
+        Ok(request) if request.query.trim().is_empty() => return bad_request("the request has no query"),
+        Ok(request) => request,
+        Err(e) => return bad_request(&format!("the body is not a GraphQL request in JSON: {e}")),
+    };
+    let schema = match request.parsed_query().map(request::route) {
+        Ok(Ok(Route::Introspection)) => {
+            request = request.only_introspection();
+            &state.introspection
+        }
+        Ok(Err(message)) => {
+            return GraphQLResponse::from(async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+                message, None,
+            )]))
+            .into_response();
+        }
+        // A syntax error is the ordinary schema's to report.
+        Ok(Ok(Route::Ordinary)) | Err(_) => &state.schema,
+    };
     let position = match state.pool.acquire().await {
         Ok(mut conn) => projections::read::reflected_position(&mut conn).await.unwrap_or(0),
         Err(_) => 0,
     };
-    let mut response = state.schema.execute(request.into_inner()).await;
+    let mut response = schema.execute(request).await;
     response.extensions.insert("position".to_owned(), async_graphql::Value::from(position));
     GraphQLResponse::from(response).into_response()
+}
+
+/// 400 with `{"errors":[{"message"}]}`, as GraphQL over HTTP answers a request it cannot parse.
+fn bad_request(message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message }] });
+    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// WebSocket subscriptions (graphql-transport-ws or graphql-ws); the key goes in the
@@ -120,24 +175,3 @@ async fn subscribe(State(state): State<QueryState>, protocol: GraphQLProtocol, u
         })
         .into_response()
 }
-
-/// GraphiQL, loaded from its public CDN by the browser.
-async fn graphiql() -> Html<&'static str> {
-    Html(GRAPHIQL)
-}
-
-const GRAPHIQL: &str = r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>ledger GraphQL</title>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script>
-  const key = localStorage.getItem('ledgerKey') || prompt('API key (read scope)');
-  localStorage.setItem('ledgerKey', key);
-  const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: `ws://${location.host}/graphql/ws`,
-    headers: { Authorization: `Bearer ${key}` }, wsConnectionParams: { Authorization: `Bearer ${key}` } });
-  ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElement(GraphiQL, { fetcher }));
-</script></body></html>
-"#;

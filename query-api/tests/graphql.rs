@@ -254,8 +254,13 @@ async fn limits_and_keys_are_enforced_with_clear_errors() {
     let app = spawn_app().await;
     let big = app.gql("{ accounts(first: 500) { edges { cursor } } }", json!({})).await;
     assert!(big["errors"][0]["message"].as_str().unwrap().contains("first must be 1 to 100"), "{big}");
-    let deep = app.gql("{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }", json!({})).await;
+    // Beside data, introspection counts every level, ofType included.
+    let deep = app.gql("{ projections { name } __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }", json!({})).await;
     assert!(deep["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested too deep"), "{deep}");
+    // Alone, introspection is measured without ofType (a chain), but a fan-out is still bounded.
+    let fan_out = app.gql("{ __schema { types { fields { type { fields { type { fields { type { fields { type { fields { name } } } } } } } } } } } }", json!({})).await;
+    assert!(fan_out["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested too deep"), "{fan_out}");
+    assert!(fan_out["data"].is_null(), "{fan_out}");
     let bad_time = app.gql("{ transfers(from: \"yesterday\") { edges { cursor } } }", json!({})).await;
     assert_eq!(bad_time["errors"][0]["extensions"]["code"], json!("invalid_argument"));
 
@@ -345,4 +350,96 @@ fn the_committed_sdl_matches_the_code() {
         committed == query_api::sdl(),
         "schemas/schema.graphql is out of date: regenerate it with `cargo run -p ledger -- sdl > schemas/schema.graphql`"
     );
+}
+
+impl App {
+    /// Posts a raw body to `/graphql` with the read key.
+    async fn post_raw(&self, body: &'static str) -> (StatusCode, Option<String>, Value) {
+        let request = Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.key))
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_introspection_query_loads_the_whole_schema() {
+    let app = spawn_app().await;
+    // What GraphiQL, Apollo and gql send on connect: graphql-js's getIntrospectionQuery.
+    let query = include_str!("introspection.graphql");
+    let (status, body) = app.gql_with(Some(&app.key.clone()), query, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    let schema = &body["data"]["__schema"];
+    assert_eq!(schema["queryType"]["name"], json!("Query"));
+    assert_eq!(schema["subscriptionType"]["name"], json!("SubscriptionRoot"));
+    let types = schema["types"].as_array().unwrap();
+    let connection = types.iter().find(|t| t["name"] == json!("AccountConnection")).expect("AccountConnection");
+    let edges = connection["fields"].as_array().unwrap().iter().find(|f| f["name"] == json!("edges")).unwrap();
+    // [AccountEdge!]! unwrapped to the bottom.
+    let t = &edges["type"];
+    assert_eq!(
+        (t["kind"].as_str(), t["ofType"]["kind"].as_str(), t["ofType"]["ofType"]["kind"].as_str()),
+        (Some("NON_NULL"), Some("LIST"), Some("NON_NULL"))
+    );
+    assert_eq!(t["ofType"]["ofType"]["ofType"]["name"], json!("AccountEdge"));
+    // Introspection answers introspection only: data beside it takes the ordinary path.
+    app.caught_up().await;
+    let mixed = app.gql("{ __typename projections { name } }", json!({})).await;
+    assert_eq!(mixed["data"]["projections"].as_array().map(Vec::len), Some(4), "{mixed}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_a_graphql_request_gets_a_graphql_error() {
+    let app = spawn_app().await;
+    // A raw newline inside a JSON string: JSON forbids it.
+    let (status, content_type, body) = app.post_raw("{\"query\": \"{ projections\n { name } }\"}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("control character"), "{body}");
+    assert!(!message.contains("InvalidRequest("), "no Rust debug text: {body}");
+    for bad in ["", "not json", "[1, 2]", "{\"variables\": {}}"] {
+        let (status, _, body) = app.post_raw(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert!(body["errors"][0]["message"].is_string(), "{bad:?}: {body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_is_served_from_the_binary_and_loads_nothing_from_elsewhere() {
+    let app = spawn_app().await;
+    let (status, headers, page) = app.get("/graphql").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(!page.contains("//"), "the page names no other origin:\n{page}");
+    let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"), "{csp}");
+    let assets: Vec<&str> = page.split(['"', '\'']).filter(|s| s.starts_with("/graphql/assets/")).collect();
+    assert_eq!(assets.len(), 5, "{page}");
+    for path in assets {
+        let (status, headers, bytes) = app.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let content_type = headers.get("content-type").unwrap().to_str().unwrap();
+        let expected = if path.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(content_type.starts_with(expected), "{path}: {content_type}");
+        assert!(bytes.len() > 500, "{path}");
+    }
+    let (status, _, _) = app.get("/graphql/assets/missing.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
 }
