@@ -38,6 +38,9 @@ struct KafkaFile {
     topics: Option<BTreeMap<String, Vec<String>>>,
     message_timeout_ms: Option<u64>,
     transfer_requests_topic: Option<String>,
+    create_topics: Option<bool>,
+    topic_partitions: Option<i32>,
+    topic_replication: Option<i32>,
 }
 
 /// Kafka, when brokers are configured.
@@ -47,6 +50,18 @@ pub struct KafkaConfig {
     pub topics: streams::Topics,
     /// Inbound transfer requests (the framework's test consumer), off when unset.
     pub transfer_requests_topic: Option<String>,
+    /// What `ledger up` does about topics the broker lacks.
+    pub topic_policy: streams::admin::TopicPolicy,
+}
+
+impl KafkaConfig {
+    /// Every topic `ledger up` writes to: the published ones, and the inbound consumer's
+    /// dead-letter topic (its input topic is another system's to create).
+    pub fn written_topics(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.topics.names().into_iter().map(str::to_owned).collect();
+        names.extend(self.transfer_requests_topic.as_ref().map(|t| format!("{t}.dlq")));
+        names
+    }
 }
 
 #[derive(Debug)]
@@ -109,11 +124,27 @@ impl Settings {
                 let topics = streams::Topics::new(&prefix, &routes).context("kafka.topics")?;
                 let timeout_ms =
                     env("LEDGER_KAFKA_MESSAGE_TIMEOUT_MS")?.or(kafka_file.message_timeout_ms).unwrap_or(30_000);
+                let policy = streams::admin::TopicPolicy::default();
+                let topic_policy = streams::admin::TopicPolicy {
+                    create: env("LEDGER_KAFKA_CREATE_TOPICS")?.or(kafka_file.create_topics).unwrap_or(policy.create),
+                    partitions: env("LEDGER_KAFKA_TOPIC_PARTITIONS")?
+                        .or(kafka_file.topic_partitions)
+                        .unwrap_or(policy.partitions),
+                    replication: env("LEDGER_KAFKA_TOPIC_REPLICATION")?
+                        .or(kafka_file.topic_replication)
+                        .unwrap_or(policy.replication),
+                    ..policy
+                };
+                anyhow::ensure!(
+                    topic_policy.partitions >= 1 && topic_policy.replication >= 1,
+                    "kafka.topic_partitions and kafka.topic_replication must be 1 or more"
+                );
                 Some(KafkaConfig {
                     producer: streams::KafkaSettings { brokers, message_timeout: Duration::from_millis(timeout_ms) },
                     topics,
                     transfer_requests_topic: env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC")?
                         .or(kafka_file.transfer_requests_topic),
+                    topic_policy,
                 })
             }
         };

@@ -7,6 +7,11 @@ use crate::config::Settings;
 
 pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     ledger_store::migrate(url).await.context("applying migrations")?;
+    // Before anything starts: missing topics that cannot be created stop start-up here.
+    let ready = match &settings.kafka {
+        Some(kafka) => topics_ready(kafka).await?,
+        None => None,
+    };
     // The writer slows down rather than run more than max_projection_lag events ahead of the
     // projections this process runs.
     let followers = (settings.projections && settings.max_projection_lag > 0)
@@ -34,10 +39,17 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             info!(brokers = kafka.producer.brokers, topics = ?kafka.topics.names(), "Kafka publisher on");
             let (url, stopped) = (url.to_owned(), stopped_kafka.clone());
             let config = streams::PublisherConfig::default();
-            publisher =
-                Some(tokio::spawn(
-                    async move { streams::publisher::run(&url, sink, kafka.topics, config, stopped).await },
-                ));
+            publisher = Some(tokio::spawn(async move {
+                // Topics the broker could not be asked about at start-up are checked first.
+                if let Some(pending) = ready {
+                    let mut stop = stopped.clone();
+                    tokio::select! {
+                        () = pending => {}
+                        _ = stop.wait_for(|stopped| *stopped) => return,
+                    }
+                }
+                streams::publisher::run(&url, sink, kafka.topics, config, stopped).await
+            }));
             if let Some(topic) = kafka.transfer_requests_topic {
                 let dead_letters = format!("{topic}.dlq");
                 info!(topic, dead_letters, "consuming transfer requests");
@@ -82,6 +94,51 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Makes sure the topics `ledger up` writes to exist (creating the missing ones when
+/// `kafka.create_topics` allows). Missing topics that cannot be created stop start-up with
+/// their names. A broker that does not answer does not: the ledger runs without Kafka, and the
+/// returned future keeps checking (logging why) until the topics are there.
+async fn topics_ready(
+    kafka: &crate::config::KafkaConfig,
+) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + Send + 'static>> {
+    use streams::admin::{TopicsError, ensure_topics};
+    let (brokers, names, policy) = (kafka.producer.brokers.clone(), kafka.written_topics(), kafka.topic_policy.clone());
+    match ensure_topics(&brokers, &names, &policy).await {
+        Ok(created) => {
+            if !created.is_empty() {
+                info!(
+                    ?created,
+                    partitions = policy.partitions,
+                    replication = policy.replication,
+                    "created Kafka topics"
+                );
+            }
+            Ok(None)
+        }
+        Err(e @ TopicsError::Missing { .. }) => Err(anyhow::anyhow!(
+            "{e}. Create them on the broker, or let the ledger create them (kafka.create_topics = true, \
+             LEDGER_KAFKA_CREATE_TOPICS)"
+        )),
+        Err(e @ TopicsError::Unreachable { .. }) => {
+            tracing::warn!(error = %e, "cannot check the Kafka topics yet; publishing waits until they exist");
+            Ok(Some(async move {
+                let mut delay = std::time::Duration::from_secs(1);
+                loop {
+                    tokio::time::sleep(delay).await;
+                    match ensure_topics(&brokers, &names, &policy).await {
+                        Ok(created) => {
+                            info!(?created, "Kafka topics ready");
+                            return;
+                        }
+                        Err(e) => tracing::error!(error = %e, "Kafka topics not ready; publishing waits"),
+                    }
+                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                }
+            }))
+        }
+    }
 }
 
 /// Starts the projections: one runner applies every read model, reading each page of the log

@@ -277,7 +277,10 @@ async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
     let brokers = mock.bootstrap_servers();
     let prefix = format!("t{}", Uuid::new_v4().simple());
     let requests = format!("{prefix}.transfer-requests");
-    for topic in ["events", "accounts", "transfers"].map(|t| format!("{prefix}.{t}")).iter().chain([&requests]) {
+    let dead_letters = format!("{requests}.dlq");
+    for topic in
+        ["events", "accounts", "transfers"].map(|t| format!("{prefix}.{t}")).iter().chain([&requests, &dead_letters])
+    {
         mock.create_topic(topic, 1, 1).unwrap();
     }
     let db = fresh_database().await;
@@ -343,4 +346,59 @@ async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
     assert!(Command::new("kill").args(["-TERM", &up.id().to_string()]).status().unwrap().success());
     assert!(up.wait().unwrap().success());
     db.drop_database().await;
+}
+
+/// A broker that creates no topics by itself (librdkafka's mock cluster cannot create them
+/// through the admin API either): `ledger up` refuses to start and names what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_up_refuses_to_start_when_topics_are_missing_and_cannot_be_created() {
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let prefix = format!("t{}", Uuid::new_v4().simple());
+    mock.create_topic(&format!("{prefix}.events"), 1, 1).unwrap();
+    let db = fresh_database().await;
+    let run = |create: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .arg("up")
+            .env("DATABASE_URL", &db.url)
+            .env("LEDGER_LISTEN", "127.0.0.1:0")
+            .env("KAFKA_BROKERS", mock.bootstrap_servers())
+            .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
+            .env("LEDGER_KAFKA_CREATE_TOPICS", create)
+            .output()
+            .unwrap()
+    };
+    for create in ["false", "true"] {
+        let out = run(create);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "create={create}: {stderr}");
+        assert!(stderr.contains("Kafka topics missing"), "{stderr}");
+        for missing in ["accounts", "transfers"] {
+            assert!(stderr.contains(&format!("{prefix}.{missing} (")), "names {missing}: {stderr}");
+        }
+        assert!(!stderr.contains(&format!("{prefix}.events (")), "events exists: {stderr}");
+    }
+    db.drop_database().await;
+}
+
+/// The scripts find the binary where cargo puts it, CARGO_TARGET_DIR included.
+#[test]
+fn the_scripts_find_the_binary_where_cargo_puts_it() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let bin = |target_dir: Option<&str>| {
+        let mut command = Command::new("bash");
+        command.args(["-c", "source scripts/lib/bin.sh && ledger_bin release"]).current_dir(root);
+        command.env_remove("CARGO_TARGET_DIR");
+        if let Some(dir) = target_dir {
+            command.env("CARGO_TARGET_DIR", dir);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    assert_eq!(bin(Some("/var/tmp/shared-target")), "/var/tmp/shared-target/release/ledger");
+    assert!(bin(None).ends_with("/release/ledger"));
+    for script in ["scripts/run", "scripts/bench", "scripts/test"] {
+        let text = std::fs::read_to_string(format!("{root}/{script}")).unwrap();
+        assert!(!text.contains("target/release") && !text.contains("target/debug"), "{script} names a fixed target/");
+    }
 }

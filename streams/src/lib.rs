@@ -2,6 +2,7 @@
 //! consumer framework with a test consumer, the published schemas, and the envelope
 //! subscribers receive.
 
+pub mod admin;
 pub mod consumer;
 pub mod envelope;
 pub mod inbound;

@@ -5,3 +5,4 @@ mod consumer;
 mod publisher;
 mod schemas;
 mod support;
+mod topics;
