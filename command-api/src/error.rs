@@ -12,6 +12,9 @@ use uuid::Uuid;
 pub enum ApiError {
     #[error("{0}")]
     Rejected(Rejection),
+    /// An item of a batch breaks a constraint of the document: the batch is refused whole.
+    #[error("transfers[{index}]: {rejection}")]
+    InvalidItem { index: usize, rejection: Rejection },
     #[error("{0}")]
     InvalidBody(String),
     #[error("{0}")]
@@ -24,6 +27,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this path does not take that method (see the Allow header)")]
+    MethodNotAllowed,
     #[error("the body exceeds the size limit (64 KiB, or 4 MiB for a batch)")]
     PayloadTooLarge,
     #[error("the writer's queue is full; retry with the same id")]
@@ -46,6 +51,9 @@ impl ApiError {
         let c = |status, code, title| Code { status, code, title };
         match self {
             ApiError::Rejected(r) => c(rejection_status(*r), r.code(), "The ledger rejected the command"),
+            ApiError::InvalidItem { rejection: r, .. } => {
+                c(rejection_status(*r), r.code(), "An item of the batch breaks a constraint of the API")
+            }
             ApiError::InvalidBody(_) => c(StatusCode::BAD_REQUEST, "invalid_body", "The request body is not valid"),
             ApiError::InvalidAmount(_) => {
                 c(StatusCode::BAD_REQUEST, "invalid_amount", "An amount is not a decimal string")
@@ -56,6 +64,9 @@ impl ApiError {
             ApiError::NotFound("account") => c(StatusCode::NOT_FOUND, "account_not_found", "Account not found"),
             ApiError::NotFound("transfer") => c(StatusCode::NOT_FOUND, "transfer_not_found", "Transfer not found"),
             ApiError::NotFound(_) => c(StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::MethodNotAllowed => {
+                c(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "The method is not allowed here")
+            }
             ApiError::PayloadTooLarge => {
                 c(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large")
             }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -73,7 +73,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .fallback(|| async { ApiError::NotFound("route") })
-        .method_not_allowed_fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))
         .with_state(state)
@@ -86,7 +86,12 @@ async fn envelope(State(state): State<ApiState>, mut request: Request, next: Nex
     request.extensions_mut().insert(request_id);
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions().get::<Arc<ErrorResponse>>().cloned() {
+        // The router's Allow header (on a 405) survives the rendering.
+        let allow = response.headers().get(header::ALLOW).cloned();
         response = render(&error.0, request_id.0);
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
     } else if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         response = render(&ApiError::PayloadTooLarge, request_id.0);
     }

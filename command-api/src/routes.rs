@@ -33,7 +33,14 @@ fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<E
         header(name).transpose()?.map(|v| Uuid::parse_str(v).map_err(|_| bad_header(name))).transpose()
     };
     let initiator = header("x-initiator").transpose()?;
-    if initiator.is_some_and(|i| i.is_empty() || i.len() > 128) {
+    // 1 to 128 visible ASCII characters, spaces only inside (the document's pattern).
+    let visible = |i: &str| {
+        (1..=128).contains(&i.len())
+            && i.bytes().all(|b| (b' '..=b'~').contains(&b))
+            && !i.starts_with(' ')
+            && !i.ends_with(' ')
+    };
+    if initiator.is_some_and(|i| !visible(i)) {
         return Err(bad_header("x-initiator"));
     }
     Ok(EventMeta {
@@ -219,6 +226,7 @@ pub async fn create_batch(
         .into_iter()
         .enumerate()
         .map(|(i, t)| {
+            t.check_documented().map_err(|rejection| ApiError::InvalidItem { index: i, rejection })?;
             t.into_command().map_err(|e| match e {
                 ApiError::InvalidBody(m) | ApiError::InvalidAmount(m) => {
                     ApiError::InvalidBody(format!("transfers[{i}]: {m}"))
@@ -339,8 +347,10 @@ pub const MAX_EVENT_PAGE: i64 = 1000;
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Return events after this position (default 0).
+    #[param(minimum = 0)]
     after: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

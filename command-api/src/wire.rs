@@ -15,7 +15,7 @@ use crate::error::{ApiError, Problem};
 /// A decimal amount as a JSON string, e.g. `"10.50"`. JSON numbers are refused: a float
 /// cannot carry money exactly.
 #[derive(Clone, Debug, PartialEq, ToSchema)]
-#[schema(value_type = String, example = "10.50")]
+#[schema(value_type = String, example = "10.50", pattern = "^[0-9]+(\\.[0-9]+)?$")]
 pub struct WireAmount(String);
 
 impl<'de> Deserialize<'de> for WireAmount {
@@ -80,18 +80,43 @@ fn rfc3339(t: Timestamp) -> String {
 pub struct OpenAccountRequest {
     /// Optional: a UUID is generated when absent. Sending the same id again is idempotent.
     pub id: Option<Uuid>,
-    #[schema(example = "player:42:main")]
+    /// Unique: letters, digits and `:._-@/`, at most 128.
+    #[schema(example = "player:42:main", pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
     pub code: String,
-    #[schema(example = "EUR")]
+    /// An ISO 4217 currency or a configured asset.
+    #[schema(example = "EUR", pattern = "^[A-Z][A-Z0-9]{2,11}$")]
     pub currency: String,
-    #[schema(value_type = String, example = "liability")]
+    #[schema(value_type = KindName, example = "liability")]
     pub kind: AccountKind,
     /// The balance may not go below zero on the account's normal side.
     #[serde(default)]
     pub no_overdraft: bool,
+    /// A JSON object of at most 16 KiB.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// An account kind: assets and expenses grow with debits; liabilities, equity and income
+/// with credits.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // the schema of `ledger_core::AccountKind` on the wire
+pub enum KindName {
+    Asset,
+    Liability,
+    Equity,
+    Income,
+    Expense,
+}
+
+/// Debit or credit.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // the schema of `ledger_core::Side` on the wire
+pub enum SideName {
+    Debit,
+    Credit,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -164,14 +189,16 @@ impl AccountBody {
 #[serde(deny_unknown_fields)]
 pub struct PostingRequestBody {
     /// Account id or code.
+    #[schema(pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
     pub account: String,
-    #[schema(value_type = String, example = "debit")]
+    #[schema(value_type = SideName, example = "debit")]
     pub side: Side,
     pub amount: WireAmount,
 }
 
-/// A transfer: either `debit` + `credit` + `amount`, or `postings`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// A transfer: either `debit` + `credit` + `amount` ([`SimpleTransfer`]), or `postings`
+/// ([`MultiLegTransfer`]). Its schema is the `oneOf` of the two.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// The idempotency key: the same id and body again answers with the original result.
@@ -186,13 +213,134 @@ pub struct TransferRequest {
     /// Place a hold, to be posted, voided, or expired later.
     #[serde(default)]
     pub pending: bool,
+    #[serde(default, deserialize_with = "whole_number")]
     pub timeout_seconds: Option<u32>,
     pub external_ref: Option<String>,
-    #[schema(value_type = Object)]
     pub metadata: Option<serde_json::Value>,
 }
 
+/// A JSON integer, which JSON Schema lets a client write as `78` or `78.0`.
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number from 0 to {}", u32::MAX))),
+    }
+}
+
+impl utoipa::PartialSchema for TransferRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("SimpleTransfer"))
+            .item(utoipa::openapi::Ref::from_schema_name("MultiLegTransfer"))
+            .description(Some("A transfer: either `debit` + `credit` + `amount`, or `postings`."))
+            .into()
+    }
+}
+
+impl ToSchema for TransferRequest {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push(("SimpleTransfer".to_owned(), SimpleTransfer::schema()));
+        schemas.push(("MultiLegTransfer".to_owned(), MultiLegTransfer::schema()));
+        <SimpleTransfer as ToSchema>::schemas(schemas);
+        <MultiLegTransfer as ToSchema>::schemas(schemas);
+    }
+}
+
+/// A transfer's simple form: one debit, one credit, one amount. (Requests are read as
+/// [`TransferRequest`]; this type only describes them.)
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SimpleTransfer {
+    /// The idempotency key: the same id and body again answers with the original result.
+    id: Uuid,
+    /// Account id or code to debit.
+    #[schema(pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
+    debit: String,
+    /// Account id or code to credit.
+    #[schema(pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
+    credit: String,
+    amount: WireAmount,
+    /// Place a hold, to be posted, voided, or expired later.
+    #[serde(default)]
+    pending: bool,
+    /// A hold's lifetime, at most 30 days (0 or null: no timeout).
+    #[schema(maximum = 2592000)]
+    timeout_seconds: Option<u32>,
+    /// 1 to 256 characters, no control characters.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    external_ref: Option<String>,
+    /// A JSON object of at most 16 KiB.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// A transfer's multi-leg form: debits equal credits per currency. (Requests are read as
+/// [`TransferRequest`]; this type only describes them.)
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MultiLegTransfer {
+    /// The idempotency key: the same id and body again answers with the original result.
+    id: Uuid,
+    /// 2 to 128 postings.
+    #[schema(min_items = 2, max_items = 128)]
+    postings: Vec<PostingRequestBody>,
+    /// Place a hold, to be posted, voided, or expired later.
+    #[serde(default)]
+    pending: bool,
+    /// A hold's lifetime, at most 30 days (0 or null: no timeout).
+    #[schema(maximum = 2592000)]
+    timeout_seconds: Option<u32>,
+    /// 1 to 256 characters, no control characters.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    external_ref: Option<String>,
+    /// A JSON object of at most 16 KiB.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
+}
+
 impl TransferRequest {
+    /// The constraints the OpenAPI document states for a transfer beyond its JSON types
+    /// (patterns, lengths, bounds), each answered with the code the ledger gives the same
+    /// transfer sent alone. A batch refuses as a whole an item that breaks one: it is not a
+    /// request the document allows.
+    pub fn check_documented(&self) -> Result<(), ledger_core::Rejection> {
+        use ledger_core::Rejection;
+        let accounts = self.debit.iter().chain(&self.credit).chain(self.postings.iter().flatten().map(|p| &p.account));
+        if accounts.into_iter().any(|a| !ledger_core::account::valid_account_code(a)) {
+            return Err(Rejection::AccountNotFound);
+        }
+        let amounts = self.amount.iter().chain(self.postings.iter().flatten().map(|p| &p.amount));
+        if amounts.into_iter().any(|a| a.0.starts_with('-')) {
+            return Err(Rejection::AmountMustBePositive);
+        }
+        if let Some(postings) = &self.postings {
+            if postings.len() < 2 {
+                return Err(Rejection::TooFewPostings);
+            }
+            if postings.len() > ledger_core::transfer::MAX_POSTINGS {
+                return Err(Rejection::TooManyPostings);
+            }
+        }
+        if self.timeout_seconds.is_some_and(|s| s > ledger_core::transfer::MAX_TIMEOUT_SECONDS) {
+            return Err(Rejection::TimeoutTooLong);
+        }
+        if self.external_ref.as_deref().is_some_and(|r| !ledger_core::decide::valid_external_ref(r)) {
+            return Err(Rejection::InvalidExternalRef);
+        }
+        if let Some(metadata) = &self.metadata {
+            ledger_core::decide::check_metadata(metadata)?;
+        }
+        Ok(())
+    }
+
     pub fn into_command(self) -> Result<ledger_core::CreateTransfer, ApiError> {
         let postings = match (self.debit, self.credit, self.amount, self.postings) {
             (Some(debit), Some(credit), Some(amount), None) => {
@@ -240,7 +388,9 @@ pub struct PostPendingRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountStatusRequest {
-    /// Why, e.g. `chargeback dispute 7731` (at most 500 bytes); recorded in the event.
+    /// Why, e.g. `chargeback dispute 7731` (at most 500 bytes of UTF-8, no control characters);
+    /// recorded in the event.
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub reason: Option<String>,
 }
 
@@ -249,7 +399,8 @@ pub struct AccountStatusRequest {
 pub struct ReverseRequest {
     /// The id of the new, compensating transfer.
     pub id: Uuid,
-    #[schema(value_type = Object)]
+    /// A JSON object of at most 16 KiB.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -259,6 +410,8 @@ pub struct BatchRequest {
     /// All or nothing.
     #[serde(default)]
     pub linked: bool,
+    /// 1 to 8190 transfers.
+    #[schema(min_items = 1, max_items = 8190)]
     pub transfers: Vec<TransferRequest>,
 }
 

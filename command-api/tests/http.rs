@@ -435,7 +435,7 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
     let (status, problem) = app.send("POST", "/v1/transfers", Some(&app.key), None).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")), "no content type");
     let (status, problem) = app.send("DELETE", "/v1/transfers", Some(&app.key), None).await;
-    assert_eq!((status, problem["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
     assert_eq!(app.event_count().await, before, "no rejected request wrote an event");
     app.stop().await.drop_database().await;
 }
@@ -489,4 +489,114 @@ fn the_committed_openapi_document_matches_the_code() {
         committed == command_api::openapi::json(),
         "schemas/openapi.json is out of date: regenerate it with `cargo run -p ledger -- openapi > schemas/openapi.json`"
     );
+}
+
+/// What the OpenAPI document states about every operation, checked on the document itself:
+/// every error is a problem document, and every operation lists the statuses its shape can
+/// answer (schemathesis, run by scripts/test against `ledger up`, checks the server keeps to it).
+#[test]
+fn every_operation_lists_its_errors_as_problem_documents() {
+    let doc: Value = serde_json::from_str(&command_api::openapi::json()).unwrap();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = op["responses"].as_object().unwrap();
+            let listed: Vec<&str> = responses.keys().map(String::as_str).collect();
+            for status in ["401", "403", "500"] {
+                assert!(listed.contains(&status), "{method} {path} lists {status}: {listed:?}");
+            }
+            if method == "post" {
+                for status in ["400", "413", "503"] {
+                    assert!(listed.contains(&status), "{method} {path} lists {status}: {listed:?}");
+                }
+            }
+            if path.contains('{') {
+                assert!(listed.contains(&"404"), "{method} {path} lists 404");
+            }
+            for (status, response) in responses {
+                let content: Vec<&str> = response["content"].as_object().unwrap().keys().map(String::as_str).collect();
+                let expected = if status.starts_with('2') { "application/json" } else { "application/problem+json" };
+                assert_eq!(content, [expected], "{method} {path} {status}");
+                assert!(response["headers"]["x-request-id"].is_object(), "{method} {path} {status}");
+            }
+        }
+    }
+    assert_eq!(operations, 11);
+    let batch = &doc["components"]["schemas"]["BatchRequest"]["properties"]["transfers"];
+    assert_eq!((batch["minItems"].as_u64(), batch["maxItems"].as_u64()), (Some(1), Some(8190)));
+    let transfer = &doc["components"]["schemas"]["TransferRequest"]["oneOf"];
+    assert_eq!(transfer.as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn the_server_keeps_to_the_documented_shapes() {
+    let app = spawn_app().await;
+    app.open("bank", "asset", false).await;
+    app.open("player", "liability", false).await;
+    let transfer = |extra: Value| {
+        let mut t = json!({"id": Uuid::new_v4(), "debit": "bank", "credit": "player", "amount": "1.00"});
+        t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        t
+    };
+    // JSON Schema integers may be written with a zero fraction.
+    let (status, body) = app.post("/v1/transfers", transfer(json!({"pending": true, "timeout_seconds": 78.0}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app.post("/v1/transfers", transfer(json!({"pending": true, "timeout_seconds": 7.5}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")), "{body}");
+
+    // A batch item the document forbids refuses the whole batch, with the code the same transfer
+    // gets alone, and writes nothing.
+    let before = app.event_count().await;
+    let cases = [
+        (json!({"timeout_seconds": 2_592_001, "pending": true}), "timeout_too_long"),
+        (json!({"credit": "has space"}), "account_not_found"),
+        (json!({"amount": "-1.00"}), "amount_must_be_positive"),
+        (json!({"external_ref": ""}), "invalid_external_ref"),
+        (json!({"metadata": [1]}), "invalid_metadata"),
+    ];
+    for (extra, code) in cases {
+        let (status, alone) = app.post("/v1/transfers", transfer(extra.clone())).await;
+        assert_eq!((status, alone["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{extra}");
+        let batch = json!({"transfers": [transfer(json!({})), transfer(extra.clone())]});
+        let (status, refused) = app.post("/v1/transfers/batch", batch).await;
+        assert_eq!((status, refused["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{extra}");
+        assert!(refused["detail"].as_str().unwrap().starts_with("transfers[1]: "), "{refused}");
+    }
+    let legs = |n: usize| {
+        let mut postings = vec![json!({"account": "bank", "side": "debit", "amount": "1"})];
+        postings.extend((1..n).map(|_| json!({"account": "player", "side": "credit", "amount": "1"})));
+        json!({"transfers": [{"id": Uuid::new_v4(), "postings": postings}]})
+    };
+    let (status, one) = app.post("/v1/transfers/batch", legs(1)).await;
+    assert_eq!((status, one["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("too_few_postings")));
+    let (status, many) = app.post("/v1/transfers/batch", legs(129)).await;
+    assert_eq!((status, many["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("too_many_postings")));
+    assert_eq!(app.event_count().await, before, "no refused batch wrote an event");
+
+    // A method a path does not take: 405 with the methods it does take.
+    let request = Request::builder().method("DELETE").uri("/v1/accounts").body(Body::empty()).unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(allow.contains("GET") && allow.contains("POST"), "Allow: {allow}");
+
+    // The optional headers a write reads: what the document's pattern refuses, the server refuses.
+    for (name, value, ok) in [
+        ("x-initiator", "ops:anna", true),
+        ("x-initiator", "two words", true),
+        ("x-initiator", "tab\there", false),
+        ("x-correlation-id", "not-a-uuid", false),
+    ] {
+        let request = Request::post("/v1/transfers")
+            .header("authorization", format!("Bearer {}", app.key))
+            .header("content-type", "application/json")
+            .header(name, value)
+            .body(Body::from(transfer(json!({})).to_string()))
+            .unwrap();
+        let status = app.router.clone().oneshot(request).await.unwrap().status();
+        let expected = if ok { StatusCode::CREATED } else { StatusCode::BAD_REQUEST };
+        assert_eq!(status, expected, "{name}: {value:?}");
+    }
+    app.stop().await.drop_database().await;
 }

@@ -269,7 +269,7 @@ pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Metadata is free JSON, but an object (or null), bounded, and storable: Postgres' JSONB
 /// refuses NUL characters, and one bad value must never fail a whole group commit.
-fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
+pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
     fn storable(v: &serde_json::Value) -> bool {
         match v {
             serde_json::Value::String(s) => !s.contains('\0'),
@@ -286,7 +286,7 @@ fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
     }
 }
 
-fn valid_external_ref(external_ref: &str) -> bool {
+pub fn valid_external_ref(external_ref: &str) -> bool {
     (1..=256).contains(&external_ref.chars().count()) && !external_ref.chars().any(char::is_control)
 }
 
