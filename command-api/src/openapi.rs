@@ -52,9 +52,39 @@ impl Modify for ProblemResponses {
         for item in openapi.paths.paths.values_mut() {
             if let Some(op) = item.get.as_mut() {
                 shape(op, false);
+                link(op);
             }
             if let Some(op) = item.post.as_mut() {
                 shape(op, true);
+                link(op);
+            }
+        }
+    }
+}
+
+/// Which operations take the `id` a successful answer carries (OpenAPI links: client
+/// generators and stateful testers follow them from a new account or transfer to what can be
+/// done with it).
+const LINKS: &[(&str, &[&str])] = &[
+    ("open_account", &["get_account", "change_account_status"]),
+    ("create_transfer", &["get_transfer", "post_pending", "void_pending", "reverse"]),
+    ("reverse", &["get_transfer"]),
+];
+
+fn link(op: &mut Operation) {
+    let Some((_, targets)) = LINKS.iter().find(|(from, _)| op.operation_id.as_deref() == Some(*from)) else {
+        return;
+    };
+    for (status, response) in op.responses.responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && status.starts_with('2')
+        {
+            for target in *targets {
+                let link = utoipa::openapi::link::LinkBuilder::new()
+                    .operation_id(*target)
+                    .parameter("id", "$response.body#/id")
+                    .build();
+                response.links.insert((*target).to_owned(), RefOr::T(link));
             }
         }
     }
