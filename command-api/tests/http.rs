@@ -7,9 +7,9 @@ use axum::http::{Request, StatusCode};
 use command_api::{ApiState, router};
 use http_body_util::BodyExt;
 use ledger_store::keys::create_key;
-use ledger_store::testing::{TestDatabase, fresh_database};
 use ledger_store::{Writer, WriterConfig};
 use serde_json::{Value, json};
+use test_support::{TestDatabase, fresh_database};
 use tower::ServiceExt;
 use uuid::Uuid;
 

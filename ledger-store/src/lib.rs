@@ -7,7 +7,6 @@ pub mod metrics;
 pub mod record;
 mod rows;
 pub mod sql;
-pub mod testing;
 pub mod verify;
 pub mod view;
 pub mod writer;

@@ -7,13 +7,13 @@ use ledger_core::{
     AccountId, AccountKind, AccountRef, BalanceLimit, BatchMode, Command, CreateTransfer, CurrencyCode, OpenAccount,
     PostingRequest, Rejection, Side, TransferId, TransferStatus,
 };
-use ledger_store::testing::{TestDatabase, fresh_database};
 use ledger_store::verify::{VerifyError, verify};
 use ledger_store::writer::StartError;
 use ledger_store::{Committed, Entity, EventMeta, LedgerHandle, Standby, WriteError, Writer, WriterConfig};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::Executor;
+use test_support::{TestDatabase, fresh_database};
 use uuid::Uuid;
 
 fn dec(s: &str) -> Decimal {

@@ -4,8 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-use ledger_store::testing::{TestDatabase, fresh_database};
 use sqlx::Executor;
+use test_support::{TestDatabase, fresh_database};
 use uuid::Uuid;
 
 fn ledger(db: &TestDatabase, args: &[&str]) -> Output {

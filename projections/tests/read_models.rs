@@ -9,11 +9,11 @@ use ledger_core::{
     AccountId, AccountKind, AccountRef, BalanceLimit, Command, CreateTransfer, Currencies, CurrencyCode, Event,
     LedgerState, OpenAccount, TransferId,
 };
-use ledger_store::testing::{TestDatabase, fresh_database};
 use ledger_store::{EventMeta, Writer, WriterConfig};
 use projections::{Model, rebuild, status, step};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
+use test_support::{TestDatabase, fresh_database};
 use uuid::Uuid;
 
 /// A seeded workload of opens, transfers, holds, posts, voids, reversals and freezes.

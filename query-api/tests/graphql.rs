@@ -12,12 +12,12 @@ use ledger_core::{
     AccountId, AccountKind, AccountRef, BalanceLimit, Command, CreateTransfer, CurrencyCode, OpenAccount, TransferId,
 };
 use ledger_store::keys::create_key;
-use ledger_store::testing::{TestDatabase, fresh_database};
 use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};
 use projections::Model;
 use query_api::{QueryState, router};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use test_support::{TestDatabase, fresh_database};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tower::ServiceExt;

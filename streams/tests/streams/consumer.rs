@@ -173,7 +173,7 @@ async fn retryable_failures_back_off_then_succeed_or_are_dead_lettered() {
     let prefix = prefix();
     let (topic, dlq) = (format!("{prefix}.in"), format!("{prefix}.in.dlq"));
     broker.create_topics(&[&topic, &dlq]);
-    let db = ledger_store::testing::fresh_database().await;
+    let db = test_support::fresh_database().await;
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     produce(&broker.brokers, &topic, Some("r1"), "sometimes", None).await;
     produce(&broker.brokers, &topic, Some("r2"), "always", None).await;

@@ -39,7 +39,7 @@ fn spawn_publisher(
     (stop, task)
 }
 
-async fn checkpoint(db: &ledger_store::testing::TestDatabase) -> i64 {
+async fn checkpoint(db: &test_support::TestDatabase) -> i64 {
     let mut conn = db.connect().await;
     sqlx::query_scalar("SELECT coalesce((SELECT checkpoint FROM projections WHERE name = 'kafka_publisher'), 0)")
         .fetch_one(&mut conn)
@@ -120,7 +120,7 @@ async fn every_event_arrives_once_in_order_per_key_with_its_headers() {
 
 /// Every account's `[debits posted, credits posted, debits pending, credits pending]` as the
 /// GraphQL API answers, once the balances projection caught up.
-async fn graphql_balances(db: &ledger_store::testing::TestDatabase) -> BTreeMap<String, [Decimal; 4]> {
+async fn graphql_balances(db: &test_support::TestDatabase) -> BTreeMap<String, [Decimal; 4]> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let url = db.url.clone();
     let follow = projections::Follow { poll: Duration::from_millis(50), linger: Duration::from_millis(5) };

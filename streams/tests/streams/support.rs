@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use ledger_core::{
     AccountId, AccountKind, AccountRef, BalanceLimit, Command, CreateTransfer, CurrencyCode, OpenAccount, TransferId,
 };
-use ledger_store::testing::{TestDatabase, fresh_database};
 use ledger_store::{EventMeta, LedgerHandle, RecordedEvent, Writer, WriterConfig};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -15,6 +14,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rust_decimal::Decimal;
+use test_support::{TestDatabase, fresh_database};
 use uuid::Uuid;
 
 pub struct Broker {

@@ -1,0 +1,93 @@
+//! Test support, kept out of the production crates: a fresh, migrated database per test on
+//! the Postgres that `DATABASE_URL` names, dropped when the test ends (passed or panicked).
+
+use sqlx::{Connection, Executor, PgConnection};
+
+/// A database created for one test. It is dropped by [`TestDatabase::drop_database`], or, if a
+/// test ends without calling it (a failed assertion included), when the value is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+    dropped: bool,
+}
+
+/// `DATABASE_URL` is required: tests run against a real Postgres (scripts/test starts one).
+pub async fn fresh_database() -> TestDatabase {
+    let admin_url =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL must name a Postgres server (scripts/test starts one)");
+    let name = format!("ledger_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
+    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+    let base = admin_url.split('?').next().unwrap_or(&admin_url);
+    let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(b, _)| b));
+    // From here on the guard owns the database, so a failed migration does not leak it.
+    let db = TestDatabase { url, admin_url, name, dropped: false };
+    ledger_store::migrate(&db.url).await.expect("migrate test database");
+    db
+}
+
+async fn drop_named(admin_url: &str, name: &str) {
+    if let Ok(mut admin) = PgConnection::connect(admin_url).await {
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let _ = admin.execute(sqlx::AssertSqlSafe(sql)).await;
+    }
+}
+
+impl TestDatabase {
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.url).await.expect("connect to test database")
+    }
+
+    pub async fn drop_database(mut self) {
+        drop_named(&self.admin_url, &self.name).await;
+        self.dropped = true;
+    }
+}
+
+impl Drop for TestDatabase {
+    /// A test that ended early: drop the database on a thread of its own (this may run inside
+    /// the test's runtime, which must not be blocked on itself).
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropping = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                runtime.block_on(drop_named(&admin_url, &name));
+            }
+        });
+        let _ = dropping.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn exists(admin_url: &str, name: &str) -> bool {
+        let mut admin = PgConnection::connect(admin_url).await.unwrap();
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_database_is_dropped_when_its_test_ends_whether_or_not_it_says_so() {
+        let db = fresh_database().await;
+        let (admin_url, name) = (db.admin_url.clone(), db.name.clone());
+        assert!(exists(&admin_url, &name).await);
+        db.drop_database().await;
+        assert!(!exists(&admin_url, &name).await, "dropped when asked");
+
+        let db = fresh_database().await;
+        let name = db.name.clone();
+        let _connection = db.connect().await;
+        // A test that panics drops its values while unwinding: the same path as this drop.
+        drop(db);
+        assert!(!exists(&admin_url, &name).await, "dropped by the guard, open connections and all");
+    }
+}
