@@ -29,7 +29,7 @@ impl HttpMetrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, ledger: &LedgerHandle, projections: &[projections::ProjectionStatus]) -> String {
+    pub fn render(&self, ledger: &LedgerHandle, projections: &[ledger_store::follow::ProjectionStatus]) -> String {
         let mut out = String::new();
         out.push_str("# TYPE ledger_http_requests_total counter\n");
         for (route, by_status) in self.requests.read().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {

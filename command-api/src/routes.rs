@@ -397,7 +397,7 @@ pub async fn readyz(State(state): State<ApiState>) -> Response {
 
 pub async fn metrics(State(state): State<ApiState>) -> Response {
     let projections = match state.inner.pool.acquire().await {
-        Ok(mut conn) => projections::status(&mut conn).await.unwrap_or_default(),
+        Ok(mut conn) => ledger_store::follow::status(&mut conn).await.unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     let body = state.inner.http.render(&state.inner.ledger, &projections);

@@ -175,6 +175,16 @@ pub async fn events_at(conn: &mut PgConnection, positions: &[i64]) -> Result<Vec
     rows.into_iter().map(event_row).collect()
 }
 
+/// The events that created the given transfers (found through `transfers.created_position`),
+/// in position order. Unknown ids are left out.
+pub async fn transfer_creations(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!(
+        "{EVENT_COLUMNS} WHERE position IN (SELECT created_position FROM transfers WHERE id = ANY($1)) ORDER BY position"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids).fetch_all(conn).await?;
+    rows.into_iter().map(event_row).collect()
+}
+
 const EVENT_COLUMNS: &str = "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
      payload::text AS payload, metadata::text AS metadata, recorded_at, hash FROM events";
 

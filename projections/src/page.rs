@@ -41,15 +41,10 @@ impl Page {
             events.push((record, event));
         }
         if !missing.is_empty() {
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "SELECT e.event_type, e.payload::text FROM transfers t JOIN events e ON e.position = t.created_position \
-                 WHERE t.id = ANY($1)",
-            )
-            .bind(&missing)
-            .fetch_all(&mut *conn)
-            .await?;
-            for (event_type, payload) in rows {
-                if let Ok(Event::PendingTransferCreated(e)) = Event::from_parts(&event_type, 1, &payload) {
+            // Holds created in an earlier page: their creation events, read as any other
+            // stored event (any schema version).
+            for record in ledger_store::sql::transfer_creations(conn, &missing).await? {
+                if let Ok(Event::PendingTransferCreated(e)) = record.event() {
                     held.insert(e.id, e.postings);
                 }
             }

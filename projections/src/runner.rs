@@ -4,18 +4,16 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgListener;
+use ledger_store::follow::{FollowConfig, Progress, halt};
+use ledger_store::followers::Follower;
 use sqlx::{Connection, PgConnection};
-use tracing::{error, info, warn};
+use tracing::error;
 
 use crate::page::Page;
 use crate::{ApplyError, Model, models};
-use ledger_store::followers::Follower;
 
 /// Events applied per transaction.
 pub const PAGE: i64 = 2000;
-/// The channel the writer notifies after each commit.
-pub const CHANNEL: &str = "ledger_events";
 
 /// Creates the projection's row and version-1 tables and views if they do not exist yet.
 async fn ensure(conn: &mut PgConnection, model: Model) -> Result<(), sqlx::Error> {
@@ -104,7 +102,7 @@ async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Op
             for (model, _, checkpoint) in &active {
                 if *checkpoint < position {
                     error!(projection = model.name(), position, error, "projection halted on a poison event");
-                    halt(&mut tx, *model, position, &error).await?;
+                    halt(&mut tx, model.name(), position, &error).await?;
                 }
             }
             tx.commit().await?;
@@ -135,7 +133,7 @@ async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Op
                 Err(ApplyError::Poison { position, error }) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT model").execute(&mut *tx).await?;
                     error!(projection = model.name(), position, error, "projection halted on a poison event");
-                    halt(&mut tx, model, position, &error).await?;
+                    halt(&mut tx, model.name(), position, &error).await?;
                     halted = true;
                     part = part.before(position);
                 }
@@ -148,17 +146,6 @@ async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Op
     }
     tx.commit().await?;
     Ok((page.events.len(), slowest))
-}
-
-/// Records where and why a projection halted; it stays halted until it is rebuilt.
-async fn halt(conn: &mut PgConnection, model: Model, position: i64, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE projections SET halted_position = $2, halted_error = $3, updated_at = now() WHERE name = $1")
-        .bind(model.name())
-        .bind(position)
-        .bind(error)
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 /// How a runner follows the log once caught up.
@@ -182,123 +169,53 @@ pub async fn run(url: &str, model: Model, follow_with: Follow, stop: tokio::sync
     run_reporting(url, &[model], follow_with, stop, None).await
 }
 
-/// `run`, reporting each checkpoint to the writer's backpressure (`ledger up` does this).
+/// `run` for several models reading each page once, reporting each checkpoint to the writer's
+/// backpressure (`ledger up` does this). The loop is the log's one follower loop
+/// (`ledger_store::follow`); what a step does is [`ReadModels`]'.
 pub async fn run_reporting(
     url: &str,
     models: &[Model],
     follow_with: Follow,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     follower: Option<Follower>,
 ) {
-    let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
-    let mut delay = Duration::from_millis(200);
-    while !*stop.borrow() {
-        match follow(url, models, follow_with, &mut stop, follower.as_ref()).await {
-            Ok(()) => return,
-            // Poison is recorded where it happens; only the database gets here.
-            Err(e) => {
-                warn!(projections = ?names, error = %e, "projections paused on a database error; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.changed() => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
+    let config = FollowConfig {
+        page: PAGE as usize,
+        poll: follow_with.poll,
+        linger: follow_with.linger,
+        ..FollowConfig::default()
+    };
+    ledger_store::follow::run(url, &mut ReadModels { models }, config, stop, follower.as_ref()).await
+}
+
+/// Read models as one follower of the log: each page is read and decoded once and applied to
+/// every model past its own checkpoint ([`advance`]).
+pub struct ReadModels<'a> {
+    pub models: &'a [Model],
+}
+
+impl ledger_store::follow::Follow for ReadModels<'_> {
+    type Error = ApplyError;
+
+    fn name(&self) -> String {
+        let names: Vec<&str> = self.models.iter().map(|m| m.name()).collect();
+        format!("projections {}", names.join(", "))
+    }
+
+    async fn prepare(&mut self, conn: &mut PgConnection) -> Result<bool, ApplyError> {
+        for model in self.models {
+            ensure(conn, *model).await?;
         }
+        Ok(true)
+    }
+
+    async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, ApplyError> {
+        let (read, checkpoint) = advance(conn, self.models).await?;
+        Ok(Progress { read, checkpoint })
     }
 }
 
-/// Catches up, then follows the log; returns when stopped or when every model is halted.
-async fn follow(
-    url: &str,
-    models: &[Model],
-    f: Follow,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-    follower: Option<&Follower>,
-) -> Result<(), ApplyError> {
-    let mut conn = PgConnection::connect(url).await?;
-    for model in models {
-        ensure(&mut conn, *model).await?;
-    }
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
-    info!(projections = ?models.iter().map(|m| m.name()).collect::<Vec<_>>(), "projections running");
-    loop {
-        // A full page means more is waiting: keep going without pause.
-        loop {
-            let (applied, slowest) = advance(&mut conn, models).await?;
-            let Some(slowest) = slowest else {
-                // Every model is halted: a halted projection never holds the writer back.
-                if let Some(f) = follower {
-                    f.leave();
-                }
-                return Ok(());
-            };
-            if let Some(f) = follower {
-                f.report(slowest);
-            }
-            if applied < PAGE as usize {
-                break;
-            }
-            if *stop.borrow() {
-                return Ok(());
-            }
-        }
-        tokio::select! {
-            notification = listener.recv() => { notification?; }
-            _ = tokio::time::sleep(f.poll) => {}
-            _ = stop.changed() => return Ok(()),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(f.linger) => {}
-            _ = stop.changed() => return Ok(()),
-        }
-        if *stop.borrow() {
-            return Ok(());
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProjectionStatus {
-    pub name: String,
-    pub version: i32,
-    pub checkpoint: i64,
-    pub head: i64,
-    pub lag: i64,
-    pub halted_position: Option<i64>,
-    pub halted_error: Option<String>,
-}
-
-/// Every projection's version, checkpoint and lag behind the head of the log.
-pub async fn status(conn: &mut PgConnection) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
-    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *conn).await?;
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        name: String,
-        version: i32,
-        checkpoint: i64,
-        halted_position: Option<i64>,
-        halted_error: Option<String>,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT name, version, checkpoint, halted_position, halted_error FROM projections ORDER BY name",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ProjectionStatus {
-            name: r.name,
-            version: r.version,
-            checkpoint: r.checkpoint,
-            head,
-            lag: head - r.checkpoint,
-            halted_position: r.halted_position,
-            halted_error: r.halted_error,
-        })
-        .collect())
-}
+pub use ledger_store::follow::{ProjectionStatus, status};
 
 /// Rebuilds a projection from position 0 into a new version of its tables while the old one
 /// keeps serving, then switches readers in one transaction and drops the old tables. Progress

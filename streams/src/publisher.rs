@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use ledger_store::RecordedEvent;
-use sqlx::postgres::PgListener;
-use sqlx::{Connection, PgConnection};
-use tracing::{error, info, warn};
+use ledger_store::follow::{FollowConfig, Progress};
+use sqlx::PgConnection;
+use tracing::error;
 
 use crate::envelope::Envelope;
 use crate::sink::{OutMessage, Sink, SinkError};
@@ -21,8 +21,6 @@ pub const NAME: &str = "kafka_publisher";
 /// Events per page (one acknowledgement round, one checkpoint update).
 pub const PAGE: i64 = 1000;
 const LOCK_KEY: i64 = 0x6c65_6467_6572_0200;
-/// The channel the writer notifies after each commit.
-const CHANNEL: &str = "ledger_events";
 
 #[derive(Clone, Copy, Debug)]
 pub struct PublisherConfig {
@@ -94,12 +92,21 @@ async fn checkpoint(conn: &mut PgConnection) -> Result<(i64, Option<i64>), sqlx:
 /// Publishes the next page, if any, and advances the checkpoint. Returns how many events it
 /// published (0: caught up, or halted).
 pub async fn step<S: Sink>(conn: &mut PgConnection, sink: &S, topics: &Topics) -> Result<usize, PublishError> {
+    advance(conn, sink, topics).await.map(|(published, _)| published)
+}
+
+/// `step`, also answering the checkpoint it leaves (`None`: halted).
+async fn advance<S: Sink>(
+    conn: &mut PgConnection,
+    sink: &S,
+    topics: &Topics,
+) -> Result<(usize, Option<i64>), PublishError> {
     let (after, halted) = checkpoint(conn).await?;
     if halted.is_some() {
-        return Ok(0);
+        return Ok((0, None));
     }
     let page = ledger_store::sql::events_page(conn, after, PAGE).await?;
-    let Some(last) = page.last().map(|r| r.position) else { return Ok(0) };
+    let Some(last) = page.last().map(|r| r.position) else { return Ok((0, Some(after))) };
     let mut batch = Vec::with_capacity(page.len() * 2);
     for record in &page {
         batch.extend(messages(record, topics)?);
@@ -112,96 +119,59 @@ pub async fn step<S: Sink>(conn: &mut PgConnection, sink: &S, topics: &Topics) -
         .bind(after)
         .execute(conn)
         .await?;
-    Ok(page.len())
+    Ok((page.len(), Some(last)))
 }
 
-/// Runs the publisher until `stop` turns true. A sink error backs off and retries the same
-/// page; a database error reconnects; an event that cannot be decoded halts it (recorded in
-/// `projections`, shown by `ledger projections status`).
+/// Runs the publisher until `stop` turns true, on the log's one follower loop
+/// (`ledger_store::follow`). A sink error backs off and retries the same page; a database error
+/// reconnects; an event that cannot be decoded halts it (recorded in `projections`, shown by
+/// `ledger projections status`). One publisher per database: a second one waits as a standby.
 pub async fn run<S: Sink>(
     url: &str,
     sink: S,
     topics: Topics,
     config: PublisherConfig,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut delay = config.backoff;
-    while !*stop.borrow() {
-        match follow(url, &sink, &topics, config, &mut stop, &mut delay).await {
-            Ok(()) => return,
-            Err(PublishError::Poison { position, error }) => {
-                error!(position, error, "Kafka publisher halted on an event it cannot publish");
-                if let Ok(mut conn) = PgConnection::connect(url).await {
-                    let halted = sqlx::query(
-                        "UPDATE projections SET halted_position = $2, halted_error = $3, updated_at = now() WHERE name = $1",
-                    )
-                    .bind(NAME)
-                    .bind(position)
-                    .bind(&error)
-                    .execute(&mut conn)
-                    .await;
-                    if let Err(e) = halted {
-                        warn!(error = %e, "recording the publisher's halt failed");
-                    }
-                }
-                return;
-            }
-            Err(e) => {
-                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Kafka publisher paused; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.changed() => {}
-                }
-                delay = (delay * 2).min(config.max_backoff);
-            }
-        }
-    }
+    let follow = FollowConfig {
+        page: PAGE as usize,
+        poll: config.poll,
+        linger: std::time::Duration::ZERO,
+        backoff: config.backoff,
+        max_backoff: config.max_backoff,
+    };
+    ledger_store::follow::run(url, &mut Publisher { sink, topics }, follow, stop, None).await
 }
 
-async fn follow<S: Sink>(
-    url: &str,
-    sink: &S,
-    topics: &Topics,
-    config: PublisherConfig,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-    delay: &mut Duration,
-) -> Result<(), PublishError> {
-    let mut conn = PgConnection::connect(url).await?;
-    ensure(&mut conn).await?;
-    // One publisher per database: a second one waits here as a standby.
-    loop {
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut conn).await?;
-        if locked {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(config.poll) => {}
-            _ = stop.changed() => return Ok(()),
-        }
+/// The publisher as a follower of the log.
+struct Publisher<S> {
+    sink: S,
+    topics: Topics,
+}
+
+impl<S: Sink> ledger_store::follow::Follow for Publisher<S> {
+    type Error = PublishError;
+
+    fn name(&self) -> String {
+        format!("Kafka publisher to {}", self.topics.names().join(", "))
     }
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
-    info!(topics = ?topics.names(), "Kafka publisher running");
-    loop {
-        loop {
-            let published = tokio::select! {
-                result = step(&mut conn, sink, topics) => result?,
-                _ = stop.changed() => return Ok(()),
-            };
-            // A page went through: the broker is healthy again.
-            *delay = config.backoff;
-            if published < PAGE as usize {
-                break;
+
+    /// The checkpoint row, and the lock that makes this the one publisher of the database
+    /// (held by the connection, so it goes when the connection does).
+    async fn prepare(&mut self, conn: &mut PgConnection) -> Result<bool, PublishError> {
+        ensure(conn).await?;
+        Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(conn).await?)
+    }
+
+    async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, PublishError> {
+        match advance(conn, &self.sink, &self.topics).await {
+            Ok((read, checkpoint)) => Ok(Progress { read, checkpoint }),
+            Err(PublishError::Poison { position, error }) => {
+                error!(position, error, "Kafka publisher halted on an event it cannot publish");
+                ledger_store::follow::halt(conn, NAME, position, &error).await?;
+                Ok(Progress { read: 0, checkpoint: None })
             }
-        }
-        tokio::select! {
-            notification = listener.recv() => { notification?; }
-            _ = tokio::time::sleep(config.poll) => {}
-            _ = stop.changed() => return Ok(()),
-        }
-        if *stop.borrow() {
-            return Ok(());
+            Err(e) => Err(e),
         }
     }
 }

@@ -260,3 +260,47 @@ async fn a_failed_page_is_sent_again_and_the_checkpoint_waits_for_it() {
     ledger.task.await.unwrap();
     ledger.db.drop_database().await;
 }
+
+/// One publisher per database: a second one started beside it waits, publishes nothing, and
+/// takes over where the first stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_publisher_waits_and_takes_over_where_the_first_stopped() {
+    use streams::MemorySink;
+    let ledger = ledger().await;
+    workload(&ledger.handle, 0).await;
+    let spawn = |sink: MemorySink| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (url, topics) = (ledger.db.url.clone(), Topics::with_defaults("ledger").unwrap());
+        (stop, tokio::spawn(async move { streams::publisher::run(&url, sink, topics, config(), stopped).await }))
+    };
+    let (first_sink, second_sink) = (MemorySink::default(), MemorySink::default());
+    let (stop_first, first) = spawn(first_sink.clone());
+    let head = all_events(&ledger.db).await.len() as i64;
+    assert!(eventually(Duration::from_secs(30), || async { checkpoint(&ledger.db).await == head }).await);
+    let (stop_second, second) = spawn(second_sink.clone());
+    workload(&ledger.handle, 1).await;
+    let head = all_events(&ledger.db).await.len() as i64;
+    assert!(eventually(Duration::from_secs(30), || async { checkpoint(&ledger.db).await == head }).await);
+    assert!(second_sink.sent().is_empty(), "the standby publishes nothing while the first runs");
+
+    stop_first.send(true).unwrap();
+    first.await.unwrap();
+    workload(&ledger.handle, 2).await;
+    let head = all_events(&ledger.db).await.len() as i64;
+    assert!(eventually(Duration::from_secs(30), || async { checkpoint(&ledger.db).await == head }).await);
+    stop_second.send(true).unwrap();
+    second.await.unwrap();
+    // Between them, every event once on each of its two topics.
+    let ids: Vec<String> = [first_sink.sent(), second_sink.sent()]
+        .concat()
+        .iter()
+        .filter(|m| m.topic == "ledger.events")
+        .filter_map(|m| m.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| v.clone()))
+        .collect();
+    assert_eq!(ids.len() as i64, head);
+    assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len() as i64, head);
+    assert!(!second_sink.sent().is_empty(), "the standby took over");
+    drop(ledger.handle);
+    ledger.task.await.unwrap();
+    ledger.db.drop_database().await;
+}

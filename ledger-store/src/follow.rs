@@ -1,0 +1,210 @@
+//! One loop for everything that follows the log with a checkpoint of its own (the read models,
+//! the Kafka publisher): prepare once per connection, apply pages until caught up, then wait for
+//! the writer's notification (or poll), linger so one page covers many commits, and back off
+//! and reconnect on errors. What a page does, and where its checkpoint lives, is the
+//! [`Follow`] implementation's; the loop never knows.
+//!
+//! Checkpoints live in the `projections` table (one row per follower: version, checkpoint,
+//! halt), read by [`status`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection};
+use tracing::{info, warn};
+
+use crate::followers::Follower;
+
+/// The channel the writer notifies after each commit.
+pub const CHANNEL: &str = "ledger_events";
+
+/// How far one step got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Events read by the step (a full page means more is waiting).
+    pub read: usize,
+    /// The follower's checkpoint after the step; `None`: it halted, and the loop ends.
+    pub checkpoint: Option<i64>,
+}
+
+/// A follower of the log: what it does with a page. Poison (an event it cannot handle) is its
+/// own to record; it then answers a `Progress` without a checkpoint.
+pub trait Follow: Send {
+    type Error: std::fmt::Display + From<sqlx::Error> + Send;
+
+    /// For the log lines the loop writes.
+    fn name(&self) -> String;
+
+    /// Once per connection, before the first step: create what is missing, take what the
+    /// connection must hold. `Ok(false)`: not now (another instance holds its lock); asked again
+    /// after the poll interval.
+    fn prepare(&mut self, conn: &mut PgConnection) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Handles the next page after the checkpoint, if any.
+    fn step(&mut self, conn: &mut PgConnection) -> impl Future<Output = Result<Progress, Self::Error>> + Send;
+}
+
+/// The loop's timing.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowConfig {
+    /// A step that read this many events goes on at once.
+    pub page: usize,
+    /// Poll this often when no notification arrives.
+    pub poll: Duration,
+    /// After a notification, wait this long so that one page covers many commits.
+    pub linger: Duration,
+    /// First back-off after an error; doubles up to `max_backoff`, back to the first after a
+    /// step that succeeds.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for FollowConfig {
+    fn default() -> Self {
+        FollowConfig {
+            page: 1000,
+            poll: Duration::from_secs(1),
+            linger: Duration::from_millis(50),
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Runs a follower until `stop` turns true or it halts. Errors are logged and retried on a new
+/// connection after a back-off. `report` (the writer's backpressure) hears every checkpoint,
+/// and that the follower left when it halts.
+pub async fn run<F: Follow>(
+    url: &str,
+    follower: &mut F,
+    config: FollowConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    report: Option<&Follower>,
+) {
+    let mut delay = config.backoff;
+    while !*stop.borrow() {
+        match follow(url, follower, config, &mut stop, report, &mut delay).await {
+            Ok(()) => return,
+            Err(e) => {
+                warn!(follower = follower.name(), error = %e, retry_in_ms = delay.as_millis() as u64, "paused; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {}
+                }
+                delay = (delay * 2).min(config.max_backoff);
+            }
+        }
+    }
+}
+
+async fn follow<F: Follow>(
+    url: &str,
+    follower: &mut F,
+    config: FollowConfig,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    report: Option<&Follower>,
+    delay: &mut Duration,
+) -> Result<(), F::Error> {
+    let mut conn = PgConnection::connect(url).await?;
+    while !follower.prepare(&mut conn).await? {
+        tokio::select! {
+            _ = tokio::time::sleep(config.poll) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    info!(follower = follower.name(), "following the log");
+    loop {
+        // A full page means more is waiting: keep going without pause.
+        loop {
+            let progress = tokio::select! {
+                progress = follower.step(&mut conn) => progress?,
+                _ = stop.changed() => return Ok(()),
+            };
+            *delay = config.backoff;
+            let Some(checkpoint) = progress.checkpoint else {
+                // Halted: a halted follower never holds the writer back.
+                if let Some(r) = report {
+                    r.leave();
+                }
+                return Ok(());
+            };
+            if let Some(r) = report {
+                r.report(checkpoint);
+            }
+            if progress.read < config.page {
+                break;
+            }
+            if *stop.borrow() {
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            notification = listener.recv() => { notification?; }
+            _ = tokio::time::sleep(config.poll) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.linger) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+/// Records where and why a follower halted; it stays halted until it is rebuilt.
+pub async fn halt(conn: &mut PgConnection, name: &str, position: i64, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE projections SET halted_position = $2, halted_error = $3, updated_at = now() WHERE name = $1")
+        .bind(name)
+        .bind(position)
+        .bind(error)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A follower's row: where it stands and whether it halted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub version: i32,
+    pub checkpoint: i64,
+    pub head: i64,
+    pub lag: i64,
+    pub halted_position: Option<i64>,
+    pub halted_error: Option<String>,
+}
+
+/// Every follower's version, checkpoint and lag behind the head of the log.
+pub async fn status(conn: &mut PgConnection) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *conn).await?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        name: String,
+        version: i32,
+        checkpoint: i64,
+        halted_position: Option<i64>,
+        halted_error: Option<String>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT name, version, checkpoint, halted_position, halted_error FROM projections ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ProjectionStatus {
+            name: r.name,
+            version: r.version,
+            checkpoint: r.checkpoint,
+            head,
+            lag: head - r.checkpoint,
+            halted_position: r.halted_position,
+            halted_error: r.halted_error,
+        })
+        .collect())
+}
