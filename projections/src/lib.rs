@@ -4,62 +4,102 @@
 
 mod models;
 mod page;
+pub use page::PageView;
 pub mod read;
 pub mod runner;
 
 pub use runner::{Follow, ProjectionStatus, rebuild, run, run_reporting, status, step};
 
-/// The read models. A closed set: each has its own tables and its own checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Model {
-    /// Balances (posted, pending, available) per account, and the history of every change.
-    Balances,
-    /// Transfers with their legs, filterable by account, time, status, channel and metadata.
-    Journal,
-    /// Every event that touched an account, for auditors.
-    AccountEvents,
-    /// Posted debits and credits per account per day.
-    Turnover,
+/// A read model: tables built from the log, with a checkpoint (a row of `projections`) of its
+/// own. Each page reaches it once, in order, in the same transaction as its checkpoint; it can
+/// be rebuilt into a new version of its tables while the old one serves. A domain adds one by
+/// implementing this trait and listing it where the runner starts (`Model::new`); the runner
+/// never knows which read models exist.
+pub trait ReadModel: Send + Sync {
+    /// Its row in `projections`, its name on the command line.
+    fn name(&self) -> &'static str;
+    /// The stable names readers use (views); `{table}_v{version}` holds the rows.
+    fn tables(&self) -> &'static [&'static str];
+    /// The DDL of version `v` of its tables, `IF NOT EXISTS` throughout.
+    fn create_sql(&self, v: i32) -> String;
+    /// Applies a run of a page to version `v` of its tables. An event it cannot apply is
+    /// `ApplyError::Poison`: the model halts there.
+    fn apply<'a>(&'a self, conn: &'a mut sqlx::PgConnection, v: i32, page: &'a page::PageView<'a>) -> Applying<'a>;
 }
 
+/// What `ReadModel::apply` returns.
+pub type Applying<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApplyError>> + Send + 'a>>;
+
+/// A handle to a registered read model (compared by name).
+#[derive(Clone, Copy)]
+pub struct Model(&'static dyn ReadModel);
+
+#[allow(non_upper_case_globals)]
 impl Model {
+    /// Balances (posted, pending, available) per account, and the history of every change.
+    pub const Balances: Model = Model(&models::BalancesModel);
+    /// Transfers with their legs, filterable by account, time, status, channel and metadata.
+    pub const Journal: Model = Model(&models::JournalModel);
+    /// Every event that touched an account, for auditors.
+    pub const AccountEvents: Model = Model(&models::AccountEventsModel);
+    /// Posted debits and credits per account per day.
+    pub const Turnover: Model = Model(&models::TurnoverModel);
+
+    /// The ledger's own read models, in the order their locks are taken.
     pub const ALL: [Model; 4] = [Model::Balances, Model::Journal, Model::AccountEvents, Model::Turnover];
 
+    pub const fn new(model: &'static dyn ReadModel) -> Model {
+        Model(model)
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Model::Balances => "balances",
-            Model::Journal => "journal",
-            Model::AccountEvents => "account_events",
-            Model::Turnover => "turnover",
-        }
+        self.0.name()
     }
 
     pub fn parse(name: &str) -> Option<Model> {
         Model::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    /// The stable names readers use; `{name}_v{version}` holds the rows.
     pub fn tables(self) -> &'static [&'static str] {
-        match self {
-            Model::Balances => &["rm_balances", "rm_balance_history", "rm_balance_clock"],
-            Model::Journal => &["rm_transfers", "rm_legs"],
-            Model::AccountEvents => &["rm_account_events"],
-            Model::Turnover => &["rm_turnover"],
-        }
+        self.0.tables()
     }
 
-    /// Advisory lock key: one applier per projection at a time.
+    fn create_sql(self, v: i32) -> String {
+        self.0.create_sql(v)
+    }
+
+    /// Advisory lock key: one applier per projection at a time (FNV-1a of the name, so a
+    /// model's key does not depend on where it is listed).
     fn lock_key(self) -> i64 {
-        0x6c65_6467_6572_0100 + self as i64
+        let hash = self
+            .name()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        (hash >> 1) as i64
     }
 
     async fn apply(self, conn: &mut sqlx::PgConnection, v: i32, page: &page::PageView<'_>) -> Result<(), ApplyError> {
-        match self {
-            Model::Balances => models::apply_balances(conn, v, page).await,
-            Model::Journal => models::apply_journal(conn, v, page).await,
-            Model::AccountEvents => models::apply_account_events(conn, v, page).await,
-            Model::Turnover => models::apply_turnover(conn, v, page).await,
-        }
+        self.0.apply(conn, v, page).await
+    }
+}
+
+impl PartialEq for Model {
+    fn eq(&self, other: &Model) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Model {}
+
+impl std::hash::Hash for Model {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -16,49 +16,78 @@ use uuid::Uuid;
 use crate::ApplyError;
 use crate::page::PageView;
 
-/// The DDL of version `v` of each model's tables (names end in `_v{v}`); views without the
-/// suffix point at the active version.
-pub fn create_sql(model: crate::Model, v: i32) -> String {
-    match model {
-        crate::Model::Balances => format!(
-            "CREATE TABLE IF NOT EXISTS rm_balances_v{v} (account_id UUID PRIMARY KEY, code TEXT NOT NULL, \
-             currency TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, debits_posted NUMERIC NOT NULL, \
-             credits_posted NUMERIC NOT NULL, debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, \
-             balance NUMERIC NOT NULL, available NUMERIC NOT NULL, position BIGINT NOT NULL, \
-             updated_at TIMESTAMPTZ NOT NULL); \
-             CREATE UNIQUE INDEX IF NOT EXISTS rm_balances_v{v}_code ON rm_balances_v{v} (code); \
-             CREATE TABLE IF NOT EXISTS rm_balance_history_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
-             recorded_at TIMESTAMPTZ NOT NULL, debits_posted NUMERIC NOT NULL, credits_posted NUMERIC NOT NULL, \
-             debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, balance NUMERIC NOT NULL, \
-             available NUMERIC NOT NULL, PRIMARY KEY (account_id, position)); \
-             CREATE TABLE IF NOT EXISTS rm_balance_clock_v{v} (position BIGINT PRIMARY KEY, \
-             recorded_at TIMESTAMPTZ NOT NULL); \
-             CREATE INDEX IF NOT EXISTS rm_balance_clock_v{v}_time ON rm_balance_clock_v{v} (recorded_at);"
-        ),
-        crate::Model::Journal => format!(
-            "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
-             pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
-             created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
-             timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB); \
-             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_log ON rm_transfers_v{v} (created_position); \
-             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_position); \
-             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref); \
-             CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops); \
-             CREATE TABLE IF NOT EXISTS rm_legs_v{v} (transfer_id UUID NOT NULL, n INTEGER NOT NULL, \
-             account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, PRIMARY KEY (transfer_id, n)); \
-             CREATE INDEX IF NOT EXISTS rm_legs_v{v}_account ON rm_legs_v{v} (account_id, transfer_id);"
-        ),
-        crate::Model::AccountEvents => format!(
-            "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
-             event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position)); \
-             CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position);"
-        ),
-        crate::Model::Turnover => format!(
-            "CREATE TABLE IF NOT EXISTS rm_turnover_v{v} (account_id UUID NOT NULL, day DATE NOT NULL, \
-             debits NUMERIC NOT NULL, credits NUMERIC NOT NULL, PRIMARY KEY (account_id, day));"
-        ),
-    }
+/// The built-in read models. Each is a `ReadModel`: its tables (the DDL of version `v`, names
+/// ending in `_v{v}`; views without the suffix point at the active version) and its `apply`.
+pub struct BalancesModel;
+pub struct JournalModel;
+pub struct AccountEventsModel;
+pub struct TurnoverModel;
+
+macro_rules! read_model {
+    ($model:ident, $name:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr) => {
+        impl crate::ReadModel for $model {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn tables(&self) -> &'static [&'static str] {
+                $tables
+            }
+
+            fn create_sql(&self, $v: i32) -> String {
+                $sql
+            }
+
+            fn apply<'a>(&'a self, conn: &'a mut PgConnection, v: i32, page: &'a PageView<'a>) -> crate::Applying<'a> {
+                Box::pin($apply(conn, v, page))
+            }
+        }
+    };
 }
+
+read_model!(
+    BalancesModel,
+    "balances",
+    &["rm_balances", "rm_balance_history", "rm_balance_clock"],
+    apply_balances,
+    |v| format!(
+        "CREATE TABLE IF NOT EXISTS rm_balances_v{v} (account_id UUID PRIMARY KEY, code TEXT NOT NULL, \
+         currency TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, debits_posted NUMERIC NOT NULL, \
+         credits_posted NUMERIC NOT NULL, debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, \
+         balance NUMERIC NOT NULL, available NUMERIC NOT NULL, position BIGINT NOT NULL, \
+         updated_at TIMESTAMPTZ NOT NULL); \
+         CREATE UNIQUE INDEX IF NOT EXISTS rm_balances_v{v}_code ON rm_balances_v{v} (code); \
+         CREATE TABLE IF NOT EXISTS rm_balance_history_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
+         recorded_at TIMESTAMPTZ NOT NULL, debits_posted NUMERIC NOT NULL, credits_posted NUMERIC NOT NULL, \
+         debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, balance NUMERIC NOT NULL, \
+         available NUMERIC NOT NULL, PRIMARY KEY (account_id, position)); \
+         CREATE TABLE IF NOT EXISTS rm_balance_clock_v{v} (position BIGINT PRIMARY KEY, \
+         recorded_at TIMESTAMPTZ NOT NULL); \
+         CREATE INDEX IF NOT EXISTS rm_balance_clock_v{v}_time ON rm_balance_clock_v{v} (recorded_at);"
+    )
+);
+read_model!(JournalModel, "journal", &["rm_transfers", "rm_legs"], apply_journal, |v| format!(
+    "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
+         pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
+         created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
+         timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB); \
+         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_log ON rm_transfers_v{v} (created_position); \
+         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_position); \
+         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref); \
+         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops); \
+         CREATE TABLE IF NOT EXISTS rm_legs_v{v} (transfer_id UUID NOT NULL, n INTEGER NOT NULL, \
+         account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, PRIMARY KEY (transfer_id, n)); \
+         CREATE INDEX IF NOT EXISTS rm_legs_v{v}_account ON rm_legs_v{v} (account_id, transfer_id);"
+));
+read_model!(AccountEventsModel, "account_events", &["rm_account_events"], apply_account_events, |v| format!(
+    "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
+         event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position)); \
+         CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position);"
+));
+read_model!(TurnoverModel, "turnover", &["rm_turnover"], apply_turnover, |v| format!(
+    "CREATE TABLE IF NOT EXISTS rm_turnover_v{v} (account_id UUID NOT NULL, day DATE NOT NULL, \
+         debits NUMERIC NOT NULL, credits NUMERIC NOT NULL, PRIMARY KEY (account_id, day));"
+));
 
 /// The accounts an event touches: its own account, or the accounts of the transfer's postings.
 fn accounts_of<'a>(event: &'a Event, page: &'a PageView<'a>, position: i64) -> Result<Vec<AccountId>, ApplyError> {

@@ -10,7 +10,7 @@ use sqlx::{Connection, PgConnection};
 use tracing::error;
 
 use crate::page::Page;
-use crate::{ApplyError, Model, models};
+use crate::{ApplyError, Model};
 
 /// Events applied per transaction.
 pub const PAGE: i64 = 2000;
@@ -25,7 +25,7 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<(), sqlx::Error
         .await?;
     match version {
         None => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, 1))).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(1))).execute(&mut *tx).await?;
             sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, 1))).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO projections (name, version) VALUES ($1, 1)")
                 .bind(model.name())
@@ -35,7 +35,7 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<(), sqlx::Error
         Some(v) => {
             // Tables a newer release added to this version (all DDL is IF NOT EXISTS), and
             // their views.
-            sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, v))).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(v))).execute(&mut *tx).await?;
             for table in model.tables() {
                 let exists: bool =
                     sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *tx).await?;
@@ -73,8 +73,11 @@ async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Op
     // Read models are derived: rows and checkpoint stay atomic, but need not wait for the disk.
     // After a crash both roll back together and the events are applied again.
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-    // One applier per projection; locks are always taken in `Model::ALL` order, in one round trip.
-    let wanted: Vec<Model> = Model::ALL.into_iter().filter(|m| models.contains(m)).collect();
+    // One applier per projection; locks are always taken in the order of their keys, in one
+    // round trip, so two runners never wait on each other in a circle.
+    let mut wanted: Vec<Model> = models.to_vec();
+    wanted.sort_by_key(|m| m.lock_key());
+    wanted.dedup();
     let keys: Vec<i64> = wanted.iter().map(|m| m.lock_key()).collect();
     sqlx::query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS x(k, n) ORDER BY n")
         .bind(&keys)
@@ -231,7 +234,7 @@ pub async fn rebuild(url: &str, model: Model, progress: &mut dyn Write) -> Resul
     for table in model.tables() {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{new}"))).execute(&mut conn).await?;
     }
-    sqlx::raw_sql(sqlx::AssertSqlSafe(models::create_sql(model, new))).execute(&mut conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(new))).execute(&mut conn).await?;
     let started = Instant::now();
     let mut position = 0;
     let mut applied: i64 = 0;

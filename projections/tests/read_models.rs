@@ -450,3 +450,76 @@ async fn a_hold_settled_pages_after_it_was_placed_releases_what_it_held() {
     drop(conn);
     db.drop_database().await;
 }
+
+/// A read model defined outside the crate, as a domain defines its own: events per type.
+struct EventTypes;
+
+impl projections::ReadModel for EventTypes {
+    fn name(&self) -> &'static str {
+        "test_event_types"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_test_event_types"]
+    }
+
+    fn create_sql(&self, v: i32) -> String {
+        format!("CREATE TABLE IF NOT EXISTS rm_test_event_types_v{v} (event_type TEXT PRIMARY KEY, n BIGINT NOT NULL);")
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        v: i32,
+        page: &'a projections::PageView<'a>,
+    ) -> projections::Applying<'a> {
+        Box::pin(async move {
+            let types: Vec<&str> = page.events.iter().map(|(r, _)| r.event_type.as_str()).collect();
+            let sql = format!(
+                "INSERT INTO rm_test_event_types_v{v} SELECT t, count(*) FROM unnest($1::text[]) t GROUP BY t \
+                 ON CONFLICT (event_type) DO UPDATE SET n = rm_test_event_types_v{v}.n + excluded.n"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&types).execute(conn).await?;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_model_registers_through_the_trait_and_runs_beside_the_others() {
+    let db = fresh_database().await;
+    generate(&db, 5, 60).await;
+    let mut conn = db.connect().await;
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&mut conn).await.unwrap();
+    let models = [Model::Balances, Model::new(&EventTypes)];
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let url = db.url.clone();
+    let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) };
+    let runner = tokio::spawn(async move { projections::run_reporting(&url, &models, follow, stopped, None).await });
+    let caught_up = async {
+        loop {
+            let s = status(&mut conn).await.unwrap();
+            if s.len() == 2 && s.iter().all(|p| p.checkpoint == head) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let s = tokio::time::timeout(Duration::from_secs(20), caught_up).await.expect("both catch up");
+    assert_eq!(s.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["balances", "test_event_types"]);
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event_type, n FROM rm_test_event_types ORDER BY event_type")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let expected: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event_type, count(*) FROM events GROUP BY event_type ORDER BY event_type")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(counted, expected);
+    stop.send(true).unwrap();
+    runner.await.unwrap();
+    drop(conn);
+    db.drop_database().await;
+}
