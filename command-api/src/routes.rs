@@ -369,7 +369,7 @@ pub async fn events(
         return Err(ApiError::InvalidQuery(format!("after must be 0 or more and limit 1 to {MAX_EVENT_PAGE}")));
     }
     let mut conn = state.inner.pool.acquire().await?;
-    let page = ledger_store::sql::events_page(&mut conn, after, limit).await?;
+    let page = ledger_store::log::page(&mut conn, after, limit).await?;
     let next_after = page.last().map_or(after, |e| e.position);
     let events = page
         .into_iter()

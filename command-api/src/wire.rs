@@ -70,7 +70,7 @@ pub fn account_ref(s: &str) -> AccountRef {
 }
 
 fn rfc3339(t: Timestamp) -> String {
-    ledger_store::sql::to_time(t)
+    ledger_store::log::to_time(t)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.micros().to_string())
 }

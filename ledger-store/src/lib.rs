@@ -4,6 +4,7 @@
 pub mod follow;
 pub mod followers;
 pub mod keys;
+pub mod log;
 pub mod metrics;
 pub mod record;
 mod rows;

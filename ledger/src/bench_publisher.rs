@@ -38,8 +38,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<()> {
     let mut batches = Vec::new();
     let mut after = 0;
     while after < args.events {
-        let page =
-            ledger_store::sql::events_page(&mut conn, after, streams::publisher::PAGE.min(args.events - after)).await?;
+        let page = ledger_store::log::page(&mut conn, after, streams::publisher::PAGE.min(args.events - after)).await?;
         let Some(last) = page.last() else { break };
         after = last.position;
         let mut batch = Vec::new();

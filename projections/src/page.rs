@@ -18,7 +18,7 @@ impl Page {
     /// Reads up to `limit` events after `after`, decodes them, and loads the held postings the
     /// settling events need (from the page itself, or from the log).
     pub async fn read(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Page, ApplyError> {
-        let records = ledger_store::sql::events_page(conn, after, limit).await?;
+        let records = ledger_store::log::page(conn, after, limit).await?;
         let mut events = Vec::with_capacity(records.len());
         let mut held = HashMap::new();
         let mut missing = Vec::new();
@@ -43,7 +43,7 @@ impl Page {
         if !missing.is_empty() {
             // Holds created in an earlier page: their creation events, read as any other
             // stored event (any schema version).
-            for record in ledger_store::sql::transfer_creations(conn, &missing).await? {
+            for record in ledger_store::log::transfer_creations(conn, &missing).await? {
                 if let Ok(Event::PendingTransferCreated(e)) = record.event() {
                     held.insert(e.id, e.postings);
                 }

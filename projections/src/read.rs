@@ -240,7 +240,7 @@ pub async fn events(
             .await?
         }
     };
-    ledger_store::sql::events_at(conn, &positions).await
+    ledger_store::log::at(conn, &positions).await
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]

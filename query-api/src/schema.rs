@@ -276,7 +276,7 @@ impl From<ledger_store::RecordedEvent> for LedgerEvent {
             schema_version: i32::from(r.schema_version),
             payload: Json(serde_json::from_str(&r.payload).unwrap_or_default()),
             metadata: Json(serde_json::from_str(&r.metadata).unwrap_or_default()),
-            recorded_at: rfc3339(ledger_store::sql::to_time(r.recorded_at)),
+            recorded_at: rfc3339(ledger_store::log::to_time(r.recorded_at)),
             hash: hex::encode(r.hash),
         }
     }
@@ -500,7 +500,7 @@ impl SubscriptionRoot {
                     return Some((Ok(next), (pool, after, queue)));
                 }
                 let page = match pool.acquire().await {
-                    Ok(mut conn) => ledger_store::sql::events_page(&mut conn, after, 100).await,
+                    Ok(mut conn) => ledger_store::log::page(&mut conn, after, 100).await,
                     Err(e) => Err(e),
                 };
                 match page {

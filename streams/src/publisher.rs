@@ -105,7 +105,7 @@ async fn advance<S: Sink>(
     if halted.is_some() {
         return Ok((0, None));
     }
-    let page = ledger_store::sql::events_page(conn, after, PAGE).await?;
+    let page = ledger_store::log::page(conn, after, PAGE).await?;
     let Some(last) = page.last().map(|r| r.position) else { return Ok((0, Some(after))) };
     let mut batch = Vec::with_capacity(page.len() * 2);
     for record in &page {
