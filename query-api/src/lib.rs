@@ -31,8 +31,9 @@ pub const MAX_DEPTH: usize = 10;
 pub const MAX_COMPLEXITY: usize = 1000;
 
 pub fn schema(pool: Option<PgPool>) -> LedgerSchema {
-    let builder =
-        Schema::build(Query, EmptyMutation, SubscriptionRoot).limit_depth(MAX_DEPTH).limit_complexity(MAX_COMPLEXITY);
+    let builder = Schema::build(Query::default(), EmptyMutation, SubscriptionRoot::default())
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
     match pool {
         Some(pool) => builder.data(pool).finish(),
         None => builder.finish(),
@@ -42,7 +43,7 @@ pub fn schema(pool: Option<PgPool>) -> LedgerSchema {
 /// The schema that answers introspection and nothing else: what [`request::route`] sends the
 /// introspection query to (it measures depth without counting `ofType`).
 pub fn introspection_schema() -> LedgerSchema {
-    Schema::build(Query, EmptyMutation, SubscriptionRoot)
+    Schema::build(Query::default(), EmptyMutation, SubscriptionRoot::default())
         .introspection_only()
         .limit_depth(MAX_INTROSPECTION_DEPTH)
         .limit_complexity(MAX_INTROSPECTION_COMPLEXITY)

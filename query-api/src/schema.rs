@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Error, ErrorExtensions, Json, Object, Result, SimpleObject, Subscription};
+use async_graphql::{
+    Context, Error, ErrorExtensions, Json, MergedObject, MergedSubscription, Object, Result, SimpleObject, Subscription,
+};
 use futures_util::Stream;
 use ledger_core::{AccountId, AccountRef};
 use projections::Model;
@@ -308,14 +310,24 @@ impl From<projections::ProjectionStatus> for Projection {
     }
 }
 
-pub struct Query;
+// The query root: the merge of each part's fields. A domain adds its part here, one line.
+#[derive(MergedObject, Default)]
+pub struct Query(LedgerQuery, OperationsQuery);
+
+/// Accounts, transfers, balances and the log.
+#[derive(Default)]
+pub struct LedgerQuery;
+
+/// How far the read models got.
+#[derive(Default)]
+pub struct OperationsQuery;
 
 fn pool<'a>(ctx: &'a Context<'_>) -> &'a PgPool {
     ctx.data_unchecked::<PgPool>()
 }
 
 #[Object]
-impl Query {
+impl LedgerQuery {
     /// One account by id or code.
     async fn account(
         &self,
@@ -474,7 +486,10 @@ impl Query {
             .map(|r| TurnoverDay { day: r.day.to_string(), debits: money(r.debits), credits: money(r.credits) })
             .collect())
     }
+}
 
+#[Object]
+impl OperationsQuery {
     /// Every projection's version, checkpoint, lag and halt.
     async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<Projection>> {
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
@@ -483,13 +498,19 @@ impl Query {
     }
 }
 
-pub struct SubscriptionRoot;
+// The subscription root: the merge of each part's subscriptions.
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(LedgerSubscription);
+
+/// New events and balance changes.
+#[derive(Default)]
+pub struct LedgerSubscription;
 
 /// How often subscriptions look for new rows.
 const POLL: Duration = Duration::from_millis(100);
 
 #[Subscription]
-impl SubscriptionRoot {
+impl LedgerSubscription {
     /// New events after a position, in order.
     async fn events(&self, ctx: &Context<'_>, after: Option<i64>) -> impl Stream<Item = Result<LedgerEvent>> {
         let pool = pool(ctx).clone();
