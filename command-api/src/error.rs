@@ -1,11 +1,9 @@
 //! The API's one error type and its stable code table, rendered as `application/problem+json`.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ledger_core::Rejection;
 use ledger_store::WriteError;
-use serde::Serialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +37,7 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// One row of the code table.
-pub struct Code {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub title: &'static str,
-}
+pub use api_common::{Code, Problem};
 
 impl ApiError {
     pub fn code(&self) -> Code {
@@ -59,8 +52,8 @@ impl ApiError {
                 c(StatusCode::BAD_REQUEST, "invalid_amount", "An amount is not a decimal string")
             }
             ApiError::InvalidQuery(_) => c(StatusCode::BAD_REQUEST, "invalid_query", "The query string is not valid"),
-            ApiError::Unauthorized => c(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid API key"),
-            ApiError::Forbidden(_) => c(StatusCode::FORBIDDEN, "forbidden", "The API key lacks a scope"),
+            ApiError::Unauthorized => api_common::UNAUTHORIZED,
+            ApiError::Forbidden(_) => api_common::FORBIDDEN,
             ApiError::NotFound("account") => c(StatusCode::NOT_FOUND, "account_not_found", "Account not found"),
             ApiError::NotFound("transfer") => c(StatusCode::NOT_FOUND, "transfer_not_found", "Transfer not found"),
             ApiError::NotFound(_) => c(StatusCode::NOT_FOUND, "not_found", "Not found"),
@@ -72,26 +65,18 @@ impl ApiError {
             }
             ApiError::Overloaded => c(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "The ledger is overloaded"),
             ApiError::Unavailable => c(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The ledger is unavailable"),
-            ApiError::Internal(_) => c(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            ApiError::Internal(_) => api_common::INTERNAL,
         }
     }
 
     /// The problem document, with the request id that ties it to the server's logs.
     pub fn problem(&self, request_id: Uuid) -> Problem {
-        let code = self.code();
         let detail = match self {
             // Internal details are logged, never sent.
-            ApiError::Internal(_) => "internal error; quote the request id to the operator".to_owned(),
+            ApiError::Internal(_) => api_common::INTERNAL_DETAIL.to_owned(),
             other => other.to_string(),
         };
-        Problem {
-            r#type: format!("/problems/{}", code.code),
-            title: code.title.to_owned(),
-            status: code.status.as_u16(),
-            code: code.code.to_owned(),
-            detail,
-            request_id,
-        }
+        Problem::new(self.code(), detail, request_id)
     }
 }
 
@@ -169,17 +154,6 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// RFC 9457 problem details, plus the stable `code` and the `request_id`.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct Problem {
-    pub r#type: String,
-    pub title: String,
-    pub status: u16,
-    pub code: String,
-    pub detail: String,
-    pub request_id: Uuid,
-}
-
 /// An error on its way out: the request-id middleware fills in the id.
 pub struct ErrorResponse(pub ApiError);
 
@@ -197,9 +171,5 @@ pub fn render(error: &ApiError, request_id: Uuid) -> Response {
     if let ApiError::Internal(detail) = error {
         tracing::error!(%request_id, detail, "internal error");
     }
-    let problem = error.problem(request_id);
-    let status = error.code().status;
-    let mut response = (status, axum::Json(problem)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    response
+    error.problem(request_id).into_response()
 }

@@ -41,8 +41,7 @@ impl Modify for BearerKey {
     }
 }
 
-/// The media type of every error.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use api_common::PROBLEM_JSON;
 
 /// What an operation can answer because of its shape, whatever its command.
 struct ProblemResponses;

@@ -86,25 +86,9 @@ pub fn router(state: QueryState) -> Router {
         .with_state(state)
 }
 
+/// A key refusal, as the command API answers it (the same code table and problem document).
 fn problem(error: &KeyError) -> Response {
-    let (status, code) = match error {
-        KeyError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-        KeyError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-        KeyError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-    };
-    let request_id = Uuid::new_v4();
-    if let KeyError::Database(e) = error {
-        tracing::error!(%request_id, error = %e, "key lookup failed");
-    }
-    let body = serde_json::json!({
-        "type": format!("/problems/{code}"),
-        "title": "Authentication failed",
-        "status": status.as_u16(),
-        "code": code,
-        "detail": if matches!(error, KeyError::Database(_)) { "internal error".to_owned() } else { error.to_string() },
-        "request_id": request_id,
-    });
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    api_common::Problem::for_key(error, Uuid::new_v4()).into_response()
 }
 
 /// Runs a query for a caller with the `read` scope; the response's `extensions.position` is the
