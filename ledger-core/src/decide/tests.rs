@@ -299,3 +299,23 @@ fn a_linked_batch_is_all_or_nothing() {
     assert_eq!(state.account(acc(1)).unwrap().balance(), dec("6.00"));
     assert_eq!(execute_batch(&mut state, &[], BatchMode::Linked, T0), Err(Rejection::BatchSize));
 }
+
+/// The two checks the command API also runs on batch items (`check_documented`).
+#[test]
+fn external_refs_and_metadata_are_judged_alike_wherever_they_are_checked() {
+    assert!(valid_external_ref("psp-771"));
+    assert!(valid_external_ref(&"é".repeat(256)), "256 characters, whatever their bytes");
+    assert!(!valid_external_ref(&"a".repeat(257)));
+    assert!(!valid_external_ref(""));
+    assert!(!valid_external_ref("a\u{85}b"), "a C1 control character");
+    assert_eq!(check_metadata(&json!({"tags": ["ok", {"k": "v"}]})), Ok(()));
+    assert_eq!(check_metadata(&serde_json::Value::Null), Ok(()));
+    assert_eq!(check_metadata(&json!({"tags": ["nul \u{0000} inside"]})), Err(Rejection::InvalidMetadata));
+    assert_eq!(check_metadata(&json!({"deep": [{"k": "nul \u{0000}"}]})), Err(Rejection::InvalidMetadata));
+    assert_eq!(check_metadata(&json!({"key \u{0000}": 1})), Err(Rejection::InvalidMetadata));
+    // A transfer with a valid external reference is accepted.
+    let mut t = transfer(1, 2, 1, "10.00");
+    t.external_ref = Some("psp-771".into());
+    let (_, result) = given(&world(), Command::CreateTransfer(t), Timestamp(1));
+    assert!(result.is_ok(), "{result:?}");
+}
