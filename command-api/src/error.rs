@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ledger_core::Rejection;
+use ledger_core::ledger::Rejection;
 use ledger_store::WriteError;
 use uuid::Uuid;
 

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use ledger_core::account::{AccountKind, BalanceLimit};
+use ledger_core::ledger::account::{AccountKind, BalanceLimit};
 use ledger_core::{Account, AccountId, AccountRef, Posting, Side, Timestamp, Transfer};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -49,7 +49,7 @@ impl WireAmount {
         if !well_formed {
             return Err(ApiError::InvalidAmount(format!("{s:?} is not a decimal string such as \"10.50\"")));
         }
-        use ledger_core::Rejection;
+        use ledger_core::ledger::Rejection;
         let parsed = Decimal::from_str(s).map_err(|_| {
             ApiError::Rejected(if frac.len() > 28 { Rejection::AmountScale } else { Rejection::Overflow })
         })?;
@@ -311,10 +311,10 @@ impl TransferRequest {
     /// (patterns, lengths, bounds), each answered with the code the ledger gives the same
     /// transfer sent alone. A batch refuses as a whole an item that breaks one: it is not a
     /// request the document allows.
-    pub fn check_documented(&self) -> Result<(), ledger_core::Rejection> {
-        use ledger_core::Rejection;
+    pub fn check_documented(&self) -> Result<(), ledger_core::ledger::Rejection> {
+        use ledger_core::ledger::Rejection;
         let accounts = self.debit.iter().chain(&self.credit).chain(self.postings.iter().flatten().map(|p| &p.account));
-        if accounts.into_iter().any(|a| !ledger_core::account::valid_account_code(a)) {
+        if accounts.into_iter().any(|a| !ledger_core::ledger::account::valid_account_code(a)) {
             return Err(Rejection::AccountNotFound);
         }
         let amounts = self.amount.iter().chain(self.postings.iter().flatten().map(|p| &p.amount));
@@ -325,18 +325,18 @@ impl TransferRequest {
             if postings.len() < 2 {
                 return Err(Rejection::TooFewPostings);
             }
-            if postings.len() > ledger_core::transfer::MAX_POSTINGS {
+            if postings.len() > ledger_core::ledger::transfer::MAX_POSTINGS {
                 return Err(Rejection::TooManyPostings);
             }
         }
-        if self.timeout_seconds.is_some_and(|s| s > ledger_core::transfer::MAX_TIMEOUT_SECONDS) {
+        if self.timeout_seconds.is_some_and(|s| s > ledger_core::ledger::transfer::MAX_TIMEOUT_SECONDS) {
             return Err(Rejection::TimeoutTooLong);
         }
-        if self.external_ref.as_deref().is_some_and(|r| !ledger_core::decide::valid_external_ref(r)) {
+        if self.external_ref.as_deref().is_some_and(|r| !ledger_core::ledger::decide::valid_external_ref(r)) {
             return Err(Rejection::InvalidExternalRef);
         }
         if let Some(metadata) = &self.metadata {
-            ledger_core::decide::check_metadata(metadata)?;
+            ledger_core::ledger::decide::check_metadata(metadata)?;
         }
         Ok(())
     }

@@ -1,23 +1,19 @@
-//! The pure double-entry ledger core: money, accounts, transfers, commands, events,
-//! `decide` and `apply`. It performs no I/O and reads no clock; callers pass `now`.
+//! The pure double-entry ledger core: money, the domains (the ledger's accounts and transfers
+//! first) with their commands, events, rejections, `decide` and `apply`, and the sums of them
+//! all that the store and the APIs handle. It performs no I/O and reads no clock; callers pass
+//! `now`.
 
-pub mod account;
-pub mod command;
-pub mod decide;
-pub mod event;
+pub mod domain;
 pub mod ids;
+pub mod ledger;
 pub mod money;
-pub mod rejection;
 pub mod schema;
-pub mod state;
-pub mod transfer;
 
-pub use account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
-pub use command::{AccountRef, Command, CreateTransfer, OpenAccount, PostingRequest};
-pub use decide::{BatchMode, decide, execute, execute_batch};
-pub use event::{Event, Subject};
+pub use domain::{Answer, Command, Entity, Event, Rejection, Replay, State, Subject, Touched};
 pub use ids::{AccountId, Timestamp, TransferId};
+pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
+pub use ledger::command::{AccountRef, CreateTransfer, OpenAccount, PostingRequest};
+pub use ledger::decide::BatchMode;
+pub use ledger::state::LedgerState;
+pub use ledger::transfer::{Posting, Transfer, TransferStatus};
 pub use money::{Currencies, CurrencyCode, Money};
-pub use rejection::Rejection;
-pub use state::LedgerState;
-pub use transfer::{Posting, Transfer, TransferStatus};

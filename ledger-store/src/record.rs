@@ -96,7 +96,7 @@ impl RecordedEvent {
         hasher.finalize().into()
     }
 
-    pub fn event(&self) -> Result<Event, ledger_core::event::EventDecodeError> {
+    pub fn event(&self) -> Result<Event, ledger_core::domain::EventDecodeError> {
         Event::from_parts(&self.event_type, self.schema_version, &self.payload)
     }
 }
@@ -112,11 +112,12 @@ mod tests {
 
     #[test]
     fn any_change_changes_the_hash() {
-        let event = Event::AccountFrozen(ledger_core::event::AccountStatusChanged {
-            id: ledger_core::AccountId(Uuid::from_u128(7)),
-            reason: None,
-            at: Timestamp(1),
-        });
+        let event =
+            Event::from(ledger_core::ledger::Event::AccountFrozen(ledger_core::ledger::event::AccountStatusChanged {
+                id: ledger_core::AccountId(Uuid::from_u128(7)),
+                reason: None,
+                at: Timestamp(1),
+            }));
         let sealed = RecordedEvent::seal(&event, 1, 2, "{}", Timestamp(5), &GENESIS_HASH);
         assert_eq!(sealed.chained_hash(&GENESIS_HASH), sealed.hash);
         let changes: [fn(&mut RecordedEvent); 6] = [

@@ -100,15 +100,20 @@ const TRANSFER_QUERY: &str = "SELECT t.id, t.reversed_by, t.created_position, t.
      LEFT JOIN events l ON l.position = t.position AND t.position <> t.created_position";
 
 fn transfer_row(row: PgRow) -> Result<TransferRow, sqlx::Error> {
-    let decode = |kind: &str, version: &str, payload: &str| -> Result<Option<ledger_core::Event>, sqlx::Error> {
-        let Some(kind) = row.try_get::<Option<String>, _>(kind)? else {
-            return Ok(None);
+    let decode =
+        |kind: &str, version: &str, payload: &str| -> Result<Option<ledger_core::ledger::Event>, sqlx::Error> {
+            let Some(kind) = row.try_get::<Option<String>, _>(kind)? else {
+                return Ok(None);
+            };
+            let text: String = row.try_get(payload)?;
+            let event = ledger_core::Event::from_parts(&kind, row.try_get(version)?, &text)
+                .map_err(|e| sqlx::Error::ColumnDecode { index: payload.to_owned(), source: Box::new(e) })?;
+            let event = ledger_core::ledger::Event::try_from(event).map_err(|other| sqlx::Error::ColumnDecode {
+                index: payload.to_owned(),
+                source: format!("{} is not a transfer's event", other.event_type()).into(),
+            })?;
+            Ok(Some(event))
         };
-        let text: String = row.try_get(payload)?;
-        let event = ledger_core::Event::from_parts(&kind, row.try_get(version)?, &text)
-            .map_err(|e| sqlx::Error::ColumnDecode { index: payload.to_owned(), source: Box::new(e) })?;
-        Ok(Some(event))
-    };
     let events: Vec<_> = [decode("c_type", "c_version", "c_payload")?, decode("l_type", "l_version", "l_payload")?]
         .into_iter()
         .flatten()

@@ -4,8 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ledger_core::event::Subject;
-use ledger_core::{Currencies, LedgerState, TransferId};
+use ledger_core::{Currencies, State, Subject, TransferId};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -42,7 +41,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
     let mut tx = conn.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
 
-    let mut state = LedgerState::new(currencies);
+    let mut state = State::new(currencies);
     let mut prev_hash = GENESIS_HASH;
     let mut expected = 1;
     // First and latest position of each transfer's stream.
@@ -68,10 +67,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
             }
             catch_unwind(AssertUnwindSafe(|| state.apply(&event)))
                 .map_err(|_| at(record.position, "does not apply to the state before it"))?;
-            let version = match event.subject() {
-                Subject::Account(id) => state.account(id).map(|a| a.version),
-                Subject::Transfer(id) => state.transfer(id).map(|t| t.version),
-            };
+            let version = state.version(event.subject());
             if version.and_then(|v| i32::try_from(v).ok()) != Some(record.stream_version) {
                 return Err(at(
                     record.position,
@@ -89,7 +85,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
     let stored = sql::load_accounts(&mut tx).await?;
     for row in &stored {
         let stored = &row.account;
-        let Some(replayed) = state.account(stored.id) else {
+        let Some(replayed) = state.ledger.account(stored.id) else {
             return Err(VerifyError::State(format!(
                 "account {} ({}) is stored but never opened in the log",
                 stored.code, stored.id
@@ -110,11 +106,11 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
             )));
         }
     }
-    if stored.len() != state.accounts().count() {
+    if stored.len() != state.ledger.accounts().count() {
         return Err(VerifyError::State(format!(
             "{} accounts stored, {} opened in the log",
             stored.len(),
-            state.accounts().count()
+            state.ledger.accounts().count()
         )));
     }
 
@@ -125,7 +121,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
         let Some(last) = page.last() else { break };
         after = last.id;
         for row in page {
-            let Some(replayed) = state.transfer(TransferId(row.id)) else {
+            let Some(replayed) = state.ledger.transfer(TransferId(row.id)) else {
                 return Err(VerifyError::State(format!("transfer {} is stored but not in the log", row.id)));
             };
             let (first, latest) = streams.get(&row.id).copied().unwrap_or_default();
@@ -145,11 +141,11 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
             seen.insert(row.id);
         }
     }
-    if seen.len() != state.transfer_count() {
+    if seen.len() != state.ledger.transfer_count() {
         return Err(VerifyError::State(format!(
             "{} transfers stored, {} in the log",
             seen.len(),
-            state.transfer_count()
+            state.ledger.transfer_count()
         )));
     }
     tx.rollback().await?;

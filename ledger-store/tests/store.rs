@@ -3,9 +3,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use ledger_core::ledger::{Command, Rejection};
 use ledger_core::{
-    AccountId, AccountKind, AccountRef, BalanceLimit, BatchMode, Command, CreateTransfer, CurrencyCode, OpenAccount,
-    PostingRequest, Rejection, Side, TransferId, TransferStatus,
+    AccountId, AccountKind, AccountRef, BalanceLimit, BatchMode, CreateTransfer, CurrencyCode, OpenAccount,
+    PostingRequest, Side, TransferId, TransferStatus,
 };
 use ledger_store::verify::{VerifyError, verify};
 use ledger_store::writer::StartError;

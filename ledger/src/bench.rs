@@ -5,8 +5,9 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ledger_core::ledger::Command;
 use ledger_core::{
-    AccountId, AccountKind, AccountRef, BalanceLimit, BatchMode, Command, CreateTransfer, CurrencyCode, OpenAccount,
+    AccountId, AccountKind, AccountRef, BalanceLimit, BatchMode, CreateTransfer, CurrencyCode, OpenAccount,
     PostingRequest, Side, TransferId,
 };
 use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};

@@ -1,12 +1,13 @@
 //! The read models. Each applies a whole page with a few set-based statements; every balance
-//! comes from `ledger_core::state::balance_deltas`, the function the writer itself uses.
+//! comes from `ledger_core::ledger::state::balance_deltas`, the function the writer itself uses.
 
 use std::collections::{BTreeMap, HashMap};
 
-use ledger_core::account::{AccountKind, AccountStatus, Balances};
-use ledger_core::event::{PendingPosted, PendingReleased};
-use ledger_core::state::balance_deltas;
-use ledger_core::{AccountId, Event, Posting};
+use ledger_core::ledger::Event;
+use ledger_core::ledger::account::{AccountKind, AccountStatus, Balances};
+use ledger_core::ledger::event::{PendingPosted, PendingReleased};
+use ledger_core::ledger::state::balance_deltas;
+use ledger_core::{AccountId, Posting};
 use ledger_store::EventMeta;
 use ledger_store::sql::{parse, text, to_time};
 use rust_decimal::Decimal;
@@ -116,7 +117,7 @@ struct BalanceRow {
 
 pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     let mut touched: Vec<Uuid> = Vec::new();
-    for (record, event) in page.events {
+    for (record, event) in page.ledger() {
         touched.extend(accounts_of(event, page, record.position)?.into_iter().map(|a| a.0));
     }
     touched.sort();
@@ -143,7 +144,7 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         );
     }
     let mut history: Vec<(AccountId, i64, ledger_core::Timestamp, Balances, AccountKind)> = Vec::new();
-    for (record, event) in page.events {
+    for (record, event) in page.ledger() {
         let poison = |error: String| ApplyError::Poison { position: record.position, error };
         let missing = |id: AccountId| poison(format!("account {id} is not opened"));
         match event {
@@ -251,7 +252,7 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
 
 pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     struct Created<'a> {
-        e: &'a ledger_core::event::TransferCreated,
+        e: &'a ledger_core::ledger::event::TransferCreated,
         pending: bool,
         meta: EventMeta,
         position: i64,
@@ -259,7 +260,7 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
     let mut created = Vec::new();
     let mut settled: Vec<(Uuid, &'static str, i64, Option<String>)> = Vec::new();
     let mut reversed: Vec<(Uuid, Uuid)> = Vec::new();
-    for (record, event) in page.events {
+    for (record, event) in page.ledger() {
         match event {
             Event::TransferPosted(e) | Event::PendingTransferCreated(e) => {
                 let meta: EventMeta = serde_json::from_str(&record.metadata).unwrap_or_default();
@@ -338,7 +339,7 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
 
 pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     let mut rows: Vec<(Uuid, i64, &str, &str)> = Vec::new();
-    for (record, event) in page.events {
+    for (record, event) in page.ledger() {
         for account in accounts_of(event, page, record.position)? {
             rows.push((account.0, record.position, &record.event_type, &record.stream_id));
         }
@@ -360,7 +361,7 @@ pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &PageVi
 pub async fn apply_turnover(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     // Posted movements only, per account and UTC day.
     let mut sums: BTreeMap<(Uuid, String), (Decimal, Decimal)> = BTreeMap::new();
-    for (record, event) in page.events {
+    for (record, event) in page.ledger() {
         let postings = match event {
             Event::TransferPosted(e) => &e.postings,
             Event::PendingTransferPosted(e) => &e.postings,

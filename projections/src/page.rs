@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use ledger_core::ledger::Event as LedgerEvent;
+use ledger_core::ledger::event::{PendingPosted, PendingReleased};
 use ledger_core::{Event, Posting, TransferId};
 use ledger_store::RecordedEvent;
 use sqlx::PgConnection;
@@ -25,15 +27,15 @@ impl Page {
         for record in records {
             let event =
                 record.event().map_err(|e| ApplyError::Poison { position: record.position, error: e.to_string() })?;
-            match &event {
-                Event::PendingTransferCreated(e) => {
+            match event.ledger() {
+                Some(LedgerEvent::PendingTransferCreated(e)) => {
                     held.insert(e.id, e.postings.clone());
                 }
-                Event::PendingTransferPosted(ledger_core::event::PendingPosted { id, .. })
-                | Event::PendingTransferVoided(ledger_core::event::PendingReleased { id, .. })
-                | Event::PendingTransferExpired(ledger_core::event::PendingReleased { id, .. })
-                    if !held.contains_key(id) =>
-                {
+                Some(
+                    LedgerEvent::PendingTransferPosted(PendingPosted { id, .. })
+                    | LedgerEvent::PendingTransferVoided(PendingReleased { id, .. })
+                    | LedgerEvent::PendingTransferExpired(PendingReleased { id, .. }),
+                ) if !held.contains_key(id) => {
                     missing.push(id.0);
                 }
                 _ => {}
@@ -44,8 +46,10 @@ impl Page {
             // Holds created in an earlier page: their creation events, read as any other
             // stored event (any schema version).
             for record in ledger_store::log::transfer_creations(conn, &missing).await? {
-                if let Ok(Event::PendingTransferCreated(e)) = record.event() {
-                    held.insert(e.id, e.postings);
+                if let Some(LedgerEvent::PendingTransferCreated(e)) =
+                    record.event().ok().as_ref().and_then(Event::ledger)
+                {
+                    held.insert(e.id, e.postings.clone());
                 }
             }
         }
@@ -84,6 +88,11 @@ impl<'a> PageView<'a> {
 
     pub fn last_position(&self) -> Option<i64> {
         self.events.last().map(|(r, _)| r.position)
+    }
+
+    /// The ledger domain's events of the run: accounts and transfers.
+    pub fn ledger(&self) -> impl Iterator<Item = (&'a RecordedEvent, &'a LedgerEvent)> + use<'a> {
+        self.events.iter().filter_map(|(r, e)| e.ledger().map(|e| (r, e)))
     }
 
     /// The held postings of a pending transfer, or a poison error naming the event.

@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ledger_core::ledger::{Command, Event};
 use ledger_core::{
-    AccountId, AccountKind, AccountRef, BalanceLimit, Command, CreateTransfer, Currencies, CurrencyCode, Event,
-    LedgerState, OpenAccount, TransferId,
+    AccountId, AccountKind, AccountRef, BalanceLimit, CreateTransfer, Currencies, CurrencyCode, LedgerState,
+    OpenAccount, TransferId,
 };
 use ledger_store::{EventMeta, Writer, WriterConfig};
 use projections::{Model, rebuild, status, step};
@@ -138,7 +139,7 @@ async fn replay(conn: &mut PgConnection) -> (LedgerState, Vec<(i64, String, Even
         let Some(last) = page.last() else { break };
         after = last.position;
         for record in page {
-            let event = record.event().unwrap();
+            let event = Event::try_from(record.event().unwrap()).unwrap();
             state.apply(&event);
             events.push((record.position, record.event_type.clone(), event));
         }
@@ -334,7 +335,7 @@ async fn balance_as_of_any_time_equals_the_replay_up_to_that_time() {
     for t in times {
         let mut state = LedgerState::new(Currencies::standard());
         for record in records.iter().take_while(|r| r.recorded_at.micros() <= t) {
-            state.apply(&record.event().unwrap());
+            state.apply(&Event::try_from(record.event().unwrap()).unwrap());
         }
         let at = ledger_store::sql::to_time(ledger_core::Timestamp(t));
         for id in &accounts {

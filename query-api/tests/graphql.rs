@@ -8,8 +8,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
+use ledger_core::ledger::Command;
 use ledger_core::{
-    AccountId, AccountKind, AccountRef, BalanceLimit, Command, CreateTransfer, CurrencyCode, OpenAccount, TransferId,
+    AccountId, AccountKind, AccountRef, BalanceLimit, CreateTransfer, CurrencyCode, OpenAccount, TransferId,
 };
 use ledger_store::keys::create_key;
 use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};

@@ -62,7 +62,7 @@ impl Envelope {
     }
 
     /// The ledger event inside, as today's type.
-    pub fn event(&self) -> Result<Event, ledger_core::event::EventDecodeError> {
+    pub fn event(&self) -> Result<Event, ledger_core::domain::EventDecodeError> {
         Event::from_parts(&self.event_type, self.schema_version, &self.payload.to_string())
     }
 

@@ -4,7 +4,8 @@
 //! (an account is an id or a code; the amount a decimal string). The transfer id makes it
 //! idempotent; the ledger's rejections dead-letter the message with their code.
 
-use ledger_core::{AccountRef, Command, CreateTransfer, TransferId};
+use ledger_core::ledger::Command;
+use ledger_core::{AccountRef, CreateTransfer, TransferId};
 use ledger_store::{EventMeta, LedgerHandle, WriteError};
 use rust_decimal::Decimal;
 use serde::Deserialize;

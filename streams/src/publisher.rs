@@ -179,7 +179,7 @@ impl<S: Sink> ledger_store::follow::Follow for Publisher<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger_core::event::{AccountStatusChanged, old::AccountStatusChangedV1};
+    use ledger_core::ledger::event::{AccountStatusChanged, old::AccountStatusChangedV1};
     use ledger_core::{AccountId, Event, Timestamp};
     use uuid::Uuid;
 
@@ -213,7 +213,7 @@ mod tests {
         let envelope: Envelope = serde_json::from_str(&m.payload).unwrap();
         assert_eq!(envelope.schema_version, 2);
         let expected = AccountStatusChanged { id, reason: None, at: Timestamp(5) };
-        assert_eq!(envelope.event().unwrap(), Event::AccountFrozen(expected));
+        assert_eq!(envelope.event().unwrap(), Event::from(ledger_core::ledger::Event::AccountFrozen(expected)));
         assert_eq!(envelope.metadata["channel"], "pos");
         assert_eq!(envelope.hash, "01".repeat(32));
         crate::schemas::check(&serde_json::from_str(&m.payload).unwrap()).unwrap();

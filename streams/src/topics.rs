@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use ledger_core::event::EVENT_TYPES;
+use ledger_core::domain::event_types;
+use ledger_core::ledger::event::EVENT_TYPES;
 
 /// The types a route carries: `*` for every type.
 pub const ALL_TYPES: &str = "*";
@@ -68,8 +69,8 @@ impl Topics {
             let mut listed = Vec::new();
             if !types.iter().any(|t| t == ALL_TYPES) {
                 for t in types {
-                    if !EVENT_TYPES.iter().any(|(known, _)| known == t) {
-                        let known = EVENT_TYPES.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
+                    if !event_types().any(|(known, _)| known == t) {
+                        let known = event_types().map(|(k, _)| k).collect::<Vec<_>>().join(", ");
                         return Err(TopicsError::UnknownType { topic, event_type: t.clone(), known });
                     }
                     listed.push(t.clone());
@@ -107,7 +108,7 @@ mod tests {
         assert_eq!(topics.names(), ["ledger.accounts", "ledger.events", "ledger.transfers"]);
         assert_eq!(topics.for_type("AccountFrozen").collect::<Vec<_>>(), ["ledger.accounts", "ledger.events"]);
         assert_eq!(topics.for_type("PendingTransferVoided").collect::<Vec<_>>(), ["ledger.events", "ledger.transfers"]);
-        for (t, _) in EVENT_TYPES {
+        for (t, _) in event_types() {
             assert_eq!(topics.for_type(t).count(), 2, "{t}");
         }
     }

@@ -4,15 +4,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ledger_core::event::Subject;
-use ledger_core::{AccountId, Command, Currencies, Event, LedgerState, Timestamp, TransferId, execute, execute_batch};
+use ledger_core::ledger::decide::execute_batch;
+use ledger_core::{AccountId, Command, Currencies, Event, Replay, State, Subject, Timestamp, TransferId};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use super::known::Known;
-use super::{Committed, Entity, Reply, Request, StartError, WriterConfig, micros};
+use super::{Committed, Reply, Request, StartError, WriterConfig, micros};
 use crate::metrics::WriterMetrics;
 use crate::record::{GENESIS_HASH, RecordedEvent, meta_json};
 use crate::sql::{self, Positions, TransferIndex};
@@ -20,7 +20,7 @@ use crate::view::{CommittedAccount, CommittedView};
 
 /// State loaded from the database at start-up or after a failed commit.
 pub(super) struct Loaded {
-    state: LedgerState,
+    state: State,
     positions: Positions,
     pub(super) head: i64,
     head_hash: [u8; 32],
@@ -29,7 +29,7 @@ pub(super) struct Loaded {
 impl Loaded {
     /// Accounts and pending transfers as stored, plus the head of the log: no replay.
     pub(super) async fn from_database(conn: &mut PgConnection, currencies: &Currencies) -> Result<Loaded, StartError> {
-        let mut state = LedgerState::new(currencies.clone());
+        let mut state = State::new(currencies.clone());
         let mut positions = Positions::new();
         let (head, hash) = sql::head(conn).await?.unwrap_or((0, GENESIS_HASH.to_vec()));
         let head_hash = hash.try_into().map_err(|_| StartError::Corrupt(format!("hash at {head} is not 32 bytes")))?;
@@ -38,18 +38,19 @@ impl Loaded {
                 return Err(StartError::Corrupt(format!("account {} is ahead of the log", row.account.id)));
             }
             positions.insert(row.account.id.0, (row.opened_position, row.position));
-            state.load_account(row.account);
+            state.ledger.load_account(row.account);
         }
         for row in sql::load_pending_transfers(conn).await? {
             positions.insert(row.transfer.id.0, (row.created_position, row.position));
-            state.load_transfer(row.transfer);
+            state.ledger.load_transfer(row.transfer);
         }
-        info!(head, accounts = state.accounts().count(), "writer loaded state");
+        info!(head, accounts = state.ledger.accounts().count(), "writer loaded state");
         Ok(Loaded { state, positions, head, head_hash })
     }
 
     pub(super) fn committed_accounts(&self) -> Vec<CommittedAccount> {
         self.state
+            .ledger
             .accounts()
             .map(|a| CommittedAccount { account: a.clone(), position: self.positions.get(&a.id.0).map_or(0, |p| p.1) })
             .collect()
@@ -78,7 +79,7 @@ pub(super) async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
 pub(super) struct Decider {
     config: WriterConfig,
     conn: PgConnection,
-    state: LedgerState,
+    state: State,
     positions: Positions,
     next_position: i64,
     head_hash: [u8; 32],
@@ -113,7 +114,7 @@ impl Decider {
         let mut decider = Decider {
             config,
             conn,
-            state: LedgerState::new(Currencies::standard()),
+            state: State::new(Currencies::standard()),
             positions: Positions::new(),
             next_position: 1,
             head_hash: GENESIS_HASH,
@@ -134,7 +135,7 @@ impl Decider {
         self.state = loaded.state;
         // The working set is sized once for the whole cache (and one group past it): growing
         // it later would rehash it on the decider's thread while every caller waits.
-        self.state.reserve_transfers(self.config.transfer_cache.saturating_add(self.config.max_group));
+        self.state.ledger.reserve_transfers(self.config.transfer_cache.saturating_add(self.config.max_group));
         self.positions = loaded.positions;
         self.next_position = loaded.head + 1;
         self.head_hash = loaded.head_hash;
@@ -230,7 +231,7 @@ impl Decider {
             };
             missing.extend(
                 ids.into_iter()
-                    .filter(|id| self.state.transfer(*id).is_none() && self.known.may_exist(&id.0))
+                    .filter(|id| self.state.ledger.transfer(*id).is_none() && self.known.may_exist(&id.0))
                     .map(|id| id.0),
             );
         }
@@ -241,7 +242,7 @@ impl Decider {
         let ids: Vec<Uuid> = missing.into_iter().collect();
         for row in sql::load_transfers(&mut self.conn, &ids).await? {
             self.positions.insert(row.transfer.id.0, (row.created_position, row.position));
-            self.state.load_transfer(row.transfer);
+            self.state.ledger.load_transfer(row.transfer);
         }
         Ok(())
     }
@@ -265,19 +266,23 @@ impl Decider {
             match request {
                 Request::One { command, meta, reply } => {
                     let meta = meta_json(&meta);
-                    let decision = execute(&mut self.state, &command, now)
+                    let decision = command
+                        .execute(&mut self.state, now)
                         .map(|events| self.stage(&mut staged, &command, &events, &meta, now));
                     replies.push(Reply::One(reply, decision));
                 }
                 Request::Batch { items, mode, meta, reply } => {
                     let meta = meta_json(&meta);
-                    let decisions = execute_batch(&mut self.state, &items, mode, now).map(|results| {
+                    let decisions = execute_batch(&mut self.state.ledger, &items, mode, now).map(|results| {
                         results
                             .into_iter()
                             .zip(items)
                             .map(|(result, item)| {
-                                let command = Command::CreateTransfer(item);
-                                result.map(|events| self.stage(&mut staged, &command, &events, &meta, now))
+                                let command = Command::from(ledger_core::ledger::Command::CreateTransfer(item));
+                                result.map(|events| {
+                                    let events: Vec<Event> = events.into_iter().map(Event::from).collect();
+                                    self.stage(&mut staged, &command, &events, &meta, now)
+                                })
                             })
                             .collect()
                     });
@@ -285,9 +290,9 @@ impl Decider {
                 }
             }
         }
-        if self.state.next_deadline().is_some_and(|at| at <= now) {
-            let expire = Command::ExpirePendingTransfers;
-            if let Ok(events) = execute(&mut self.state, &expire, now) {
+        if self.state.ledger.next_deadline().is_some_and(|at| at <= now) {
+            let expire = Command::from(ledger_core::ledger::Command::ExpirePendingTransfers);
+            if let Ok(events) = expire.execute(&mut self.state, now) {
                 self.stage(&mut staged, &expire, &events, "{}", now);
             }
         }
@@ -299,7 +304,7 @@ impl Decider {
                 .iter()
                 .map(|id| {
                     let (first, last) = self.positions[&id.0];
-                    (self.state.account(*id).expect("touched accounts are in memory").clone(), first, last)
+                    (self.state.ledger.account(*id).expect("touched accounts are in memory").clone(), first, last)
                 })
                 .collect(),
             transfers: staged
@@ -307,7 +312,7 @@ impl Decider {
                 .iter()
                 .map(|id| {
                     let (created_position, position) = self.positions[&id.0];
-                    let transfer = self.state.transfer(*id).expect("touched transfers are in memory");
+                    let transfer = self.state.ledger.transfer(*id).expect("touched transfers are in memory");
                     TransferIndex {
                         id: id.0,
                         status: transfer.status,
@@ -329,13 +334,13 @@ impl Decider {
 
     /// Trims the working set to pending transfers and those not yet committed.
     fn evict(&mut self) {
-        if self.state.transfer_count() <= self.config.transfer_cache {
+        if self.state.ledger.transfer_count() <= self.config.transfer_cache {
             return;
         }
         let committed = self.view.head();
         let positions = &self.positions;
         let mut evicted = Vec::new();
-        self.state.evict_transfers(|t| {
+        self.state.ledger.evict_transfers(|t| {
             let evict = positions.get(&t.id.0).is_some_and(|p| p.1 <= committed);
             if evict {
                 evicted.push(t.id.0);
@@ -343,7 +348,7 @@ impl Decider {
             evict
         });
         self.known.evicted(&self.config.url, evicted);
-        let state = &self.state;
+        let state = &self.state.ledger;
         self.positions
             .retain(|id, _| state.account(AccountId(*id)).is_some() || state.transfer(TransferId(*id)).is_some());
     }
@@ -360,53 +365,26 @@ impl Decider {
         for event in events {
             let position = self.next_position;
             self.next_position += 1;
-            let version = match event.subject() {
-                Subject::Account(id) => self.state.account(id).expect("applied").version,
-                Subject::Transfer(id) => self.state.transfer(id).expect("applied").version,
-            };
+            let version = self.state.version(event.subject()).expect("an applied event's subject is in memory");
             let record = RecordedEvent::seal(event, position, version, meta, now, &self.head_hash);
             self.head_hash = record.hash;
             staged.events.push(record);
-            let mut touch = |id: Uuid| self.positions.entry(id).or_insert((position, position)).1 = position;
-            match event.subject() {
-                Subject::Account(id) => {
-                    touch(id.0);
-                    staged.accounts.insert(id);
+            for touched in self.state.touched(event) {
+                let subject = touched.subject;
+                if touched.moves {
+                    self.positions.entry(subject.id()).or_insert((position, position)).1 = position;
                 }
-                Subject::Transfer(id) => {
-                    touch(id.0);
-                    staged.transfers.insert(id);
-                    let transfer = self.state.transfer(id).expect("applied");
-                    for posting in &transfer.postings {
-                        touch(posting.account.0);
-                        staged.accounts.insert(posting.account);
-                    }
-                    if let (Event::TransferPosted(_), Some(original)) = (event, transfer.reverses) {
-                        staged.transfers.insert(original);
-                    }
-                }
+                match subject {
+                    Subject::Account(id) => staged.accounts.insert(id),
+                    Subject::Transfer(id) => staged.transfers.insert(id),
+                };
             }
         }
-        let (subject, replay_first) = match command {
-            Command::OpenAccount(c) => (Some(Subject::Account(c.id)), true),
-            Command::FreezeAccount { id, .. }
-            | Command::UnfreezeAccount { id, .. }
-            | Command::CloseAccount { id, .. } => (Some(Subject::Account(*id)), false),
-            Command::CreateTransfer(t) => (Some(Subject::Transfer(t.id)), true),
-            Command::ReverseTransfer { id, .. } => (Some(Subject::Transfer(*id)), true),
-            Command::PostPendingTransfer { pending_id, .. } | Command::VoidPendingTransfer { pending_id } => {
-                (Some(Subject::Transfer(*pending_id)), false)
-            }
-            Command::ExpirePendingTransfers => (None, false),
-        };
-        let entity = subject.and_then(|subject| match subject {
-            Subject::Account(id) => self.state.account(id).cloned().map(Entity::Account),
-            Subject::Transfer(id) => self.state.transfer(id).cloned().map(Entity::Transfer),
-        });
-        let position = match (&entity, events.is_empty()) {
-            (_, false) | (None, true) => self.next_position - 1,
-            (Some(Entity::Account(a)), true) => self.position_of(a.id.0, replay_first),
-            (Some(Entity::Transfer(t)), true) => self.position_of(t.id.0, replay_first),
+        let answer = command.answer();
+        let entity = answer.and_then(|a| self.state.entity(a.subject));
+        let position = match (answer, &entity, events.is_empty()) {
+            (Some(answer), Some(_), true) => self.position_of(answer.subject.id(), answer.replay == Replay::First),
+            _ => self.next_position - 1,
         };
         Committed { position, replayed: events.is_empty(), entity }
     }

@@ -15,7 +15,8 @@ mod known;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_core::{Account, BatchMode, Command, CreateTransfer, Currencies, Rejection, Transfer};
+use ledger_core::domain::DomainCommand;
+use ledger_core::{BatchMode, Command, CreateTransfer, Currencies, Rejection};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::info;
@@ -95,12 +96,7 @@ pub enum WriteError {
     Unavailable,
 }
 
-/// The entity a command concerns, as it stands after the command.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Entity {
-    Account(Account),
-    Transfer(Transfer),
-}
+pub use ledger_core::Entity;
 
 /// An accepted command, durably committed.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,14 +108,15 @@ pub struct Committed {
     pub entity: Option<Entity>,
 }
 
-pub type Decision = Result<Committed, Rejection>;
-pub type BatchDecision = Result<Vec<Decision>, Rejection>;
+/// A command's outcome: committed, or refused with its domain's rejection.
+pub type Decision<R = ledger_core::ledger::Rejection> = Result<Committed, R>;
+pub type BatchDecision = Result<Vec<Decision>, ledger_core::ledger::Rejection>;
 
 enum Request {
     One {
         command: Command,
         meta: EventMeta,
-        reply: oneshot::Sender<Result<Decision, WriteError>>,
+        reply: oneshot::Sender<Result<Decision<Rejection>, WriteError>>,
     },
     Batch {
         items: Vec<CreateTransfer>,
@@ -140,7 +137,7 @@ impl Request {
 
 /// A decided answer, sent once everything before it is durable.
 enum Reply {
-    One(oneshot::Sender<Result<Decision, WriteError>>, Decision),
+    One(oneshot::Sender<Result<Decision<Rejection>, WriteError>>, Decision<Rejection>),
     Batch(oneshot::Sender<Result<BatchDecision, WriteError>>, BatchDecision),
 }
 
@@ -172,7 +169,21 @@ pub struct LedgerHandle {
 }
 
 impl LedgerHandle {
-    pub async fn submit(&self, command: Command, meta: EventMeta) -> Result<Decision, WriteError> {
+    /// Submits a command of any domain; a refusal comes back as that domain's rejection.
+    pub async fn submit<C>(&self, command: C, meta: EventMeta) -> Result<Decision<C::Rejection>, WriteError>
+    where
+        C: DomainCommand + Into<Command>,
+        C::Rejection: TryFrom<Rejection>,
+    {
+        let decision = self.submit_any(command.into(), meta).await?;
+        Ok(decision.map_err(|r| {
+            // A command is only ever refused by its own domain's rules.
+            C::Rejection::try_from(r).unwrap_or_else(|_| panic!("{} refused by another domain", r.code()))
+        }))
+    }
+
+    /// Submits a command of whichever domain it is.
+    pub async fn submit_any(&self, command: Command, meta: EventMeta) -> Result<Decision<Rejection>, WriteError> {
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(Request::One { command, meta, reply }).map_err(queue_error)?;
         rx.await.map_err(|_| WriteError::Unavailable)?

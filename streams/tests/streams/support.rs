@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use ledger_core::ledger::Command;
 use ledger_core::{
-    AccountId, AccountKind, AccountRef, BalanceLimit, Command, CreateTransfer, CurrencyCode, OpenAccount, TransferId,
+    AccountId, AccountKind, AccountRef, BalanceLimit, CreateTransfer, CurrencyCode, OpenAccount, TransferId,
 };
 use ledger_store::{EventMeta, LedgerHandle, RecordedEvent, Writer, WriterConfig};
 use rdkafka::ClientConfig;

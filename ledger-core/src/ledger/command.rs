@@ -3,8 +3,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{AccountKind, BalanceLimit, Side};
 use crate::ids::{AccountId, TransferId};
+use crate::ledger::account::{AccountKind, BalanceLimit, Side};
 use crate::money::CurrencyCode;
 
 /// An account named by id or by its unique code.

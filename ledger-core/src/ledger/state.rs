@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::account::{Account, AccountStatus, BalanceDelta};
-use crate::command::AccountRef;
-use crate::event::{Event, PendingPosted, PendingReleased};
 use crate::ids::{AccountId, Timestamp, TransferId};
+use crate::ledger::account::{Account, AccountStatus, BalanceDelta};
+use crate::ledger::command::AccountRef;
+use crate::ledger::event::{Event, PendingPosted, PendingReleased};
+use crate::ledger::transfer::{Posting, Transfer, TransferStatus};
 use crate::money::Currencies;
-use crate::transfer::{Posting, Transfer, TransferStatus};
 
 /// Accounts (all of them) and transfers (all of them in a full replay; a working set in a store,
 /// which must load the transfers a command names before deciding it: see `Command::transfer_ids`).

@@ -32,17 +32,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
-use crate::account::valid_account_code;
-use crate::account::{Account, AccountStatus, Side};
-use crate::command::{AccountRef, Command, CreateTransfer, OpenAccount};
-use crate::event::{
+use crate::ids::{AccountId, Timestamp, TransferId};
+use crate::ledger::account::valid_account_code;
+use crate::ledger::account::{Account, AccountStatus, Side};
+use crate::ledger::command::{AccountRef, Command, CreateTransfer, OpenAccount};
+use crate::ledger::event::{
     AccountOpened, AccountStatusChanged, Event, MAX_REASON_BYTES, PendingPosted, PendingReleased, TransferCreated,
 };
-use crate::ids::{AccountId, Timestamp, TransferId};
+use crate::ledger::rejection::Rejection;
+use crate::ledger::state::{LedgerState, event_deltas};
+use crate::ledger::transfer::{MAX_BATCH, MAX_POSTINGS, MAX_TIMEOUT_SECONDS, Posting, Transfer, TransferStatus};
 use crate::money::{AmountError, CurrencyCode, checked_amount};
-use crate::rejection::Rejection;
-use crate::state::{LedgerState, event_deltas};
-use crate::transfer::{MAX_BATCH, MAX_POSTINGS, MAX_TIMEOUT_SECONDS, Posting, Transfer, TransferStatus};
 
 /// At most this many transfers expire in one `ExpirePendingTransfers`.
 pub const MAX_EXPIRED_PER_COMMAND: usize = 1024;

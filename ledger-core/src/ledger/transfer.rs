@@ -3,9 +3,10 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::account::Side;
-use crate::event::{Event, TransferCreated};
+use crate::domain::DomainEvent;
 use crate::ids::{AccountId, Timestamp, TransferId};
+use crate::ledger::account::Side;
+use crate::ledger::event::{Event, TransferCreated};
 
 /// At most this many postings in one journal entry.
 pub const MAX_POSTINGS: usize = 128;
@@ -95,7 +96,7 @@ impl Transfer {
         };
         for event in rest {
             if transfer.status != TransferStatus::Pending
-                || event.subject() != crate::event::Subject::Transfer(transfer.id)
+                || event.subject() != crate::domain::Subject::Transfer(transfer.id)
             {
                 return None;
             }

@@ -7,8 +7,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::account::{AccountKind, BalanceLimit};
-use crate::command::PostingRequest;
+use crate::domain::DomainEvent;
+use crate::ledger::account::{AccountKind, BalanceLimit};
+use crate::ledger::command::PostingRequest;
 use crate::money::Currencies;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000_000);

@@ -2,15 +2,17 @@
 //!
 //! Each event type has its own schema version. A change to a payload's shape gets a new version;
 //! the old shape stays here (in [`old`]) with an upcaster, so events stored long ago still read
-//! as today's types, and their JSON Schemas stay published (see [`crate::schema`]).
+//! as today's types, and their JSON Schemas stay published (see `schemas`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{AccountKind, BalanceLimit};
+use crate::domain::{DomainEvent, EventDecodeError, Subject};
 use crate::ids::{AccountId, Timestamp, TransferId};
+use crate::ledger::account::{AccountKind, BalanceLimit};
+use crate::ledger::transfer::Posting;
 use crate::money::CurrencyCode;
-use crate::transfer::Posting;
+use crate::schema::EventSchema;
 
 /// The longest reason a status change may carry, in bytes.
 pub const MAX_REASON_BYTES: usize = 500;
@@ -93,7 +95,7 @@ pub mod old {
     }
 }
 
-/// Every event type with the schema version written today.
+/// Every event type of the ledger domain with the schema version written today.
 pub const EVENT_TYPES: [(&str, i16); 9] = [
     ("AccountOpened", 1),
     ("AccountFrozen", 2),
@@ -105,11 +107,6 @@ pub const EVENT_TYPES: [(&str, i16); 9] = [
     ("PendingTransferVoided", 1),
     ("PendingTransferExpired", 1),
 ];
-
-/// The schema version `event_type` is written with today, if it is a known type.
-pub fn current_version(event_type: &str) -> Option<i16> {
-    EVENT_TYPES.iter().find(|(t, _)| *t == event_type).map(|(_, v)| *v)
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -124,23 +121,10 @@ pub enum Event {
     PendingTransferExpired(PendingReleased),
 }
 
-/// The entity an event is about; its stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Subject {
-    Account(AccountId),
-    Transfer(TransferId),
-}
+impl DomainEvent for Event {
+    const TYPES: &'static [(&'static str, i16)] = &EVENT_TYPES;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EventDecodeError {
-    #[error("unknown event type {0:?} (schema version {1})")]
-    UnknownType(String, i16),
-    #[error("malformed {0} payload: {1}")]
-    Payload(&'static str, serde_json::Error),
-}
-
-impl Event {
-    pub fn event_type(&self) -> &'static str {
+    fn event_type(&self) -> &'static str {
         match self {
             Event::AccountOpened(_) => "AccountOpened",
             Event::AccountFrozen(_) => "AccountFrozen",
@@ -155,7 +139,7 @@ impl Event {
     }
 
     /// The entity whose stream the event belongs to: its account or its transfer.
-    pub fn subject(&self) -> Subject {
+    fn subject(&self) -> Subject {
         match self {
             Event::AccountOpened(e) => Subject::Account(e.id),
             Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => Subject::Account(e.id),
@@ -165,15 +149,7 @@ impl Event {
         }
     }
 
-    /// The stream id, e.g. `account-<uuid>` or `transfer-<uuid>`.
-    pub fn stream(&self) -> String {
-        match self.subject() {
-            Subject::Account(id) => id.stream(),
-            Subject::Transfer(id) => id.stream(),
-        }
-    }
-
-    pub fn at(&self) -> Timestamp {
+    fn at(&self) -> Timestamp {
         match self {
             Event::AccountOpened(e) => e.at,
             Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => e.at,
@@ -183,8 +159,7 @@ impl Event {
         }
     }
 
-    /// The event's body as JSON text, without its type (which travels beside it).
-    pub fn payload(&self) -> String {
+    fn payload(&self) -> String {
         let text = match self {
             Event::AccountOpened(e) => serde_json::to_string(e),
             Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => serde_json::to_string(e),
@@ -196,14 +171,7 @@ impl Event {
         text.expect("event payloads always serialize")
     }
 
-    /// The schema version this event is written with.
-    pub fn schema_version(&self) -> i16 {
-        // Every variant's type is in EVENT_TYPES (a unit test checks it).
-        current_version(self.event_type()).unwrap_or(1)
-    }
-
-    /// Reads a stored event back, upcasting older schema versions to today's types.
-    pub fn from_parts(event_type: &str, schema_version: i16, payload: &str) -> Result<Event, EventDecodeError> {
+    fn decode(event_type: &str, schema_version: i16, payload: &str) -> Result<Event, EventDecodeError> {
         fn body<T: serde::de::DeserializeOwned>(name: &'static str, payload: &str) -> Result<T, EventDecodeError> {
             serde_json::from_str(payload).map_err(|e| EventDecodeError::Payload(name, e))
         }
@@ -213,7 +181,8 @@ impl Event {
                 _ => body(name, payload),
             }
         }
-        if current_version(event_type).is_none_or(|current| !(1..=current).contains(&schema_version)) {
+        let current = EVENT_TYPES.iter().find(|(t, _)| *t == event_type).map(|(_, v)| *v);
+        if current.is_none_or(|current| !(1..=current).contains(&schema_version)) {
             return Err(EventDecodeError::UnknownType(event_type.to_owned(), schema_version));
         }
         Ok(match event_type {
@@ -230,6 +199,22 @@ impl Event {
                 return Err(EventDecodeError::UnknownType(other.to_owned(), schema_version));
             }
         })
+    }
+
+    fn schemas() -> Vec<EventSchema> {
+        let mut all = vec![EventSchema::of::<AccountOpened>("AccountOpened", 1)];
+        for status in ["AccountFrozen", "AccountUnfrozen", "AccountClosed"] {
+            all.push(EventSchema::of::<old::AccountStatusChangedV1>(status, 1));
+            all.push(EventSchema::of::<AccountStatusChanged>(status, 2));
+        }
+        for created in ["TransferPosted", "PendingTransferCreated"] {
+            all.push(EventSchema::of::<TransferCreated>(created, 1));
+        }
+        all.push(EventSchema::of::<PendingPosted>("PendingTransferPosted", 1));
+        for released in ["PendingTransferVoided", "PendingTransferExpired"] {
+            all.push(EventSchema::of::<PendingReleased>(released, 1));
+        }
+        all
     }
 }
 
@@ -250,8 +235,9 @@ mod tests {
             Event::PendingTransferVoided(released.clone()),
             Event::PendingTransferExpired(released),
         ] {
-            assert!(current_version(event.event_type()).is_some(), "{}", event.event_type());
-            let back = Event::from_parts(event.event_type(), event.schema_version(), &event.payload()).unwrap();
+            let event = crate::Event::from(event);
+            assert!(crate::domain::current_version(event.event_type()).is_some(), "{}", event.event_type());
+            let back = crate::Event::from_parts(event.event_type(), event.schema_version(), &event.payload()).unwrap();
             assert_eq!(back, event);
         }
     }
@@ -260,14 +246,17 @@ mod tests {
     fn version_1_status_changes_upcast_with_no_reason() {
         let id = Uuid::from_u128(7);
         let payload = format!(r#"{{"id":"{id}","at":1700000000000000}}"#);
-        let event = Event::from_parts("AccountFrozen", 1, &payload).unwrap();
+        let event = crate::Event::from_parts("AccountFrozen", 1, &payload).unwrap();
         let expected = AccountStatusChanged { id: AccountId(id), reason: None, at: Timestamp(1_700_000_000_000_000) };
-        assert_eq!(event, Event::AccountFrozen(expected));
+        assert_eq!(event, crate::Event::Ledger(Event::AccountFrozen(expected)));
         // A version-2 field in a version-1 payload is refused, not dropped.
         let v2 = format!(r#"{{"id":"{id}","reason":"x","at":1}}"#);
-        assert!(matches!(Event::from_parts("AccountClosed", 1, &v2), Err(EventDecodeError::Payload(..))));
+        assert!(matches!(crate::Event::from_parts("AccountClosed", 1, &v2), Err(EventDecodeError::Payload(..))));
         // Versions from the future, or below 1, are unknown.
-        assert!(matches!(Event::from_parts("AccountFrozen", 3, &payload), Err(EventDecodeError::UnknownType(..))));
-        assert!(matches!(Event::from_parts("TransferPosted", 0, "{}"), Err(EventDecodeError::UnknownType(..))));
+        assert!(matches!(
+            crate::Event::from_parts("AccountFrozen", 3, &payload),
+            Err(EventDecodeError::UnknownType(..))
+        ));
+        assert!(matches!(crate::Event::from_parts("TransferPosted", 0, "{}"), Err(EventDecodeError::UnknownType(..))));
     }
 }

@@ -1,0 +1,78 @@
+//! The ledger domain: accounts and transfers, the double-entry book. Every other domain moves
+//! money only through its transfers (holds, posts, voids, reversals).
+
+pub mod account;
+pub mod command;
+pub mod decide;
+pub mod event;
+pub mod rejection;
+pub mod state;
+pub mod transfer;
+
+pub use command::Command;
+pub use event::Event;
+pub use rejection::Rejection;
+pub use state::LedgerState as State;
+
+use crate::domain::{Answer, DomainCommand, DomainEvent, DomainRejection, DomainState, Replay, Subject, Touched};
+use crate::ids::{Timestamp, TransferId};
+use crate::money::Currencies;
+
+impl DomainCommand for Command {
+    type Rejection = Rejection;
+
+    fn execute(&self, state: &mut crate::State, now: Timestamp) -> Result<Vec<crate::Event>, Rejection> {
+        let events = decide::execute(&mut state.ledger, self, now)?;
+        Ok(events.into_iter().map(crate::Event::Ledger).collect())
+    }
+
+    fn transfer_ids(&self) -> Vec<TransferId> {
+        Command::transfer_ids(self)
+    }
+
+    fn answer(&self) -> Option<Answer> {
+        let (subject, replay) = match self {
+            Command::OpenAccount(c) => (Subject::Account(c.id), Replay::First),
+            Command::FreezeAccount { id, .. }
+            | Command::UnfreezeAccount { id, .. }
+            | Command::CloseAccount { id, .. } => (Subject::Account(*id), Replay::Last),
+            Command::CreateTransfer(t) => (Subject::Transfer(t.id), Replay::First),
+            Command::ReverseTransfer { id, .. } => (Subject::Transfer(*id), Replay::First),
+            Command::PostPendingTransfer { pending_id, .. } | Command::VoidPendingTransfer { pending_id } => {
+                (Subject::Transfer(*pending_id), Replay::Last)
+            }
+            Command::ExpirePendingTransfers => return None,
+        };
+        Some(Answer { subject, replay })
+    }
+}
+
+impl DomainRejection for Rejection {
+    fn code(self) -> &'static str {
+        Rejection::code(self)
+    }
+}
+
+impl DomainState for State {
+    type Event = Event;
+
+    fn new(currencies: &Currencies) -> State {
+        State::new(currencies.clone())
+    }
+
+    fn apply(&mut self, event: &Event) {
+        State::apply(self, event)
+    }
+
+    /// A transfer's event changes the rows of the accounts it posts to, and a reversal the row
+    /// of the transfer it reverses.
+    fn touched(&self, event: &Event, out: &mut Vec<Touched>) {
+        if let Subject::Transfer(id) = event.subject() {
+            let transfer = self.transfer(id).expect("an applied event's transfer is in memory");
+            out.extend(transfer.postings.iter().map(|p| Touched { subject: Subject::Account(p.account), moves: true }));
+            if let (Event::TransferPosted(_), Some(original)) = (event, transfer.reverses) {
+                out.push(Touched { subject: Subject::Transfer(original), moves: false });
+            }
+        }
+    }
+}
