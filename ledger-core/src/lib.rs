@@ -7,6 +7,7 @@ pub mod domain;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod postings;
 pub mod schema;
 
 pub use domain::{Answer, Command, Entity, Event, Rejection, Replay, State, Subject, Touched};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::ids::{AccountId, Timestamp, TransferId};
 use crate::ledger::account::{Account, AccountStatus, BalanceDelta};
-use crate::ledger::command::AccountRef;
+use crate::ledger::command::{AccountRef, Command};
 use crate::ledger::event::{Event, PendingPosted, PendingReleased};
 use crate::ledger::transfer::{Posting, Transfer, TransferStatus};
 use crate::money::Currencies;
@@ -124,6 +124,41 @@ impl LedgerState {
             }
         }
         out
+    }
+
+    /// Copies from `base` everything `command` may read that this (scratch) state does not
+    /// hold yet: its accounts (by id or code), its transfers, and the accounts those transfers
+    /// post to. Deciding the command here then gives what it would give on `base`, and applying
+    /// the result to `base` too leaves both alike for what they share. `ExpirePendingTransfers`
+    /// reads every deadline and is not supported on a scratch state.
+    pub fn absorb(&mut self, base: &LedgerState, command: &Command) {
+        let mut accounts: Vec<AccountRef> = Vec::new();
+        match command {
+            Command::OpenAccount(open) => {
+                accounts.push(AccountRef::Id(open.id));
+                accounts.push(AccountRef::Code(open.code.clone()));
+            }
+            Command::FreezeAccount { id, .. } | Command::UnfreezeAccount { id, .. } | Command::CloseAccount { id, .. } => {
+                accounts.push(AccountRef::Id(*id))
+            }
+            Command::CreateTransfer(t) => accounts.extend(t.postings.iter().map(|p| p.account.clone())),
+            _ => {}
+        }
+        for id in command.transfer_ids() {
+            if let Some(t) = base.transfer(id) {
+                accounts.extend(t.postings.iter().map(|p| AccountRef::Id(p.account)));
+                if self.transfer(id).is_none() {
+                    self.load_transfer(t.clone());
+                }
+            }
+        }
+        for account in &accounts {
+            if let Some(a) = base.resolve(account)
+                && self.account(a.id).is_none()
+            {
+                self.load_account(a.clone());
+            }
+        }
     }
 
     pub fn apply(&mut self, event: &Event) {

@@ -1,0 +1,74 @@
+//! How a domain other than the ledger moves money: through the ledger's own commands
+//! (open an account, create, post or void a transfer, reverse one), decided on a scratch copy of
+//! what they touch. The domain's `execute` collects its own events and the postings' events in
+//! order; only when the whole command is accepted are they applied to the real state, so a
+//! refusal anywhere leaves nothing behind, and the domain's events and its postings are sealed
+//! in the same group and committed by the same statement.
+
+use crate::domain::{Event, State};
+use crate::ids::Timestamp;
+use crate::ledger::{self, state::LedgerState};
+use crate::{Account, AccountId, Transfer, TransferId};
+
+pub struct Postings<'a> {
+    base: &'a LedgerState,
+    scratch: LedgerState,
+    events: Vec<Event>,
+}
+
+impl<'a> Postings<'a> {
+    pub fn new(base: &'a LedgerState) -> Postings<'a> {
+        Postings { base, scratch: base.subset([], []), events: Vec::new() }
+    }
+
+    /// An account as this command's postings so far left it.
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        self.scratch.account(id).or_else(|| self.base.account(id))
+    }
+
+    /// A transfer as this command's postings so far left it.
+    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        self.scratch.transfer(id).or_else(|| self.base.transfer(id))
+    }
+
+    /// Decides a ledger command as part of the domain's command. Refused: nothing of it is
+    /// kept (the domain then refuses its whole command, or goes on without it).
+    pub fn execute(&mut self, command: ledger::Command, now: Timestamp) -> Result<&[Event], ledger::Rejection> {
+        assert!(
+            !matches!(command, ledger::Command::ExpirePendingTransfers),
+            "a domain expires holds by voiding them, one by one"
+        );
+        self.scratch.absorb(self.base, &command);
+        let events = ledger::decide::execute(&mut self.scratch, &command, now)?;
+        let start = self.events.len();
+        self.events.extend(events.into_iter().map(Event::Ledger));
+        Ok(&self.events[start..])
+    }
+
+    /// Records one of the domain's own events, after the postings made so far.
+    pub fn record(&mut self, event: impl Into<Event>) {
+        self.events.push(event.into());
+    }
+
+    /// Every event of the command, in order.
+    pub fn into_events(self) -> Vec<Event> {
+        self.events
+    }
+}
+
+/// Runs a domain's decision against the state with access to the ledger, and applies what it
+/// decided only when it was accepted.
+pub fn execute<R>(
+    state: &mut State,
+    decide: impl FnOnce(&State, &mut Postings<'_>) -> Result<(), R>,
+) -> Result<Vec<Event>, R> {
+    let events = {
+        let mut postings = Postings::new(&state.ledger);
+        decide(state, &mut postings)?;
+        postings.into_events()
+    };
+    for event in &events {
+        state.apply(event);
+    }
+    Ok(events)
+}
