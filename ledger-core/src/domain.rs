@@ -14,6 +14,15 @@ use crate::schema::EventSchema;
 pub enum Subject {
     Account(crate::AccountId),
     Transfer(TransferId),
+    /// An entity of another domain, stored in the generic entity rows.
+    Entity(EntityRef),
+}
+
+/// An entity of a domain other than the ledger: its kind (e.g. `certificate`) and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntityRef {
+    pub kind: &'static str,
+    pub id: uuid::Uuid,
 }
 
 impl Subject {
@@ -22,16 +31,30 @@ impl Subject {
         match self {
             Subject::Account(id) => id.0,
             Subject::Transfer(id) => id.0,
+            Subject::Entity(e) => e.id,
         }
     }
 
-    /// The stream id, e.g. `account-<uuid>` or `transfer-<uuid>`.
+    /// The stream id, e.g. `account-<uuid>`, `transfer-<uuid>` or `certificate-<uuid>`.
     pub fn stream(self) -> String {
         match self {
             Subject::Account(id) => id.stream(),
             Subject::Transfer(id) => id.stream(),
+            Subject::Entity(e) => format!("{}-{}", e.kind, e.id),
         }
     }
+}
+
+/// The stored form of a domain entity: one generic keyed row, written in the commit of the
+/// events that changed it and read back at start-up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityRow {
+    pub kind: String,
+    pub id: uuid::Uuid,
+    /// The domain's natural key, e.g. a certificate's code.
+    pub key: String,
+    pub version: u32,
+    pub state: serde_json::Value,
 }
 
 /// An entity whose stored row an event changes.
@@ -48,6 +71,8 @@ pub struct Touched {
 pub enum Entity {
     Account(crate::Account),
     Transfer(crate::Transfer),
+    /// Another domain's entity, in its stored form.
+    Row(EntityRow),
 }
 
 /// Which of its entity's positions a replayed command answers with: the position of the event
@@ -116,6 +141,24 @@ pub trait DomainState {
     fn apply(&mut self, event: &Self::Event);
     /// The entities other than its subject whose stored rows an applied event changed.
     fn touched(&self, event: &Self::Event, out: &mut Vec<Touched>);
+    /// The kinds of entity this domain keeps in the store's generic rows.
+    const KINDS: &'static [&'static str] = &[];
+    /// An entity's stored form, if the domain holds it.
+    fn row(&self, _entity: EntityRef) -> Option<EntityRow> {
+        None
+    }
+    /// An entity's version: how many events its stream holds.
+    fn version(&self, entity: EntityRef) -> Option<u32> {
+        self.row(entity).map(|r| r.version)
+    }
+    /// Every entity's stored form (what `ledger verify` compares with the stored rows).
+    fn rows(&self) -> Vec<EntityRow> {
+        Vec::new()
+    }
+    /// Takes back an entity as the store kept it (start-up without replaying the log).
+    fn load(&mut self, row: EntityRow) -> Result<(), String> {
+        Err(format!("no entities of kind {} in this domain", row.kind))
+    }
 }
 
 macro_rules! domains {
@@ -287,6 +330,42 @@ macro_rules! domains {
                 }
             }
 
+            /// A domain entity's stored form.
+            pub fn row(&self, entity: EntityRef) -> Option<EntityRow> {
+                $(
+                    if <crate::$module::State as DomainState>::KINDS.contains(&entity.kind) {
+                        return self.$module.row(entity);
+                    }
+                )+
+                None
+            }
+
+            fn entity_version(&self, entity: EntityRef) -> Option<u32> {
+                $(
+                    if <crate::$module::State as DomainState>::KINDS.contains(&entity.kind) {
+                        return DomainState::version(&self.$module, entity);
+                    }
+                )+
+                None
+            }
+
+            /// Every domain entity's stored form.
+            pub fn rows(&self) -> Vec<EntityRow> {
+                let mut all = Vec::new();
+                $(all.extend(self.$module.rows());)+
+                all
+            }
+
+            /// Takes back a domain entity as the store kept it.
+            pub fn load(&mut self, row: EntityRow) -> Result<(), String> {
+                $(
+                    if <crate::$module::State as DomainState>::KINDS.contains(&row.kind.as_str()) {
+                        return self.$module.load(row);
+                    }
+                )+
+                Err(format!("unknown kind of entity {:?}", row.kind))
+            }
+
             /// Every entity whose stored row an applied event changed, its subject first.
             pub fn touched(&self, event: &Event) -> Vec<Touched> {
                 let mut out = vec![Touched { subject: event.subject(), moves: true }];
@@ -317,6 +396,7 @@ impl State {
         match subject {
             Subject::Account(id) => self.ledger.account(id).map(|a| a.version),
             Subject::Transfer(id) => self.ledger.transfer(id).map(|t| t.version),
+            Subject::Entity(e) => self.entity_version(e),
         }
     }
 
@@ -325,6 +405,7 @@ impl State {
         match subject {
             Subject::Account(id) => self.ledger.account(id).cloned().map(Entity::Account),
             Subject::Transfer(id) => self.ledger.transfer(id).cloned().map(Entity::Transfer),
+            Subject::Entity(e) => self.row(e).map(Entity::Row),
         }
     }
 }

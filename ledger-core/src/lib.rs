@@ -10,7 +10,7 @@ pub mod money;
 pub mod postings;
 pub mod schema;
 
-pub use domain::{Answer, Command, Entity, Event, Rejection, Replay, State, Subject, Touched};
+pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
 pub use ids::{AccountId, Timestamp, TransferId};
 pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use ledger::command::{AccountRef, CreateTransfer, OpenAccount, PostingRequest};

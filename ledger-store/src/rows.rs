@@ -1,6 +1,6 @@
 //! The rows of one commit in Postgres' binary format, as arrays of composite values.
 //!
-//! A commit sends one array per table (`events[]`, `accounts[]`, `transfers[]`, and the two
+//! A commit sends one array per table (`events[]`, `accounts[]`, `transfers[]`, `entities[]`, and the two
 //! change types of migration 0007) rather than one array per column: the server unpacks each
 //! with a single UNNEST. Every field is encoded against the field type the server reported
 //! when the statement was prepared, and refused if the Rust value does not fit it, so a column
@@ -208,6 +208,33 @@ impl ToSql for TransferChange {
     }
     fn accepts(ty: &Type) -> bool {
         composite(ty, "ledger_transfer_change")
+    }
+    to_sql_checked!();
+}
+
+/// A row of `entities`: (row, first, last position), inserted or replaced whole.
+#[derive(Debug)]
+pub struct EntityRowOut(pub ledger_core::EntityRow, pub i64, pub i64);
+
+impl ToSql for EntityRowOut {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result {
+        let EntityRowOut(row, first, last) = self;
+        record(
+            ty,
+            out,
+            &[
+                &row.id,
+                &row.kind.as_str(),
+                &row.key.as_str(),
+                &i32::try_from(row.version)?,
+                first,
+                last,
+                &Jsonb(row.state.to_string()),
+            ],
+        )
+    }
+    fn accepts(ty: &Type) -> bool {
+        composite(ty, "entities")
     }
     to_sql_checked!();
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ledger_core::{Account, AccountId, Timestamp, Transfer};
+use ledger_core::{Account, AccountId, EntityRow, Timestamp, Transfer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
@@ -77,6 +77,36 @@ fn account_row(row: PgRow) -> Result<AccountRow, sqlx::Error> {
         opened_position: row.try_get("opened_position")?,
         position: row.try_get("position")?,
     })
+}
+
+/// A domain entity as stored, with the positions of its first and latest events.
+pub struct StoredEntity {
+    pub row: EntityRow,
+    pub first_position: i64,
+    pub position: i64,
+}
+
+/// Every domain entity row (start-up and `verify`).
+pub async fn load_entities(conn: &mut PgConnection) -> Result<Vec<StoredEntity>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, kind, key, version, first_position, position, state FROM entities ORDER BY id")
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let version: i32 = row.try_get("version")?;
+            Ok(StoredEntity {
+                row: EntityRow {
+                    kind: row.try_get("kind")?,
+                    id: row.try_get("id")?,
+                    key: row.try_get("key")?,
+                    version: u32::try_from(version).unwrap_or(0),
+                    state: row.try_get("state")?,
+                },
+                first_position: row.try_get("first_position")?,
+                position: row.try_get("position")?,
+            })
+        })
+        .collect()
 }
 
 pub async fn load_accounts(conn: &mut PgConnection) -> Result<Vec<AccountRow>, sqlx::Error> {
@@ -226,6 +256,7 @@ pub struct GroupWrite<'a> {
     pub events: Vec<RecordedEvent>,
     pub accounts: Vec<(&'a Account, i64, i64)>,
     pub transfers: Vec<&'a TransferIndex>,
+    pub entities: Vec<(&'a EntityRow, i64, i64)>,
 }
 
 /// One bound parameter of the commit statement.
@@ -236,7 +267,8 @@ pub type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
 /// probe misses, to accept an empty log or raise), then writes the events, the
 /// accounts opened in it (inserted whole), the accounts it changed (balances, status, version
 /// and position only), the transfers created in it (inserted) and changed by it (updated by
-/// id), and notifies `ledger_events` with the new head. Rows travel as one array of composite
+/// id), the domain entities it touched (one generic keyed row each, inserted or replaced), and
+/// notifies `ledger_events` with the new head. Rows travel as one array of composite
 /// values per table (`rows`). Run on the writer's tokio-postgres connection, where commits are
 /// pipelined (see `writer::committer`).
 pub const WRITE_GROUP: &str = "WITH continues AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM events \
@@ -254,10 +286,14 @@ pub const WRITE_GROUP: &str = "WITH continues AS (SELECT CASE WHEN EXISTS (SELEC
        UPDATE transfers t SET status = x.status, position = x.position, reversed_by = x.reversed_by \
        FROM UNNEST($7::ledger_transfer_change[]) AS x WHERE t.id = x.id \
        RETURNING 1), \
-     notified AS (SELECT pg_notify('ledger_events', $8::text)) \
+     entities AS ( \
+       INSERT INTO entities SELECT * FROM UNNEST($8::entities[]) ON CONFLICT (id) DO UPDATE \
+       SET key = EXCLUDED.key, version = EXCLUDED.version, position = EXCLUDED.position, state = EXCLUDED.state \
+       RETURNING 1), \
+     notified AS (SELECT pg_notify('ledger_events', $9::text)) \
      SELECT (SELECT ok FROM continues) + (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
        + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers) \
-       + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM notified)";
+       + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM entities) + (SELECT count(*) FROM notified)";
 
 impl GroupWrite<'_> {
     /// The parameters of `WRITE_GROUP`, in order. The events are moved, not copied.
@@ -282,6 +318,8 @@ impl GroupWrite<'_> {
                 moved.push(rows::TransferChange(transfer.clone()));
             }
         }
+        let entities: Vec<rows::EntityRowOut> =
+            self.entities.into_iter().map(|(row, first, last)| rows::EntityRowOut(row.clone(), first, last)).collect();
         let events: Vec<rows::EventRow> = self.events.into_iter().map(rows::EventRow).collect();
         vec![
             Box::new(self.after.0),
@@ -291,6 +329,7 @@ impl GroupWrite<'_> {
             Box::new(changed),
             Box::new(created),
             Box::new(moved),
+            Box::new(entities),
             // Listeners (projections) hear the new head when the commit lands.
             Box::new(head.to_string()),
         ]

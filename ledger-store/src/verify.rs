@@ -18,6 +18,8 @@ pub struct VerifyReport {
     pub events: i64,
     pub accounts: usize,
     pub transfers: usize,
+    /// Rows of every other domain's entities (certificates, payouts, ...).
+    pub entities: usize,
     pub head_hash: [u8; 32],
 }
 
@@ -44,7 +46,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
     let mut state = State::new(currencies);
     let mut prev_hash = GENESIS_HASH;
     let mut expected = 1;
-    // First and latest position of each transfer's stream.
+    // First and latest position of each transfer's and each domain entity's stream.
     let mut streams: HashMap<Uuid, (i64, i64)> = HashMap::new();
     loop {
         let page = sql::events_page(&mut tx, expected - 1, PAGE).await?;
@@ -74,8 +76,9 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
                     format!("stream version {} should be {version:?}", record.stream_version),
                 ));
             }
-            if let Subject::Transfer(id) = event.subject() {
-                streams.entry(id.0).or_insert((record.position, record.position)).1 = record.position;
+            if let Subject::Transfer(_) | Subject::Entity(_) = event.subject() {
+                let id = event.subject().id();
+                streams.entry(id).or_insert((record.position, record.position)).1 = record.position;
             }
             prev_hash = record.hash;
             expected += 1;
@@ -148,6 +151,32 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
             state.ledger.transfer_count()
         )));
     }
+
+    // Every domain's entities: the stored rows are exactly the replay's.
+    let stored_entities = sql::load_entities(&mut tx).await?;
+    let mut replayed: HashMap<Uuid, ledger_core::EntityRow> = state.rows().into_iter().map(|r| (r.id, r)).collect();
+    for stored in &stored_entities {
+        let row = &stored.row;
+        let Some(expected) = replayed.remove(&row.id) else {
+            return Err(VerifyError::State(format!("{} {} is stored but not in the log", row.kind, row.key)));
+        };
+        let (first, latest) = streams.get(&row.id).copied().unwrap_or_default();
+        if *row != expected || (stored.first_position, stored.position) != (first, latest) {
+            return Err(VerifyError::State(format!(
+                "{} {} last changed at position {}: stored v{} {}, the log gives v{} {} (positions {first}..{latest})",
+                row.kind, row.key, stored.position, row.version, row.state, expected.version, expected.state
+            )));
+        }
+    }
+    if let Some(missing) = replayed.values().next() {
+        return Err(VerifyError::State(format!("{} {} is in the log but not stored", missing.kind, missing.key)));
+    }
     tx.rollback().await?;
-    Ok(VerifyReport { events: expected - 1, accounts: stored.len(), transfers: seen.len(), head_hash: prev_hash })
+    Ok(VerifyReport {
+        events: expected - 1,
+        accounts: stored.len(),
+        transfers: seen.len(),
+        entities: stored_entities.len(),
+        head_hash: prev_hash,
+    })
 }

@@ -148,10 +148,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Verify => match ledger_store::verify::verify(&url, settings.writer.currencies.clone()).await {
             Ok(report) => println!(
-                "ok: {} events, {} accounts, {} transfers; head hash {}",
+                "ok: {} events, {} accounts, {} transfers, {} other entities; head hash {}",
                 report.events,
                 report.accounts,
                 report.transfers,
+                report.entities,
                 hex::encode(report.head_hash)
             ),
             Err(e) => {

@@ -138,9 +138,9 @@ impl LedgerState {
                 accounts.push(AccountRef::Id(open.id));
                 accounts.push(AccountRef::Code(open.code.clone()));
             }
-            Command::FreezeAccount { id, .. } | Command::UnfreezeAccount { id, .. } | Command::CloseAccount { id, .. } => {
-                accounts.push(AccountRef::Id(*id))
-            }
+            Command::FreezeAccount { id, .. }
+            | Command::UnfreezeAccount { id, .. }
+            | Command::CloseAccount { id, .. } => accounts.push(AccountRef::Id(*id)),
             Command::CreateTransfer(t) => accounts.extend(t.postings.iter().map(|p| p.account.clone())),
             _ => {}
         }

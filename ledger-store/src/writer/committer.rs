@@ -193,7 +193,11 @@ impl Committer {
         // Later groups hold newer rows of the same account or transfer: keep the last.
         let mut accounts = HashMap::new();
         let mut transfers = HashMap::new();
+        let mut entities = HashMap::new();
         for group in &groups {
+            for (row, first, last) in &group.entities {
+                entities.insert(row.id, (row, *first, *last));
+            }
             for (account, first, last) in &group.accounts {
                 accounts.insert(account.id, (account, *first, *last));
             }
@@ -206,6 +210,7 @@ impl Committer {
             events,
             accounts: accounts.into_values().collect(),
             transfers: transfers.into_values().collect(),
+            entities: entities.into_values().collect(),
         };
         let params = write.into_params();
         let (client, statement) = (Arc::clone(&self.conn.client), self.conn.statement.clone());

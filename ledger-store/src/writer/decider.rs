@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ledger_core::ledger::decide::execute_batch;
-use ledger_core::{AccountId, Command, Currencies, Event, Replay, State, Subject, Timestamp, TransferId};
+use ledger_core::{
+    AccountId, Command, Currencies, EntityRef, EntityRow, Event, Replay, State, Subject, Timestamp, TransferId,
+};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -40,6 +42,14 @@ impl Loaded {
             positions.insert(row.account.id.0, (row.opened_position, row.position));
             state.ledger.load_account(row.account);
         }
+        for stored in sql::load_entities(conn).await? {
+            if stored.position > head {
+                return Err(StartError::Corrupt(format!("{} {} is ahead of the log", stored.row.kind, stored.row.key)));
+            }
+            positions.insert(stored.row.id, (stored.first_position, stored.position));
+            let kind = stored.row.kind.clone();
+            state.load(stored.row).map_err(|e| StartError::Corrupt(format!("stored {kind}: {e}")))?;
+        }
         for row in sql::load_pending_transfers(conn).await? {
             positions.insert(row.transfer.id.0, (row.created_position, row.position));
             state.ledger.load_transfer(row.transfer);
@@ -65,6 +75,7 @@ pub(super) struct Sealed {
     pub(super) events: Vec<RecordedEvent>,
     pub(super) accounts: Vec<(ledger_core::Account, i64, i64)>,
     pub(super) transfers: Vec<TransferIndex>,
+    pub(super) entities: Vec<(EntityRow, i64, i64)>,
     pub(super) replies: Vec<Reply>,
 }
 
@@ -98,6 +109,7 @@ struct Staged {
     events: Vec<RecordedEvent>,
     accounts: BTreeSet<AccountId>,
     transfers: BTreeSet<TransferId>,
+    entities: BTreeSet<EntityRef>,
 }
 
 impl Decider {
@@ -322,6 +334,14 @@ impl Decider {
                     }
                 })
                 .collect(),
+            entities: staged
+                .entities
+                .iter()
+                .map(|e| {
+                    let (first, last) = self.positions[&e.id];
+                    (self.state.row(*e).expect("touched entities are in memory"), first, last)
+                })
+                .collect(),
             events: staged.events,
             replies,
         };
@@ -347,10 +367,10 @@ impl Decider {
             }
             evict
         });
+        for id in &evicted {
+            self.positions.remove(id);
+        }
         self.known.evicted(&self.config.url, evicted);
-        let state = &self.state.ledger;
-        self.positions
-            .retain(|id, _| state.account(AccountId(*id)).is_some() || state.transfer(TransferId(*id)).is_some());
     }
 
     /// Seals a command's events at the next positions and records what they touched.
@@ -377,6 +397,7 @@ impl Decider {
                 match subject {
                     Subject::Account(id) => staged.accounts.insert(id),
                     Subject::Transfer(id) => staged.transfers.insert(id),
+                    Subject::Entity(e) => staged.entities.insert(e),
                 };
             }
         }
