@@ -418,6 +418,7 @@ pub fn current_version(event_type: &str) -> Option<i16> {
 // The registered domains: one line each.
 domains! {
     Ledger: ledger,
+    Certificates: certificates,
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ macro_rules! uuid_id {
 
 uuid_id!(AccountId, "account");
 uuid_id!(TransferId, "transfer");
+uuid_id!(CertificateId, "certificate");
 
 /// A point in time in microseconds since the Unix epoch. The core never reads a clock:
 /// callers pass `now`.

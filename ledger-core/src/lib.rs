@@ -3,6 +3,7 @@
 //! all that the store and the APIs handle. It performs no I/O and reads no clock; callers pass
 //! `now`.
 
+pub mod certificates;
 pub mod domain;
 pub mod ids;
 pub mod ledger;
@@ -11,7 +12,7 @@ pub mod postings;
 pub mod schema;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
-pub use ids::{AccountId, Timestamp, TransferId};
+pub use ids::{AccountId, CertificateId, Timestamp, TransferId};
 pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use ledger::command::{AccountRef, CreateTransfer, OpenAccount, PostingRequest};
 pub use ledger::decide::BatchMode;

@@ -21,6 +21,10 @@ impl<'a> Postings<'a> {
         Postings { base, scratch: base.subset([], []), events: Vec::new() }
     }
 
+    pub fn currencies(&self) -> &crate::Currencies {
+        self.base.currencies()
+    }
+
     /// An account as this command's postings so far left it.
     pub fn account(&self, id: AccountId) -> Option<&Account> {
         self.scratch.account(id).or_else(|| self.base.account(id))

@@ -1,0 +1,288 @@
+//! Gift certificates as the writer holds them, and as the store keeps them (one entity row
+//! each, `kind = "certificate"`, keyed by code).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::KIND;
+use super::command::SealedCvc;
+use super::event::Event;
+use crate::domain::{DomainState, EntityRef, EntityRow, Touched};
+use crate::ids::{AccountId, CertificateId, Timestamp, TransferId};
+use crate::money::{Currencies, CurrencyCode};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Issued,
+    Active,
+    PartiallyRedeemed,
+    Redeemed,
+    Refunded,
+    Cancelled,
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Issued => "issued",
+            Status::Active => "active",
+            Status::PartiallyRedeemed => "partially_redeemed",
+            Status::Redeemed => "redeemed",
+            Status::Refunded => "refunded",
+            Status::Cancelled => "cancelled",
+            Status::Expired => "expired",
+        }
+    }
+
+    /// Refunded, cancelled and expired certificates never change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Refunded | Status::Cancelled | Status::Expired)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    Authorization,
+    Refund,
+    Cancellation,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationStatus {
+    /// An authorization holding its amount.
+    Open,
+    Captured,
+    /// An authorization released before capture.
+    Voided,
+    /// A captured amount returned to the certificate.
+    CaptureVoided,
+    /// A refund or a cancellation.
+    Done,
+}
+
+/// One operation on a certificate, by its `operation_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    pub kind: OperationKind,
+    /// Held (authorization), refunded or written off.
+    pub amount: Decimal,
+    /// What a capture posted (at most the amount held).
+    pub captured: Option<Decimal>,
+    pub status: OperationStatus,
+    pub transfer: Option<TransferId>,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub id: CertificateId,
+    pub code: String,
+    pub nominal: Decimal,
+    pub currency: CurrencyCode,
+    pub expires_at: Option<Timestamp>,
+    pub campaign: Option<String>,
+    /// The phone of the upload row.
+    pub phone: Option<String>,
+    pub account: AccountId,
+    pub status: Status,
+    /// Where the CVC was sent on activation.
+    pub cvc_phone: Option<String>,
+    pub order_id: Option<String>,
+    pub payment_id: Option<String>,
+    pub cvc: Option<SealedCvc>,
+    pub failed_cvc_attempts: u32,
+    pub locked_until: Option<Timestamp>,
+    pub operations: BTreeMap<String, Operation>,
+    pub issued_at: Timestamp,
+    pub version: u32,
+}
+
+impl Certificate {
+    /// Authorizations still holding money.
+    pub fn open_authorizations(&self) -> impl Iterator<Item = (&String, &Operation)> {
+        self.operations.iter().filter(|(_, op)| op.status == OperationStatus::Open)
+    }
+
+    pub fn entity(&self) -> EntityRef {
+        EntityRef { kind: KIND, id: self.id.0 }
+    }
+}
+
+/// Every certificate, with the expiry deadlines of those not yet final.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    certificates: HashMap<CertificateId, Certificate>,
+    deadlines: BTreeSet<(Timestamp, CertificateId)>,
+}
+
+impl State {
+    pub fn get(&self, id: CertificateId) -> Option<&Certificate> {
+        self.certificates.get(&id)
+    }
+
+    pub fn by_code(&self, code: &str) -> Option<&Certificate> {
+        self.get(CertificateId::of(code))
+    }
+
+    /// Certificates past their expiry and not yet final, earliest first.
+    pub fn due(&self, now: Timestamp) -> impl Iterator<Item = CertificateId> + '_ {
+        self.deadlines.iter().take_while(move |(at, _)| *at <= now).map(|(_, id)| *id)
+    }
+
+    fn insert(&mut self, certificate: Certificate) {
+        if let (Some(at), false) = (certificate.expires_at, certificate.status.is_final()) {
+            self.deadlines.insert((at, certificate.id));
+        }
+        self.certificates.insert(certificate.id, certificate);
+    }
+}
+
+impl DomainState for State {
+    type Event = Event;
+
+    const KINDS: &'static [&'static str] = &[KIND];
+
+    fn new(_: &Currencies) -> State {
+        State::default()
+    }
+
+    fn apply(&mut self, event: &Event) {
+        if let Event::Issued(e) = event {
+            assert!(!self.certificates.contains_key(&e.id), "certificate {} issued twice", e.code);
+            self.insert(Certificate {
+                id: e.id,
+                code: e.code.clone(),
+                nominal: e.nominal,
+                currency: e.currency.clone(),
+                expires_at: e.expires_at,
+                campaign: e.campaign.clone(),
+                phone: e.phone.clone(),
+                account: e.account,
+                status: e.state,
+                cvc_phone: None,
+                order_id: None,
+                payment_id: None,
+                cvc: None,
+                failed_cvc_attempts: 0,
+                locked_until: None,
+                operations: BTreeMap::new(),
+                issued_at: e.at,
+                version: 1,
+            });
+            return;
+        }
+        let id = event.certificate();
+        let c = self.certificates.get_mut(&id).expect("events name issued certificates");
+        c.version += 1;
+        c.status = event.state();
+        match event {
+            Event::Issued(_) => unreachable!("handled above"),
+            Event::Activated(e) => {
+                c.order_id = Some(e.order_id.clone());
+                c.payment_id = Some(e.payment_id.clone());
+                c.cvc_phone = Some(e.phone.clone());
+                c.cvc = Some(e.cvc.clone());
+            }
+            Event::CvcRefused(e) => {
+                c.failed_cvc_attempts = e.failed_attempts;
+                c.locked_until = e.locked_until.or(c.locked_until);
+            }
+            Event::Authorized(e) => {
+                c.failed_cvc_attempts = 0;
+                c.operations.insert(
+                    e.operation_id.clone(),
+                    Operation {
+                        kind: OperationKind::Authorization,
+                        amount: e.amount,
+                        captured: None,
+                        status: OperationStatus::Open,
+                        transfer: e.transfer,
+                        reason: None,
+                        at: e.at,
+                    },
+                );
+            }
+            Event::Captured(e) => {
+                let op = c.operations.get_mut(&e.operation_id).expect("captures name authorizations");
+                op.status = OperationStatus::Captured;
+                op.captured = Some(e.amount);
+            }
+            Event::AuthorizationVoided(e) => {
+                c.operations.get_mut(&e.operation_id).expect("voids name authorizations").status =
+                    OperationStatus::Voided;
+            }
+            Event::CaptureVoided(e) => {
+                c.operations.get_mut(&e.operation_id).expect("voids name authorizations").status =
+                    OperationStatus::CaptureVoided;
+            }
+            Event::Refunded(e) | Event::Cancelled(e) => {
+                let kind = if matches!(event, Event::Refunded(_)) {
+                    OperationKind::Refund
+                } else {
+                    OperationKind::Cancellation
+                };
+                c.operations.insert(
+                    e.operation_id.clone(),
+                    Operation {
+                        kind,
+                        amount: e.amount,
+                        captured: None,
+                        status: OperationStatus::Done,
+                        transfer: e.transfer,
+                        reason: e.reason.clone(),
+                        at: e.at,
+                    },
+                );
+            }
+            Event::Expired(_) => {}
+        }
+        if c.status.is_final()
+            && let Some(at) = c.expires_at
+        {
+            self.deadlines.remove(&(at, id));
+        }
+    }
+
+    /// A certificate's events change only its own row.
+    fn touched(&self, _: &Event, _: &mut Vec<Touched>) {}
+
+    fn version(&self, entity: EntityRef) -> Option<u32> {
+        self.get(CertificateId(entity.id)).map(|c| c.version)
+    }
+
+    fn row(&self, entity: EntityRef) -> Option<EntityRow> {
+        self.get(CertificateId(entity.id)).map(row)
+    }
+
+    fn rows(&self) -> Vec<EntityRow> {
+        self.certificates.values().map(row).collect()
+    }
+
+    fn load(&mut self, stored: EntityRow) -> Result<(), String> {
+        let certificate: Certificate = serde_json::from_value(stored.state).map_err(|e| e.to_string())?;
+        if certificate.id.0 != stored.id || certificate.code != stored.key || certificate.version != stored.version {
+            return Err(format!("row {} does not match the certificate it holds", stored.key));
+        }
+        self.insert(certificate);
+        Ok(())
+    }
+}
+
+fn row(c: &Certificate) -> EntityRow {
+    EntityRow {
+        kind: KIND.to_owned(),
+        id: c.id.0,
+        key: c.code.clone(),
+        version: c.version,
+        // A struct of strings, numbers and maps always serializes.
+        state: serde_json::to_value(c).expect("certificates serialize"),
+    }
+}
