@@ -1,0 +1,120 @@
+//! A domain other than the ledger through the store: its commands and postings commit together,
+//! its entities are stored as generic rows, loaded back at start-up, and checked by `verify`.
+
+use std::str::FromStr;
+
+use ledger_core::certificates::command::{Activate, Issue, SealedCvc};
+use ledger_core::certificates::state::Certificate;
+use ledger_core::certificates::{Command, Rejection, sales_clearing};
+use ledger_core::{CertificateId, CurrencyCode, Entity, Timestamp};
+use ledger_store::verify::{VerifyError, verify};
+use ledger_store::{Committed, EventMeta, LedgerHandle, Writer, WriterConfig};
+use rust_decimal::Decimal;
+use test_support::{TestDatabase, fresh_database};
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+async fn start(db: &TestDatabase) -> (LedgerHandle, tokio::task::JoinHandle<()>) {
+    Writer::start(&db.url, WriterConfig::default()).await.expect("writer starts")
+}
+
+async fn stop(ledger: LedgerHandle, task: tokio::task::JoinHandle<()>) {
+    drop(ledger);
+    task.await.unwrap();
+}
+
+async fn submit(ledger: &LedgerHandle, command: Command) -> Result<Committed, Rejection> {
+    ledger.submit(command, EventMeta::default()).await.expect("writer answers")
+}
+
+/// The certificate an answer shows.
+fn certificate(committed: &Committed) -> Certificate {
+    let Some(Entity::Row(row)) = &committed.entity else { panic!("no certificate in {committed:?}") };
+    serde_json::from_value(row.state.clone()).unwrap()
+}
+
+fn issue(code: &str) -> Command {
+    Command::Issue(Issue {
+        code: code.into(),
+        nominal: dec("100.00"),
+        currency: CurrencyCode::parse("EUR").unwrap(),
+        expires_at: Some(Timestamp(i64::MAX / 2)),
+        campaign: None,
+        phone: Some("+79990001122".into()),
+    })
+}
+
+fn activate(code: &str) -> Command {
+    Command::Activate(Activate {
+        code: code.into(),
+        order_id: "o1".into(),
+        payment_id: "p1".into(),
+        phone: None,
+        cvc: SealedCvc { key_id: "k".into(), nonce: "00".into(), ciphertext: "ff".into() },
+    })
+}
+
+fn authorize(op: &str, amount: &str) -> Command {
+    Command::Authorize { code: "GC-1".into(), operation_id: op.into(), amount: dec(amount) }
+}
+
+#[tokio::test]
+async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let issued = submit(&ledger, issue("GC-1")).await.unwrap();
+    assert_eq!(issued.position, 4, "three accounts opened, then the certificate");
+    assert_eq!(certificate(&issued).version, 1);
+    let activated = submit(&ledger, activate("GC-1")).await.unwrap();
+    assert_eq!(activated.position, 6, "the posting, then the certificate's event");
+    submit(&ledger, authorize("a1", "30")).await.unwrap();
+    let refused = submit(&ledger, authorize("a2", "70.01")).await.unwrap_err();
+    assert_eq!(refused.code(), "insufficient_funds");
+    // A retried upload answers with the position that issued it.
+    let again = submit(&ledger, issue("GC-1")).await.unwrap();
+    assert_eq!((again.position, again.replayed), (4, true));
+    stop(ledger, task).await;
+
+    // Stored: one row of kind certificate, at the position of its latest event.
+    let mut conn = db.connect().await;
+    let (kind, key, version, first, last): (String, String, i32, i64, i64) =
+        sqlx::query_as("SELECT kind, key, version, first_position, position FROM entities")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), key.as_str(), version, first, last), ("certificate", "GC-1", 3, 4, 8));
+
+    // Started again from the stored rows, not a replay: the hold is still there.
+    let (ledger, task) = start(&db).await;
+    let replayed = submit(&ledger, authorize("a1", "30")).await.unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(replayed.position, 8);
+    let refused = submit(&ledger, authorize("a2", "70.01")).await.unwrap_err();
+    assert_eq!(refused.code(), "insufficient_funds");
+    let captured =
+        submit(&ledger, Command::Capture { code: "GC-1".into(), operation_id: "a1".into(), amount: Some(dec("20")) })
+            .await
+            .unwrap();
+    let c = certificate(&captured);
+    assert_eq!(c.status.as_str(), "partially_redeemed");
+    assert_eq!(c.id, CertificateId::of("GC-1"));
+    let clearing = sales_clearing(&CurrencyCode::parse("EUR").unwrap()).0;
+    let clearing = ledger.view().account(&ledger_core::AccountRef::Id(clearing)).unwrap();
+    assert_eq!(clearing.account.balance(), dec("80.00"));
+    stop(ledger, task).await;
+
+    let report = verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+    assert_eq!((report.accounts, report.transfers, report.entities), (3, 2, 1));
+
+    // A stored row that the log does not give is caught.
+    sqlx::query("UPDATE entities SET state = jsonb_set(state, '{nominal}', '\"1000.00\"')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let Err(VerifyError::State(problem)) = verify(&db.url, ledger_core::Currencies::standard()).await else {
+        panic!("tampering not caught")
+    };
+    assert!(problem.contains("certificate GC-1"), "{problem}");
+}
