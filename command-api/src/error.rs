@@ -2,17 +2,24 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ledger_core::ledger::Rejection;
 use ledger_store::WriteError;
 use uuid::Uuid;
 
+/// A domain's refusal of a command, as that domain's table maps it to HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    Rejected(Rejection),
+    #[error("{}", .0.detail)]
+    Rejected(Refusal),
     /// An item of a batch breaks a constraint of the document: the batch is refused whole.
-    #[error("transfers[{index}]: {rejection}")]
-    InvalidItem { index: usize, rejection: Rejection },
+    #[error("transfers[{index}]: {}", refusal.detail)]
+    InvalidItem { index: usize, refusal: Refusal },
     #[error("{0}")]
     InvalidBody(String),
     #[error("{0}")]
@@ -43,9 +50,9 @@ impl ApiError {
     pub fn code(&self) -> Code {
         let c = |status, code, title| Code { status, code, title };
         match self {
-            ApiError::Rejected(r) => c(rejection_status(*r), r.code(), "The ledger rejected the command"),
-            ApiError::InvalidItem { rejection: r, .. } => {
-                c(rejection_status(*r), r.code(), "An item of the batch breaks a constraint of the API")
+            ApiError::Rejected(r) => c(r.status, r.code, "The ledger rejected the command"),
+            ApiError::InvalidItem { refusal: r, .. } => {
+                c(r.status, r.code, "An item of the batch breaks a constraint of the API")
             }
             ApiError::InvalidBody(_) => c(StatusCode::BAD_REQUEST, "invalid_body", "The request body is not valid"),
             ApiError::InvalidAmount(_) => {
@@ -77,54 +84,6 @@ impl ApiError {
             other => other.to_string(),
         };
         Problem::new(self.code(), detail, request_id)
-    }
-}
-
-/// HTTP status of each core rejection: 404 for a missing transfer named in the path, 409 for a
-/// conflict with existing state, 422 for everything else the ledger refuses.
-pub fn rejection_status(r: Rejection) -> StatusCode {
-    use Rejection::*;
-    match r {
-        PendingTransferNotFound | TransferNotFound => StatusCode::NOT_FOUND,
-        ExistsWithDifferentFields
-        | AccountCodeExists
-        | PendingTransferNotPending
-        | PendingTransferAlreadyPosted
-        | PendingTransferAlreadyVoided
-        | PendingTransferExpired
-        | TransferNotPosted
-        | TransferAlreadyReversed => StatusCode::CONFLICT,
-        IdMustNotBeNil
-        | InvalidAccountCode
-        | UnknownCurrency
-        | InvalidMetadata
-        | InvalidExternalRef
-        | InvalidReason
-        | TooFewPostings
-        | TooManyPostings
-        | AmountMustBePositive
-        | TimeoutReservedForPendingTransfer
-        | TimeoutTooLong
-        | AccountNotFound
-        | SameAccountOnBothSides
-        | CurrencyMismatch
-        | AmountScale
-        | Unbalanced
-        | AccountFrozen
-        | AccountClosed
-        | Overflow
-        | InsufficientFunds
-        | AccountBalanceNotZero
-        | PartialPostRequiresSimpleTransfer
-        | PostAmountExceedsPending
-        | LinkedEventFailed
-        | BatchSize => StatusCode::UNPROCESSABLE_ENTITY,
-    }
-}
-
-impl From<Rejection> for ApiError {
-    fn from(r: Rejection) -> Self {
-        ApiError::Rejected(r)
     }
 }
 

@@ -4,10 +4,11 @@
 
 mod body;
 pub mod error;
+mod handler;
+pub mod ledger;
 mod metrics;
 pub mod openapi;
-mod routes;
-pub mod wire;
+mod ops;
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use ledger_store::LedgerHandle;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -58,20 +59,11 @@ pub struct RequestId(pub Uuid);
 /// The command API's routes: `/v1/…`, `/healthz`, `/readyz`, `/metrics`.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/v1/accounts", post(routes::open_account).get(routes::find_account))
-        .route("/v1/accounts/{id}", get(routes::get_account))
-        .route("/v1/accounts/{id}/{action}", post(routes::change_account_status))
-        .route("/v1/transfers", post(routes::create_transfer))
-        .route("/v1/transfers/batch", post(routes::create_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)))
-        .route("/v1/transfers/{id}", get(routes::get_transfer))
-        .route("/v1/transfers/{id}/post", post(routes::post_pending))
-        .route("/v1/transfers/{id}/void", post(routes::void_pending))
-        .route("/v1/transfers/{id}/reverse", post(routes::reverse))
-        .route("/v1/events", get(routes::events))
-        .route("/v1/openapi.json", get(routes::openapi))
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(routes::metrics))
+        .merge(ledger::router())
+        .route("/v1/openapi.json", get(ops::openapi))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

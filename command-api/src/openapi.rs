@@ -13,24 +13,31 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, 
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
-use crate::routes;
-use crate::wire::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ledger command API", description = "Accounts, transfers, holds and reversals for payment channels. \
+    info(
+        title = "ledger command API",
+        description = "Accounts, transfers, holds and reversals for payment channels. \
         Amounts are decimal strings; every write answers with the log position it produced. Every error is an \
-        `application/problem+json` document with a stable `code`."),
-    paths(routes::open_account, routes::get_account, routes::find_account, routes::change_account_status,
-        routes::create_transfer,
-        routes::create_batch, routes::post_pending, routes::void_pending, routes::reverse, routes::get_transfer,
-        routes::events),
-    components(schemas(Problem, AccountBody, BalanceBody, OpenAccountRequest, TransferRequest, PostingRequestBody,
-        AccountStatusRequest, routes::StatusAction, PostPendingRequest, ReverseRequest, BatchRequest, BatchBody, BatchItem, TransferBody, PostingBody, EventBody,
-        EventPage, WireAmount)),
-    modifiers(&BearerKey, &ProblemResponses)
+        `application/problem+json` document with a stable `code`."
+    ),
+    components(schemas(Problem))
 )]
+struct Root;
+
+/// The whole document: the root, every domain's part merged in, then the shared rules.
 pub struct ApiDoc;
+
+impl ApiDoc {
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        let mut doc = Root::openapi();
+        doc.merge(crate::ledger::Doc::openapi());
+        BearerKey.modify(&mut doc);
+        ProblemResponses.modify(&mut doc);
+        doc
+    }
+}
 
 struct BearerKey;
 
@@ -63,15 +70,13 @@ impl Modify for ProblemResponses {
 
 /// Which operations take the `id` a successful answer carries (OpenAPI links: client
 /// generators and stateful testers follow them from a new account or transfer to what can be
-/// done with it).
-const LINKS: &[(&str, &[&str])] = &[
-    ("open_account", &["get_account", "change_account_status"]),
-    ("create_transfer", &["get_transfer", "post_pending", "void_pending", "reverse"]),
-    ("reverse", &["get_transfer"]),
-];
+/// done with it), from every domain's table.
+fn links() -> impl Iterator<Item = &'static (&'static str, &'static [&'static str])> {
+    crate::ledger::LINKS.iter()
+}
 
 fn link(op: &mut Operation) {
-    let Some((_, targets)) = LINKS.iter().find(|(from, _)| op.operation_id.as_deref() == Some(*from)) else {
+    let Some((_, targets)) = links().find(|(from, _)| op.operation_id.as_deref() == Some(*from)) else {
         return;
     };
     for (status, response) in op.responses.responses.iter_mut() {

@@ -50,12 +50,11 @@ impl WireAmount {
             return Err(ApiError::InvalidAmount(format!("{s:?} is not a decimal string such as \"10.50\"")));
         }
         use ledger_core::ledger::Rejection;
-        let parsed = Decimal::from_str(s).map_err(|_| {
-            ApiError::Rejected(if frac.len() > 28 { Rejection::AmountScale } else { Rejection::Overflow })
-        })?;
+        let parsed = Decimal::from_str(s)
+            .map_err(|_| ApiError::from(if frac.len() > 28 { Rejection::AmountScale } else { Rejection::Overflow }))?;
         // rust_decimal rounds digits it cannot hold: refuse instead of moving a different amount.
         if parsed.scale() as usize != frac.len() {
-            return Err(ApiError::Rejected(Rejection::AmountScale));
+            return Err(ApiError::from(Rejection::AmountScale));
         }
         Ok(parsed)
     }

@@ -4,67 +4,25 @@
 use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use ledger_core::ledger::{Command, Rejection};
 use ledger_core::{AccountId, BatchMode, CurrencyCode, OpenAccount, TransferId};
-use ledger_store::{Committed, Entity, EventMeta};
+use ledger_store::{Committed, Entity};
 use serde::Deserialize;
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::body::{Json, OptionalJson};
-use crate::error::{ApiError, Problem, rejection_status};
-use crate::wire::{
+use super::rejection_status;
+use super::wire::{
     AccountBody, AccountStatusRequest, BatchBody, BatchItem, BatchRequest, EventBody, EventPage, OpenAccountRequest,
     PostPendingRequest, ReverseRequest, TransferBody, TransferRequest, account_ref, limit_for,
 };
+use crate::body::{Json, OptionalJson};
+use crate::error::{ApiError, Problem};
+use crate::handler::{created, json, meta, require};
 use crate::{ApiState, RequestId};
-use ledger_store::keys::{Principal, Scope, bearer};
-
-async fn require(state: &ApiState, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    Ok(state.inner.keys.require(bearer(authorization), scope).await?)
-}
-
-/// Event metadata: the authenticated channel and key, plus optional correlation headers.
-fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<EventMeta, ApiError> {
-    let header = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| bad_header(name)));
-    let uuid = |name: &'static str| -> Result<Option<Uuid>, ApiError> {
-        header(name).transpose()?.map(|v| Uuid::parse_str(v).map_err(|_| bad_header(name))).transpose()
-    };
-    let initiator = header("x-initiator").transpose()?;
-    // 1 to 128 visible ASCII characters, spaces only inside (the document's pattern).
-    let visible = |i: &str| {
-        (1..=128).contains(&i.len())
-            && i.bytes().all(|b| (b' '..=b'~').contains(&b))
-            && !i.starts_with(' ')
-            && !i.ends_with(' ')
-    };
-    if initiator.is_some_and(|i| !visible(i)) {
-        return Err(bad_header("x-initiator"));
-    }
-    Ok(EventMeta {
-        correlation_id: Some(uuid("x-correlation-id")?.unwrap_or(request_id.0)),
-        causation_id: uuid("x-causation-id")?,
-        channel: Some(who.channel.clone()),
-        initiator: initiator.map(str::to_owned),
-        key_id: Some(who.key_id),
-    })
-}
-
-fn bad_header(name: &str) -> ApiError {
-    ApiError::InvalidBody(format!("header {name} is not valid (UUIDs for ids, 1 to 128 characters for x-initiator)"))
-}
-
-fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
-    (status, axum::Json(body)).into_response()
-}
-
-/// 201 for something new, 200 for a replayed retry.
-fn created(c: &Committed) -> StatusCode {
-    if c.replayed { StatusCode::OK } else { StatusCode::CREATED }
-}
+use ledger_store::keys::Scope;
 
 fn transfer_body(c: &Committed) -> Result<TransferBody, ApiError> {
     match &c.entity {
@@ -227,7 +185,7 @@ pub async fn create_batch(
         .into_iter()
         .enumerate()
         .map(|(i, t)| {
-            t.check_documented().map_err(|rejection| ApiError::InvalidItem { index: i, rejection })?;
+            t.check_documented().map_err(|r| ApiError::InvalidItem { index: i, refusal: super::refusal(r) })?;
             t.into_command().map_err(|e| match e {
                 ApiError::InvalidBody(m) | ApiError::InvalidAmount(m) => {
                     ApiError::InvalidBody(format!("transfers[{i}]: {m}"))
@@ -263,7 +221,7 @@ pub async fn create_batch(
                 id,
                 transfer_status: None,
                 position: None,
-                error: Some(ApiError::Rejected(r).problem(request_id.0)),
+                error: Some(ApiError::from(r).problem(request_id.0)),
             }),
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -378,29 +336,4 @@ pub async fn events(
         .collect::<Result<_, _>>()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(json(StatusCode::OK, EventPage { events, next_after }))
-}
-
-pub async fn openapi() -> Response {
-    json(StatusCode::OK, crate::openapi::ApiDoc::openapi())
-}
-
-pub async fn healthz() -> Response {
-    json(StatusCode::OK, serde_json::json!({"status": "ok"}))
-}
-
-/// Ready when the writer runs and the database answers.
-pub async fn readyz(State(state): State<ApiState>) -> Response {
-    let db = sqlx::query("SELECT 1").execute(&state.inner.pool).await.is_ok();
-    let writer = state.inner.ledger.is_running();
-    let status = if db && writer { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    json(status, serde_json::json!({"database": db, "writer": writer}))
-}
-
-pub async fn metrics(State(state): State<ApiState>) -> Response {
-    let projections = match state.inner.pool.acquire().await {
-        Ok(mut conn) => ledger_store::follow::status(&mut conn).await.unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    let body = state.inner.http.render(&state.inner.ledger, &projections);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -1,0 +1,55 @@
+//! What every domain's handlers share: authentication, event metadata from the request, and
+//! answering with JSON.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ledger_store::keys::{Principal, Scope, bearer};
+use ledger_store::{Committed, EventMeta};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::{ApiState, RequestId};
+
+pub(crate) async fn require(state: &ApiState, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    Ok(state.inner.keys.require(bearer(authorization), scope).await?)
+}
+
+/// Event metadata: the authenticated channel and key, plus optional correlation headers.
+pub(crate) fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<EventMeta, ApiError> {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| bad_header(name)));
+    let uuid = |name: &'static str| -> Result<Option<Uuid>, ApiError> {
+        header(name).transpose()?.map(|v| Uuid::parse_str(v).map_err(|_| bad_header(name))).transpose()
+    };
+    let initiator = header("x-initiator").transpose()?;
+    // 1 to 128 visible ASCII characters, spaces only inside (the document's pattern).
+    let visible = |i: &str| {
+        (1..=128).contains(&i.len())
+            && i.bytes().all(|b| (b' '..=b'~').contains(&b))
+            && !i.starts_with(' ')
+            && !i.ends_with(' ')
+    };
+    if initiator.is_some_and(|i| !visible(i)) {
+        return Err(bad_header("x-initiator"));
+    }
+    Ok(EventMeta {
+        correlation_id: Some(uuid("x-correlation-id")?.unwrap_or(request_id.0)),
+        causation_id: uuid("x-causation-id")?,
+        channel: Some(who.channel.clone()),
+        initiator: initiator.map(str::to_owned),
+        key_id: Some(who.key_id),
+    })
+}
+
+pub(crate) fn bad_header(name: &str) -> ApiError {
+    ApiError::InvalidBody(format!("header {name} is not valid (UUIDs for ids, 1 to 128 characters for x-initiator)"))
+}
+
+pub(crate) fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// 201 for something new, 200 for a replayed retry.
+pub(crate) fn created(c: &Committed) -> StatusCode {
+    if c.replayed { StatusCode::OK } else { StatusCode::CREATED }
+}
