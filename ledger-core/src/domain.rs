@@ -314,7 +314,7 @@ macro_rules! domains {
             /// The stable, snake_case code clients match on.
             pub fn code(self) -> &'static str {
                 match self {
-                    $(Rejection::$name(r) => r.code(),)+
+                    $(Rejection::$name(r) => DomainRejection::code(r),)+
                 }
             }
         }

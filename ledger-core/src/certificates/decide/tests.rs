@@ -687,6 +687,7 @@ fn every_event_reads_back_from_its_stored_form() {
 #[test]
 fn codes_are_stable() {
     assert_eq!(Rejection::CertificateLocked.code(), "certificate_locked");
+    assert_eq!(CVC_LOCK_SECONDS, 900, "fifteen minutes");
     assert_eq!(Rejection::Ledger(ledger::Rejection::InsufficientFunds).code(), "insufficient_funds");
     assert_eq!(Rejection::from(ledger::Rejection::AmountScale), Rejection::Ledger(ledger::Rejection::AmountScale));
     assert_eq!(crate::Rejection::from(Rejection::PhoneRequired).code(), "phone_required");

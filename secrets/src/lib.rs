@@ -1,0 +1,196 @@
+//! Secrets at rest. A gift certificate's CVC is generated here from the operating system's
+//! CSPRNG, sealed with AES-256-GCM under a key named by id (the id is stored beside the
+//! ciphertext, so keys can rotate), and opened only to compare it with a presented CVC or to
+//! send it once. Keys come from a `KeyProvider`: `LocalKeys` reads them from configuration; a
+//! KMS adapter can replace it. Nothing here logs, and `Cvc` never prints its digits.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use ledger_core::certificates::command::SealedCvc;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("no key with id {0:?}")]
+    UnknownKey(String),
+    #[error("a key is 64 hex characters (32 bytes)")]
+    BadKey,
+    #[error("the sealed value does not open with its key (tampered, or sealed for another certificate)")]
+    Tampered,
+    #[error("the operating system's random source failed")]
+    Random,
+}
+
+/// Where the sealing keys come from.
+pub trait KeyProvider: Send + Sync {
+    /// The id of the key new secrets are sealed with.
+    fn current(&self) -> &str;
+    /// A key by id, for sealing (the current one) or opening (any still known).
+    fn key(&self, id: &str) -> Option<&[u8; 32]>;
+}
+
+/// Keys given in configuration: `id` → 32 bytes.
+pub struct LocalKeys {
+    current: String,
+    keys: HashMap<String, [u8; 32]>,
+}
+
+impl LocalKeys {
+    /// One key, current, from 64 hex characters.
+    pub fn new(id: &str, hex_key: &str) -> Result<LocalKeys, SecretError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| SecretError::BadKey)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| SecretError::BadKey)?;
+        Ok(LocalKeys { current: id.to_owned(), keys: HashMap::from([(id.to_owned(), key)]) })
+    }
+
+    /// A fresh random key (tests, and a one-off `ledger` run on a scratch database).
+    pub fn random(id: &str) -> Result<LocalKeys, SecretError> {
+        let key = Aes256Gcm::generate_key(&mut OsRng);
+        Ok(LocalKeys { current: id.to_owned(), keys: HashMap::from([(id.to_owned(), key.into())]) })
+    }
+
+    /// Keeps an older key for opening what it sealed.
+    pub fn with_previous(mut self, id: &str, hex_key: &str) -> Result<LocalKeys, SecretError> {
+        let older = LocalKeys::new(id, hex_key)?;
+        self.keys.extend(older.keys);
+        Ok(self)
+    }
+}
+
+impl KeyProvider for LocalKeys {
+    fn current(&self) -> &str {
+        &self.current
+    }
+
+    fn key(&self, id: &str) -> Option<&[u8; 32]> {
+        self.keys.get(id)
+    }
+}
+
+/// A CVC in clear: three digits. Its `Debug` and `Display` are masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cvc(String);
+
+impl Cvc {
+    /// Three digits, uniform, from the operating system's CSPRNG.
+    pub fn generate() -> Result<Cvc, SecretError> {
+        loop {
+            let mut bytes = [0u8; 2];
+            getrandom(&mut bytes)?;
+            let n = u16::from_be_bytes(bytes);
+            // Rejection sampling: 65000 is a multiple of 1000, so every CVC is equally likely.
+            if n < 65_000 {
+                return Ok(Cvc(format!("{:03}", n % 1000)));
+            }
+        }
+    }
+
+    /// A CVC presented by a caller (any text: a wrong one simply does not match).
+    pub fn presented(text: &str) -> Cvc {
+        Cvc(text.to_owned())
+    }
+
+    /// The digits, for the one place that must show them: the message to the customer.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time comparison.
+    pub fn matches(&self, other: &Cvc) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for Cvc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cvc(***)")
+    }
+}
+
+impl fmt::Display for Cvc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn getrandom(out: &mut [u8]) -> Result<(), SecretError> {
+    use aes_gcm::aead::rand_core::RngCore;
+    OsRng.try_fill_bytes(out).map_err(|_| SecretError::Random)
+}
+
+/// Seals a certificate's CVC under the current key; the certificate code is bound in as
+/// associated data, so a ciphertext copied to another certificate does not open.
+pub fn seal(keys: &dyn KeyProvider, code: &str, cvc: &Cvc) -> Result<SealedCvc, SecretError> {
+    let id = keys.current();
+    let key = keys.key(id).ok_or_else(|| SecretError::UnknownKey(id.to_owned()))?;
+    let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
+    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    let ciphertext = cipher
+        .encrypt(&nonce, Payload { msg: cvc.0.as_bytes(), aad: code.as_bytes() })
+        .map_err(|_| SecretError::Tampered)?;
+    Ok(SealedCvc { key_id: id.to_owned(), nonce: hex::encode(nonce), ciphertext: hex::encode(ciphertext) })
+}
+
+/// Opens a sealed CVC of the certificate `code`.
+pub fn open(keys: &dyn KeyProvider, code: &str, sealed: &SealedCvc) -> Result<Cvc, SecretError> {
+    let key = keys.key(&sealed.key_id).ok_or_else(|| SecretError::UnknownKey(sealed.key_id.clone()))?;
+    let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
+    let nonce: [u8; 12] = hex::decode(&sealed.nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or(SecretError::Tampered)?;
+    let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| SecretError::Tampered)?;
+    let clear = cipher
+        .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: code.as_bytes() })
+        .map_err(|_| SecretError::Tampered)?;
+    String::from_utf8(clear).map(Cvc).map_err(|_| SecretError::Tampered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn a_sealed_cvc_opens_only_for_its_certificate_and_key() {
+        let keys = LocalKeys::new("k1", KEY).unwrap();
+        let cvc = Cvc::generate().unwrap();
+        let sealed = seal(&keys, "GC-1", &cvc).unwrap();
+        assert_eq!(sealed.key_id, "k1");
+        assert_eq!((sealed.nonce.len(), sealed.ciphertext.len()), (24, 38), "12-byte nonce; 3 digits and a 16-byte tag");
+        assert_eq!(open(&keys, "GC-1", &sealed).unwrap(), cvc);
+        assert_eq!(open(&keys, "GC-2", &sealed), Err(SecretError::Tampered));
+        let mut flipped = sealed.clone();
+        flipped.ciphertext.replace_range(0..2, if &flipped.ciphertext[0..2] == "00" { "01" } else { "00" });
+        assert_eq!(open(&keys, "GC-1", &flipped), Err(SecretError::Tampered));
+        let other = LocalKeys::random("k2").unwrap();
+        assert_eq!(open(&other, "GC-1", &sealed), Err(SecretError::UnknownKey("k1".into())));
+        // A rotated provider still opens what the older key sealed.
+        let rotated = LocalKeys::random("k2").unwrap().with_previous("k1", KEY).unwrap();
+        assert_eq!(open(&rotated, "GC-1", &sealed).unwrap(), cvc);
+        assert_eq!(seal(&rotated, "GC-1", &cvc).unwrap().key_id, "k2");
+        // Two seals of one CVC differ (fresh nonce).
+        assert_ne!(seal(&keys, "GC-1", &cvc).unwrap(), sealed);
+    }
+
+    #[test]
+    fn cvcs_are_three_digits_and_never_print() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let cvc = Cvc::generate().unwrap();
+            assert!(cvc.reveal().len() == 3 && cvc.reveal().bytes().all(|b| b.is_ascii_digit()));
+            assert_eq!(format!("{cvc} {cvc:?}"), "*** Cvc(***)");
+            seen.insert(cvc.reveal().to_owned());
+        }
+        assert!(seen.len() > 800, "{} distinct CVCs in 2000", seen.len());
+        assert!(Cvc::presented("123").matches(&Cvc::presented("123")));
+        assert!(!Cvc::presented("123").matches(&Cvc::presented("124")));
+        assert!(!Cvc::presented("123").matches(&Cvc::presented("1234")));
+        assert_eq!(LocalKeys::new("k", "abc").err(), Some(SecretError::BadKey));
+        assert_eq!(LocalKeys::new("k", &KEY[..62]).err(), Some(SecretError::BadKey));
+    }
+}
