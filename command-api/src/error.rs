@@ -40,6 +40,8 @@ pub enum ApiError {
     Overloaded,
     #[error("the ledger is unavailable; retry with the same id")]
     Unavailable,
+    #[error("no key is configured to seal certificate CVCs (LEDGER_CVC_KEY)")]
+    CvcKeysMissing,
     #[error("internal error")]
     Internal(String),
 }
@@ -72,6 +74,9 @@ impl ApiError {
             }
             ApiError::Overloaded => c(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "The ledger is overloaded"),
             ApiError::Unavailable => c(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The ledger is unavailable"),
+            ApiError::CvcKeysMissing => {
+                c(StatusCode::SERVICE_UNAVAILABLE, "cvc_keys_missing", "Certificates are not configured")
+            }
             ApiError::Internal(_) => api_common::INTERNAL,
         }
     }

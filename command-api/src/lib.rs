@@ -3,6 +3,7 @@
 //! come from its committed view, so they are strongly consistent.
 
 mod body;
+pub mod certificates;
 pub mod error;
 mod handler;
 pub mod ledger;
@@ -35,6 +36,9 @@ pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct ApiState {
     inner: Arc<Inner>,
+    /// The keys certificate CVCs are sealed with; without them activations and authorizations
+    /// answer 503.
+    cvc_keys: Option<Arc<dyn secrets::KeyProvider>>,
 }
 
 struct Inner {
@@ -48,7 +52,18 @@ impl ApiState {
     pub fn new(ledger: LedgerHandle, pool: PgPool) -> ApiState {
         ApiState {
             inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
+            cvc_keys: None,
         }
+    }
+
+    /// Seals and opens certificate CVCs with these keys.
+    pub fn with_cvc_keys(mut self, keys: Arc<dyn secrets::KeyProvider>) -> ApiState {
+        self.cvc_keys = Some(keys);
+        self
+    }
+
+    fn cvc_keys(&self) -> Result<&dyn secrets::KeyProvider, ApiError> {
+        self.cvc_keys.as_deref().ok_or(ApiError::CvcKeysMissing)
     }
 }
 
@@ -60,6 +75,7 @@ pub struct RequestId(pub Uuid);
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(ledger::router())
+        .merge(certificates::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -33,6 +33,7 @@ impl ApiDoc {
     pub fn openapi() -> utoipa::openapi::OpenApi {
         let mut doc = Root::openapi();
         doc.merge(crate::ledger::Doc::openapi());
+        doc.merge(crate::certificates::Doc::openapi());
         BearerKey.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
         doc

@@ -30,16 +30,36 @@ pub enum Scope {
     AccountsWrite,
     TransfersWrite,
     Read,
+    /// Loaders: upload certificates.
+    CertificatesUpload,
+    /// Payments: activate and refund certificates.
+    CertificatesActivate,
+    /// Online store and POS: authorize, capture, void.
+    CertificatesRedeem,
+    /// Operators: cancel certificates.
+    CertificatesAdmin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::AccountsWrite, Scope::TransfersWrite, Scope::Read];
+    pub const ALL: [Scope; 7] = [
+        Scope::AccountsWrite,
+        Scope::TransfersWrite,
+        Scope::Read,
+        Scope::CertificatesUpload,
+        Scope::CertificatesActivate,
+        Scope::CertificatesRedeem,
+        Scope::CertificatesAdmin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::AccountsWrite => "accounts:write",
             Scope::TransfersWrite => "transfers:write",
             Scope::Read => "read",
+            Scope::CertificatesUpload => "certificates:upload",
+            Scope::CertificatesActivate => "certificates:activate",
+            Scope::CertificatesRedeem => "certificates:redeem",
+            Scope::CertificatesAdmin => "certificates:admin",
         }
     }
 

@@ -1,4 +1,4 @@
-//! The committed view: accounts as of the last durable commit, for strongly consistent reads
+//! The committed view: accounts and domain entities as of the last durable commit, for strongly consistent reads
 //! without queueing behind the writer. The committer updates it after each commit and before
 //! it answers, so a caller always reads its own writes.
 
@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use ledger_core::{Account, AccountId, AccountRef};
+use ledger_core::{Account, AccountId, AccountRef, EntityRow};
+use uuid::Uuid;
 
 /// An account as committed, with the position of the latest event that changed it.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +20,7 @@ pub struct CommittedAccount {
 pub struct CommittedView {
     accounts: RwLock<HashMap<AccountId, CommittedAccount>>,
     codes: RwLock<HashMap<String, AccountId>>,
+    entities: RwLock<HashMap<Uuid, (EntityRow, i64)>>,
     head: AtomicI64,
 }
 
@@ -31,12 +33,28 @@ impl CommittedView {
         self.accounts.read().expect("view lock").get(&id).cloned()
     }
 
+    /// A domain entity as committed, with the position of its latest event.
+    pub fn entity(&self, id: Uuid) -> Option<(EntityRow, i64)> {
+        self.entities.read().expect("view lock").get(&id).cloned()
+    }
+
     /// The position of the last committed event.
     pub fn head(&self) -> i64 {
         self.head.load(Ordering::Acquire)
     }
 
-    pub(crate) fn publish(&self, accounts: impl IntoIterator<Item = CommittedAccount>, head: i64) {
+    pub(crate) fn publish(
+        &self,
+        accounts: impl IntoIterator<Item = CommittedAccount>,
+        entities: impl IntoIterator<Item = (EntityRow, i64)>,
+        head: i64,
+    ) {
+        {
+            let mut map = self.entities.write().expect("view lock");
+            for (row, position) in entities {
+                map.insert(row.id, (row, position));
+            }
+        }
         {
             let mut map = self.accounts.write().expect("view lock");
             let mut codes = None;

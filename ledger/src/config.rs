@@ -26,6 +26,23 @@ struct File {
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
     kafka: Option<KafkaFile>,
+    certificates: Option<CertificatesFile>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificatesFile {
+    cvc_key: Option<String>,
+    cvc_key_id: Option<String>,
+    expiry_interval_ms: Option<u64>,
+}
+
+/// Gift certificates: the key their CVCs are sealed with, and how often expiry runs.
+#[derive(Debug)]
+pub struct CertificatesConfig {
+    /// (key id, 64 hex characters); without it activations and authorizations answer 503.
+    pub cvc_key: Option<(String, String)>,
+    pub expiry_interval: Duration,
 }
 
 /// The `[kafka]` table.
@@ -77,6 +94,7 @@ pub struct Settings {
     pub writer: WriterConfig,
     /// Off unless KAFKA_BROKERS (or `kafka.brokers`) is set.
     pub kafka: Option<KafkaConfig>,
+    pub certificates: CertificatesConfig,
 }
 
 fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
@@ -148,6 +166,21 @@ impl Settings {
                 })
             }
         };
+        let certificates_file = file.certificates.unwrap_or_default();
+        let cvc_key_id =
+            env("LEDGER_CVC_KEY_ID")?.or(certificates_file.cvc_key_id).unwrap_or_else(|| "local-1".to_owned());
+        let certificates = CertificatesConfig {
+            cvc_key: env::<String>("LEDGER_CVC_KEY")?
+                .or(certificates_file.cvc_key)
+                .filter(|k| !k.trim().is_empty())
+                .map(|key| (cvc_key_id, key)),
+            expiry_interval: Duration::from_millis(
+                env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS")?
+                    .or(certificates_file.expiry_interval_ms)
+                    .unwrap_or(60_000u64)
+                    .max(10),
+            ),
+        };
         let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
         let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(1000);
         Ok(Settings {
@@ -156,6 +189,7 @@ impl Settings {
             db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
             projections: env("LEDGER_PROJECTIONS")?.or(file.projections).unwrap_or(true),
             kafka,
+            certificates,
             max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(100_000),
             writer: WriterConfig {
                 currencies,

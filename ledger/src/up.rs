@@ -69,8 +69,15 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    let app = command_api::router(command_api::ApiState::new(ledger, pool.clone()))
-        .merge(query_api::router(query_api::QueryState::new(pool)));
+    let expiry = tokio::spawn(expire_certificates(ledger.clone(), settings.certificates.expiry_interval));
+    let mut api = command_api::ApiState::new(ledger, pool.clone());
+    if let Some((id, key)) = &settings.certificates.cvc_key {
+        let keys = secrets::LocalKeys::new(id, key).context("LEDGER_CVC_KEY is 64 hex characters")?;
+        api = api.with_cvc_keys(std::sync::Arc::new(keys));
+    } else {
+        tracing::warn!("no LEDGER_CVC_KEY: certificate activations and authorizations answer 503");
+    }
+    let app = command_api::router(api).merge(query_api::router(query_api::QueryState::new(pool)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -84,6 +91,9 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     if let Some(task) = inbound {
         let _ = task.await;
     }
+    // The expiry job holds a handle too.
+    expiry.abort();
+    let _ = expiry.await;
     writer.await.context("the writer task failed")?;
     if let Some(task) = publisher {
         let _ = task.await;
@@ -137,6 +147,22 @@ async fn topics_ready(
                     delay = (delay * 2).min(std::time::Duration::from_secs(30));
                 }
             }))
+        }
+    }
+}
+
+/// Every `interval`, expires the certificates past their `expires_at`: the writer of this
+/// database is the only one, so one expiry runs at a time across processes.
+async fn expire_certificates(ledger: ledger_store::LedgerHandle, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let meta = ledger_store::EventMeta { channel: Some("expiry".into()), ..Default::default() };
+        match ledger.submit(ledger_core::certificates::Command::ExpireDue, meta).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(r)) => tracing::warn!(code = r.code(), "certificate expiry refused"),
+            Err(e) => tracing::warn!(error = %e, "certificate expiry not run; retried next interval"),
         }
     }
 }

@@ -138,10 +138,8 @@ pub fn seal(keys: &dyn KeyProvider, code: &str, cvc: &Cvc) -> Result<SealedCvc, 
 pub fn open(keys: &dyn KeyProvider, code: &str, sealed: &SealedCvc) -> Result<Cvc, SecretError> {
     let key = keys.key(&sealed.key_id).ok_or_else(|| SecretError::UnknownKey(sealed.key_id.clone()))?;
     let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
-    let nonce: [u8; 12] = hex::decode(&sealed.nonce)
-        .ok()
-        .and_then(|n| n.try_into().ok())
-        .ok_or(SecretError::Tampered)?;
+    let nonce: [u8; 12] =
+        hex::decode(&sealed.nonce).ok().and_then(|n| n.try_into().ok()).ok_or(SecretError::Tampered)?;
     let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| SecretError::Tampered)?;
     let clear = cipher
         .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: code.as_bytes() })
@@ -161,7 +159,11 @@ mod tests {
         let cvc = Cvc::generate().unwrap();
         let sealed = seal(&keys, "GC-1", &cvc).unwrap();
         assert_eq!(sealed.key_id, "k1");
-        assert_eq!((sealed.nonce.len(), sealed.ciphertext.len()), (24, 38), "12-byte nonce; 3 digits and a 16-byte tag");
+        assert_eq!(
+            (sealed.nonce.len(), sealed.ciphertext.len()),
+            (24, 38),
+            "12-byte nonce; 3 digits and a 16-byte tag"
+        );
         assert_eq!(open(&keys, "GC-1", &sealed).unwrap(), cvc);
         assert_eq!(open(&keys, "GC-2", &sealed), Err(SecretError::Tampered));
         let mut flipped = sealed.clone();

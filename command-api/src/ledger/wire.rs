@@ -35,6 +35,11 @@ impl<'de> Deserialize<'de> for WireAmount {
 }
 
 impl WireAmount {
+    /// An amount as text from another wire format (a CSV cell).
+    pub fn new(text: &str) -> WireAmount {
+        WireAmount(text.to_owned())
+    }
+
     /// Parses `-?digits(.digits)?`. A well-formed number that does not fit is `overflow` (or
     /// `amount_scale` when it has more decimals than anything can hold); sign and scale are the
     /// core's to judge.

@@ -233,15 +233,20 @@ impl Committer {
             self.metrics.observe_commit(micros(landed.started.elapsed()), events);
             WriterMetrics::add(&self.metrics.events, events);
             let mut accounts = HashMap::new();
+            let mut entities = HashMap::new();
             for group in &landed.groups {
                 for (account, _, last) in &group.accounts {
                     accounts.insert(account.id, (account, *last));
+                }
+                for (row, _, last) in &group.entities {
+                    entities.insert(row.id, (row, *last));
                 }
             }
             let committed = accounts
                 .into_values()
                 .map(|(account, last)| CommittedAccount { account: account.clone(), position: last });
-            self.view.publish(committed, head);
+            let entities = entities.into_values().map(|(row, last)| (row.clone(), last));
+            self.view.publish(committed, entities, head);
             self.metrics.set_head(head);
             WriterMetrics::add(&self.metrics.groups, 1);
         }

@@ -58,6 +58,17 @@ impl Loaded {
         Ok(Loaded { state, positions, head, head_hash })
     }
 
+    pub(super) fn committed_entities(&self) -> Vec<(EntityRow, i64)> {
+        self.state
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let position = self.positions.get(&row.id).map_or(0, |p| p.1);
+                (row, position)
+            })
+            .collect()
+    }
+
     pub(super) fn committed_accounts(&self) -> Vec<CommittedAccount> {
         self.state
             .ledger

@@ -249,7 +249,7 @@ impl Writer {
         let loaded = decider::Loaded::from_database(&mut read_conn, &config.currencies).await?;
         let metrics = Arc::new(WriterMetrics::default());
         let view = Arc::new(CommittedView::default());
-        view.publish(loaded.committed_accounts(), loaded.head);
+        view.publish(loaded.committed_accounts(), loaded.committed_entities(), loaded.head);
         metrics.set_head(loaded.head);
 
         let currencies = Arc::new(config.currencies.clone());

@@ -1,0 +1,204 @@
+//! Request and response bodies of the certificate endpoints. Amounts are decimal strings, times
+//! RFC 3339. No body ever carries a CVC in clear except the one a caller presents to authorize.
+
+use ledger_core::certificates::command::Issue;
+use ledger_core::certificates::state::Certificate;
+use ledger_core::{Account, CurrencyCode, Timestamp};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::ledger::wire::WireAmount;
+
+/// The most rows one upload takes.
+pub const MAX_UPLOAD_ROWS: usize = 1000;
+
+/// One pre-generated certificate to issue. With `Content-Type: text/csv` the same fields are
+/// the columns, under the header row `code,nominal,currency,expires_at,campaign,phone`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRow {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "GC-0001")]
+    pub code: String,
+    pub nominal: WireAmount,
+    #[schema(pattern = "^[A-Z][A-Z0-9]{2,11}$", example = "EUR")]
+    pub currency: String,
+    /// RFC 3339; the certificate expires then.
+    #[schema(format = DateTime, nullable = false)]
+    pub expires_at: Option<String>,
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$", nullable = false)]
+    pub campaign: Option<String>,
+    /// Where the CVC is sent on activation, unless the activation names another number.
+    #[schema(pattern = "^\\+?[0-9]{7,15}$", nullable = false)]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    #[schema(min_items = 1, max_items = 1000)]
+    pub certificates: Vec<UploadRow>,
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(text: &str) -> Result<Timestamp, ApiError> {
+    let at = time::OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|_| ApiError::InvalidBody(format!("{text:?} is not an RFC 3339 time")))?;
+    Ok(ledger_store::sql::from_time(at))
+}
+
+fn format_time(at: Timestamp) -> String {
+    ledger_store::sql::to_time(at).format(&Rfc3339).unwrap_or_default()
+}
+
+impl UploadRow {
+    /// The core's command for this row; a field that cannot be read refuses the row.
+    pub fn into_issue(self) -> Result<Issue, ApiError> {
+        let currency = CurrencyCode::parse(&self.currency)
+            .map_err(|_| ApiError::from(ledger_core::ledger::Rejection::UnknownCurrency))?;
+        Ok(Issue {
+            code: self.code,
+            nominal: self.nominal.parse()?,
+            currency,
+            expires_at: self.expires_at.as_deref().map(parse_time).transpose()?,
+            campaign: self.campaign,
+            phone: self.phone,
+        })
+    }
+}
+
+/// What happened to one uploaded row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadResult {
+    pub code: String,
+    /// `issued`, `exists` (the same row was uploaded before) or `rejected`.
+    #[schema(pattern = "^(issued|exists|rejected)$")]
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<RowProblem>,
+}
+
+/// Why a row was rejected: a stable code and a sentence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowProblem {
+    pub code: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadBody {
+    /// One per row, in input order.
+    pub results: Vec<UploadResult>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub order_id: String,
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub payment_id: String,
+    /// Where the CVC is sent; the upload row's phone when absent.
+    #[schema(pattern = "^\\+?[0-9]{7,15}$", nullable = false)]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub operation_id: String,
+    pub amount: WireAmount,
+    /// The CVC the customer presents.
+    #[schema(min_length = 1, max_length = 16)]
+    pub cvc: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    /// The authorization to capture.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub operation_id: String,
+    /// At most the amount authorized; the whole of it when absent.
+    #[schema(nullable = false)]
+    pub amount: Option<WireAmount>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    /// The authorization (open or captured) to void.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub operation_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub operation_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f][^\\x00-\\x1f\\x7f]*$",
+        nullable = false
+    )]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub operation_id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f][^\\x00-\\x1f\\x7f]*$"
+    )]
+    pub reason: String,
+}
+
+/// A certificate as it stands: never its CVC.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateBody {
+    pub code: String,
+    /// `issued`, `active`, `partially_redeemed`, `redeemed`, `refunded`, `cancelled` or `expired`.
+    pub state: &'static str,
+    pub currency: String,
+    #[schema(value_type = String, example = "100.00")]
+    pub nominal: String,
+    /// Posted balance.
+    #[schema(value_type = String, example = "70.00")]
+    pub balance: String,
+    /// The balance less open authorizations.
+    #[schema(value_type = String, example = "40.00")]
+    pub available: String,
+    pub expires_at: Option<String>,
+    /// The log position of the certificate's latest event.
+    pub position: i64,
+}
+
+impl CertificateBody {
+    pub fn new(c: &Certificate, account: Option<&Account>, position: i64, scale: u32) -> CertificateBody {
+        let amount = |d: rust_decimal::Decimal| {
+            let mut d = d;
+            d.rescale(scale);
+            d.to_string()
+        };
+        let (balance, available) = account
+            .map_or((rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO), |a| (a.balance(), a.available()));
+        CertificateBody {
+            code: c.code.clone(),
+            state: c.status.as_str(),
+            currency: c.currency.to_string(),
+            nominal: amount(c.nominal),
+            balance: amount(balance),
+            available: amount(available),
+            expires_at: c.expires_at.map(format_time),
+            position,
+        }
+    }
+}
