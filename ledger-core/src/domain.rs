@@ -352,7 +352,11 @@ macro_rules! domains {
             /// Every domain entity's stored form.
             pub fn rows(&self) -> Vec<EntityRow> {
                 let mut all = Vec::new();
-                $(all.extend(self.$module.rows());)+
+                $(
+                    if !<crate::$module::State as DomainState>::KINDS.is_empty() {
+                        all.extend(self.$module.rows());
+                    }
+                )+
                 all
             }
 

@@ -8,7 +8,7 @@
 use crate::domain::{Event, State};
 use crate::ids::Timestamp;
 use crate::ledger::{self, state::LedgerState};
-use crate::{Account, AccountId, Transfer, TransferId};
+use crate::{Account, AccountId};
 
 pub struct Postings<'a> {
     base: &'a LedgerState,
@@ -28,11 +28,6 @@ impl<'a> Postings<'a> {
     /// An account as this command's postings so far left it.
     pub fn account(&self, id: AccountId) -> Option<&Account> {
         self.scratch.account(id).or_else(|| self.base.account(id))
-    }
-
-    /// A transfer as this command's postings so far left it.
-    pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
-        self.scratch.transfer(id).or_else(|| self.base.transfer(id))
     }
 
     /// Decides a ledger command as part of the domain's command. Refused: nothing of it is

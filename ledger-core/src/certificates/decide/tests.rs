@@ -207,6 +207,17 @@ fn activation_posts_the_nominal_from_sales_clearing() {
     // The same order and payment again replays; another order is refused.
     assert_eq!(run(&mut state, activation("GC-1", "o1"), T0).unwrap(), Vec::<&str>::new());
     assert_eq!(refused(&mut state, activation("GC-1", "o2"), T0), Rejection::CertificateNotIssued);
+    // The same order with another payment is another activation.
+    let mut other_payment = activation("GC-1", "o1");
+    if let Command::Activate(a) = &mut other_payment {
+        a.payment_id = "pay-o2".into();
+    }
+    assert_eq!(refused(&mut state, other_payment, T0), Rejection::CertificateNotIssued);
+    let mut other_order = activation("GC-1", "o2");
+    if let Command::Activate(a) = &mut other_order {
+        a.payment_id = "pay-o1".into();
+    }
+    assert_eq!(refused(&mut state, other_order, T0), Rejection::CertificateNotIssued);
     // A phone given on activation wins over the upload row's.
     let mut state = given(&[Command::Issue(row("GC-1", "100.00"))]);
     let mut with_phone = activation("GC-1", "o1");
@@ -688,6 +699,21 @@ fn every_event_reads_back_from_its_stored_form() {
 fn codes_are_stable() {
     assert_eq!(Rejection::CertificateLocked.code(), "certificate_locked");
     assert_eq!(CVC_LOCK_SECONDS, 900, "fifteen minutes");
+    let states = [
+        Status::Issued,
+        Status::Active,
+        Status::PartiallyRedeemed,
+        Status::Redeemed,
+        Status::Refunded,
+        Status::Cancelled,
+        Status::Expired,
+    ];
+    let names = ["issued", "active", "partially_redeemed", "redeemed", "refunded", "cancelled", "expired"];
+    for (status, name) in states.into_iter().zip(names) {
+        assert_eq!(status.as_str(), name);
+        assert_eq!(serde_json::to_value(status).unwrap(), name);
+        assert_eq!(status.is_final(), ["refunded", "cancelled", "expired"].contains(&name));
+    }
     assert_eq!(Rejection::Ledger(ledger::Rejection::InsufficientFunds).code(), "insufficient_funds");
     assert_eq!(Rejection::from(ledger::Rejection::AmountScale), Rejection::Ledger(ledger::Rejection::AmountScale));
     assert_eq!(crate::Rejection::from(Rejection::PhoneRequired).code(), "phone_required");
