@@ -108,8 +108,12 @@ mod tests {
         assert_eq!(topics.names(), ["ledger.accounts", "ledger.events", "ledger.transfers"]);
         assert_eq!(topics.for_type("AccountFrozen").collect::<Vec<_>>(), ["ledger.accounts", "ledger.events"]);
         assert_eq!(topics.for_type("PendingTransferVoided").collect::<Vec<_>>(), ["ledger.events", "ledger.transfers"]);
-        for (t, _) in event_types() {
+        for (t, _) in EVENT_TYPES {
             assert_eq!(topics.for_type(t).count(), 2, "{t}");
+        }
+        // Other domains' events go to the events topic; their own topics are theirs to route.
+        for (t, _) in event_types().filter(|(t, _)| !EVENT_TYPES.iter().any(|(l, _)| l == t)) {
+            assert_eq!(topics.for_type(t).collect::<Vec<_>>(), ["ledger.events"], "{t}");
         }
     }
 

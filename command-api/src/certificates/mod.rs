@@ -5,19 +5,20 @@ pub mod routes;
 pub mod wire;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ledger_core::certificates::Rejection;
 use utoipa::OpenApi;
 
-use crate::ApiState;
 use crate::error::{ApiError, Refusal};
+use crate::{ApiState, MAX_BATCH_BODY_BYTES};
 use wire::*;
 
 /// The certificates' routes.
 pub fn router() -> Router<ApiState> {
     Router::new()
-        .route("/v1/certificates/upload/batch", post(routes::upload))
+        .route("/v1/certificates/upload/batch", post(routes::upload).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)))
         .route("/v1/certificates/{code}/activate", post(routes::activate))
         .route("/v1/certificates/{code}/authorize", post(routes::authorize))
         .route("/v1/certificates/{code}/capture", post(routes::capture))

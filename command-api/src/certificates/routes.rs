@@ -58,7 +58,7 @@ async fn submit(state: &ApiState, command: Command, meta: EventMeta) -> Result<C
 #[utoipa::path(post, path = "/v1/certificates/upload/batch", tag = "certificates",
     request_body(content(
         (UploadRequest = "application/json"),
-        (String = "text/csv", example = "code,nominal,currency,expires_at,campaign,phone\nGC-0001,100.00,EUR,2027-12-31T23:59:59Z,spring,+79990001122\n"))),
+        (UploadCsv = "text/csv"))),
     responses((status = 200, body = UploadBody, description = "One result per row, in input order; a bad row rejects only itself")),
     security(("api_key" = [])))]
 pub async fn upload(
@@ -79,7 +79,9 @@ pub async fn upload(
         Some("text/csv") => csv_rows(&body)?,
         _ => return Err(ApiError::InvalidBody("expected Content-Type: application/json or text/csv".into())),
     };
-    if rows.is_empty() || rows.len() > MAX_UPLOAD_ROWS {
+    // A CSV file of the header alone uploads nothing; JSON needs at least one row.
+    let json_body = mime.is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if (json_body && rows.is_empty()) || rows.len() > MAX_UPLOAD_ROWS {
         return Err(ApiError::InvalidBody(format!("an upload holds 1 to {MAX_UPLOAD_ROWS} rows")));
     }
     // Every row is its own command, submitted together so they share commits.

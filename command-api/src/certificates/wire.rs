@@ -15,22 +15,31 @@ use crate::ledger::wire::WireAmount;
 pub const MAX_UPLOAD_ROWS: usize = 1000;
 
 /// One pre-generated certificate to issue. With `Content-Type: text/csv` the same fields are
-/// the columns, under the header row `code,nominal,currency,expires_at,campaign,phone`.
+/// the columns, under the header row `code,nominal,currency,expires_at,campaign,phone`. Each row
+/// is checked on its own: a value out of its rules (described on each field) rejects that row in
+/// the results, not the upload, so the schema holds only the fields' types.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadRow {
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "GC-0001")]
+    /// 1 to 64 characters of `A-Z a-z 0-9 _ -` (else `invalid_certificate_code`).
+    #[schema(example = "GC-0001")]
     pub code: String,
+    /// A positive decimal string at the currency's scale (else `invalid_amount`,
+    /// `amount_must_be_positive` or `amount_scale`).
+    #[schema(value_type = String, example = "100.00")]
     pub nominal: WireAmount,
-    #[schema(pattern = "^[A-Z][A-Z0-9]{2,11}$", example = "EUR")]
+    /// A configured currency (else `unknown_currency`).
+    #[schema(example = "EUR")]
     pub currency: String,
-    /// RFC 3339; the certificate expires then.
-    #[schema(format = DateTime, nullable = false)]
+    /// RFC 3339, later than now (else `invalid_body` or `invalid_expiry`); the certificate
+    /// expires then.
+    #[schema(example = "2027-12-31T23:59:59Z")]
     pub expires_at: Option<String>,
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$", nullable = false)]
+    /// 1 to 128 characters, no control characters (else `invalid_campaign`).
     pub campaign: Option<String>,
-    /// Where the CVC is sent on activation, unless the activation names another number.
-    #[schema(pattern = "^\\+?[0-9]{7,15}$", nullable = false)]
+    /// 7 to 15 digits, optionally after a `+` (else `invalid_phone`): where the CVC is sent on
+    /// activation, unless the activation names another number.
+    #[schema(example = "+79990001122")]
     pub phone: Option<String>,
 }
 
@@ -40,6 +49,12 @@ pub struct UploadRequest {
     #[schema(min_items = 1, max_items = 1000)]
     pub certificates: Vec<UploadRow>,
 }
+
+/// The CSV form of an upload: the header row, then one row per certificate.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^code,nominal,currency,expires_at,campaign,phone(\r?\n|$)",
+    example = "code,nominal,currency,expires_at,campaign,phone\nGC-0001,100.00,EUR,2027-12-31T23:59:59Z,spring,+79990001122\n")]
+pub struct UploadCsv(#[allow(dead_code)] String);
 
 /// Parses an RFC 3339 time.
 pub fn parse_time(text: &str) -> Result<Timestamp, ApiError> {
@@ -100,7 +115,7 @@ pub struct ActivateRequest {
     #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub payment_id: String,
     /// Where the CVC is sent; the upload row's phone when absent.
-    #[schema(pattern = "^\\+?[0-9]{7,15}$", nullable = false)]
+    #[schema(pattern = "^\\+?[0-9]{7,15}$")]
     pub phone: Option<String>,
 }
 
@@ -122,7 +137,6 @@ pub struct CaptureRequest {
     #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub operation_id: String,
     /// At most the amount authorized; the whole of it when absent.
-    #[schema(nullable = false)]
     pub amount: Option<WireAmount>,
 }
 
@@ -142,8 +156,7 @@ pub struct RefundRequest {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f][^\\x00-\\x1f\\x7f]*$",
-        nullable = false
+        pattern = "^[^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f][^\\x00-\\x1f\\x7f]*$"
     )]
     pub reason: Option<String>,
 }
