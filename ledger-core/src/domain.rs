@@ -372,11 +372,18 @@ macro_rules! domains {
 
             /// Every entity whose stored row an applied event changed, its subject first.
             pub fn touched(&self, event: &Event) -> Vec<Touched> {
-                let mut out = vec![Touched { subject: event.subject(), moves: true }];
-                match event {
-                    $(Event::$name(e) => DomainState::touched(&self.$module, e, &mut out),)+
-                }
+                let mut out = Vec::new();
+                self.touched_into(event, &mut out);
                 out
+            }
+
+            /// `touched` into a buffer the caller reuses (the writer, once per event).
+            pub fn touched_into(&self, event: &Event, out: &mut Vec<Touched>) {
+                out.clear();
+                out.push(Touched { subject: event.subject(), moves: true });
+                match event {
+                    $(Event::$name(e) => DomainState::touched(&self.$module, e, out),)+
+                }
             }
         }
 
@@ -474,6 +481,13 @@ mod tests {
         assert_eq!(back, event);
         assert_eq!(back.ledger(), event.ledger());
         assert!(matches!(Event::from_parts("CertificateMelted", 1, "{}"), Err(EventDecodeError::UnknownType(..))));
+    }
+
+    #[test]
+    fn other_domains_never_make_the_log_types_bigger_than_the_ledgers() {
+        // The writer moves a command and its events for every transfer.
+        assert!(size_of::<Event>() <= size_of::<ledger::Event>(), "{}", size_of::<Event>());
+        assert!(size_of::<Command>() <= size_of::<ledger::Command>() + 8, "{}", size_of::<Command>());
     }
 
     #[test]

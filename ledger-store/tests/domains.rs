@@ -36,24 +36,24 @@ fn certificate(committed: &Committed) -> Certificate {
 }
 
 fn issue(code: &str) -> Command {
-    Command::Issue(Issue {
+    Command::Issue(Box::new(Issue {
         code: code.into(),
         nominal: dec("100.00"),
         currency: CurrencyCode::parse("EUR").unwrap(),
         expires_at: Some(Timestamp(i64::MAX / 2)),
         campaign: None,
         phone: Some("+79990001122".into()),
-    })
+    }))
 }
 
 fn activate(code: &str) -> Command {
-    Command::Activate(Activate {
+    Command::Activate(Box::new(Activate {
         code: code.into(),
         order_id: "o1".into(),
         payment_id: "p1".into(),
         phone: None,
         cvc: SealedCvc { key_id: "k".into(), nonce: "00".into(), ciphertext: "ff".into() },
-    })
+    }))
 }
 
 fn authorize(op: &str, amount: &str) -> Command {

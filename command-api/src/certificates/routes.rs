@@ -89,7 +89,7 @@ pub async fn upload(
         let (state, meta) = (&state, meta.clone());
         async move {
             let outcome = match issue {
-                Ok(issue) => submit(state, Command::Issue(issue), meta).await,
+                Ok(issue) => submit(state, Command::Issue(Box::new(issue)), meta).await,
                 Err(e) => Err(e),
             };
             match outcome {
@@ -175,13 +175,13 @@ pub async fn activate(
     let keys = state.cvc_keys()?;
     let cvc = Cvc::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
     let cvc = secrets::seal(keys, &code, &cvc).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let command = Command::Activate(Activate {
+    let command = Command::Activate(Box::new(Activate {
         code,
         order_id: body.order_id,
         payment_id: body.payment_id,
         phone: body.phone,
         cvc,
-    });
+    }));
     let c = submit(&state, command, meta).await?;
     answer(&state, StatusCode::OK, &c)
 }

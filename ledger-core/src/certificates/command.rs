@@ -42,9 +42,11 @@ pub struct Activate {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The two large commands are boxed, so the sum of every domain's commands stays as small as
+/// the ledger's.
 pub enum Command {
-    Issue(Issue),
-    Activate(Activate),
+    Issue(Box<Issue>),
+    Activate(Box<Activate>),
     /// Hold `amount` on the certificate. The caller has checked the presented CVC.
     Authorize {
         code: String,

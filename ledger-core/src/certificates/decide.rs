@@ -69,14 +69,14 @@ pub fn decide(state: &State, p: &mut Postings<'_>, command: &Command, now: Times
             let failed = c.failed_cvc_attempts + 1;
             let (failed_attempts, locked_until) =
                 if failed >= CVC_ATTEMPTS { (0, Some(now.plus_seconds(CVC_LOCK_SECONDS))) } else { (failed, None) };
-            p.record(Event::CvcRefused(CvcRefused {
+            p.record(Event::CvcRefused(Box::new(CvcRefused {
                 id: c.id,
                 operation_id: operation_id.clone(),
                 failed_attempts,
                 locked_until,
                 state: c.status,
                 at: now,
-            }));
+            })));
             Ok(())
         }
         Command::Capture { operation_id, amount, .. } => {
@@ -209,7 +209,7 @@ fn issue(state: &State, p: &mut Postings<'_>, c: &Issue, now: Timestamp) -> Resu
     let (account, account_code) = certificate_account(id, &c.code);
     let limit = BalanceLimit::DebitsMustNotExceedCredits;
     open(p, account, account_code, currency, AccountKind::Liability, limit, now)?;
-    p.record(Event::Issued(CertificateIssued {
+    p.record(Event::Issued(Box::new(CertificateIssued {
         id,
         code: c.code.clone(),
         nominal,
@@ -220,7 +220,7 @@ fn issue(state: &State, p: &mut Postings<'_>, c: &Issue, now: Timestamp) -> Resu
         account,
         state: Status::Issued,
         at: now,
-    }));
+    })));
     Ok(())
 }
 
@@ -251,7 +251,7 @@ fn activate(cert: &Certificate, p: &mut Postings<'_>, c: &Activate, now: Timesta
         serde_json::json!({"certificate": cert.code, "order_id": c.order_id, "payment_id": c.payment_id});
     p.execute(ledger::Command::CreateTransfer(posting), now)?;
     let (after, available) = balances(p, cert.account);
-    p.record(Event::Activated(CertificateActivated {
+    p.record(Event::Activated(Box::new(CertificateActivated {
         id: cert.id,
         order_id: c.order_id.clone(),
         payment_id: c.payment_id.clone(),
@@ -261,7 +261,7 @@ fn activate(cert: &Certificate, p: &mut Postings<'_>, c: &Activate, now: Timesta
         balance: BalanceChange { before, after, available },
         state: Status::Active,
         at: now,
-    }));
+    })));
     Ok(())
 }
 
@@ -325,7 +325,7 @@ fn authorize(
     hold.metadata = serde_json::json!({"certificate": cert.code, "operation_id": operation_id});
     p.execute(ledger::Command::CreateTransfer(hold), now)?;
     let (after, available) = balances(p, cert.account);
-    p.record(Event::Authorized(CertificateOperation {
+    p.record(Event::Authorized(Box::new(CertificateOperation {
         id: cert.id,
         operation_id: operation_id.to_owned(),
         amount,
@@ -334,7 +334,7 @@ fn authorize(
         balance: BalanceChange { before, after, available },
         state: cert.status,
         at: now,
-    }));
+    })));
     Ok(())
 }
 
@@ -373,7 +373,7 @@ fn capture(
     let (before, _) = balances(p, cert.account);
     p.execute(ledger::Command::PostPendingTransfer { pending_id: transfer, amount: Some(amount) }, now)?;
     let (after, available) = balances(p, cert.account);
-    p.record(Event::Captured(CertificateOperation {
+    p.record(Event::Captured(Box::new(CertificateOperation {
         id: cert.id,
         operation_id: operation_id.to_owned(),
         amount,
@@ -382,7 +382,7 @@ fn capture(
         balance: BalanceChange { before, after, available },
         state: status_after(cert, after),
         at: now,
-    }));
+    })));
     Ok(())
 }
 
@@ -403,7 +403,7 @@ fn void(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Times
             let metadata = serde_json::json!({"certificate": cert.code, "operation_id": operation_id});
             p.execute(ledger::Command::ReverseTransfer { id: reversal, transfer_id: hold, metadata }, now)?;
             let (after, available) = balances(p, cert.account);
-            p.record(Event::CaptureVoided(CertificateOperation {
+            p.record(Event::CaptureVoided(Box::new(CertificateOperation {
                 id: cert.id,
                 operation_id: operation_id.to_owned(),
                 amount: op.captured.unwrap_or(op.amount),
@@ -412,7 +412,7 @@ fn void(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Times
                 balance: BalanceChange { before, after, available },
                 state: status_after(cert, after),
                 at: now,
-            }));
+            })));
             Ok(())
         }
     }
@@ -425,7 +425,7 @@ fn release(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Ti
     let (before, _) = balances(p, cert.account);
     p.execute(ledger::Command::VoidPendingTransfer { pending_id: hold }, now)?;
     let (after, available) = balances(p, cert.account);
-    p.record(Event::AuthorizationVoided(CertificateOperation {
+    p.record(Event::AuthorizationVoided(Box::new(CertificateOperation {
         id: cert.id,
         operation_id: operation_id.to_owned(),
         amount: op.amount,
@@ -434,7 +434,7 @@ fn release(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Ti
         balance: BalanceChange { before, after, available },
         state: cert.status,
         at: now,
-    }));
+    })));
     Ok(())
 }
 
@@ -482,6 +482,7 @@ fn close(
         state: status,
         at: now,
     };
+    let operation = Box::new(operation);
     p.record(if kind == OperationKind::Refund { Event::Refunded(operation) } else { Event::Cancelled(operation) });
     Ok(())
 }
@@ -513,14 +514,14 @@ fn expire(cert: &Certificate, p: &mut Postings<'_>, now: Timestamp) -> Result<()
     let transfer = Purpose::Expiry.transfer(cert.id, "");
     let (before, amount, transfer) = write_off(cert, p, transfer, breakage(&cert.currency).0, "expiry", now)?;
     let (after, available) = balances(p, cert.account);
-    p.record(Event::Expired(CertificateExpired {
+    p.record(Event::Expired(Box::new(CertificateExpired {
         id: cert.id,
         amount,
         transfer,
         balance: BalanceChange { before, after, available },
         state: Status::Expired,
         at: now,
-    }));
+    })));
     Ok(())
 }
 

@@ -117,17 +117,19 @@ pub const EVENT_TYPES: [(&str, i16); 10] = [
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// Payloads are boxed: the log's event type (the sum of every domain's) stays as small as the
+/// ledger's own, which the writer moves for every transfer.
 pub enum Event {
-    Issued(CertificateIssued),
-    Activated(CertificateActivated),
-    CvcRefused(CvcRefused),
-    Authorized(CertificateOperation),
-    Captured(CertificateOperation),
-    AuthorizationVoided(CertificateOperation),
-    CaptureVoided(CertificateOperation),
-    Refunded(CertificateOperation),
-    Cancelled(CertificateOperation),
-    Expired(CertificateExpired),
+    Issued(Box<CertificateIssued>),
+    Activated(Box<CertificateActivated>),
+    CvcRefused(Box<CvcRefused>),
+    Authorized(Box<CertificateOperation>),
+    Captured(Box<CertificateOperation>),
+    AuthorizationVoided(Box<CertificateOperation>),
+    CaptureVoided(Box<CertificateOperation>),
+    Refunded(Box<CertificateOperation>),
+    Cancelled(Box<CertificateOperation>),
+    Expired(Box<CertificateExpired>),
 }
 
 impl Event {

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ledger_core::ledger::decide::execute_batch;
 use ledger_core::{
-    AccountId, Command, Currencies, EntityRef, EntityRow, Event, Replay, State, Subject, Timestamp, TransferId,
+    AccountId, Command, Currencies, EntityRef, EntityRow, Event, Replay, State, Subject, Timestamp, Touched, TransferId,
 };
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, watch};
@@ -113,6 +113,8 @@ pub(super) struct Decider {
     out: mpsc::Sender<Sealed>,
     throttle: crate::followers::Throttle,
     known: Known,
+    /// What the event being sealed touched (reused, not allocated per event).
+    touched: Vec<Touched>,
 }
 
 #[derive(Default)]
@@ -149,6 +151,7 @@ impl Decider {
             out,
             throttle: crate::followers::Throttle::default(),
             known: Known::build(&config_url),
+            touched: Vec::new(),
         };
         decider.install(loaded);
         decider
@@ -400,7 +403,8 @@ impl Decider {
             let record = RecordedEvent::seal(event, position, version, meta, now, &self.head_hash);
             self.head_hash = record.hash;
             staged.events.push(record);
-            for touched in self.state.touched(event) {
+            self.state.touched_into(event, &mut self.touched);
+            for touched in &self.touched {
                 let subject = touched.subject;
                 if touched.moves {
                     self.positions.entry(subject.id()).or_insert((position, position)).1 = position;
