@@ -35,6 +35,8 @@ struct CertificatesFile {
     cvc_key: Option<String>,
     cvc_key_id: Option<String>,
     expiry_interval_ms: Option<u64>,
+    sms_url: Option<String>,
+    sms_text: Option<String>,
 }
 
 /// Gift certificates: the key their CVCs are sealed with, and how often expiry runs.
@@ -43,6 +45,10 @@ pub struct CertificatesConfig {
     /// (key id, 64 hex characters); without it activations and authorizations answer 503.
     pub cvc_key: Option<(String, String)>,
     pub expiry_interval: Duration,
+    /// The SMS gateway CVCs are sent to (`http://host:port/path`); none: CVCs are not sent.
+    pub sms_url: Option<String>,
+    /// The message, with `{code}` and `{cvc}` filled in.
+    pub sms_text: Option<String>,
 }
 
 /// The `[kafka]` table.
@@ -180,6 +186,8 @@ impl Settings {
                     .unwrap_or(60_000u64)
                     .max(10),
             ),
+            sms_url: env::<String>("LEDGER_SMS_URL")?.or(certificates_file.sms_url).filter(|u| !u.trim().is_empty()),
+            sms_text: env("LEDGER_SMS_TEXT")?.or(certificates_file.sms_text),
         };
         let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
         let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(1000);

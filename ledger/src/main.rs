@@ -6,6 +6,7 @@ mod bench_http;
 mod bench_publisher;
 mod config;
 mod load;
+mod sms_simulator;
 mod up;
 
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ enum Cmd {
     BenchHttp(bench_http::Args),
     /// Publish the first events of the log to Kafka and compare with producing the same messages raw.
     BenchPublisher(bench_publisher::Args),
+    /// A stand-in SMS gateway on loopback: receives certificate CVC messages, lists them.
+    SmsSimulator(sms_simulator::Args),
 }
 
 #[derive(Subcommand)]
@@ -58,7 +61,8 @@ enum KeysCmd {
     Create {
         #[arg(long)]
         channel: String,
-        /// Comma-separated: accounts:write, transfers:write, read.
+        /// Comma-separated: accounts:write, transfers:write, read, certificates:upload,
+        /// certificates:activate, certificates:redeem, certificates:admin.
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
@@ -136,6 +140,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Cmd::Schemas(SchemasCmd::Check { file }) => return schemas_check(&file),
+        Cmd::SmsSimulator(args) => {
+            sms_simulator::run(args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let url =
@@ -180,7 +188,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(&url, args, settings.writer.clone()).await?;
         }
         Cmd::BenchPublisher(args) => bench_publisher::run(&url, args).await?,
-        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) => unreachable!("handled above"),
+        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) | Cmd::SmsSimulator(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

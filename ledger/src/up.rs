@@ -71,9 +71,25 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     }
     let expiry = tokio::spawn(expire_certificates(ledger.clone(), settings.certificates.expiry_interval));
     let mut api = command_api::ApiState::new(ledger, pool.clone());
+    let mut sms = None;
     if let Some((id, key)) = &settings.certificates.cvc_key {
-        let keys = secrets::LocalKeys::new(id, key).context("LEDGER_CVC_KEY is 64 hex characters")?;
-        api = api.with_cvc_keys(std::sync::Arc::new(keys));
+        let keys: std::sync::Arc<dyn secrets::KeyProvider> =
+            std::sync::Arc::new(secrets::LocalKeys::new(id, key).context("LEDGER_CVC_KEY is 64 hex characters")?);
+        api = api.with_cvc_keys(keys.clone());
+        match &settings.certificates.sms_url {
+            Some(sms_url) => {
+                let gateway = streams::sms::HttpGateway::new(sms_url).context("LEDGER_SMS_URL")?;
+                let text = settings.certificates.sms_text.clone();
+                let mut outbox = streams::sms::SmsOutbox::new(gateway, keys, text, streams::sms::Retry::default());
+                let (url, stopped) = (url.to_owned(), stopped_kafka.clone());
+                info!(sms_url, "sending certificate CVCs by SMS");
+                sms = Some(tokio::spawn(async move {
+                    let config = ledger_store::follow::FollowConfig::default();
+                    ledger_store::follow::run(&url, &mut outbox, config, stopped, None).await
+                }));
+            }
+            None => tracing::warn!("no LEDGER_SMS_URL: certificate CVCs are sealed but not sent"),
+        }
     } else {
         tracing::warn!("no LEDGER_CVC_KEY: certificate activations and authorizations answer 503");
     }
@@ -94,6 +110,9 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     // The expiry job holds a handle too.
     expiry.abort();
     let _ = expiry.await;
+    if let Some(task) = sms {
+        let _ = task.await;
+    }
     writer.await.context("the writer task failed")?;
     if let Some(task) = publisher {
         let _ = task.await;

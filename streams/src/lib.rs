@@ -9,6 +9,7 @@ pub mod inbound;
 pub mod publisher;
 pub mod schemas;
 pub mod sink;
+pub mod sms;
 pub mod subscriber;
 pub mod topics;
 

@@ -253,6 +253,7 @@ fn activate(cert: &Certificate, p: &mut Postings<'_>, c: &Activate, now: Timesta
     let (after, available) = balances(p, cert.account);
     p.record(Event::Activated(Box::new(CertificateActivated {
         id: cert.id,
+        code: cert.code.clone(),
         order_id: c.order_id.clone(),
         payment_id: c.payment_id.clone(),
         phone,

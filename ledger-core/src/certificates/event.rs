@@ -47,6 +47,7 @@ pub struct CertificateIssued {
 #[serde(deny_unknown_fields)]
 pub struct CertificateActivated {
     pub id: CertificateId,
+    pub code: String,
     pub order_id: String,
     pub payment_id: String,
     pub phone: String,

@@ -4,5 +4,6 @@
 mod consumer;
 mod publisher;
 mod schemas;
+mod sms;
 mod support;
 mod topics;
