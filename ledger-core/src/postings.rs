@@ -71,3 +71,35 @@ pub fn execute<R>(
     }
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AccountKind, BalanceLimit, CurrencyCode, OpenAccount};
+
+    #[test]
+    fn ledger_commands_see_what_they_name_on_the_scratch_copy() {
+        let mut base = LedgerState::new(crate::Currencies::standard());
+        let id = AccountId(uuid::Uuid::from_u128(1));
+        let open = OpenAccount {
+            id,
+            code: "a".into(),
+            currency: CurrencyCode::parse("EUR").unwrap(),
+            kind: AccountKind::Asset,
+            limit: BalanceLimit::None,
+            metadata: serde_json::Value::Null,
+        };
+        ledger::decide::execute(&mut base, &ledger::Command::OpenAccount(open.clone()), Timestamp(1)).unwrap();
+        let mut p = Postings::new(&base);
+        // By id, for a status change; by code, for an opening that must see the code taken.
+        let frozen = p.execute(ledger::Command::FreezeAccount { id, reason: None }, Timestamp(2)).unwrap();
+        assert_eq!(frozen.iter().map(Event::event_type).collect::<Vec<_>>(), ["AccountFrozen"]);
+        let again = OpenAccount { id: AccountId(uuid::Uuid::from_u128(2)), ..open };
+        let taken = p.execute(ledger::Command::OpenAccount(again), Timestamp(2));
+        assert_eq!(taken.unwrap_err(), ledger::Rejection::AccountCodeExists);
+        assert_eq!(p.account(id).map(|a| a.status), Some(crate::AccountStatus::Frozen));
+        // The base is untouched until the domain's command is accepted and applied.
+        assert_eq!(base.account(id).map(|a| a.status), Some(crate::AccountStatus::Open));
+        assert_eq!(p.into_events().len(), 1);
+    }
+}
