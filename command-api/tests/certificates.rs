@@ -98,6 +98,7 @@ fn code_of(problem: &Value) -> &str {
 
 #[tokio::test]
 async fn a_certificate_is_uploaded_activated_spent_voided_and_refunded() {
+    let logs = test_support::CapturedLogs::start();
     let app = spawn_app().await;
     // JSON upload: a bad row rejects only itself.
     let rows = json!({"certificates": [
@@ -235,7 +236,11 @@ async fn a_certificate_is_uploaded_activated_spent_voided_and_refunded() {
     let (status, body) = app.send("auditor", "/v1/certificates/NOPE/balance", "", None).await;
     assert_eq!((status, code_of(&body)), (StatusCode::NOT_FOUND, "certificate_not_found"));
 
-    // The CVC is in no event in clear: only its sealed form, under a key id.
+    // The CVC is in no log line (every level, the writer's included) ...
+    let logged = logs.text();
+    assert!(logged.contains("writer"), "the logs were captured: {logged}");
+    assert!(!logged.contains(&format!("\"cvc\":\"{cvc}\"")) && !logged.contains(&format!("cvc={cvc}")), "{logged}");
+    // ... and in no event in clear: only its sealed form, under a key id.
     for (event_type, payload) in app.events().await {
         let payload: Value = serde_json::from_str(&payload).unwrap();
         if let Some(cvc_field) = payload.get("cvc") {

@@ -62,6 +62,51 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Every log line of the test binary, at every level, from every thread (the writer's, the
+/// followers', the handlers'): for tests that prove a secret never reaches the logs. One
+/// process-wide subscriber, installed by the first `start`, so no log line escapes it.
+pub struct CapturedLogs {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    pub fn start() -> CapturedLogs {
+        static LINES: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+        let lines = LINES
+            .get_or_init(|| {
+                let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                let writer = lines.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+                    .with_ansi(false)
+                    .with_writer(move || Sink(writer.clone()))
+                    .finish();
+                // Another global subscriber already installed would leave this one unused: say so.
+                tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+                lines
+            })
+            .clone();
+        CapturedLogs { lines }
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

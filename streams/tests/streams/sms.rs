@@ -49,6 +49,7 @@ const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e
 
 #[tokio::test]
 async fn an_activation_sends_its_cvc_once_retrying_and_dead_letters_what_never_goes() {
+    let logs = test_support::CapturedLogs::start();
     let db = fresh_database().await;
     let (ledger, task) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
     let keys: Arc<dyn KeyProvider> = Arc::new(LocalKeys::new("k1", KEY).unwrap());
@@ -121,5 +122,12 @@ async fn an_activation_sends_its_cvc_once_retrying_and_dead_letters_what_never_g
         assert!(!everything.contains(&format!("CVC {cvc}")) && !everything.contains(&format!("/{cvc}")));
     }
     assert!(!everything.contains("\"cvc\":\""), "a CVC field holding a plain string");
+    // Nor any log line, at any level, of the writer, the outbox or the gateway client.
+    let logged = logs.text();
+    assert!(logged.contains("CVC sent") && logged.contains("dead-lettered"), "the logs were captured");
+    for cvc in &cvcs {
+        assert!(!logged.contains(&format!("CVC {cvc}")) && !logged.contains(&format!("/{cvc}")), "{logged}");
+    }
+    assert!(!logged.contains("+79990001122"), "phones are masked in logs");
     db.drop_database().await;
 }
