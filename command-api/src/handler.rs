@@ -38,6 +38,7 @@ pub(crate) fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) 
         channel: Some(who.channel.clone()),
         initiator: initiator.map(str::to_owned),
         key_id: Some(who.key_id),
+        source: Some(ledger_store::Source::Http),
     })
 }
 

@@ -13,7 +13,7 @@ pub mod verify;
 pub mod view;
 pub mod writer;
 
-pub use record::{EventMeta, RecordedEvent};
+pub use record::{EventMeta, RecordedEvent, Source};
 pub use writer::{Committed, Decision, Entity, LedgerHandle, Standby, WriteError, Writer, WriterConfig};
 
 /// The schema migrations under `migrations/`, embedded at build time.

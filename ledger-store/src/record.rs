@@ -29,6 +29,25 @@ pub struct EventMeta {
     /// The API key that authenticated the command.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<Uuid>,
+    /// Where the command came from: an HTTP request, or a message of a topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+}
+
+/// Where a command came from, as the audit trail shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Http,
+    Topic {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    /// A job of the engine itself (certificate expiry, ...).
+    Job {
+        name: String,
+    },
 }
 
 /// One row of the `events` table.

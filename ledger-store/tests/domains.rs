@@ -52,6 +52,8 @@ fn activate(code: &str) -> Command {
         order_id: "o1".into(),
         payment_id: "p1".into(),
         phone: None,
+        client_id: None,
+        paid: None,
         cvc: SealedCvc { key_id: "k".into(), nonce: "00".into(), ciphertext: "ff".into() },
     }))
 }

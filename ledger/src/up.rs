@@ -177,7 +177,11 @@ async fn expire_certificates(ledger: ledger_store::LedgerHandle, interval: std::
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let meta = ledger_store::EventMeta { channel: Some("expiry".into()), ..Default::default() };
+        let meta = ledger_store::EventMeta {
+            channel: Some("expiry".into()),
+            source: Some(ledger_store::Source::Job { name: "certificates_expiry".into() }),
+            ..Default::default()
+        };
         match ledger.submit(ledger_core::certificates::Command::ExpireDue, meta).await {
             Ok(Ok(_)) => {}
             Ok(Err(r)) => tracing::warn!(code = r.code(), "certificate expiry refused"),

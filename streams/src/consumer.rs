@@ -32,6 +32,18 @@ impl Inbound {
         self.headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
+    /// Event metadata naming this message as the command's source.
+    pub fn meta(&self) -> ledger_store::EventMeta {
+        ledger_store::EventMeta {
+            source: Some(ledger_store::Source::Topic {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                offset: self.offset,
+            }),
+            ..ledger_store::EventMeta::default()
+        }
+    }
+
     /// The id deduplication uses: the `message_id` header, else the key.
     pub fn message_id(&self) -> Option<&str> {
         self.header("message_id").or(self.key.as_deref()).filter(|id| !id.is_empty())

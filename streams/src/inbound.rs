@@ -54,7 +54,7 @@ impl Handler for TransferRequests {
             metadata: request.metadata,
             ..CreateTransfer::simple(TransferId(request.id), account(&request.debit), account(&request.credit), amount)
         };
-        let meta = EventMeta { channel: Some(format!("kafka:{}", message.topic)), ..EventMeta::default() };
+        let meta = EventMeta { channel: Some(format!("kafka:{}", message.topic)), ..message.meta() };
         match self.ledger.submit(Command::CreateTransfer(transfer), meta).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(rejection)) => {

@@ -83,6 +83,7 @@ pub fn rejection_status(r: Rejection) -> StatusCode {
         | InvalidReason
         | InvalidExpiry
         | PhoneRequired
+        | PaymentMismatch
         | CaptureExceedsAuthorization => StatusCode::UNPROCESSABLE_ENTITY,
         Ledger(r) => crate::ledger::rejection_status(r),
     }

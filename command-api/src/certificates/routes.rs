@@ -180,6 +180,8 @@ pub async fn activate(
         order_id: body.order_id,
         payment_id: body.payment_id,
         phone: body.phone,
+        client_id: body.client_id,
+        paid: None,
         cvc,
     }));
     let c = submit(&state, command, meta).await?;

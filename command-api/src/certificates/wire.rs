@@ -117,6 +117,9 @@ pub struct ActivateRequest {
     /// Where the CVC is sent; the upload row's phone when absent.
     #[schema(pattern = "^\\+?[0-9]{7,15}$")]
     pub phone: Option<String>,
+    /// The buyer, kept for BI.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

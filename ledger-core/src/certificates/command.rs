@@ -38,7 +38,19 @@ pub struct Activate {
     pub payment_id: String,
     /// Where the CVC goes; the upload row's phone when absent.
     pub phone: Option<String>,
+    /// The buyer, when the order names one (kept for BI).
+    pub client_id: Option<String>,
+    /// What the order paid for this certificate, when the activation comes from an order: it
+    /// must be the certificate's nominal in its currency (`payment_mismatch`).
+    pub paid: Option<Paid>,
     pub cvc: SealedCvc,
+}
+
+/// An amount in a currency, as an order line paid it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paid {
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,9 +9,10 @@
 //!   `invalid_phone`, `invalid_campaign`, `invalid_expiry` (not after now); the code exists: the
 //!   same row replays (no events), else `exists_with_different_fields`; then the ledger's rules
 //!   on opening the certificate's, sales clearing's and breakage's accounts.
-//! - `Activate`: `invalid_reference` (order, payment), `invalid_phone`; activated by the same
-//!   order and payment replays; `certificate_refunded`, `certificate_cancelled`,
+//! - `Activate`: `invalid_reference` (order, payment, client), `invalid_phone`; activated by the
+//!   same order and payment replays; `certificate_refunded`, `certificate_cancelled`,
 //!   `certificate_expired`, `certificate_not_issued`; `certificate_expired` (past `expires_at`);
+//!   `payment_mismatch` (the order line paid another amount or currency than the nominal);
 //!   `phone_required`; the ledger's rules on the posting.
 //! - `Authorize`: `amount_must_be_positive`, `amount_scale`; the operation exists: the same
 //!   authorization replays, else `exists_with_different_fields`; usable (below); then the
@@ -225,7 +226,10 @@ fn issue(state: &State, p: &mut Postings<'_>, c: &Issue, now: Timestamp) -> Resu
 }
 
 fn activate(cert: &Certificate, p: &mut Postings<'_>, c: &Activate, now: Timestamp) -> Result<(), Rejection> {
-    if !valid_text(&c.order_id) || !valid_text(&c.payment_id) {
+    if !valid_text(&c.order_id)
+        || !valid_text(&c.payment_id)
+        || c.client_id.as_deref().is_some_and(|id| !valid_text(id))
+    {
         return Err(Rejection::InvalidReference);
     }
     if c.phone.as_deref().is_some_and(|phone| !valid_phone(phone)) {
@@ -240,6 +244,9 @@ fn activate(cert: &Certificate, p: &mut Postings<'_>, c: &Activate, now: Timesta
     }
     if cert.expires_at.is_some_and(|at| at <= now) {
         return Err(Rejection::CertificateExpired);
+    }
+    if c.paid.as_ref().is_some_and(|paid| paid.amount != cert.nominal || paid.currency != cert.currency) {
+        return Err(Rejection::PaymentMismatch);
     }
     let phone = c.phone.clone().or_else(|| cert.phone.clone()).ok_or(Rejection::PhoneRequired)?;
     let transfer = Purpose::Activation.transfer(cert.id, "");
@@ -256,6 +263,7 @@ fn activate(cert: &Certificate, p: &mut Postings<'_>, c: &Activate, now: Timesta
         code: cert.code.clone(),
         order_id: c.order_id.clone(),
         payment_id: c.payment_id.clone(),
+        client_id: c.client_id.clone(),
         phone,
         cvc: c.cvc.clone(),
         transfer,

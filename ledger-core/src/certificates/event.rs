@@ -50,6 +50,9 @@ pub struct CertificateActivated {
     pub code: String,
     pub order_id: String,
     pub payment_id: String,
+    /// The buyer, when the order named one.
+    #[serde(default)]
+    pub client_id: Option<String>,
     pub phone: String,
     pub cvc: SealedCvc,
     pub transfer: TransferId,

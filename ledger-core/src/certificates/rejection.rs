@@ -32,6 +32,8 @@ pub enum Rejection {
     CertificateCancelled,
     #[error("the certificate was refunded")]
     CertificateRefunded,
+    #[error("the order paid another amount or currency than the certificate's nominal")]
+    PaymentMismatch,
     #[error("no phone number to send the CVC to: give one on activation or on the upload row")]
     PhoneRequired,
     #[error("too many wrong CVCs: authorizations are refused for 15 minutes")]
@@ -75,6 +77,7 @@ impl Rejection {
             Rejection::CertificateExpired => "certificate_expired",
             Rejection::CertificateCancelled => "certificate_cancelled",
             Rejection::CertificateRefunded => "certificate_refunded",
+            Rejection::PaymentMismatch => "payment_mismatch",
             Rejection::PhoneRequired => "phone_required",
             Rejection::CertificateLocked => "certificate_locked",
             Rejection::OperationNotFound => "operation_not_found",

@@ -97,6 +97,9 @@ pub struct Certificate {
     pub cvc_phone: Option<String>,
     pub order_id: Option<String>,
     pub payment_id: Option<String>,
+    /// The buyer named by the activating order.
+    #[serde(default)]
+    pub client_id: Option<String>,
     pub cvc: Option<SealedCvc>,
     pub failed_cvc_attempts: u32,
     pub locked_until: Option<Timestamp>,
@@ -170,6 +173,7 @@ impl DomainState for State {
                 cvc_phone: None,
                 order_id: None,
                 payment_id: None,
+                client_id: None,
                 cvc: None,
                 failed_cvc_attempts: 0,
                 locked_until: None,
@@ -188,6 +192,7 @@ impl DomainState for State {
             Event::Activated(e) => {
                 c.order_id = Some(e.order_id.clone());
                 c.payment_id = Some(e.payment_id.clone());
+                c.client_id = e.client_id.clone();
                 c.cvc_phone = Some(e.phone.clone());
                 c.cvc = Some(e.cvc.clone());
             }

@@ -70,6 +70,8 @@ async fn an_activation_sends_its_cvc_once_retrying_and_dead_letters_what_never_g
             order_id: format!("o-{code}"),
             payment_id: format!("p-{code}"),
             phone: None,
+            client_id: None,
+            paid: None,
             cvc: secrets::seal(keys.as_ref(), code, &cvc).unwrap(),
         };
         ledger.submit(Command::Activate(Box::new(activate)), EventMeta::default()).await.unwrap().unwrap();

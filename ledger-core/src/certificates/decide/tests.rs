@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::certificates::KIND;
-use crate::certificates::command::SealedCvc;
+use crate::certificates::command::{Paid, SealedCvc};
 use crate::domain::{DomainCommand, DomainState};
 use crate::money::Currencies;
 use crate::{Command as Any, Event as AnyEvent, State as AnyState};
@@ -46,6 +46,8 @@ fn activation(code: &str, order: &str) -> Command {
         order_id: order.to_owned(),
         payment_id: format!("pay-{order}"),
         phone: None,
+        client_id: None,
+        paid: None,
         cvc: sealed(),
     }))
 }
@@ -252,6 +254,8 @@ fn activation_is_refused_with_a_typed_code() {
             order_id: "o1".into(),
             payment_id: "p1".into(),
             phone: None,
+            client_id: None,
+            paid: None,
             cvc: sealed(),
         };
         f(&mut a);
@@ -263,7 +267,16 @@ fn activation_is_refused_with_a_typed_code() {
         (with(&|a| a.order_id = String::new()), T0, Rejection::InvalidReference),
         (with(&|a| a.payment_id = "p\n1".into()), T0, Rejection::InvalidReference),
         (with(&|a| a.order_id = "o".repeat(129)), T0, Rejection::InvalidReference),
+        (with(&|a| a.client_id = Some(String::new())), T0, Rejection::InvalidReference),
+        (with(&|a| a.client_id = Some("c".repeat(129))), T0, Rejection::InvalidReference),
         (with(&|a| a.phone = Some("12".into())), T0, Rejection::InvalidPhone),
+        (with(&|a| a.paid = Some(Paid { amount: dec("99.99"), currency: eur() })), T0, Rejection::PaymentMismatch),
+        (with(&|a| a.paid = Some(Paid { amount: dec("100.01"), currency: eur() })), T0, Rejection::PaymentMismatch),
+        (
+            with(&|a| a.paid = Some(Paid { amount: dec("100.00"), currency: CurrencyCode::parse("USD").unwrap() })),
+            T0,
+            Rejection::PaymentMismatch,
+        ),
         (with(&|_| {}), T0.plus_seconds(30 * DAY), Rejection::CertificateExpired),
         (with(&|a| a.code = "GC-2".into()), T0, Rejection::CertificateCancelled),
         (with(&|a| a.code = "GC-3".into()), T0, Rejection::PhoneRequired),
@@ -278,6 +291,13 @@ fn activation_is_refused_with_a_typed_code() {
         a.phone = Some("1234567".into());
     });
     assert!(run(&mut state, ok, T0.plus_seconds(30 * DAY - 1)).is_ok());
+    // An order paying the nominal (at any scale) activates, and its client is kept.
+    let paid = with(&|a| {
+        a.paid = Some(Paid { amount: dec("100"), currency: eur() });
+        a.client_id = Some("c".repeat(128));
+    });
+    assert!(run(&mut state, paid, T0).is_ok());
+    assert_eq!(cert(&state, "GC-1").client_id, Some("c".repeat(128)));
 }
 
 #[test]
