@@ -252,7 +252,7 @@ async fn projections_cmd(url: &str, cmd: ProjectionsCmd) -> anyhow::Result<ExitC
         }
         ProjectionsCmd::Rebuild { name } => {
             let model = projections::Model::parse(&name).with_context(|| {
-                let names: Vec<&str> = projections::Model::ALL.iter().map(|m| m.name()).collect();
+                let names: Vec<&str> = projections::Model::EVERY.iter().map(|m| m.name()).collect();
                 format!("unknown projection {name:?}; projections are {}", names.join(", "))
             })?;
             projections::rebuild(url, model, &mut std::io::stderr()).await?;

@@ -201,7 +201,7 @@ pub fn spawn_projections(
     let follower = followers.map(|f| f.join("projections"));
     let follow = projections::Follow::default();
     let task = tokio::spawn(async move {
-        projections::run_reporting(&url, &projections::Model::ALL, follow, stopped, follower).await
+        projections::run_reporting(&url, &projections::Model::EVERY, follow, stopped, follower).await
     });
     (stop, vec![task])
 }
