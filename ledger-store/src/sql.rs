@@ -91,6 +91,21 @@ pub async fn load_entities(conn: &mut PgConnection) -> Result<Vec<StoredEntity>,
     let rows = sqlx::query("SELECT id, kind, key, version, first_position, position, state FROM entities ORDER BY id")
         .fetch_all(conn)
         .await?;
+    entity_rows(rows)
+}
+
+/// The latest stored rows of the given entities (those that exist), by id.
+pub async fn entities_by_id(conn: &mut PgConnection, ids: &[uuid::Uuid]) -> Result<Vec<StoredEntity>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, kind, key, version, first_position, position, state FROM entities WHERE id = ANY($1) ORDER BY id",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    entity_rows(rows)
+}
+
+fn entity_rows(rows: Vec<PgRow>) -> Result<Vec<StoredEntity>, sqlx::Error> {
     rows.into_iter()
         .map(|row| {
             let version: i32 = row.try_get("version")?;

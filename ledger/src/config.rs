@@ -37,6 +37,13 @@ struct CertificatesFile {
     expiry_interval_ms: Option<u64>,
     sms_url: Option<String>,
     sms_text: Option<String>,
+    kafka: Option<bool>,
+    upload_topic: Option<String>,
+    orders_topic: Option<String>,
+    payments_topic: Option<String>,
+    state_topic: Option<String>,
+    transaction_topic: Option<String>,
+    bi_topic: Option<String>,
 }
 
 /// Gift certificates: the key their CVCs are sealed with, and how often expiry runs.
@@ -49,6 +56,31 @@ pub struct CertificatesConfig {
     pub sms_url: Option<String>,
     /// The message, with `{code}` and `{cvc}` filled in.
     pub sms_text: Option<String>,
+}
+
+/// The certificates domain's topics: consumed (uploads, orders, payments; each with a `.dlq`)
+/// and published (state, transactions, BI).
+#[derive(Debug, Clone)]
+pub struct CertificatesKafka {
+    pub upload: String,
+    pub sales: streams::certificates::sales::SalesTopics,
+    pub published: streams::certificates::CertificateTopics,
+}
+
+impl CertificatesKafka {
+    pub fn dead_letters(topic: &str) -> String {
+        format!("{topic}.dlq")
+    }
+
+    /// The topics it writes: the three it publishes and its consumers' dead-letter topics.
+    pub fn written_topics(&self) -> Vec<String> {
+        use streams::publisher::DomainTopics;
+        let mut names = self.published.names();
+        for consumed in [&self.upload, &self.sales.orders, &self.sales.payments] {
+            names.push(Self::dead_letters(consumed));
+        }
+        names
+    }
 }
 
 /// The `[kafka]` table.
@@ -75,6 +107,9 @@ pub struct KafkaConfig {
     pub transfer_requests_topic: Option<String>,
     /// What `ledger up` does about topics the broker lacks.
     pub topic_policy: streams::admin::TopicPolicy,
+    /// The certificates domain's topics, unless `certificates.kafka` is off
+    /// (`LEDGER_CERTIFICATES_KAFKA=false`).
+    pub certificates: Option<CertificatesKafka>,
 }
 
 impl KafkaConfig {
@@ -83,6 +118,7 @@ impl KafkaConfig {
     pub fn written_topics(&self) -> Vec<String> {
         let mut names: Vec<String> = self.topics.names().into_iter().map(str::to_owned).collect();
         names.extend(self.transfer_requests_topic.as_ref().map(|t| format!("{t}.dlq")));
+        names.extend(self.certificates.iter().flat_map(CertificatesKafka::written_topics));
         names
     }
 }
@@ -169,10 +205,62 @@ impl Settings {
                     transfer_requests_topic: env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC")?
                         .or(kafka_file.transfer_requests_topic),
                     topic_policy,
+                    certificates: None,
                 })
             }
         };
         let certificates_file = file.certificates.unwrap_or_default();
+        let defaults_in = streams::certificates::CertificateTopics::default();
+        let sales_defaults = streams::certificates::sales::SalesTopics::default();
+        let certificates_kafka = env::<bool>("LEDGER_CERTIFICATES_KAFKA")?
+            .or(certificates_file.kafka)
+            .unwrap_or(true)
+            .then(|| -> anyhow::Result<CertificatesKafka> {
+                let name = |var: &str, file: Option<String>, default: String| -> anyhow::Result<String> {
+                    let topic = env::<String>(var)?.or(file).unwrap_or(default);
+                    let valid = (1..=200).contains(&topic.len())
+                        && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                    anyhow::ensure!(valid, "{var}={topic:?}: a topic name is 1 to 200 of a-z A-Z 0-9 . _ -");
+                    Ok(topic)
+                };
+                Ok(CertificatesKafka {
+                    upload: name(
+                        "LEDGER_CERTIFICATES_UPLOAD_TOPIC",
+                        certificates_file.upload_topic.clone(),
+                        "GiftCertificateUpload".into(),
+                    )?,
+                    sales: streams::certificates::sales::SalesTopics {
+                        orders: name(
+                            "LEDGER_CERTIFICATES_ORDERS_TOPIC",
+                            certificates_file.orders_topic.clone(),
+                            sales_defaults.orders,
+                        )?,
+                        payments: name(
+                            "LEDGER_CERTIFICATES_PAYMENTS_TOPIC",
+                            certificates_file.payments_topic.clone(),
+                            sales_defaults.payments,
+                        )?,
+                    },
+                    published: streams::certificates::CertificateTopics {
+                        state: name(
+                            "LEDGER_CERTIFICATES_STATE_TOPIC",
+                            certificates_file.state_topic.clone(),
+                            defaults_in.state,
+                        )?,
+                        transaction: name(
+                            "LEDGER_CERTIFICATES_TRANSACTION_TOPIC",
+                            certificates_file.transaction_topic.clone(),
+                            defaults_in.transaction,
+                        )?,
+                        bi: name("LEDGER_CERTIFICATES_BI_TOPIC", certificates_file.bi_topic.clone(), defaults_in.bi)?,
+                    },
+                })
+            })
+            .transpose()?;
+        let mut kafka = kafka;
+        if let Some(k) = kafka.as_mut() {
+            k.certificates = certificates_kafka;
+        }
         let cvc_key_id =
             env("LEDGER_CVC_KEY_ID")?.or(certificates_file.cvc_key_id).unwrap_or_else(|| "local-1".to_owned());
         let certificates = CertificatesConfig {

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_http;
 mod bench_publisher;
+mod certificates;
 mod config;
 mod load;
 mod sms_simulator;

@@ -32,13 +32,15 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     let (stop_kafka, stopped_kafka) = tokio::sync::watch::channel(false);
     let mut publisher = None;
     let mut inbound = None;
-    match settings.kafka {
+    let kafka_config = settings.kafka;
+    match &kafka_config {
         None => info!("Kafka publisher off: KAFKA_BROKERS is not set"),
         Some(kafka) => {
             let sink = streams::KafkaSink::new(&kafka.producer).context("creating the Kafka producer")?;
             info!(brokers = kafka.producer.brokers, topics = ?kafka.topics.names(), "Kafka publisher on");
             let (url, stopped) = (url.to_owned(), stopped_kafka.clone());
             let config = streams::PublisherConfig::default();
+            let (topics, domains) = (kafka.topics.clone(), crate::certificates::publisher_domains(kafka));
             publisher = Some(tokio::spawn(async move {
                 // Topics the broker could not be asked about at start-up are checked first.
                 if let Some(pending) = ready {
@@ -48,9 +50,9 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
                         _ = stop.wait_for(|stopped| *stopped) => return,
                     }
                 }
-                streams::publisher::run(&url, sink, kafka.topics, config, stopped).await
+                streams::publisher::run_with(&url, sink, topics, domains, config, stopped).await
             }));
-            if let Some(topic) = kafka.transfer_requests_topic {
+            if let Some(topic) = kafka.transfer_requests_topic.clone() {
                 let dead_letters = format!("{topic}.dlq");
                 info!(topic, dead_letters, "consuming transfer requests");
                 let config = streams::consumer::ConsumerConfig::new(
@@ -69,29 +71,11 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    let expiry = tokio::spawn(expire_certificates(ledger.clone(), settings.certificates.expiry_interval));
+    let certificates =
+        crate::certificates::start(url, &ledger, &pool, &settings.certificates, kafka_config.as_ref(), &stopped_kafka)?;
     let mut api = command_api::ApiState::new(ledger, pool.clone());
-    let mut sms = None;
-    if let Some((id, key)) = &settings.certificates.cvc_key {
-        let keys: std::sync::Arc<dyn secrets::KeyProvider> =
-            std::sync::Arc::new(secrets::LocalKeys::new(id, key).context("LEDGER_CVC_KEY is 64 hex characters")?);
+    if let Some(keys) = &certificates.keys {
         api = api.with_cvc_keys(keys.clone());
-        match &settings.certificates.sms_url {
-            Some(sms_url) => {
-                let gateway = streams::sms::HttpGateway::new(sms_url).context("LEDGER_SMS_URL")?;
-                let text = settings.certificates.sms_text.clone();
-                let mut outbox = streams::sms::SmsOutbox::new(gateway, keys, text, streams::sms::Retry::default());
-                let (url, stopped) = (url.to_owned(), stopped_kafka.clone());
-                info!(sms_url, "sending certificate CVCs by SMS");
-                sms = Some(tokio::spawn(async move {
-                    let config = ledger_store::follow::FollowConfig::default();
-                    ledger_store::follow::run(&url, &mut outbox, config, stopped, None).await
-                }));
-            }
-            None => tracing::warn!("no LEDGER_SMS_URL: certificate CVCs are sealed but not sent"),
-        }
-    } else {
-        tracing::warn!("no LEDGER_CVC_KEY: certificate activations and authorizations answer 503");
     }
     let app = command_api::router(api).merge(query_api::router(query_api::QueryState::new(pool)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -107,12 +91,8 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     if let Some(task) = inbound {
         let _ = task.await;
     }
-    // The expiry job holds a handle too.
-    expiry.abort();
-    let _ = expiry.await;
-    if let Some(task) = sms {
-        let _ = task.await;
-    }
+    // The domain's jobs and consumers hold handles too.
+    certificates.stop().await;
     writer.await.context("the writer task failed")?;
     if let Some(task) = publisher {
         let _ = task.await;
@@ -166,26 +146,6 @@ async fn topics_ready(
                     delay = (delay * 2).min(std::time::Duration::from_secs(30));
                 }
             }))
-        }
-    }
-}
-
-/// Every `interval`, expires the certificates past their `expires_at`: the writer of this
-/// database is the only one, so one expiry runs at a time across processes.
-async fn expire_certificates(ledger: ledger_store::LedgerHandle, interval: std::time::Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let meta = ledger_store::EventMeta {
-            channel: Some("expiry".into()),
-            source: Some(ledger_store::Source::Job { name: "certificates_expiry".into() }),
-            ..Default::default()
-        };
-        match ledger.submit(ledger_core::certificates::Command::ExpireDue, meta).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(r)) => tracing::warn!(code = r.code(), "certificate expiry refused"),
-            Err(e) => tracing::warn!(error = %e, "certificate expiry not run; retried next interval"),
         }
     }
 }

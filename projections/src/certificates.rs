@@ -63,22 +63,6 @@ impl crate::ReadModel for CertificatesModel {
     }
 }
 
-/// The audit action an event records.
-pub fn action(event: &Event) -> &'static str {
-    match event {
-        Event::Issued(_) => "issued",
-        Event::Activated(_) => "activated",
-        Event::CvcRefused(_) => "cvc_refused",
-        Event::Authorized(_) => "authorized",
-        Event::Captured(_) => "captured",
-        Event::AuthorizationVoided(_) => "authorization_voided",
-        Event::CaptureVoided(_) => "capture_voided",
-        Event::Refunded(_) => "refunded",
-        Event::Cancelled(_) => "cancelled",
-        Event::Expired(_) => "expired",
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct CertificateRow {
     pub id: Uuid,
@@ -257,7 +241,7 @@ async fn apply(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(
             position,
             certificate_id: id,
             code: row.code.clone(),
-            action: action(event).to_owned(),
+            action: event.action().to_owned(),
             operation_id,
             amount,
             channel: meta.channel,

@@ -22,19 +22,19 @@ pub const MAX_PAGE: i32 = 100;
 /// How long a query waits for a projection to reach `minPosition`.
 pub const MIN_POSITION_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn money(d: Decimal) -> String {
+pub(crate) fn money(d: Decimal) -> String {
     d.to_string()
 }
 
-fn bad_input(message: impl Into<String>) -> Error {
+pub(crate) fn bad_input(message: impl Into<String>) -> Error {
     Error::new(message).extend_with(|_, e| e.set("code", "invalid_argument"))
 }
 
-fn internal(e: sqlx::Error) -> Error {
+pub(crate) fn internal(e: sqlx::Error) -> Error {
     tracing::error!(error = %e, "query failed");
     Error::new("internal error").extend_with(|_, ext| ext.set("code", "internal"))
 }
@@ -43,7 +43,7 @@ fn account_ref(s: &str) -> AccountRef {
     Uuid::parse_str(s).map(|id| AccountRef::Id(AccountId(id))).unwrap_or_else(|_| AccountRef::Code(s.to_owned()))
 }
 
-fn page_size(first: Option<i32>) -> Result<i64> {
+pub(crate) fn page_size(first: Option<i32>) -> Result<i64> {
     match first.unwrap_or(20) {
         n @ 1..=MAX_PAGE => Ok(i64::from(n)),
         n => Err(bad_input(format!("first must be 1 to {MAX_PAGE}, not {n}"))),
@@ -51,7 +51,7 @@ fn page_size(first: Option<i32>) -> Result<i64> {
 }
 
 /// A Relay page from `limit + 1` fetched rows: the extra row only says there is a next page.
-fn page<R, N: async_graphql::OutputType>(
+pub(crate) fn page<R, N: async_graphql::OutputType>(
     mut rows: Vec<R>,
     limit: i64,
     has_previous: bool,
@@ -75,11 +75,11 @@ async fn account_filter(conn: &mut sqlx::PgConnection, account: Option<String>) 
     Ok(found.map(|a| Some(a.account_id)).ok_or(()))
 }
 
-fn parse_cursor(after: Option<String>) -> Result<Option<i64>> {
+pub(crate) fn parse_cursor(after: Option<String>) -> Result<Option<i64>> {
     after.map(|c| c.parse().map_err(|_| bad_input(format!("{c:?} is not a cursor from this list")))).transpose()
 }
 
-fn parse_time(name: &str, value: Option<String>) -> Result<Option<OffsetDateTime>> {
+pub(crate) fn parse_time(name: &str, value: Option<String>) -> Result<Option<OffsetDateTime>> {
     value
         .map(|v| {
             OffsetDateTime::parse(&v, &Rfc3339)
@@ -96,7 +96,7 @@ fn parse_day(name: &str, value: Option<String>) -> Result<Option<time::Date>> {
 }
 
 /// Waits until `model` has applied `min_position`, or fails after the timeout.
-async fn wait_for(pool: &PgPool, model: Model, min_position: Option<i64>) -> Result<()> {
+pub(crate) async fn wait_for(pool: &PgPool, model: Model, min_position: Option<i64>) -> Result<()> {
     let Some(min) = min_position else { return Ok(()) };
     let deadline = tokio::time::Instant::now() + MIN_POSITION_TIMEOUT;
     loop {
@@ -312,7 +312,7 @@ impl From<projections::ProjectionStatus> for Projection {
 
 // The query root: the merge of each part's fields. A domain adds its part here, one line.
 #[derive(MergedObject, Default)]
-pub struct Query(LedgerQuery, OperationsQuery);
+pub struct Query(LedgerQuery, crate::certificates::CertificatesQuery, OperationsQuery);
 
 /// Accounts, transfers, balances and the log.
 #[derive(Default)]
@@ -322,7 +322,7 @@ pub struct LedgerQuery;
 #[derive(Default)]
 pub struct OperationsQuery;
 
-fn pool<'a>(ctx: &'a Context<'_>) -> &'a PgPool {
+pub(crate) fn pool<'a>(ctx: &'a Context<'_>) -> &'a PgPool {
     ctx.data_unchecked::<PgPool>()
 }
 

@@ -3,6 +3,7 @@
 //! subscribers receive.
 
 pub mod admin;
+pub mod certificates;
 pub mod consumer;
 pub mod envelope;
 pub mod inbound;

@@ -51,6 +51,20 @@ pub enum PublishError {
     Poison { position: i64, error: String },
 }
 
+/// What a domain publishes beside the envelopes: messages of its own shape, on topics of its
+/// own, derived from the same page of the log and acknowledged with it (one checkpoint).
+pub trait DomainTopics: Send + Sync {
+    /// The topics it writes to.
+    fn names(&self) -> Vec<String>;
+    /// The messages a page of the log becomes (reading the domain's entities when it needs
+    /// their latest rows).
+    fn messages<'a>(&'a self, conn: &'a mut PgConnection, page: &'a [RecordedEvent]) -> Deriving<'a>;
+}
+
+/// What `DomainTopics::messages` returns.
+pub type Deriving<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<OutMessage>, PublishError>> + Send + 'a>>;
+
 /// The messages one stored event becomes: one per topic that carries its type.
 pub fn messages(record: &RecordedEvent, topics: &Topics) -> Result<Vec<OutMessage>, PublishError> {
     let envelope = Envelope::from_recorded(record)
@@ -92,7 +106,7 @@ async fn checkpoint(conn: &mut PgConnection) -> Result<(i64, Option<i64>), sqlx:
 /// Publishes the next page, if any, and advances the checkpoint. Returns how many events it
 /// published (0: caught up, or halted).
 pub async fn step<S: Sink>(conn: &mut PgConnection, sink: &S, topics: &Topics) -> Result<usize, PublishError> {
-    advance(conn, sink, topics).await.map(|(published, _)| published)
+    advance(conn, sink, topics, &[]).await.map(|(published, _)| published)
 }
 
 /// `step`, also answering the checkpoint it leaves (`None`: halted).
@@ -100,6 +114,7 @@ async fn advance<S: Sink>(
     conn: &mut PgConnection,
     sink: &S,
     topics: &Topics,
+    domains: &[Box<dyn DomainTopics>],
 ) -> Result<(usize, Option<i64>), PublishError> {
     let (after, halted) = checkpoint(conn).await?;
     if halted.is_some() {
@@ -110,6 +125,9 @@ async fn advance<S: Sink>(
     let mut batch = Vec::with_capacity(page.len() * 2);
     for record in &page {
         batch.extend(messages(record, topics)?);
+    }
+    for domain in domains {
+        batch.extend(domain.messages(conn, &page).await?);
     }
     sink.send(batch).await?;
     // Only this process moves the checkpoint (it holds the lock), and only forward.
@@ -133,6 +151,18 @@ pub async fn run<S: Sink>(
     config: PublisherConfig,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    run_with(url, sink, topics, Vec::new(), config, stop).await
+}
+
+/// `run`, also publishing what each domain derives from the log.
+pub async fn run_with<S: Sink>(
+    url: &str,
+    sink: S,
+    topics: Topics,
+    domains: Vec<Box<dyn DomainTopics>>,
+    config: PublisherConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     let follow = FollowConfig {
         page: PAGE as usize,
         poll: config.poll,
@@ -140,20 +170,23 @@ pub async fn run<S: Sink>(
         backoff: config.backoff,
         max_backoff: config.max_backoff,
     };
-    ledger_store::follow::run(url, &mut Publisher { sink, topics }, follow, stop, None).await
+    ledger_store::follow::run(url, &mut Publisher { sink, topics, domains }, follow, stop, None).await
 }
 
 /// The publisher as a follower of the log.
 struct Publisher<S> {
     sink: S,
     topics: Topics,
+    domains: Vec<Box<dyn DomainTopics>>,
 }
 
 impl<S: Sink> ledger_store::follow::Follow for Publisher<S> {
     type Error = PublishError;
 
     fn name(&self) -> String {
-        format!("Kafka publisher to {}", self.topics.names().join(", "))
+        let mut names: Vec<String> = self.topics.names().into_iter().map(str::to_owned).collect();
+        names.extend(self.domains.iter().flat_map(|d| d.names()));
+        format!("Kafka publisher to {}", names.join(", "))
     }
 
     /// The checkpoint row, and the lock that makes this the one publisher of the database
@@ -164,7 +197,7 @@ impl<S: Sink> ledger_store::follow::Follow for Publisher<S> {
     }
 
     async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, PublishError> {
-        match advance(conn, &self.sink, &self.topics).await {
+        match advance(conn, &self.sink, &self.topics, &self.domains).await {
             Ok((read, checkpoint)) => Ok(Progress { read, checkpoint }),
             Err(PublishError::Poison { position, error }) => {
                 error!(position, error, "Kafka publisher halted on an event it cannot publish");

@@ -1,6 +1,7 @@
-//! The published JSON Schemas (`schemas/events/`): every event payload at every version, and
-//! the envelope. Generated from the Rust types; a test fails when the committed files drift.
-//! `check` validates published messages against them, for subscribers.
+//! The published JSON Schemas (`schemas/events/`): every event payload at every version, the
+//! envelope, and the messages domains publish on their own topics. Generated from the Rust
+//! types; a test fails when the committed files drift. `check` validates published messages
+//! against them, for subscribers.
 
 use std::path::Path;
 
@@ -16,7 +17,25 @@ pub const ENVELOPE_FILE: &str = "envelope.v1.json";
 pub fn files() -> Vec<(String, String)> {
     let mut all = vec![(ENVELOPE_FILE.to_owned(), pretty(&envelope_schema()))];
     all.extend(event_schemas().into_iter().map(|s| (s.file_name(), pretty(&s.schema))));
+    all.extend(domain_schemas().into_iter().map(|(name, schema)| (format!("{name}.v1.json"), pretty(&schema))));
     all
+}
+
+/// The schemas of the messages domains publish on topics of their own, by message name.
+pub fn domain_schemas() -> Vec<(&'static str, Value)> {
+    crate::certificates::topics::schemas()
+}
+
+/// Checks one message a domain published (`name`: e.g. `GiftCertificateState`) against its
+/// schema. Returns every violation found.
+pub fn check_domain(name: &str, message: &Value) -> Result<(), Vec<String>> {
+    let Some((_, schema)) = domain_schemas().into_iter().find(|(n, _)| *n == name) else {
+        return Err(vec![format!("no schema named {name}")]);
+    };
+    let validator =
+        jsonschema::options().should_validate_formats(true).build(&schema).expect("generated schemas compile");
+    let errors = violations(&validator, message);
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 fn envelope_schema() -> Value {

@@ -70,11 +70,13 @@ pub fn decide(state: &State, p: &mut Postings<'_>, command: &Command, now: Times
             let failed = c.failed_cvc_attempts + 1;
             let (failed_attempts, locked_until) =
                 if failed >= CVC_ATTEMPTS { (0, Some(now.plus_seconds(CVC_LOCK_SECONDS))) } else { (failed, None) };
+            let (balance, available) = balances(p, c.account);
             p.record(Event::CvcRefused(Box::new(CvcRefused {
                 id: c.id,
                 operation_id: operation_id.clone(),
                 failed_attempts,
                 locked_until,
+                balance: Some(BalanceChange { before: balance, after: balance, available }),
                 state: c.status,
                 at: now,
             })));

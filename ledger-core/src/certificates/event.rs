@@ -71,6 +71,9 @@ pub struct CvcRefused {
     pub failed_attempts: u32,
     /// Set when this attempt locked the certificate against authorizations.
     pub locked_until: Option<Timestamp>,
+    /// Unchanged by a refusal; here so every certificate event says the balance it leaves.
+    #[serde(default)]
+    pub balance: Option<BalanceChange>,
     pub state: Status,
     pub at: Timestamp,
 }
@@ -149,6 +152,73 @@ impl Event {
             | Event::Refunded(e)
             | Event::Cancelled(e) => e.id,
             Event::Expired(e) => e.id,
+        }
+    }
+
+    /// What the audit trail calls the event: `issued`, `activated`, `cvc_refused`,
+    /// `authorized`, `captured`, `authorization_voided`, `capture_voided`, `refunded`,
+    /// `cancelled` or `expired`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Event::Issued(_) => "issued",
+            Event::Activated(_) => "activated",
+            Event::CvcRefused(_) => "cvc_refused",
+            Event::Authorized(_) => "authorized",
+            Event::Captured(_) => "captured",
+            Event::AuthorizationVoided(_) => "authorization_voided",
+            Event::CaptureVoided(_) => "capture_voided",
+            Event::Refunded(_) => "refunded",
+            Event::Cancelled(_) => "cancelled",
+            Event::Expired(_) => "expired",
+        }
+    }
+
+    /// The channel's operation the event belongs to, if any.
+    pub fn operation_id(&self) -> Option<&str> {
+        match self {
+            Event::CvcRefused(e) => Some(&e.operation_id),
+            Event::Authorized(e)
+            | Event::Captured(e)
+            | Event::AuthorizationVoided(e)
+            | Event::CaptureVoided(e)
+            | Event::Refunded(e)
+            | Event::Cancelled(e) => Some(&e.operation_id),
+            Event::Issued(_) | Event::Activated(_) | Event::Expired(_) => None,
+        }
+    }
+
+    /// The amount the event moved or held: the nominal on activation, none for an issue or a
+    /// refused CVC.
+    pub fn amount(&self) -> Option<Decimal> {
+        match self {
+            Event::Activated(e) => Some(e.balance.after - e.balance.before),
+            Event::Authorized(e)
+            | Event::Captured(e)
+            | Event::AuthorizationVoided(e)
+            | Event::CaptureVoided(e)
+            | Event::Refunded(e)
+            | Event::Cancelled(e) => Some(e.amount),
+            Event::Expired(e) => Some(e.amount),
+            Event::Issued(_) | Event::CvcRefused(_) => None,
+        }
+    }
+
+    /// The balance around the event; an issue leaves zero; `None` for a refused CVC recorded
+    /// before refusals carried it.
+    pub fn balance(&self) -> Option<BalanceChange> {
+        match self {
+            Event::Issued(_) => {
+                Some(BalanceChange { before: Decimal::ZERO, after: Decimal::ZERO, available: Decimal::ZERO })
+            }
+            Event::Activated(e) => Some(e.balance),
+            Event::CvcRefused(e) => e.balance,
+            Event::Authorized(e)
+            | Event::Captured(e)
+            | Event::AuthorizationVoided(e)
+            | Event::CaptureVoided(e)
+            | Event::Refunded(e)
+            | Event::Cancelled(e) => Some(e.balance),
+            Event::Expired(e) => Some(e.balance),
         }
     }
 

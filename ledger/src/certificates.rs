@@ -1,0 +1,150 @@
+//! The certificates domain inside `ledger up`: its expiry job, its SMS outbox, and its Kafka
+//! consumers (uploads, sales orders, payments). Its published topics ride on the Kafka
+//! publisher (`publisher_domains`). Everything here stops when `stopped` turns true, except the
+//! expiry job, which is aborted (it holds a writer handle and does nothing between ticks).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ledger_store::LedgerHandle;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::{CertificatesConfig, CertificatesKafka, KafkaConfig};
+
+/// The domain's running parts.
+pub struct Running {
+    /// The API's CVC keys (none: activations and authorizations answer 503).
+    pub keys: Option<Arc<dyn secrets::KeyProvider>>,
+    /// Tasks that end once `stopped` turns true.
+    pub tasks: Vec<JoinHandle<()>>,
+    expiry: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits for every part to finish (after `stopped` turned true).
+    pub async fn stop(self) {
+        self.expiry.abort();
+        let _ = self.expiry.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// What the domain adds to the Kafka publisher: its three topics.
+pub fn publisher_domains(kafka: &KafkaConfig) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
+    kafka
+        .certificates
+        .iter()
+        .map(|c| Box::new(c.published.clone()) as Box<dyn streams::publisher::DomainTopics>)
+        .collect()
+}
+
+pub fn start(
+    url: &str,
+    ledger: &LedgerHandle,
+    pool: &sqlx::PgPool,
+    settings: &CertificatesConfig,
+    kafka: Option<&KafkaConfig>,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Running> {
+    let expiry = tokio::spawn(expire(ledger.clone(), settings.expiry_interval));
+    let mut tasks = Vec::new();
+    let keys: Option<Arc<dyn secrets::KeyProvider>> = match &settings.cvc_key {
+        Some((id, key)) => {
+            Some(Arc::new(secrets::LocalKeys::new(id, key).context("LEDGER_CVC_KEY is 64 hex characters")?))
+        }
+        None => {
+            tracing::warn!("no LEDGER_CVC_KEY: certificate activations and authorizations answer 503");
+            None
+        }
+    };
+    if let Some(keys) = &keys {
+        match &settings.sms_url {
+            Some(sms_url) => {
+                let gateway = streams::sms::HttpGateway::new(sms_url).context("LEDGER_SMS_URL")?;
+                let text = settings.sms_text.clone();
+                let mut outbox =
+                    streams::sms::SmsOutbox::new(gateway, keys.clone(), text, streams::sms::Retry::default());
+                let (url, stopped) = (url.to_owned(), stopped.clone());
+                info!(sms_url, "sending certificate CVCs by SMS");
+                tasks.push(tokio::spawn(async move {
+                    let config = ledger_store::follow::FollowConfig::default();
+                    ledger_store::follow::run(&url, &mut outbox, config, stopped, None).await
+                }));
+            }
+            None => tracing::warn!("no LEDGER_SMS_URL: certificate CVCs are sealed but not sent"),
+        }
+    }
+    if let Some((kafka, topics)) = kafka.and_then(|k| k.certificates.as_ref().map(|c| (k, c))) {
+        tasks.extend(consumers(ledger, pool, keys.as_ref(), kafka, topics, stopped));
+    }
+    Ok(Running { keys, tasks, expiry })
+}
+
+/// The consumers of uploads, and (with CVC keys to seal the new CVCs) of orders and payments.
+fn consumers(
+    ledger: &LedgerHandle,
+    pool: &sqlx::PgPool,
+    keys: Option<&Arc<dyn secrets::KeyProvider>>,
+    kafka: &KafkaConfig,
+    topics: &CertificatesKafka,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    use streams::consumer::{ConsumerConfig, Handler, run};
+    fn spawn<H: Handler>(
+        pool: &sqlx::PgPool,
+        config: ConsumerConfig,
+        handler: H,
+        stopped: &tokio::sync::watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let (pool, stopped) = (pool.clone(), stopped.clone());
+        info!(consumer = config.name, topics = ?config.topics, dead_letters = config.dead_letter_topic, "consuming");
+        tokio::spawn(async move {
+            let name = config.name.clone();
+            if let Err(e) = run(pool, config, handler, stopped).await {
+                tracing::error!(consumer = name, error = %e, "a certificates consumer stopped");
+            }
+        })
+    }
+    let brokers = &kafka.producer.brokers;
+    let config =
+        |name: &str, topic: &str| ConsumerConfig::new(name, brokers, &[topic], &CertificatesKafka::dead_letters(topic));
+    let mut tasks = vec![spawn(
+        pool,
+        config("ledger-certificate-uploads", &topics.upload),
+        streams::certificates::Uploads::new(ledger.clone()),
+        stopped,
+    )];
+    match keys {
+        Some(keys) => {
+            let sales =
+                streams::certificates::Sales::new(ledger.clone(), pool.clone(), keys.clone(), topics.sales.clone());
+            tasks.push(spawn(pool, config("ledger-certificate-orders", &topics.sales.orders), sales.clone(), stopped));
+            tasks.push(spawn(pool, config("ledger-certificate-payments", &topics.sales.payments), sales, stopped));
+        }
+        None => tracing::warn!("no LEDGER_CVC_KEY: certificates are not activated from orders and payments"),
+    }
+    tasks
+}
+
+/// Every `interval`, expires the certificates past their `expires_at`: the writer of this
+/// database is the only one, so one expiry runs at a time across processes.
+async fn expire(ledger: LedgerHandle, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let meta = ledger_store::EventMeta {
+            channel: Some("expiry".into()),
+            source: Some(ledger_store::Source::Job { name: "certificates_expiry".into() }),
+            ..Default::default()
+        };
+        match ledger.submit(ledger_core::certificates::Command::ExpireDue, meta).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(r)) => tracing::warn!(code = r.code(), "certificate expiry refused"),
+            Err(e) => tracing::warn!(error = %e, "certificate expiry not run; retried next interval"),
+        }
+    }
+}
