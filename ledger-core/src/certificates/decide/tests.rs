@@ -625,7 +625,7 @@ fn every_event_says_the_balance_it_leaves() {
         let (before, _) = balances_of(&state, "GC-1");
         let events = DomainCommand::execute(&command, &mut state, T0).unwrap();
         let (after, available) = balances_of(&state, "GC-1");
-        let last = events.iter().filter_map(AnyEvent::certificates).last().expect("a certificate event");
+        let last = events.iter().filter_map(AnyEvent::certificates).next_back().expect("a certificate event");
         let change = match last {
             CertEvent::Activated(e) => e.balance,
             CertEvent::CvcRefused(e) => e.balance.expect("a refusal says the balance"),
@@ -649,13 +649,13 @@ fn every_event_says_the_balance_it_leaves() {
     // An issue leaves zero and moves nothing; an expiry writes off what is left.
     let mut state = AnyState::new(Currencies::standard());
     let events = DomainCommand::execute(&Command::Issue(Box::new(row("GC-2", "50.00"))), &mut state, T0).unwrap();
-    let issued = events.iter().filter_map(AnyEvent::certificates).last().unwrap();
+    let issued = events.iter().filter_map(AnyEvent::certificates).next_back().unwrap();
     let zero = BalanceChange { before: Decimal::ZERO, after: Decimal::ZERO, available: Decimal::ZERO };
     assert_eq!((issued.action(), issued.operation_id(), issued.amount()), ("issued", None, None));
     assert_eq!(issued.balance(), Some(zero));
     DomainCommand::execute(&activation("GC-2", "o2"), &mut state, T0).unwrap();
     let events = DomainCommand::execute(&Command::ExpireDue, &mut state, T0.plus_seconds(30 * DAY)).unwrap();
-    let expired = events.iter().filter_map(AnyEvent::certificates).last().unwrap();
+    let expired = events.iter().filter_map(AnyEvent::certificates).next_back().unwrap();
     assert_eq!((expired.action(), expired.operation_id(), expired.amount()), ("expired", None, Some(dec("50.00"))));
     let gone = BalanceChange { before: dec("50.00"), after: Decimal::ZERO, available: Decimal::ZERO };
     assert_eq!(expired.balance(), Some(gone));
