@@ -42,6 +42,8 @@ pub enum ApiError {
     Unavailable,
     #[error("no key is configured to seal certificate CVCs (LEDGER_CVC_KEY)")]
     CvcKeysMissing,
+    #[error("the read models do not run in this process")]
+    ReadModelMissing,
     #[error("internal error")]
     Internal(String),
 }
@@ -76,6 +78,9 @@ impl ApiError {
             ApiError::Unavailable => c(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The ledger is unavailable"),
             ApiError::CvcKeysMissing => {
                 c(StatusCode::SERVICE_UNAVAILABLE, "cvc_keys_missing", "Certificates are not configured")
+            }
+            ApiError::ReadModelMissing => {
+                c(StatusCode::SERVICE_UNAVAILABLE, "read_model_unavailable", "The read model is not available here")
             }
             ApiError::Internal(_) => api_common::INTERNAL,
         }

@@ -39,6 +39,8 @@ pub struct ApiState {
     /// The keys certificate CVCs are sealed with; without them activations and authorizations
     /// answer 503.
     cvc_keys: Option<Arc<dyn secrets::KeyProvider>>,
+    /// The certificates' audit trail, where the read models run; without it the audit answers 503.
+    audit: Option<Arc<dyn certificates::audit::AuditReader>>,
 }
 
 struct Inner {
@@ -53,7 +55,14 @@ impl ApiState {
         ApiState {
             inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
             cvc_keys: None,
+            audit: None,
         }
+    }
+
+    /// Answers `GET /v1/certificates/audit` from this reader.
+    pub fn with_certificate_audit(mut self, reader: Arc<dyn certificates::audit::AuditReader>) -> ApiState {
+        self.audit = Some(reader);
+        self
     }
 
     /// Seals and opens certificate CVCs with these keys.

@@ -148,3 +148,52 @@ async fn expire(ledger: LedgerHandle, interval: std::time::Duration) {
         }
     }
 }
+
+/// The audit endpoint's rows, read from the certificates read model.
+pub struct ReadModelAudit(pub sqlx::PgPool);
+
+impl command_api::certificates::audit::AuditReader for ReadModelAudit {
+    fn read(
+        &self,
+        from: Option<time::OffsetDateTime>,
+        to: Option<time::OffsetDateTime>,
+        after: i64,
+        limit: i64,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Vec<command_api::certificates::audit::AuditEntry>, String>>
+                + Send
+                + '_,
+        >,
+    > {
+        use time::format_description::well_known::Rfc3339;
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await.map_err(|e| e.to_string())?;
+            let rows = projections::certificates::audit(&mut conn, None, from, to, Some(after), limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .into_iter()
+                .map(|r| command_api::certificates::audit::AuditEntry {
+                    position: r.position,
+                    code: r.code,
+                    action: r.action,
+                    operation_id: r.operation_id,
+                    amount: r.amount,
+                    channel: r.channel,
+                    initiator: r.initiator,
+                    key_id: r.key_id,
+                    source: r.source,
+                    source_topic: r.source_topic,
+                    source_partition: r.source_partition,
+                    source_offset: r.source_offset,
+                    at: r.at.format(&Rfc3339).unwrap_or_default(),
+                    balance_before: r.balance_before,
+                    balance_after: r.balance_after,
+                    available_after: r.available_after,
+                    state: r.state,
+                })
+                .collect())
+        })
+    }
+}

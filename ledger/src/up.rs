@@ -73,7 +73,8 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     }
     let certificates =
         crate::certificates::start(url, &ledger, &pool, &settings.certificates, kafka_config.as_ref(), &stopped_kafka)?;
-    let mut api = command_api::ApiState::new(ledger, pool.clone());
+    let mut api = command_api::ApiState::new(ledger, pool.clone())
+        .with_certificate_audit(std::sync::Arc::new(crate::certificates::ReadModelAudit(pool.clone())));
     if let Some(keys) = &certificates.keys {
         api = api.with_cvc_keys(keys.clone());
     }

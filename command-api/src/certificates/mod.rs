@@ -1,6 +1,7 @@
 //! The gift certificates' endpoints (seed 004), their OpenAPI part and the table that maps the
 //! certificates domain's rejections to HTTP.
 
+pub mod audit;
 pub mod routes;
 pub mod wire;
 
@@ -26,6 +27,7 @@ pub fn router() -> Router<ApiState> {
         .route("/v1/certificates/{code}/refund", post(routes::refund))
         .route("/v1/certificates/{code}/cancel", post(routes::cancel))
         .route("/v1/certificates/{code}/balance", get(routes::balance))
+        .route("/v1/certificates/audit", get(audit::audit))
 }
 
 /// The certificates' part of the OpenAPI document.
@@ -39,7 +41,8 @@ pub fn router() -> Router<ApiState> {
         routes::void,
         routes::refund,
         routes::cancel,
-        routes::balance
+        routes::balance,
+        audit::audit
     ),
     components(schemas(
         UploadRow,
@@ -53,7 +56,9 @@ pub fn router() -> Router<ApiState> {
         VoidRequest,
         RefundRequest,
         CancelRequest,
-        CertificateBody
+        CertificateBody,
+        audit::AuditEntry,
+        audit::AuditPage
     ))
 )]
 pub struct Doc;
