@@ -120,3 +120,39 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
     };
     assert!(problem.contains("certificate GC-1"), "{problem}");
 }
+
+/// A command that appends several events to one stream (a cancellation releases the open hold,
+/// then closes the certificate) numbers them one after the other, as a replay does.
+#[tokio::test]
+async fn several_events_of_one_command_on_one_stream_take_consecutive_versions() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    submit(&ledger, issue("GC-1")).await.unwrap();
+    submit(&ledger, activate("GC-1")).await.unwrap();
+    submit(&ledger, authorize("a1", "30")).await.unwrap();
+    submit(&ledger, authorize("a2", "20")).await.unwrap();
+    let cancel = Command::Cancel { code: "GC-1".into(), operation_id: "c1".into(), reason: "fraud".into() };
+    let cancelled = submit(&ledger, cancel).await.unwrap();
+    assert_eq!(certificate(&cancelled).status.as_str(), "cancelled");
+    stop(ledger, task).await;
+    let mut conn = db.connect().await;
+    let versions: Vec<(String, i32)> =
+        sqlx::query_as("SELECT event_type, stream_version FROM events WHERE stream_id = $1 ORDER BY position")
+            .bind(format!("certificate-{}", CertificateId::of("GC-1").0))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let expected = [
+        "CertificateIssued",
+        "CertificateActivated",
+        "CertificateAuthorized",
+        "CertificateAuthorized",
+        "CertificateAuthorizationVoided",
+        "CertificateAuthorizationVoided",
+        "CertificateCancelled",
+    ];
+    assert_eq!(versions.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), expected);
+    assert_eq!(versions.iter().map(|(_, v)| *v).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+    verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+    db.drop_database().await;
+}

@@ -387,7 +387,9 @@ impl Decider {
         self.known.evicted(&self.config.url, evicted);
     }
 
-    /// Seals a command's events at the next positions and records what they touched.
+    /// Seals a command's events at the next positions and records what they touched. The state
+    /// already holds every event of the command, so each event's stream version is read back
+    /// from it (see `stream_version`).
     fn stage(
         &mut self,
         staged: &mut Staged,
@@ -396,10 +398,10 @@ impl Decider {
         meta: &str,
         now: Timestamp,
     ) -> Committed {
-        for event in events {
+        for (n, event) in events.iter().enumerate() {
             let position = self.next_position;
             self.next_position += 1;
-            let version = self.state.version(event.subject()).expect("an applied event's subject is in memory");
+            let version = stream_version(&self.state, events, n);
             let record = RecordedEvent::seal(event, position, version, meta, now, &self.head_hash);
             self.head_hash = record.hash;
             staged.events.push(record);
@@ -429,4 +431,14 @@ impl Decider {
         let (created, last) = self.positions.get(&id).copied().expect("entities in memory have positions");
         if first { created } else { last }
     }
+}
+
+/// The stream version of `events[n]`, the state holding every one of `events` applied: its
+/// stream's version less the command's later events on the same stream (a certificate's
+/// cancellation releases its holds, then closes it: several events on one stream).
+fn stream_version(state: &ledger_core::State, events: &[Event], n: usize) -> u32 {
+    let subject = events[n].subject();
+    let last = state.version(subject).expect("an applied event's subject is in memory");
+    let later = events[n + 1..].iter().filter(|e| e.subject() == subject).count();
+    last - u32::try_from(later).expect("a command holds fewer than 2^32 events")
 }
