@@ -17,6 +17,16 @@ use uuid::Uuid;
 
 const CVC_KEY: &str = "8f2a0c3e5b7d9f1a2c4e6a8b0d2f4a6c8e0a2c4e6f8a0b2d4f6a8c0e2a4c6e8f";
 
+/// A child process killed when the test ends, passed or panicked.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn ledger(db: &TestDatabase, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ledger")).args(args).env("DATABASE_URL", &db.url).output().expect("ledger runs")
 }
@@ -193,36 +203,42 @@ async fn certificates_end_to_end_over_http_and_kafka() {
     let pos = key(&db, "pos", "certificates:redeem,read");
     let auditor = key(&db, "auditor", "read");
 
-    let mut sms = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["sms-simulator", "--listen", "127.0.0.1:0"])
-        .env("LEDGER_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut sms_log = BufReader::new(sms.stderr.take().unwrap()).lines();
+    let mut sms = Running(
+        Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(["sms-simulator", "--listen", "127.0.0.1:0"])
+            .env("LEDGER_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut sms_log = BufReader::new(sms.0.stderr.take().unwrap()).lines();
     let (sms_addr, _) = wait_for_line(&mut sms_log, "SMS simulator on http://");
     std::thread::spawn(move || sms_log.map_while(Result::ok).for_each(drop));
 
-    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("up")
-        .env("DATABASE_URL", &db.url)
-        .env("LEDGER_LISTEN", "127.0.0.1:0")
-        .env("LEDGER_LOG", "debug,rdkafka=info,sqlx=warn,hyper=info,h2=info,tower=info")
-        .env("KAFKA_BROKERS", &brokers)
-        .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
-        .env("LEDGER_CVC_KEY", CVC_KEY)
-        .env("LEDGER_SMS_URL", format!("http://{sms_addr}/sms"))
-        .env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS", "200")
-        .env("LEDGER_CERTIFICATES_UPLOAD_TOPIC", &upload)
-        .env("LEDGER_CERTIFICATES_ORDERS_TOPIC", &orders)
-        .env("LEDGER_CERTIFICATES_PAYMENTS_TOPIC", &payments)
-        .env("LEDGER_CERTIFICATES_STATE_TOPIC", &state_topic)
-        .env("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", &transaction_topic)
-        .env("LEDGER_CERTIFICATES_BI_TOPIC", &bi_topic)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
+    let mut up = Running(
+        Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .arg("up")
+            .env("DATABASE_URL", &db.url)
+            .env("LEDGER_LISTEN", "127.0.0.1:0")
+            .env("LEDGER_LOG", "debug,rdkafka=info,sqlx=warn,hyper=info,h2=info,tower=info")
+            .env("KAFKA_BROKERS", &brokers)
+            .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
+            .env("LEDGER_CVC_KEY", CVC_KEY)
+            .env("LEDGER_SMS_URL", format!("http://{sms_addr}/sms"))
+            .env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS", "200")
+            .env("LEDGER_CERTIFICATES_UPLOAD_TOPIC", &upload)
+            .env("LEDGER_CERTIFICATES_ORDERS_TOPIC", &orders)
+            .env("LEDGER_CERTIFICATES_PAYMENTS_TOPIC", &payments)
+            .env("LEDGER_CERTIFICATES_STATE_TOPIC", &state_topic)
+            .env("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", &transaction_topic)
+            .env("LEDGER_CERTIFICATES_BI_TOPIC", &bi_topic)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(up.0.stderr.take().unwrap()).lines();
     let (addr, mut logged) = wait_for_line(&mut log, "command API on http://");
     let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || log.map_while(Result::ok).for_each(|l| drop(log_tx.send(l))));
@@ -497,8 +513,8 @@ async fn certificates_end_to_end_over_http_and_kafka() {
     assert_eq!((status, empty.lines().count()), (200, 1), "nothing before the start: {empty}");
 
     // No CVC in clear anywhere: not in a log line, an event, or a published message.
-    assert!(Command::new("kill").args(["-TERM", &up.id().to_string()]).status().unwrap().success());
-    assert!(up.wait().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", &up.0.id().to_string()]).status().unwrap().success());
+    assert!(up.0.wait().unwrap().success());
     logged.extend(log_rx.try_iter());
     let logged = logged.join("\n");
     assert!(logged.contains("consuming"), "the log was captured");
@@ -515,7 +531,6 @@ async fn certificates_end_to_end_over_http_and_kafka() {
     }
     let verified = ledger(&db, &["verify"]);
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
-    let _ = sms.kill();
-    let _ = sms.wait();
+    drop(sms);
     db.drop_database().await;
 }
