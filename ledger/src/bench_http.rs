@@ -21,6 +21,12 @@ pub struct Args {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Gift certificates instead of transfers: `--accounts` certificates are uploaded and
+    /// activated, then each unit of load is an authorization and its capture (two commands) on
+    /// one of them. The CVCs are read from the SMS simulator at this URL (the key needs
+    /// certificates:upload, certificates:activate and certificates:redeem).
+    #[arg(long)]
+    certificates_sms: Option<String>,
     #[command(flatten)]
     mix: Mix,
 }
@@ -55,6 +61,18 @@ impl Client {
             body.len()
         )?;
         self.out.extend_from_slice(body.as_bytes());
+        self.stream.write_all(&self.out).await?;
+        self.read_response().await
+    }
+
+    async fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        use std::io::Write;
+        self.out.clear();
+        write!(
+            self.out,
+            "GET {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\r\n",
+            self.authority, self.key
+        )?;
         self.stream.write_all(&self.out).await?;
         self.read_response().await
     }
@@ -109,6 +127,53 @@ fn transfer_json(picker: &mut Picker, accounts: u32, hot: bool) -> String {
     }
 }
 
+fn certificate(i: u32) -> String {
+    format!("BENCH-{i}")
+}
+
+/// Uploads and activates `count` certificates of 1,000,000.00 EUR; returns each one's CVC, read
+/// from the SMS simulator.
+async fn certificates(setup: &mut Client, count: u32, sms: &str) -> anyhow::Result<Vec<String>> {
+    for start in (0..count).step_by(1000) {
+        let rows: Vec<String> = (start..count.min(start + 1000))
+            .map(|i| {
+                format!(
+                    r#"{{"code":"{}","nominal":"1000000.00","currency":"EUR","phone":"+10000000000"}}"#,
+                    certificate(i)
+                )
+            })
+            .collect();
+        let (status, text) =
+            setup.post("/v1/certificates/upload/batch", format!(r#"{{"certificates":[{}]}}"#, rows.join(","))).await?;
+        anyhow::ensure!(status == 200, "uploading: {status} {}", String::from_utf8_lossy(&text));
+    }
+    for i in 0..count {
+        let body = format!(r#"{{"order_id":"bench-{i}","payment_id":"bench-{i}"}}"#);
+        let (status, text) = setup.post(&format!("/v1/certificates/{}/activate", certificate(i)), body).await?;
+        anyhow::ensure!(status == 200, "activating: {status} {}", String::from_utf8_lossy(&text));
+    }
+    let authority = sms.strip_prefix("http://").context("only http:// SMS URLs")?.split('/').next().unwrap_or_default();
+    let mut simulator = Client::connect(authority, "").await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = simulator.get("/messages").await?;
+        let messages: Vec<streams::sms::SmsMessage> = serde_json::from_slice(&body)?;
+        let mut cvcs = vec![String::new(); count as usize];
+        for m in &messages {
+            // "Gift certificate BENCH-7: CVC 123"
+            let Some((code, cvc)) = m.text.rsplit_once(": CVC ") else { continue };
+            if let Some(i) = code.rsplit('-').next().and_then(|i| i.parse::<usize>().ok()).filter(|i| *i < cvcs.len()) {
+                cvcs[i] = cvc.to_owned();
+            }
+        }
+        if cvcs.iter().all(|c| !c.is_empty()) {
+            return Ok(cvcs);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the CVCs did not all arrive at {sms}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.mix.accounts >= 2 && args.connections >= 1 && args.mix.batch >= 1,
@@ -116,7 +181,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let authority = args.url.strip_prefix("http://").context("only http:// URLs")?.trim_end_matches('/').to_owned();
     let mut setup = Client::connect(&authority, &args.key).await?;
-    for i in (0..args.mix.accounts).chain([u32::MAX]) {
+    let cvcs = match &args.certificates_sms {
+        Some(sms) => std::sync::Arc::new(certificates(&mut setup, args.mix.accounts, sms).await?),
+        None => std::sync::Arc::default(),
+    };
+    for i in (0..args.mix.accounts).chain([u32::MAX]).filter(|_| args.certificates_sms.is_none()) {
         let kind = if i == u32::MAX { "income" } else { "asset" };
         let body = format!(r#"{{"code":"{}","currency":"EUR","kind":"{kind}"}}"#, code(i));
         let (status, text) = setup.post("/v1/accounts", body).await?;
@@ -133,7 +202,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.connections {
-        let (args, authority) = (args.clone(), authority.clone());
+        let (args, authority, cvcs) = (args.clone(), authority.clone(), cvcs.clone());
         tasks.push(tokio::spawn(async move {
             let mut client = Client::connect(&authority, &args.key).await?;
             let mut picker = Picker::new(c);
@@ -141,6 +210,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let (mut done, mut failed) = (0, 0);
             while done < per_connection {
                 let n = args.mix.batch.min(per_connection - done);
+                if !cvcs.is_empty() {
+                    // One authorization and its capture: two commands, one unit.
+                    let (i, _) = picker.pair(args.mix.accounts);
+                    let (code, op) = (certificate(i), Uuid::new_v4());
+                    let sent = Instant::now();
+                    let body = format!(r#"{{"operation_id":"{op}","amount":"10.00","cvc":"{}"}}"#, cvcs[i as usize]);
+                    let (status, text) = client.post(&format!("/v1/certificates/{code}/authorize"), body).await?;
+                    let captured = if status == 201 {
+                        let body = format!(r#"{{"operation_id":"{op}"}}"#);
+                        client.post(&format!("/v1/certificates/{code}/capture"), body).await?
+                    } else {
+                        (status, text)
+                    };
+                    latencies.push(sent.elapsed());
+                    if captured.0 != 200 {
+                        failed += 1;
+                        if failed <= 3 {
+                            eprintln!("pair failed: {} {}", captured.0, String::from_utf8_lossy(&captured.1));
+                        }
+                    }
+                    done += 1;
+                    continue;
+                }
                 let (path, body) = if args.mix.batch == 1 {
                     ("/v1/transfers", transfer_json(&mut picker, args.mix.accounts, args.mix.hot))
                 } else {
@@ -169,7 +261,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         failed += f;
         latencies.extend(l);
     }
-    let extra = serde_json::json!({"failed": failed, "connections": args.connections});
+    let unit = if cvcs.is_empty() { "transfer" } else { "authorize+capture pair" };
+    let extra = serde_json::json!({"failed": failed, "connections": args.connections, "unit": unit});
     println!("{}", report(&args.mix, total as u64, started.elapsed(), &mut latencies, extra));
     anyhow::ensure!(failed == 0, "{failed} transfers failed");
     Ok(())
