@@ -7,8 +7,9 @@
 //!   status).
 //!
 //! Either may arrive first. Once the order's `paid` payments in its currency reach its total, each
-//! certificate line is activated with the order, the payment that completed it, the buyer and the
-//! line's amount (the core refuses a line that is not the certificate's nominal:
+//! certificate line is activated with the order, the payment that completed it (the one whose
+//! arrival did; when the order came last, the paid payment with the greatest id), the buyer and
+//! the line's amount (the core refuses a line that is not the certificate's nominal:
 //! `payment_mismatch`). A partial payment activates nothing. Redeliveries and repeats are
 //! no-ops: the activation of a certificate by the same order and payment replays. Lines the
 //! ledger refuses send the message to the dead-letter topic naming each one; the other lines are
@@ -134,7 +135,8 @@ impl Sales {
         Ok(Some(order.order_id))
     }
 
-    async fn payment(&self, message: &Inbound) -> Result<Option<String>, HandleError> {
+    /// Records a payment; answers its order and, when it is paid, its id.
+    async fn payment(&self, message: &Inbound) -> Result<Option<(String, Option<String>)>, HandleError> {
         let payment: Payment = serde_json::from_slice(&message.payload).map_err(invalid)?;
         let amount = super::amount(&payment.amount, "amount").map_err(invalid)?;
         if !matches!(payment.status.as_str(), "paid" | "failed") {
@@ -152,14 +154,18 @@ impl Sales {
         .execute(&self.pool)
         .await
         .map_err(database)?;
-        Ok(Some(payment.order_id))
+        let paid = (payment.status == "paid").then_some(payment.payment_id);
+        Ok(Some((payment.order_id, paid)))
     }
 
     /// The order's certificate lines to activate and the payment that completed it, once its
-    /// paid payments reach its total (the first time: recorded on the order).
+    /// paid payments reach its total (the first time: recorded on the order). The payment that
+    /// completes it is the one just received, when it is paid; when the order arrives after
+    /// its payments, the paid payment with the greatest id.
     async fn completed(
         &self,
         order_id: &str,
+        received: Option<&str>,
     ) -> Result<Option<(Vec<StoredLine>, String, Option<String>, Option<String>, CurrencyCode)>, HandleError> {
         let mut tx = self.pool.begin().await.map_err(database)?;
         type OrderRow = (Decimal, String, Option<String>, Option<String>, serde_json::Value, Option<String>);
@@ -188,13 +194,14 @@ impl Sales {
                 if paid < total {
                     return Ok(None);
                 }
+                let by = received.map_or(last, str::to_owned);
                 sqlx::query("UPDATE certificate_orders SET completed_by = $2 WHERE order_id = $1")
                     .bind(order_id)
-                    .bind(&last)
+                    .bind(&by)
                     .execute(&mut *tx)
                     .await
                     .map_err(database)?;
-                last
+                by
             }
         };
         tx.commit().await.map_err(database)?;
@@ -206,15 +213,19 @@ impl Sales {
 
 impl Handler for Sales {
     async fn handle(&self, message: &Inbound) -> Result<(), HandleError> {
-        let order_id = if message.topic == self.topics.orders {
-            self.order(message).await?
+        let (order_id, paid) = if message.topic == self.topics.orders {
+            (self.order(message).await?, None)
         } else if message.topic == self.topics.payments {
-            self.payment(message).await?
+            match self.payment(message).await? {
+                Some((order, paid)) => (Some(order), paid),
+                None => (None, None),
+            }
         } else {
             return Err(invalid(format!("unexpected topic {}", message.topic)));
         };
         let Some(order_id) = order_id else { return Ok(()) };
-        let Some((lines, payment_id, client_id, phone, currency)) = self.completed(&order_id).await? else {
+        let Some((lines, payment_id, client_id, phone, currency)) = self.completed(&order_id, paid.as_deref()).await?
+        else {
             return Ok(());
         };
         let mut refused = Vec::new();
