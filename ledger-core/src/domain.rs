@@ -392,6 +392,12 @@ macro_rules! domains {
             [$(<crate::$module::Event as DomainEvent>::TYPES,)+].into_iter().flatten().copied()
         }
 
+        /// Every API-key scope a domain declares (its channels' permissions), e.g.
+        /// `transfers:write`, `certificates:redeem`; `read` is every domain's.
+        pub fn scopes() -> impl Iterator<Item = &'static str> {
+            [READ_SCOPE].into_iter().chain([$(crate::$module::SCOPES,)+].into_iter().flatten().copied())
+        }
+
         /// Every event type of every domain at every version it was ever written with.
         pub fn event_schemas() -> Vec<EventSchema> {
             let mut all = Vec::new();
@@ -427,6 +433,9 @@ pub fn current_version(event_type: &str) -> Option<i16> {
 }
 
 // The registered domains: one line each.
+/// The scope of every read: the query API, balances, the log.
+pub const READ_SCOPE: &str = "read";
+
 domains! {
     Ledger: ledger,
     Certificates: certificates,
@@ -448,6 +457,23 @@ mod tests {
             limit: BalanceLimit::None,
             metadata: serde_json::Value::Null,
         }))
+    }
+
+    #[test]
+    fn every_domain_declares_its_scopes_once() {
+        let all: Vec<&str> = scopes().collect();
+        assert_eq!(
+            all,
+            [
+                "read",
+                "accounts:write",
+                "transfers:write",
+                "certificates:upload",
+                "certificates:activate",
+                "certificates:redeem",
+                "certificates:admin"
+            ]
+        );
     }
 
     #[test]

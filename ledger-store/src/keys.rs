@@ -25,46 +25,29 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
     authorization.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).filter(|k| !k.is_empty() && k.len() <= 256)
 }
 
+/// A permission a key grants: `read`, or one a domain declares (`ledger_core::domain::scopes`),
+/// e.g. `transfers:write`, `certificates:redeem`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    AccountsWrite,
-    TransfersWrite,
-    Read,
-    /// Loaders: upload certificates.
-    CertificatesUpload,
-    /// Payments: activate and refund certificates.
-    CertificatesActivate,
-    /// Online store and POS: authorize, capture, void.
-    CertificatesRedeem,
-    /// Operators: cancel certificates.
-    CertificatesAdmin,
-}
+pub struct Scope(&'static str);
 
+#[allow(non_upper_case_globals)]
 impl Scope {
-    pub const ALL: [Scope; 7] = [
-        Scope::AccountsWrite,
-        Scope::TransfersWrite,
-        Scope::Read,
-        Scope::CertificatesUpload,
-        Scope::CertificatesActivate,
-        Scope::CertificatesRedeem,
-        Scope::CertificatesAdmin,
-    ];
+    pub const AccountsWrite: Scope = Scope(ledger_core::ledger::scope::ACCOUNTS_WRITE);
+    pub const TransfersWrite: Scope = Scope(ledger_core::ledger::scope::TRANSFERS_WRITE);
+    pub const Read: Scope = Scope(ledger_core::domain::READ_SCOPE);
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::AccountsWrite => "accounts:write",
-            Scope::TransfersWrite => "transfers:write",
-            Scope::Read => "read",
-            Scope::CertificatesUpload => "certificates:upload",
-            Scope::CertificatesActivate => "certificates:activate",
-            Scope::CertificatesRedeem => "certificates:redeem",
-            Scope::CertificatesAdmin => "certificates:admin",
-        }
+    /// A declared scope by its name (`None`: no domain declares it).
+    pub fn parse(s: &str) -> Option<Scope> {
+        ledger_core::domain::scopes().find(|known| *known == s).map(Scope)
     }
 
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    /// A scope a domain declares, by the constant it declares it with.
+    pub const fn declared(name: &'static str) -> Scope {
+        Scope(name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
     }
 }
 
@@ -139,7 +122,7 @@ impl KeyStore {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateKeyError {
-    #[error("unknown scope {0:?}; scopes are accounts:write, transfers:write, read")]
+    #[error("unknown scope {0:?}; scopes are {known}", known = ledger_core::domain::scopes().collect::<Vec<_>>().join(", "))]
     UnknownScope(String),
     #[error("a channel name is 1 to 64 characters of a-z A-Z 0-9 _ . -")]
     InvalidChannel,

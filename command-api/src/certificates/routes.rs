@@ -23,6 +23,12 @@ use crate::error::{ApiError, Problem};
 use crate::handler::{created, json, meta, require};
 use crate::{ApiState, RequestId};
 
+/// The scopes of the certificates' channels (declared by the domain).
+const UPLOAD: Scope = Scope::declared(ledger_core::certificates::scope::UPLOAD);
+const ACTIVATE: Scope = Scope::declared(ledger_core::certificates::scope::ACTIVATE);
+const REDEEM: Scope = Scope::declared(ledger_core::certificates::scope::REDEEM);
+const ADMIN: Scope = Scope::declared(ledger_core::certificates::scope::ADMIN);
+
 /// The certificate as committed, and its account's balances from the same commit.
 fn answer(state: &ApiState, status: StatusCode, c: &Committed) -> Result<Response, ApiError> {
     let Some(Entity::Row(row)) = &c.entity else {
@@ -67,7 +73,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::CertificatesUpload).await?;
+    let who = require(&state, &headers, UPLOAD).await?;
     let meta = meta(&who, &headers, request_id)?;
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next());
     let rows: Rows = match mime.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
@@ -170,7 +176,7 @@ pub async fn activate(
     Path(code): Path<String>,
     Json(body): Json<ActivateRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::CertificatesActivate).await?;
+    let who = require(&state, &headers, ACTIVATE).await?;
     let meta = meta(&who, &headers, request_id)?;
     let keys = state.cvc_keys()?;
     let cvc = Cvc::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -201,7 +207,7 @@ pub async fn authorize(
     Path(code): Path<String>,
     Json(body): Json<AuthorizeRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::CertificatesRedeem).await?;
+    let who = require(&state, &headers, REDEEM).await?;
     let meta = meta(&who, &headers, request_id)?;
     let amount = body.amount.parse()?;
     // A certificate with a CVC checks the one presented; the core decides everything else
@@ -234,7 +240,7 @@ pub async fn capture(
     Path(code): Path<String>,
     Json(body): Json<CaptureRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::CertificatesRedeem).await?;
+    let who = require(&state, &headers, REDEEM).await?;
     let amount = body.amount.map(|a| a.parse()).transpose()?;
     let command = Command::Capture { code, operation_id: body.operation_id, amount };
     let c = submit(&state, command, meta(&who, &headers, request_id)?).await?;
@@ -253,7 +259,7 @@ pub async fn void(
     Path(code): Path<String>,
     Json(body): Json<VoidRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::CertificatesRedeem).await?;
+    let who = require(&state, &headers, REDEEM).await?;
     let command = Command::Void { code, operation_id: body.operation_id };
     let c = submit(&state, command, meta(&who, &headers, request_id)?).await?;
     answer(&state, StatusCode::OK, &c)
@@ -271,7 +277,7 @@ pub async fn refund(
     Path(code): Path<String>,
     Json(body): Json<RefundRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::CertificatesActivate).await?;
+    let who = require(&state, &headers, ACTIVATE).await?;
     let command = Command::Refund { code, operation_id: body.operation_id, reason: body.reason };
     let c = submit(&state, command, meta(&who, &headers, request_id)?).await?;
     answer(&state, StatusCode::OK, &c)
@@ -289,7 +295,7 @@ pub async fn cancel(
     Path(code): Path<String>,
     Json(body): Json<CancelRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::CertificatesAdmin).await?;
+    let who = require(&state, &headers, ADMIN).await?;
     let command = Command::Cancel { code, operation_id: body.operation_id, reason: body.reason };
     let c = submit(&state, command, meta(&who, &headers, request_id)?).await?;
     answer(&state, StatusCode::OK, &c)

@@ -23,6 +23,21 @@ use crate::domain::{Answer, DomainCommand, DomainRejection, EntityRef, Replay, S
 use crate::ids::{AccountId, CertificateId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
 
+/// The API-key scopes of the certificates' channels.
+pub mod scope {
+    /// Loaders: upload certificates.
+    pub const UPLOAD: &str = "certificates:upload";
+    /// Payments: activate and refund certificates.
+    pub const ACTIVATE: &str = "certificates:activate";
+    /// Online store and POS: authorize, capture, void.
+    pub const REDEEM: &str = "certificates:redeem";
+    /// Operators: cancel certificates.
+    pub const ADMIN: &str = "certificates:admin";
+}
+
+/// Every scope the domain declares.
+pub const SCOPES: &[&str] = &[scope::UPLOAD, scope::ACTIVATE, scope::REDEEM, scope::ADMIN];
+
 /// The kind of entity a certificate is in the store's generic rows, and its stream prefix.
 pub const KIND: &str = "certificate";
 /// Wrong CVCs in a row that lock a certificate against authorizations.

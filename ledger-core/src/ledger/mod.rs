@@ -18,6 +18,17 @@ use crate::domain::{Answer, DomainCommand, DomainEvent, DomainRejection, DomainS
 use crate::ids::{Timestamp, TransferId};
 use crate::money::Currencies;
 
+/// The API-key scopes of the ledger's channels.
+pub mod scope {
+    /// Open, freeze, unfreeze and close accounts.
+    pub const ACCOUNTS_WRITE: &str = "accounts:write";
+    /// Create, post, void and reverse transfers.
+    pub const TRANSFERS_WRITE: &str = "transfers:write";
+}
+
+/// Every scope the domain declares.
+pub const SCOPES: &[&str] = &[scope::ACCOUNTS_WRITE, scope::TRANSFERS_WRITE];
+
 impl DomainCommand for Command {
     type Rejection = Rejection;
 
