@@ -191,7 +191,8 @@ impl Event {
     /// refused CVC.
     pub fn amount(&self) -> Option<Decimal> {
         match self {
-            Event::Activated(e) => Some(e.balance.after - e.balance.before),
+            // An issued certificate is empty: what its activation posted is its balance after.
+            Event::Activated(e) => Some(e.balance.after),
             Event::Authorized(e)
             | Event::Captured(e)
             | Event::AuthorizationVoided(e)

@@ -177,7 +177,12 @@ impl Sales {
         .fetch_optional(&mut *tx)
         .await
         .map_err(database)?;
-        let Some((total, currency, client_id, phone, lines, completed_by)) = row else { return Ok(None) };
+        // Every way out ends the transaction here: a transaction merely dropped would keep the
+        // row lock until its connection is used again.
+        let Some((total, currency, client_id, phone, lines, completed_by)) = row else {
+            tx.commit().await.map_err(database)?;
+            return Ok(None);
+        };
         let completed_by = match completed_by {
             Some(payment) => payment,
             None => {
@@ -190,8 +195,12 @@ impl Sales {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(database)?;
-                let (Some(paid), Some(last)) = (paid, last) else { return Ok(None) };
+                let (Some(paid), Some(last)) = (paid, last) else {
+                    tx.commit().await.map_err(database)?;
+                    return Ok(None);
+                };
                 if paid < total {
+                    tx.commit().await.map_err(database)?;
                     return Ok(None);
                 }
                 let by = received.map_or(last, str::to_owned);
