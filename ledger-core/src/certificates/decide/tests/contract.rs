@@ -1,5 +1,6 @@
 //! What the store and the APIs rely on: the transfers a command names, the entity it answers
-//! with, stored rows that load back, events that read back, stable codes.
+//! with, stored rows that load back, events that read back and say what the topics and the
+//! audit trail show (action, operation, amount, balance around them), stable codes.
 
 use super::*;
 
@@ -149,4 +150,59 @@ fn codes_are_stable() {
     assert!(valid_phone("1234567") && valid_phone("+123456789012345") && !valid_phone("+1234567890123456"));
     assert!(!valid_phone("+123456") && !valid_phone("12345678901234a"));
     assert!(valid_text(&"é".repeat(128)) && !valid_text(&"é".repeat(129)));
+}
+
+#[test]
+fn every_event_says_the_balance_it_leaves() {
+    use crate::certificates::event::{BalanceChange, Event as CertEvent};
+    let mut state = given(&[Command::Issue(Box::new(row("GC-1", "100.00")))]);
+    let commands = [
+        (activation("GC-1", "o1"), "activated", None, Some("100.00")),
+        (authorize("GC-1", "a1", "30.00"), "authorized", Some("a1"), Some("30.00")),
+        (refuse_cvc("GC-1", "a2"), "cvc_refused", Some("a2"), None),
+        (capture("GC-1", "a1", Some("20.00")), "captured", Some("a1"), Some("20.00")),
+        (authorize("GC-1", "a3", "10.00"), "authorized", Some("a3"), Some("10.00")),
+        (void("GC-1", "a3"), "authorization_voided", Some("a3"), Some("10.00")),
+        (void("GC-1", "a1"), "capture_voided", Some("a1"), Some("20.00")),
+        (authorize("GC-1", "a4", "5.00"), "authorized", Some("a4"), Some("5.00")),
+        (cancel("GC-1", "c1", "fraud"), "cancelled", Some("c1"), Some("100.00")),
+    ];
+    for (command, action, operation, amount) in commands {
+        let (before, _) = balances_of(&state, "GC-1");
+        let events = DomainCommand::execute(&command, &mut state, T0).unwrap();
+        let (after, available) = balances_of(&state, "GC-1");
+        let last = events.iter().filter_map(AnyEvent::certificates).next_back().expect("a certificate event");
+        let change = match last {
+            CertEvent::Activated(e) => e.balance,
+            CertEvent::CvcRefused(e) => e.balance.expect("a refusal says the balance"),
+            CertEvent::Authorized(e)
+            | CertEvent::Captured(e)
+            | CertEvent::AuthorizationVoided(e)
+            | CertEvent::CaptureVoided(e)
+            | CertEvent::Refunded(e)
+            | CertEvent::Cancelled(e) => e.balance,
+            other => panic!("unexpected {other:?}"),
+        };
+        // A command releasing holds first (a cancellation) reports the last step's change.
+        assert_eq!((change.after, change.available), (after, available), "{command:?}");
+        if events.iter().filter(|e| e.certificates().is_some()).count() == 1 {
+            assert_eq!(change.before, before, "{command:?}");
+        }
+        assert_eq!(change, BalanceChange { before: change.before, after, available });
+        assert_eq!(last.balance(), Some(change));
+        assert_eq!((last.action(), last.operation_id(), last.amount()), (action, operation, amount.map(dec)));
+    }
+    // An issue leaves zero and moves nothing; an expiry writes off what is left.
+    let mut state = AnyState::new(Currencies::standard());
+    let events = DomainCommand::execute(&Command::Issue(Box::new(row("GC-2", "50.00"))), &mut state, T0).unwrap();
+    let issued = events.iter().filter_map(AnyEvent::certificates).next_back().unwrap();
+    let zero = BalanceChange { before: Decimal::ZERO, after: Decimal::ZERO, available: Decimal::ZERO };
+    assert_eq!((issued.action(), issued.operation_id(), issued.amount()), ("issued", None, None));
+    assert_eq!(issued.balance(), Some(zero));
+    DomainCommand::execute(&activation("GC-2", "o2"), &mut state, T0).unwrap();
+    let events = DomainCommand::execute(&Command::ExpireDue, &mut state, T0.plus_seconds(30 * DAY)).unwrap();
+    let expired = events.iter().filter_map(AnyEvent::certificates).next_back().unwrap();
+    assert_eq!((expired.action(), expired.operation_id(), expired.amount()), ("expired", None, Some(dec("50.00"))));
+    let gone = BalanceChange { before: dec("50.00"), after: Decimal::ZERO, available: Decimal::ZERO };
+    assert_eq!(expired.balance(), Some(gone));
 }
