@@ -54,7 +54,25 @@ pub struct EntityRow {
     /// The domain's natural key, e.g. a certificate's code.
     pub key: String,
     pub version: u32,
-    pub state: serde_json::Value,
+    /// The entity as JSON text: serialized once when the entity changes, then shared (not
+    /// copied) by the commit, the committed view and the command's answer.
+    pub state: std::sync::Arc<str>,
+}
+
+impl EntityRow {
+    /// The state as the domain's type.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.state)
+    }
+
+    /// Whether two rows hold the same entity, their states compared as JSON values (a store may
+    /// give the text back reformatted, e.g. Postgres' `jsonb`).
+    pub fn same_as(&self, other: &EntityRow) -> bool {
+        let value = |r: &EntityRow| serde_json::from_str::<serde_json::Value>(&r.state).ok();
+        (&self.kind, self.id, &self.key, self.version) == (&other.kind, other.id, &other.key, other.version)
+            && value(self).is_some()
+            && value(self) == value(other)
+    }
 }
 
 /// An entity whose stored row an event changes.

@@ -61,9 +61,9 @@ impl ToSql for Json<'_> {
 
 /// JSON text for a `jsonb` column (binary format: version 1, then the text).
 #[derive(Debug)]
-struct Jsonb(String);
+struct Jsonb<'a>(&'a str);
 
-impl ToSql for Jsonb {
+impl ToSql for Jsonb<'_> {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result {
         out.put_u8(1);
         out.put_slice(self.0.as_bytes());
@@ -123,7 +123,7 @@ impl ToSql for NewAccount {
                 &text(&a.kind),
                 &text(&a.limit),
                 &text(&a.status),
-                &Jsonb(a.metadata.to_string()),
+                &Jsonb(&a.metadata.to_string()),
                 &b.debits_posted,
                 &b.credits_posted,
                 &b.debits_pending,
@@ -229,7 +229,7 @@ impl ToSql for EntityRowOut {
                 &i32::try_from(row.version)?,
                 first,
                 last,
-                &Jsonb(row.state.to_string()),
+                &Jsonb(&row.state),
             ],
         )
     }

@@ -86,18 +86,23 @@ pub struct StoredEntity {
     pub position: i64,
 }
 
-/// Every domain entity row (start-up and `verify`).
+/// Every domain entity row (start-up and `verify`), in the order the entities were created:
+/// an entity that belongs to another (a certificate's operation) comes after it.
 pub async fn load_entities(conn: &mut PgConnection) -> Result<Vec<StoredEntity>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, kind, key, version, first_position, position, state FROM entities ORDER BY id")
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, kind, key, version, first_position, position, state::text AS state FROM entities \
+         ORDER BY first_position, id",
+    )
+    .fetch_all(conn)
+    .await?;
     entity_rows(rows)
 }
 
 /// The latest stored rows of the given entities (those that exist), by id.
 pub async fn entities_by_id(conn: &mut PgConnection, ids: &[uuid::Uuid]) -> Result<Vec<StoredEntity>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, kind, key, version, first_position, position, state FROM entities WHERE id = ANY($1) ORDER BY id",
+        "SELECT id, kind, key, version, first_position, position, state::text AS state FROM entities \
+         WHERE id = ANY($1) ORDER BY id",
     )
     .bind(ids)
     .fetch_all(conn)
@@ -115,7 +120,7 @@ fn entity_rows(rows: Vec<PgRow>) -> Result<Vec<StoredEntity>, sqlx::Error> {
                     id: row.try_get("id")?,
                     key: row.try_get("key")?,
                     version: u32::try_from(version).unwrap_or(0),
-                    state: row.try_get("state")?,
+                    state: row.try_get::<String, _>("state")?.into(),
                 },
                 first_position: row.try_get("first_position")?,
                 position: row.try_get("position")?,

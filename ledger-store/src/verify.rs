@@ -76,9 +76,13 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
                     format!("stream version {} should be {version:?}", record.stream_version),
                 ));
             }
-            if let Subject::Transfer(_) | Subject::Entity(_) = event.subject() {
-                let id = event.subject().id();
-                streams.entry(id).or_insert((record.position, record.position)).1 = record.position;
+            // Positions move as the writer moves them: the event's own entity, and any other
+            // domain entity whose row it changes (a certificate's operation).
+            for touched in state.touched(&event) {
+                if let (Subject::Transfer(_) | Subject::Entity(_), true) = (touched.subject, touched.moves) {
+                    let id = touched.subject.id();
+                    streams.entry(id).or_insert((record.position, record.position)).1 = record.position;
+                }
             }
             prev_hash = record.hash;
             expected += 1;
@@ -161,7 +165,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
             return Err(VerifyError::State(format!("{} {} is stored but not in the log", row.kind, row.key)));
         };
         let (first, latest) = streams.get(&row.id).copied().unwrap_or_default();
-        if *row != expected || (stored.first_position, stored.position) != (first, latest) {
+        if !row.same_as(&expected) || (stored.first_position, stored.position) != (first, latest) {
             return Err(VerifyError::State(format!(
                 "{} {} last changed at position {}: stored v{} {}, the log gives v{} {} (positions {first}..{latest})",
                 row.kind, row.key, stored.position, row.version, row.state, expected.version, expected.state

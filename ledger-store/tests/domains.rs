@@ -32,7 +32,7 @@ async fn submit(ledger: &LedgerHandle, command: Command) -> Result<Committed, Re
 /// The certificate an answer shows.
 fn certificate(committed: &Committed) -> Certificate {
     let Some(Entity::Row(row)) = &committed.entity else { panic!("no certificate in {committed:?}") };
-    serde_json::from_value(row.state.clone()).unwrap()
+    row.parse().unwrap()
 }
 
 fn issue(code: &str) -> Command {
@@ -79,14 +79,16 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
     assert_eq!((again.position, again.replayed), (4, true));
     stop(ledger, task).await;
 
-    // Stored: one row of kind certificate, at the position of its latest event.
+    // Stored: one row of kind certificate, at the position of its latest event, and one for
+    // the operation that event opened.
     let mut conn = db.connect().await;
-    let (kind, key, version, first, last): (String, String, i32, i64, i64) =
-        sqlx::query_as("SELECT kind, key, version, first_position, position FROM entities")
-            .fetch_one(&mut conn)
+    let rows: Vec<(String, String, i32, i64, i64)> =
+        sqlx::query_as("SELECT kind, key, version, first_position, position FROM entities ORDER BY kind")
+            .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!((kind.as_str(), key.as_str(), version, first, last), ("certificate", "GC-1", 3, 4, 8));
+    let rows: Vec<_> = rows.iter().map(|(k, key, v, f, l)| (k.as_str(), key.as_str(), *v, *f, *l)).collect();
+    assert_eq!(rows, [("certificate", "GC-1", 3, 4, 8), ("certificate_operation", "GC-1/a1", 1, 8, 8)]);
 
     // Started again from the stored rows, not a replay: the hold is still there.
     let (ledger, task) = start(&db).await;
@@ -108,10 +110,16 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
     stop(ledger, task).await;
 
     let report = verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
-    assert_eq!((report.accounts, report.transfers, report.entities), (3, 2, 1));
+    assert_eq!((report.accounts, report.transfers, report.entities), (3, 2, 2));
+    let (version, last): (i32, i64) =
+        sqlx::query_as("SELECT version, position FROM entities WHERE kind = 'certificate_operation'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((version, last), (2, 10), "the capture changed the operation's row");
 
     // A stored row that the log does not give is caught.
-    sqlx::query("UPDATE entities SET state = jsonb_set(state, '{nominal}', '\"1000.00\"')")
+    sqlx::query("UPDATE entities SET state = jsonb_set(state, '{nominal}', '\"1000.00\"') WHERE kind = 'certificate'")
         .execute(&mut conn)
         .await
         .unwrap();
@@ -119,6 +127,27 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
         panic!("tampering not caught")
     };
     assert!(problem.contains("certificate GC-1"), "{problem}");
+    sqlx::query("UPDATE entities SET state = jsonb_set(state, '{nominal}', '\"100.00\"') WHERE kind = 'certificate'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+    // So is an operation's row that says something else, or is missing.
+    sqlx::query(
+        "UPDATE entities SET state = jsonb_set(state, '{operation,status}', '\"open\"') WHERE kind <> 'certificate'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let Err(VerifyError::State(problem)) = verify(&db.url, ledger_core::Currencies::standard()).await else {
+        panic!("tampering not caught")
+    };
+    assert!(problem.contains("certificate_operation GC-1/a1"), "{problem}");
+    sqlx::query("DELETE FROM entities WHERE kind <> 'certificate'").execute(&mut conn).await.unwrap();
+    let Err(VerifyError::State(problem)) = verify(&db.url, ledger_core::Currencies::standard()).await else {
+        panic!("a missing row not caught")
+    };
+    assert!(problem.contains("GC-1/a1 is in the log but not stored"), "{problem}");
 }
 
 /// A command that appends several events to one stream (a cancellation releases the open hold,

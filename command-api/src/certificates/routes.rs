@@ -11,8 +11,8 @@ use axum::response::Response;
 use futures_util::future::join_all;
 use ledger_core::certificates::command::{Activate, Issue};
 use ledger_core::certificates::state::Certificate;
-use ledger_core::certificates::{Command, KIND, Rejection};
-use ledger_core::{AccountRef, CertificateId, Entity};
+use ledger_core::certificates::{Command, KIND, Rejection, operation_ref};
+use ledger_core::{AccountRef, CertificateId, Entity, EntityRow};
 use ledger_store::keys::Scope;
 use ledger_store::{Committed, EventMeta};
 use secrets::Cvc;
@@ -34,12 +34,12 @@ fn answer(state: &ApiState, status: StatusCode, c: &Committed) -> Result<Respons
     let Some(Entity::Row(row)) = &c.entity else {
         return Err(ApiError::Internal("a certificate command answered without its certificate".into()));
     };
-    let certificate = certificate(&row.state)?;
+    let certificate = certificate(row)?;
     Ok(json(status, body(state, &certificate, c.position)))
 }
 
-fn certificate(state: &serde_json::Value) -> Result<Certificate, ApiError> {
-    serde_json::from_value(state.clone()).map_err(|e| ApiError::Internal(format!("certificate row: {e}")))
+fn certificate(row: &EntityRow) -> Result<Certificate, ApiError> {
+    row.parse().map_err(|e| ApiError::Internal(format!("certificate row: {e}")))
 }
 
 fn body(state: &ApiState, c: &Certificate, position: i64) -> CertificateBody {
@@ -52,7 +52,7 @@ fn body(state: &ApiState, c: &Certificate, position: i64) -> CertificateBody {
 /// The certificate as last committed, from the writer's memory.
 fn committed(state: &ApiState, code: &str) -> Result<Option<(Certificate, i64)>, ApiError> {
     match state.inner.ledger.view().entity(CertificateId::of(code).0) {
-        Some((row, position)) if row.kind == KIND => Ok(Some((certificate(&row.state)?, position))),
+        Some((row, position)) if row.kind == KIND => Ok(Some((certificate(&row)?, position))),
         _ => Ok(None),
     }
 }
@@ -214,7 +214,7 @@ pub async fn authorize(
     // (not found, not active, locked, ...) in its documented order.
     if let Some((certificate, _)) = committed(&state, &code)?
         && let Some(sealed) = &certificate.cvc
-        && !certificate.operations.contains_key(&body.operation_id)
+        && state.inner.ledger.view().entity(operation_ref(certificate.id, &body.operation_id).id).is_none()
     {
         let stored = secrets::open(state.cvc_keys()?, &code, sealed).map_err(|e| ApiError::Internal(e.to_string()))?;
         if !stored.matches(&Cvc::presented(&body.cvc)) {

@@ -1,5 +1,7 @@
-//! Gift certificates as the writer holds them, and as the store keeps them (one entity row
-//! each, `kind = "certificate"`, keyed by code).
+//! Gift certificates as the writer holds them, and as the store keeps them: one entity row per
+//! certificate (`kind = "certificate"`, keyed by code) and one per operation
+//! (`kind = "certificate_operation"`, keyed by code and operation id), so what a command
+//! writes does not grow with the certificate's history.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -7,10 +9,10 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::KIND;
 use super::command::SealedCvc;
 use super::event::Event;
-use crate::domain::{DomainState, EntityRef, EntityRow, Touched};
+use super::{KIND, OPERATION_KIND, operation_ref};
+use crate::domain::{DomainState, EntityRef, EntityRow, Subject, Touched};
 use crate::ids::{AccountId, CertificateId, Timestamp, TransferId};
 use crate::money::{Currencies, CurrencyCode};
 
@@ -79,6 +81,8 @@ pub struct Operation {
     pub transfer: Option<TransferId>,
     pub reason: Option<String>,
     pub at: Timestamp,
+    /// How many events changed the operation.
+    pub version: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +107,9 @@ pub struct Certificate {
     pub cvc: Option<SealedCvc>,
     pub failed_cvc_attempts: u32,
     pub locked_until: Option<Timestamp>,
+    /// In memory, every operation by id; stored in rows of their own (a certificate row that
+    /// still carries them was written before that, and is refused at load).
+    #[serde(default, skip_serializing)]
     pub operations: BTreeMap<String, Operation>,
     pub issued_at: Timestamp,
     pub version: u32,
@@ -119,11 +126,28 @@ impl Certificate {
     }
 }
 
+/// A stored operation row: the operation with its certificate and id.
+#[derive(Serialize)]
+struct OperationRowOut<'a> {
+    certificate: CertificateId,
+    operation_id: &'a str,
+    operation: &'a Operation,
+}
+
+#[derive(Deserialize)]
+struct OperationRowIn {
+    certificate: CertificateId,
+    operation_id: String,
+    operation: Operation,
+}
+
 /// Every certificate, with the expiry deadlines of those not yet final.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct State {
     certificates: HashMap<CertificateId, Certificate>,
     deadlines: BTreeSet<(Timestamp, CertificateId)>,
+    /// Each operation's entity id: its certificate and operation id.
+    operations: HashMap<uuid::Uuid, (CertificateId, String)>,
 }
 
 impl State {
@@ -151,7 +175,7 @@ impl State {
 impl DomainState for State {
     type Event = Event;
 
-    const KINDS: &'static [&'static str] = &[KIND];
+    const KINDS: &'static [&'static str] = &[KIND, OPERATION_KIND];
 
     fn new(_: &Currencies) -> State {
         State::default()
@@ -212,21 +236,26 @@ impl DomainState for State {
                         transfer: e.transfer,
                         reason: None,
                         at: e.at,
+                        version: 1,
                     },
                 );
+                self.operations.insert(operation_ref(id, &e.operation_id).id, (id, e.operation_id.clone()));
             }
             Event::Captured(e) => {
                 let op = c.operations.get_mut(&e.operation_id).expect("captures name authorizations");
                 op.status = OperationStatus::Captured;
                 op.captured = Some(e.amount);
+                op.version += 1;
             }
             Event::AuthorizationVoided(e) => {
-                c.operations.get_mut(&e.operation_id).expect("voids name authorizations").status =
-                    OperationStatus::Voided;
+                let op = c.operations.get_mut(&e.operation_id).expect("voids name authorizations");
+                op.status = OperationStatus::Voided;
+                op.version += 1;
             }
             Event::CaptureVoided(e) => {
-                c.operations.get_mut(&e.operation_id).expect("voids name authorizations").status =
-                    OperationStatus::CaptureVoided;
+                let op = c.operations.get_mut(&e.operation_id).expect("voids name authorizations");
+                op.status = OperationStatus::CaptureVoided;
+                op.version += 1;
             }
             Event::Refunded(e) | Event::Cancelled(e) => {
                 let kind = if matches!(event, Event::Refunded(_)) {
@@ -244,8 +273,10 @@ impl DomainState for State {
                         transfer: e.transfer,
                         reason: e.reason.clone(),
                         at: e.at,
+                        version: 1,
                     },
                 );
+                self.operations.insert(operation_ref(id, &e.operation_id).id, (id, e.operation_id.clone()));
             }
             Event::Expired(_) => {}
         }
@@ -256,28 +287,90 @@ impl DomainState for State {
         }
     }
 
-    /// A certificate's events change only its own row.
-    fn touched(&self, _: &Event, _: &mut Vec<Touched>) {}
+    /// An event about an operation changes the operation's row too.
+    fn touched(&self, event: &Event, out: &mut Vec<Touched>) {
+        if let (Some(operation_id), false) = (event.operation_id(), matches!(event, Event::CvcRefused(_))) {
+            out.push(Touched {
+                subject: Subject::Entity(operation_ref(event.certificate(), operation_id)),
+                moves: true,
+            });
+        }
+    }
 
     fn version(&self, entity: EntityRef) -> Option<u32> {
-        self.get(CertificateId(entity.id)).map(|c| c.version)
+        match entity.kind {
+            OPERATION_KIND => self.operation(entity.id).map(|(_, _, op)| op.version),
+            _ => self.get(CertificateId(entity.id)).map(|c| c.version),
+        }
     }
 
     fn row(&self, entity: EntityRef) -> Option<EntityRow> {
-        self.get(CertificateId(entity.id)).map(row)
+        match entity.kind {
+            OPERATION_KIND => self.operation(entity.id).map(|(c, id, op)| operation_row(c, id, op)),
+            _ => self.get(CertificateId(entity.id)).map(row),
+        }
     }
 
     fn rows(&self) -> Vec<EntityRow> {
-        self.certificates.values().map(row).collect()
+        let operations =
+            self.certificates.values().flat_map(|c| c.operations.iter().map(move |(id, op)| operation_row(c, id, op)));
+        self.certificates.values().map(row).chain(operations).collect()
     }
 
+    /// Rows come back in the order their entities were created, so a certificate before its
+    /// operations.
     fn load(&mut self, stored: EntityRow) -> Result<(), String> {
-        let certificate: Certificate = serde_json::from_value(stored.state).map_err(|e| e.to_string())?;
+        if stored.kind == OPERATION_KIND {
+            let row: OperationRowIn = stored.parse().map_err(|e| e.to_string())?;
+            let entity = operation_ref(row.certificate, &row.operation_id);
+            let Some(c) = self.certificates.get_mut(&row.certificate) else {
+                return Err(format!("operation {} of a certificate not loaded before it", stored.key));
+            };
+            if entity.id != stored.id
+                || stored.key != operation_key(&c.code, &row.operation_id)
+                || row.operation.version != stored.version
+            {
+                return Err(format!("row {} does not match the operation it holds", stored.key));
+            }
+            c.operations.insert(row.operation_id.clone(), row.operation);
+            self.operations.insert(entity.id, (row.certificate, row.operation_id));
+            return Ok(());
+        }
+        let certificate: Certificate = stored.parse().map_err(|e| e.to_string())?;
         if certificate.id.0 != stored.id || certificate.code != stored.key || certificate.version != stored.version {
             return Err(format!("row {} does not match the certificate it holds", stored.key));
         }
+        if !certificate.operations.is_empty() {
+            return Err(format!("row {} holds its operations: written before they had rows of their own", stored.key));
+        }
         self.insert(certificate);
         Ok(())
+    }
+}
+
+impl State {
+    /// An operation by its entity id: its certificate, operation id and state.
+    fn operation(&self, entity: uuid::Uuid) -> Option<(&Certificate, &str, &Operation)> {
+        let (certificate, operation_id) = self.operations.get(&entity)?;
+        let c = self.certificates.get(certificate)?;
+        c.operations.get(operation_id).map(|op| (c, operation_id.as_str(), op))
+    }
+}
+
+/// An operation's natural key: its certificate's code and its id.
+fn operation_key(code: &str, operation_id: &str) -> String {
+    format!("{code}/{operation_id}")
+}
+
+fn operation_row(c: &Certificate, operation_id: &str, op: &Operation) -> EntityRow {
+    let stored = OperationRowOut { certificate: c.id, operation_id, operation: op };
+    EntityRow {
+        kind: OPERATION_KIND.to_owned(),
+        id: operation_ref(c.id, operation_id).id,
+        key: operation_key(&c.code, operation_id),
+        version: op.version,
+        // A struct of strings and numbers always serializes.
+        state: serde_json::to_string(&stored).expect("operations serialize").into(),
     }
 }
 
@@ -288,6 +381,6 @@ fn row(c: &Certificate) -> EntityRow {
         key: c.code.clone(),
         version: c.version,
         // A struct of strings, numbers and maps always serializes.
-        state: serde_json::to_value(c).expect("certificates serialize"),
+        state: serde_json::to_string(c).expect("certificates serialize").into(),
     }
 }

@@ -258,7 +258,7 @@ impl CertificateTopics {
         let mut rows: HashMap<Uuid, Certificate> = HashMap::new();
         for stored in ledger_store::log::entities(conn, &ids).await? {
             if stored.row.kind == KIND {
-                let c: Certificate = serde_json::from_value(stored.row.state).map_err(|e| PublishError::Poison {
+                let c: Certificate = stored.row.parse().map_err(|e| PublishError::Poison {
                     position: stored.position,
                     error: format!("certificate {}: {e}", stored.row.key),
                 })?;

@@ -45,7 +45,7 @@ async fn issue(ledger: &LedgerHandle, code: &str, nominal: i64) {
 
 fn certificate(ledger: &LedgerHandle, code: &str) -> Option<Certificate> {
     let (row, _) = ledger.view().entity(CertificateId::of(code).0)?;
-    serde_json::from_value(row.state).ok()
+    row.parse().ok()
 }
 
 fn status(ledger: &LedgerHandle, code: &str) -> Option<Status> {

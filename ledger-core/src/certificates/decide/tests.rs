@@ -7,8 +7,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::certificates::KIND;
 use crate::certificates::command::{Paid, SealedCvc};
+use crate::certificates::{KIND, OPERATION_KIND};
 use crate::domain::{DomainCommand, DomainState};
 use crate::money::Currencies;
 use crate::{Command as Any, Event as AnyEvent, State as AnyState};

@@ -60,7 +60,7 @@ fn stored_rows_load_back_into_the_same_state() {
     run(&mut state, authorize("GC-1", "a1", "30"), T0).unwrap();
     run(&mut state, Command::Issue(Box::new(row("GC-2", "5"))), T0).unwrap();
     let rows = state.certificates.rows();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3, "two certificates and one operation");
     let mut loaded = State::default();
     for row in rows.clone() {
         loaded.load(row).unwrap();
@@ -68,6 +68,36 @@ fn stored_rows_load_back_into_the_same_state() {
     assert_eq!(loaded, state.certificates);
     let row = state.certificates.row(cert(&state, "GC-1").entity()).unwrap();
     assert_eq!((row.kind.as_str(), row.key.as_str(), row.version), (KIND, "GC-1", 3));
+    assert!(!row.state.contains("a1"), "a certificate's row leaves its operations to their own rows");
+    // The operation's own row: changed by its authorization, then by its capture.
+    let op = crate::certificates::operation_ref(CertificateId::of("GC-1"), "a1");
+    let op_row = state.certificates.row(op).unwrap();
+    assert_eq!((op_row.kind.as_str(), op_row.key.as_str(), op_row.version), (OPERATION_KIND, "GC-1/a1", 1));
+    assert_eq!(state.version(crate::Subject::Entity(op)), Some(1));
+    run(&mut state, capture("GC-1", "a1", None), T0).unwrap();
+    assert_eq!(state.certificates.row(op).unwrap().version, 2);
+    assert_ne!(state.certificates.row(op).unwrap().state, op_row.state);
+    assert_eq!(state.certificates.row(crate::certificates::operation_ref(CertificateId::of("GC-1"), "a2")), None);
+    // An operation comes back only after its certificate, and only as it was stored.
+    assert!(State::default().load(op_row.clone()).is_err());
+    let mut with_certificate = State::default();
+    with_certificate.load(row.clone()).unwrap();
+    for (field, value) in [("key", "GC-1/a9"), ("version", "5"), ("id", "nil")] {
+        let mut wrong = op_row.clone();
+        match field {
+            "key" => wrong.key = value.into(),
+            "version" => wrong.version = 5,
+            _ => wrong.id = uuid::Uuid::nil(),
+        }
+        assert!(with_certificate.clone().load(wrong).is_err(), "{field}");
+    }
+    // A certificate row that still holds its operations predates their rows: refused.
+    let mut old = row.clone();
+    let mut value: serde_json::Value = old.parse().unwrap();
+    value["operations"] =
+        serde_json::json!({"a1": serde_json::from_str::<serde_json::Value>(&op_row.state).unwrap()["operation"]});
+    old.state = value.to_string().into();
+    assert!(State::default().load(old).is_err());
     // A row whose key or version does not match what it holds is refused.
     let mut wrong = row.clone();
     wrong.key = "GC-9".into();
@@ -79,7 +109,7 @@ fn stored_rows_load_back_into_the_same_state() {
     wrong.id = uuid::Uuid::nil();
     assert!(State::default().load(wrong).is_err());
     let mut wrong = row;
-    wrong.state = serde_json::json!({});
+    wrong.state = "{}".into();
     assert!(State::default().load(wrong).is_err());
     // Expiry deadlines come back with the rows, final certificates have none.
     run(&mut state, cancel("GC-2", "c", "x"), T0).unwrap();
