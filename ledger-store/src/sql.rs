@@ -223,6 +223,32 @@ pub async fn events_page(conn: &mut PgConnection, after: i64, limit: i64) -> Res
     rows.into_iter().map(event_row).collect()
 }
 
+/// The events of the given types in the next `limit` positions after `after`, and the position
+/// the window reached: `after + limit`, or the head of the log if that is nearer. A follower
+/// that wants a few types (the SMS outbox: activations) moves its checkpoint to that position
+/// without reading, sending or decoding everything else. Positions are dense and a commit lands
+/// whole, so every position up to the head read first is in the log when the events are read.
+pub async fn events_page_of(
+    conn: &mut PgConnection,
+    after: i64,
+    limit: i64,
+    types: &[&str],
+) -> Result<(Vec<RecordedEvent>, i64), sqlx::Error> {
+    let head: i64 = sqlx::query_scalar("SELECT LEAST(COALESCE(MAX(position), 0), $1 + $2) FROM events")
+        .bind(after)
+        .bind(limit)
+        .fetch_one(&mut *conn)
+        .await?;
+    if head <= after {
+        return Ok((Vec::new(), after));
+    }
+    let sql = format!(
+        "{EVENT_COLUMNS} WHERE position > $1 AND position <= $2 AND event_type = ANY($3) ORDER BY position"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(head).bind(types).fetch_all(conn).await?;
+    Ok((rows.into_iter().map(event_row).collect::<Result<_, _>>()?, head))
+}
+
 /// The events at the given positions, in position order.
 pub async fn events_at(conn: &mut PgConnection, positions: &[i64]) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let sql = format!("{EVENT_COLUMNS} WHERE position = ANY($1) ORDER BY position");

@@ -79,6 +79,17 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
     assert_eq!((again.position, again.replayed), (4, true));
     stop(ledger, task).await;
 
+    // A follower after a few types reads a window of positions: only those types, up to the
+    // window's end or the head of the log.
+    let mut conn = db.connect().await;
+    let types = ["CertificateActivated", "CertificateAuthorized"];
+    let (events, last) = ledger_store::log::page_of(&mut conn, 0, 6, &types).await.unwrap();
+    assert_eq!((events.iter().map(|e| e.position).collect::<Vec<_>>(), last), (vec![6], 6));
+    let (events, last) = ledger_store::log::page_of(&mut conn, 6, 1000, &types).await.unwrap();
+    assert_eq!((events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), last), (vec!["CertificateAuthorized"], 8));
+    assert_eq!(ledger_store::log::page_of(&mut conn, 8, 1000, &types).await.unwrap(), (vec![], 8));
+    drop(conn);
+
     // Stored: one row of kind certificate, at the position of its latest event, and one for
     // the operation that event opened.
     let mut conn = db.connect().await;

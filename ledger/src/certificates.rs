@@ -70,7 +70,8 @@ pub fn start(
                 let (url, stopped) = (url.to_owned(), stopped.clone());
                 info!(sms_url, "sending certificate CVCs by SMS");
                 tasks.push(tokio::spawn(async move {
-                    let config = ledger_store::follow::FollowConfig::default();
+                    let page = streams::sms::WINDOW as usize;
+                    let config = ledger_store::follow::FollowConfig { page, ..Default::default() };
                     ledger_store::follow::run(&url, &mut outbox, config, stopped, None).await
                 }));
             }

@@ -19,7 +19,11 @@ use tracing::{info, warn};
 
 pub const NAME: &str = "sms_outbox";
 const LOCK_KEY: i64 = 0x6c65_6467_6572_0300;
-const PAGE: i64 = 200;
+/// Positions of the log one step looks through for activations (`FollowConfig::page` of the
+/// outbox: a whole window read means more is waiting).
+pub const WINDOW: i64 = 10_000;
+/// The one event type the outbox reads.
+const ACTIVATED: &str = "CertificateActivated";
 
 /// The default message; `{code}` and `{cvc}` are filled in.
 pub const DEFAULT_TEXT: &str = "Gift certificate {code}: CVC {cvc}";
@@ -230,10 +234,11 @@ impl<G: SmsGateway> Follow for SmsOutbox<G> {
             .bind(NAME)
             .fetch_one(&mut *conn)
             .await?;
-        let page = ledger_store::log::page(conn, after, PAGE).await?;
-        let Some(last) = page.last().map(|r| r.position) else {
+        // Only activations carry a CVC to send: the rest of the log is skipped in the query.
+        let (page, last) = ledger_store::log::page_of(conn, after, WINDOW, &[ACTIVATED]).await?;
+        if last == after {
             return Ok(Progress { read: 0, checkpoint: Some(after) });
-        };
+        }
         for record in &page {
             match self.message(record) {
                 None => {}
@@ -257,6 +262,8 @@ impl<G: SmsGateway> Follow for SmsOutbox<G> {
             .bind(last)
             .execute(&mut *conn)
             .await?;
-        Ok(Progress { read: page.len(), checkpoint: Some(last) })
+        // The window read: a whole one means more of the log is waiting.
+        let read = usize::try_from(last - after).unwrap_or(usize::MAX);
+        Ok(Progress { read, checkpoint: Some(last) })
     }
 }
