@@ -5,5 +5,6 @@
 //! stored rows (`entities`).
 
 pub use crate::sql::{
-    StoredEntity, entities_by_id as entities, events_at as at, events_page as page, events_page_of as page_of, to_time, transfer_creations,
+    StoredEntity, entities_by_id as entities, events_at as at, events_page as page, events_page_of as page_of, to_time,
+    transfer_creations,
 };

@@ -242,9 +242,8 @@ pub async fn events_page_of(
     if head <= after {
         return Ok((Vec::new(), after));
     }
-    let sql = format!(
-        "{EVENT_COLUMNS} WHERE position > $1 AND position <= $2 AND event_type = ANY($3) ORDER BY position"
-    );
+    let sql =
+        format!("{EVENT_COLUMNS} WHERE position > $1 AND position <= $2 AND event_type = ANY($3) ORDER BY position");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(head).bind(types).fetch_all(conn).await?;
     Ok((rows.into_iter().map(event_row).collect::<Result<_, _>>()?, head))
 }

@@ -86,7 +86,10 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
     let (events, last) = ledger_store::log::page_of(&mut conn, 0, 6, &types).await.unwrap();
     assert_eq!((events.iter().map(|e| e.position).collect::<Vec<_>>(), last), (vec![6], 6));
     let (events, last) = ledger_store::log::page_of(&mut conn, 6, 1000, &types).await.unwrap();
-    assert_eq!((events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), last), (vec!["CertificateAuthorized"], 8));
+    assert_eq!(
+        (events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), last),
+        (vec!["CertificateAuthorized"], 8)
+    );
     assert_eq!(ledger_store::log::page_of(&mut conn, 8, 1000, &types).await.unwrap(), (vec![], 8));
     drop(conn);
 

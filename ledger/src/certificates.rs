@@ -4,13 +4,111 @@
 //! expiry job, which is aborted (it holds a writer handle and does nothing between ticks).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ledger_store::LedgerHandle;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use crate::config::{CertificatesConfig, CertificatesKafka, KafkaConfig};
+use crate::config::{KafkaConfig, env, topic};
+
+/// The `[certificates]` table of the configuration file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    cvc_key: Option<String>,
+    cvc_key_id: Option<String>,
+    expiry_interval_ms: Option<u64>,
+    sms_url: Option<String>,
+    sms_text: Option<String>,
+    kafka: Option<bool>,
+    upload_topic: Option<String>,
+    orders_topic: Option<String>,
+    payments_topic: Option<String>,
+    state_topic: Option<String>,
+    transaction_topic: Option<String>,
+    bi_topic: Option<String>,
+}
+
+/// Gift certificates: the key their CVCs are sealed with, how often expiry runs, where CVCs
+/// are sent.
+#[derive(Debug)]
+pub struct Config {
+    /// (key id, 64 hex characters); without it activations and authorizations answer 503.
+    pub cvc_key: Option<(String, String)>,
+    pub expiry_interval: Duration,
+    /// The SMS gateway CVCs are sent to (`http://host:port/path`); none: CVCs are not sent.
+    pub sms_url: Option<String>,
+    /// The message, with `{code}` and `{cvc}` filled in.
+    pub sms_text: Option<String>,
+}
+
+/// The domain's topics: consumed (uploads, orders, payments; each with a `.dlq`) and published
+/// (state, transactions, BI).
+#[derive(Debug, Clone)]
+pub struct Kafka {
+    pub upload: String,
+    pub sales: streams::certificates::sales::SalesTopics,
+    pub published: streams::certificates::CertificateTopics,
+}
+
+impl Kafka {
+    pub fn dead_letters(topic: &str) -> String {
+        format!("{topic}.dlq")
+    }
+
+    /// The topics it writes: the three it publishes and its consumers' dead-letter topics.
+    pub fn written_topics(&self) -> Vec<String> {
+        use streams::publisher::DomainTopics;
+        let mut names = self.published.names();
+        for consumed in [&self.upload, &self.sales.orders, &self.sales.payments] {
+            names.push(Self::dead_letters(consumed));
+        }
+        names
+    }
+}
+
+/// The domain's settings from its table, overridden by `LEDGER_CVC_*`, `LEDGER_SMS_*` and
+/// `LEDGER_CERTIFICATES_*`; its topics unless `LEDGER_CERTIFICATES_KAFKA=false` (used only when
+/// Kafka is configured).
+pub fn settings(file: File) -> anyhow::Result<(Config, Option<Kafka>)> {
+    let published = streams::certificates::CertificateTopics::default();
+    let sales = streams::certificates::sales::SalesTopics::default();
+    let kafka = if env::<bool>("LEDGER_CERTIFICATES_KAFKA")?.or(file.kafka).unwrap_or(true) {
+        Some(Kafka {
+            upload: topic("LEDGER_CERTIFICATES_UPLOAD_TOPIC", file.upload_topic, "GiftCertificateUpload".into())?,
+            sales: streams::certificates::sales::SalesTopics {
+                orders: topic("LEDGER_CERTIFICATES_ORDERS_TOPIC", file.orders_topic, sales.orders)?,
+                payments: topic("LEDGER_CERTIFICATES_PAYMENTS_TOPIC", file.payments_topic, sales.payments)?,
+            },
+            published: streams::certificates::CertificateTopics {
+                state: topic("LEDGER_CERTIFICATES_STATE_TOPIC", file.state_topic, published.state)?,
+                transaction: topic(
+                    "LEDGER_CERTIFICATES_TRANSACTION_TOPIC",
+                    file.transaction_topic,
+                    published.transaction,
+                )?,
+                bi: topic("LEDGER_CERTIFICATES_BI_TOPIC", file.bi_topic, published.bi)?,
+            },
+        })
+    } else {
+        None
+    };
+    let cvc_key_id = env("LEDGER_CVC_KEY_ID")?.or(file.cvc_key_id).unwrap_or_else(|| "local-1".to_owned());
+    let config = Config {
+        cvc_key: env::<String>("LEDGER_CVC_KEY")?
+            .or(file.cvc_key)
+            .filter(|k| !k.trim().is_empty())
+            .map(|key| (cvc_key_id, key)),
+        expiry_interval: Duration::from_millis(
+            env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(60_000u64).max(10),
+        ),
+        sms_url: env::<String>("LEDGER_SMS_URL")?.or(file.sms_url).filter(|u| !u.trim().is_empty()),
+        sms_text: env("LEDGER_SMS_TEXT")?.or(file.sms_text),
+    };
+    Ok((config, kafka))
+}
 
 /// The domain's running parts.
 pub struct Running {
@@ -45,7 +143,7 @@ pub fn start(
     url: &str,
     ledger: &LedgerHandle,
     pool: &sqlx::PgPool,
-    settings: &CertificatesConfig,
+    settings: &Config,
     kafka: Option<&KafkaConfig>,
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Running> {
@@ -90,7 +188,7 @@ fn consumers(
     pool: &sqlx::PgPool,
     keys: Option<&Arc<dyn secrets::KeyProvider>>,
     kafka: &KafkaConfig,
-    topics: &CertificatesKafka,
+    topics: &Kafka,
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     use streams::consumer::{ConsumerConfig, Handler, run};
@@ -110,8 +208,7 @@ fn consumers(
         })
     }
     let brokers = &kafka.producer.brokers;
-    let config =
-        |name: &str, topic: &str| ConsumerConfig::new(name, brokers, &[topic], &CertificatesKafka::dead_letters(topic));
+    let config = |name: &str, topic: &str| ConsumerConfig::new(name, brokers, &[topic], &Kafka::dead_letters(topic));
     let mut tasks = vec![spawn(
         pool,
         config("ledger-certificate-uploads", &topics.upload),

@@ -26,61 +26,8 @@ struct File {
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
     kafka: Option<KafkaFile>,
-    certificates: Option<CertificatesFile>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CertificatesFile {
-    cvc_key: Option<String>,
-    cvc_key_id: Option<String>,
-    expiry_interval_ms: Option<u64>,
-    sms_url: Option<String>,
-    sms_text: Option<String>,
-    kafka: Option<bool>,
-    upload_topic: Option<String>,
-    orders_topic: Option<String>,
-    payments_topic: Option<String>,
-    state_topic: Option<String>,
-    transaction_topic: Option<String>,
-    bi_topic: Option<String>,
-}
-
-/// Gift certificates: the key their CVCs are sealed with, and how often expiry runs.
-#[derive(Debug)]
-pub struct CertificatesConfig {
-    /// (key id, 64 hex characters); without it activations and authorizations answer 503.
-    pub cvc_key: Option<(String, String)>,
-    pub expiry_interval: Duration,
-    /// The SMS gateway CVCs are sent to (`http://host:port/path`); none: CVCs are not sent.
-    pub sms_url: Option<String>,
-    /// The message, with `{code}` and `{cvc}` filled in.
-    pub sms_text: Option<String>,
-}
-
-/// The certificates domain's topics: consumed (uploads, orders, payments; each with a `.dlq`)
-/// and published (state, transactions, BI).
-#[derive(Debug, Clone)]
-pub struct CertificatesKafka {
-    pub upload: String,
-    pub sales: streams::certificates::sales::SalesTopics,
-    pub published: streams::certificates::CertificateTopics,
-}
-
-impl CertificatesKafka {
-    pub fn dead_letters(topic: &str) -> String {
-        format!("{topic}.dlq")
-    }
-
-    /// The topics it writes: the three it publishes and its consumers' dead-letter topics.
-    pub fn written_topics(&self) -> Vec<String> {
-        use streams::publisher::DomainTopics;
-        let mut names = self.published.names();
-        for consumed in [&self.upload, &self.sales.orders, &self.sales.payments] {
-            names.push(Self::dead_letters(consumed));
-        }
-        names
-    }
+    /// Each domain's own table.
+    certificates: Option<crate::certificates::File>,
 }
 
 /// The `[kafka]` table.
@@ -109,7 +56,7 @@ pub struct KafkaConfig {
     pub topic_policy: streams::admin::TopicPolicy,
     /// The certificates domain's topics, unless `certificates.kafka` is off
     /// (`LEDGER_CERTIFICATES_KAFKA=false`).
-    pub certificates: Option<CertificatesKafka>,
+    pub certificates: Option<crate::certificates::Kafka>,
 }
 
 impl KafkaConfig {
@@ -118,7 +65,7 @@ impl KafkaConfig {
     pub fn written_topics(&self) -> Vec<String> {
         let mut names: Vec<String> = self.topics.names().into_iter().map(str::to_owned).collect();
         names.extend(self.transfer_requests_topic.as_ref().map(|t| format!("{t}.dlq")));
-        names.extend(self.certificates.iter().flat_map(CertificatesKafka::written_topics));
+        names.extend(self.certificates.iter().flat_map(crate::certificates::Kafka::written_topics));
         names
     }
 }
@@ -136,10 +83,10 @@ pub struct Settings {
     pub writer: WriterConfig,
     /// Off unless KAFKA_BROKERS (or `kafka.brokers`) is set.
     pub kafka: Option<KafkaConfig>,
-    pub certificates: CertificatesConfig,
+    pub certificates: crate::certificates::Config,
 }
 
-fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
+pub(crate) fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -147,6 +94,15 @@ where
         Ok(v) => v.parse().map(Some).map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
         Err(_) => Ok(None),
     }
+}
+
+/// A topic name from its variable, the file, or its default; checked.
+pub(crate) fn topic(var: &str, file: Option<String>, default: String) -> anyhow::Result<String> {
+    let topic = env::<String>(var)?.or(file).unwrap_or(default);
+    let valid =
+        (1..=200).contains(&topic.len()) && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    anyhow::ensure!(valid, "{var}={topic:?}: a topic name is 1 to 200 of a-z A-Z 0-9 . _ -");
+    Ok(topic)
 }
 
 impl Settings {
@@ -209,74 +165,12 @@ impl Settings {
                 })
             }
         };
-        let certificates_file = file.certificates.unwrap_or_default();
-        let defaults_in = streams::certificates::CertificateTopics::default();
-        let sales_defaults = streams::certificates::sales::SalesTopics::default();
-        let certificates_kafka = env::<bool>("LEDGER_CERTIFICATES_KAFKA")?
-            .or(certificates_file.kafka)
-            .unwrap_or(true)
-            .then(|| -> anyhow::Result<CertificatesKafka> {
-                let name = |var: &str, file: Option<String>, default: String| -> anyhow::Result<String> {
-                    let topic = env::<String>(var)?.or(file).unwrap_or(default);
-                    let valid = (1..=200).contains(&topic.len())
-                        && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-                    anyhow::ensure!(valid, "{var}={topic:?}: a topic name is 1 to 200 of a-z A-Z 0-9 . _ -");
-                    Ok(topic)
-                };
-                Ok(CertificatesKafka {
-                    upload: name(
-                        "LEDGER_CERTIFICATES_UPLOAD_TOPIC",
-                        certificates_file.upload_topic.clone(),
-                        "GiftCertificateUpload".into(),
-                    )?,
-                    sales: streams::certificates::sales::SalesTopics {
-                        orders: name(
-                            "LEDGER_CERTIFICATES_ORDERS_TOPIC",
-                            certificates_file.orders_topic.clone(),
-                            sales_defaults.orders,
-                        )?,
-                        payments: name(
-                            "LEDGER_CERTIFICATES_PAYMENTS_TOPIC",
-                            certificates_file.payments_topic.clone(),
-                            sales_defaults.payments,
-                        )?,
-                    },
-                    published: streams::certificates::CertificateTopics {
-                        state: name(
-                            "LEDGER_CERTIFICATES_STATE_TOPIC",
-                            certificates_file.state_topic.clone(),
-                            defaults_in.state,
-                        )?,
-                        transaction: name(
-                            "LEDGER_CERTIFICATES_TRANSACTION_TOPIC",
-                            certificates_file.transaction_topic.clone(),
-                            defaults_in.transaction,
-                        )?,
-                        bi: name("LEDGER_CERTIFICATES_BI_TOPIC", certificates_file.bi_topic.clone(), defaults_in.bi)?,
-                    },
-                })
-            })
-            .transpose()?;
+        // Each domain reads its own table and variables.
+        let (certificates, certificates_kafka) = crate::certificates::settings(file.certificates.unwrap_or_default())?;
         let mut kafka = kafka;
         if let Some(k) = kafka.as_mut() {
             k.certificates = certificates_kafka;
         }
-        let cvc_key_id =
-            env("LEDGER_CVC_KEY_ID")?.or(certificates_file.cvc_key_id).unwrap_or_else(|| "local-1".to_owned());
-        let certificates = CertificatesConfig {
-            cvc_key: env::<String>("LEDGER_CVC_KEY")?
-                .or(certificates_file.cvc_key)
-                .filter(|k| !k.trim().is_empty())
-                .map(|key| (cvc_key_id, key)),
-            expiry_interval: Duration::from_millis(
-                env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS")?
-                    .or(certificates_file.expiry_interval_ms)
-                    .unwrap_or(60_000u64)
-                    .max(10),
-            ),
-            sms_url: env::<String>("LEDGER_SMS_URL")?.or(certificates_file.sms_url).filter(|u| !u.trim().is_empty()),
-            sms_text: env("LEDGER_SMS_TEXT")?.or(certificates_file.sms_text),
-        };
         let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
         let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(1000);
         Ok(Settings {
