@@ -457,6 +457,7 @@ pub const READ_SCOPE: &str = "read";
 domains! {
     Ledger: ledger,
     Certificates: certificates,
+    Payouts: payouts,
 }
 
 #[cfg(test)]
@@ -489,7 +490,8 @@ mod tests {
                 "certificates:upload",
                 "certificates:activate",
                 "certificates:redeem",
-                "certificates:admin"
+                "certificates:admin",
+                "payouts:request"
             ]
         );
     }

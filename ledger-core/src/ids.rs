@@ -31,6 +31,8 @@ macro_rules! uuid_id {
 uuid_id!(AccountId, "account");
 uuid_id!(TransferId, "transfer");
 uuid_id!(CertificateId, "certificate");
+uuid_id!(PayoutRequestId, "payout_request");
+uuid_id!(PayoutId, "payout");
 
 /// A point in time in microseconds since the Unix epoch. The core never reads a clock:
 /// callers pass `now`.

@@ -8,11 +8,13 @@ pub mod domain;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod payouts;
 pub mod postings;
 pub mod schema;
+pub mod text;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
-pub use ids::{AccountId, CertificateId, Timestamp, TransferId};
+pub use ids::{AccountId, CertificateId, PayoutId, PayoutRequestId, Timestamp, TransferId};
 pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use ledger::command::{AccountRef, CreateTransfer, OpenAccount, PostingRequest};
 pub use ledger::decide::BatchMode;

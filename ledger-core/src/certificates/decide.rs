@@ -127,13 +127,7 @@ pub fn valid_phone(phone: &str) -> bool {
 
 /// Free text fields (operation, order and payment ids, campaigns): 1 to 128 characters, none of
 /// them a control character.
-pub fn valid_text(text: &str) -> bool {
-    (1..=128).contains(&text.chars().count()) && !text.chars().any(char::is_control)
-}
-
-fn valid_reason(reason: &str) -> bool {
-    !reason.trim().is_empty() && reason.len() <= 500 && !reason.chars().any(char::is_control)
-}
+pub use crate::text::{valid_reason, valid_text};
 
 fn check_operation_id(operation_id: &str) -> Result<(), Rejection> {
     if valid_text(operation_id) { Ok(()) } else { Err(Rejection::InvalidOperationId) }

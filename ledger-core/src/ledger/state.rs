@@ -20,6 +20,9 @@ pub struct LedgerState {
     /// Boxed: the table moves and zeroes 24-byte entries when it grows, not whole transfers.
     transfers: HashMap<TransferId, Box<Transfer>>,
     deadlines: BTreeSet<(Timestamp, TransferId)>,
+    /// Accounts by owner: `metadata.client_id`, then `metadata.account_type` (strings both),
+    /// for the domains that find a client's accounts of a type (payouts).
+    owners: HashMap<String, BTreeMap<String, BTreeSet<AccountId>>>,
 }
 
 impl LedgerState {
@@ -30,6 +33,7 @@ impl LedgerState {
             codes: HashMap::new(),
             transfers: HashMap::new(),
             deadlines: BTreeSet::new(),
+            owners: HashMap::new(),
         }
     }
 
@@ -80,8 +84,19 @@ impl LedgerState {
         self.deadlines.iter().next().map(|(at, _)| *at)
     }
 
+    /// A client's accounts of a type (by `metadata.client_id` and `metadata.account_type`), by
+    /// id, from the index: never a scan of every account.
+    pub fn accounts_of<'a>(&'a self, client_id: &str, account_type: &str) -> impl Iterator<Item = &'a Account> + 'a {
+        let ids = self.owners.get(client_id).and_then(|types| types.get(account_type));
+        ids.into_iter().flatten().filter_map(|id| self.accounts.get(id))
+    }
+
     /// Loads an account as a store persisted it (start-up without replaying the log).
     pub fn load_account(&mut self, account: Account) {
+        let owner = |field: &str| account.metadata.get(field).and_then(serde_json::Value::as_str);
+        if let (Some(client), Some(kind)) = (owner("client_id"), owner("account_type")) {
+            self.owners.entry(client.to_owned()).or_default().entry(kind.to_owned()).or_default().insert(account.id);
+        }
         self.codes.insert(account.code.clone(), account.id);
         self.accounts.insert(account.id, account);
     }
@@ -112,6 +127,7 @@ impl LedgerState {
             codes: HashMap::new(),
             transfers: HashMap::new(),
             deadlines: BTreeSet::new(),
+            owners: HashMap::new(),
         };
         for account in accounts {
             if let Some(a) = self.resolve(account) {

@@ -236,3 +236,30 @@ fn every_event_says_the_balance_it_leaves() {
     let gone = BalanceChange { before: dec("50.00"), after: Decimal::ZERO, available: Decimal::ZERO };
     assert_eq!(expired.balance(), Some(gone));
 }
+
+#[test]
+fn an_event_about_an_operation_touches_the_operations_row_and_counts_its_changes() {
+    let mut state = active();
+    let op = |id: &str| crate::certificates::operation_ref(CertificateId::of("GC-1"), id);
+    let touched = |state: &AnyState, events: &[AnyEvent]| -> Vec<Vec<crate::Subject>> {
+        events
+            .iter()
+            .filter(|e| e.certificates().is_some())
+            .map(|e| state.touched(e).into_iter().map(|t| t.subject).collect())
+            .collect()
+    };
+    let cert = crate::Subject::Entity(cert(&state, "GC-1").entity());
+    let events = DomainCommand::execute(&authorize("GC-1", "a1", "30"), &mut state, T0).unwrap();
+    assert_eq!(touched(&state, &events), [vec![cert, crate::Subject::Entity(op("a1"))]]);
+    let version = |state: &AnyState, id: &str| state.certificates.row(op(id)).unwrap().version;
+    run(&mut state, void("GC-1", "a1"), T0).unwrap();
+    assert_eq!(version(&state, "a1"), 2, "authorized, then voided");
+    run(&mut state, authorize("GC-1", "a2", "10"), T0).unwrap();
+    run(&mut state, capture("GC-1", "a2", None), T0).unwrap();
+    let events = DomainCommand::execute(&void("GC-1", "a2"), &mut state, T0).unwrap();
+    assert_eq!(version(&state, "a2"), 3, "authorized, captured, then its capture voided");
+    assert!(touched(&state, &events).iter().all(|t| t.contains(&crate::Subject::Entity(op("a2")))));
+    // A refused CVC names an operation that never opened: only the certificate's row changes.
+    let events = DomainCommand::execute(&refuse_cvc("GC-1", "a3"), &mut state, T0).unwrap();
+    assert_eq!(touched(&state, &events), [vec![cert]]);
+}
