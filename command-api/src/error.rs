@@ -67,6 +67,9 @@ impl ApiError {
             ApiError::Forbidden(_) => api_common::FORBIDDEN,
             ApiError::NotFound("account") => c(StatusCode::NOT_FOUND, "account_not_found", "Account not found"),
             ApiError::NotFound("transfer") => c(StatusCode::NOT_FOUND, "transfer_not_found", "Transfer not found"),
+            ApiError::NotFound("payout request") => {
+                c(StatusCode::NOT_FOUND, "payout_request_not_found", "Payout request not found")
+            }
             ApiError::NotFound(_) => c(StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::MethodNotAllowed => {
                 c(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "The method is not allowed here")

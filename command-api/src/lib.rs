@@ -10,6 +10,7 @@ pub mod ledger;
 mod metrics;
 pub mod openapi;
 mod ops;
+pub mod payouts;
 
 use std::sync::Arc;
 
@@ -85,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(ledger::router())
         .merge(certificates::router())
+        .merge(payouts::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

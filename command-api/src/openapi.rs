@@ -34,6 +34,7 @@ impl ApiDoc {
         let mut doc = Root::openapi();
         doc.merge(crate::ledger::Doc::openapi());
         doc.merge(crate::certificates::Doc::openapi());
+        doc.merge(crate::payouts::Doc::openapi());
         BearerKey.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
         doc

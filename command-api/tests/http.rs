@@ -527,7 +527,7 @@ fn every_operation_lists_its_errors_as_problem_documents() {
             }
         }
     }
-    assert_eq!(operations, 20, "the ledger's 11 and the certificates' 9");
+    assert_eq!(operations, 23, "the ledger's 11, the certificates' 9 and the payouts' 3");
     let batch = &doc["components"]["schemas"]["BatchRequest"]["properties"]["transfers"];
     assert_eq!((batch["minItems"].as_u64(), batch["maxItems"].as_u64()), (Some(1), Some(8190)));
     let transfer = &doc["components"]["schemas"]["TransferRequest"]["oneOf"];

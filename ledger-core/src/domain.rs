@@ -491,7 +491,8 @@ mod tests {
                 "certificates:activate",
                 "certificates:redeem",
                 "certificates:admin",
-                "payouts:request"
+                "payouts:request",
+                "payouts:gate"
             ]
         );
     }

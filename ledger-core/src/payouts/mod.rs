@@ -36,10 +36,12 @@ use crate::money::CurrencyCode;
 pub mod scope {
     /// Clients' back offices: submit payout requests.
     pub const REQUEST: &str = "payouts:request";
+    /// Gates run apart from `ledger up` (`ledger payouts req-gate`, `oebs-gate`).
+    pub const GATE: &str = "payouts:gate";
 }
 
 /// Every scope the domain declares.
-pub const SCOPES: &[&str] = &[scope::REQUEST];
+pub const SCOPES: &[&str] = &[scope::REQUEST, scope::GATE];
 
 /// The kind of entity a payout request is in the store's generic rows, and its stream prefix.
 pub const REQUEST_KIND: &str = "payout_request";
