@@ -7,6 +7,7 @@ pub mod certificates;
 pub mod consumer;
 pub mod envelope;
 pub mod inbound;
+pub mod payouts;
 pub mod publisher;
 pub mod schemas;
 pub mod sink;

@@ -23,7 +23,9 @@ pub fn files() -> Vec<(String, String)> {
 
 /// The schemas of the messages domains publish on topics of their own, by message name.
 pub fn domain_schemas() -> Vec<(&'static str, Value)> {
-    crate::certificates::topics::schemas()
+    let mut all = crate::certificates::topics::schemas();
+    all.extend(crate::payouts::schemas());
+    all
 }
 
 /// Checks one message a domain published (`name`: e.g. `GiftCertificateState`) against its

@@ -3,6 +3,7 @@
 
 mod certificates;
 mod consumer;
+mod payouts;
 mod publisher;
 mod schemas;
 mod sms;
