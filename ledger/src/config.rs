@@ -28,6 +28,7 @@ struct File {
     kafka: Option<KafkaFile>,
     /// Each domain's own table.
     certificates: Option<crate::certificates::File>,
+    payouts: Option<crate::payouts::File>,
 }
 
 /// The `[kafka]` table.
@@ -57,6 +58,8 @@ pub struct KafkaConfig {
     /// The certificates domain's topics, unless `certificates.kafka` is off
     /// (`LEDGER_CERTIFICATES_KAFKA=false`).
     pub certificates: Option<crate::certificates::Kafka>,
+    /// The payouts domain's topics, unless `payouts.kafka` is off (`LEDGER_PAYOUT_KAFKA=false`).
+    pub payouts: Option<crate::payouts::Kafka>,
 }
 
 impl KafkaConfig {
@@ -66,6 +69,7 @@ impl KafkaConfig {
         let mut names: Vec<String> = self.topics.names().into_iter().map(str::to_owned).collect();
         names.extend(self.transfer_requests_topic.as_ref().map(|t| format!("{t}.dlq")));
         names.extend(self.certificates.iter().flat_map(crate::certificates::Kafka::written_topics));
+        names.extend(self.payouts.iter().flat_map(crate::payouts::Kafka::written_topics));
         names
     }
 }
@@ -84,6 +88,7 @@ pub struct Settings {
     /// Off unless KAFKA_BROKERS (or `kafka.brokers`) is set.
     pub kafka: Option<KafkaConfig>,
     pub certificates: crate::certificates::Config,
+    pub payouts: crate::payouts::Config,
 }
 
 pub(crate) fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
@@ -162,14 +167,17 @@ impl Settings {
                         .or(kafka_file.transfer_requests_topic),
                     topic_policy,
                     certificates: None,
+                    payouts: None,
                 })
             }
         };
         // Each domain reads its own table and variables.
         let (certificates, certificates_kafka) = crate::certificates::settings(file.certificates.unwrap_or_default())?;
+        let (payouts, payouts_kafka) = crate::payouts::settings(file.payouts.unwrap_or_default())?;
         let mut kafka = kafka;
         if let Some(k) = kafka.as_mut() {
             k.certificates = certificates_kafka;
+            k.payouts = payouts_kafka;
         }
         let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
         let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(1000);
@@ -180,6 +188,7 @@ impl Settings {
             projections: env("LEDGER_PROJECTIONS")?.or(file.projections).unwrap_or(true),
             kafka,
             certificates,
+            payouts,
             max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(100_000),
             writer: WriterConfig {
                 currencies,

@@ -6,7 +6,9 @@ mod bench_http;
 mod bench_publisher;
 mod certificates;
 mod config;
+mod http_client;
 mod load;
+mod payouts;
 mod sms_simulator;
 mod up;
 
@@ -54,6 +56,17 @@ enum Cmd {
     BenchPublisher(bench_publisher::Args),
     /// A stand-in SMS gateway on loopback: receives certificate CVC messages, lists them.
     SmsSimulator(sms_simulator::Args),
+    /// Payout gates run apart from `ledger up` (with LEDGER_PAYOUT_GATES=false there, or beside it).
+    #[command(subcommand)]
+    Payouts(PayoutsCmd),
+}
+
+#[derive(Subcommand)]
+enum PayoutsCmd {
+    /// The request gate: plans new payout requests into payouts, through the command API.
+    ReqGate(payouts::GateArgs),
+    /// The ERP gate: sends new payouts (funds checked and moved to payout_sent), through the command API.
+    OebsGate(payouts::GateArgs),
 }
 
 #[derive(Subcommand)]
@@ -63,7 +76,8 @@ enum KeysCmd {
         #[arg(long)]
         channel: String,
         /// Comma-separated: accounts:write, transfers:write, read, certificates:upload,
-        /// certificates:activate, certificates:redeem, certificates:admin.
+        /// certificates:activate, certificates:redeem, certificates:admin, payouts:request,
+        /// payouts:gate.
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
@@ -145,6 +159,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sms_simulator::run(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::Payouts(PayoutsCmd::ReqGate(args)) => {
+            payouts::run_gate("plan", args, &settings.payouts).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Payouts(PayoutsCmd::OebsGate(args)) => {
+            payouts::run_gate("send", args, &settings.payouts).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let url =
@@ -189,7 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(&url, args, settings.writer.clone()).await?;
         }
         Cmd::BenchPublisher(args) => bench_publisher::run(&url, args).await?,
-        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) | Cmd::SmsSimulator(_) => {
+        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) | Cmd::SmsSimulator(_) | Cmd::Payouts(_) => {
             unreachable!("handled above")
         }
     }

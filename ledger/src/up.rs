@@ -40,7 +40,9 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             info!(brokers = kafka.producer.brokers, topics = ?kafka.topics.names(), "Kafka publisher on");
             let (url, stopped) = (url.to_owned(), stopped_kafka.clone());
             let config = streams::PublisherConfig::default();
-            let (topics, domains) = (kafka.topics.clone(), crate::certificates::publisher_domains(kafka));
+            let mut domains = crate::certificates::publisher_domains(kafka);
+            domains.extend(crate::payouts::publisher_domains(kafka));
+            let topics = kafka.topics.clone();
             publisher = Some(tokio::spawn(async move {
                 // Topics the broker could not be asked about at start-up are checked first.
                 if let Some(pending) = ready {
@@ -73,6 +75,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     }
     let certificates =
         crate::certificates::start(url, &ledger, &pool, &settings.certificates, kafka_config.as_ref(), &stopped_kafka)?;
+    let payouts = crate::payouts::start(&ledger, &pool, &settings.payouts, kafka_config.as_ref(), &stopped_kafka);
     let mut api = command_api::ApiState::new(ledger, pool.clone())
         .with_certificate_audit(std::sync::Arc::new(crate::certificates::ReadModelAudit(pool.clone())));
     if let Some(keys) = &certificates.keys {
@@ -94,6 +97,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     }
     // The domain's jobs and consumers hold handles too.
     certificates.stop().await;
+    payouts.stop().await;
     writer.await.context("the writer task failed")?;
     if let Some(task) = publisher {
         let _ = task.await;

@@ -157,7 +157,8 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str, payload: Value)
 fn wait_for_line(log: &mut impl Iterator<Item = std::io::Result<String>>, marker: &str) -> (String, Vec<String>) {
     let mut before = Vec::new();
     loop {
-        let line = log.next().expect("the process logs its address").unwrap();
+        let Some(line) = log.next() else { panic!("the process logs its address: {before:#?}") };
+        let line = line.unwrap();
         if let Some(rest) = line.split(marker).nth(1) {
             return (rest.split('/').next().unwrap().to_owned(), before);
         }
@@ -233,6 +234,8 @@ async fn certificates_end_to_end_over_http_and_kafka() {
             .env("LEDGER_CERTIFICATES_STATE_TOPIC", &state_topic)
             .env("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", &transaction_topic)
             .env("LEDGER_CERTIFICATES_BI_TOPIC", &bi_topic)
+            // The payouts' topics are another test's.
+            .env("LEDGER_PAYOUT_KAFKA", "false")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -297,6 +297,7 @@ async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
         .env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests)
         // The certificates' topics are the subject of tests/certificates.rs.
         .env("LEDGER_CERTIFICATES_KAFKA", "false")
+        .env("LEDGER_PAYOUT_KAFKA", "false")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
