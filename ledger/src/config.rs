@@ -103,7 +103,11 @@ where
 
 /// A topic name from its variable, the file, or its default; checked.
 pub(crate) fn topic(var: &str, file: Option<String>, default: String) -> anyhow::Result<String> {
-    let topic = env::<String>(var)?.or(file).unwrap_or(default);
+    checked_topic(var, env::<String>(var)?.or(file).unwrap_or(default))
+}
+
+/// A topic name, checked (`var` names where it came from).
+pub(crate) fn checked_topic(var: &str, topic: String) -> anyhow::Result<String> {
     let valid =
         (1..=200).contains(&topic.len()) && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     anyhow::ensure!(valid, "{var}={topic:?}: a topic name is 1 to 200 of a-z A-Z 0-9 . _ -");

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{KafkaConfig, env, topic};
+use crate::config::{KafkaConfig, checked_topic, env, topic};
 
 /// The `[payouts]` table of the configuration file.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -85,7 +85,7 @@ pub fn settings(file: File) -> anyhow::Result<(Config, Option<Kafka>)> {
     };
     let status = status
         .into_iter()
-        .map(|t| topic("LEDGER_PAYOUT_STATUS_TOPICS", Some(t), String::new()))
+        .map(|t| checked_topic("LEDGER_PAYOUT_STATUS_TOPICS", t))
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!status.is_empty(), "LEDGER_PAYOUT_STATUS_TOPICS names no topic");
     let kafka = Kafka {
@@ -139,12 +139,16 @@ pub fn start(
     }
     if let Some((kafka, topics)) = kafka.and_then(|k| k.payouts.as_ref().map(|p| (k, p))) {
         let status: Vec<&str> = topics.status.iter().map(String::as_str).collect();
-        let config = streams::consumer::ConsumerConfig::new(
-            "ledger-payout-statuses",
-            &kafka.producer.brokers,
-            &status,
-            &topics.dead_letters,
-        );
+        let config = streams::consumer::ConsumerConfig {
+            // A payout's statuses share its id as their key: each message is its own.
+            identity: streams::consumer::Identity::Position,
+            ..streams::consumer::ConsumerConfig::new(
+                "ledger-payout-statuses",
+                &kafka.producer.brokers,
+                &status,
+                &topics.dead_letters,
+            )
+        };
         info!(topics = ?config.topics, dead_letters = config.dead_letter_topic, "consuming payout statuses");
         let handler = streams::payouts::Statuses::new(ledger.clone());
         let (pool, stopped) = (pool.clone(), stopped.clone());

@@ -1,7 +1,8 @@
 //! The inbound consumer framework: a consumer group reads topics, hands each message to a
 //! `Handler`, and commits the message's offset only after the handler applied it or the
 //! message went to the dead-letter topic. Redelivered messages are skipped by their id
-//! (the `message_id` header, else the key), recorded in `inbox`. Retryable failures are
+//! (the `message_id` header, else the key, or else their topic, partition and offset for topics
+//! whose keys name an entity rather than a message: `Identity`), recorded in `inbox`. Retryable failures are
 //! retried with exponential back-off up to `max_attempts`; after that, and for rejections, the
 //! message goes to the dead-letter topic with the error in its headers. Nothing is committed
 //! while the dead-letter topic cannot be written: the consumer stalls rather than lose a message.
@@ -48,6 +49,25 @@ impl Inbound {
     pub fn message_id(&self) -> Option<&str> {
         self.header("message_id").or(self.key.as_deref()).filter(|id| !id.is_empty())
     }
+
+    /// The id a consumer deduplicates the message by.
+    pub fn identity(&self, identity: Identity) -> Option<String> {
+        match (identity, self.header("message_id").filter(|id| !id.is_empty())) {
+            (Identity::Position, None) => Some(format!("{}:{}:{}", self.topic, self.partition, self.offset)),
+            _ => self.message_id().map(str::to_owned),
+        }
+    }
+}
+
+/// What identifies a message for deduplication when it has no `message_id` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Identity {
+    /// Its key: each message has a key of its own (a request, an upload).
+    #[default]
+    Key,
+    /// Its topic, partition and offset: keys name an entity that many messages are about (a
+    /// payout's statuses), and the handler makes repeats harmless.
+    Position,
 }
 
 /// How a handler failed.
@@ -80,6 +100,8 @@ pub struct ConsumerConfig {
     pub max_backoff: Duration,
     /// How long the group waits for a member that vanished without leaving (Kafka's default 45 s).
     pub session_timeout: Duration,
+    /// How messages without a `message_id` header are told apart.
+    pub identity: Identity,
 }
 
 impl ConsumerConfig {
@@ -93,6 +115,7 @@ impl ConsumerConfig {
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             session_timeout: Duration::from_secs(45),
+            identity: Identity::Key,
         }
     }
 }
@@ -213,7 +236,7 @@ pub async fn process<H: Handler>(
     message: &Inbound,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<Outcome>, ConsumerError> {
-    let Some(id) = message.message_id().map(str::to_owned) else {
+    let Some(id) = message.identity(config.identity) else {
         let error = HandleError::Reject {
             code: "missing_message_id".into(),
             detail: "the message has neither a message_id header nor a key".into(),
@@ -334,5 +357,31 @@ async fn dead_letter(
             _ = stop.changed() => return Ok(false),
         }
         delay = (delay * 2).min(config.max_backoff);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_told_apart_by_its_header_then_its_key_or_its_position() {
+        let mut m = Inbound {
+            topic: "statuses".into(),
+            partition: 2,
+            offset: 7,
+            key: Some("payout-1".into()),
+            payload: Vec::new(),
+            headers: Vec::new(),
+        };
+        assert_eq!(m.identity(Identity::Key).as_deref(), Some("payout-1"));
+        assert_eq!(m.identity(Identity::Position).as_deref(), Some("statuses:2:7"));
+        m.headers.push(("message_id".into(), b"m-9".to_vec()));
+        assert_eq!(m.identity(Identity::Key).as_deref(), Some("m-9"));
+        assert_eq!(m.identity(Identity::Position).as_deref(), Some("m-9"));
+        m.headers.clear();
+        m.key = None;
+        assert_eq!(m.identity(Identity::Key), None);
+        assert_eq!(Identity::default(), Identity::Key);
     }
 }
