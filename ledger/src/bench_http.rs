@@ -26,6 +26,13 @@ pub struct Args {
     /// certificates:upload, certificates:activate and certificates:redeem).
     #[arg(long)]
     certificates_sms: Option<String>,
+    /// Payouts instead of transfers: `--accounts` clients each get a funded payout account,
+    /// each unit of load is a payout request (the intake), and then the gates are run over
+    /// the command API until every payout is sent (run `ledger up` with
+    /// LEDGER_PAYOUT_GATES=false; the key needs accounts:write, transfers:write, read,
+    /// payouts:request and payouts:gate).
+    #[arg(long)]
+    payouts: bool,
     #[command(flatten)]
     mix: Mix,
 }
@@ -107,7 +114,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(sms) => std::sync::Arc::new(certificates(&mut setup, args.mix.accounts, sms).await?),
         None => std::sync::Arc::default(),
     };
-    for i in (0..args.mix.accounts).chain([u32::MAX]).filter(|_| args.certificates_sms.is_none()) {
+    if args.payouts {
+        payout_accounts(&mut setup, args.mix.accounts).await?;
+    }
+    for i in (0..args.mix.accounts).chain([u32::MAX]).filter(|_| args.certificates_sms.is_none() && !args.payouts) {
         let kind = if i == u32::MAX { "income" } else { "asset" };
         let body = format!(r#"{{"code":"{}","currency":"EUR","kind":"{kind}"}}"#, code(i));
         let (status, text) = setup.post("/v1/accounts", body).await?;
@@ -155,7 +165,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     done += 1;
                     continue;
                 }
-                let (path, body) = if args.mix.batch == 1 {
+                let (path, body) = if args.payouts {
+                    let (i, _) = picker.pair(args.mix.accounts);
+                    ("/v1/payouts/requests", format!(r#"{{"id":"{}","client_id":"bench-c{i}"}}"#, Uuid::new_v4()))
+                } else if args.mix.batch == 1 {
                     ("/v1/transfers", transfer_json(&mut picker, args.mix.accounts, args.mix.hot))
                 } else {
                     let items: Vec<String> =
@@ -165,7 +178,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 let sent = Instant::now();
                 let (status, text) = client.post(path, body).await?;
                 latencies.push(sent.elapsed());
-                if !(status == 200 || status == 201) {
+                if !(status == 200 || status == 201 || status == 202) {
                     failed += n;
                     if failed <= 3 {
                         eprintln!("request failed: {status} {}", String::from_utf8_lossy(&text));
@@ -183,9 +196,74 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         failed += f;
         latencies.extend(l);
     }
-    let unit = if cvcs.is_empty() { "transfer" } else { "authorize+capture pair" };
-    let extra = serde_json::json!({"failed": failed, "connections": args.connections, "unit": unit});
-    println!("{}", report(&args.mix, total as u64, started.elapsed(), &mut latencies, extra));
+    let unit = match (cvcs.is_empty(), args.payouts) {
+        (_, true) => "payout request",
+        (true, false) => "transfer",
+        (false, false) => "authorize+capture pair",
+    };
+    let mut extra = serde_json::json!({"failed": failed, "connections": args.connections, "unit": unit});
+    let elapsed = started.elapsed();
+    if args.payouts {
+        extra["gates"] = gates(&mut setup, args.mix.accounts).await?;
+    }
+    println!("{}", report(&args.mix, total as u64, elapsed, &mut latencies, extra));
     anyhow::ensure!(failed == 0, "{failed} transfers failed");
     Ok(())
+}
+
+/// A funded payout account for each of `count` clients (`bench-c{i}`), from one bank account.
+async fn payout_accounts(setup: &mut Client, count: u32) -> anyhow::Result<()> {
+    let (status, text) =
+        setup.post("/v1/accounts", r#"{"code":"bench:bank","currency":"EUR","kind":"asset"}"#.into()).await?;
+    anyhow::ensure!(matches!(status, 201 | 409), "opening the bank: {status} {}", String::from_utf8_lossy(&text));
+    for i in 0..count {
+        let body = format!(
+            r#"{{"code":"bench-c{i}:payout","currency":"EUR","kind":"liability","metadata":{{"client_id":"bench-c{i}","account_type":"payout"}}}}"#
+        );
+        let (status, text) = setup.post("/v1/accounts", body).await?;
+        anyhow::ensure!(
+            matches!(status, 201 | 409),
+            "opening a payout account: {status} {}",
+            String::from_utf8_lossy(&text)
+        );
+    }
+    for start in (0..count).step_by(1000) {
+        let items: Vec<String> = (start..count.min(start + 1000))
+            .map(|i| {
+                format!(
+                    r#"{{"id":"{}","debit":"bench:bank","credit":"bench-c{i}:payout","amount":"100.00"}}"#,
+                    Uuid::new_v4()
+                )
+            })
+            .collect();
+        let (status, text) =
+            setup.post("/v1/transfers/batch", format!(r#"{{"transfers":[{}]}}"#, items.join(","))).await?;
+        anyhow::ensure!(status == 200, "funding: {status} {}", String::from_utf8_lossy(&text));
+    }
+    Ok(())
+}
+
+/// Runs the request gate, then the ERP gate, until each finds nothing to do: every request
+/// planned and every payout sent. Returns what it took.
+async fn gates(client: &mut Client, accounts: u32) -> anyhow::Result<serde_json::Value> {
+    let started = Instant::now();
+    let mut runs = serde_json::Map::new();
+    for gate in ["plan", "send"] {
+        let begun = Instant::now();
+        let mut n = 0;
+        loop {
+            let (status, body) = client.post(&format!("/v1/payouts/gates/{gate}"), r#"{"limit":1000}"#.into()).await?;
+            anyhow::ensure!(status == 200, "gate {gate}: {status} {}", String::from_utf8_lossy(&body));
+            let run: serde_json::Value = serde_json::from_slice(&body)?;
+            if run["changed"] != true {
+                break;
+            }
+            n += 1;
+        }
+        runs.insert(gate.into(), serde_json::json!({"runs": n, "seconds": begun.elapsed().as_secs_f64()}));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    runs.insert("payouts".into(), accounts.into());
+    runs.insert("payouts_per_second".into(), (f64::from(accounts) / seconds).round().into());
+    Ok(serde_json::Value::Object(runs))
 }
