@@ -24,7 +24,8 @@ use rust_decimal::Decimal;
 
 use super::command::{Command, ErpStatus};
 use super::event::{
-    Event, PayoutClosed, PayoutCreated, PayoutRequestDone, PayoutRequestFailed, PayoutRequested, PayoutSent,
+    AccountBalance, Event, PayoutClosed, PayoutCreated, PayoutRequestDone, PayoutRequestFailed, PayoutRequested,
+    PayoutSent,
 };
 use super::rejection::Rejection;
 use super::state::{Payout, PayoutStatus, Request};
@@ -133,15 +134,12 @@ fn status_name(status: AccountStatus) -> &'static str {
 
 fn send(p: &mut Postings<'_>, payout: &Payout, now: Timestamp) {
     let failed = |p: &mut Postings<'_>, reason: String| {
-        p.record(Event::Failed(Box::new(PayoutClosed {
-            id: payout.id,
-            reason: Some(reason),
-            transfer: None,
-            at: now,
-        })));
+        let closed = PayoutClosed { id: payout.id, reason: Some(reason), transfer: None, balance: None, at: now };
+        p.record(Event::Failed(Box::new(closed)));
     };
     // The account as this command's earlier sends left it.
-    let available = p.account(payout.account).map_or(Decimal::ZERO, |a| a.available());
+    let (before, available) =
+        p.account(payout.account).map_or((Decimal::ZERO, Decimal::ZERO), |a| (a.balance(), a.available()));
     if available < payout.amount {
         return failed(p, format!("insufficient_funds: {available} available"));
     }
@@ -164,6 +162,7 @@ fn send(p: &mut Postings<'_>, payout: &Payout, now: Timestamp) {
     if let Err(refused) = p.execute(ledger::Command::CreateTransfer(move_it), now) {
         return failed(p, refused.code().to_owned());
     }
+    let after = p.account(payout.account).map_or(Decimal::ZERO, |a| a.balance());
     p.record(Event::Sent(Box::new(PayoutSent {
         id: payout.id,
         client_id: payout.client_id.clone(),
@@ -173,6 +172,7 @@ fn send(p: &mut Postings<'_>, payout: &Payout, now: Timestamp) {
         currency: payout.currency.clone(),
         cash_payment_fact: payout.id.cash_payment_fact(),
         transfer,
+        balance: AccountBalance { before, after },
         at: now,
     })));
 }
@@ -187,7 +187,13 @@ fn apply_status(
     match (status, payout.status) {
         (ErpStatus::Paid, PayoutStatus::Paid) | (ErpStatus::Rejected, PayoutStatus::Rejected) => Ok(()),
         (ErpStatus::Paid, PayoutStatus::Sent) => {
-            p.record(Event::Paid(Box::new(PayoutClosed { id: payout.id, reason, transfer: None, at: now })));
+            p.record(Event::Paid(Box::new(PayoutClosed {
+                id: payout.id,
+                reason,
+                transfer: None,
+                balance: None,
+                at: now,
+            })));
             Ok(())
         }
         (ErpStatus::Rejected, PayoutStatus::Sent) => {
@@ -195,8 +201,11 @@ fn apply_status(
             let transfer = payout.id.return_transfer();
             let back =
                 CreateTransfer::simple(transfer, AccountRef::Id(sent), AccountRef::Id(payout.account), payout.amount);
+            let balance = |p: &Postings<'_>| p.account(payout.account).map_or(Decimal::ZERO, |a| a.balance());
+            let before = balance(p);
             p.execute(ledger::Command::CreateTransfer(back), now)?;
-            let closed = PayoutClosed { id: payout.id, reason, transfer: Some(transfer), at: now };
+            let balance = Some(AccountBalance { before, after: balance(p) });
+            let closed = PayoutClosed { id: payout.id, reason, transfer: Some(transfer), balance, at: now };
             p.record(Event::Rejected(Box::new(closed)));
             Ok(())
         }

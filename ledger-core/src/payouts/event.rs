@@ -12,6 +12,14 @@ use crate::ids::{AccountId, PayoutId, PayoutRequestId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
 use crate::schema::EventSchema;
 
+/// The payout account's posted balance around a movement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountBalance {
+    pub before: Decimal,
+    pub after: Decimal,
+}
+
 /// A client asked for its payout accounts to be paid out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +75,8 @@ pub struct PayoutSent {
     pub currency: CurrencyCode,
     pub cash_payment_fact: uuid::Uuid,
     pub transfer: TransferId,
+    /// The payout account's balance around the move.
+    pub balance: AccountBalance,
     pub at: Timestamp,
 }
 
@@ -78,6 +88,8 @@ pub struct PayoutClosed {
     pub id: PayoutId,
     pub reason: Option<String>,
     pub transfer: Option<TransferId>,
+    /// The payout account's balance around the return of a rejected payout.
+    pub balance: Option<AccountBalance>,
     pub at: Timestamp,
 }
 

@@ -233,6 +233,7 @@ fn sending_moves_the_amount_to_payout_sent_and_records_the_cash_payment_fact() {
     );
     let PayoutEvent::Sent(e) = events[2].payouts().unwrap() else { panic!() };
     assert_eq!((e.amount, e.transfer, e.account), (dec("100"), payout.send_transfer(), a));
+    assert_eq!((e.balance.before, e.balance.after), (dec("100"), dec("0")));
     let t = state.ledger.transfer(payout.send_transfer()).unwrap();
     assert_eq!(t.postings.len(), 2);
     assert_eq!(state.payouts.planned(a), Decimal::ZERO);
@@ -314,6 +315,8 @@ fn paid_is_final_and_said_twice_changes_nothing() {
     let (a, payout) = sent_payout(&mut state);
     let events = run(&mut state, status(payout, ErpStatus::Paid)).unwrap();
     assert_eq!(types(&events), ["PayoutPaid"]);
+    let PayoutEvent::Paid(e) = events[0].payouts().unwrap() else { panic!() };
+    assert_eq!((e.balance, e.transfer), (None, None), "nothing moves when paid");
     assert_eq!(payout_status(&state, payout), PayoutStatus::Paid);
     assert_eq!(run(&mut state, status(payout, ErpStatus::Paid)).unwrap(), []);
     assert_eq!(run(&mut state, status(payout, ErpStatus::Rejected)).unwrap_err(), Rejection::InvalidTransition);
@@ -329,6 +332,9 @@ fn rejected_returns_the_amount_to_the_payout_account() {
     let events =
         run(&mut state, Command::Status { payout, status: ErpStatus::Rejected, reason: reason.clone() }).unwrap();
     assert_eq!(types(&events), ["TransferPosted", "PayoutRejected"]);
+    let PayoutEvent::Rejected(e) = events[1].payouts().unwrap() else { panic!() };
+    let around = e.balance.unwrap();
+    assert_eq!((around.before, around.after, e.transfer), (dec("0"), dec("40"), Some(payout.return_transfer())));
     let sent = sent_account("c1", &CurrencyCode::parse("EUR").unwrap()).0;
     assert_eq!((balance(&state, a), balance(&state, sent)), (dec("40"), dec("0")));
     let p = state.payouts.payout(payout).unwrap();
