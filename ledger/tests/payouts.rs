@@ -197,6 +197,35 @@ async fn payouts_end_to_end_over_http_and_kafka() {
     assert_eq!(p.get(requests[1])["payouts"][0]["status"], "rejected");
     assert_eq!((p.balance("c2:payout"), p.balance("payout_sent:c2:EUR")), ("40.00".into(), "0.00".into()));
 
+    // The read model in GraphQL: c2's history chains its payout account's balance; c1's
+    // payouts and cash-payment-facts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let query = "{ payoutHistory(client: \"c2\") { edges { node { action amount balanceBefore balanceAfter } } } \
+        payouts(client: \"c1\", status: paid) { edges { node { amount status } } } \
+        cashPaymentFacts(client: \"c1\") { edges { node { amount payoutId } } } \
+        payoutRequests(client: \"c3\") { edges { node { status payoutCount payouts { id } } } } }";
+    let data = loop {
+        let data = api.graphql(&admin, query);
+        if data["payoutHistory"]["edges"].as_array().is_some_and(|e| e.len() == 2) || Instant::now() > deadline {
+            break data;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let history: Vec<(&str, &str, &str)> = data["payoutHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            (n["action"].as_str().unwrap(), n["balanceBefore"].as_str().unwrap(), n["balanceAfter"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(history, [("sent", "40.00", "0.00"), ("returned", "0.00", "40.00")], "{data}");
+    assert_eq!(data["payouts"]["edges"].as_array().map(Vec::len), Some(1), "{data}");
+    assert_eq!(data["cashPaymentFacts"]["edges"].as_array().map(Vec::len), Some(2), "{data}");
+    let c3 = &data["payoutRequests"]["edges"][0]["node"];
+    assert_eq!((c3["status"].as_str(), c3["payoutCount"].as_i64()), (Some("done"), Some(0)), "{data}");
+
     // Two request gates racing over 1,000 requests, one killed mid-run and started again, then
     // two ERP gates: every payout exactly once.
     let clients: i64 = 250;

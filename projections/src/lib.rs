@@ -5,6 +5,7 @@
 pub mod certificates;
 mod models;
 mod page;
+pub mod payouts;
 pub use page::PageView;
 pub mod read;
 pub mod runner;
@@ -48,13 +49,15 @@ impl Model {
 
     /// Gift certificates: state, balance and links, operations, and the audit trail.
     pub const Certificates: Model = Model(&certificates::CertificatesModel);
+    /// Payouts: requests, payouts, cash-payment-facts, and each client's payout history.
+    pub const Payouts: Model = Model(&payouts::PayoutsModel);
 
     /// The ledger's own read models, in the order their locks are taken.
     pub const ALL: [Model; 4] = [Model::Balances, Model::Journal, Model::AccountEvents, Model::Turnover];
     /// Every read model `ledger up` runs: the ledger's own, then each domain's (a domain adds
     /// its own here).
-    pub const EVERY: [Model; 5] =
-        [Model::Balances, Model::Journal, Model::AccountEvents, Model::Turnover, Model::Certificates];
+    pub const EVERY: [Model; 6] =
+        [Model::Balances, Model::Journal, Model::AccountEvents, Model::Turnover, Model::Certificates, Model::Payouts];
 
     pub const fn new(model: &'static dyn ReadModel) -> Model {
         Model(model)

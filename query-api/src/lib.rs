@@ -4,6 +4,7 @@
 
 pub mod certificates;
 mod graphiql;
+pub mod payouts;
 pub mod request;
 pub mod schema;
 

@@ -312,7 +312,7 @@ impl From<projections::ProjectionStatus> for Projection {
 
 // The query root: the merge of each part's fields. A domain adds its part here, one line.
 #[derive(MergedObject, Default)]
-pub struct Query(LedgerQuery, crate::certificates::CertificatesQuery, OperationsQuery);
+pub struct Query(LedgerQuery, crate::certificates::CertificatesQuery, crate::payouts::PayoutsQuery, OperationsQuery);
 
 /// Accounts, transfers, balances and the log.
 #[derive(Default)]

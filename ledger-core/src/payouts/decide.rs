@@ -132,6 +132,15 @@ fn status_name(status: AccountStatus) -> &'static str {
     }
 }
 
+/// A balance at its currency's scale, as every amount in an event is (`0.00`, not `0`).
+fn balance_of(p: &Postings<'_>, payout: &Payout) -> Decimal {
+    let mut balance = p.account(payout.account).map_or(Decimal::ZERO, |a| a.balance());
+    if let Some(scale) = p.currencies().scale(&payout.currency) {
+        balance.rescale(scale);
+    }
+    balance
+}
+
 fn send(p: &mut Postings<'_>, payout: &Payout, now: Timestamp) {
     let failed = |p: &mut Postings<'_>, reason: String| {
         let closed = PayoutClosed { id: payout.id, reason: Some(reason), transfer: None, balance: None, at: now };
@@ -139,7 +148,7 @@ fn send(p: &mut Postings<'_>, payout: &Payout, now: Timestamp) {
     };
     // The account as this command's earlier sends left it.
     let (before, available) =
-        p.account(payout.account).map_or((Decimal::ZERO, Decimal::ZERO), |a| (a.balance(), a.available()));
+        (balance_of(p, payout), p.account(payout.account).map_or(Decimal::ZERO, |a| a.available()));
     if available < payout.amount {
         return failed(p, format!("insufficient_funds: {available} available"));
     }
@@ -162,7 +171,7 @@ fn send(p: &mut Postings<'_>, payout: &Payout, now: Timestamp) {
     if let Err(refused) = p.execute(ledger::Command::CreateTransfer(move_it), now) {
         return failed(p, refused.code().to_owned());
     }
-    let after = p.account(payout.account).map_or(Decimal::ZERO, |a| a.balance());
+    let after = balance_of(p, payout);
     p.record(Event::Sent(Box::new(PayoutSent {
         id: payout.id,
         client_id: payout.client_id.clone(),
@@ -201,10 +210,9 @@ fn apply_status(
             let transfer = payout.id.return_transfer();
             let back =
                 CreateTransfer::simple(transfer, AccountRef::Id(sent), AccountRef::Id(payout.account), payout.amount);
-            let balance = |p: &Postings<'_>| p.account(payout.account).map_or(Decimal::ZERO, |a| a.balance());
-            let before = balance(p);
+            let before = balance_of(p, payout);
             p.execute(ledger::Command::CreateTransfer(back), now)?;
-            let balance = Some(AccountBalance { before, after: balance(p) });
+            let balance = Some(AccountBalance { before, after: balance_of(p, payout) });
             let closed = PayoutClosed { id: payout.id, reason, transfer: Some(transfer), balance, at: now };
             p.record(Event::Rejected(Box::new(closed)));
             Ok(())

@@ -217,7 +217,11 @@ impl DomainState for State {
                 p.status = PayoutStatus::Failed;
                 p.reason.clone_from(&e.reason);
             }
-            Event::Paid(e) => self.payout_mut(e.id).status = PayoutStatus::Paid,
+            Event::Paid(e) => {
+                let p = self.payout_mut(e.id);
+                p.status = PayoutStatus::Paid;
+                p.reason.clone_from(&e.reason);
+            }
             Event::Rejected(e) => {
                 let p = self.payout_mut(e.id);
                 p.status = PayoutStatus::Rejected;

@@ -233,7 +233,7 @@ fn sending_moves_the_amount_to_payout_sent_and_records_the_cash_payment_fact() {
     );
     let PayoutEvent::Sent(e) = events[2].payouts().unwrap() else { panic!() };
     assert_eq!((e.amount, e.transfer, e.account), (dec("100"), payout.send_transfer(), a));
-    assert_eq!((e.balance.before, e.balance.after), (dec("100"), dec("0")));
+    assert_eq!((e.balance.before.to_string(), e.balance.after.to_string()), ("100.00".into(), "0.00".into()));
     let t = state.ledger.transfer(payout.send_transfer()).unwrap();
     assert_eq!(t.postings.len(), 2);
     assert_eq!(state.payouts.planned(a), Decimal::ZERO);
@@ -317,6 +317,11 @@ fn paid_is_final_and_said_twice_changes_nothing() {
     assert_eq!(types(&events), ["PayoutPaid"]);
     let PayoutEvent::Paid(e) = events[0].payouts().unwrap() else { panic!() };
     assert_eq!((e.balance, e.transfer), (None, None), "nothing moves when paid");
+    let mut with_reason = fresh();
+    let (_, other) = sent_payout(&mut with_reason);
+    run(&mut with_reason, Command::Status { payout: other, status: ErpStatus::Paid, reason: Some("ard".into()) })
+        .unwrap();
+    assert_eq!(with_reason.payouts.payout(other).unwrap().reason.as_deref(), Some("ard"));
     assert_eq!(payout_status(&state, payout), PayoutStatus::Paid);
     assert_eq!(run(&mut state, status(payout, ErpStatus::Paid)).unwrap(), []);
     assert_eq!(run(&mut state, status(payout, ErpStatus::Rejected)).unwrap_err(), Rejection::InvalidTransition);
