@@ -204,7 +204,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut extra = serde_json::json!({"failed": failed, "connections": args.connections, "unit": unit});
     let elapsed = started.elapsed();
     if args.payouts {
-        extra["gates"] = gates(&mut setup, args.mix.accounts).await?;
+        extra["gates"] = gates(&mut setup, total, args.mix.accounts).await?;
     }
     println!("{}", report(&args.mix, total as u64, elapsed, &mut latencies, extra));
     anyhow::ensure!(failed == 0, "{failed} transfers failed");
@@ -244,11 +244,13 @@ async fn payout_accounts(setup: &mut Client, count: u32) -> anyhow::Result<()> {
 }
 
 /// Runs the request gate, then the ERP gate, until each finds nothing to do: every request
-/// planned and every payout sent. Returns what it took.
-async fn gates(client: &mut Client, accounts: u32) -> anyhow::Result<serde_json::Value> {
-    let started = Instant::now();
+/// planned (`requests` of them) and every payout sent (one per client: `accounts`). Returns
+/// what each took.
+async fn gates(client: &mut Client, requests: usize, accounts: u32) -> anyhow::Result<serde_json::Value> {
     let mut runs = serde_json::Map::new();
-    for gate in ["plan", "send"] {
+    for (gate, items, unit) in
+        [("plan", requests as f64, "requests_per_second"), ("send", f64::from(accounts), "payouts_per_second")]
+    {
         let begun = Instant::now();
         let mut n = 0;
         loop {
@@ -260,10 +262,8 @@ async fn gates(client: &mut Client, accounts: u32) -> anyhow::Result<serde_json:
             }
             n += 1;
         }
-        runs.insert(gate.into(), serde_json::json!({"runs": n, "seconds": begun.elapsed().as_secs_f64()}));
+        let seconds = begun.elapsed().as_secs_f64();
+        runs.insert(gate.into(), serde_json::json!({"runs": n, "seconds": seconds, unit: (items / seconds).round()}));
     }
-    let seconds = started.elapsed().as_secs_f64();
-    runs.insert("payouts".into(), accounts.into());
-    runs.insert("payouts_per_second".into(), (f64::from(accounts) / seconds).round().into());
     Ok(serde_json::Value::Object(runs))
 }
