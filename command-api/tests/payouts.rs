@@ -108,7 +108,8 @@ async fn a_request_becomes_one_payout_per_positive_payout_account_and_is_sent() 
     assert_eq!(app.balance("c1:payout:main").await, "120.00", "intake moves nothing");
 
     // The request gate: one payout, of the account's whole balance.
-    let (status, run) = app.post("gate", "/v1/payouts/gates/plan", json!({"limit": 10})).await;
+    // A JSON integer may be written 10 or 10.0.
+    let (status, run) = app.post("gate", "/v1/payouts/gates/plan", json!({"limit": 10.0})).await;
     assert_eq!((status, run["changed"].as_bool()), (StatusCode::OK, Some(true)), "{run}");
     let (_, view) = app.send("ledger", "GET", &path, None).await;
     assert_eq!(view["status"], "done");
@@ -131,6 +132,8 @@ async fn a_request_becomes_one_payout_per_positive_payout_account_and_is_sent() 
     // Bad gate runs and unknown requests.
     let (status, bad) = app.post("gate", "/v1/payouts/gates/send", json!({"limit": 0})).await;
     assert_eq!((status, bad["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_limit")));
+    let (status, bad) = app.post("gate", "/v1/payouts/gates/send", json!({"limit": 1.5})).await;
+    assert_eq!((status, bad["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
     let (status, _) = app.post("gate", "/v1/payouts/gates/pay", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     for missing in [Uuid::new_v4().to_string(), "not-a-uuid".to_owned()] {

@@ -224,7 +224,7 @@ pub struct TransferRequest {
 }
 
 /// A JSON integer, which JSON Schema lets a client write as `78` or `78.0`.
-fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+pub(crate) fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     match Option::<serde_json::Number>::deserialize(d)? {
         None => Ok(None),
         Some(n) => n

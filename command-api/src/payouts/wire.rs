@@ -99,6 +99,7 @@ pub struct GateRequest {
     /// How many requests (`plan`) or payouts (`send`) at most, oldest first: 1 to 10000
     /// (default 1000; else `invalid_limit`).
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(default, deserialize_with = "crate::ledger::wire::whole_number")]
     pub limit: Option<u32>,
 }
 
