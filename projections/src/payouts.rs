@@ -369,20 +369,7 @@ pub async fn requests(
     after_position: Option<i64>,
     limit: i64,
 ) -> Result<Vec<RequestRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM rm_payout_requests WHERE ($1::bigint IS NULL OR created_position > $1) \
-         AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR status = $3) \
-         AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5) \
-         ORDER BY created_position LIMIT $6",
-    )
-    .bind(after_position)
-    .bind(&filter.client_id)
-    .bind(&filter.status)
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    made(conn, "rm_payout_requests", filter, after_position, limit).await
 }
 
 /// Payouts in the order they were made, after `after_position`.
@@ -392,12 +379,26 @@ pub async fn payouts(
     after_position: Option<i64>,
     limit: i64,
 ) -> Result<Vec<PayoutRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM rm_payouts WHERE ($1::bigint IS NULL OR created_position > $1) \
+    made(conn, "rm_payouts", filter, after_position, limit).await
+}
+
+/// Rows of `view` (requests or payouts) in the order they were made, filtered.
+async fn made<T>(
+    conn: &mut PgConnection,
+    view: &'static str,
+    filter: &PayoutFilter,
+    after_position: Option<i64>,
+    limit: i64,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM {view} WHERE ($1::bigint IS NULL OR created_position > $1) \
          AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR status = $3) \
          AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5) \
-         ORDER BY created_position LIMIT $6",
-    )
+         ORDER BY created_position LIMIT $6"
+    )))
     .bind(after_position)
     .bind(&filter.client_id)
     .bind(&filter.status)
