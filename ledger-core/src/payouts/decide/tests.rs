@@ -403,6 +403,15 @@ fn commands_name_what_they_answer_with_and_the_transfers_to_load() {
     assert_ne!(PayoutId::of(req(1), id(2)), PayoutId::of(req(1), id(3)));
     assert_ne!(payout.send_transfer(), payout.return_transfer());
     assert_ne!(payout.cash_payment_fact(), payout.send_transfer().0);
+    assert_ne!(PayoutId::of(req(1), id(2)).cash_payment_fact(), PayoutId::of(req(1), id(3)).cash_payment_fact());
+    // Rejections read the same through the seam as through the domain.
+    for r in
+        [Rejection::InvalidClientId, Rejection::PayoutNotFound, Rejection::Ledger(ledger::Rejection::AccountFrozen)]
+    {
+        assert_eq!(crate::domain::DomainRejection::code(r), r.code());
+        assert_eq!(crate::Rejection::from(r).code(), r.code());
+    }
+    assert_eq!(crate::domain::DomainRejection::code(Rejection::InvalidLimit), "invalid_limit");
     let eur = CurrencyCode::parse("EUR").unwrap();
     assert_eq!(sent_account("c1", &eur).1, "payout_sent:c1:EUR");
     assert_ne!(sent_account("c1", &eur).0, sent_account("c2", &eur).0);
