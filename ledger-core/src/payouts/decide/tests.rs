@@ -433,6 +433,13 @@ fn stored_rows_load_back_into_the_same_state_and_events_read_back() {
     let row = state.payouts.row(entity).unwrap();
     assert_eq!((row.key.clone(), row.version), (payout.0.to_string(), 2));
     assert_eq!(state.version(Subject::Entity(entity)), Some(2));
+    let first = crate::EntityRef { kind: REQUEST_KIND, id: req(1).0 };
+    assert_eq!(state.version(Subject::Entity(first)), Some(2), "requested, then done");
+    let names: Vec<&str> =
+        [PayoutStatus::New, PayoutStatus::Sent, PayoutStatus::Failed, PayoutStatus::Paid, PayoutStatus::Rejected]
+            .map(PayoutStatus::as_str)
+            .to_vec();
+    assert_eq!(names, ["new", "sent", "failed", "paid", "rejected"]);
     let request_row = state.payouts.row(crate::EntityRef { kind: REQUEST_KIND, id: req(2).0 }).unwrap();
     assert_eq!((request_row.kind.as_str(), request_row.version), (REQUEST_KIND, 1));
     assert_eq!(loaded.new_requests().map(|r| r.id).collect::<Vec<_>>(), [req(2)]);
