@@ -24,6 +24,12 @@ pub trait ReadModel: Send + Sync {
     fn tables(&self) -> &'static [&'static str];
     /// The DDL of version `v` of its tables, `IF NOT EXISTS` throughout.
     fn create_sql(&self, v: i32) -> String;
+    /// The definition of its layout: raise it whenever `create_sql` or `apply` changes what is
+    /// stored. Tables built with an older definition are rebuilt into the next version (the
+    /// old one serving meanwhile) when a runner starts; a newer one is refused.
+    fn definition(&self) -> i32 {
+        1
+    }
     /// Applies a run of a page to version `v` of its tables. An event it cannot apply is
     /// `ApplyError::Poison`: the model halts there.
     fn apply<'a>(&'a self, conn: &'a mut sqlx::PgConnection, v: i32, page: &'a page::PageView<'a>) -> Applying<'a>;
@@ -79,6 +85,10 @@ impl Model {
         self.0.create_sql(v)
     }
 
+    pub fn definition(self) -> i32 {
+        self.0.definition()
+    }
+
     /// Advisory lock key: one applier per projection at a time (FNV-1a of the name, so a
     /// model's key does not depend on where it is listed).
     fn lock_key(self) -> i64 {
@@ -87,6 +97,12 @@ impl Model {
             .bytes()
             .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         (hash >> 1) as i64
+    }
+
+    /// Advisory lock key of its rebuilds: one at a time, whether started by an operator or by
+    /// an upgrade.
+    fn rebuild_key(self) -> i64 {
+        self.lock_key() ^ 0x5245_4255_494c_44
     }
 
     async fn apply(self, conn: &mut sqlx::PgConnection, v: i32, page: &page::PageView<'_>) -> Result<(), ApplyError> {
@@ -119,6 +135,11 @@ pub enum ApplyError {
     /// An event this projection cannot apply: it halts at that position until an operator acts.
     #[error("position {position}: {error}")]
     Poison { position: i64, error: String },
+    /// Its tables were built by a newer release than this one.
+    #[error(
+        "read model {name} was built with layout definition {stored}; this release knows up to {known}: run the newer release"
+    )]
+    Newer { name: &'static str, stored: i32, known: i32 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -25,10 +25,14 @@ pub struct AccountEventsModel;
 pub struct TurnoverModel;
 
 macro_rules! read_model {
-    ($model:ident, $name:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr) => {
+    ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr) => {
         impl crate::ReadModel for $model {
             fn name(&self) -> &'static str {
                 $name
+            }
+
+            fn definition(&self) -> i32 {
+                $definition
             }
 
             fn tables(&self) -> &'static [&'static str] {
@@ -49,6 +53,7 @@ macro_rules! read_model {
 read_model!(
     BalancesModel,
     "balances",
+    1,
     &["rm_balances", "rm_balance_history", "rm_balance_clock"],
     apply_balances,
     |v| format!(
@@ -67,7 +72,9 @@ read_model!(
          CREATE INDEX IF NOT EXISTS rm_balance_clock_v{v}_time ON rm_balance_clock_v{v} (recorded_at);"
     )
 );
-read_model!(JournalModel, "journal", &["rm_transfers", "rm_legs"], apply_journal, |v| format!(
+// Definition 2: legs are keyed by the position of their transfer's creation, so a page's legs
+// append to the key instead of landing at random places of an index of transfer ids.
+read_model!(JournalModel, "journal", 2, &["rm_transfers", "rm_legs"], apply_journal, |v| format!(
     "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
          pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
          created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
@@ -77,15 +84,16 @@ read_model!(JournalModel, "journal", &["rm_transfers", "rm_legs"], apply_journal
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops); \
          CREATE TABLE IF NOT EXISTS rm_legs_v{v} (transfer_id UUID NOT NULL, n INTEGER NOT NULL, \
-         account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, PRIMARY KEY (transfer_id, n)); \
-         CREATE INDEX IF NOT EXISTS rm_legs_v{v}_account ON rm_legs_v{v} (account_id, transfer_id);"
+         account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, position BIGINT NOT NULL, \
+         PRIMARY KEY (position, n)); \
+         CREATE INDEX IF NOT EXISTS rm_legs_v{v}_by_account ON rm_legs_v{v} (account_id, position);"
 ));
-read_model!(AccountEventsModel, "account_events", &["rm_account_events"], apply_account_events, |v| format!(
+read_model!(AccountEventsModel, "account_events", 1, &["rm_account_events"], apply_account_events, |v| format!(
     "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
          event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position)); \
          CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position);"
 ));
-read_model!(TurnoverModel, "turnover", &["rm_turnover"], apply_turnover, |v| format!(
+read_model!(TurnoverModel, "turnover", 1, &["rm_turnover"], apply_turnover, |v| format!(
     "CREATE TABLE IF NOT EXISTS rm_turnover_v{v} (account_id UUID NOT NULL, day DATE NOT NULL, \
          debits NUMERIC NOT NULL, credits NUMERIC NOT NULL, PRIMARY KEY (account_id, day));"
 ));
@@ -300,11 +308,13 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         .bind(created.iter().map(|c| c.e.reverses.map(|r| r.0)).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
-    let legs: Vec<(Uuid, i32, &Posting)> =
-        created.iter().flat_map(|c| c.e.postings.iter().enumerate().map(|(n, p)| (c.e.id.0, n as i32, p))).collect();
+    let legs: Vec<(Uuid, i32, &Posting, i64)> = created
+        .iter()
+        .flat_map(|c| c.e.postings.iter().enumerate().map(|(n, p)| (c.e.id.0, n as i32, p, c.position)))
+        .collect();
     let sql = format!(
-        "INSERT INTO rm_legs_v{v} (transfer_id, n, account_id, side, amount) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::numeric[])"
+        "INSERT INTO rm_legs_v{v} (transfer_id, n, account_id, side, amount, position) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::numeric[], $6::bigint[])"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(legs.iter().map(|l| l.0).collect::<Vec<_>>())
@@ -312,6 +322,7 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         .bind(legs.iter().map(|l| l.2.account.0).collect::<Vec<_>>())
         .bind(legs.iter().map(|l| text(&l.2.side)).collect::<Vec<_>>())
         .bind(legs.iter().map(|l| l.2.amount).collect::<Vec<_>>())
+        .bind(legs.iter().map(|l| l.3).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     let sql = format!(

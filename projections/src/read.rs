@@ -114,25 +114,48 @@ pub async fn transfers(
     after_position: Option<i64>,
     limit: i64,
 ) -> Result<Vec<TransferRow>, sqlx::Error> {
-    sqlx::query_as(
+    match transfers_where(conn, filter, after_position, limit, "l.position = t.created_position").await {
+        Err(e) if before_definition_2(&e) => {
+            transfers_where(conn, filter, after_position, limit, "l.transfer_id = t.id").await
+        }
+        found => found,
+    }
+}
+
+/// Whether a query failed on journal tables of layout definition 1 (legs keyed by transfer id,
+/// without their position): they serve while an upgrade rebuilds them, and are read the old
+/// way until the switch.
+fn before_definition_2(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(e) if e.code().as_deref() == Some("42703"))
+}
+
+async fn transfers_where(
+    conn: &mut PgConnection,
+    filter: &TransferFilter,
+    after_position: Option<i64>,
+    limit: i64,
+    leg_of_transfer: &str,
+) -> Result<Vec<TransferRow>, sqlx::Error> {
+    let sql = format!(
         "SELECT * FROM rm_transfers t WHERE ($1::bigint IS NULL OR created_position > $1) \
-         AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_legs l WHERE l.transfer_id = t.id AND l.account_id = $2)) \
+         AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_legs l WHERE {leg_of_transfer} AND l.account_id = $2)) \
          AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR channel = $4) \
          AND ($5::text IS NULL OR external_ref = $5) AND ($6::timestamptz IS NULL OR created_at >= $6) \
          AND ($7::timestamptz IS NULL OR created_at < $7) AND ($8::jsonb IS NULL OR metadata @> $8) \
-         ORDER BY created_position LIMIT $9",
-    )
-    .bind(after_position)
-    .bind(filter.account)
-    .bind(&filter.status)
-    .bind(&filter.channel)
-    .bind(&filter.external_ref)
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(&filter.metadata)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+         ORDER BY created_position LIMIT $9"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(after_position)
+        .bind(filter.account)
+        .bind(&filter.status)
+        .bind(&filter.channel)
+        .bind(&filter.external_ref)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(&filter.metadata)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }
 
 pub async fn transfer(conn: &mut PgConnection, id: Uuid) -> Result<Option<TransferRow>, sqlx::Error> {
@@ -140,11 +163,24 @@ pub async fn transfer(conn: &mut PgConnection, id: Uuid) -> Result<Option<Transf
 }
 
 /// The legs of the given transfers, in order.
-pub async fn legs(conn: &mut PgConnection, transfers: &[Uuid]) -> Result<Vec<LegRow>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM rm_legs WHERE transfer_id = ANY($1) ORDER BY transfer_id, n")
-        .bind(transfers)
-        .fetch_all(conn)
-        .await
+pub async fn legs(conn: &mut PgConnection, transfers: &[TransferRow]) -> Result<Vec<LegRow>, sqlx::Error> {
+    let positions: Vec<i64> = transfers.iter().map(|t| t.created_position).collect();
+    let found = sqlx::query_as(
+        "SELECT transfer_id, n, account_id, side, amount FROM rm_legs WHERE position = ANY($1) ORDER BY position, n",
+    )
+    .bind(&positions)
+    .fetch_all(&mut *conn)
+    .await;
+    match found {
+        Err(e) if before_definition_2(&e) => {
+            let ids: Vec<Uuid> = transfers.iter().map(|t| t.id).collect();
+            sqlx::query_as("SELECT * FROM rm_legs WHERE transfer_id = ANY($1) ORDER BY transfer_id, n")
+                .bind(&ids)
+                .fetch_all(conn)
+                .await
+        }
+        found => found,
+    }
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ledger_store::follow::{FollowConfig, Progress, halt};
 use ledger_store::followers::Follower;
 use sqlx::{Connection, PgConnection};
-use tracing::error;
+use tracing::{error, info};
 
 use crate::page::Page;
 use crate::{ApplyError, Model};
@@ -16,23 +16,30 @@ use crate::{ApplyError, Model};
 pub const PAGE: i64 = 2000;
 
 /// Creates the projection's row and version-1 tables and views if they do not exist yet.
-async fn ensure(conn: &mut PgConnection, model: Model) -> Result<(), sqlx::Error> {
+/// Returns the layout definition its tables were built with; tables of an older definition are
+/// left untouched (they serve until [`rebuild`] replaces them), a newer one is refused.
+async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32, ApplyError> {
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
-    let version: Option<i32> = sqlx::query_scalar("SELECT version FROM projections WHERE name = $1")
+    let stored: Option<(i32, i32)> = sqlx::query_as("SELECT version, definition FROM projections WHERE name = $1")
         .bind(model.name())
         .fetch_optional(&mut *tx)
         .await?;
-    match version {
+    let definition = match stored {
         None => {
             sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(1))).execute(&mut *tx).await?;
             sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, 1))).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO projections (name, version) VALUES ($1, 1)")
+            sqlx::query("INSERT INTO projections (name, version, definition) VALUES ($1, 1, $2)")
                 .bind(model.name())
+                .bind(model.definition())
                 .execute(&mut *tx)
                 .await?;
+            model.definition()
         }
-        Some(v) => {
+        Some((_, stored)) if stored > model.definition() => {
+            return Err(ApplyError::Newer { name: model.name(), stored, known: model.definition() });
+        }
+        Some((v, stored)) if stored == model.definition() => {
             // Tables a newer release added to this version (all DDL is IF NOT EXISTS), and
             // their views.
             sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(v))).execute(&mut *tx).await?;
@@ -44,9 +51,12 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<(), sqlx::Error
                     sqlx::raw_sql(sqlx::AssertSqlSafe(view)).execute(&mut *tx).await?;
                 }
             }
+            stored
         }
-    }
-    tx.commit().await
+        Some((_, stored)) => stored,
+    };
+    tx.commit().await?;
+    Ok(definition)
 }
 
 fn views_sql(model: Model, v: i32) -> String {
@@ -207,7 +217,18 @@ impl ledger_store::follow::Follow for ReadModels<'_> {
 
     async fn prepare(&mut self, conn: &mut PgConnection) -> Result<bool, ApplyError> {
         for model in self.models {
-            ensure(conn, *model).await?;
+            let stored = ensure(conn, *model).await?;
+            if stored < model.definition() {
+                // An upgrade changed this model's tables: rebuild it into its next version while
+                // the old one serves, then follow the log with the rest.
+                info!(
+                    projection = model.name(),
+                    from = stored,
+                    to = model.definition(),
+                    "rebuilding a read model whose layout definition changed"
+                );
+                rebuild_on(conn, *model, &mut std::io::sink(), true).await?;
+            }
         }
         Ok(true)
     }
@@ -223,24 +244,54 @@ pub use ledger_store::follow::{ProjectionStatus, status};
 /// Rebuilds a projection from position 0 into a new version of its tables while the old one
 /// keeps serving, then switches readers in one transaction and drops the old tables. Progress
 /// (with rate and ETA) goes to `progress`. Returns the events applied.
-pub async fn rebuild(url: &str, model: Model, progress: &mut dyn Write) -> Result<i64, ApplyError> {
+pub async fn rebuild(url: &str, model: Model, progress: &mut (dyn Write + Send)) -> Result<i64, ApplyError> {
     let mut conn = PgConnection::connect(url).await?;
-    ensure(&mut conn, model).await?;
+    rebuild_on(&mut conn, model, progress, false).await
+}
+
+/// [`rebuild`] on a connection, one rebuild of a model at a time (a session lock, so an upgrade
+/// (`upgrade`) that finds the rebuild already done by another process skips it). The new version is built
+/// with this release's layout and records its definition.
+async fn rebuild_on(
+    conn: &mut PgConnection,
+    model: Model,
+    progress: &mut (dyn Write + Send),
+    upgrade: bool,
+) -> Result<i64, ApplyError> {
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(model.rebuild_key()).execute(&mut *conn).await?;
+    let rebuilt = rebuild_locked(conn, model, progress, upgrade).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(model.rebuild_key()).execute(&mut *conn).await;
+    let applied = rebuilt?;
+    unlocked?;
+    Ok(applied)
+}
+
+async fn rebuild_locked(
+    conn: &mut PgConnection,
+    model: Model,
+    progress: &mut (dyn Write + Send),
+    upgrade: bool,
+) -> Result<i64, ApplyError> {
+    let stored = ensure(conn, model).await?;
+    if upgrade && stored == model.definition() {
+        // Another process finished the upgrade's rebuild while this one waited for the lock.
+        return Ok(0);
+    }
     let old: i32 = sqlx::query_scalar("SELECT version FROM projections WHERE name = $1")
         .bind(model.name())
-        .fetch_one(&mut conn)
+        .fetch_one(&mut *conn)
         .await?;
     let new = old + 1;
     for table in model.tables() {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{new}"))).execute(&mut conn).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{new}"))).execute(&mut *conn).await?;
     }
-    sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(new))).execute(&mut conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(new))).execute(&mut *conn).await?;
     let started = Instant::now();
     let mut position = 0;
     let mut applied: i64 = 0;
     loop {
         let head: i64 =
-            sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut conn).await?;
+            sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *conn).await?;
         // Fill in transactions of a page each, without the lock, until close to the head.
         if head - position <= PAGE {
             break;
@@ -274,12 +325,13 @@ pub async fn rebuild(url: &str, model: Model, progress: &mut dyn Write) -> Resul
     }
     sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, new))).execute(&mut *tx).await?;
     sqlx::query(
-        "UPDATE projections SET version = $2, checkpoint = $3, halted_position = NULL, halted_error = NULL, \
-         updated_at = now() WHERE name = $1",
+        "UPDATE projections SET version = $2, checkpoint = $3, definition = $4, halted_position = NULL, \
+         halted_error = NULL, updated_at = now() WHERE name = $1",
     )
     .bind(model.name())
     .bind(new)
     .bind(position)
+    .bind(model.definition())
     .execute(&mut *tx)
     .await?;
     for table in model.tables() {

@@ -524,3 +524,78 @@ async fn a_read_model_registers_through_the_trait_and_runs_beside_the_others() {
     drop(conn);
     db.drop_database().await;
 }
+
+/// The journal as a reader sees it: every transfer touching `account`, with its legs.
+async fn journal_of(conn: &mut PgConnection, account: Uuid) -> Vec<(Uuid, Vec<(i32, Uuid, String, Decimal)>)> {
+    let filter = projections::read::TransferFilter { account: Some(account), ..Default::default() };
+    let rows = projections::read::transfers(conn, &filter, None, 10_000).await.unwrap();
+    let legs = projections::read::legs(conn, &rows).await.unwrap();
+    rows.iter()
+        .map(|t| {
+            let mine =
+                legs.iter().filter(|l| l.transfer_id == t.id).map(|l| (l.n, l.account_id, l.side.clone(), l.amount));
+            (t.id, mine.collect())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_serve() {
+    let db = fresh_database().await;
+    generate(&db, 4242, 300).await;
+    let mut conn = db.connect().await;
+    catch_up(&mut conn).await;
+    let account = Uuid::from_u128(0xacc3);
+    let expected = journal_of(&mut conn, account).await;
+    assert!(expected.len() > 5, "the account has a journal: {}", expected.len());
+    assert!(expected.iter().all(|(_, legs)| legs.len() == 2 && legs.iter().any(|l| l.1 == account)));
+    let transfers = checksum(&mut conn, "rm_transfers", "id").await;
+
+    // The journal as definition 1 left it: legs keyed by transfer id, without their position.
+    sqlx::raw_sql(
+        "DROP VIEW rm_legs; ALTER TABLE rm_legs_v1 DROP COLUMN position; \
+         ALTER TABLE rm_legs_v1 ADD PRIMARY KEY (transfer_id, n); \
+         CREATE INDEX rm_legs_v1_account ON rm_legs_v1 (account_id, transfer_id); \
+         CREATE VIEW rm_legs AS SELECT * FROM rm_legs_v1; \
+         UPDATE projections SET definition = 1 WHERE name = 'journal'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Until the upgrade's switch, readers read the old tables the old way.
+    assert_eq!(journal_of(&mut conn, account).await, expected);
+
+    // A runner of this release rebuilds the journal into version 2 before it follows the log.
+    catch_up(&mut conn).await;
+    let (version, definition): (i32, i32) =
+        sqlx::query_as("SELECT version, definition FROM projections WHERE name = 'journal'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((version, definition), (2, 2));
+    let old: bool = sqlx::query_scalar("SELECT to_regclass('rm_legs_v1') IS NULL").fetch_one(&mut conn).await.unwrap();
+    assert!(old, "the old tables are dropped at the switch");
+    let keyed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rm_legs l JOIN rm_transfers t ON t.created_position = l.position")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    let legs: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_legs").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(keyed, legs, "every leg is keyed by its transfer's creation");
+    assert_eq!(journal_of(&mut conn, account).await, expected);
+    assert_eq!(checksum(&mut conn, "rm_transfers", "id").await, transfers);
+    // Started again, nothing is rebuilt.
+    catch_up(&mut conn).await;
+    let version: i32 = sqlx::query_scalar("SELECT version FROM projections WHERE name = 'journal'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+
+    // Tables a newer release built are refused, and left as they are.
+    sqlx::query("UPDATE projections SET definition = 3 WHERE name = 'journal'").execute(&mut conn).await.unwrap();
+    let mut runner = projections::runner::ReadModels { models: &[Model::Journal] };
+    let refused = ledger_store::follow::Follow::prepare(&mut runner, &mut conn).await.unwrap_err();
+    assert!(matches!(refused, projections::ApplyError::Newer { name: "journal", stored: 3, known: 2 }), "{refused}");
+    assert_eq!(journal_of(&mut conn, account).await, expected);
+}

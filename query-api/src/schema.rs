@@ -371,7 +371,7 @@ impl LedgerQuery {
         wait_for(pool(ctx), Model::Journal, min_position).await?;
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
         let Some(row) = read::transfer(&mut conn, id).await.map_err(internal)? else { return Ok(None) };
-        let legs = read::legs(&mut conn, &[id]).await.map_err(internal)?;
+        let legs = read::legs(&mut conn, std::slice::from_ref(&row)).await.map_err(internal)?;
         Ok(Some(transfer(row, &legs)))
     }
 
@@ -407,8 +407,7 @@ impl LedgerQuery {
             metadata: metadata.map(|m| m.0),
         };
         let rows = read::transfers(&mut conn, &filter, after_position, limit + 1).await.map_err(internal)?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let legs = read::legs(&mut conn, &ids).await.map_err(internal)?;
+        let legs = read::legs(&mut conn, &rows).await.map_err(internal)?;
         Ok(page(rows, limit, after_position.is_some(), |r| (r.created_position.to_string(), transfer(r, &legs))))
     }
 
