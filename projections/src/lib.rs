@@ -102,7 +102,7 @@ impl Model {
     /// Advisory lock key of its rebuilds: one at a time, whether started by an operator or by
     /// an upgrade.
     fn rebuild_key(self) -> i64 {
-        self.lock_key() ^ 0x5245_4255_494c_44
+        self.lock_key() ^ 0x0052_4542_5549_4c44
     }
 
     async fn apply(self, conn: &mut sqlx::PgConnection, v: i32, page: &page::PageView<'_>) -> Result<(), ApplyError> {
