@@ -30,6 +30,12 @@ pub trait ReadModel: Send + Sync {
     fn definition(&self) -> i32 {
         1
     }
+    /// Indexes of version `v` that `apply` never reads (by name; a primary key's index is
+    /// `{table}_pkey`): a rebuild drops them before its bulk fill and builds each in one pass
+    /// at the end, before the switch, instead of growing them row by row.
+    fn deferred_indexes(&self, _v: i32) -> Vec<String> {
+        Vec::new()
+    }
     /// Applies a run of a page to version `v` of its tables. An event it cannot apply is
     /// `ApplyError::Poison`: the model halts there.
     fn apply<'a>(&'a self, conn: &'a mut sqlx::PgConnection, v: i32, page: &'a page::PageView<'a>) -> Applying<'a>;
@@ -87,6 +93,10 @@ impl Model {
 
     pub fn definition(self) -> i32 {
         self.0.definition()
+    }
+
+    fn deferred_indexes(self, v: i32) -> Vec<String> {
+        self.0.deferred_indexes(v)
     }
 
     /// Advisory lock key: one applier per projection at a time (FNV-1a of the name, so a

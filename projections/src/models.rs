@@ -25,7 +25,7 @@ pub struct AccountEventsModel;
 pub struct TurnoverModel;
 
 macro_rules! read_model {
-    ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr) => {
+    ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr, $deferred:expr) => {
         impl crate::ReadModel for $model {
             fn name(&self) -> &'static str {
                 $name
@@ -45,6 +45,11 @@ macro_rules! read_model {
 
             fn apply<'a>(&'a self, conn: &'a mut PgConnection, v: i32, page: &'a PageView<'a>) -> crate::Applying<'a> {
                 Box::pin($apply(conn, v, page))
+            }
+
+            fn deferred_indexes(&self, v: i32) -> Vec<String> {
+                let names: &[&str] = $deferred;
+                names.iter().map(|n| n.replace("{v}", &v.to_string())).collect()
             }
         }
     };
@@ -70,12 +75,19 @@ read_model!(
          CREATE TABLE IF NOT EXISTS rm_balance_clock_v{v} (position BIGINT PRIMARY KEY, \
          recorded_at TIMESTAMPTZ NOT NULL); \
          CREATE INDEX IF NOT EXISTS rm_balance_clock_v{v}_time ON rm_balance_clock_v{v} (recorded_at);"
-    )
+    ),
+    &["rm_balance_history_v{v}_pkey"]
 );
 // Definition 2: legs are keyed by the position of their transfer's creation, so a page's legs
 // append to the key instead of landing at random places of an index of transfer ids.
-read_model!(JournalModel, "journal", 2, &["rm_transfers", "rm_legs"], apply_journal, |v| format!(
-    "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
+read_model!(
+    JournalModel,
+    "journal",
+    2,
+    &["rm_transfers", "rm_legs"],
+    apply_journal,
+    |v| format!(
+        "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
          pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
          created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
          timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB); \
@@ -87,16 +99,41 @@ read_model!(JournalModel, "journal", 2, &["rm_transfers", "rm_legs"], apply_jour
          account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, position BIGINT NOT NULL, \
          PRIMARY KEY (position, n)); \
          CREATE INDEX IF NOT EXISTS rm_legs_v{v}_by_account ON rm_legs_v{v} (account_id, position);"
-));
-read_model!(AccountEventsModel, "account_events", 1, &["rm_account_events"], apply_account_events, |v| format!(
-    "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
+    ),
+    &[
+        "rm_transfers_v{v}_log",
+        "rm_transfers_v{v}_channel",
+        "rm_transfers_v{v}_ref",
+        "rm_transfers_v{v}_metadata",
+        "rm_legs_v{v}_pkey",
+        "rm_legs_v{v}_by_account"
+    ]
+);
+read_model!(
+    AccountEventsModel,
+    "account_events",
+    1,
+    &["rm_account_events"],
+    apply_account_events,
+    |v| format!(
+        "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
          event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position)); \
          CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position);"
-));
-read_model!(TurnoverModel, "turnover", 1, &["rm_turnover"], apply_turnover, |v| format!(
-    "CREATE TABLE IF NOT EXISTS rm_turnover_v{v} (account_id UUID NOT NULL, day DATE NOT NULL, \
+    ),
+    &["rm_account_events_v{v}_pkey", "rm_account_events_v{v}_stream"]
+);
+read_model!(
+    TurnoverModel,
+    "turnover",
+    1,
+    &["rm_turnover"],
+    apply_turnover,
+    |v| format!(
+        "CREATE TABLE IF NOT EXISTS rm_turnover_v{v} (account_id UUID NOT NULL, day DATE NOT NULL, \
          debits NUMERIC NOT NULL, credits NUMERIC NOT NULL, PRIMARY KEY (account_id, day));"
-));
+    ),
+    &[]
+);
 
 /// The accounts an event touches: its own account, or the accounts of the transfer's postings.
 fn accounts_of<'a>(event: &'a Event, page: &'a PageView<'a>, position: i64) -> Result<Vec<AccountId>, ApplyError> {

@@ -15,6 +15,9 @@ use crate::{ApplyError, Model};
 /// Events applied per transaction.
 pub const PAGE: i64 = 2000;
 
+/// Events applied per transaction while a rebuild fills a new version.
+const REBUILD_PAGE: i64 = 10_000;
+
 /// Creates the projection's row and version-1 tables and views if they do not exist yet.
 /// Returns the layout definition its tables were built with; tables of an older definition are
 /// left untouched (they serve until [`rebuild`] replaces them), a newer one is refused.
@@ -57,6 +60,32 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32, ApplyError
     };
     tx.commit().await?;
     Ok(definition)
+}
+
+/// Drops the named indexes (a primary key's by its constraint) and returns the DDL that builds
+/// each again, exactly as it was.
+async fn defer_indexes(conn: &mut PgConnection, names: &[String]) -> Result<Vec<String>, ApplyError> {
+    let found: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT t.relname::text, i.relname::text, c.conname::text, \
+         coalesce('ALTER TABLE ' || quote_ident(t.relname) || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' ' \
+         || pg_get_constraintdef(c.oid), pg_get_indexdef(i.oid)) \
+         FROM pg_class i JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class t ON t.oid = x.indrelid \
+         LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = t.oid \
+         WHERE i.relname = ANY($1) AND pg_table_is_visible(i.oid)",
+    )
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut creates = Vec::with_capacity(found.len());
+    for (table, index, constraint, create) in found {
+        let drop = match constraint {
+            Some(c) => format!("ALTER TABLE {table} DROP CONSTRAINT {c}"),
+            None => format!("DROP INDEX {index}"),
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut *conn).await?;
+        creates.push(create);
+    }
+    Ok(creates)
 }
 
 fn views_sql(model: Model, v: i32) -> String {
@@ -286,6 +315,7 @@ async fn rebuild_locked(
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{new}"))).execute(&mut *conn).await?;
     }
     sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(new))).execute(&mut *conn).await?;
+    let deferred = defer_indexes(conn, &model.deferred_indexes(new)).await?;
     let started = Instant::now();
     let mut position = 0;
     let mut applied: i64 = 0;
@@ -297,7 +327,9 @@ async fn rebuild_locked(
             break;
         }
         let mut tx = conn.begin().await?;
-        let page = Page::read(&mut tx, position, PAGE).await?;
+        // The new version serves nobody yet: a crash loses at most pages a rebuild redoes.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        let page = Page::read(&mut tx, position, REBUILD_PAGE).await?;
         model.apply(&mut tx, new, &page.view()).await?;
         tx.commit().await?;
         position = page.last_position().unwrap_or(position);
@@ -311,6 +343,12 @@ async fn rebuild_locked(
             100.0 * position as f64 / head.max(1) as f64
         );
         let _ = progress.flush();
+    }
+    // Each deferred index in one pass over the filled tables, before readers see them.
+    for create in &deferred {
+        let _ = write!(progress, "\rrebuilding {} v{new}: indexing                                  ", model.name());
+        let _ = progress.flush();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create.as_str())).execute(&mut *conn).await?;
     }
     // The switch: under the projection's lock, apply the rest, then point readers at the new
     // version, all in one transaction. The live runner continues on the new version.

@@ -152,6 +152,24 @@ async fn checksum(conn: &mut PgConnection, view: &str, order: &str) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(conn).await.unwrap()
 }
 
+/// Every index and constraint of version `v` of the read models' tables, with the version
+/// taken out of the names.
+async fn indexes(conn: &mut PgConnection, v: i32) -> Vec<String> {
+    let defs: Vec<String> = sqlx::query_scalar(
+        "SELECT pg_get_indexdef(i.oid) || coalesce(' ' || pg_get_constraintdef(c.oid), '') \
+         FROM pg_class i JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class t ON t.oid = x.indrelid \
+         LEFT JOIN pg_constraint c ON c.conindid = i.oid WHERE t.relname LIKE 'rm\\_%\\_v' || $1 \
+         ORDER BY 1",
+    )
+    .bind(v.to_string())
+    .fetch_all(conn)
+    .await
+    .unwrap();
+    let mut defs: Vec<String> = defs.into_iter().map(|d| d.replace(&format!("_v{v}"), "_v")).collect();
+    defs.sort();
+    defs
+}
+
 const VIEWS: [(&str, &str); 6] = [
     ("rm_balances", "account_id"),
     ("rm_balance_history", "account_id, position"),
@@ -250,6 +268,7 @@ async fn every_read_model_equals_the_replayed_log_and_rebuilds_identically() {
         for (view, order) in VIEWS {
             before.push(checksum(&mut conn, view, order).await);
         }
+        let indexes_before = indexes(&mut conn, 1).await;
         for model in Model::ALL {
             let applied = rebuild(&db.url, model, &mut std::io::sink()).await.unwrap();
             assert_eq!(applied, events.len() as i64);
@@ -257,6 +276,9 @@ async fn every_read_model_equals_the_replayed_log_and_rebuilds_identically() {
         for ((view, order), before) in VIEWS.into_iter().zip(before) {
             assert_eq!(checksum(&mut conn, view, order).await, before, "{view} rebuilt identically");
         }
+        // The indexes a rebuild defers to the end of its fill are all there, as they were.
+        assert_eq!(indexes(&mut conn, 2).await, indexes_before);
+        assert!(indexes_before.len() >= 15, "{indexes_before:?}");
         let versions: Vec<i32> = status(&mut conn).await.unwrap().iter().map(|s| s.version).collect();
         assert_eq!(versions, [2, 2, 2, 2]);
         drop(conn);
