@@ -181,20 +181,28 @@ pub struct ProjectionStatus {
 
 /// Every follower's version, checkpoint and lag behind the head of the log.
 pub async fn status(conn: &mut PgConnection) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
-    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *conn).await?;
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        name: String,
-        version: i32,
-        checkpoint: i64,
-        halted_position: Option<i64>,
-        halted_error: Option<String>,
+    status_with(conn, None).await
+}
+
+/// [`status`] when the read models keep their checkpoints in a database of their own (`read`):
+/// its rows, and the log's for every other follower (the publisher, outboxes), against the
+/// head of the log.
+pub async fn status_with(
+    log: &mut PgConnection,
+    read: Option<&mut PgConnection>,
+) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *log).await?;
+    let mut rows = checkpoints(log).await?;
+    if let Some(read) = read {
+        let read_rows = match checkpoints(read).await {
+            // No runner has prepared the read models' database yet: nothing has run there.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+            read_rows => read_rows?,
+        };
+        rows.retain(|r| !read_rows.iter().any(|m| m.name == r.name));
+        rows.extend(read_rows);
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT name, version, checkpoint, halted_position, halted_error FROM projections ORDER BY name",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
     Ok(rows
         .into_iter()
         .map(|r| ProjectionStatus {
@@ -207,4 +215,19 @@ pub async fn status(conn: &mut PgConnection) -> Result<Vec<ProjectionStatus>, sq
             halted_error: r.halted_error,
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    name: String,
+    version: i32,
+    checkpoint: i64,
+    halted_position: Option<i64>,
+    halted_error: Option<String>,
+}
+
+async fn checkpoints(conn: &mut PgConnection) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as("SELECT name, version, checkpoint, halted_position, halted_error FROM projections ORDER BY name")
+        .fetch_all(conn)
+        .await
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 struct File {
     listen: Option<String>,
     database_url: Option<String>,
+    read_database_url: Option<String>,
     max_group: Option<usize>,
     queue_capacity: Option<usize>,
     transfer_cache: Option<usize>,
@@ -78,6 +79,9 @@ impl KafkaConfig {
 pub struct Settings {
     pub listen: String,
     pub database_url: Option<String>,
+    /// The read models' own database (`None`: the log's): the projections apply there, GraphQL
+    /// reads there.
+    pub read_database_url: Option<String>,
     pub db_pool_size: u32,
     /// Run the projections inside `ledger up` (off: run `ledger projections run` elsewhere).
     pub projections: bool,
@@ -188,6 +192,7 @@ impl Settings {
         Ok(Settings {
             listen: env("LEDGER_LISTEN")?.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             database_url: env("DATABASE_URL")?.or(file.database_url),
+            read_database_url: env("LEDGER_READ_DATABASE_URL")?.or(file.read_database_url),
             db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
             projections: env("LEDGER_PROJECTIONS")?.or(file.projections).unwrap_or(true),
             kafka,

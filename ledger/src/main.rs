@@ -205,7 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("key {id} revoked");
         }
-        Cmd::Projections(cmd) => return projections_cmd(&url, cmd).await,
+        Cmd::Projections(cmd) => return projections_cmd(&url, settings.read_database_url.as_deref(), cmd).await,
         Cmd::BenchWriter(args) => {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args, settings.writer.clone()).await?;
@@ -254,13 +254,22 @@ fn schemas_check(file: &str) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn projections_cmd(url: &str, cmd: ProjectionsCmd) -> anyhow::Result<ExitCode> {
+async fn projections_cmd(url: &str, read_url: Option<&str>, cmd: ProjectionsCmd) -> anyhow::Result<ExitCode> {
     ledger_store::migrate(url).await.context("applying migrations")?;
     match cmd {
         ProjectionsCmd::Status => {
             let mut conn =
                 <sqlx::PgConnection as sqlx::Connection>::connect(url).await.context("connecting to the database")?;
-            let rows = projections::status(&mut conn).await?;
+            let rows = match read_url {
+                Some(read_url) => {
+                    let mut read = <sqlx::PgConnection as sqlx::Connection>::connect(read_url)
+                        .await
+                        .context("connecting to the read models' database")?;
+                    projections::prepare_read_database(&mut read).await?;
+                    projections::status_with(&mut conn, Some(&mut read)).await?
+                }
+                None => projections::status(&mut conn).await?,
+            };
             println!("{:<16} {:>7} {:>12} {:>12} {:>10}  halted", "projection", "version", "checkpoint", "head", "lag");
             for r in &rows {
                 let halted = match (&r.halted_position, &r.halted_error) {
@@ -278,10 +287,10 @@ async fn projections_cmd(url: &str, cmd: ProjectionsCmd) -> anyhow::Result<ExitC
                 let names: Vec<&str> = projections::Model::EVERY.iter().map(|m| m.name()).collect();
                 format!("unknown projection {name:?}; projections are {}", names.join(", "))
             })?;
-            projections::rebuild(url, model, &mut std::io::stderr()).await?;
+            projections::rebuild_in(url, read_url, model, &mut std::io::stderr()).await?;
         }
         ProjectionsCmd::Run => {
-            let (stop, tasks) = up::spawn_projections(url, None);
+            let (stop, tasks) = up::spawn_projections(url, read_url, None);
             up::shutdown_signal().await;
             let _ = stop.send(true);
             for task in tasks {

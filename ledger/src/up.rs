@@ -22,9 +22,25 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
         .max_connections(settings.db_pool_size)
         .connect(url)
         .await
-        .context("connecting the read pool")?;
+        .context("connecting the pool")?;
+    let read_url = settings.read_database_url.as_deref();
+    let read_pool = match read_url {
+        Some(read_url) => {
+            let read_pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(settings.db_pool_size)
+                .connect(read_url)
+                .await
+                .context("connecting the read models' database (LEDGER_READ_DATABASE_URL)")?;
+            let mut conn = read_pool.acquire().await.context("connecting the read models' database")?;
+            projections::prepare_read_database(&mut conn).await.context("preparing the read models' database")?;
+            info!("read models in their own database (LEDGER_READ_DATABASE_URL)");
+            Some(read_pool)
+        }
+        None => None,
+    };
+    let databases = query_api::Databases { log: pool.clone(), read: read_pool };
     let (stop_projections, projections) = if settings.projections {
-        spawn_projections(url, followers.as_deref())
+        spawn_projections(url, read_url, followers.as_deref())
     } else {
         info!("projections are off here (LEDGER_PROJECTIONS=false): run `ledger projections run` elsewhere");
         (tokio::sync::watch::channel(false).0, Vec::new())
@@ -77,11 +93,11 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
         crate::certificates::start(url, &ledger, &pool, &settings.certificates, kafka_config.as_ref(), &stopped_kafka)?;
     let payouts = crate::payouts::start(&ledger, &pool, &settings.payouts, kafka_config.as_ref(), &stopped_kafka);
     let mut api = command_api::ApiState::new(ledger, pool.clone())
-        .with_certificate_audit(std::sync::Arc::new(crate::certificates::ReadModelAudit(pool.clone())));
+        .with_certificate_audit(std::sync::Arc::new(crate::certificates::ReadModelAudit(databases.read().clone())));
     if let Some(keys) = &certificates.keys {
         api = api.with_cvc_keys(keys.clone());
     }
-    let app = command_api::router(api).merge(query_api::router(query_api::QueryState::new(pool)));
+    let app = command_api::router(api).merge(query_api::router(query_api::QueryState::with(databases)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -156,17 +172,21 @@ async fn topics_ready(
 }
 
 /// Starts the projections: one runner applies every read model, reading each page of the log
-/// once (reporting to `followers` when given); sending `true` stops it.
+/// once (reporting to `followers` when given), into `read_url`'s database when given; sending
+/// `true` stops it.
 pub fn spawn_projections(
     url: &str,
+    read_url: Option<&str>,
     followers: Option<&ledger_store::followers::Followers>,
 ) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let url = url.to_owned();
+    let read_url = read_url.map(str::to_owned);
     let follower = followers.map(|f| f.join("projections"));
     let follow = projections::Follow::default();
     let task = tokio::spawn(async move {
-        projections::run_reporting(&url, &projections::Model::EVERY, follow, stopped, follower).await
+        projections::run_reporting(&url, read_url.as_deref(), &projections::Model::EVERY, follow, stopped, follower)
+            .await
     });
     (stop, vec![task])
 }

@@ -192,28 +192,54 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     db.drop_database().await;
 }
 
-async fn projection_lags(db: &TestDatabase) -> Vec<(String, i64, i64)> {
+/// Each read model's (name, checkpoint, head); `read`: the read models' own database.
+async fn projection_lags(db: &TestDatabase, read: Option<&TestDatabase>) -> Vec<(String, i64, i64)> {
     let mut conn = db.connect().await;
-    projections::status(&mut conn).await.unwrap().into_iter().map(|s| (s.name, s.checkpoint, s.head)).collect()
+    let status = match read {
+        Some(read) => {
+            // What `ledger projections status` does: the runner may not have created it yet.
+            let mut read = read.connect().await;
+            projections::prepare_read_database(&mut read).await.unwrap();
+            projections::status_with(&mut conn, Some(&mut read)).await
+        }
+        None => projections::status(&mut conn).await,
+    };
+    status.unwrap().into_iter().map(|s| (s.name, s.checkpoint, s.head)).collect()
 }
 
 #[tokio::test]
 async fn projections_killed_mid_batch_neither_skip_nor_double_count() {
+    killed_mid_batch(false).await;
+}
+
+#[tokio::test]
+async fn projections_in_a_second_cluster_killed_mid_batch_neither_skip_nor_double_count() {
+    killed_mid_batch(true).await;
+}
+
+/// `separate`: the read models and their checkpoints in a database of their own, on the second
+/// cluster, the log read from the first.
+async fn killed_mid_batch(separate: bool) {
     let db = fresh_database().await;
-    let load = ledger(&db, &["bench-writer", "--transfers", "30000", "--tasks", "16", "--accounts", "40", "--hot"]);
-    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .args(["projections", "run"])
-            .env("DATABASE_URL", &db.url)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+    let read_db = if separate { Some(test_support::fresh_read_database().await) } else { None };
+    let read = read_db.as_ref();
+    let ledger = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ledger"));
+        command.args(args).env("DATABASE_URL", &db.url);
+        if let Some(read) = read {
+            command.env("LEDGER_READ_DATABASE_URL", &read.url);
+        }
+        command
     };
+    let load = ledger(&["bench-writer", "--transfers", "30000", "--tasks", "16", "--accounts", "40", "--hot"])
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let spawn = || ledger(&["projections", "run"]).stderr(Stdio::null()).spawn().unwrap();
     let mut runner = spawn();
     // Kill it with SIGKILL while it is part-way through the log.
     loop {
-        let lags = projection_lags(&db).await;
+        let lags = projection_lags(&db, read).await;
         if lags.iter().any(|(_, checkpoint, head)| *checkpoint > 0 && checkpoint < head) {
             break;
         }
@@ -222,13 +248,20 @@ async fn projections_killed_mid_batch_neither_skip_nor_double_count() {
     runner.kill().unwrap();
     runner.wait().unwrap();
     let mut runner = spawn();
-    while projection_lags(&db).await.iter().any(|(_, checkpoint, head)| checkpoint < head) {
+    while projection_lags(&db, read).await.iter().any(|(_, checkpoint, head)| checkpoint < head) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(Command::new("kill").args(["-TERM", &runner.id().to_string()]).status().unwrap().success());
     assert!(runner.wait().unwrap().success());
 
-    let mut conn = db.connect().await;
+    let mut conn = read.unwrap_or(&db).connect().await;
+    if separate {
+        let here: bool = sqlx::query_scalar("SELECT to_regclass('rm_balances') IS NOT NULL")
+            .fetch_one(&mut db.connect().await)
+            .await
+            .unwrap();
+        assert!(!here, "no read model beside the log");
+    }
     let sums = "SELECT (SELECT sum(debits_posted) FROM rm_balances)::text, (SELECT count(*) FROM rm_balance_history)::text, \
                 (SELECT count(*) FROM rm_transfers)::text, (SELECT count(*) FROM rm_legs)::text, \
                 (SELECT count(*) FROM rm_account_events)::text, (SELECT sum(debits) FROM rm_turnover)::text";
@@ -236,16 +269,20 @@ async fn projections_killed_mid_batch_neither_skip_nor_double_count() {
         sqlx::query_as(sums).fetch_one(&mut conn).await.unwrap();
     assert_eq!(after_crash.2, "30000", "every transfer once in the journal");
     for name in ["balances", "journal", "account_events", "turnover"] {
-        let rebuilt = ledger(&db, &["projections", "rebuild", name]);
+        let rebuilt = ledger(&["projections", "rebuild", name]).output().unwrap();
         assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
     }
     let rebuilt: (String, String, String, String, String, String) =
         sqlx::query_as(sums).fetch_one(&mut conn).await.unwrap();
     assert_eq!(after_crash, rebuilt, "the crashed-and-resumed read models equal a clean rebuild");
-    let status = ledger(&db, &["projections", "status"]);
+    let status = ledger(&["projections", "status"]).output().unwrap();
     assert!(status.status.success());
-    assert!(String::from_utf8_lossy(&status.stdout).contains("balances"));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("balances") && status.contains("turnover"), "{status}");
     drop(conn);
+    if let Some(read) = read_db {
+        read.drop_database().await;
+    }
     db.drop_database().await;
 }
 

@@ -10,7 +10,9 @@ pub use page::PageView;
 pub mod read;
 pub mod runner;
 
-pub use runner::{Follow, ProjectionStatus, rebuild, run, run_reporting, status, step};
+pub use runner::{
+    Follow, ProjectionStatus, prepare_read_database, rebuild, rebuild_in, run, run_reporting, status, status_with, step,
+};
 
 /// A read model: tables built from the log, with a checkpoint (a row of `projections`) of its
 /// own. Each page reaches it once, in order, in the same transaction as its checkpoint; it can

@@ -236,47 +236,59 @@ pub async fn balance_changes(
 }
 
 /// Events after `after`, optionally of one stream, one type, or touching one account. A stream
-/// is found through the `account_events` read model (every event touches an account), which
-/// indexes events by stream: the log itself keeps no index by stream.
+/// or an account is found through the `account_events` read model (every ledger event touches
+/// an account; it keeps each event's stream and type), which indexes events by account and by
+/// stream: the log itself keeps no index by stream. The events themselves come from the log
+/// (`log`: the same database as `read` unless the read models have their own).
 pub async fn events(
-    conn: &mut PgConnection,
+    read: &mut PgConnection,
+    log: &mut PgConnection,
     after: i64,
     limit: i64,
     stream: Option<&str>,
     event_type: Option<&str>,
     account: Option<Uuid>,
 ) -> Result<Vec<ledger_store::RecordedEvent>, sqlx::Error> {
-    let positions: Vec<i64> = match stream {
-        Some(stream) => {
+    let positions: Vec<i64> = match (stream, account) {
+        (Some(stream), _) => {
             sqlx::query_scalar(
-                "SELECT DISTINCT s.position FROM rm_account_events s JOIN events e ON e.position = s.position \
-                 WHERE s.stream_id = $1 AND s.position > $2 AND ($3::text IS NULL OR e.event_type = $3) \
-                 AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_account_events a WHERE a.account_id = $4 AND a.position = s.position)) \
-                 ORDER BY s.position LIMIT $5",
+                "SELECT DISTINCT position FROM rm_account_events WHERE stream_id = $1 AND position > $2 \
+                 AND ($3::text IS NULL OR event_type = $3) AND ($4::uuid IS NULL OR account_id = $4) \
+                 ORDER BY position LIMIT $5",
             )
             .bind(stream)
             .bind(after)
             .bind(event_type)
             .bind(account)
             .bind(limit)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *read)
             .await?
         }
-        None => {
+        (None, Some(account)) => {
             sqlx::query_scalar(
-                "SELECT e.position FROM events e WHERE e.position > $1 AND ($2::text IS NULL OR e.event_type = $2) \
-                 AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM rm_account_events a WHERE a.account_id = $3 AND a.position = e.position)) \
-                 ORDER BY e.position LIMIT $4",
+                "SELECT position FROM rm_account_events WHERE account_id = $1 AND position > $2 \
+                 AND ($3::text IS NULL OR event_type = $3) ORDER BY position LIMIT $4",
+            )
+            .bind(account)
+            .bind(after)
+            .bind(event_type)
+            .bind(limit)
+            .fetch_all(&mut *read)
+            .await?
+        }
+        (None, None) => {
+            sqlx::query_scalar(
+                "SELECT position FROM events WHERE position > $1 AND ($2::text IS NULL OR event_type = $2) \
+                 ORDER BY position LIMIT $3",
             )
             .bind(after)
             .bind(event_type)
-            .bind(account)
             .bind(limit)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *log)
             .await?
         }
     };
-    ledger_store::log::at(conn, &positions).await
+    ledger_store::log::at(log, &positions).await
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]

@@ -99,16 +99,23 @@ fn views_sql(model: Model, v: i32) -> String {
 /// Applies the next page, if any, in one transaction with the checkpoint. Returns how many
 /// events it applied (0: caught up, or halted).
 pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyError> {
-    advance(conn, &[model]).await.map(|(applied, _)| applied)
+    advance(conn, None, &[model]).await.map(|(applied, _)| applied)
 }
 
 /// Applies the next page to every model in `models` in one transaction: the page is read and
 /// decoded once, each model applies the part after its own checkpoint (under a savepoint) and
 /// moves its checkpoint. A poison event halts the model it poisons, recorded in the same
 /// transaction; the others go on. Returns the events read and the slowest checkpoint of the
-/// models still running (`None`: every one is halted).
-async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Option<i64>), ApplyError> {
-    let mut tx = conn.begin().await?;
+/// models still running (`None`: every one is halted). The read models and their checkpoints
+/// live on `read`; the log is read there too, or on `log` when the read models have a database
+/// of their own (the log is append-only, so reading it outside the transaction changes nothing:
+/// a page that fails to apply is read again after the rollback).
+async fn advance(
+    read: &mut PgConnection,
+    log: Option<&mut PgConnection>,
+    models: &[Model],
+) -> Result<(usize, Option<i64>), ApplyError> {
+    let mut tx = read.begin().await?;
     // Read models are derived: rows and checkpoint stay atomic, but need not wait for the disk.
     // After a crash both roll back together and the events are applied again.
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
@@ -137,7 +144,11 @@ async fn advance(conn: &mut PgConnection, models: &[Model]) -> Result<(usize, Op
         }
     }
     let Some(from) = active.iter().map(|(_, _, checkpoint)| *checkpoint).min() else { return Ok((0, None)) };
-    let page = match Page::read(&mut tx, from, PAGE).await {
+    let page = match log {
+        Some(log) => Page::read(log, from, PAGE).await,
+        None => Page::read(&mut tx, from, PAGE).await,
+    };
+    let page = match page {
         Ok(page) => page,
         // An event that cannot be decoded stops every model that has not passed it.
         Err(ApplyError::Poison { position, error }) => {
@@ -208,14 +219,16 @@ impl Default for Follow {
 /// Runs one projection until `stop` turns true: catches up, then waits for notifications
 /// (or polls). A poison event halts it and is recorded; database errors are retried.
 pub async fn run(url: &str, model: Model, follow_with: Follow, stop: tokio::sync::watch::Receiver<bool>) {
-    run_reporting(url, &[model], follow_with, stop, None).await
+    run_reporting(url, None, &[model], follow_with, stop, None).await
 }
 
 /// `run` for several models reading each page once, reporting each checkpoint to the writer's
 /// backpressure (`ledger up` does this). The loop is the log's one follower loop
-/// (`ledger_store::follow`); what a step does is [`ReadModels`]'.
+/// (`ledger_store::follow`); what a step does is [`ReadModels`]'. With `read_url`, the read
+/// models and their checkpoints live in that database, and only the log is read from `url`.
 pub async fn run_reporting(
     url: &str,
+    read_url: Option<&str>,
     models: &[Model],
     follow_with: Follow,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -227,13 +240,24 @@ pub async fn run_reporting(
         linger: follow_with.linger,
         ..FollowConfig::default()
     };
-    ledger_store::follow::run(url, &mut ReadModels { models }, config, stop, follower.as_ref()).await
+    let mut runner = ReadModels::new(models);
+    runner.read_url = read_url.map(str::to_owned);
+    ledger_store::follow::run(url, &mut runner, config, stop, follower.as_ref()).await
 }
 
 /// Read models as one follower of the log: each page is read and decoded once and applied to
 /// every model past its own checkpoint ([`advance`]).
 pub struct ReadModels<'a> {
     pub models: &'a [Model],
+    /// The database of the read models and their checkpoints, when it is not the log's.
+    pub read_url: Option<String>,
+    read: Option<PgConnection>,
+}
+
+impl<'a> ReadModels<'a> {
+    pub fn new(models: &'a [Model]) -> ReadModels<'a> {
+        ReadModels { models, read_url: None, read: None }
+    }
 }
 
 impl ledger_store::follow::Follow for ReadModels<'_> {
@@ -245,8 +269,19 @@ impl ledger_store::follow::Follow for ReadModels<'_> {
     }
 
     async fn prepare(&mut self, conn: &mut PgConnection) -> Result<bool, ApplyError> {
+        // A new connection to the log: a new one to the read database too.
+        self.read = None;
+        if let Some(url) = &self.read_url {
+            let mut read = PgConnection::connect(url).await?;
+            prepare_read_database(&mut read).await?;
+            self.read = Some(read);
+        }
         for model in self.models {
-            let stored = ensure(conn, *model).await?;
+            let (read, log) = match self.read.as_mut() {
+                Some(read) => (read, Some(&mut *conn)),
+                None => (&mut *conn, None),
+            };
+            let stored = ensure(read, *model).await?;
             if stored < model.definition() {
                 // An upgrade changed this model's tables: rebuild it into its next version while
                 // the old one serves, then follow the log with the rest.
@@ -256,26 +291,60 @@ impl ledger_store::follow::Follow for ReadModels<'_> {
                     to = model.definition(),
                     "rebuilding a read model whose layout definition changed"
                 );
-                rebuild_on(conn, *model, &mut std::io::sink(), true).await?;
+                rebuild_on(read, log, *model, &mut std::io::sink(), true).await?;
             }
         }
         Ok(true)
     }
 
     async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, ApplyError> {
-        let (read, checkpoint) = advance(conn, self.models).await?;
+        let (read, checkpoint) = match self.read.as_mut() {
+            Some(read) => advance(read, Some(conn), self.models).await?,
+            None => advance(conn, None, self.models).await?,
+        };
         Ok(Progress { read, checkpoint })
     }
 }
 
-pub use ledger_store::follow::{ProjectionStatus, status};
+/// Creates the bookkeeping a database of read models needs (the `projections` table, as the
+/// log's database has it from its migrations) if it is missing. Nothing else of the log's
+/// schema goes there.
+pub async fn prepare_read_database(read: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS projections (name TEXT PRIMARY KEY, version INTEGER NOT NULL, \
+         checkpoint BIGINT NOT NULL DEFAULT 0, halted_position BIGINT, halted_error TEXT, \
+         updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), definition INTEGER NOT NULL DEFAULT 1)",
+    )
+    .execute(read)
+    .await
+    .map(drop)
+}
+
+pub use ledger_store::follow::{ProjectionStatus, status, status_with};
 
 /// Rebuilds a projection from position 0 into a new version of its tables while the old one
 /// keeps serving, then switches readers in one transaction and drops the old tables. Progress
 /// (with rate and ETA) goes to `progress`. Returns the events applied.
 pub async fn rebuild(url: &str, model: Model, progress: &mut (dyn Write + Send)) -> Result<i64, ApplyError> {
-    let mut conn = PgConnection::connect(url).await?;
-    rebuild_on(&mut conn, model, progress, false).await
+    rebuild_in(url, None, model, progress).await
+}
+
+/// [`rebuild`] with the read models in `read_url`'s database, when it is not the log's.
+pub async fn rebuild_in(
+    url: &str,
+    read_url: Option<&str>,
+    model: Model,
+    progress: &mut (dyn Write + Send),
+) -> Result<i64, ApplyError> {
+    let mut log = PgConnection::connect(url).await?;
+    match read_url {
+        Some(read_url) => {
+            let mut read = PgConnection::connect(read_url).await?;
+            prepare_read_database(&mut read).await?;
+            rebuild_on(&mut read, Some(&mut log), model, progress, false).await
+        }
+        None => rebuild_on(&mut log, None, model, progress, false).await,
+    }
 }
 
 /// [`rebuild`] on a connection, one rebuild of a model at a time (a session lock, so an upgrade
@@ -283,12 +352,13 @@ pub async fn rebuild(url: &str, model: Model, progress: &mut (dyn Write + Send))
 /// with this release's layout and records its definition.
 async fn rebuild_on(
     conn: &mut PgConnection,
+    log: Option<&mut PgConnection>,
     model: Model,
     progress: &mut (dyn Write + Send),
     upgrade: bool,
 ) -> Result<i64, ApplyError> {
     sqlx::query("SELECT pg_advisory_lock($1)").bind(model.rebuild_key()).execute(&mut *conn).await?;
-    let rebuilt = rebuild_locked(conn, model, progress, upgrade).await;
+    let rebuilt = rebuild_locked(conn, log, model, progress, upgrade).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(model.rebuild_key()).execute(&mut *conn).await;
     let applied = rebuilt?;
     unlocked?;
@@ -297,6 +367,7 @@ async fn rebuild_on(
 
 async fn rebuild_locked(
     conn: &mut PgConnection,
+    mut log: Option<&mut PgConnection>,
     model: Model,
     progress: &mut (dyn Write + Send),
     upgrade: bool,
@@ -320,8 +391,12 @@ async fn rebuild_locked(
     let mut position = 0;
     let mut applied: i64 = 0;
     loop {
-        let head: i64 =
-            sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(&mut *conn).await?;
+        let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+            .fetch_one(match log.as_deref_mut() {
+                Some(log) => log,
+                None => &mut *conn,
+            })
+            .await?;
         // Fill in transactions of a page each, without the lock, until close to the head.
         if head - position <= PAGE {
             break;
@@ -329,7 +404,10 @@ async fn rebuild_locked(
         let mut tx = conn.begin().await?;
         // The new version serves nobody yet: a crash loses at most pages a rebuild redoes.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        let page = Page::read(&mut tx, position, REBUILD_PAGE).await?;
+        let page = match log.as_deref_mut() {
+            Some(log) => Page::read(log, position, REBUILD_PAGE).await?,
+            None => Page::read(&mut tx, position, REBUILD_PAGE).await?,
+        };
         model.apply(&mut tx, new, &page.view()).await?;
         tx.commit().await?;
         position = page.last_position().unwrap_or(position);
@@ -355,7 +433,10 @@ async fn rebuild_locked(
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(model.lock_key()).execute(&mut *tx).await?;
     loop {
-        let page = Page::read(&mut tx, position, PAGE).await?;
+        let page = match log.as_deref_mut() {
+            Some(log) => Page::read(log, position, PAGE).await?,
+            None => Page::read(&mut tx, position, PAGE).await?,
+        };
         let Some(last) = page.last_position() else { break };
         model.apply(&mut tx, new, &page.view()).await?;
         position = last;

@@ -394,7 +394,7 @@ async fn one_runner_applies_every_model_and_a_model_poison_halts_only_that_model
     let url = db.url.clone();
     let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) };
     let runner =
-        tokio::spawn(async move { projections::run_reporting(&url, &Model::ALL, follow, stopped, None).await });
+        tokio::spawn(async move { projections::run_reporting(&url, None, &Model::ALL, follow, stopped, None).await });
     let settled = async {
         loop {
             let s = status(&mut conn).await.unwrap();
@@ -518,7 +518,8 @@ async fn a_read_model_registers_through_the_trait_and_runs_beside_the_others() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let url = db.url.clone();
     let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) };
-    let runner = tokio::spawn(async move { projections::run_reporting(&url, &models, follow, stopped, None).await });
+    let runner =
+        tokio::spawn(async move { projections::run_reporting(&url, None, &models, follow, stopped, None).await });
     let caught_up = async {
         loop {
             let s = status(&mut conn).await.unwrap();
@@ -616,8 +617,97 @@ async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_se
 
     // Tables a newer release built are refused, and left as they are.
     sqlx::query("UPDATE projections SET definition = 3 WHERE name = 'journal'").execute(&mut conn).await.unwrap();
-    let mut runner = projections::runner::ReadModels { models: &[Model::Journal] };
+    let mut runner = projections::runner::ReadModels::new(&[Model::Journal]);
     let refused = ledger_store::follow::Follow::prepare(&mut runner, &mut conn).await.unwrap_err();
     assert!(matches!(refused, projections::ApplyError::Newer { name: "journal", stored: 3, known: 2 }), "{refused}");
     assert_eq!(journal_of(&mut conn, account).await, expected);
+}
+
+/// Waits until every one of `models` reached the head of the log, its checkpoint kept in
+/// `read`'s database.
+async fn caught_up_in(log: &mut PgConnection, read: &mut PgConnection, models: &[Model]) {
+    loop {
+        let s = projections::status_with(log, Some(&mut *read)).await.unwrap();
+        if models.iter().all(|m| s.iter().any(|p| p.name == m.name() && p.lag == 0)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_models_in_a_second_cluster_equal_those_beside_the_log() {
+    let db = fresh_database().await;
+    let read_db = test_support::fresh_read_database().await;
+    generate(&db, 5150, 400).await;
+    let mut conn = db.connect().await;
+    let mut read = read_db.connect().await;
+
+    // The runner reads the log from the first cluster and applies it in the second.
+    let (stop_tx, stopped) = tokio::sync::watch::channel(false);
+    let (url, read_url) = (db.url.clone(), read_db.url.clone());
+    let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) };
+    let runner = tokio::spawn(async move {
+        projections::run_reporting(&url, Some(&read_url), &Model::ALL, follow, stopped, None).await
+    });
+    caught_up_in(&mut conn, &mut read, &Model::ALL).await;
+    let none_beside_the_log: bool =
+        sqlx::query_scalar("SELECT to_regclass('rm_balances') IS NULL").fetch_one(&mut conn).await.unwrap();
+    assert!(none_beside_the_log);
+    // More of the log while it follows.
+    generate(&db, 5151, 200).await;
+    caught_up_in(&mut conn, &mut read, &Model::ALL).await;
+    stop_tx.send(true).unwrap();
+    runner.await.unwrap();
+
+    // Events by account and by stream: positions from the read models (nothing of them beside
+    // the log yet), events from the log.
+    let account = Uuid::from_u128(0xacc2);
+    let stream: String = sqlx::query_scalar(
+        "SELECT stream_id FROM rm_account_events WHERE account_id = $1 ORDER BY position DESC LIMIT 1",
+    )
+    .bind(account)
+    .fetch_one(&mut read)
+    .await
+    .unwrap();
+    let mut log = db.connect().await;
+    let queries = [
+        (None, Some(account), None),
+        (Some(stream.as_str()), None, None),
+        (None, Some(account), Some("TransferPosted")),
+    ];
+    let positions = |events: Vec<ledger_store::RecordedEvent>| events.iter().map(|e| e.position).collect::<Vec<_>>();
+    let mut apart = Vec::new();
+    for (stream, account, event_type) in queries {
+        let found = projections::read::events(&mut read, &mut log, 0, 1000, stream, event_type, account).await.unwrap();
+        assert!(!found.is_empty());
+        apart.push(positions(found));
+    }
+
+    // The same read models built beside the log (equal to the replay: the test above) are
+    // identical, row for row and index for index.
+    catch_up(&mut conn).await;
+    for (view, order) in VIEWS {
+        assert_eq!(checksum(&mut read, view, order).await, checksum(&mut conn, view, order).await, "{view}");
+    }
+    assert_eq!(indexes(&mut read, 1).await, indexes(&mut conn, 1).await);
+
+    for ((stream, account, event_type), apart) in queries.into_iter().zip(apart) {
+        let beside =
+            projections::read::events(&mut conn, &mut log, 0, 1000, stream, event_type, account).await.unwrap();
+        assert_eq!(apart, positions(beside));
+    }
+
+    // A rebuild in the second cluster, from the log in the first.
+    let before = checksum(&mut read, "rm_transfers", "id").await;
+    projections::rebuild_in(&db.url, Some(&read_db.url), Model::Journal, &mut std::io::sink()).await.unwrap();
+    assert_eq!(checksum(&mut read, "rm_transfers", "id").await, before);
+    let version: i32 = sqlx::query_scalar("SELECT version FROM projections WHERE name = 'journal'")
+        .fetch_one(&mut read)
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+    drop((conn, read, log));
+    read_db.drop_database().await;
+    db.drop_database().await;
 }

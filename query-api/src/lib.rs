@@ -32,12 +32,32 @@ pub type LedgerSchema = Schema<Query, EmptyMutation, SubscriptionRoot>;
 pub const MAX_DEPTH: usize = 10;
 pub const MAX_COMPLEXITY: usize = 1000;
 
-pub fn schema(pool: Option<PgPool>) -> LedgerSchema {
+/// Where the API reads: the log (events, API keys) and the read models with their checkpoints,
+/// the same database unless the read models have one of their own.
+#[derive(Clone)]
+pub struct Databases {
+    pub log: PgPool,
+    /// The read models' own database; `None`: the log's.
+    pub read: Option<PgPool>,
+}
+
+impl Databases {
+    /// The log and the read models in one database.
+    pub fn one(pool: PgPool) -> Databases {
+        Databases { log: pool, read: None }
+    }
+
+    pub fn read(&self) -> &PgPool {
+        self.read.as_ref().unwrap_or(&self.log)
+    }
+}
+
+pub fn schema(databases: Option<Databases>) -> LedgerSchema {
     let builder = Schema::build(Query::default(), EmptyMutation, SubscriptionRoot::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
-    match pool {
-        Some(pool) => builder.data(pool).finish(),
+    match databases {
+        Some(databases) => builder.data(databases).finish(),
         None => builder.finish(),
     }
 }
@@ -66,16 +86,21 @@ pub struct QueryState {
     schema: LedgerSchema,
     introspection: LedgerSchema,
     keys: Arc<KeyStore>,
-    pool: PgPool,
+    read: PgPool,
 }
 
 impl QueryState {
+    /// The log and the read models in one database.
     pub fn new(pool: PgPool) -> QueryState {
+        QueryState::with(Databases::one(pool))
+    }
+
+    pub fn with(databases: Databases) -> QueryState {
         QueryState {
-            schema: schema(Some(pool.clone())),
+            keys: Arc::new(KeyStore::new(databases.log.clone())),
+            read: databases.read().clone(),
+            schema: schema(Some(databases)),
             introspection: introspection_schema(),
-            keys: Arc::new(KeyStore::new(pool.clone())),
-            pool,
         }
     }
 }
@@ -121,7 +146,7 @@ async fn execute(State(state): State<QueryState>, headers: HeaderMap, body: Byte
         // A syntax error is the ordinary schema's to report.
         Ok(Ok(Route::Ordinary)) | Err(_) => &state.schema,
     };
-    let position = match state.pool.acquire().await {
+    let position = match state.read.acquire().await {
         Ok(mut conn) => projections::read::reflected_position(&mut conn).await.unwrap_or(0),
         Err(_) => 0,
     };

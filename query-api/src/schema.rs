@@ -322,8 +322,19 @@ pub struct LedgerQuery;
 #[derive(Default)]
 pub struct OperationsQuery;
 
+/// The read models' database.
 pub(crate) fn pool<'a>(ctx: &'a Context<'_>) -> &'a PgPool {
-    ctx.data_unchecked::<PgPool>()
+    ctx.data_unchecked::<crate::Databases>().read()
+}
+
+/// The read models' database when it is not the log's.
+fn separate<'a>(ctx: &'a Context<'_>) -> Option<&'a PgPool> {
+    ctx.data_unchecked::<crate::Databases>().read.as_ref()
+}
+
+/// The log's database.
+pub(crate) fn log_pool<'a>(ctx: &'a Context<'_>) -> &'a PgPool {
+    &ctx.data_unchecked::<crate::Databases>().log
 }
 
 #[Object]
@@ -451,8 +462,10 @@ impl LedgerQuery {
         let after_position = parse_cursor(after)?;
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
         let Ok(account) = account_filter(&mut conn, account).await? else { return Ok(Connection::new(false, false)) };
+        let mut log = log_pool(ctx).acquire().await.map_err(internal)?;
         let rows = read::events(
             &mut conn,
+            &mut log,
             after_position.unwrap_or(0),
             limit + 1,
             stream.as_deref(),
@@ -491,8 +504,14 @@ impl LedgerQuery {
 impl OperationsQuery {
     /// Every projection's version, checkpoint, lag and halt.
     async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<Projection>> {
-        let mut conn = pool(ctx).acquire().await.map_err(internal)?;
-        let rows = projections::status(&mut conn).await.map_err(internal)?;
+        let mut log = log_pool(ctx).acquire().await.map_err(internal)?;
+        let rows = if let Some(read) = separate(ctx) {
+            let mut read = read.acquire().await.map_err(internal)?;
+            projections::status_with(&mut log, Some(&mut read)).await
+        } else {
+            projections::status(&mut log).await
+        };
+        let rows = rows.map_err(internal)?;
         Ok(rows.into_iter().map(Projection::from).collect())
     }
 }
@@ -512,7 +531,7 @@ const POLL: Duration = Duration::from_millis(100);
 impl LedgerSubscription {
     /// New events after a position, in order.
     async fn events(&self, ctx: &Context<'_>, after: Option<i64>) -> impl Stream<Item = Result<LedgerEvent>> {
-        let pool = pool(ctx).clone();
+        let pool = log_pool(ctx).clone();
         let state = (pool, after.unwrap_or(0), std::collections::VecDeque::<LedgerEvent>::new());
         futures_util::stream::unfold(state, |(pool, mut after, mut queue)| async move {
             loop {

@@ -26,6 +26,8 @@ use uuid::Uuid;
 
 struct App {
     db: TestDatabase,
+    /// The read models' own database, when they have one.
+    read_db: Option<TestDatabase>,
     ledger: LedgerHandle,
     writer: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -36,28 +38,36 @@ struct App {
 }
 
 async fn spawn_app() -> App {
+    spawn_app_in(false).await
+}
+
+/// `separate`: the read models in a database of their own on the second cluster, the API
+/// reading them there and the log from the first.
+async fn spawn_app_in(separate: bool) -> App {
     let db = fresh_database().await;
+    let read_db = if separate { Some(test_support::fresh_read_database().await) } else { None };
     let (ledger, writer) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let (_, key) = create_key(&pool, "auditor", &["read".to_owned()]).await.unwrap();
     let (_, write_only_key) = create_key(&pool, "pos", &["transfers:write".to_owned()]).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let read_url = read_db.as_ref().map(|r| r.url.clone());
     let runners = Model::ALL
         .into_iter()
         .map(|model| {
-            let (url, stopped) = (db.url.clone(), stopped.clone());
+            let (url, read_url, stopped) = (db.url.clone(), read_url.clone(), stopped.clone());
             tokio::spawn(async move {
-                projections::run(
-                    &url,
-                    model,
-                    projections::Follow { poll: Duration::from_millis(50), linger: Duration::from_millis(5) },
-                    stopped,
-                )
-                .await
+                let follow = projections::Follow { poll: Duration::from_millis(50), linger: Duration::from_millis(5) };
+                projections::run_reporting(&url, read_url.as_deref(), &[model], follow, stopped, None).await
             })
         })
         .collect();
-    App { router: router(QueryState::new(pool)), db, ledger, writer, stop, runners, key, write_only_key }
+    let read = match &read_db {
+        Some(read_db) => Some(sqlx::PgPool::connect(&read_db.url).await.unwrap()),
+        None => None,
+    };
+    let state = QueryState::with(query_api::Databases { log: pool, read });
+    App { router: router(state), db, read_db, ledger, writer, stop, runners, key, write_only_key }
 }
 
 impl App {
@@ -140,13 +150,42 @@ impl App {
         drop(self.router);
         drop(self.ledger);
         self.writer.await.unwrap();
+        if let Some(read_db) = self.read_db {
+            read_db.drop_database().await;
+        }
         self.db.drop_database().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_read_what_commands_wrote_at_least_as_fresh_as_asked() {
-    let app = spawn_app().await;
+    reads_what_commands_wrote(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_read_models_in_a_second_cluster_queries_read_the_same() {
+    let app = spawn_app_in(true).await;
+    let mut log = app.db.connect().await;
+    reads_what_commands_wrote_checked(app, move |app| {
+        Box::pin(async move {
+            // Nothing of the read models beside the log: every answer came from the second cluster.
+            let beside: bool =
+                sqlx::query_scalar("SELECT to_regclass('rm_balances') IS NOT NULL").fetch_one(&mut log).await.unwrap();
+            assert!(!beside);
+            assert!(app.read_db.is_some());
+        })
+    })
+    .await;
+}
+
+async fn reads_what_commands_wrote(app: App) {
+    reads_what_commands_wrote_checked(app, |_| Box::pin(async {})).await;
+}
+
+async fn reads_what_commands_wrote_checked(
+    app: App,
+    check: impl FnOnce(&App) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+) {
     app.open("bank", AccountKind::Asset, false).await;
     app.open("player:1", AccountKind::Liability, true).await;
     app.open("player:2", AccountKind::Liability, true).await;
@@ -247,6 +286,7 @@ async fn queries_read_what_commands_wrote_at_least_as_fresh_as_asked() {
     assert_eq!(turnover["data"]["turnover"][0]["credits"], json!("100.00"));
     let status = app.gql("{ projections { name lag checkpoint } }", json!({})).await;
     assert_eq!(status["data"]["projections"].as_array().unwrap().len(), 4);
+    check(&app).await;
     app.stop().await;
 }
 

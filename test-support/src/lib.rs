@@ -14,17 +14,28 @@ pub struct TestDatabase {
 
 /// `DATABASE_URL` is required: tests run against a real Postgres (scripts/test starts one).
 pub async fn fresh_database() -> TestDatabase {
-    let admin_url =
-        std::env::var("DATABASE_URL").expect("DATABASE_URL must name a Postgres server (scripts/test starts one)");
+    let db = create("DATABASE_URL").await;
+    ledger_store::migrate(&db.url).await.expect("migrate test database");
+    db
+}
+
+/// A database for read models kept apart from the log, on the second Postgres cluster that
+/// `READ_DATABASE_URL` names (scripts/test starts one); empty, as an operator would hand it
+/// over: the projection runner creates what it needs there.
+pub async fn fresh_read_database() -> TestDatabase {
+    create("READ_DATABASE_URL").await
+}
+
+async fn create(variable: &str) -> TestDatabase {
+    let admin_url = std::env::var(variable)
+        .unwrap_or_else(|_| panic!("{variable} must name a Postgres server (scripts/test starts one)"));
     let name = format!("ledger_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
     admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
     let base = admin_url.split('?').next().unwrap_or(&admin_url);
     let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(b, _)| b));
     // From here on the guard owns the database, so a failed migration does not leak it.
-    let db = TestDatabase { url, admin_url, name, dropped: false };
-    ledger_store::migrate(&db.url).await.expect("migrate test database");
-    db
+    TestDatabase { url, admin_url, name, dropped: false }
 }
 
 async fn drop_named(admin_url: &str, name: &str) {
