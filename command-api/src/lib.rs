@@ -42,6 +42,8 @@ pub struct ApiState {
     cvc_keys: Option<Arc<dyn secrets::KeyProvider>>,
     /// The certificates' audit trail, where the read models run; without it the audit answers 503.
     audit: Option<Arc<dyn certificates::audit::AuditReader>>,
+    /// The read models' own database, for their checkpoints in `/metrics`; `None`: the log's.
+    read: Option<PgPool>,
 }
 
 struct Inner {
@@ -57,7 +59,14 @@ impl ApiState {
             inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
             cvc_keys: None,
             audit: None,
+            read: None,
         }
+    }
+
+    /// The read models keep their checkpoints in this database (`LEDGER_READ_DATABASE_URL`).
+    pub fn with_read_database(mut self, read: PgPool) -> ApiState {
+        self.read = Some(read);
+        self
     }
 
     /// Answers `GET /v1/certificates/audit` from this reader.

@@ -24,9 +24,13 @@ pub async fn readyz(State(state): State<ApiState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<ApiState>) -> Response {
-    let projections = match state.inner.pool.acquire().await {
-        Ok(mut conn) => ledger_store::follow::status(&mut conn).await.unwrap_or_default(),
-        Err(_) => Vec::new(),
+    let projections = match (state.inner.pool.acquire().await, &state.read) {
+        (Ok(mut conn), None) => ledger_store::follow::status(&mut conn).await.unwrap_or_default(),
+        (Ok(mut conn), Some(read)) => match read.acquire().await {
+            Ok(mut read) => ledger_store::follow::status_with(&mut conn, Some(&mut read)).await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        },
+        (Err(_), _) => Vec::new(),
     };
     let body = state.inner.http.render(&state.inner.ledger, &projections);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

@@ -103,8 +103,9 @@ enum ProjectionsCmd {
     Status,
     /// Rebuild one projection from position 0 while the old version keeps serving.
     Rebuild { name: String },
-    /// Run every projection until Ctrl-C or SIGTERM (`ledger up` also runs them).
-    Run,
+    /// Run the named projections (none: every one) until Ctrl-C or SIGTERM (`ledger up` also
+    /// runs them); several processes may each run some.
+    Run { names: Vec<String> },
 }
 
 #[global_allocator]
@@ -254,6 +255,13 @@ fn schemas_check(file: &str) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+fn model(name: &str) -> anyhow::Result<projections::Model> {
+    projections::Model::parse(name).with_context(|| {
+        let names: Vec<&str> = projections::Model::EVERY.iter().map(|m| m.name()).collect();
+        format!("unknown projection {name:?}; projections are {}", names.join(", "))
+    })
+}
+
 async fn projections_cmd(url: &str, read_url: Option<&str>, cmd: ProjectionsCmd) -> anyhow::Result<ExitCode> {
     ledger_store::migrate(url).await.context("applying migrations")?;
     match cmd {
@@ -283,14 +291,16 @@ async fn projections_cmd(url: &str, read_url: Option<&str>, cmd: ProjectionsCmd)
             }
         }
         ProjectionsCmd::Rebuild { name } => {
-            let model = projections::Model::parse(&name).with_context(|| {
-                let names: Vec<&str> = projections::Model::EVERY.iter().map(|m| m.name()).collect();
-                format!("unknown projection {name:?}; projections are {}", names.join(", "))
-            })?;
+            let model = model(&name)?;
             projections::rebuild_in(url, read_url, model, &mut std::io::stderr()).await?;
         }
-        ProjectionsCmd::Run => {
-            let (stop, tasks) = up::spawn_projections(url, read_url, None);
+        ProjectionsCmd::Run { names } => {
+            let models = if names.is_empty() {
+                projections::Model::EVERY.to_vec()
+            } else {
+                names.iter().map(|n| model(n)).collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let (stop, tasks) = up::spawn_projections(url, read_url, &models, None);
             up::shutdown_signal().await;
             let _ = stop.send(true);
             for task in tasks {

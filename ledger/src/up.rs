@@ -40,7 +40,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     };
     let databases = query_api::Databases { log: pool.clone(), read: read_pool };
     let (stop_projections, projections) = if settings.projections {
-        spawn_projections(url, read_url, followers.as_deref())
+        spawn_projections(url, read_url, &projections::Model::EVERY, followers.as_deref())
     } else {
         info!("projections are off here (LEDGER_PROJECTIONS=false): run `ledger projections run` elsewhere");
         (tokio::sync::watch::channel(false).0, Vec::new())
@@ -96,6 +96,9 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
         .with_certificate_audit(std::sync::Arc::new(crate::certificates::ReadModelAudit(databases.read().clone())));
     if let Some(keys) = &certificates.keys {
         api = api.with_cvc_keys(keys.clone());
+    }
+    if let Some(read) = &databases.read {
+        api = api.with_read_database(read.clone());
     }
     let app = command_api::router(api).merge(query_api::router(query_api::QueryState::with(databases)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -171,22 +174,23 @@ async fn topics_ready(
     }
 }
 
-/// Starts the projections: one runner applies every read model, reading each page of the log
-/// once (reporting to `followers` when given), into `read_url`'s database when given; sending
+/// Starts the projections: one runner applies `models`, reading each page of the log once
+/// (reporting to `followers` when given), into `read_url`'s database when given; sending
 /// `true` stops it.
 pub fn spawn_projections(
     url: &str,
     read_url: Option<&str>,
+    models: &[projections::Model],
     followers: Option<&ledger_store::followers::Followers>,
 ) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let url = url.to_owned();
     let read_url = read_url.map(str::to_owned);
+    let models = models.to_vec();
     let follower = followers.map(|f| f.join("projections"));
     let follow = projections::Follow::default();
     let task = tokio::spawn(async move {
-        projections::run_reporting(&url, read_url.as_deref(), &projections::Model::EVERY, follow, stopped, follower)
-            .await
+        projections::run_reporting(&url, read_url.as_deref(), &models, follow, stopped, follower).await
     });
     (stop, vec![task])
 }
