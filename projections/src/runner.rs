@@ -422,11 +422,18 @@ async fn rebuild_locked(
         );
         let _ = progress.flush();
     }
-    // Each deferred index in one pass over the filled tables, before readers see them.
+    // Each deferred index in one pass over the filled tables, before readers see them, sorted
+    // in memory where it fits.
+    if !deferred.is_empty() {
+        sqlx::query("SET maintenance_work_mem = '256MB'").execute(&mut *conn).await?;
+    }
     for create in &deferred {
         let _ = write!(progress, "\rrebuilding {} v{new}: indexing                                  ", model.name());
         let _ = progress.flush();
         sqlx::raw_sql(sqlx::AssertSqlSafe(create.as_str())).execute(&mut *conn).await?;
+    }
+    if !deferred.is_empty() {
+        sqlx::query("RESET maintenance_work_mem").execute(&mut *conn).await?;
     }
     // The switch: under the projection's lock, apply the rest, then point readers at the new
     // version, all in one transaction. The live runner continues on the new version.
