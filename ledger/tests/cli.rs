@@ -192,6 +192,69 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     db.drop_database().await;
 }
 
+#[tokio::test]
+async fn ledger_up_keeps_its_read_models_in_a_second_cluster_when_told() {
+    let db = fresh_database().await;
+    let read = test_support::fresh_read_database().await;
+    let created =
+        ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "accounts:write,transfers:write,read"]);
+    let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("up")
+        .env("DATABASE_URL", &db.url)
+        .env("LEDGER_READ_DATABASE_URL", &read.url)
+        .env("LEDGER_LISTEN", "127.0.0.1:0")
+        .env("LEDGER_LOG", "info")
+        .env_remove("KAFKA_BROKERS")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
+    let (addr, before) = address(&mut log);
+    assert!(before.iter().any(|l| l.contains("read models in their own database")), "{before:?}");
+    for body in [
+        r#"{"code":"bank","currency":"EUR","kind":"asset"}"#,
+        r#"{"code":"player","currency":"EUR","kind":"liability","no_overdraft":true}"#,
+    ] {
+        assert_eq!(http(&addr, "POST", "/v1/accounts", &key, body).0, 201);
+    }
+    let transfer = format!(r#"{{"id":"{}","debit":"bank","credit":"player","amount":"25.00"}}"#, Uuid::new_v4());
+    assert_eq!(http(&addr, "POST", "/v1/transfers", &key, &transfer).0, 201);
+    // Root fields resolve concurrently: wait for the position first, then look.
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/graphql",
+        &key,
+        r#"{"query":"{ account(code: \"player\", minPosition: 3) { balance { balance } } }"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""balance":{"balance":"25.00"}"#), "{body}");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/graphql",
+        &key,
+        r#"{"query":"{ events(account: \"player\") { edges { node { type } } } projections { name lag } }"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"{"node":{"type":"TransferPosted"}}"#), "{body}");
+    assert!(body.contains(r#"{"name":"balances","lag":0}"#) && body.contains(r#""name":"turnover""#), "{body}");
+    // The metrics see the read models' checkpoints where they are.
+    let (_, metrics) = http(&addr, "GET", "/metrics", &key, "");
+    assert!(metrics.contains(r#"ledger_projection_lag{projection="journal"} 0"#), "{metrics}");
+    // Read models in the second cluster, none beside the log.
+    let tables = "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rm\\_%'";
+    let beside: i64 = sqlx::query_scalar(tables).fetch_one(&mut db.connect().await).await.unwrap();
+    let apart: i64 = sqlx::query_scalar(tables).fetch_one(&mut read.connect().await).await.unwrap();
+    assert_eq!(beside, 0);
+    assert!(apart >= 10, "{apart}");
+    assert!(Command::new("kill").args(["-TERM", &up.id().to_string()]).status().unwrap().success());
+    assert!(up.wait().unwrap().success());
+    read.drop_database().await;
+    db.drop_database().await;
+}
+
 /// Each read model's (name, checkpoint, head); `read`: the read models' own database.
 async fn projection_lags(db: &TestDatabase, read: Option<&TestDatabase>) -> Vec<(String, i64, i64)> {
     let mut conn = db.connect().await;

@@ -101,7 +101,7 @@ read_model!(
          CREATE INDEX IF NOT EXISTS rm_legs_v{v}_by_account ON rm_legs_v{v} (account_id, position);"
     ),
     &[
-        "rm_transfers_v{v}_log",
+        "rm_transfers_v{v}_pkey",
         "rm_transfers_v{v}_channel",
         "rm_transfers_v{v}_ref",
         "rm_transfers_v{v}_metadata",
@@ -303,8 +303,10 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         position: i64,
     }
     let mut created = Vec::new();
-    let mut settled: Vec<(Uuid, &'static str, i64, Option<String>)> = Vec::new();
-    let mut reversed: Vec<(Uuid, Uuid)> = Vec::new();
+    // Settled and reversed transfers are found by the position that created them: an index
+    // that grows at its end, which a rebuild keeps while it defers the one by id.
+    let mut settled: Vec<(i64, &'static str, i64, Option<String>)> = Vec::new();
+    let mut reversed: Vec<(i64, Uuid)> = Vec::new();
     for (record, event) in page.ledger() {
         match event {
             Event::TransferPosted(e) | Event::PendingTransferCreated(e) => {
@@ -312,16 +314,20 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
                 let pending = matches!(event, Event::PendingTransferCreated(_));
                 created.push(Created { e, pending, meta, position: record.position });
                 if let Some(original) = e.reverses {
-                    reversed.push((original.0, e.id.0));
+                    reversed.push((page.created(original, record.position)?, e.id.0));
                 }
             }
             Event::PendingTransferPosted(e) => {
                 let posted = serde_json::to_string(&e.postings)
                     .map_err(|err| ApplyError::Poison { position: record.position, error: err.to_string() })?;
-                settled.push((e.id.0, "posted", record.position, Some(posted)));
+                settled.push((page.created(e.id, record.position)?, "posted", record.position, Some(posted)));
             }
-            Event::PendingTransferVoided(e) => settled.push((e.id.0, "voided", record.position, None)),
-            Event::PendingTransferExpired(e) => settled.push((e.id.0, "expired", record.position, None)),
+            Event::PendingTransferVoided(e) => {
+                settled.push((page.created(e.id, record.position)?, "voided", record.position, None));
+            }
+            Event::PendingTransferExpired(e) => {
+                settled.push((page.created(e.id, record.position)?, "expired", record.position, None));
+            }
             _ => {}
         }
     }
@@ -364,7 +370,8 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         .await?;
     let sql = format!(
         "UPDATE rm_transfers_v{v} t SET status = x.st, position = x.p, posted = x.posted::jsonb \
-         FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[]) AS x(id, st, p, posted) WHERE t.id = x.id"
+         FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS x(cp, st, p, posted) \
+         WHERE t.created_position = x.cp"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(settled.iter().map(|s| s.0).collect::<Vec<_>>())
@@ -374,8 +381,8 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         .execute(&mut *conn)
         .await?;
     let sql = format!(
-        "UPDATE rm_transfers_v{v} t SET reversed_by = x.by FROM UNNEST($1::uuid[], $2::uuid[]) AS x(id, by) \
-         WHERE t.id = x.id"
+        "UPDATE rm_transfers_v{v} t SET reversed_by = x.by FROM UNNEST($1::bigint[], $2::uuid[]) AS x(cp, by) \
+         WHERE t.created_position = x.cp"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(reversed.iter().map(|r| r.0).collect::<Vec<_>>())

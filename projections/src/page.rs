@@ -14,6 +14,8 @@ pub struct Page {
     pub events: Vec<(RecordedEvent, Event)>,
     /// Held postings of every pending transfer a settling event in this page names.
     pub held: HashMap<TransferId, Vec<Posting>>,
+    /// The position that created each transfer the page creates, settles or reverses.
+    pub created: HashMap<TransferId, i64>,
 }
 
 impl Page {
@@ -23,10 +25,18 @@ impl Page {
         let records = ledger_store::log::page(conn, after, limit).await?;
         let mut events = Vec::with_capacity(records.len());
         let mut held = HashMap::new();
+        let mut created = HashMap::new();
         let mut missing = Vec::new();
+        let mut reversed = Vec::new();
         for record in records {
             let event =
                 record.event().map_err(|e| ApplyError::Poison { position: record.position, error: e.to_string() })?;
+            if let Some(LedgerEvent::TransferPosted(e) | LedgerEvent::PendingTransferCreated(e)) = event.ledger() {
+                created.insert(e.id, record.position);
+                if let Some(original) = e.reverses.filter(|o| !created.contains_key(o)) {
+                    reversed.push(original.0);
+                }
+            }
             match event.ledger() {
                 Some(LedgerEvent::PendingTransferCreated(e)) => {
                     held.insert(e.id, e.postings.clone());
@@ -50,10 +60,21 @@ impl Page {
                     record.event().ok().as_ref().and_then(Event::ledger)
                 {
                     held.insert(e.id, e.postings.clone());
+                    created.insert(e.id, record.position);
                 }
             }
         }
-        Ok(Page { events, held })
+        if !reversed.is_empty() {
+            // Transfers reversed in this page, created in an earlier one.
+            for record in ledger_store::log::transfer_creations(conn, &reversed).await? {
+                if let Some(LedgerEvent::TransferPosted(e) | LedgerEvent::PendingTransferCreated(e)) =
+                    record.event().ok().as_ref().and_then(Event::ledger)
+                {
+                    created.insert(e.id, record.position);
+                }
+            }
+        }
+        Ok(Page { events, held, created })
     }
 
     pub fn last_position(&self) -> Option<i64> {
@@ -62,14 +83,14 @@ impl Page {
 
     /// The whole page.
     pub fn view(&self) -> PageView<'_> {
-        PageView { events: &self.events, held: &self.held }
+        PageView { events: &self.events, held: &self.held, created: &self.created }
     }
 
     /// The events after `checkpoint` (for a projection that is further along than the page's
     /// start), with every hold the page knows.
     pub fn after(&self, checkpoint: i64) -> PageView<'_> {
         let start = self.events.partition_point(|(r, _)| r.position <= checkpoint);
-        PageView { events: &self.events[start..], held: &self.held }
+        PageView { events: &self.events[start..], held: &self.held, created: &self.created }
     }
 }
 
@@ -77,13 +98,14 @@ impl Page {
 pub struct PageView<'a> {
     pub events: &'a [(RecordedEvent, Event)],
     pub held: &'a HashMap<TransferId, Vec<Posting>>,
+    pub created: &'a HashMap<TransferId, i64>,
 }
 
 impl<'a> PageView<'a> {
     /// The events before `position`.
     pub fn before(&self, position: i64) -> PageView<'a> {
         let end = self.events.partition_point(|(r, _)| r.position < position);
-        PageView { events: &self.events[..end], held: self.held }
+        PageView { events: &self.events[..end], held: self.held, created: self.created }
     }
 
     pub fn last_position(&self) -> Option<i64> {
@@ -93,6 +115,15 @@ impl<'a> PageView<'a> {
     /// The ledger domain's events of the run: accounts and transfers.
     pub fn ledger(&self) -> impl Iterator<Item = (&'a RecordedEvent, &'a LedgerEvent)> + use<'a> {
         self.events.iter().filter_map(|(r, e)| e.ledger().map(|e| (r, e)))
+    }
+
+    /// The position that created a transfer the run settles or reverses, or a poison error
+    /// naming the event.
+    pub fn created(&self, id: TransferId, position: i64) -> Result<i64, ApplyError> {
+        self.created
+            .get(&id)
+            .copied()
+            .ok_or_else(|| ApplyError::Poison { position, error: format!("transfer {id} is not in the log") })
     }
 
     /// The held postings of a pending transfer, or a poison error naming the event.

@@ -336,15 +336,13 @@ pub async fn rebuild_in(
     model: Model,
     progress: &mut (dyn Write + Send),
 ) -> Result<i64, ApplyError> {
+    // The log is read on a connection of its own, in the same database or not.
     let mut log = PgConnection::connect(url).await?;
-    match read_url {
-        Some(read_url) => {
-            let mut read = PgConnection::connect(read_url).await?;
-            prepare_read_database(&mut read).await?;
-            rebuild_on(&mut read, Some(&mut log), model, progress, false).await
-        }
-        None => rebuild_on(&mut log, None, model, progress, false).await,
+    let mut read = PgConnection::connect(read_url.unwrap_or(url)).await?;
+    if read_url.is_some() {
+        prepare_read_database(&mut read).await?;
     }
+    rebuild_on(&mut read, Some(&mut log), model, progress, false).await
 }
 
 /// [`rebuild`] on a connection, one rebuild of a model at a time (a session lock, so an upgrade
@@ -390,6 +388,9 @@ async fn rebuild_locked(
     let started = Instant::now();
     let mut position = 0;
     let mut applied: i64 = 0;
+    // With a connection of its own to the log, the next page is read and decoded while this one
+    // is applied.
+    let mut ahead: Option<Page> = None;
     loop {
         let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
             .fetch_one(match log.as_deref_mut() {
@@ -401,16 +402,29 @@ async fn rebuild_locked(
         if head - position <= PAGE {
             break;
         }
-        let mut tx = conn.begin().await?;
-        // The new version serves nobody yet: a crash loses at most pages a rebuild redoes.
-        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        let page = match log.as_deref_mut() {
-            Some(log) => Page::read(log, position, REBUILD_PAGE).await?,
-            None => Page::read(&mut tx, position, REBUILD_PAGE).await?,
+        let page = match (ahead.take(), log.as_deref_mut()) {
+            (Some(page), _) => page,
+            (None, Some(log)) => Page::read(log, position, REBUILD_PAGE).await?,
+            (None, None) => Page::read(&mut *conn, position, REBUILD_PAGE).await?,
         };
-        model.apply(&mut tx, new, &page.view()).await?;
-        tx.commit().await?;
-        position = page.last_position().unwrap_or(position);
+        let last = page.last_position().unwrap_or(position);
+        let fill = async {
+            let mut tx = conn.begin().await?;
+            // The new version serves nobody yet: a crash loses at most pages a rebuild redoes.
+            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+            model.apply(&mut tx, new, &page.view()).await?;
+            tx.commit().await?;
+            Ok::<(), ApplyError>(())
+        };
+        match log.as_deref_mut() {
+            Some(log) => {
+                let (filled, next) = tokio::join!(fill, Page::read(log, last, REBUILD_PAGE));
+                filled?;
+                ahead = Some(next?);
+            }
+            None => fill.await?,
+        }
+        position = last;
         applied += page.events.len() as i64;
         let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-3);
         let eta = (head - position) as f64 / rate.max(1.0);

@@ -440,6 +440,10 @@ async fn a_hold_settled_pages_after_it_was_placed_releases_what_it_held() {
         };
         submit(ledger.clone(), Command::CreateTransfer(hold)).await;
     }
+    // A transfer reversed pages later, too.
+    let original = TransferId(Uuid::new_v4());
+    let posted = CreateTransfer::simple(original, AccountRef::Id(debit), AccountRef::Id(credit), Decimal::new(300, 2));
+    submit(ledger.clone(), Command::CreateTransfer(posted)).await;
     drop(ledger);
     task.await.unwrap();
     catch_up(&mut conn).await;
@@ -447,6 +451,12 @@ async fn a_hold_settled_pages_after_it_was_placed_releases_what_it_held() {
     submit(ledger.clone(), Command::PostPendingTransfer { pending_id: holds[0], amount: Some(Decimal::new(200, 2)) })
         .await;
     submit(ledger.clone(), Command::VoidPendingTransfer { pending_id: holds[1] }).await;
+    let reversal = TransferId(Uuid::new_v4());
+    submit(
+        ledger.clone(),
+        Command::ReverseTransfer { id: reversal, transfer_id: original, metadata: serde_json::Value::Null },
+    )
+    .await;
     drop(ledger);
     task.await.unwrap();
     catch_up(&mut conn).await;
@@ -470,6 +480,14 @@ async fn a_hold_settled_pages_after_it_was_placed_releases_what_it_held() {
             .await
             .unwrap();
     assert_eq!(statuses, ["posted", "voided"]);
+    let links: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "SELECT id, reverses, reversed_by FROM rm_transfers WHERE id = ANY($1) ORDER BY created_position",
+    )
+    .bind(vec![original.0, reversal.0])
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(links, [(original.0, None, Some(reversal.0)), (reversal.0, Some(original.0), None)]);
     drop(conn);
     db.drop_database().await;
 }
