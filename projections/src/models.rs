@@ -80,10 +80,11 @@ read_model!(
 );
 // Definition 2: legs are keyed by the position of their transfer's creation, so a page's legs
 // append to the key instead of landing at random places of an index of transfer ids.
+// Definition 3: transfers without an external reference or metadata stay out of those indexes.
 read_model!(
     JournalModel,
     "journal",
-    2,
+    3,
     &["rm_transfers", "rm_legs"],
     apply_journal,
     |v| format!(
@@ -93,8 +94,10 @@ read_model!(
          timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_log ON rm_transfers_v{v} (created_position); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_position); \
-         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref); \
-         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops); \
+         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref) \
+         WHERE external_ref IS NOT NULL; \
+         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops) \
+         WHERE metadata NOT IN ('{{}}'::jsonb, 'null'::jsonb); \
          CREATE TABLE IF NOT EXISTS rm_legs_v{v} (transfer_id UUID NOT NULL, n INTEGER NOT NULL, \
          account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, position BIGINT NOT NULL, \
          PRIMARY KEY (position, n)); \
@@ -109,16 +112,19 @@ read_model!(
         "rm_legs_v{v}_by_account"
     ]
 );
+// Definition 2: an event's stream is kept on its first account's row only, and indexed there:
+// one stream entry per event instead of one per account it touches.
 read_model!(
     AccountEventsModel,
     "account_events",
-    1,
+    2,
     &["rm_account_events"],
     apply_account_events,
     |v| format!(
         "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
-         event_type TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (account_id, position)); \
-         CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position);"
+         event_type TEXT NOT NULL, stream_id TEXT, PRIMARY KEY (account_id, position)); \
+         CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position) \
+         WHERE stream_id IS NOT NULL;"
     ),
     &["rm_account_events_v{v}_pkey", "rm_account_events_v{v}_stream"]
 );
@@ -393,10 +399,11 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
 }
 
 pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
-    let mut rows: Vec<(Uuid, i64, &str, &str)> = Vec::new();
+    let mut rows: Vec<(Uuid, i64, &str, Option<&str>)> = Vec::new();
     for (record, event) in page.ledger() {
-        for account in accounts_of(event, page, record.position)? {
-            rows.push((account.0, record.position, &record.event_type, &record.stream_id));
+        for (n, account) in accounts_of(event, page, record.position)?.into_iter().enumerate() {
+            let stream = (n == 0).then_some(record.stream_id.as_str());
+            rows.push((account.0, record.position, &record.event_type, stream));
         }
     }
     let sql = format!(

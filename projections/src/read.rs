@@ -142,6 +142,7 @@ async fn transfers_where(
          AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR channel = $4) \
          AND ($5::text IS NULL OR external_ref = $5) AND ($6::timestamptz IS NULL OR created_at >= $6) \
          AND ($7::timestamptz IS NULL OR created_at < $7) AND ($8::jsonb IS NULL OR metadata @> $8) \
+         AND ($8::jsonb IS NULL OR $8 = '{{}}'::jsonb OR metadata NOT IN ('{{}}'::jsonb, 'null'::jsonb)) \
          ORDER BY created_position LIMIT $9"
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -252,9 +253,12 @@ pub async fn events(
     let positions: Vec<i64> = match (stream, account) {
         (Some(stream), _) => {
             sqlx::query_scalar(
-                "SELECT DISTINCT position FROM rm_account_events WHERE stream_id = $1 AND position > $2 \
-                 AND ($3::text IS NULL OR event_type = $3) AND ($4::uuid IS NULL OR account_id = $4) \
-                 ORDER BY position LIMIT $5",
+                // The stream is on the event's first account row (definition 2; on every row
+                // before it): the account, when given, is looked up among all of its rows.
+                "SELECT DISTINCT s.position FROM rm_account_events s WHERE s.stream_id = $1 AND s.position > $2 \
+                 AND ($3::text IS NULL OR s.event_type = $3) AND ($4::uuid IS NULL OR EXISTS \
+                 (SELECT 1 FROM rm_account_events a WHERE a.account_id = $4 AND a.position = s.position)) \
+                 ORDER BY s.position LIMIT $5",
             )
             .bind(stream)
             .bind(after)
