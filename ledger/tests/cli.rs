@@ -117,6 +117,28 @@ fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, St
 }
 
 /// Reads `ledger up`'s log until it names its address; returns it and the lines before it.
+/// `ledger up` on `db` with `env` on top of the defaults (loopback on any port, info logs, no
+/// Kafka unless `env` names brokers): the process, its log, its address and the lines before it.
+#[allow(clippy::type_complexity)]
+fn ledger_up(
+    db: &TestDatabase,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStderr>>, String, Vec<String>) {
+    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("up")
+        .env("DATABASE_URL", &db.url)
+        .env("LEDGER_LISTEN", "127.0.0.1:0")
+        .env("LEDGER_LOG", "info")
+        .env_remove("KAFKA_BROKERS")
+        .envs(env.iter().copied())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
+    let (addr, before) = address(&mut log);
+    (up, log, addr, before)
+}
+
 fn address(log: &mut impl Iterator<Item = std::io::Result<String>>) -> (String, Vec<String>) {
     let mut before = Vec::new();
     loop {
@@ -140,17 +162,7 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     let refused = ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "admin"]);
     assert!(!refused.status.success(), "unknown scopes are refused");
 
-    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("up")
-        .env("DATABASE_URL", &db.url)
-        .env("LEDGER_LISTEN", "127.0.0.1:0")
-        .env("LEDGER_LOG", "info")
-        .env_remove("KAFKA_BROKERS")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
-    let (addr, before) = address(&mut log);
+    let (mut up, log, addr, before) = ledger_up(&db, &[]);
     assert!(before.iter().any(|l| l.contains("Kafka publisher off: KAFKA_BROKERS is not set")), "{before:?}");
     let (status, _) = http(&addr, "POST", "/v1/accounts", &key, r#"{"code":"bank","currency":"EUR","kind":"asset"}"#);
     assert_eq!(status, 201);
@@ -199,18 +211,7 @@ async fn ledger_up_keeps_its_read_models_in_a_second_cluster_when_told() {
     let created =
         ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "accounts:write,transfers:write,read"]);
     let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("up")
-        .env("DATABASE_URL", &db.url)
-        .env("LEDGER_READ_DATABASE_URL", &read.url)
-        .env("LEDGER_LISTEN", "127.0.0.1:0")
-        .env("LEDGER_LOG", "info")
-        .env_remove("KAFKA_BROKERS")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
-    let (addr, before) = address(&mut log);
+    let (mut up, _log, addr, before) = ledger_up(&db, &[("LEDGER_READ_DATABASE_URL", &read.url)]);
     assert!(before.iter().any(|l| l.contains("read models in their own database")), "{before:?}");
     for body in [
         r#"{"code":"bank","currency":"EUR","kind":"asset"}"#,
@@ -387,22 +388,17 @@ async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
     let created =
         ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "accounts:write,transfers:write,read"]);
     let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("up")
-        .env("DATABASE_URL", &db.url)
-        .env("LEDGER_LISTEN", "127.0.0.1:0")
-        .env("LEDGER_LOG", "info")
-        .env("KAFKA_BROKERS", &brokers)
-        .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
-        .env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests)
-        // The certificates' topics are the subject of tests/certificates.rs.
-        .env("LEDGER_CERTIFICATES_KAFKA", "false")
-        .env("LEDGER_PAYOUT_KAFKA", "false")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(up.stderr.take().unwrap()).lines();
-    let (addr, before) = address(&mut log);
+    let (mut up, log, addr, before) = ledger_up(
+        &db,
+        &[
+            ("KAFKA_BROKERS", &brokers),
+            ("LEDGER_KAFKA_TOPIC_PREFIX", &prefix),
+            ("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests),
+            // The certificates' topics are the subject of tests/certificates.rs.
+            ("LEDGER_CERTIFICATES_KAFKA", "false"),
+            ("LEDGER_PAYOUT_KAFKA", "false"),
+        ],
+    );
     assert!(before.iter().any(|l| l.contains("Kafka publisher on")), "{before:?}");
     std::thread::spawn(move || log.map_while(Result::ok).for_each(|l| eprintln!("up: {l}"))); // keep the pipe drained
 

@@ -1,0 +1,161 @@
+//! Read-model layouts: a changed definition is rebuilt on start while the old tables serve,
+//! and read models kept in a second cluster equal those beside the log.
+
+mod common;
+
+use std::time::Duration;
+
+use projections::Model;
+use test_support::fresh_database;
+use uuid::Uuid;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_serve() {
+    let db = fresh_database().await;
+    generate(&db, 4242, 300).await;
+    let mut conn = db.connect().await;
+    catch_up(&mut conn).await;
+    let account = Uuid::from_u128(0xacc3);
+    let expected = journal_of(&mut conn, account).await;
+    assert!(expected.len() > 5, "the account has a journal: {}", expected.len());
+    assert!(expected.iter().all(|(_, legs)| legs.len() == 2 && legs.iter().any(|l| l.1 == account)));
+    let transfers = checksum(&mut conn, "rm_transfers", "id").await;
+
+    // The journal as definition 1 left it: legs keyed by transfer id, without their position.
+    sqlx::raw_sql(
+        "DROP VIEW rm_legs; ALTER TABLE rm_legs_v1 DROP COLUMN position; \
+         ALTER TABLE rm_legs_v1 ADD PRIMARY KEY (transfer_id, n); \
+         CREATE INDEX rm_legs_v1_account ON rm_legs_v1 (account_id, transfer_id); \
+         CREATE VIEW rm_legs AS SELECT * FROM rm_legs_v1; \
+         UPDATE projections SET definition = 1 WHERE name = 'journal'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Until the upgrade's switch, readers read the old tables the old way.
+    assert_eq!(journal_of(&mut conn, account).await, expected);
+
+    // A runner of this release rebuilds the journal into version 2 (definition 3) before it
+    // follows the log.
+    catch_up(&mut conn).await;
+    let (version, definition): (i32, i32) =
+        sqlx::query_as("SELECT version, definition FROM projections WHERE name = 'journal'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((version, definition), (2, 3));
+    let old: bool = sqlx::query_scalar("SELECT to_regclass('rm_legs_v1') IS NULL").fetch_one(&mut conn).await.unwrap();
+    assert!(old, "the old tables are dropped at the switch");
+    let keyed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rm_legs l JOIN rm_transfers t ON t.created_position = l.position")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    let legs: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_legs").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(keyed, legs, "every leg is keyed by its transfer's creation");
+    assert_eq!(journal_of(&mut conn, account).await, expected);
+    assert_eq!(checksum(&mut conn, "rm_transfers", "id").await, transfers);
+    // Started again, nothing is rebuilt.
+    catch_up(&mut conn).await;
+    let version: i32 = sqlx::query_scalar("SELECT version FROM projections WHERE name = 'journal'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+
+    // Tables a newer release built are refused, and left as they are.
+    sqlx::query("UPDATE projections SET definition = 4 WHERE name = 'journal'").execute(&mut conn).await.unwrap();
+    let mut runner = projections::runner::ReadModels::new(&[Model::Journal]);
+    let refused = ledger_store::follow::Follow::prepare(&mut runner, &mut conn).await.unwrap_err();
+    assert!(matches!(refused, projections::ApplyError::Newer { name: "journal", stored: 4, known: 3 }), "{refused}");
+    assert_eq!(journal_of(&mut conn, account).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_models_in_a_second_cluster_equal_those_beside_the_log() {
+    let db = fresh_database().await;
+    let read_db = test_support::fresh_read_database().await;
+    generate(&db, 5150, 400).await;
+    let mut conn = db.connect().await;
+    let mut read = read_db.connect().await;
+
+    // The runner reads the log from the first cluster and applies it in the second.
+    let (stop_tx, stopped) = tokio::sync::watch::channel(false);
+    let (url, read_url) = (db.url.clone(), read_db.url.clone());
+    let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(5) };
+    let runner = tokio::spawn(async move {
+        projections::run_reporting(&url, Some(&read_url), &Model::ALL, follow, stopped, None).await
+    });
+    caught_up_in(&mut conn, &mut read, &Model::ALL).await;
+    let none_beside_the_log: bool =
+        sqlx::query_scalar("SELECT to_regclass('rm_balances') IS NULL").fetch_one(&mut conn).await.unwrap();
+    assert!(none_beside_the_log);
+    // More of the log while it follows.
+    generate(&db, 5151, 200).await;
+    caught_up_in(&mut conn, &mut read, &Model::ALL).await;
+    stop_tx.send(true).unwrap();
+    runner.await.unwrap();
+
+    // Events by account and by stream: positions from the read models (nothing of them beside
+    // the log yet), events from the log.
+    let account = Uuid::from_u128(0xacc2);
+    let stream: String = sqlx::query_scalar(
+        "SELECT stream_id FROM rm_account_events WHERE account_id = $1 AND stream_id IS NOT NULL \
+         ORDER BY position DESC LIMIT 1",
+    )
+    .bind(account)
+    .fetch_one(&mut read)
+    .await
+    .unwrap();
+    let mut log = db.connect().await;
+    let queries = [
+        (None, Some(account), None),
+        (Some(stream.as_str()), None, None),
+        (Some(stream.as_str()), Some(account), None),
+        (None, Some(account), Some("TransferPosted")),
+    ];
+    let positions = |events: Vec<ledger_store::RecordedEvent>| events.iter().map(|e| e.position).collect::<Vec<_>>();
+    let mut apart = Vec::new();
+    for (stream, account, event_type) in queries {
+        let found = projections::read::events(&mut read, &mut log, 0, 1000, stream, event_type, account).await.unwrap();
+        assert!(!found.is_empty());
+        apart.push(positions(found));
+    }
+    // A stream's events are the log's events of that stream, whichever account's row keeps it.
+    let in_the_log: Vec<i64> = sqlx::query_scalar("SELECT position FROM events WHERE stream_id = $1 ORDER BY position")
+        .bind(&stream)
+        .fetch_all(&mut log)
+        .await
+        .unwrap();
+    assert_eq!(apart[1], in_the_log);
+    assert_eq!(apart[2], in_the_log);
+
+    // The same read models built beside the log (equal to the replay: the test above) are
+    // identical, row for row and index for index.
+    catch_up(&mut conn).await;
+    for (view, order) in VIEWS {
+        assert_eq!(checksum(&mut read, view, order).await, checksum(&mut conn, view, order).await, "{view}");
+    }
+    assert_eq!(indexes(&mut read, 1).await, indexes(&mut conn, 1).await);
+
+    for ((stream, account, event_type), apart) in queries.into_iter().zip(apart) {
+        let beside =
+            projections::read::events(&mut conn, &mut log, 0, 1000, stream, event_type, account).await.unwrap();
+        assert_eq!(apart, positions(beside));
+    }
+
+    // A rebuild in the second cluster, from the log in the first.
+    let before = checksum(&mut read, "rm_transfers", "id").await;
+    projections::rebuild_in(&db.url, Some(&read_db.url), Model::Journal, &mut std::io::sink()).await.unwrap();
+    assert_eq!(checksum(&mut read, "rm_transfers", "id").await, before);
+    let version: i32 = sqlx::query_scalar("SELECT version FROM projections WHERE name = 'journal'")
+        .fetch_one(&mut read)
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+    drop((conn, read, log));
+    read_db.drop_database().await;
+    db.drop_database().await;
+}
