@@ -1,5 +1,5 @@
-//! JSON bodies: size-limited, `application/json` only, unknown fields refused, every failure a
-//! typed problem rather than axum's plain-text rejection.
+//! JSON bodies: size-limited, `application/json` only, objects only, unknown fields refused,
+//! every failure a typed problem rather than axum's plain-text rejection.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -33,7 +33,12 @@ fn is_json(request: &Request) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Every request body of the API is a JSON object: anything else is refused here, since serde
+/// would read an array as a struct's fields in order (`[]` as a struct of defaults).
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+        return Err(ApiError::InvalidBody("expected a JSON object".to_owned()));
+    }
     serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidBody(e.to_string()))
 }
 

@@ -308,6 +308,7 @@ async fn bad_input_gets_a_typed_problem_and_writes_nothing() {
     let k = Some(key.as_str());
     let cases: Vec<(&str, Option<&str>, String, StatusCode, &str)> = vec![
         ("malformed json", k, "{\"id\": ".into(), StatusCode::BAD_REQUEST, "invalid_body"),
+        ("an array", k, "[]".into(), StatusCode::BAD_REQUEST, "invalid_body"),
         ("unknown field", k, transfer(json!({"colour": "red"})), StatusCode::BAD_REQUEST, "invalid_body"),
         (
             "missing id",

@@ -134,6 +134,11 @@ async fn a_request_becomes_one_payout_per_positive_payout_account_and_is_sent() 
     assert_eq!((status, bad["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_limit")));
     let (status, bad) = app.post("gate", "/v1/payouts/gates/send", json!({"limit": 1.5})).await;
     assert_eq!((status, bad["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+    // A body is an object: an array is refused, not read as the fields in order.
+    for body in [json!([]), json!([5])] {
+        let (status, bad) = app.post("gate", "/v1/payouts/gates/plan", body).await;
+        assert_eq!((status, bad["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+    }
     let (status, _) = app.post("gate", "/v1/payouts/gates/pay", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     for missing in [Uuid::new_v4().to_string(), "not-a-uuid".to_owned()] {

@@ -78,8 +78,7 @@ pub async fn upload(
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next());
     let rows: Rows = match mime.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
         Some("application/json") => {
-            let request: UploadRequest =
-                serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+            let request: UploadRequest = crate::body::parse(&body)?;
             request.certificates.into_iter().map(|row| (row.code.clone(), row.into_issue())).collect()
         }
         Some("text/csv") => csv_rows(&body)?,
