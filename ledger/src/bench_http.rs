@@ -76,19 +76,22 @@ async fn certificates(setup: &mut Client, count: u32, sms: &str) -> anyhow::Resu
             setup.post("/v1/certificates/upload/batch", format!(r#"{{"certificates":[{}]}}"#, rows.join(","))).await?;
         anyhow::ensure!(status == 200, "uploading: {status} {}", String::from_utf8_lossy(&text));
     }
+    // The simulator keeps what earlier runs sent (the same codes, other CVCs): read only what
+    // arrives from here on.
+    let authority = sms.strip_prefix("http://").context("only http:// SMS URLs")?.split('/').next().unwrap_or_default();
+    let mut simulator = Client::connect(authority, "").await?;
+    let earlier = serde_json::from_slice::<Vec<streams::sms::SmsMessage>>(&simulator.get("/messages").await?.1)?.len();
     for i in 0..count {
         let body = format!(r#"{{"order_id":"bench-{i}","payment_id":"bench-{i}"}}"#);
         let (status, text) = setup.post(&format!("/v1/certificates/{}/activate", certificate(i)), body).await?;
         anyhow::ensure!(status == 200, "activating: {status} {}", String::from_utf8_lossy(&text));
     }
-    let authority = sms.strip_prefix("http://").context("only http:// SMS URLs")?.split('/').next().unwrap_or_default();
-    let mut simulator = Client::connect(authority, "").await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, body) = simulator.get("/messages").await?;
         let messages: Vec<streams::sms::SmsMessage> = serde_json::from_slice(&body)?;
         let mut cvcs = vec![String::new(); count as usize];
-        for m in &messages {
+        for m in messages.iter().skip(earlier) {
             // "Gift certificate BENCH-7: CVC 123"
             let Some((code, cvc)) = m.text.rsplit_once(": CVC ") else { continue };
             if let Some(i) = code.rsplit('-').next().and_then(|i| i.parse::<usize>().ok()).filter(|i| *i < cvcs.len()) {
