@@ -30,6 +30,11 @@ impl<'a> Postings<'a> {
         self.scratch.account(id).or_else(|| self.base.account(id))
     }
 
+    /// A transfer as this command's postings so far left it.
+    pub fn transfer(&self, id: crate::TransferId) -> Option<&ledger::transfer::Transfer> {
+        self.scratch.transfer(id).or_else(|| self.base.transfer(id))
+    }
+
     /// Decides a ledger command as part of the domain's command. Refused: nothing of it is
     /// kept (the domain then refuses its whole command, or goes on without it).
     pub fn execute(&mut self, command: ledger::Command, now: Timestamp) -> Result<&[Event], ledger::Rejection> {

@@ -11,7 +11,7 @@ use axum::response::Response;
 use futures_util::future::join_all;
 use ledger_core::certificates::command::{Activate, Issue};
 use ledger_core::certificates::state::Certificate;
-use ledger_core::certificates::{Command, KIND, Rejection, operation_ref};
+use ledger_core::certificates::{Command, KIND, Rejection};
 use ledger_core::{AccountRef, CertificateId, Entity, EntityRow};
 use ledger_store::keys::Scope;
 use ledger_store::{Committed, EventMeta};
@@ -209,11 +209,12 @@ pub async fn authorize(
     let who = require(&state, &headers, REDEEM).await?;
     let meta = meta(&who, &headers, request_id)?;
     let amount = body.amount.parse()?;
-    // A certificate with a CVC checks the one presented; the core decides everything else
-    // (not found, not active, locked, ...) in its documented order.
+    // A certificate with a CVC checks the one presented (a retry of an authorization still
+    // holding its amount replays without it); the core decides everything else (not found, not
+    // active, locked, a retry of a settled one, ...) in its documented order.
     if let Some((certificate, _)) = committed(&state, &code)?
         && let Some(sealed) = &certificate.cvc
-        && state.inner.ledger.view().entity(operation_ref(certificate.id, &body.operation_id).id).is_none()
+        && !certificate.open.contains_key(&body.operation_id)
     {
         let stored = secrets::open(state.cvc_keys()?, &code, sealed).map_err(|e| ApiError::Internal(e.to_string()))?;
         if !stored.matches(&Cvc::presented(&body.cvc)) {

@@ -148,6 +148,11 @@ fn checked(p: &Postings<'_>, currency: &CurrencyCode, amount: Decimal) -> Result
     checked_amount(amount, scale).map_err(amount_rejection)
 }
 
+/// An operation on the certificate, its hold read from the transfers this command sees.
+fn operation(cert: &Certificate, p: &Postings<'_>, operation_id: &str) -> Option<super::state::Operation> {
+    cert.operation_with(operation_id, |id| p.transfer(id))
+}
+
 /// The certificate's account: (posted balance, available balance).
 fn balances(p: &Postings<'_>, account: AccountId) -> (Decimal, Decimal) {
     let a = p.account(account).expect("a certificate's account is opened when it is issued");
@@ -317,7 +322,7 @@ fn authorize(
         return Err(Rejection::Ledger(ledger::Rejection::AmountMustBePositive));
     }
     let amount = checked(p, &cert.currency, amount)?;
-    if let Some(existing) = cert.operations.get(operation_id) {
+    if let Some(existing) = operation(cert, p, operation_id) {
         let same = existing.kind == OperationKind::Authorization && existing.amount == amount;
         return if same { Ok(()) } else { Err(Rejection::ExistsWithDifferentFields) };
     }
@@ -354,9 +359,7 @@ fn capture(
         return Err(Rejection::Ledger(ledger::Rejection::AmountMustBePositive));
     }
     let amount = amount.map(|a| checked(p, &cert.currency, a)).transpose()?;
-    let op = cert
-        .operations
-        .get(operation_id)
+    let op = operation(cert, p, operation_id)
         .filter(|op| op.kind == OperationKind::Authorization)
         .ok_or(Rejection::OperationNotFound)?;
     match op.status {
@@ -392,9 +395,7 @@ fn capture(
 }
 
 fn void(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Timestamp) -> Result<(), Rejection> {
-    let op = cert
-        .operations
-        .get(operation_id)
+    let op = operation(cert, p, operation_id)
         .filter(|op| op.kind == OperationKind::Authorization)
         .ok_or(Rejection::OperationNotFound)?;
     let hold = Purpose::Hold.transfer(cert.id, operation_id);
@@ -425,7 +426,7 @@ fn void(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Times
 
 /// Releases an open authorization.
 fn release(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Timestamp) -> Result<(), Rejection> {
-    let op = &cert.operations[operation_id];
+    let held = cert.open[operation_id];
     let hold = Purpose::Hold.transfer(cert.id, operation_id);
     let (before, _) = balances(p, cert.account);
     p.execute(ledger::Command::VoidPendingTransfer { pending_id: hold }, now)?;
@@ -433,7 +434,7 @@ fn release(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Ti
     p.record(Event::AuthorizationVoided(Box::new(CertificateOperation {
         id: cert.id,
         operation_id: operation_id.to_owned(),
-        amount: op.amount,
+        amount: held,
         transfer: Some(hold),
         reason: None,
         balance: BalanceChange { before, after, available },
@@ -455,7 +456,7 @@ fn close(
     if reason.is_some_and(|r| !valid_reason(r)) {
         return Err(Rejection::InvalidReason);
     }
-    if let Some(existing) = cert.operations.get(operation_id) {
+    if let Some(existing) = operation(cert, p, operation_id) {
         let same = existing.kind == kind && existing.reason.as_deref() == reason;
         return if same { Ok(()) } else { Err(Rejection::ExistsWithDifferentFields) };
     }
@@ -463,7 +464,7 @@ fn close(
         return Err(Rejection::CertificateNotActive);
     }
     final_state(cert)?;
-    let open: Vec<&String> = cert.open_authorizations().map(|(id, _)| id).collect();
+    let open: Vec<&String> = cert.open.keys().collect();
     if kind == OperationKind::Refund && !open.is_empty() {
         return Err(Rejection::AuthorizationOpen);
     }
@@ -512,7 +513,7 @@ fn write_off(
 }
 
 fn expire(cert: &Certificate, p: &mut Postings<'_>, now: Timestamp) -> Result<(), Rejection> {
-    let open: Vec<&String> = cert.open_authorizations().map(|(id, _)| id).collect();
+    let open: Vec<&String> = cert.open.keys().collect();
     for operation in open {
         release(cert, p, operation, now)?;
     }

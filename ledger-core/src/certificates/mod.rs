@@ -40,10 +40,6 @@ pub const SCOPES: &[&str] = &[scope::UPLOAD, scope::ACTIVATE, scope::REDEEM, sco
 
 /// The kind of entity a certificate is in the store's generic rows, and its stream prefix.
 pub const KIND: &str = "certificate";
-/// The kind of entity a certificate's operation is in the store's generic rows: each has its
-/// own row, so a command writes the operation it changes, not every operation the certificate
-/// ever had. Its events are its certificate's; it has no stream of its own.
-pub const OPERATION_KIND: &str = "certificate_operation";
 /// Wrong CVCs in a row that lock a certificate against authorizations.
 pub const CVC_ATTEMPTS: u32 = 5;
 /// How long a locked certificate refuses authorizations.
@@ -59,11 +55,6 @@ impl CertificateId {
     pub fn of(code: &str) -> CertificateId {
         CertificateId(Uuid::new_v5(&NAMESPACE, code.as_bytes()))
     }
-}
-
-/// A certificate's operation as an entity: derived from the certificate and the operation id.
-pub fn operation_ref(id: CertificateId, operation_id: &str) -> EntityRef {
-    EntityRef { kind: OPERATION_KIND, id: Uuid::new_v5(&id.0, format!("operation:{operation_id}").as_bytes()) }
 }
 
 /// The certificate's liability account: id and code.

@@ -1,7 +1,9 @@
 //! Gift certificates as the writer holds them, and as the store keeps them: one entity row per
-//! certificate (`kind = "certificate"`, keyed by code) and one per operation
-//! (`kind = "certificate_operation"`, keyed by code and operation id), so what a command
-//! writes does not grow with the certificate's history.
+//! certificate (`kind = "certificate"`, keyed by code). An authorization is its hold transfer
+//! (its id derived from the certificate and the operation id): what was held, captured, voided
+//! or reversed is read from that transfer, which the ledger keeps (and a store loads back when
+//! a command names it). The certificate itself keeps only its open authorizations and the
+//! operation that closed it, so neither its row nor the writer's memory grows with its history.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -11,9 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use super::command::SealedCvc;
 use super::event::Event;
-use super::{KIND, OPERATION_KIND, operation_ref};
-use crate::domain::{DomainState, EntityRef, EntityRow, Subject, Touched};
+use super::{KIND, Purpose};
+use crate::domain::{DomainState, EntityRef, EntityRow, Touched};
 use crate::ids::{AccountId, CertificateId, Timestamp, TransferId};
+use crate::ledger::account::Side;
+use crate::ledger::state::LedgerState;
+use crate::ledger::transfer::TransferStatus;
+use crate::ledger::transfer::{Posting, Transfer};
 use crate::money::{Currencies, CurrencyCode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -69,8 +75,9 @@ pub enum OperationStatus {
     Done,
 }
 
-/// One operation on a certificate, by its `operation_id`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One operation on a certificate, by its `operation_id`: an authorization as its hold transfer
+/// shows it, or the refund or cancellation that closed the certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
     pub kind: OperationKind,
     /// Held (authorization), refunded or written off.
@@ -81,8 +88,17 @@ pub struct Operation {
     pub transfer: Option<TransferId>,
     pub reason: Option<String>,
     pub at: Timestamp,
-    /// How many events changed the operation.
-    pub version: u32,
+}
+
+/// The refund or cancellation that closed a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closing {
+    pub kind: OperationKind,
+    pub operation_id: String,
+    pub amount: Decimal,
+    pub transfer: Option<TransferId>,
+    pub reason: Option<String>,
+    pub at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,18 +123,50 @@ pub struct Certificate {
     pub cvc: Option<SealedCvc>,
     pub failed_cvc_attempts: u32,
     pub locked_until: Option<Timestamp>,
-    /// In memory, every operation by id; stored in rows of their own (a certificate row that
-    /// still carries them was written before that, and is refused at load).
-    #[serde(default, skip_serializing)]
-    pub operations: BTreeMap<String, Operation>,
+    /// Authorizations still holding money: the amount held, by operation id.
+    #[serde(default)]
+    pub open: BTreeMap<String, Decimal>,
+    /// The refund or cancellation that closed the certificate.
+    #[serde(default)]
+    pub closing: Option<Closing>,
+    /// Rows written before operations had rows of their own held them here: such a row is
+    /// refused at load (never written now).
+    #[serde(default, rename = "operations", skip_serializing, deserialize_with = "present")]
+    legacy_operations: bool,
     pub issued_at: Timestamp,
     pub version: u32,
 }
 
+/// A field that is there, whatever it holds.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
 impl Certificate {
-    /// Authorizations still holding money.
-    pub fn open_authorizations(&self) -> impl Iterator<Item = (&String, &Operation)> {
-        self.operations.iter().filter(|(_, op)| op.status == OperationStatus::Open)
+    /// An operation by id: the closing, or an authorization as its hold transfer in `ledger`
+    /// shows it (a store loads the transfers a command names before deciding it).
+    pub fn operation(&self, ledger: &LedgerState, operation_id: &str) -> Option<Operation> {
+        self.operation_with(operation_id, |id| ledger.transfer(id))
+    }
+
+    /// `operation`, with the transfers looked up by `transfer`.
+    pub fn operation_with<'a>(
+        &self,
+        operation_id: &str,
+        transfer: impl FnOnce(TransferId) -> Option<&'a Transfer>,
+    ) -> Option<Operation> {
+        if let Some(c) = self.closing.as_ref().filter(|c| c.operation_id == operation_id) {
+            return Some(Operation {
+                kind: c.kind,
+                amount: c.amount,
+                captured: None,
+                status: OperationStatus::Done,
+                transfer: c.transfer,
+                reason: c.reason.clone(),
+                at: c.at,
+            });
+        }
+        transfer(Purpose::Hold.transfer(self.id, operation_id)).map(|hold| authorization(self.account, hold))
     }
 
     pub fn entity(&self) -> EntityRef {
@@ -126,19 +174,27 @@ impl Certificate {
     }
 }
 
-/// A stored operation row: the operation with its certificate and id.
-#[derive(Serialize)]
-struct OperationRowOut<'a> {
-    certificate: CertificateId,
-    operation_id: &'a str,
-    operation: &'a Operation,
-}
-
-#[derive(Deserialize)]
-struct OperationRowIn {
-    certificate: CertificateId,
-    operation_id: String,
-    operation: Operation,
+/// An authorization as its hold transfer shows it: the amount held on the certificate's
+/// account, and what was posted of it.
+fn authorization(account: AccountId, hold: &Transfer) -> Operation {
+    let on_account = |postings: &[Posting]| {
+        postings.iter().filter(|p| p.account == account && p.side == Side::Debit).map(|p| p.amount).sum::<Decimal>()
+    };
+    let status = match (hold.status, hold.reversed_by) {
+        (TransferStatus::Pending, _) => OperationStatus::Open,
+        (TransferStatus::Posted, None) => OperationStatus::Captured,
+        (TransferStatus::Posted, Some(_)) => OperationStatus::CaptureVoided,
+        _ => OperationStatus::Voided,
+    };
+    Operation {
+        kind: OperationKind::Authorization,
+        amount: on_account(&hold.postings),
+        captured: hold.posted.as_deref().map(on_account),
+        status,
+        transfer: Some(hold.id),
+        reason: None,
+        at: hold.created_at,
+    }
 }
 
 /// Every certificate, with the expiry deadlines of those not yet final.
@@ -146,8 +202,6 @@ struct OperationRowIn {
 pub struct State {
     certificates: HashMap<CertificateId, Certificate>,
     deadlines: BTreeSet<(Timestamp, CertificateId)>,
-    /// Each operation's entity id: its certificate and operation id.
-    operations: HashMap<uuid::Uuid, (CertificateId, String)>,
 }
 
 impl State {
@@ -175,7 +229,7 @@ impl State {
 impl DomainState for State {
     type Event = Event;
 
-    const KINDS: &'static [&'static str] = &[KIND, OPERATION_KIND];
+    const KINDS: &'static [&'static str] = &[KIND];
 
     fn new(_: &Currencies) -> State {
         State::default()
@@ -201,7 +255,9 @@ impl DomainState for State {
                 cvc: None,
                 failed_cvc_attempts: 0,
                 locked_until: None,
-                operations: BTreeMap::new(),
+                open: BTreeMap::new(),
+                closing: None,
+                legacy_operations: false,
                 issued_at: e.at,
                 version: 1,
             });
@@ -226,57 +282,26 @@ impl DomainState for State {
             }
             Event::Authorized(e) => {
                 c.failed_cvc_attempts = 0;
-                c.operations.insert(
-                    e.operation_id.clone(),
-                    Operation {
-                        kind: OperationKind::Authorization,
-                        amount: e.amount,
-                        captured: None,
-                        status: OperationStatus::Open,
-                        transfer: e.transfer,
-                        reason: None,
-                        at: e.at,
-                        version: 1,
-                    },
-                );
-                self.operations.insert(operation_ref(id, &e.operation_id).id, (id, e.operation_id.clone()));
+                c.open.insert(e.operation_id.clone(), e.amount);
             }
-            Event::Captured(e) => {
-                let op = c.operations.get_mut(&e.operation_id).expect("captures name authorizations");
-                op.status = OperationStatus::Captured;
-                op.captured = Some(e.amount);
-                op.version += 1;
+            Event::Captured(e) | Event::AuthorizationVoided(e) => {
+                c.open.remove(&e.operation_id);
             }
-            Event::AuthorizationVoided(e) => {
-                let op = c.operations.get_mut(&e.operation_id).expect("voids name authorizations");
-                op.status = OperationStatus::Voided;
-                op.version += 1;
-            }
-            Event::CaptureVoided(e) => {
-                let op = c.operations.get_mut(&e.operation_id).expect("voids name authorizations");
-                op.status = OperationStatus::CaptureVoided;
-                op.version += 1;
-            }
+            Event::CaptureVoided(_) => {}
             Event::Refunded(e) | Event::Cancelled(e) => {
                 let kind = if matches!(event, Event::Refunded(_)) {
                     OperationKind::Refund
                 } else {
                     OperationKind::Cancellation
                 };
-                c.operations.insert(
-                    e.operation_id.clone(),
-                    Operation {
-                        kind,
-                        amount: e.amount,
-                        captured: None,
-                        status: OperationStatus::Done,
-                        transfer: e.transfer,
-                        reason: e.reason.clone(),
-                        at: e.at,
-                        version: 1,
-                    },
-                );
-                self.operations.insert(operation_ref(id, &e.operation_id).id, (id, e.operation_id.clone()));
+                c.closing = Some(Closing {
+                    kind,
+                    operation_id: e.operation_id.clone(),
+                    amount: e.amount,
+                    transfer: e.transfer,
+                    reason: e.reason.clone(),
+                    at: e.at,
+                });
             }
             Event::Expired(_) => {}
         }
@@ -287,90 +312,31 @@ impl DomainState for State {
         }
     }
 
-    /// An event about an operation changes the operation's row too.
-    fn touched(&self, event: &Event, out: &mut Vec<Touched>) {
-        if let (Some(operation_id), false) = (event.operation_id(), matches!(event, Event::CvcRefused(_))) {
-            out.push(Touched {
-                subject: Subject::Entity(operation_ref(event.certificate(), operation_id)),
-                moves: true,
-            });
-        }
-    }
+    /// A certificate's events change its own row only.
+    fn touched(&self, _: &Event, _: &mut Vec<Touched>) {}
 
     fn version(&self, entity: EntityRef) -> Option<u32> {
-        match entity.kind {
-            OPERATION_KIND => self.operation(entity.id).map(|(_, _, op)| op.version),
-            _ => self.get(CertificateId(entity.id)).map(|c| c.version),
-        }
+        self.get(CertificateId(entity.id)).map(|c| c.version)
     }
 
     fn row(&self, entity: EntityRef) -> Option<EntityRow> {
-        match entity.kind {
-            OPERATION_KIND => self.operation(entity.id).map(|(c, id, op)| operation_row(c, id, op)),
-            _ => self.get(CertificateId(entity.id)).map(row),
-        }
+        self.get(CertificateId(entity.id)).map(row)
     }
 
     fn rows(&self) -> Vec<EntityRow> {
-        let operations =
-            self.certificates.values().flat_map(|c| c.operations.iter().map(move |(id, op)| operation_row(c, id, op)));
-        self.certificates.values().map(row).chain(operations).collect()
+        self.certificates.values().map(row).collect()
     }
 
-    /// Rows come back in the order their entities were created, so a certificate before its
-    /// operations.
     fn load(&mut self, stored: EntityRow) -> Result<(), String> {
-        if stored.kind == OPERATION_KIND {
-            let row: OperationRowIn = stored.parse().map_err(|e| e.to_string())?;
-            let entity = operation_ref(row.certificate, &row.operation_id);
-            let Some(c) = self.certificates.get_mut(&row.certificate) else {
-                return Err(format!("operation {} of a certificate not loaded before it", stored.key));
-            };
-            if entity.id != stored.id
-                || stored.key != operation_key(&c.code, &row.operation_id)
-                || row.operation.version != stored.version
-            {
-                return Err(format!("row {} does not match the operation it holds", stored.key));
-            }
-            c.operations.insert(row.operation_id.clone(), row.operation);
-            self.operations.insert(entity.id, (row.certificate, row.operation_id));
-            return Ok(());
-        }
         let certificate: Certificate = stored.parse().map_err(|e| e.to_string())?;
         if certificate.id.0 != stored.id || certificate.code != stored.key || certificate.version != stored.version {
             return Err(format!("row {} does not match the certificate it holds", stored.key));
         }
-        if !certificate.operations.is_empty() {
+        if certificate.legacy_operations {
             return Err(format!("row {} holds its operations: written before they had rows of their own", stored.key));
         }
         self.insert(certificate);
         Ok(())
-    }
-}
-
-impl State {
-    /// An operation by its entity id: its certificate, operation id and state.
-    fn operation(&self, entity: uuid::Uuid) -> Option<(&Certificate, &str, &Operation)> {
-        let (certificate, operation_id) = self.operations.get(&entity)?;
-        let c = self.certificates.get(certificate)?;
-        c.operations.get(operation_id).map(|op| (c, operation_id.as_str(), op))
-    }
-}
-
-/// An operation's natural key: its certificate's code and its id.
-fn operation_key(code: &str, operation_id: &str) -> String {
-    format!("{code}/{operation_id}")
-}
-
-fn operation_row(c: &Certificate, operation_id: &str, op: &Operation) -> EntityRow {
-    let stored = OperationRowOut { certificate: c.id, operation_id, operation: op };
-    EntityRow {
-        kind: OPERATION_KIND.to_owned(),
-        id: operation_ref(c.id, operation_id).id,
-        key: operation_key(&c.code, operation_id),
-        version: op.version,
-        // A struct of strings and numbers always serializes.
-        state: serde_json::to_string(&stored).expect("operations serialize").into(),
     }
 }
 

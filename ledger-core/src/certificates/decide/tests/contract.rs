@@ -60,7 +60,7 @@ fn stored_rows_load_back_into_the_same_state() {
     run(&mut state, authorize("GC-1", "a1", "30"), T0).unwrap();
     run(&mut state, Command::Issue(Box::new(row("GC-2", "5"))), T0).unwrap();
     let rows = state.certificates.rows();
-    assert_eq!(rows.len(), 3, "two certificates and one operation");
+    assert_eq!(rows.len(), 2, "one row per certificate, none per operation");
     let mut loaded = State::default();
     for row in rows.clone() {
         loaded.load(row).unwrap();
@@ -68,34 +68,24 @@ fn stored_rows_load_back_into_the_same_state() {
     assert_eq!(loaded, state.certificates);
     let row = state.certificates.row(cert(&state, "GC-1").entity()).unwrap();
     assert_eq!((row.kind.as_str(), row.key.as_str(), row.version), (KIND, "GC-1", 3));
-    assert!(!row.state.contains("a1"), "a certificate's row leaves its operations to their own rows");
-    // The operation's own row: changed by its authorization, then by its capture.
-    let op = crate::certificates::operation_ref(CertificateId::of("GC-1"), "a1");
-    let op_row = state.certificates.row(op).unwrap();
-    assert_eq!((op_row.kind.as_str(), op_row.key.as_str(), op_row.version), (OPERATION_KIND, "GC-1/a1", 1));
-    assert_eq!(state.version(crate::Subject::Entity(op)), Some(1));
-    run(&mut state, capture("GC-1", "a1", None), T0).unwrap();
-    assert_eq!(state.certificates.row(op).unwrap().version, 2);
-    assert_ne!(state.certificates.row(op).unwrap().state, op_row.state);
-    assert_eq!(state.certificates.row(crate::certificates::operation_ref(CertificateId::of("GC-1"), "a2")), None);
-    // An operation comes back only after its certificate, and only as it was stored.
-    assert!(State::default().load(op_row.clone()).is_err());
-    let mut with_certificate = State::default();
-    with_certificate.load(row.clone()).unwrap();
-    for (field, value) in [("key", "GC-1/a9"), ("version", "5"), ("id", "nil")] {
-        let mut wrong = op_row.clone();
-        match field {
-            "key" => wrong.key = value.into(),
-            "version" => wrong.version = 5,
-            _ => wrong.id = uuid::Uuid::nil(),
-        }
-        assert!(with_certificate.clone().load(wrong).is_err(), "{field}");
-    }
+    // The row keeps the open authorization (what a refund, a cancellation or expiry must
+    // release); once captured, the hold transfer alone tells what happened to it.
+    let open: serde_json::Value = row.parse().unwrap();
+    assert_eq!(open["open"], serde_json::json!({"a1": "30.00"}));
+    run(&mut state, capture("GC-1", "a1", Some("20")), T0).unwrap();
+    let captured = state.certificates.row(cert(&state, "GC-1").entity()).unwrap();
+    assert_eq!(captured.parse::<serde_json::Value>().unwrap()["open"], serde_json::json!({}));
+    let op = cert(&state, "GC-1").operation(&state.ledger, "a1").unwrap();
+    assert_eq!((op.amount, op.captured, op.status), (dec("30.00"), Some(dec("20.00")), OperationStatus::Captured));
+    assert_eq!(op.transfer, Some(crate::certificates::Purpose::Hold.transfer(CertificateId::of("GC-1"), "a1")));
+    // Without its hold transfer (not loaded), an authorization is not found.
+    let without = crate::ledger::state::LedgerState::new(Currencies::standard());
+    assert_eq!(cert(&state, "GC-1").operation(&without, "a1"), None);
+    assert_eq!(cert(&state, "GC-1").operation(&state.ledger, "a2"), None);
     // A certificate row that still holds its operations predates their rows: refused.
     let mut old = row.clone();
     let mut value: serde_json::Value = old.parse().unwrap();
-    value["operations"] =
-        serde_json::json!({"a1": serde_json::from_str::<serde_json::Value>(&op_row.state).unwrap()["operation"]});
+    value["operations"] = serde_json::json!({"a1": {"kind": "authorization", "amount": "30"}});
     old.state = value.to_string().into();
     assert!(State::default().load(old).is_err());
     // A row whose key or version does not match what it holds is refused.
@@ -238,9 +228,8 @@ fn every_event_says_the_balance_it_leaves() {
 }
 
 #[test]
-fn an_event_about_an_operation_touches_the_operations_row_and_counts_its_changes() {
+fn an_event_about_an_operation_touches_its_certificate_only_and_counts_its_changes() {
     let mut state = active();
-    let op = |id: &str| crate::certificates::operation_ref(CertificateId::of("GC-1"), id);
     let touched = |state: &AnyState, events: &[AnyEvent]| -> Vec<Vec<crate::Subject>> {
         events
             .iter()
@@ -248,18 +237,17 @@ fn an_event_about_an_operation_touches_the_operations_row_and_counts_its_changes
             .map(|e| state.touched(e).into_iter().map(|t| t.subject).collect())
             .collect()
     };
-    let cert = crate::Subject::Entity(cert(&state, "GC-1").entity());
+    let subject = crate::Subject::Entity(cert(&state, "GC-1").entity());
+    let version = |state: &AnyState| state.version(subject);
+    assert_eq!(version(&state), Some(2), "issued, activated");
     let events = DomainCommand::execute(&authorize("GC-1", "a1", "30"), &mut state, T0).unwrap();
-    assert_eq!(touched(&state, &events), [vec![cert, crate::Subject::Entity(op("a1"))]]);
-    let version = |state: &AnyState, id: &str| state.certificates.row(op(id)).unwrap().version;
+    assert_eq!(touched(&state, &events), [vec![subject]]);
     run(&mut state, void("GC-1", "a1"), T0).unwrap();
-    assert_eq!(version(&state, "a1"), 2, "authorized, then voided");
     run(&mut state, authorize("GC-1", "a2", "10"), T0).unwrap();
     run(&mut state, capture("GC-1", "a2", None), T0).unwrap();
     let events = DomainCommand::execute(&void("GC-1", "a2"), &mut state, T0).unwrap();
-    assert_eq!(version(&state, "a2"), 3, "authorized, captured, then its capture voided");
-    assert!(touched(&state, &events).iter().all(|t| t.contains(&crate::Subject::Entity(op("a2")))));
-    // A refused CVC names an operation that never opened: only the certificate's row changes.
+    assert_eq!(touched(&state, &events), [vec![subject]]);
+    assert_eq!(version(&state), Some(7), "two authorizations, a void, a capture and its void");
     let events = DomainCommand::execute(&refuse_cvc("GC-1", "a3"), &mut state, T0).unwrap();
-    assert_eq!(touched(&state, &events), [vec![cert]]);
+    assert_eq!(touched(&state, &events), [vec![subject]]);
 }
