@@ -402,7 +402,7 @@ fn void(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Times
     let (before, _) = balances(p, cert.account);
     match op.status {
         OperationStatus::Voided | OperationStatus::CaptureVoided => Ok(()),
-        OperationStatus::Open | OperationStatus::Done => release(cert, p, operation_id, now),
+        OperationStatus::Open | OperationStatus::Done => release(cert, p, operation_id, op.amount, now),
         OperationStatus::Captured => {
             final_state(cert)?;
             let reversal = Purpose::Reversal.transfer(cert.id, operation_id);
@@ -424,9 +424,14 @@ fn void(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Times
     }
 }
 
-/// Releases an open authorization.
-fn release(cert: &Certificate, p: &mut Postings<'_>, operation_id: &str, now: Timestamp) -> Result<(), Rejection> {
-    let held = cert.open[operation_id];
+/// Releases an open authorization of `held`.
+fn release(
+    cert: &Certificate,
+    p: &mut Postings<'_>,
+    operation_id: &str,
+    held: Decimal,
+    now: Timestamp,
+) -> Result<(), Rejection> {
     let hold = Purpose::Hold.transfer(cert.id, operation_id);
     let (before, _) = balances(p, cert.account);
     p.execute(ledger::Command::VoidPendingTransfer { pending_id: hold }, now)?;
@@ -464,12 +469,12 @@ fn close(
         return Err(Rejection::CertificateNotActive);
     }
     final_state(cert)?;
-    let open: Vec<&String> = cert.open.keys().collect();
+    let open: Vec<(&String, &Decimal)> = cert.open.iter().collect();
     if kind == OperationKind::Refund && !open.is_empty() {
         return Err(Rejection::AuthorizationOpen);
     }
-    for operation in open {
-        release(cert, p, operation, now)?;
+    for (operation, held) in open {
+        release(cert, p, operation, *held, now)?;
     }
     let (purpose, to, status) = match kind {
         OperationKind::Refund => (Purpose::Refund, sales_clearing(&cert.currency).0, Status::Refunded),
@@ -513,9 +518,9 @@ fn write_off(
 }
 
 fn expire(cert: &Certificate, p: &mut Postings<'_>, now: Timestamp) -> Result<(), Rejection> {
-    let open: Vec<&String> = cert.open.keys().collect();
-    for operation in open {
-        release(cert, p, operation, now)?;
+    let open: Vec<(&String, &Decimal)> = cert.open.iter().collect();
+    for (operation, held) in open {
+        release(cert, p, operation, *held, now)?;
     }
     let transfer = Purpose::Expiry.transfer(cert.id, "");
     let (before, amount, transfer) = write_off(cert, p, transfer, breakage(&cert.currency).0, "expiry", now)?;
