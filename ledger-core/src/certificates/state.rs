@@ -16,7 +16,6 @@ use super::event::Event;
 use super::{KIND, Purpose};
 use crate::domain::{DomainState, EntityRef, EntityRow, Touched};
 use crate::ids::{AccountId, CertificateId, Timestamp, TransferId};
-use crate::ledger::account::Side;
 use crate::ledger::state::LedgerState;
 use crate::ledger::transfer::TransferStatus;
 use crate::ledger::transfer::{Posting, Transfer};
@@ -101,7 +100,10 @@ pub struct Closing {
     pub at: Timestamp,
 }
 
+/// A stored row holds exactly these fields: one with others (a row written before operations
+/// had rows of their own held them here) is refused at load.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Certificate {
     pub id: CertificateId,
     pub code: String,
@@ -129,17 +131,8 @@ pub struct Certificate {
     /// The refund or cancellation that closed the certificate.
     #[serde(default)]
     pub closing: Option<Closing>,
-    /// Rows written before operations had rows of their own held them here: such a row is
-    /// refused at load (never written now).
-    #[serde(default, rename = "operations", skip_serializing, deserialize_with = "present")]
-    legacy_operations: bool,
     pub issued_at: Timestamp,
     pub version: u32,
-}
-
-/// A field that is there, whatever it holds.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 impl Certificate {
@@ -166,7 +159,7 @@ impl Certificate {
                 at: c.at,
             });
         }
-        transfer(Purpose::Hold.transfer(self.id, operation_id)).map(|hold| authorization(self.account, hold))
+        transfer(Purpose::Hold.transfer(self.id, operation_id)).map(authorization)
     }
 
     pub fn entity(&self) -> EntityRef {
@@ -174,12 +167,11 @@ impl Certificate {
     }
 }
 
-/// An authorization as its hold transfer shows it: the amount held on the certificate's
-/// account, and what was posted of it.
-fn authorization(account: AccountId, hold: &Transfer) -> Operation {
-    let on_account = |postings: &[Posting]| {
-        postings.iter().filter(|p| p.account == account && p.side == Side::Debit).map(|p| p.amount).sum::<Decimal>()
-    };
+/// An authorization as its hold transfer shows it: the amount held, and what was posted of it
+/// (a hold is one posting from the certificate's account and one to sales clearing, of the
+/// same amount).
+fn authorization(hold: &Transfer) -> Operation {
+    let on_account = |postings: &[Posting]| postings.first().map_or(Decimal::ZERO, |p| p.amount);
     let status = match (hold.status, hold.reversed_by) {
         (TransferStatus::Pending, _) => OperationStatus::Open,
         (TransferStatus::Posted, None) => OperationStatus::Captured,
@@ -257,7 +249,6 @@ impl DomainState for State {
                 locked_until: None,
                 open: BTreeMap::new(),
                 closing: None,
-                legacy_operations: false,
                 issued_at: e.at,
                 version: 1,
             });
@@ -331,9 +322,6 @@ impl DomainState for State {
         let certificate: Certificate = stored.parse().map_err(|e| e.to_string())?;
         if certificate.id.0 != stored.id || certificate.code != stored.key || certificate.version != stored.version {
             return Err(format!("row {} does not match the certificate it holds", stored.key));
-        }
-        if certificate.legacy_operations {
-            return Err(format!("row {} holds its operations: written before they had rows of their own", stored.key));
         }
         self.insert(certificate);
         Ok(())
