@@ -1,13 +1,14 @@
 //! The Postgres event store: an append-only, hash-chained log of events, the current state of
 //! accounts and transfers beside it, the single group-commit writer, and `verify`.
 
+pub mod copy;
 pub mod follow;
 pub mod followers;
 pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod record;
-mod rows;
+pub(crate) mod rows;
 pub mod sql;
 pub mod verify;
 pub mod view;

@@ -61,7 +61,7 @@ impl ToSql for Json<'_> {
 
 /// JSON text for a `jsonb` column (binary format: version 1, then the text).
 #[derive(Debug)]
-struct Jsonb<'a>(&'a str);
+pub struct Jsonb<'a>(pub &'a str);
 
 impl ToSql for Jsonb<'_> {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result {

@@ -9,6 +9,7 @@ use ledger_core::ledger::event::{PendingPosted, PendingReleased};
 use ledger_core::ledger::state::balance_deltas;
 use ledger_core::{AccountId, Posting};
 use ledger_store::EventMeta;
+use ledger_store::copy::{CopyRows, Jsonb, Type};
 use ledger_store::sql::{parse, text, to_time};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -267,13 +268,6 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         .bind(rows.iter().map(|(_, r)| to_time(r.updated_at)).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
-    let h = &history;
-    let hdec = |f: &dyn Fn(&Balances, AccountKind) -> Decimal| h.iter().map(|x| f(&x.3, x.4)).collect::<Vec<_>>();
-    let sql = format!(
-        "INSERT INTO rm_balance_history_v{v} (account_id, position, recorded_at, debits_posted, credits_posted, \
-         debits_pending, credits_pending, balance, available) SELECT * FROM UNNEST($1::uuid[], $2::bigint[], \
-         $3::timestamptz[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[])"
-    );
     // One clock row per page: the time of its last event, so "as of a time" finds its position
     // range without an index on every history row's time.
     if let Some((last, _)) = page.events.last() {
@@ -286,18 +280,40 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(h.iter().map(|x| x.0.0).collect::<Vec<_>>())
-        .bind(h.iter().map(|x| x.1).collect::<Vec<_>>())
-        .bind(h.iter().map(|x| to_time(x.2)).collect::<Vec<_>>())
-        .bind(hdec(&|b, _| b.debits_posted))
-        .bind(hdec(&|b, _| b.credits_posted))
-        .bind(hdec(&|b, _| b.debits_pending))
-        .bind(hdec(&|b, _| b.credits_pending))
-        .bind(hdec(&|b, k| b.balance(k.normal_side())))
-        .bind(hdec(&|b, k| b.available(k.normal_side())))
-        .execute(&mut *conn)
-        .await?;
+    const HISTORY: &[Type] = &[
+        Type::UUID,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::NUMERIC,
+    ];
+    let mut rows = CopyRows::new(HISTORY);
+    for (id, position, at, b, kind) in &history {
+        let side = kind.normal_side();
+        rows.row(&[
+            &id.0,
+            position,
+            &to_time(*at),
+            &b.debits_posted,
+            &b.credits_posted,
+            &b.debits_pending,
+            &b.credits_pending,
+            &b.balance(side),
+            &b.available(side),
+        ])?;
+    }
+    rows.send(
+        conn,
+        &format!(
+            "COPY rm_balance_history_v{v} (account_id, position, recorded_at, debits_posted, credits_posted, \
+             debits_pending, credits_pending, balance, available) FROM STDIN (FORMAT binary)"
+        ),
+    )
+    .await?;
     Ok(())
 }
 
@@ -337,43 +353,58 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
             _ => {}
         }
     }
-    let sql = format!(
-        "INSERT INTO rm_transfers_v{v} (id, status, pending, external_ref, channel, initiator, metadata, created_at, \
-         created_position, position, timeout_at, reverses) SELECT id, st, p, er, ch, ini, md::jsonb, ca, cp, cp, ta, rv \
-         FROM UNNEST($1::uuid[], $2::text[], $3::bool[], $4::text[], $5::text[], $6::text[], $7::text[], \
-         $8::timestamptz[], $9::bigint[], $10::timestamptz[], $11::uuid[]) AS x(id, st, p, er, ch, ini, md, ca, cp, ta, rv)"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(created.iter().map(|c| c.e.id.0).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| if c.pending { "pending" } else { "posted" }).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.pending).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.e.external_ref.as_deref()).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.meta.channel.as_deref()).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.meta.initiator.as_deref()).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.e.metadata.to_string()).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| to_time(c.e.at)).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.position).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.e.timeout_at.map(to_time)).collect::<Vec<_>>())
-        .bind(created.iter().map(|c| c.e.reverses.map(|r| r.0)).collect::<Vec<_>>())
-        .execute(&mut *conn)
+    const TRANSFERS: &[Type] = &[
+        Type::UUID,
+        Type::TEXT,
+        Type::BOOL,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::JSONB,
+        Type::TIMESTAMPTZ,
+        Type::INT8,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::UUID,
+    ];
+    const LEGS: &[Type] = &[Type::UUID, Type::INT4, Type::UUID, Type::TEXT, Type::NUMERIC, Type::INT8];
+    let mut transfers = CopyRows::new(TRANSFERS);
+    let mut legs = CopyRows::new(LEGS);
+    for c in &created {
+        let metadata = c.e.metadata.to_string();
+        transfers.row(&[
+            &c.e.id.0,
+            &if c.pending { "pending" } else { "posted" },
+            &c.pending,
+            &c.e.external_ref.as_deref(),
+            &c.meta.channel.as_deref(),
+            &c.meta.initiator.as_deref(),
+            &Jsonb(&metadata),
+            &to_time(c.e.at),
+            &c.position,
+            &c.position,
+            &c.e.timeout_at.map(to_time),
+            &c.e.reverses.map(|r| r.0),
+        ])?;
+        for (n, p) in c.e.postings.iter().enumerate() {
+            let n = i32::try_from(n).map_err(|e| sqlx::Error::Encode(e.into()))?;
+            legs.row(&[&c.e.id.0, &n, &p.account.0, &text(&p.side), &p.amount, &c.position])?;
+        }
+    }
+    transfers
+        .send(
+            conn,
+            &format!(
+                "COPY rm_transfers_v{v} (id, status, pending, external_ref, channel, initiator, metadata, created_at, \
+                 created_position, position, timeout_at, reverses) FROM STDIN (FORMAT binary)"
+            ),
+        )
         .await?;
-    let legs: Vec<(Uuid, i32, &Posting, i64)> = created
-        .iter()
-        .flat_map(|c| c.e.postings.iter().enumerate().map(|(n, p)| (c.e.id.0, n as i32, p, c.position)))
-        .collect();
-    let sql = format!(
-        "INSERT INTO rm_legs_v{v} (transfer_id, n, account_id, side, amount, position) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::numeric[], $6::bigint[])"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(legs.iter().map(|l| l.0).collect::<Vec<_>>())
-        .bind(legs.iter().map(|l| l.1).collect::<Vec<_>>())
-        .bind(legs.iter().map(|l| l.2.account.0).collect::<Vec<_>>())
-        .bind(legs.iter().map(|l| text(&l.2.side)).collect::<Vec<_>>())
-        .bind(legs.iter().map(|l| l.2.amount).collect::<Vec<_>>())
-        .bind(legs.iter().map(|l| l.3).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
+    legs.send(
+        conn,
+        &format!("COPY rm_legs_v{v} (transfer_id, n, account_id, side, amount, position) FROM STDIN (FORMAT binary)"),
+    )
+    .await?;
     let sql = format!(
         "UPDATE rm_transfers_v{v} t SET status = x.st, position = x.p, posted = x.posted::jsonb \
          FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS x(cp, st, p, posted) \
@@ -406,17 +437,18 @@ pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &PageVi
             rows.push((account.0, record.position, &record.event_type, stream));
         }
     }
-    let sql = format!(
-        "INSERT INTO rm_account_events_v{v} (account_id, position, event_type, stream_id) \
-         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[])"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
+    const ACCOUNT_EVENTS: &[Type] = &[Type::UUID, Type::INT8, Type::TEXT, Type::TEXT];
+    let mut copy = CopyRows::new(ACCOUNT_EVENTS);
+    for (account, position, event_type, stream) in &rows {
+        copy.row(&[account, position, event_type, stream])?;
+    }
+    copy.send(
+        conn,
+        &format!(
+            "COPY rm_account_events_v{v} (account_id, position, event_type, stream_id) FROM STDIN (FORMAT binary)"
+        ),
+    )
+    .await?;
     Ok(())
 }
 
