@@ -24,6 +24,7 @@ struct File {
     db_pool_size: Option<u32>,
     projections: Option<bool>,
     max_projection_lag: Option<i64>,
+    projection_runners: Option<usize>,
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
     kafka: Option<KafkaFile>,
@@ -88,6 +89,9 @@ pub struct Settings {
     /// Backpressure: how many events the writer may run ahead of the slowest in-process
     /// projection (0: no limit).
     pub max_projection_lag: i64,
+    /// How many runners share the read models (each applies its share of them on a connection
+    /// of its own, so the read side is not one transaction at a time).
+    pub projection_runners: usize,
     pub writer: WriterConfig,
     /// Off unless KAFKA_BROKERS (or `kafka.brokers`) is set.
     pub kafka: Option<KafkaConfig>,
@@ -199,6 +203,7 @@ impl Settings {
             certificates,
             payouts,
             max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(100_000),
+            projection_runners: env("LEDGER_PROJECTION_RUNNERS")?.or(file.projection_runners).unwrap_or(1).max(1),
             writer: WriterConfig {
                 currencies,
                 max_group: env("LEDGER_MAX_GROUP")?.or(file.max_group).unwrap_or(defaults.max_group),

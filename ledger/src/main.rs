@@ -206,7 +206,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("key {id} revoked");
         }
-        Cmd::Projections(cmd) => return projections_cmd(&url, settings.read_database_url.as_deref(), cmd).await,
+        Cmd::Projections(cmd) => {
+            return projections_cmd(&url, settings.read_database_url.as_deref(), settings.projection_runners, cmd)
+                .await;
+        }
         Cmd::BenchWriter(args) => {
             ledger_store::migrate(&url).await.context("applying migrations")?;
             bench::run(&url, args, settings.writer.clone()).await?;
@@ -262,7 +265,12 @@ fn model(name: &str) -> anyhow::Result<projections::Model> {
     })
 }
 
-async fn projections_cmd(url: &str, read_url: Option<&str>, cmd: ProjectionsCmd) -> anyhow::Result<ExitCode> {
+async fn projections_cmd(
+    url: &str,
+    read_url: Option<&str>,
+    runners: usize,
+    cmd: ProjectionsCmd,
+) -> anyhow::Result<ExitCode> {
     ledger_store::migrate(url).await.context("applying migrations")?;
     match cmd {
         ProjectionsCmd::Status => {
@@ -300,7 +308,7 @@ async fn projections_cmd(url: &str, read_url: Option<&str>, cmd: ProjectionsCmd)
             } else {
                 names.iter().map(|n| model(n)).collect::<anyhow::Result<Vec<_>>>()?
             };
-            let (stop, tasks) = up::spawn_projections(url, read_url, &models, None);
+            let (stop, tasks) = up::spawn_projections(url, read_url, &models, runners, None);
             up::shutdown_signal().await;
             let _ = stop.send(true);
             for task in tasks {

@@ -40,7 +40,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     };
     let databases = query_api::Databases { log: pool.clone(), read: read_pool };
     let (stop_projections, projections) = if settings.projections {
-        spawn_projections(url, read_url, &projections::Model::EVERY, followers.as_deref())
+        spawn_projections(url, read_url, &projections::Model::EVERY, settings.projection_runners, followers.as_deref())
     } else {
         info!("projections are off here (LEDGER_PROJECTIONS=false): run `ledger projections run` elsewhere");
         (tokio::sync::watch::channel(false).0, Vec::new())
@@ -177,22 +177,43 @@ async fn topics_ready(
 /// Starts the projections: one runner applies `models`, reading each page of the log once
 /// (reporting to `followers` when given), into `read_url`'s database when given; sending
 /// `true` stops it.
+/// Runs `models` in `runners` runners (at most one per model), each following the log on its own
+/// connections with its share of the models (dealt in turn, so the costliest ledger models land
+/// on different runners), and each reporting its checkpoint to the writer's backpressure.
 pub fn spawn_projections(
     url: &str,
     read_url: Option<&str>,
     models: &[projections::Model],
+    runners: usize,
     followers: Option<&ledger_store::followers::Followers>,
 ) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let url = url.to_owned();
-    let read_url = read_url.map(str::to_owned);
-    let models = models.to_vec();
-    let follower = followers.map(|f| f.join("projections"));
-    let follow = projections::Follow::default();
-    let task = tokio::spawn(async move {
-        projections::run_reporting(&url, read_url.as_deref(), &models, follow, stopped, follower).await
-    });
-    (stop, vec![task])
+    let tasks = shares(models, runners)
+        .into_iter()
+        .enumerate()
+        .map(|(n, share)| {
+            let url = url.to_owned();
+            let read_url = read_url.map(str::to_owned);
+            let follower = followers.map(|f| f.join(&format!("projections {}", n + 1)));
+            let follow = projections::Follow::default();
+            let stopped = stopped.clone();
+            tokio::spawn(async move {
+                projections::run_reporting(&url, read_url.as_deref(), &share, follow, stopped, follower).await
+            })
+        })
+        .collect();
+    (stop, tasks)
+}
+
+/// `models` dealt in turn into `runners` shares (none empty).
+fn shares(models: &[projections::Model], runners: usize) -> Vec<Vec<projections::Model>> {
+    let n = runners.clamp(1, models.len().max(1));
+    let mut shares = vec![Vec::new(); n];
+    for (i, model) in models.iter().enumerate() {
+        shares[i % n].push(*model);
+    }
+    shares.retain(|s| !s.is_empty());
+    shares
 }
 
 pub async fn shutdown_signal() {
@@ -209,4 +230,36 @@ pub async fn shutdown_signal() {
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     info!("shutting down: finishing what is in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares;
+    use projections::Model;
+
+    #[test]
+    fn models_are_dealt_in_turn_into_non_empty_shares() {
+        let every = Model::EVERY;
+        let names = |shares: Vec<Vec<Model>>| -> Vec<Vec<&str>> {
+            shares.iter().map(|s| s.iter().map(|m| m.name()).collect()).collect()
+        };
+        let two = shares(&every, 2);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[0][0].name(), "balances");
+        assert_eq!(two[1][0].name(), "journal");
+        assert_eq!(two.iter().map(Vec::len).sum::<usize>(), every.len());
+        // Every model once, whatever the count.
+        for runners in [0, 1, 3, every.len(), every.len() + 5] {
+            let dealt = shares(&every, runners);
+            assert!(dealt.iter().all(|s| !s.is_empty()));
+            assert_eq!(dealt.len(), runners.clamp(1, every.len()));
+            let mut seen: Vec<&str> = names(dealt).concat();
+            seen.sort();
+            let mut all: Vec<&str> = every.iter().map(|m| m.name()).collect();
+            all.sort();
+            assert_eq!(seen, all);
+        }
+        assert_eq!(names(shares(&every[..1], 2)), vec![vec!["balances"]]);
+        assert!(shares(&[], 2).is_empty());
+    }
 }

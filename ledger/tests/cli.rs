@@ -273,23 +273,28 @@ async fn projection_lags(db: &TestDatabase, read: Option<&TestDatabase>) -> Vec<
 
 #[tokio::test]
 async fn projections_killed_mid_batch_neither_skip_nor_double_count() {
-    killed_mid_batch(false).await;
+    killed_mid_batch(false, 1).await;
+}
+
+#[tokio::test]
+async fn projections_in_two_runners_killed_mid_batch_neither_skip_nor_double_count() {
+    killed_mid_batch(false, 2).await;
 }
 
 #[tokio::test]
 async fn projections_in_a_second_cluster_killed_mid_batch_neither_skip_nor_double_count() {
-    killed_mid_batch(true).await;
+    killed_mid_batch(true, 1).await;
 }
 
 /// `separate`: the read models and their checkpoints in a database of their own, on the second
-/// cluster, the log read from the first.
-async fn killed_mid_batch(separate: bool) {
+/// cluster, the log read from the first. `runners`: how many runners share the read models.
+async fn killed_mid_batch(separate: bool, runners: usize) {
     let db = fresh_database().await;
     let read_db = if separate { Some(test_support::fresh_read_database().await) } else { None };
     let read = read_db.as_ref();
     let ledger = |args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ledger"));
-        command.args(args).env("DATABASE_URL", &db.url);
+        command.args(args).env("DATABASE_URL", &db.url).env("LEDGER_PROJECTION_RUNNERS", runners.to_string());
         if let Some(read) = read {
             command.env("LEDGER_READ_DATABASE_URL", &read.url);
         }
