@@ -33,6 +33,11 @@ pub struct Args {
     /// payouts:request and payouts:gate).
     #[arg(long)]
     payouts: bool,
+    /// Holds instead of transfers: each unit of load is a pending transfer and its posting (two
+    /// commands through `/v1/transfers`), the ledger's own counterpart of a certificate's
+    /// authorization and capture.
+    #[arg(long)]
+    holds: bool,
     #[command(flatten)]
     mix: Mix,
 }
@@ -168,6 +173,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     done += 1;
                     continue;
                 }
+                if args.holds {
+                    // A hold and its posting: two commands, one unit.
+                    let (debit, credit) = picker.pair(args.mix.accounts);
+                    let id = Uuid::new_v4();
+                    let sent = Instant::now();
+                    let body = format!(
+                        r#"{{"id":"{id}","debit":"{}","credit":"{}","amount":"10.00","pending":true}}"#,
+                        code(debit),
+                        code(credit)
+                    );
+                    let (status, text) = client.post("/v1/transfers", body).await?;
+                    let posted = if status == 201 {
+                        client.post(&format!("/v1/transfers/{id}/post"), "{}".to_owned()).await?
+                    } else {
+                        (status, text)
+                    };
+                    latencies.push(sent.elapsed());
+                    if posted.0 != 200 {
+                        failed += 1;
+                        if failed <= 3 {
+                            eprintln!("hold failed: {} {}", posted.0, String::from_utf8_lossy(&posted.1));
+                        }
+                    }
+                    done += 1;
+                    continue;
+                }
                 let (path, body) = if args.payouts {
                     let (i, _) = picker.pair(args.mix.accounts);
                     ("/v1/payouts/requests", format!(r#"{{"id":"{}","client_id":"bench-c{i}"}}"#, Uuid::new_v4()))
@@ -201,6 +232,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let unit = match (cvcs.is_empty(), args.payouts) {
         (_, true) => "payout request",
+        (true, false) if args.holds => "hold+post pair",
         (true, false) => "transfer",
         (false, false) => "authorize+capture pair",
     };
