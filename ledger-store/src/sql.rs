@@ -121,6 +121,7 @@ fn entity_rows(rows: Vec<PgRow>) -> Result<Vec<StoredEntity>, sqlx::Error> {
                     key: row.try_get("key")?,
                     version: u32::try_from(version).unwrap_or(0),
                     state: row.try_get::<String, _>("state")?.into(),
+                    typed: Default::default(),
                 },
                 first_position: row.try_get("first_position")?,
                 position: row.try_get("position")?,

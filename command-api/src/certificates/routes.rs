@@ -3,6 +3,8 @@
 //! CVC is generated and sealed here (the core never sees it in clear) and compared here with a
 //! presented one; the core counts wrong ones and locks.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -38,8 +40,8 @@ fn answer(state: &ApiState, status: StatusCode, c: &Committed) -> Result<Respons
     Ok(json(status, body(state, &certificate, c.position)))
 }
 
-fn certificate(row: &EntityRow) -> Result<Certificate, ApiError> {
-    row.parse().map_err(|e| ApiError::Internal(format!("certificate row: {e}")))
+fn certificate(row: &EntityRow) -> Result<Arc<Certificate>, ApiError> {
+    row.typed().map_err(|e| ApiError::Internal(format!("certificate row: {e}")))
 }
 
 fn body(state: &ApiState, c: &Certificate, position: i64) -> CertificateBody {
@@ -50,7 +52,7 @@ fn body(state: &ApiState, c: &Certificate, position: i64) -> CertificateBody {
 }
 
 /// The certificate as last committed, from the writer's memory.
-fn committed(state: &ApiState, code: &str) -> Result<Option<(Certificate, i64)>, ApiError> {
+fn committed(state: &ApiState, code: &str) -> Result<Option<(Arc<Certificate>, i64)>, ApiError> {
     match state.inner.ledger.view().entity(CertificateId::of(code).0) {
         Some((row, position)) if row.kind == KIND => Ok(Some((certificate(&row)?, position))),
         _ => Ok(None),

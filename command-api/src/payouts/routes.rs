@@ -55,11 +55,11 @@ pub async fn get_request(
     let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
     let view = state.inner.ledger.view();
     let (row, position) = view.entity(id).filter(|(row, _)| row.kind == REQUEST_KIND).ok_or_else(not_found)?;
-    let request: Request = row.parse().map_err(|e| internal(REQUEST_KIND, e))?;
+    let request = row.typed::<Request>().map_err(|e| internal(REQUEST_KIND, e))?;
     let mut payouts = Vec::with_capacity(request.payouts.len());
     for PayoutId(id) in &request.payouts {
         let (row, _) = view.entity(*id).ok_or_else(|| internal(PAYOUT_KIND, "missing"))?;
-        payouts.push(row.parse::<Payout>().map_err(|e| internal(PAYOUT_KIND, e))?);
+        payouts.push(Payout::clone(&*row.typed::<Payout>().map_err(|e| internal(PAYOUT_KIND, e))?));
     }
     let currencies = state.inner.ledger.currencies();
     let scale =

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::command::SealedCvc;
 use super::event::Event;
 use super::{KIND, Purpose};
-use crate::domain::{DomainState, EntityRef, EntityRow, Touched};
+use crate::domain::{DomainState, EntityRef, EntityRow, Touched, Typed};
 use crate::ids::{AccountId, CertificateId, Timestamp, TransferId};
 use crate::ledger::state::LedgerState;
 use crate::ledger::transfer::TransferStatus;
@@ -336,5 +336,6 @@ fn row(c: &Certificate) -> EntityRow {
         version: c.version,
         // A struct of strings, numbers and maps always serializes.
         state: serde_json::to_string(c).expect("certificates serialize").into(),
+        typed: Typed::of(c.clone()),
     }
 }

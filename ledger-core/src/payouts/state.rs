@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::{PAYOUT_KIND, REQUEST_KIND};
-use crate::domain::{DomainState, EntityRef, EntityRow, Touched};
+use crate::domain::{DomainState, EntityRef, EntityRow, Touched, Typed};
 use crate::ids::{AccountId, PayoutId, PayoutRequestId, Timestamp, TransferId};
 use crate::money::{Currencies, CurrencyCode};
 
@@ -279,6 +279,7 @@ fn request_row(r: &Request) -> EntityRow {
         version: r.version,
         // A struct of strings, numbers and ids always serializes.
         state: serde_json::to_string(r).expect("requests serialize").into(),
+        typed: Typed::of(r.clone()),
     }
 }
 
@@ -289,5 +290,6 @@ fn payout_row(p: &Payout) -> EntityRow {
         key: p.id.to_string(),
         version: p.version,
         state: serde_json::to_string(p).expect("payouts serialize").into(),
+        typed: Typed::of(p.clone()),
     }
 }
