@@ -150,50 +150,38 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let (mut done, mut failed) = (0, 0);
             while done < per_connection {
                 let n = args.mix.batch.min(per_connection - done);
-                if !cvcs.is_empty() {
-                    // One authorization and its capture: two commands, one unit.
+                // Two commands, one unit: an authorization and its capture, or a hold and its
+                // posting; the second is sent once the first answered 201.
+                let steps = if !cvcs.is_empty() {
                     let (i, _) = picker.pair(args.mix.accounts);
                     let (code, op) = (certificate(i), Uuid::new_v4());
-                    let sent = Instant::now();
                     let body = format!(r#"{{"operation_id":"{op}","amount":"10.00","cvc":"{}"}}"#, cvcs[i as usize]);
-                    let (status, text) = client.post(&format!("/v1/certificates/{code}/authorize"), body).await?;
-                    let captured = if status == 201 {
-                        let body = format!(r#"{{"operation_id":"{op}"}}"#);
-                        client.post(&format!("/v1/certificates/{code}/capture"), body).await?
-                    } else {
-                        (status, text)
-                    };
-                    latencies.push(sent.elapsed());
-                    if captured.0 != 200 {
-                        failed += 1;
-                        if failed <= 3 {
-                            eprintln!("pair failed: {} {}", captured.0, String::from_utf8_lossy(&captured.1));
-                        }
-                    }
-                    done += 1;
-                    continue;
-                }
-                if args.holds {
-                    // A hold and its posting: two commands, one unit.
+                    Some((
+                        (format!("/v1/certificates/{code}/authorize"), body),
+                        (format!("/v1/certificates/{code}/capture"), format!(r#"{{"operation_id":"{op}"}}"#)),
+                    ))
+                } else if args.holds {
                     let (debit, credit) = picker.pair(args.mix.accounts);
                     let id = Uuid::new_v4();
-                    let sent = Instant::now();
                     let body = format!(
                         r#"{{"id":"{id}","debit":"{}","credit":"{}","amount":"10.00","pending":true}}"#,
                         code(debit),
                         code(credit)
                     );
-                    let (status, text) = client.post("/v1/transfers", body).await?;
-                    let posted = if status == 201 {
-                        client.post(&format!("/v1/transfers/{id}/post"), "{}".to_owned()).await?
-                    } else {
-                        (status, text)
-                    };
+                    Some((("/v1/transfers".to_owned(), body), (format!("/v1/transfers/{id}/post"), "{}".to_owned())))
+                } else {
+                    None
+                };
+                if let Some(((first, first_body), (second, second_body))) = steps {
+                    let sent = Instant::now();
+                    let (status, text) = client.post(&first, first_body).await?;
+                    let (status, text) =
+                        if status == 201 { client.post(&second, second_body).await? } else { (status, text) };
                     latencies.push(sent.elapsed());
-                    if posted.0 != 200 {
+                    if status != 200 {
                         failed += 1;
                         if failed <= 3 {
-                            eprintln!("hold failed: {} {}", posted.0, String::from_utf8_lossy(&posted.1));
+                            eprintln!("pair failed: {status} {}", String::from_utf8_lossy(&text));
                         }
                     }
                     done += 1;
