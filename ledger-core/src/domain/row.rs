@@ -100,4 +100,17 @@ mod tests {
         assert_eq!(format!("{:?}", Typed::of(1u8)), "Typed(..)");
         assert_eq!(format!("{:?}", Typed::default()), "Typed(None)");
     }
+
+    #[test]
+    fn rows_are_the_same_when_their_fields_are_and_their_states_are_equal_json() {
+        let ours = row(r#"{"a":1,"b":[2,3]}"#, Typed::default());
+        // A store may give the text back reformatted (Postgres' jsonb: spaces, key order).
+        assert!(ours.same_as(&row(r#"{"b": [2, 3], "a": 1}"#, Typed::default())));
+        assert!(!ours.same_as(&row(r#"{"a":1,"b":[3,2]}"#, Typed::default())));
+        assert!(!ours.same_as(&EntityRow { version: 2, ..ours.clone() }));
+        assert!(!ours.same_as(&EntityRow { key: "other".into(), ..ours.clone() }));
+        // Text that is not JSON is never the same, not even as itself.
+        let broken = row("{", Typed::default());
+        assert!(!broken.same_as(&broken));
+    }
 }
