@@ -119,16 +119,20 @@ read_model!(
 );
 // Definition 2: an event's stream is kept on its first account's row only, and indexed there:
 // one stream entry per event instead of one per account it touches.
+// Definition 3: the stream index is a hash index. Streams are named by random ids (a transfer's,
+// a certificate's), so each entry of a B-tree by stream lands on a random leaf; a hash index
+// stores a 4-byte code per entry and took about three quarters of the server time of the page's
+// `COPY`. Readers ask for one stream at a time (`stream_id = $1`) and sort its few positions.
 read_model!(
     AccountEventsModel,
     "account_events",
-    2,
+    3,
     &["rm_account_events"],
     apply_account_events,
     |v| format!(
         "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
          event_type TEXT NOT NULL, stream_id TEXT, PRIMARY KEY (account_id, position)); \
-         CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} (stream_id, position) \
+         CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} USING hash (stream_id) \
          WHERE stream_id IS NOT NULL;"
     ),
     &["rm_account_events_v{v}_pkey", "rm_account_events_v{v}_stream"]

@@ -74,6 +74,85 @@ async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_se
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_events_indexed_by_stream_in_a_b_tree_are_rebuilt_with_a_hash_index_and_answer_the_same() {
+    let db = fresh_database().await;
+    generate(&db, 4343, 300).await;
+    let mut conn = db.connect().await;
+    let mut log = db.connect().await;
+    catch_up(&mut conn).await;
+    let account = Uuid::from_u128(0xacc1);
+    let streams: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT stream_id FROM rm_account_events WHERE stream_id IS NOT NULL ORDER BY stream_id LIMIT 20",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(streams.len(), 20);
+    async fn answers(conn: &mut sqlx::PgConnection, log: &mut sqlx::PgConnection, streams: &[String]) -> Vec<Vec<i64>> {
+        let mut found = Vec::new();
+        for stream in streams {
+            for account in [None, Some(Uuid::from_u128(0xacc1))] {
+                let events = projections::read::events(conn, log, 0, 1000, Some(stream), None, account).await.unwrap();
+                found.push(events.iter().map(|e| e.position).collect());
+            }
+        }
+        found
+    }
+    let expected = answers(&mut conn, &mut log, &streams).await;
+    assert!(expected.iter().step_by(2).all(|positions: &Vec<i64>| !positions.is_empty()));
+    let in_the_log: Vec<i64> = sqlx::query_scalar("SELECT position FROM events WHERE stream_id = $1 ORDER BY position")
+        .bind(&streams[0])
+        .fetch_all(&mut log)
+        .await
+        .unwrap();
+    assert_eq!(expected[0], in_the_log);
+    let by_account: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_account_events WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(by_account > 5, "the account has events: {by_account}");
+    let rows = checksum(&mut conn, "rm_account_events", "account_id, position").await;
+    async fn kind(conn: &mut sqlx::PgConnection) -> String {
+        sqlx::query_scalar(
+            "SELECT am.amname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_am am ON am.oid = c.relam WHERE c.relname LIKE 'rm\\_account\\_events\\_v%\\_stream'",
+        )
+        .fetch_one(conn)
+        .await
+        .unwrap()
+    }
+    assert_eq!(kind(&mut conn).await, "hash");
+
+    // Account events as definition 2 left them: the stream in a B-tree with the position.
+    sqlx::raw_sql(
+        "DROP INDEX rm_account_events_v1_stream; \
+         CREATE INDEX rm_account_events_v1_stream ON rm_account_events_v1 (stream_id, position) \
+         WHERE stream_id IS NOT NULL; \
+         UPDATE projections SET definition = 2 WHERE name = 'account_events'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(kind(&mut conn).await, "btree");
+    assert_eq!(answers(&mut conn, &mut log, &streams).await, expected);
+
+    // A runner of this release rebuilds them into version 2 (definition 3), with the same rows.
+    catch_up(&mut conn).await;
+    let (version, definition): (i32, i32) =
+        sqlx::query_as("SELECT version, definition FROM projections WHERE name = 'account_events'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((version, definition), (2, 3));
+    assert_eq!(kind(&mut conn).await, "hash");
+    assert_eq!(checksum(&mut conn, "rm_account_events", "account_id, position").await, rows);
+    assert_eq!(answers(&mut conn, &mut log, &streams).await, expected);
+    drop((conn, log));
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_models_in_a_second_cluster_equal_those_beside_the_log() {
     let db = fresh_database().await;
     let read_db = test_support::fresh_read_database().await;
