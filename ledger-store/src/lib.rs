@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod record;
 pub(crate) mod rows;
 pub mod sql;
+pub mod tail;
 pub mod verify;
 pub mod view;
 pub mod writer;

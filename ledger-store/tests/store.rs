@@ -527,3 +527,49 @@ async fn the_writer_slows_down_for_a_lagging_follower_and_never_waits_for_one_th
     stop(ledger, task).await;
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn the_tail_hands_followers_exactly_the_records_the_log_stores() {
+    let db = fresh_database().await;
+    let tail = ledger_store::tail::Tail::new(10_000);
+    let mut reader = tail.reader();
+    let config = WriterConfig { tail: Some(tail.clone()), ..WriterConfig::default() };
+    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, true).await;
+    // Commits of one command and of many, accepted and refused, holds and their settlements.
+    let mut pending = Vec::new();
+    for i in 0..20 {
+        let mut hold = transfer(bank, player, "2.00");
+        hold.pending = i % 2 == 0;
+        pending.extend(hold.pending.then_some(hold.id));
+        submit(&ledger, Command::CreateTransfer(hold)).await.unwrap();
+    }
+    submit(&ledger, Command::CreateTransfer(transfer(player, bank, "1000.00"))).await.unwrap_err();
+    let writes: Vec<_> = (0..50)
+        .map(|_| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move { submit(&ledger, Command::CreateTransfer(transfer(bank, player, "0.01"))).await })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap().unwrap();
+    }
+    for id in pending {
+        submit(&ledger, Command::PostPendingTransfer { pending_id: id, amount: None }).await.unwrap();
+    }
+    let mut conn = db.connect().await;
+    let stored = ledger_store::log::page(&mut conn, 0, 1000).await.unwrap();
+    assert_eq!(stored.len(), 2 + 20 + 50 + 10);
+    let mut from_memory = Vec::new();
+    while let Some(page) = reader.page(from_memory.last().map_or(0, |e: &ledger_store::RecordedEvent| e.position), 7) {
+        assert!(page.len() <= 7);
+        from_memory.extend(page);
+    }
+    assert_eq!(from_memory, stored, "payload, metadata, time and hash as stored");
+    assert_eq!(tail.served(), stored.len() as u64);
+    assert_eq!(ledger.tail().map(|t| t.served()), Some(stored.len() as u64));
+    drop(conn);
+    stop(ledger, task).await;
+    db.drop_database().await;
+}

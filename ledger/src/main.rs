@@ -308,7 +308,7 @@ async fn projections_cmd(
             } else {
                 names.iter().map(|n| model(n)).collect::<anyhow::Result<Vec<_>>>()?
             };
-            let (stop, tasks) = up::spawn_projections(url, read_url, &models, runners, None);
+            let (stop, tasks) = up::spawn_projections(url, read_url, &models, runners, None, None);
             up::shutdown_signal().await;
             let _ = stop.send(true);
             for task in tasks {

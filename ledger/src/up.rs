@@ -17,6 +17,12 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     let followers = (settings.projections && settings.max_projection_lag > 0)
         .then(|| ledger_store::followers::Followers::new(settings.max_projection_lag));
     settings.writer.followers = followers.clone();
+    // The read models in this process take what the writer just committed from memory, up to
+    // as far behind as the backpressure lets them fall.
+    if settings.projections {
+        let keep = if settings.max_projection_lag > 0 { settings.max_projection_lag } else { 100_000 };
+        settings.writer.tail = Some(ledger_store::tail::Tail::new(keep as usize));
+    }
     let (ledger, writer) = ledger_store::Writer::start(url, settings.writer).await.context("starting the writer")?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(settings.db_pool_size)
@@ -40,7 +46,8 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     };
     let databases = query_api::Databases { log: pool.clone(), read: read_pool };
     let (stop_projections, projections) = if settings.projections {
-        spawn_projections(url, read_url, &projections::Model::EVERY, settings.projection_runners, followers.as_deref())
+        let runners = settings.projection_runners;
+        spawn_projections(url, read_url, &projections::Model::EVERY, runners, followers.as_deref(), ledger.tail())
     } else {
         info!("projections are off here (LEDGER_PROJECTIONS=false): run `ledger projections run` elsewhere");
         (tokio::sync::watch::channel(false).0, Vec::new())
@@ -186,6 +193,7 @@ pub fn spawn_projections(
     models: &[projections::Model],
     runners: usize,
     followers: Option<&ledger_store::followers::Followers>,
+    tail: Option<&ledger_store::tail::Tail>,
 ) -> (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks = shares(models, runners)
@@ -197,8 +205,10 @@ pub fn spawn_projections(
             let follower = followers.map(|f| f.join(&format!("projections {}", n + 1)));
             let follow = projections::Follow::default();
             let stopped = stopped.clone();
+            let tail = tail.cloned();
             tokio::spawn(async move {
-                projections::run_reporting(&url, read_url.as_deref(), &share, follow, stopped, follower).await
+                let (read_url, tail) = (read_url.as_deref(), tail.as_ref());
+                projections::run_in_process(&url, read_url, &share, follow, stopped, follower, tail).await
             })
         })
         .collect();

@@ -244,6 +244,13 @@ async fn ledger_up_keeps_its_read_models_in_a_second_cluster_when_told() {
     // The metrics see the read models' checkpoints where they are.
     let (_, metrics) = http(&addr, "GET", "/metrics", &key, "");
     assert!(metrics.contains(r#"ledger_projection_lag{projection="journal"} 0"#), "{metrics}");
+    // What the writer committed reached the read models from memory, not read back from the log.
+    let from_memory: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ledger_projection_events_from_memory_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(from_memory > 0, "{metrics}");
     // Read models in the second cluster, none beside the log.
     let tables = "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rm\\_%'";
     let beside: i64 = sqlx::query_scalar(tables).fetch_one(&mut db.connect().await).await.unwrap();

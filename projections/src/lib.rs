@@ -11,7 +11,8 @@ pub mod read;
 pub mod runner;
 
 pub use runner::{
-    Follow, ProjectionStatus, prepare_read_database, rebuild, rebuild_in, run, run_reporting, status, status_with, step,
+    Follow, ProjectionStatus, prepare_read_database, rebuild, rebuild_in, run, run_in_process, run_reporting, status,
+    status_with, step,
 };
 
 /// A read model: tables built from the log, with a checkpoint (a row of `projections`) of its

@@ -23,6 +23,12 @@ impl Page {
     /// settling events need (from the page itself, or from the log).
     pub async fn read(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Page, ApplyError> {
         let records = ledger_store::log::page(conn, after, limit).await?;
+        Page::of(conn, records).await
+    }
+
+    /// Decodes `records` (consecutive events of the log, from it or from its tail in memory)
+    /// and loads from the log the held postings their settling events need.
+    pub async fn of(conn: &mut PgConnection, records: Vec<RecordedEvent>) -> Result<Page, ApplyError> {
         let mut events = Vec::with_capacity(records.len());
         let mut held = HashMap::new();
         let mut created = HashMap::new();

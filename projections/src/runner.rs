@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ledger_store::follow::{FollowConfig, Progress, halt};
 use ledger_store::followers::Follower;
+use ledger_store::tail::{Tail, TailReader};
 use sqlx::{Connection, PgConnection};
 use tracing::{error, info};
 
@@ -99,7 +100,7 @@ fn views_sql(model: Model, v: i32) -> String {
 /// Applies the next page, if any, in one transaction with the checkpoint. Returns how many
 /// events it applied (0: caught up, or halted).
 pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyError> {
-    advance(conn, None, &[model]).await.map(|(applied, _)| applied)
+    advance(conn, None, None, &[model]).await.map(|(applied, _)| applied)
 }
 
 /// Applies the next page to every model in `models` in one transaction: the page is read and
@@ -109,10 +110,12 @@ pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyE
 /// models still running (`None`: every one is halted). The read models and their checkpoints
 /// live on `read`; the log is read there too, or on `log` when the read models have a database
 /// of their own (the log is append-only, so reading it outside the transaction changes nothing:
-/// a page that fails to apply is read again after the rollback).
+/// a page that fails to apply is read again after the rollback). With `tail`, a page the
+/// writer in this process has just committed comes from memory instead of the log.
 async fn advance(
     read: &mut PgConnection,
     log: Option<&mut PgConnection>,
+    tail: Option<&mut TailReader>,
     models: &[Model],
 ) -> Result<(usize, Option<i64>), ApplyError> {
     let mut tx = read.begin().await?;
@@ -144,9 +147,11 @@ async fn advance(
         }
     }
     let Some(from) = active.iter().map(|(_, _, checkpoint)| *checkpoint).min() else { return Ok((0, None)) };
-    let page = match log {
-        Some(log) => Page::read(log, from, PAGE).await,
-        None => Page::read(&mut tx, from, PAGE).await,
+    let page = match (tail.and_then(|t| t.page(from, PAGE as usize)), log) {
+        (Some(records), Some(log)) => Page::of(log, records).await,
+        (Some(records), None) => Page::of(&mut tx, records).await,
+        (None, Some(log)) => Page::read(log, from, PAGE).await,
+        (None, None) => Page::read(&mut tx, from, PAGE).await,
     };
     let page = match page {
         Ok(page) => page,
@@ -234,6 +239,19 @@ pub async fn run_reporting(
     stop: tokio::sync::watch::Receiver<bool>,
     follower: Option<Follower>,
 ) {
+    run_in_process(url, read_url, models, follow_with, stop, follower, None).await
+}
+
+/// `run_reporting` beside the writer: pages it has just committed are taken from its `tail`.
+pub async fn run_in_process(
+    url: &str,
+    read_url: Option<&str>,
+    models: &[Model],
+    follow_with: Follow,
+    stop: tokio::sync::watch::Receiver<bool>,
+    follower: Option<Follower>,
+    tail: Option<&Tail>,
+) {
     let config = FollowConfig {
         page: PAGE as usize,
         poll: follow_with.poll,
@@ -242,6 +260,7 @@ pub async fn run_reporting(
     };
     let mut runner = ReadModels::new(models);
     runner.read_url = read_url.map(str::to_owned);
+    runner.tail = tail.map(Tail::reader);
     ledger_store::follow::run(url, &mut runner, config, stop, follower.as_ref()).await
 }
 
@@ -252,11 +271,13 @@ pub struct ReadModels<'a> {
     /// The database of the read models and their checkpoints, when it is not the log's.
     pub read_url: Option<String>,
     read: Option<PgConnection>,
+    /// The writer's commits, when it runs in this process.
+    pub tail: Option<TailReader>,
 }
 
 impl<'a> ReadModels<'a> {
     pub fn new(models: &'a [Model]) -> ReadModels<'a> {
-        ReadModels { models, read_url: None, read: None }
+        ReadModels { models, read_url: None, read: None, tail: None }
     }
 }
 
@@ -298,9 +319,10 @@ impl ledger_store::follow::Follow for ReadModels<'_> {
     }
 
     async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, ApplyError> {
+        let tail = self.tail.as_mut();
         let (read, checkpoint) = match self.read.as_mut() {
-            Some(read) => advance(read, Some(conn), self.models).await?,
-            None => advance(conn, None, self.models).await?,
+            Some(read) => advance(read, Some(conn), tail, self.models).await?,
+            None => advance(conn, None, tail, self.models).await?,
         };
         Ok(Progress { read, checkpoint })
     }

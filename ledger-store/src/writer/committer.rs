@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 
 use super::decider::Sealed;
 use super::{Standby, StartError, micros};
+use crate::RecordedEvent;
 use crate::metrics::WriterMetrics;
 use crate::sql::{self, GroupWrite};
 use crate::view::{CommittedAccount, CommittedView};
@@ -77,6 +78,8 @@ struct InFlight {
     head: Option<i64>,
     events: usize,
     started: Instant,
+    /// Its events, for the tail (only when there is one).
+    tail: Vec<RecordedEvent>,
 }
 
 impl InFlight {
@@ -96,14 +99,15 @@ pub(super) struct Committer {
     epoch_tx: watch::Sender<u64>,
     metrics: Arc<WriterMetrics>,
     view: Arc<CommittedView>,
+    /// Followers in this process, handed each landed commit's events.
+    tail: Option<crate::tail::Tail>,
 }
 
 impl Committer {
     pub(super) fn new(
         url: &str,
         conn: WriterConnection,
-        max_commit_events: usize,
-        depth: usize,
+        config: &super::WriterConfig,
         metrics: Arc<WriterMetrics>,
         view: Arc<CommittedView>,
         epoch_tx: watch::Sender<u64>,
@@ -111,12 +115,13 @@ impl Committer {
         Committer {
             url: url.to_owned(),
             conn,
-            max_commit_events,
-            depth: depth.max(1),
+            max_commit_events: config.max_commit_events,
+            depth: config.pipeline_depth.max(1),
             epoch: 0,
             epoch_tx,
             metrics,
             view,
+            tail: config.tail.clone(),
         }
     }
 
@@ -188,8 +193,9 @@ impl Committer {
         let events: Vec<_> = groups.iter_mut().flat_map(|g| std::mem::take(&mut g.events)).collect();
         let (head, count) = (events.last().map(|e| e.position), events.len());
         if events.is_empty() {
-            return InFlight { commit: None, groups, head, events: count, started };
+            return InFlight { commit: None, groups, head, events: count, started, tail: Vec::new() };
         }
+        let tail = if self.tail.is_some() { events.clone() } else { Vec::new() };
         // Later groups hold newer rows of the same account or transfer: keep the last.
         let mut accounts = HashMap::new();
         let mut transfers = HashMap::new();
@@ -223,11 +229,11 @@ impl Committer {
             Poll::Ready(())
         })
         .await;
-        InFlight { commit: Some(commit), groups, head, events: count, started }
+        InFlight { commit: Some(commit), groups, head, events: count, started, tail }
     }
 
     /// A commit landed: publish what it changed, then answer its callers.
-    fn land(&mut self, landed: InFlight) {
+    fn land(&mut self, mut landed: InFlight) {
         if let Some(head) = landed.head {
             let events = landed.events as u64;
             self.metrics.observe_commit(micros(landed.started.elapsed()), events);
@@ -249,6 +255,9 @@ impl Committer {
             self.view.publish(committed, entities, head);
             self.metrics.set_head(head);
             WriterMetrics::add(&self.metrics.groups, 1);
+            if let Some(tail) = &self.tail {
+                tail.publish(std::mem::take(&mut landed.tail));
+            }
         }
         landed.groups.into_iter().flat_map(|g| g.replies).for_each(super::Reply::send);
     }

@@ -54,6 +54,9 @@ pub struct WriterConfig {
     pub expiry_interval: Duration,
     /// Readers of the log the writer must not run away from (backpressure); none by default.
     pub followers: Option<Arc<crate::followers::Followers>>,
+    /// Followers in the same process, handed every landed commit's events (`tail`); none by
+    /// default.
+    pub tail: Option<crate::tail::Tail>,
 }
 
 impl Default for WriterConfig {
@@ -69,6 +72,7 @@ impl Default for WriterConfig {
             standby: Standby::Refuse,
             expiry_interval: Duration::from_secs(1),
             followers: None,
+            tail: None,
         }
     }
 }
@@ -166,9 +170,15 @@ pub struct LedgerHandle {
     metrics: Arc<WriterMetrics>,
     view: Arc<CommittedView>,
     currencies: Arc<Currencies>,
+    tail: Option<crate::tail::Tail>,
 }
 
 impl LedgerHandle {
+    /// The tail every landed commit is handed to, when the writer was given one.
+    pub fn tail(&self) -> Option<&crate::tail::Tail> {
+        self.tail.as_ref()
+    }
+
     /// Submits a command of any domain; a refusal comes back as that domain's rejection.
     pub async fn submit<C>(&self, command: C, meta: EventMeta) -> Result<Decision<C::Rejection>, WriteError>
     where
@@ -253,18 +263,12 @@ impl Writer {
         metrics.set_head(loaded.head);
 
         let currencies = Arc::new(config.currencies.clone());
+        let tail = config.tail.clone();
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (sealed_tx, sealed_rx) = mpsc::channel(64);
         let (epoch_tx, epoch_rx) = watch::channel(0u64);
-        let committer = committer::Committer::new(
-            url,
-            writer_conn,
-            config.max_commit_events,
-            config.pipeline_depth,
-            Arc::clone(&metrics),
-            Arc::clone(&view),
-            epoch_tx,
-        );
+        let committer =
+            committer::Committer::new(url, writer_conn, &config, Arc::clone(&metrics), Arc::clone(&view), epoch_tx);
         let decider = decider::Decider::new(
             config,
             read_conn,
@@ -281,7 +285,7 @@ impl Writer {
             let _ = committing.await;
             info!("writer stopped: every handle was dropped");
         });
-        Ok((LedgerHandle { tx, metrics, view, currencies }, task))
+        Ok((LedgerHandle { tx, metrics, view, currencies, tail }, task))
     }
 }
 

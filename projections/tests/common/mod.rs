@@ -9,7 +9,7 @@ use ledger_core::{
     AccountId, AccountKind, AccountRef, BalanceLimit, CreateTransfer, Currencies, CurrencyCode, LedgerState,
     OpenAccount, TransferId,
 };
-use ledger_store::{EventMeta, Writer, WriterConfig};
+use ledger_store::{EventMeta, LedgerHandle, Writer, WriterConfig};
 use projections::{Model, status, step};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -19,6 +19,13 @@ use uuid::Uuid;
 /// A seeded workload of opens, transfers, holds, posts, voids, reversals and freezes.
 pub async fn generate(db: &TestDatabase, seed: u64, commands: usize) {
     let (ledger, task) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
+    generate_with(&ledger, seed, commands).await;
+    drop(ledger);
+    task.await.unwrap();
+}
+
+/// `generate` through a running writer.
+pub async fn generate_with(ledger: &LedgerHandle, seed: u64, commands: usize) {
     let mut rng = seed | 1;
     let mut next = move |n: u64| {
         rng ^= rng << 13;
@@ -90,8 +97,6 @@ pub async fn generate(db: &TestDatabase, seed: u64, commands: usize) {
         let meta = EventMeta { channel: Some(["pos", "shop", "psp"][next(3) as usize].into()), ..EventMeta::default() };
         ledger.submit(command, meta).await.unwrap().ok();
     }
-    drop(ledger);
-    task.await.unwrap();
 }
 
 pub async fn catch_up(conn: &mut PgConnection) {
