@@ -202,7 +202,7 @@ impl Settings {
             kafka,
             certificates,
             payouts,
-            max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(100_000),
+            max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(20_000),
             projection_runners: env("LEDGER_PROJECTION_RUNNERS")?.or(file.projection_runners).unwrap_or(1).max(1),
             writer: WriterConfig {
                 currencies,

@@ -18,10 +18,10 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
         .then(|| ledger_store::followers::Followers::new(settings.max_projection_lag));
     settings.writer.followers = followers.clone();
     // The read models in this process take what the writer just committed from memory, up to
-    // as far behind as the backpressure lets them fall.
+    // as far behind as the backpressure lets them fall (and one commit more).
     if settings.projections {
-        let keep = if settings.max_projection_lag > 0 { settings.max_projection_lag } else { 100_000 };
-        settings.writer.tail = Some(ledger_store::tail::Tail::new(keep as usize));
+        let lag = if settings.max_projection_lag > 0 { settings.max_projection_lag as usize } else { 100_000 };
+        settings.writer.tail = Some(ledger_store::tail::Tail::new(lag + settings.writer.max_commit_events));
     }
     let (ledger, writer) = ledger_store::Writer::start(url, settings.writer).await.context("starting the writer")?;
     let pool = sqlx::postgres::PgPoolOptions::new()
