@@ -17,9 +17,10 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     let followers = (settings.projections && settings.max_projection_lag > 0)
         .then(|| ledger_store::followers::Followers::new(settings.max_projection_lag));
     settings.writer.followers = followers.clone();
-    // The read models in this process take what the writer just committed from memory, up to
-    // as far behind as the backpressure lets them fall (and one commit more).
-    if settings.projections {
+    // The read models and the Kafka publisher in this process take what the writer just
+    // committed from memory, up to as far behind as the backpressure lets the read models fall
+    // (and one commit more).
+    if settings.projections || settings.kafka.is_some() {
         let lag = if settings.max_projection_lag > 0 { settings.max_projection_lag as usize } else { 100_000 };
         settings.writer.tail = Some(ledger_store::tail::Tail::new(lag + settings.writer.max_commit_events));
     }
@@ -66,6 +67,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             let mut domains = crate::certificates::publisher_domains(kafka);
             domains.extend(crate::payouts::publisher_domains(kafka));
             let topics = kafka.topics.clone();
+            let tail = ledger.tail().cloned();
             publisher = Some(tokio::spawn(async move {
                 // Topics the broker could not be asked about at start-up are checked first.
                 if let Some(pending) = ready {
@@ -75,7 +77,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
                         _ = stop.wait_for(|stopped| *stopped) => return,
                     }
                 }
-                streams::publisher::run_with(&url, sink, topics, domains, config, stopped).await
+                streams::publisher::run_with(&url, sink, topics, domains, config, stopped, tail.as_ref()).await
             }));
             if let Some(topic) = kafka.transfer_requests_topic.clone() {
                 let dead_letters = format!("{topic}.dlq");

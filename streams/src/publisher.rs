@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ledger_store::RecordedEvent;
 use ledger_store::follow::{FollowConfig, Progress};
+use ledger_store::tail::{Tail, TailReader};
 use sqlx::PgConnection;
 use tracing::error;
 
@@ -106,21 +107,26 @@ async fn checkpoint(conn: &mut PgConnection) -> Result<(i64, Option<i64>), sqlx:
 /// Publishes the next page, if any, and advances the checkpoint. Returns how many events it
 /// published (0: caught up, or halted).
 pub async fn step<S: Sink>(conn: &mut PgConnection, sink: &S, topics: &Topics) -> Result<usize, PublishError> {
-    advance(conn, sink, topics, &[]).await.map(|(published, _)| published)
+    advance(conn, sink, topics, &[], None).await.map(|(published, _)| published)
 }
 
-/// `step`, also answering the checkpoint it leaves (`None`: halted).
+/// `step`, also answering the checkpoint it leaves (`None`: halted). With `tail`, a page the
+/// writer in this process has just committed comes from memory instead of the log.
 async fn advance<S: Sink>(
     conn: &mut PgConnection,
     sink: &S,
     topics: &Topics,
     domains: &[Box<dyn DomainTopics>],
+    tail: Option<&mut TailReader>,
 ) -> Result<(usize, Option<i64>), PublishError> {
     let (after, halted) = checkpoint(conn).await?;
     if halted.is_some() {
         return Ok((0, None));
     }
-    let page = ledger_store::log::page(conn, after, PAGE).await?;
+    let page = match tail.and_then(|t| t.page(after, PAGE as usize)) {
+        Some(page) => page,
+        None => ledger_store::log::page(conn, after, PAGE).await?,
+    };
     let Some(last) = page.last().map(|r| r.position) else { return Ok((0, Some(after))) };
     let mut batch = Vec::with_capacity(page.len() * 2);
     for record in &page {
@@ -151,10 +157,11 @@ pub async fn run<S: Sink>(
     config: PublisherConfig,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    run_with(url, sink, topics, Vec::new(), config, stop).await
+    run_with(url, sink, topics, Vec::new(), config, stop, None).await
 }
 
-/// `run`, also publishing what each domain derives from the log.
+/// `run`, also publishing what each domain derives from the log; beside the writer, pages it
+/// has just committed are taken from its `tail`.
 pub async fn run_with<S: Sink>(
     url: &str,
     sink: S,
@@ -162,6 +169,7 @@ pub async fn run_with<S: Sink>(
     domains: Vec<Box<dyn DomainTopics>>,
     config: PublisherConfig,
     stop: tokio::sync::watch::Receiver<bool>,
+    tail: Option<&Tail>,
 ) {
     let follow = FollowConfig {
         page: PAGE as usize,
@@ -170,7 +178,8 @@ pub async fn run_with<S: Sink>(
         backoff: config.backoff,
         max_backoff: config.max_backoff,
     };
-    ledger_store::follow::run(url, &mut Publisher { sink, topics, domains }, follow, stop, None).await
+    let tail = tail.map(Tail::reader);
+    ledger_store::follow::run(url, &mut Publisher { sink, topics, domains, tail }, follow, stop, None).await
 }
 
 /// The publisher as a follower of the log.
@@ -178,6 +187,7 @@ struct Publisher<S> {
     sink: S,
     topics: Topics,
     domains: Vec<Box<dyn DomainTopics>>,
+    tail: Option<TailReader>,
 }
 
 impl<S: Sink> ledger_store::follow::Follow for Publisher<S> {
@@ -197,7 +207,7 @@ impl<S: Sink> ledger_store::follow::Follow for Publisher<S> {
     }
 
     async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, PublishError> {
-        match advance(conn, &self.sink, &self.topics, &self.domains).await {
+        match advance(conn, &self.sink, &self.topics, &self.domains, self.tail.as_mut()).await {
             Ok((read, checkpoint)) => Ok(Progress { read, checkpoint }),
             Err(PublishError::Poison { position, error }) => {
                 error!(position, error, "Kafka publisher halted on an event it cannot publish");

@@ -304,3 +304,48 @@ async fn a_second_publisher_waits_and_takes_over_where_the_first_stopped() {
     ledger.task.await.unwrap();
     ledger.db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_beside_the_writer_takes_its_pages_from_the_tail_and_publishes_every_event_once() {
+    let broker = Broker::any();
+    let prefix = prefix();
+    let names = [format!("{prefix}.events"), format!("{prefix}.accounts"), format!("{prefix}.transfers")];
+    broker.create_topics(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    let db = test_support::fresh_database().await;
+    let tail = ledger_store::tail::Tail::new(100_000);
+    let writer = ledger_store::WriterConfig { tail: Some(tail.clone()), ..ledger_store::WriterConfig::default() };
+    let (handle, task) = ledger_store::Writer::start(&db.url, writer).await.unwrap();
+    let sink =
+        KafkaSink::new(&KafkaSettings { brokers: broker.brokers.clone(), message_timeout: Duration::from_secs(30) })
+            .unwrap();
+    let topics = Topics::with_defaults(&prefix).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (url, publisher_tail) = (db.url.clone(), tail.clone());
+    let publisher = tokio::spawn(async move {
+        streams::publisher::run_with(&url, sink, topics, Vec::new(), config(), stopped, Some(&publisher_tail)).await
+    });
+    workload(&handle, 0).await;
+    workload(&handle, 1).await;
+
+    let stored = {
+        let mut conn = db.connect().await;
+        ledger_store::log::page(&mut conn, 0, 100_000).await.unwrap()
+    };
+    let n = stored.len();
+    let events = read_until(&broker.brokers, &names[0], Duration::from_secs(60), |r| r.len() >= n).await;
+    assert_eq!(events.len(), n, "every event exactly once");
+    let by_position: HashMap<i64, &ledger_store::RecordedEvent> = stored.iter().map(|r| (r.position, r)).collect();
+    for received in &events {
+        let envelope: Envelope = serde_json::from_slice(&received.payload).unwrap();
+        let record = by_position[&envelope.position];
+        assert_eq!(envelope.id, record.event_id);
+        assert_eq!(envelope.event().unwrap(), record.event().unwrap());
+    }
+    assert_eq!(distinct_ids(&events).len(), n);
+    assert!(tail.served() > 0, "pages came from memory");
+    stop.send(true).unwrap();
+    publisher.await.unwrap();
+    drop(handle);
+    task.await.unwrap();
+    db.drop_database().await;
+}
