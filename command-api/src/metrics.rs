@@ -47,7 +47,8 @@ impl HttpMetrics {
             ("ledger_writer_failed_commits_total", "counter", get(&m.failed_commits)),
             ("ledger_writer_head_position", "gauge", get(&m.head_position)),
             ("ledger_writer_queue_depth", "gauge", ledger.queue_depth() as u64),
-            // Events the read models in this process took from the writer's tail, not the log.
+            // Events the read models and the Kafka publisher in this process took from the
+            // writer's tail, not the log.
             ("ledger_projection_events_from_memory_total", "counter", ledger.tail().map_or(0, |t| t.served())),
         ];
         for (name, kind, value) in counters {
