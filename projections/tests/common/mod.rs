@@ -115,7 +115,14 @@ pub async fn catch_up(conn: &mut PgConnection) {
         });
         loop {
             let s = status(conn).await.unwrap();
-            if s.iter().any(|p| p.name == model.name() && p.lag == 0) {
+            // Tables of an older definition are rebuilt before the runner follows the log: a
+            // model caught up in its old layout is not done yet.
+            let definition: Option<i32> = sqlx::query_scalar("SELECT definition FROM projections WHERE name = $1")
+                .bind(model.name())
+                .fetch_optional(&mut *conn)
+                .await
+                .unwrap();
+            if s.iter().any(|p| p.name == model.name() && p.lag == 0) && definition == Some(model.definition()) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
