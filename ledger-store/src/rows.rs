@@ -229,7 +229,7 @@ impl ToSql for EntityRowOut {
                 &i32::try_from(row.version)?,
                 first,
                 last,
-                &Jsonb(&row.state),
+                &Json(&row.state),
             ],
         )
     }

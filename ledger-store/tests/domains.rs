@@ -141,7 +141,7 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
     assert_eq!((report.accounts, report.transfers, report.entities), (3, 3, 1));
 
     // A stored row that the log does not give is caught.
-    sqlx::query("UPDATE entities SET state = jsonb_set(state, '{nominal}', '\"1000.00\"') WHERE kind = 'certificate'")
+    sqlx::query("UPDATE entities SET state = jsonb_set(state::jsonb, '{nominal}', '\"1000.00\"')::json WHERE kind = 'certificate'")
         .execute(&mut conn)
         .await
         .unwrap();
@@ -149,13 +149,13 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
         panic!("tampering not caught")
     };
     assert!(problem.contains("certificate GC-1"), "{problem}");
-    sqlx::query("UPDATE entities SET state = jsonb_set(state, '{nominal}', '\"100.00\"') WHERE kind = 'certificate'")
+    sqlx::query("UPDATE entities SET state = jsonb_set(state::jsonb, '{nominal}', '\"100.00\"')::json WHERE kind = 'certificate'")
         .execute(&mut conn)
         .await
         .unwrap();
     verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
     // So is an open authorization the log closed.
-    sqlx::query("UPDATE entities SET state = jsonb_set(state, '{open}', '{\"a1\": \"30.00\"}')")
+    sqlx::query("UPDATE entities SET state = jsonb_set(state::jsonb, '{open}', '{\"a1\": \"30.00\"}')::json")
         .execute(&mut conn)
         .await
         .unwrap();
@@ -216,6 +216,9 @@ async fn operation_rows_of_an_earlier_release_are_folded_into_their_certificates
             "at": closing["at"], "version": 1}),
         ),
     ];
+    // That release stored the state as `jsonb` (migration 0015 made it `json`).
+    let as_jsonb = "ALTER TABLE entities ALTER COLUMN state TYPE jsonb USING state::jsonb";
+    sqlx::query(as_jsonb).execute(&mut conn).await.unwrap();
     sqlx::query("UPDATE entities SET state = state - 'open' - 'closing'").execute(&mut conn).await.unwrap();
     for (id, key, state) in legacy {
         sqlx::query(
@@ -229,12 +232,15 @@ async fn operation_rows_of_an_earlier_release_are_folded_into_their_certificates
         .await
         .unwrap();
     }
-    // Migrated, the rows are what the log gives; run again, the migration changes nothing.
+    // Migrated (0014 on that layout, then 0015), the rows are what the log gives; run again, the
+    // migrations change nothing.
     for _ in 0..2 {
+        sqlx::query(as_jsonb).execute(&mut conn).await.unwrap();
         sqlx::raw_sql(include_str!("../../migrations/0014_certificate_operations_in_transfers.sql"))
             .execute(&mut conn)
             .await
             .unwrap();
+        sqlx::raw_sql(include_str!("../../migrations/0015_entities_state_json.sql")).execute(&mut conn).await.unwrap();
         let migrated: Vec<(uuid::Uuid, serde_json::Value)> =
             sqlx::query_as("SELECT id, state FROM entities ORDER BY id").fetch_all(&mut conn).await.unwrap();
         assert_eq!(migrated, now);
