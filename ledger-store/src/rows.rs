@@ -242,3 +242,18 @@ impl ToSql for EntityRowOut {
 fn version(a: &Account) -> std::result::Result<i32, Box<dyn Error + Sync + Send>> {
     Ok(i32::try_from(a.version)?)
 }
+
+/// A `ledger_entity_change`: an existing entity's new key, version, latest position and state.
+#[derive(Debug)]
+pub struct EntityChange(pub ledger_core::EntityRow, pub i64);
+
+impl ToSql for EntityChange {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result {
+        let EntityChange(row, last) = self;
+        record(ty, out, &[&row.id, &row.key.as_str(), &i32::try_from(row.version)?, last, &Json(&row.state)])
+    }
+    fn accepts(ty: &Type) -> bool {
+        composite(ty, "ledger_entity_change")
+    }
+    to_sql_checked!();
+}

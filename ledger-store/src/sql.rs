@@ -313,7 +313,8 @@ pub type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
 /// probe misses, to accept an empty log or raise), then writes the events, the
 /// accounts opened in it (inserted whole), the accounts it changed (balances, status, version
 /// and position only), the transfers created in it (inserted) and changed by it (updated by
-/// id), the domain entities it touched (one generic keyed row each, inserted or replaced), and
+/// id), the domain entities created in it (one generic keyed row each, inserted) and changed by it
+/// (updated by id), and
 /// notifies `ledger_events` with the new head. Rows travel as one array of composite
 /// values per table (`rows`). Run on the writer's tokio-postgres connection, where commits are
 /// pipelined (see `writer::committer`).
@@ -332,20 +333,22 @@ pub const WRITE_GROUP: &str = "WITH continues AS (SELECT CASE WHEN EXISTS (SELEC
        UPDATE transfers t SET status = x.status, position = x.position, reversed_by = x.reversed_by \
        FROM UNNEST($7::ledger_transfer_change[]) AS x WHERE t.id = x.id \
        RETURNING 1), \
-     entities AS ( \
-       INSERT INTO entities SELECT * FROM UNNEST($8::entities[]) ON CONFLICT (id) DO UPDATE \
-       SET key = EXCLUDED.key, version = EXCLUDED.version, position = EXCLUDED.position, state = EXCLUDED.state \
+     new_entities AS (INSERT INTO entities SELECT * FROM UNNEST($8::entities[]) RETURNING 1), \
+     changed_entities AS ( \
+       UPDATE entities e SET key = x.key, version = x.version, position = x.position, state = x.state \
+       FROM UNNEST($9::ledger_entity_change[]) AS x WHERE e.id = x.id \
        RETURNING 1), \
-     notified AS (SELECT pg_notify('ledger_events', $9::text)) \
+     notified AS (SELECT pg_notify('ledger_events', $10::text)) \
      SELECT (SELECT ok FROM continues) + (SELECT count(*) FROM new_events) + (SELECT count(*) FROM new_accounts) \
        + (SELECT count(*) FROM changed_accounts) + (SELECT count(*) FROM new_transfers) \
-       + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM entities) + (SELECT count(*) FROM notified)";
+       + (SELECT count(*) FROM changed_transfers) + (SELECT count(*) FROM new_entities) \
+       + (SELECT count(*) FROM changed_entities) + (SELECT count(*) FROM notified)";
 
 impl GroupWrite<'_> {
     /// The parameters of `WRITE_GROUP`, in order. The events are moved, not copied.
     pub fn into_params(self) -> Vec<Param> {
-        // Accounts and transfers whose first event is in this commit are new rows (a plain
-        // INSERT, no conflict check); the rest already exist and are updated by primary key.
+        // Accounts, transfers and entities whose first event is in this commit are new rows (a
+        // plain INSERT, no conflict check); the rest already exist and are updated by primary key.
         let first_position = self.events.first().map_or(i64::MAX, |r| r.position);
         let head = self.events.last().map_or(self.after.0, |r| r.position);
         let (mut fresh, mut changed) = (Vec::new(), Vec::new());
@@ -364,8 +367,14 @@ impl GroupWrite<'_> {
                 moved.push(rows::TransferChange(transfer.clone()));
             }
         }
-        let entities: Vec<rows::EntityRowOut> =
-            self.entities.into_iter().map(|(row, first, last)| rows::EntityRowOut(row.clone(), first, last)).collect();
+        let (mut born, mut rewritten) = (Vec::new(), Vec::new());
+        for (row, first, last) in self.entities {
+            if first >= first_position {
+                born.push(rows::EntityRowOut(row.clone(), first, last));
+            } else {
+                rewritten.push(rows::EntityChange(row.clone(), last));
+            }
+        }
         let events: Vec<rows::EventRow> = self.events.into_iter().map(rows::EventRow).collect();
         vec![
             Box::new(self.after.0),
@@ -375,7 +384,8 @@ impl GroupWrite<'_> {
             Box::new(changed),
             Box::new(created),
             Box::new(moved),
-            Box::new(entities),
+            Box::new(born),
+            Box::new(rewritten),
             // Listeners (projections) hear the new head when the commit lands.
             Box::new(head.to_string()),
         ]

@@ -216,9 +216,10 @@ async fn operation_rows_of_an_earlier_release_are_folded_into_their_certificates
             "at": closing["at"], "version": 1}),
         ),
     ];
-    // That release stored the state as `jsonb` (migration 0015 made it `json`).
-    let as_jsonb = "ALTER TABLE entities ALTER COLUMN state TYPE jsonb USING state::jsonb";
-    sqlx::query(as_jsonb).execute(&mut conn).await.unwrap();
+    // That release stored the state as `jsonb` and had no entity change type (migration 0015).
+    let as_jsonb = "ALTER TABLE entities ALTER COLUMN state TYPE jsonb USING state::jsonb; \
+                    DROP TYPE IF EXISTS ledger_entity_change";
+    sqlx::raw_sql(as_jsonb).execute(&mut conn).await.unwrap();
     sqlx::query("UPDATE entities SET state = state - 'open' - 'closing'").execute(&mut conn).await.unwrap();
     for (id, key, state) in legacy {
         sqlx::query(
@@ -235,7 +236,7 @@ async fn operation_rows_of_an_earlier_release_are_folded_into_their_certificates
     // Migrated (0014 on that layout, then 0015), the rows are what the log gives; run again, the
     // migrations change nothing.
     for _ in 0..2 {
-        sqlx::query(as_jsonb).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(as_jsonb).execute(&mut conn).await.unwrap();
         sqlx::raw_sql(include_str!("../../migrations/0014_certificate_operations_in_transfers.sql"))
             .execute(&mut conn)
             .await

@@ -1,12 +1,13 @@
 //! The decider: in-memory state, `decide`/`apply`, positions and the hash chain.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ledger_core::ledger::decide::execute_batch;
 use ledger_core::{
-    AccountId, Command, Currencies, EntityRef, EntityRow, Event, Replay, State, Subject, Timestamp, Touched, TransferId,
+    AccountId, Command, Currencies, Entity, EntityRef, EntityRow, Event, Replay, State, Subject, Timestamp, Touched,
+    TransferId,
 };
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, watch};
@@ -123,6 +124,9 @@ struct Staged {
     accounts: BTreeSet<AccountId>,
     transfers: BTreeSet<TransferId>,
     entities: BTreeSet<EntityRef>,
+    /// The stored form of an entity a command answered with, while no later command of the
+    /// group touched it: the commit's row for it (serialized once, not again).
+    answered: HashMap<Uuid, EntityRow>,
 }
 
 impl Decider {
@@ -353,7 +357,8 @@ impl Decider {
                 .iter()
                 .map(|e| {
                     let (first, last) = self.positions[&e.id];
-                    (self.state.row(*e).expect("touched entities are in memory"), first, last)
+                    let row = staged.answered.remove(&e.id);
+                    (row.unwrap_or_else(|| self.state.row(*e).expect("touched entities are in memory")), first, last)
                 })
                 .collect(),
             events: staged.events,
@@ -414,12 +419,18 @@ impl Decider {
                 match subject {
                     Subject::Account(id) => staged.accounts.insert(id),
                     Subject::Transfer(id) => staged.transfers.insert(id),
-                    Subject::Entity(e) => staged.entities.insert(e),
+                    Subject::Entity(e) => {
+                        staged.answered.remove(&e.id);
+                        staged.entities.insert(e)
+                    }
                 };
             }
         }
         let answer = command.answer();
         let entity = answer.and_then(|a| self.state.entity(a.subject));
+        if let (Some(Entity::Row(row)), false) = (&entity, events.is_empty()) {
+            staged.answered.insert(row.id, row.clone());
+        }
         let position = match (answer, &entity, events.is_empty()) {
             (Some(answer), Some(_), true) => self.position_of(answer.subject.id(), answer.replay == Replay::First),
             _ => self.next_position - 1,
