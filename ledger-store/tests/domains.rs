@@ -165,6 +165,32 @@ async fn a_certificate_and_its_postings_commit_together_and_survive_a_restart() 
     assert!(problem.contains("certificate GC-1"), "{problem}");
 }
 
+/// Commands on one certificate decided together (sent at once, taken by the writer as one
+/// group): each answers with the certificate as it left it, and the commit stores the row the
+/// last of them left, which is what the log gives.
+#[tokio::test]
+async fn commands_on_one_certificate_decided_together_answer_each_their_own_state_and_store_the_last() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    submit(&ledger, issue("GC-1")).await.unwrap();
+    submit(&ledger, activate("GC-1")).await.unwrap();
+    let ops: Vec<String> = (1..=20).map(|n| format!("a{n}")).collect();
+    let answers = futures_util::future::join_all(ops.iter().map(|op| submit(&ledger, authorize(op, "1")))).await;
+    let mut open: Vec<usize> = answers.iter().map(|a| certificate(a.as_ref().unwrap()).open.len()).collect();
+    open.sort_unstable();
+    assert_eq!(open, (1..=20).collect::<Vec<_>>(), "each answer shows the authorizations up to its own");
+    stop(ledger, task).await;
+    verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+
+    let (ledger, task) = start(&db).await;
+    let again = submit(&ledger, authorize("a20", "1")).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(certificate(&again).open.len(), 20, "the stored row holds every authorization");
+    assert_eq!(submit(&ledger, authorize("a21", "80.01")).await.unwrap_err().code(), "insufficient_funds");
+    stop(ledger, task).await;
+    db.drop_database().await;
+}
+
 /// A database written when a certificate's operations had rows of their own: the migration
 /// folds them into their certificate's row (open authorizations, the closing operation), and
 /// the result is what the log gives.

@@ -1,6 +1,6 @@
 //! The decider: in-memory state, `decide`/`apply`, positions and the hash chain.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -116,6 +116,8 @@ pub(super) struct Decider {
     known: Known,
     /// What the event being sealed touched (reused, not allocated per event).
     touched: Vec<Touched>,
+    /// The entities the command being staged touched.
+    touched_entities: BTreeSet<EntityRef>,
 }
 
 #[derive(Default)]
@@ -123,10 +125,9 @@ struct Staged {
     events: Vec<RecordedEvent>,
     accounts: BTreeSet<AccountId>,
     transfers: BTreeSet<TransferId>,
-    entities: BTreeSet<EntityRef>,
-    /// The stored form of an entity a command answered with, while no later command of the
-    /// group touched it: the commit's row for it (serialized once, not again).
-    answered: HashMap<Uuid, EntityRow>,
+    /// Each touched entity's stored form as the latest command touching it left it: made once
+    /// per command, it is both the commit's row and that command's answer.
+    entities: BTreeMap<EntityRef, EntityRow>,
 }
 
 impl Decider {
@@ -156,6 +157,7 @@ impl Decider {
             throttle: crate::followers::Throttle::default(),
             known: Known::build(&config_url),
             touched: Vec::new(),
+            touched_entities: BTreeSet::new(),
         };
         decider.install(loaded);
         decider
@@ -354,11 +356,10 @@ impl Decider {
                 .collect(),
             entities: staged
                 .entities
-                .iter()
-                .map(|e| {
-                    let (first, last) = self.positions[&e.id];
-                    let row = staged.answered.remove(&e.id);
-                    (row.unwrap_or_else(|| self.state.row(*e).expect("touched entities are in memory")), first, last)
+                .into_values()
+                .map(|row| {
+                    let (first, last) = self.positions[&row.id];
+                    (row, first, last)
                 })
                 .collect(),
             events: staged.events,
@@ -419,18 +420,18 @@ impl Decider {
                 match subject {
                     Subject::Account(id) => staged.accounts.insert(id),
                     Subject::Transfer(id) => staged.transfers.insert(id),
-                    Subject::Entity(e) => {
-                        staged.answered.remove(&e.id);
-                        staged.entities.insert(e)
-                    }
+                    Subject::Entity(e) => self.touched_entities.insert(e),
                 };
             }
         }
-        let answer = command.answer();
-        let entity = answer.and_then(|a| self.state.entity(a.subject));
-        if let (Some(Entity::Row(row)), false) = (&entity, events.is_empty()) {
-            staged.answered.insert(row.id, row.clone());
+        for e in std::mem::take(&mut self.touched_entities) {
+            staged.entities.insert(e, self.state.row(e).expect("touched entities are in memory"));
         }
+        let answer = command.answer();
+        let entity = answer.and_then(|a| match a.subject {
+            Subject::Entity(e) => staged.entities.get(&e).cloned().or_else(|| self.state.row(e)).map(Entity::Row),
+            subject => self.state.entity(subject),
+        });
         let position = match (answer, &entity, events.is_empty()) {
             (Some(answer), Some(_), true) => self.position_of(answer.subject.id(), answer.replay == Replay::First),
             _ => self.next_position - 1,
