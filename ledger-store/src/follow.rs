@@ -119,6 +119,7 @@ async fn follow<F: Follow>(
     loop {
         // A full page means more is waiting: keep going without pause.
         loop {
+            let started = std::time::Instant::now();
             let progress = tokio::select! {
                 progress = follower.step(&mut conn) => progress?,
                 _ = stop.changed() => return Ok(()),
@@ -133,6 +134,9 @@ async fn follow<F: Follow>(
             };
             if let Some(r) = report {
                 r.report(checkpoint);
+                if progress.read >= config.page {
+                    r.applied_full_page(progress.read, started.elapsed());
+                }
             }
             if progress.read < config.page {
                 break;

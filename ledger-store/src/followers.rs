@@ -1,11 +1,16 @@
 //! Backpressure: readers of the log that run beside the writer (the projections `ledger up`
 //! runs) report how far they got, and the writer does not run away from the slowest one.
 //!
-//! While the slowest follower is at most `max_lag` events behind, nothing changes. Beyond that,
-//! the writer earns the right to write half as many events as the followers apply, so the lag
-//! shrinks back to the bound instead of growing, and writes slow down but never stop while
-//! the followers make progress. A follower that is halted, gone, or has not advanced for
-//! `STALL` while behind is ignored: a stuck read model never stops payments.
+//! The bound is `max_lag` events, and with a `max_delay` also time: no more events than the
+//! followers apply in `max_delay` at the pace they apply full pages (measured as they go; the
+//! slowest pace of all counts, and the bound never drops below `MIN_BOUND`), so once the writes
+//! stop the followers have everything within about `max_delay`, however costly an event is to
+//! apply (many accounts, a second database, a slow machine). While the slowest follower is
+//! within the bound, nothing changes. Beyond it, the writer earns the right to write half as
+//! many events as the followers apply, so the lag shrinks back to the bound instead of growing,
+//! and writes slow down but never stop while the followers make progress. A follower that is
+//! halted, gone, or has not advanced for `STALL` while behind is ignored: a stuck read model
+//! never stops payments.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +19,9 @@ use std::time::{Duration, Instant};
 /// A follower behind the bound that has not advanced for this long is not waited for.
 pub const STALL: Duration = Duration::from_secs(5);
 
+/// The time bound never holds the writer closer than this many events to the followers.
+pub const MIN_BOUND: i64 = 1_000;
+
 #[derive(Debug)]
 struct Slot {
     name: String,
@@ -21,12 +29,15 @@ struct Slot {
     checkpoint: AtomicI64,
     /// Microseconds since `Followers::epoch` of its last advance.
     advanced_micros: AtomicI64,
+    /// Events per second it applies a full page at (a moving average); 0 until it applied one.
+    pace: AtomicI64,
 }
 
 /// The followers of one writer.
 #[derive(Debug)]
 pub struct Followers {
     max_lag: i64,
+    max_delay: Option<Duration>,
     epoch: Instant,
     slots: Mutex<Vec<Arc<Slot>>>,
 }
@@ -47,6 +58,15 @@ impl Follower {
         }
     }
 
+    /// A full page of `events` took `took` to apply: the pace the time bound is taken at.
+    pub fn applied_full_page(&self, events: usize, took: Duration) {
+        let micros = took.as_micros().max(1);
+        let sample = i64::try_from(events as u128 * 1_000_000 / micros).unwrap_or(i64::MAX).max(1);
+        let before = self.slot.pace.load(Ordering::Relaxed);
+        let pace = if before == 0 { sample } else { before - before / 4 + sample / 4 };
+        self.slot.pace.store(pace.max(1), Ordering::Relaxed);
+    }
+
     pub fn leave(&self) {
         self.slot.checkpoint.store(i64::MAX, Ordering::Relaxed);
     }
@@ -61,7 +81,17 @@ impl Drop for Follower {
 impl Followers {
     /// `max_lag` events: how far the writer may run ahead of the slowest follower.
     pub fn new(max_lag: i64) -> Arc<Followers> {
-        Arc::new(Followers { max_lag: max_lag.max(1), epoch: Instant::now(), slots: Mutex::new(Vec::new()) })
+        Followers::with_max_delay(max_lag, None)
+    }
+
+    /// `max_lag` events, and no more than the followers apply in `max_delay` (see the module).
+    pub fn with_max_delay(max_lag: i64, max_delay: Option<Duration>) -> Arc<Followers> {
+        Arc::new(Followers {
+            max_lag: max_lag.max(1),
+            max_delay: max_delay.filter(|d| !d.is_zero()),
+            epoch: Instant::now(),
+            slots: Mutex::new(Vec::new()),
+        })
     }
 
     /// Registers a follower; it counts once it reports its first checkpoint.
@@ -70,6 +100,7 @@ impl Followers {
             name: name.to_owned(),
             checkpoint: AtomicI64::new(i64::MAX),
             advanced_micros: AtomicI64::new(self.epoch.elapsed().as_micros() as i64),
+            pace: AtomicI64::new(0),
         });
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.retain(|s| s.checkpoint.load(Ordering::Relaxed) != i64::MAX || Arc::strong_count(s) > 1);
@@ -81,6 +112,26 @@ impl Followers {
         self.max_lag
     }
 
+    /// How many events the writer may run ahead now: `max_lag`, or fewer where the slowest
+    /// pace of the followers applies fewer in `max_delay` (never below `MIN_BOUND`).
+    pub fn bound(&self) -> i64 {
+        let Some(delay) = self.max_delay else { return self.max_lag };
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slowest_pace = slots
+            .iter()
+            .filter(|s| s.checkpoint.load(Ordering::Relaxed) != i64::MAX)
+            .map(|s| s.pace.load(Ordering::Relaxed))
+            .filter(|pace| *pace > 0)
+            .min();
+        match slowest_pace {
+            Some(pace) => {
+                let in_delay = i64::try_from(pace as i128 * delay.as_micros() as i128 / 1_000_000).unwrap_or(i64::MAX);
+                in_delay.clamp(MIN_BOUND.min(self.max_lag), self.max_lag)
+            }
+            None => self.max_lag,
+        }
+    }
+
     /// The checkpoint of the slowest follower worth waiting for, with its name.
     pub fn slowest(&self, head: i64) -> Option<(i64, String)> {
         let now = self.epoch.elapsed().as_micros() as i64;
@@ -90,7 +141,10 @@ impl Followers {
             .filter_map(|s| {
                 let checkpoint = s.checkpoint.load(Ordering::Relaxed);
                 let stalled = now - s.advanced_micros.load(Ordering::Relaxed) > STALL.as_micros() as i64;
-                let waited_for = checkpoint != i64::MAX && !(stalled && head - checkpoint > self.max_lag);
+                // Stalled past the lowest the bound can be: never waited for, whatever the
+                // bound is at the moment.
+                let waited_for =
+                    checkpoint != i64::MAX && !(stalled && head - checkpoint > self.max_lag.min(MIN_BOUND));
                 waited_for.then(|| (checkpoint, s.name.clone()))
             })
             .min()
@@ -111,7 +165,7 @@ impl Throttle {
     pub(crate) fn check(&mut self, followers: &Followers, head: i64) -> Option<i64> {
         let (slowest, _) = followers.slowest(head)?;
         let lag = head - slowest;
-        if lag <= followers.max_lag() {
+        if lag <= followers.bound() {
             *self = Throttle { seen: Some(slowest), credit: 0 };
             return None;
         }
@@ -159,6 +213,53 @@ mod tests {
         assert_eq!(throttle.check(&followers, 320), Some(280));
         f.report(230);
         assert_eq!(throttle.check(&followers, 320), None, "back within the bound");
+    }
+
+    #[test]
+    fn with_a_delay_the_bound_is_what_the_slowest_pace_applies_in_it() {
+        let followers = Followers::with_max_delay(20_000, Some(Duration::from_millis(500)));
+        let fast = followers.join("turnover");
+        let slow = followers.join("journal");
+        fast.report(0);
+        slow.report(0);
+        assert_eq!(followers.bound(), 20_000, "no pace measured yet: the event bound");
+        fast.applied_full_page(2_000, Duration::from_millis(20));
+        assert_eq!(followers.bound(), 20_000, "100,000 events/s apply 50,000 in 500 ms: capped");
+        slow.applied_full_page(2_000, Duration::from_millis(200));
+        assert_eq!(followers.bound(), 5_000, "the slowest pace, 10,000 events/s, for 500 ms");
+        let mut throttle = Throttle::default();
+        assert_eq!(throttle.check(&followers, 5_000), None);
+        assert_eq!(throttle.check(&followers, 5_001), Some(5_001));
+        // A moving average: a faster page moves the pace a quarter of the way.
+        slow.applied_full_page(2_000, Duration::from_millis(100));
+        assert_eq!(followers.bound(), 6_250);
+        // Never below the floor, and a follower that left no longer counts.
+        for _ in 0..12 {
+            slow.applied_full_page(10, Duration::from_secs(10));
+        }
+        assert_eq!(followers.bound(), MIN_BOUND);
+        slow.leave();
+        assert_eq!(followers.bound(), 20_000);
+        // Without a delay, only the event bound.
+        let plain = Followers::new(300);
+        let f = plain.join("balances");
+        f.report(0);
+        f.applied_full_page(10, Duration::from_secs(1));
+        assert_eq!(plain.bound(), 300);
+    }
+
+    #[test]
+    fn a_stalled_follower_past_the_lowest_bound_is_not_waited_for() {
+        let followers = Followers::with_max_delay(20_000, Some(Duration::from_millis(500)));
+        let f = followers.join("journal");
+        f.report(0);
+        f.applied_full_page(1_000, Duration::from_secs(1));
+        assert_eq!(followers.bound(), MIN_BOUND);
+        assert_eq!(followers.slowest(5_000), Some((0, "journal".to_owned())));
+        // As if it had not advanced for longer than STALL.
+        f.slot.advanced_micros.store(-(STALL.as_micros() as i64) - 1, Ordering::Relaxed);
+        assert_eq!(followers.slowest(MIN_BOUND), Some((0, "journal".to_owned())), "within the lowest bound");
+        assert_eq!(followers.slowest(MIN_BOUND + 1), None, "past it: the writer goes on");
     }
 
     #[test]

@@ -528,6 +528,121 @@ async fn the_writer_slows_down_for_a_lagging_follower_and_never_waits_for_one_th
     db.drop_database().await;
 }
 
+/// A follower that applies a full page in 100 ms (a costly read model) and can be paused.
+struct SlowFollower {
+    checkpoint: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    page: i64,
+}
+
+impl ledger_store::follow::Follow for SlowFollower {
+    type Error = sqlx::Error;
+
+    fn name(&self) -> String {
+        "slow".into()
+    }
+
+    async fn prepare(&mut self, _: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+        Ok(true)
+    }
+
+    async fn step(&mut self, conn: &mut sqlx::PgConnection) -> Result<ledger_store::follow::Progress, sqlx::Error> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let at = self.checkpoint.load(SeqCst);
+        if self.paused.load(SeqCst) {
+            return Ok(ledger_store::follow::Progress { read: 0, checkpoint: Some(at) });
+        }
+        let (read, last): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), max(position) FROM \
+             (SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2) page",
+        )
+        .bind(at)
+        .bind(self.page)
+        .fetch_one(conn)
+        .await?;
+        if read == self.page {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let checkpoint = last.unwrap_or(at);
+        self.checkpoint.store(checkpoint, SeqCst);
+        Ok(ledger_store::follow::Progress { read: read as usize, checkpoint: Some(checkpoint) })
+    }
+}
+
+#[tokio::test]
+async fn with_a_delay_bound_the_writer_runs_no_further_ahead_than_the_follower_applies_in_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let db = fresh_database().await;
+    let followers = ledger_store::followers::Followers::with_max_delay(100_000, Some(Duration::from_millis(200)));
+    let config = WriterConfig { followers: Some(followers.clone()), ..WriterConfig::default() };
+    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, false).await;
+    for _ in 0..3 {
+        let items = (0..1000).map(|_| transfer(bank, player, "1.00")).collect();
+        ledger.submit_batch(items, BatchMode::Independent, EventMeta::default()).await.unwrap().unwrap();
+    }
+    // The follower catches up on the backlog in full pages, 1,000 events per 100 ms at most: its
+    // pace is at most 10,000 events/s, so 200 ms of it is at most 2,000 events.
+    let checkpoint = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow = SlowFollower { checkpoint: checkpoint.clone(), paused: paused.clone(), page: 1000 };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let report = followers.join("slow");
+    let url = db.url.clone();
+    let following = tokio::spawn(async move {
+        let config = ledger_store::follow::FollowConfig {
+            page: 1000,
+            poll: Duration::from_millis(20),
+            linger: Duration::ZERO,
+            ..Default::default()
+        };
+        let mut slow = slow;
+        ledger_store::follow::run(&url, &mut slow, config, stop_rx, Some(&report)).await;
+    });
+    let head = 3002;
+    for _ in 0..200 {
+        if checkpoint.load(SeqCst) == head {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(checkpoint.load(SeqCst), head, "the follower caught up");
+    let bound = followers.bound();
+    assert!((ledger_store::followers::MIN_BOUND..=2_000).contains(&bound), "bound {bound}");
+
+    // Paused, it holds the writer at the bound: one transfer after another, each group one
+    // command, so the writer stops one group past it.
+    paused.store(true, SeqCst);
+    let writer = ledger.clone();
+    let writes = tokio::spawn(async move {
+        for _ in 0..(bound + 100) {
+            submit(&writer, Command::CreateTransfer(transfer(bank, player, "1.00"))).await.unwrap();
+        }
+    });
+    let mut written = 0;
+    for _ in 0..400 {
+        written = scalar(&db, "SELECT max(position) FROM events").await - head;
+        if written > bound {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = scalar(&db, "SELECT max(position) FROM events").await - head;
+    assert_eq!((written, held), (bound + 1, bound + 1), "held one group past the time bound");
+    assert_eq!(followers.bound(), bound, "a paused follower reports no pace");
+
+    // Going again, it lets the writer finish.
+    paused.store(false, SeqCst);
+    writes.await.unwrap();
+    assert_eq!(scalar(&db, "SELECT max(position) FROM events").await, head + bound + 100);
+    stop_tx.send(true).unwrap();
+    following.await.unwrap();
+    stop(ledger, task).await;
+    db.drop_database().await;
+}
+
 #[tokio::test]
 async fn the_tail_hands_followers_exactly_the_records_the_log_stores() {
     let db = fresh_database().await;

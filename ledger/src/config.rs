@@ -24,6 +24,7 @@ struct File {
     db_pool_size: Option<u32>,
     projections: Option<bool>,
     max_projection_lag: Option<i64>,
+    max_projection_delay_ms: Option<u64>,
     projection_runners: Option<usize>,
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
@@ -89,6 +90,9 @@ pub struct Settings {
     /// Backpressure: how many events the writer may run ahead of the slowest in-process
     /// projection (0: no limit).
     pub max_projection_lag: i64,
+    /// Backpressure in time: the writer runs no further ahead than the slowest in-process
+    /// projection applies in this long at its measured pace (zero: the event bound alone).
+    pub max_projection_delay: Duration,
     /// How many runners share the read models (each applies its share of them on a connection
     /// of its own, so the read side is not one transaction at a time).
     pub projection_runners: usize,
@@ -203,6 +207,9 @@ impl Settings {
             certificates,
             payouts,
             max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(20_000),
+            max_projection_delay: Duration::from_millis(
+                env("LEDGER_MAX_PROJECTION_DELAY_MS")?.or(file.max_projection_delay_ms).unwrap_or(500),
+            ),
             projection_runners: env("LEDGER_PROJECTION_RUNNERS")?.or(file.projection_runners).unwrap_or(1).max(1),
             writer: WriterConfig {
                 currencies,

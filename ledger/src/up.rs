@@ -13,9 +13,11 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
     // The writer slows down rather than run more than max_projection_lag events ahead of the
-    // projections this process runs.
-    let followers = (settings.projections && settings.max_projection_lag > 0)
-        .then(|| ledger_store::followers::Followers::new(settings.max_projection_lag));
+    // projections this process runs, or more than they apply in max_projection_delay.
+    let followers = (settings.projections && settings.max_projection_lag > 0).then(|| {
+        let delay = Some(settings.max_projection_delay);
+        ledger_store::followers::Followers::with_max_delay(settings.max_projection_lag, delay)
+    });
     settings.writer.followers = followers.clone();
     // The read models and the Kafka publisher in this process take what the writer just
     // committed from memory, up to as far behind as the backpressure lets the read models fall

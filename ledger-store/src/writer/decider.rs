@@ -223,7 +223,7 @@ impl Decider {
         let mut warned = false;
         while let Some(lag) = self.throttle.check(&followers, self.next_position - 1) {
             if !warned {
-                tracing::debug!(lag, max_lag = followers.max_lag(), "waiting for projections to catch up");
+                tracing::debug!(lag, bound = followers.bound(), "waiting for projections to catch up");
                 warned = true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
