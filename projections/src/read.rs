@@ -324,12 +324,23 @@ pub async fn checkpoint(conn: &mut PgConnection, model: Model) -> Result<i64, sq
     let found: Option<i64> = sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = $1")
         .bind(model.name())
         .fetch_optional(conn)
-        .await?;
+        .await
+        .or_else(not_created_yet)?;
     Ok(found.unwrap_or(0))
 }
 
 /// The position every read model reflects: the lowest checkpoint.
 pub async fn reflected_position(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT min(checkpoint) FROM projections").fetch_one(conn).await?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT min(checkpoint) FROM projections").fetch_one(conn).await.or_else(not_created_yet)?;
     Ok(found.unwrap_or(0))
+}
+
+/// A read database the runner has not prepared yet (no `projections` table: it is created with
+/// the read models' first checkpoint) has applied nothing: position 0, not an error.
+fn not_created_yet(e: sqlx::Error) -> Result<Option<i64>, sqlx::Error> {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+        _ => Err(e),
+    }
 }

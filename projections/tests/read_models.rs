@@ -451,3 +451,23 @@ async fn a_read_model_registers_through_the_trait_and_runs_beside_the_others() {
     drop(conn);
     db.drop_database().await;
 }
+
+/// A read database the runner has not prepared yet (no `projections` table) has applied
+/// nothing: readers waiting for a position see 0 and keep waiting, instead of failing.
+#[tokio::test]
+async fn a_read_database_not_prepared_yet_is_at_position_zero() {
+    let read = test_support::fresh_read_database().await;
+    let mut conn = read.connect().await;
+    assert_eq!(projections::read::checkpoint(&mut conn, Model::Balances).await.unwrap(), 0);
+    assert_eq!(projections::read::reflected_position(&mut conn).await.unwrap(), 0);
+    // Any other failure still surfaces.
+    sqlx::raw_sql(
+        "CREATE TABLE projections (name TEXT, checkpoint TEXT); INSERT INTO projections VALUES ('balances', 'x')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert!(projections::read::checkpoint(&mut conn, Model::Balances).await.is_err());
+    drop(conn);
+    read.drop_database().await;
+}
