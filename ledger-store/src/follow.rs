@@ -134,8 +134,8 @@ async fn follow<F: Follow>(
             };
             if let Some(r) = report {
                 r.report(checkpoint);
-                if progress.read >= config.page {
-                    r.applied_full_page(progress.read, started.elapsed());
+                if progress.read > 0 {
+                    r.applied(progress.read, started.elapsed());
                 }
             }
             if progress.read < config.page {

@@ -2,8 +2,9 @@
 //! runs) report how far they got, and the writer does not run away from the slowest one.
 //!
 //! The bound is `max_lag` events, and with a `max_delay` also time: no more events than the
-//! followers apply in `max_delay` at the pace they apply full pages (measured as they go; the
-//! slowest pace of all counts, and the bound never drops below `MIN_BOUND`), so once the writes
+//! followers apply in `max_delay` at the pace they apply pages (measured as they go, a moving
+//! average over every page that read something; the slowest pace of all counts, and the
+//! bound never drops below `MIN_BOUND`), so once the writes
 //! stop the followers have everything within about `max_delay`, however costly an event is to
 //! apply (many accounts, a second database, a slow machine). While the slowest follower is
 //! within the bound, nothing changes. Beyond it, the writer earns the right to write half as
@@ -29,7 +30,11 @@ struct Slot {
     checkpoint: AtomicI64,
     /// Microseconds since `Followers::epoch` of its last advance.
     advanced_micros: AtomicI64,
-    /// Events per second it applies a full page at (a moving average); 0 until it applied one.
+    /// Events per second it applies its pages at: a moving average over pages (a quarter per
+    /// page, so a slow page is forgotten within a few), 0 until one read something. Every page
+    /// counts: measuring full pages only would never measure again once a bound below one page
+    /// kept them small. A page's fixed cost makes small pages slower, which lowers the bound
+    /// only while the lag is small; as the lag grows, so do the pages and their pace.
     pace: AtomicI64,
 }
 
@@ -58,8 +63,9 @@ impl Follower {
         }
     }
 
-    /// A full page of `events` took `took` to apply: the pace the time bound is taken at.
-    pub fn applied_full_page(&self, events: usize, took: Duration) {
+    /// A page of `events` (at least one) took `took` to apply: the pace the time bound is
+    /// taken at.
+    pub fn applied(&self, events: usize, took: Duration) {
         let micros = took.as_micros().max(1);
         let sample = i64::try_from(events as u128 * 1_000_000 / micros).unwrap_or(i64::MAX).max(1);
         let before = self.slot.pace.load(Ordering::Relaxed);
@@ -223,19 +229,19 @@ mod tests {
         fast.report(0);
         slow.report(0);
         assert_eq!(followers.bound(), 20_000, "no pace measured yet: the event bound");
-        fast.applied_full_page(2_000, Duration::from_millis(20));
+        fast.applied(2_000, Duration::from_millis(20));
         assert_eq!(followers.bound(), 20_000, "100,000 events/s apply 50,000 in 500 ms: capped");
-        slow.applied_full_page(2_000, Duration::from_millis(200));
+        slow.applied(2_000, Duration::from_millis(200));
         assert_eq!(followers.bound(), 5_000, "the slowest pace, 10,000 events/s, for 500 ms");
         let mut throttle = Throttle::default();
         assert_eq!(throttle.check(&followers, 5_000), None);
         assert_eq!(throttle.check(&followers, 5_001), Some(5_001));
-        // A moving average: a faster page moves the pace a quarter of the way.
-        slow.applied_full_page(2_000, Duration::from_millis(100));
+        // A moving average: a page at 20,000 events/s moves the pace a quarter of the way.
+        slow.applied(2_000, Duration::from_millis(100));
         assert_eq!(followers.bound(), 6_250);
         // Never below the floor, and a follower that left no longer counts.
         for _ in 0..12 {
-            slow.applied_full_page(10, Duration::from_secs(10));
+            slow.applied(10, Duration::from_secs(10));
         }
         assert_eq!(followers.bound(), MIN_BOUND);
         slow.leave();
@@ -244,7 +250,7 @@ mod tests {
         let plain = Followers::new(300);
         let f = plain.join("balances");
         f.report(0);
-        f.applied_full_page(10, Duration::from_secs(1));
+        f.applied(10, Duration::from_secs(1));
         assert_eq!(plain.bound(), 300);
     }
 
@@ -253,7 +259,7 @@ mod tests {
         let followers = Followers::with_max_delay(20_000, Some(Duration::from_millis(500)));
         let f = followers.join("journal");
         f.report(0);
-        f.applied_full_page(1_000, Duration::from_secs(1));
+        f.applied(1_000, Duration::from_secs(1));
         assert_eq!(followers.bound(), MIN_BOUND);
         assert_eq!(followers.slowest(5_000), Some((0, "journal".to_owned())));
         // As if it had not advanced for longer than STALL.

@@ -528,11 +528,13 @@ async fn the_writer_slows_down_for_a_lagging_follower_and_never_waits_for_one_th
     db.drop_database().await;
 }
 
-/// A follower that applies a full page in 100 ms (a costly read model) and can be paused.
+/// A follower that takes `full_page` to apply a full page (a costly read model) and can be
+/// paused.
 struct SlowFollower {
     checkpoint: std::sync::Arc<std::sync::atomic::AtomicI64>,
     paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
     page: i64,
+    full_page: std::sync::Arc<std::sync::Mutex<Duration>>,
 }
 
 impl ledger_store::follow::Follow for SlowFollower {
@@ -561,7 +563,8 @@ impl ledger_store::follow::Follow for SlowFollower {
         .fetch_one(conn)
         .await?;
         if read == self.page {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let took = *self.full_page.lock().unwrap();
+            tokio::time::sleep(took).await;
         }
         let checkpoint = last.unwrap_or(at);
         self.checkpoint.store(checkpoint, SeqCst);
@@ -586,7 +589,8 @@ async fn with_a_delay_bound_the_writer_runs_no_further_ahead_than_the_follower_a
     // pace is at most 10,000 events/s, so 200 ms of it is at most 2,000 events.
     let checkpoint = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let slow = SlowFollower { checkpoint: checkpoint.clone(), paused: paused.clone(), page: 1000 };
+    let full_page = std::sync::Arc::new(std::sync::Mutex::new(Duration::from_millis(100)));
+    let slow = SlowFollower { checkpoint: checkpoint.clone(), paused: paused.clone(), page: 1000, full_page };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let report = followers.join("slow");
     let url = db.url.clone();
@@ -637,6 +641,69 @@ async fn with_a_delay_bound_the_writer_runs_no_further_ahead_than_the_follower_a
     paused.store(false, SeqCst);
     writes.await.unwrap();
     assert_eq!(scalar(&db, "SELECT max(position) FROM events").await, head + bound + 100);
+    stop_tx.send(true).unwrap();
+    following.await.unwrap();
+    stop(ledger, task).await;
+    db.drop_database().await;
+}
+
+/// A slow page can drop the time bound below one page; the pace is still measured on the
+/// smaller pages that follow, so the bound comes back up when the follower is fast again.
+#[tokio::test]
+async fn a_bound_below_one_page_still_follows_the_pace_of_smaller_pages() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let db = fresh_database().await;
+    let followers = ledger_store::followers::Followers::with_max_delay(100_000, Some(Duration::from_millis(200)));
+    let config = WriterConfig { followers: Some(followers.clone()), ..WriterConfig::default() };
+    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, false).await;
+    for _ in 0..2 {
+        let items = (0..1000).map(|_| transfer(bank, player, "1.00")).collect();
+        ledger.submit_batch(items, BatchMode::Independent, EventMeta::default()).await.unwrap().unwrap();
+    }
+    // One full page of 2,000 events in a second: 2,000 events/s, 400 in 200 ms, so the floor.
+    let checkpoint = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let full_page = std::sync::Arc::new(std::sync::Mutex::new(Duration::from_secs(1)));
+    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follower = SlowFollower { checkpoint: checkpoint.clone(), paused, page: 2000, full_page: full_page.clone() };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let report = followers.join("slow");
+    let url = db.url.clone();
+    let following = tokio::spawn(async move {
+        let config = ledger_store::follow::FollowConfig {
+            page: 2000,
+            poll: Duration::from_millis(20),
+            linger: Duration::ZERO,
+            ..Default::default()
+        };
+        let mut follower = follower;
+        ledger_store::follow::run(&url, &mut follower, config, stop_rx, Some(&report)).await;
+    });
+    for _ in 0..200 {
+        if checkpoint.load(SeqCst) >= 2000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(followers.bound(), ledger_store::followers::MIN_BOUND);
+    // Fast again: the writer's transfers arrive in pages of a few hundred events, far below
+    // 2,000 (pages of one event would measure mostly a page's fixed cost).
+    *full_page.lock().unwrap() = Duration::ZERO;
+    for _ in 0..3 {
+        let items = (0..500).map(|_| transfer(bank, player, "1.00")).collect();
+        ledger.submit_batch(items, BatchMode::Independent, EventMeta::default()).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..200 {
+        if checkpoint.load(SeqCst) == 3502 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(checkpoint.load(SeqCst), 3502);
+    let bound = followers.bound();
+    assert!(bound > 2 * ledger_store::followers::MIN_BOUND, "bound {bound}: the pace of the small pages counts");
     stop_tx.send(true).unwrap();
     following.await.unwrap();
     stop(ledger, task).await;
