@@ -2,8 +2,8 @@
 //! runs) report how far they got, and the writer does not run away from the slowest one.
 //!
 //! The bound is `max_lag` events, and with a `max_delay` also time: no more events than the
-//! followers apply in `max_delay` at the pace they apply pages (measured as they go, a moving
-//! average over every page that read something; the slowest pace of all counts, and the
+//! followers apply in `max_delay` at the pace they can apply pages (the fastest page of late,
+//! measured as they go; the slowest follower's pace counts, and the
 //! bound never drops below `MIN_BOUND`), so once the writes
 //! stop the followers have everything within about `max_delay`, however costly an event is to
 //! apply (many accounts, a second database, a slow machine). While the slowest follower is
@@ -30,11 +30,12 @@ struct Slot {
     checkpoint: AtomicI64,
     /// Microseconds since `Followers::epoch` of its last advance.
     advanced_micros: AtomicI64,
-    /// Events per second it applies its pages at: a moving average over pages (a quarter per
-    /// page, so a slow page is forgotten within a few), 0 until one read something. Every page
-    /// counts: measuring full pages only would never measure again once a bound below one page
-    /// kept them small. A page's fixed cost makes small pages slower, which lowers the bound
-    /// only while the lag is small; as the lag grows, so do the pages and their pace.
+    /// Events per second it can apply: the fastest page it applied lately (a maximum that decays
+    /// by a thirty-second per page), 0 until one read something. The fastest, not the average:
+    /// under load its pages are small and share the CPU with the writer, while after the writes
+    /// stop it catches up in big pages on an idle machine; the average of the small pages would
+    /// hold the writer far closer than the catch-up needs. Every page counts: measuring full
+    /// pages only would never measure again once a bound below one page kept them small.
     pace: AtomicI64,
 }
 
@@ -69,7 +70,7 @@ impl Follower {
         let micros = took.as_micros().max(1);
         let sample = i64::try_from(events as u128 * 1_000_000 / micros).unwrap_or(i64::MAX).max(1);
         let before = self.slot.pace.load(Ordering::Relaxed);
-        let pace = if before == 0 { sample } else { before - before / 4 + sample / 4 };
+        let pace = sample.max(before - before / 32);
         self.slot.pace.store(pace.max(1), Ordering::Relaxed);
     }
 
@@ -236,11 +237,13 @@ mod tests {
         let mut throttle = Throttle::default();
         assert_eq!(throttle.check(&followers, 5_000), None);
         assert_eq!(throttle.check(&followers, 5_001), Some(5_001));
-        // A moving average: a page at 20,000 events/s moves the pace a quarter of the way.
+        // The fastest page lately: a faster one takes over at once, slower ones wear it down.
         slow.applied(2_000, Duration::from_millis(100));
-        assert_eq!(followers.bound(), 6_250);
+        assert_eq!(followers.bound(), 10_000);
+        slow.applied(10, Duration::from_secs(10));
+        assert_eq!(followers.bound(), (20_000 - 20_000 / 32) / 2);
         // Never below the floor, and a follower that left no longer counts.
-        for _ in 0..12 {
+        for _ in 0..100 {
             slow.applied(10, Duration::from_secs(10));
         }
         assert_eq!(followers.bound(), MIN_BOUND);
