@@ -1,6 +1,9 @@
 //! The event store against a real Postgres: each test on its own fresh database.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::Duration;
 
 use ledger_core::ledger::{Command, Rejection};
@@ -531,10 +534,10 @@ async fn the_writer_slows_down_for_a_lagging_follower_and_never_waits_for_one_th
 /// A follower that takes `full_page` to apply a full page, and a share of it for a smaller one
 /// (a costly read model, the same cost per event whatever the page), and can be paused.
 struct SlowFollower {
-    checkpoint: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    checkpoint: Arc<AtomicI64>,
+    paused: Arc<AtomicBool>,
     page: i64,
-    full_page: std::sync::Arc<std::sync::Mutex<Duration>>,
+    full_page: Arc<std::sync::Mutex<Duration>>,
 }
 
 impl ledger_store::follow::Follow for SlowFollower {
@@ -549,7 +552,6 @@ impl ledger_store::follow::Follow for SlowFollower {
     }
 
     async fn step(&mut self, conn: &mut sqlx::PgConnection) -> Result<ledger_store::follow::Progress, sqlx::Error> {
-        use std::sync::atomic::Ordering::SeqCst;
         let at = self.checkpoint.load(SeqCst);
         if self.paused.load(SeqCst) {
             return Ok(ledger_store::follow::Progress { read: 0, checkpoint: Some(at) });
@@ -572,52 +574,87 @@ impl ledger_store::follow::Follow for SlowFollower {
     }
 }
 
-#[tokio::test]
-async fn with_a_delay_bound_the_writer_runs_no_further_ahead_than_the_follower_applies_in_it() {
-    use std::sync::atomic::Ordering::SeqCst;
-    let db = fresh_database().await;
+/// A `SlowFollower` running in the log's follow loop, reporting to `followers`.
+struct Following {
+    checkpoint: Arc<AtomicI64>,
+    paused: Arc<AtomicBool>,
+    full_page: Arc<std::sync::Mutex<Duration>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Following {
+    fn start(url: &str, followers: &ledger_store::followers::Followers, page: i64, full_page: Duration) -> Following {
+        let (checkpoint, paused) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicBool::new(false)));
+        let full_page = Arc::new(std::sync::Mutex::new(full_page));
+        let mut follower =
+            SlowFollower { checkpoint: checkpoint.clone(), paused: paused.clone(), page, full_page: full_page.clone() };
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let report = followers.join("slow");
+        let url = url.to_owned();
+        let task = tokio::spawn(async move {
+            let config = ledger_store::follow::FollowConfig {
+                page: page as usize,
+                poll: Duration::from_millis(20),
+                linger: Duration::ZERO,
+                ..Default::default()
+            };
+            ledger_store::follow::run(&url, &mut follower, config, stop_rx, Some(&report)).await;
+        });
+        Following { checkpoint, paused, full_page, stop, task }
+    }
+
+    /// Waits (up to 10 s) until the follower applied `position`; answers where it stands.
+    async fn reach(&self, position: i64) -> i64 {
+        for _ in 0..200 {
+            if self.checkpoint.load(SeqCst) >= position {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.checkpoint.load(SeqCst)
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
+/// A writer bounded to what its followers apply in 200 ms (and 100,000 events), with `batches`
+/// batches of 1,000 transfers between two accounts already written: positions 1 to
+/// 2 + 1,000 x `batches`.
+async fn writer_with_delay_bound(
+    db: &TestDatabase,
+    batches: usize,
+) -> (LedgerHandle, tokio::task::JoinHandle<()>, Arc<ledger_store::followers::Followers>, AccountId, AccountId) {
     let followers = ledger_store::followers::Followers::with_max_delay(100_000, Some(Duration::from_millis(200)));
     let config = WriterConfig { followers: Some(followers.clone()), ..WriterConfig::default() };
     let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
     let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
     let player = open(&ledger, "player", AccountKind::Liability, false).await;
-    for _ in 0..3 {
+    for _ in 0..batches {
         let items = (0..1000).map(|_| transfer(bank, player, "1.00")).collect();
         ledger.submit_batch(items, BatchMode::Independent, EventMeta::default()).await.unwrap().unwrap();
     }
+    (ledger, task, followers, bank, player)
+}
+
+#[tokio::test]
+async fn with_a_delay_bound_the_writer_runs_no_further_ahead_than_the_follower_applies_in_it() {
+    let db = fresh_database().await;
+    let (ledger, task, followers, bank, player) = writer_with_delay_bound(&db, 3).await;
     // The follower catches up on the backlog at 1,000 events per 100 ms at most: its pace is at
     // most 10,000 events/s, so 200 ms of it is at most 2,000 events.
-    let checkpoint = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let full_page = std::sync::Arc::new(std::sync::Mutex::new(Duration::from_millis(100)));
-    let slow = SlowFollower { checkpoint: checkpoint.clone(), paused: paused.clone(), page: 1000, full_page };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let report = followers.join("slow");
-    let url = db.url.clone();
-    let following = tokio::spawn(async move {
-        let config = ledger_store::follow::FollowConfig {
-            page: 1000,
-            poll: Duration::from_millis(20),
-            linger: Duration::ZERO,
-            ..Default::default()
-        };
-        let mut slow = slow;
-        ledger_store::follow::run(&url, &mut slow, config, stop_rx, Some(&report)).await;
-    });
+    let following = Following::start(&db.url, &followers, 1000, Duration::from_millis(100));
     let head = 3002;
-    for _ in 0..200 {
-        if checkpoint.load(SeqCst) == head {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(checkpoint.load(SeqCst), head, "the follower caught up");
+    assert_eq!(following.reach(head).await, head, "the follower caught up");
     let bound = followers.bound();
     assert!((ledger_store::followers::MIN_BOUND..=2_000).contains(&bound), "bound {bound}");
 
     // Paused, it holds the writer at the bound: one transfer after another, each group one
     // command, so the writer stops one group past it.
-    paused.store(true, SeqCst);
+    following.paused.store(true, SeqCst);
     let writer = ledger.clone();
     let writes = tokio::spawn(async move {
         for _ in 0..(bound + 100) {
@@ -638,11 +675,10 @@ async fn with_a_delay_bound_the_writer_runs_no_further_ahead_than_the_follower_a
     assert_eq!(followers.bound(), bound, "a paused follower reports no pace");
 
     // Going again, it lets the writer finish.
-    paused.store(false, SeqCst);
+    following.paused.store(false, SeqCst);
     writes.await.unwrap();
     assert_eq!(scalar(&db, "SELECT max(position) FROM events").await, head + bound + 100);
-    stop_tx.send(true).unwrap();
-    following.await.unwrap();
+    following.stop().await;
     stop(ledger, task).await;
     db.drop_database().await;
 }
@@ -651,61 +687,24 @@ async fn with_a_delay_bound_the_writer_runs_no_further_ahead_than_the_follower_a
 /// smaller pages that follow, so the bound comes back up when the follower is fast again.
 #[tokio::test]
 async fn a_bound_below_one_page_still_follows_the_pace_of_smaller_pages() {
-    use std::sync::atomic::Ordering::SeqCst;
     let db = fresh_database().await;
-    let followers = ledger_store::followers::Followers::with_max_delay(100_000, Some(Duration::from_millis(200)));
-    let config = WriterConfig { followers: Some(followers.clone()), ..WriterConfig::default() };
-    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
-    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
-    let player = open(&ledger, "player", AccountKind::Liability, false).await;
-    for _ in 0..2 {
-        let items = (0..1000).map(|_| transfer(bank, player, "1.00")).collect();
-        ledger.submit_batch(items, BatchMode::Independent, EventMeta::default()).await.unwrap().unwrap();
-    }
+    let (ledger, task, followers, bank, player) = writer_with_delay_bound(&db, 2).await;
     // One full page of 2,000 events in a second: 2,000 events/s, 400 in 200 ms, so the floor.
-    let checkpoint = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let full_page = std::sync::Arc::new(std::sync::Mutex::new(Duration::from_secs(1)));
-    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let follower = SlowFollower { checkpoint: checkpoint.clone(), paused, page: 2000, full_page: full_page.clone() };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let report = followers.join("slow");
-    let url = db.url.clone();
-    let following = tokio::spawn(async move {
-        let config = ledger_store::follow::FollowConfig {
-            page: 2000,
-            poll: Duration::from_millis(20),
-            linger: Duration::ZERO,
-            ..Default::default()
-        };
-        let mut follower = follower;
-        ledger_store::follow::run(&url, &mut follower, config, stop_rx, Some(&report)).await;
-    });
-    for _ in 0..200 {
-        if checkpoint.load(SeqCst) >= 2000 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let following = Following::start(&db.url, &followers, 2000, Duration::from_secs(1));
+    following.reach(2000).await;
     assert_eq!(followers.bound(), ledger_store::followers::MIN_BOUND);
     // Fast again: the writer's transfers arrive in pages of a few hundred events, far below
     // 2,000 (pages of one event would measure mostly a page's fixed cost).
-    *full_page.lock().unwrap() = Duration::ZERO;
+    *following.full_page.lock().unwrap() = Duration::ZERO;
     for _ in 0..3 {
         let items = (0..500).map(|_| transfer(bank, player, "1.00")).collect();
         ledger.submit_batch(items, BatchMode::Independent, EventMeta::default()).await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for _ in 0..200 {
-        if checkpoint.load(SeqCst) == 3502 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(checkpoint.load(SeqCst), 3502);
+    assert_eq!(following.reach(3502).await, 3502);
     let bound = followers.bound();
     assert!(bound > 2 * ledger_store::followers::MIN_BOUND, "bound {bound}: the pace of the small pages counts");
-    stop_tx.send(true).unwrap();
-    following.await.unwrap();
+    following.stop().await;
     stop(ledger, task).await;
     db.drop_database().await;
 }
