@@ -27,6 +27,11 @@ pub trait ReadModel: Send + Sync {
     fn tables(&self) -> &'static [&'static str];
     /// The DDL of version `v` of its tables, `IF NOT EXISTS` throughout.
     fn create_sql(&self, v: i32) -> String;
+    /// What the view `table` (one of `tables`) selects in version `v`: by default every row of
+    /// `{table}_v{v}`; a name kept for readers may instead be derived from the other tables.
+    fn view_sql(&self, table: &str, v: i32) -> String {
+        format!("SELECT * FROM {table}_v{v}")
+    }
     /// The definition of its layout: raise it whenever `create_sql` or `apply` changes what is
     /// stored. Tables built with an older definition are rebuilt into the next version (the
     /// old one serving meanwhile) when a runner starts; a newer one is refused.
@@ -92,6 +97,10 @@ impl Model {
 
     fn create_sql(self, v: i32) -> String {
         self.0.create_sql(v)
+    }
+
+    fn view_sql(self, table: &str, v: i32) -> String {
+        self.0.view_sql(table, v)
     }
 
     pub fn definition(self) -> i32 {

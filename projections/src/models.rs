@@ -27,6 +27,11 @@ pub struct TurnoverModel;
 
 macro_rules! read_model {
     ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr, $deferred:expr) => {
+        read_model!($model, $name, $definition, $tables, $apply, |$v| $sql, $deferred, |table, v| format!(
+            "SELECT * FROM {table}_v{v}"
+        ));
+    };
+    ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr, $deferred:expr, |$vt:ident, $vv:ident| $view:expr) => {
         impl crate::ReadModel for $model {
             fn name(&self) -> &'static str {
                 $name
@@ -42,6 +47,10 @@ macro_rules! read_model {
 
             fn create_sql(&self, $v: i32) -> String {
                 $sql
+            }
+
+            fn view_sql(&self, $vt: &str, $vv: i32) -> String {
+                $view
             }
 
             fn apply<'a>(&'a self, conn: &'a mut PgConnection, v: i32, page: &'a PageView<'a>) -> crate::Applying<'a> {
@@ -86,36 +95,39 @@ read_model!(
 // Definition 2: legs are keyed by the position of their transfer's creation, so a page's legs
 // append to the key instead of landing at random places of an index of transfer ids.
 // Definition 3: transfers without an external reference or metadata stay out of those indexes.
+// Definition 4: a transfer's legs are three arrays on its own row (accounts, sides, amounts, in
+// order), and `rm_legs` is a view unnesting them: no row and no index entries per leg. The
+// journal's filter by account goes through the account events (a row per account an event
+// touches, keyed by account and position), which kept the same entries as the legs' index by
+// account.
 read_model!(
     JournalModel,
     "journal",
-    3,
+    4,
     &["rm_transfers", "rm_legs"],
     apply_journal,
     |v| format!(
         "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
          pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
          created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
-         timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB); \
+         timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB, leg_accounts UUID[] NOT NULL, \
+         leg_sides TEXT[] NOT NULL, leg_amounts NUMERIC[] NOT NULL); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_log ON rm_transfers_v{v} (created_position); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_position); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref) \
          WHERE external_ref IS NOT NULL; \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops) \
-         WHERE metadata NOT IN ('{{}}'::jsonb, 'null'::jsonb); \
-         CREATE TABLE IF NOT EXISTS rm_legs_v{v} (transfer_id UUID NOT NULL, n INTEGER NOT NULL, \
-         account_id UUID NOT NULL, side TEXT NOT NULL, amount NUMERIC NOT NULL, position BIGINT NOT NULL, \
-         PRIMARY KEY (position, n)); \
-         CREATE INDEX IF NOT EXISTS rm_legs_v{v}_by_account ON rm_legs_v{v} (account_id, position);"
+         WHERE metadata NOT IN ('{{}}'::jsonb, 'null'::jsonb);"
     ),
-    &[
-        "rm_transfers_v{v}_pkey",
-        "rm_transfers_v{v}_channel",
-        "rm_transfers_v{v}_ref",
-        "rm_transfers_v{v}_metadata",
-        "rm_legs_v{v}_pkey",
-        "rm_legs_v{v}_by_account"
-    ]
+    &["rm_transfers_v{v}_pkey", "rm_transfers_v{v}_channel", "rm_transfers_v{v}_ref", "rm_transfers_v{v}_metadata"],
+    |table, v| match table {
+        "rm_legs" => format!(
+            "SELECT t.id AS transfer_id, (l.n - 1)::integer AS n, l.account_id, l.side, l.amount, \
+             t.created_position AS position FROM rm_transfers_v{v} t \
+             CROSS JOIN LATERAL unnest(t.leg_accounts, t.leg_sides, t.leg_amounts) WITH ORDINALITY AS l(account_id, side, amount, n)"
+        ),
+        _ => format!("SELECT * FROM {table}_v{v}"),
+    }
 );
 // Definition 2: an event's stream is kept on its first account's row only, and indexed there:
 // one stream entry per event instead of one per account it touches.
@@ -375,12 +387,16 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         Type::INT8,
         Type::TIMESTAMPTZ,
         Type::UUID,
+        Type::UUID_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::NUMERIC_ARRAY,
     ];
-    const LEGS: &[Type] = &[Type::UUID, Type::INT4, Type::UUID, Type::TEXT, Type::NUMERIC, Type::INT8];
     let mut transfers = CopyRows::new(TRANSFERS);
-    let mut legs = CopyRows::new(LEGS);
     for c in &created {
         let metadata = c.e.metadata.to_string();
+        let accounts: Vec<Uuid> = c.e.postings.iter().map(|p| p.account.0).collect();
+        let sides: Vec<String> = c.e.postings.iter().map(|p| text(&p.side)).collect();
+        let amounts: Vec<Decimal> = c.e.postings.iter().map(|p| p.amount).collect();
         transfers.row(&[
             &c.e.id.0,
             &if c.pending { "pending" } else { "posted" },
@@ -394,26 +410,21 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
             &c.position,
             &c.e.timeout_at.map(to_time),
             &c.e.reverses.map(|r| r.0),
+            &accounts,
+            &sides,
+            &amounts,
         ])?;
-        for (n, p) in c.e.postings.iter().enumerate() {
-            let n = i32::try_from(n).map_err(|e| sqlx::Error::Encode(e.into()))?;
-            legs.row(&[&c.e.id.0, &n, &p.account.0, &text(&p.side), &p.amount, &c.position])?;
-        }
     }
     transfers
         .send(
             conn,
             &format!(
                 "COPY rm_transfers_v{v} (id, status, pending, external_ref, channel, initiator, metadata, created_at, \
-                 created_position, position, timeout_at, reverses) FROM STDIN (FORMAT binary)"
+                 created_position, position, timeout_at, reverses, leg_accounts, leg_sides, leg_amounts) \
+                 FROM STDIN (FORMAT binary)"
             ),
         )
         .await?;
-    legs.send(
-        conn,
-        &format!("COPY rm_legs_v{v} (transfer_id, n, account_id, side, amount, position) FROM STDIN (FORMAT binary)"),
-    )
-    .await?;
     let sql = format!(
         "UPDATE rm_transfers_v{v} t SET status = x.st, position = x.p, posted = x.posted::jsonb \
          FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS x(cp, st, p, posted) \

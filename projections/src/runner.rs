@@ -51,7 +51,7 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32, ApplyError
                 let exists: bool =
                     sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *tx).await?;
                 if !exists {
-                    let view = format!("CREATE VIEW {table} AS SELECT * FROM {table}_v{v}");
+                    let view = format!("CREATE VIEW {table} AS {}", model.view_sql(table, v));
                     sqlx::raw_sql(sqlx::AssertSqlSafe(view)).execute(&mut *tx).await?;
                 }
             }
@@ -93,7 +93,7 @@ fn views_sql(model: Model, v: i32) -> String {
     model
         .tables()
         .iter()
-        .map(|t| format!("DROP VIEW IF EXISTS {t}; CREATE VIEW {t} AS SELECT * FROM {t}_v{v};"))
+        .map(|t| format!("DROP VIEW IF EXISTS {t}; CREATE VIEW {t} AS {};", model.view_sql(t, v)))
         .collect()
 }
 

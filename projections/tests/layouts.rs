@@ -23,9 +23,13 @@ async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_se
     assert!(expected.iter().all(|(_, legs)| legs.len() == 2 && legs.iter().any(|l| l.1 == account)));
     let transfers = checksum(&mut conn, "rm_transfers", "id").await;
 
-    // The journal as definition 1 left it: legs keyed by transfer id, without their position.
+    // The journal as definition 1 left it: legs a table of their own, keyed by transfer id,
+    // without their position; transfers without the legs' arrays.
     sqlx::raw_sql(
-        "DROP VIEW rm_legs; ALTER TABLE rm_legs_v1 DROP COLUMN position; \
+        "CREATE TABLE rm_legs_v1 AS SELECT transfer_id, n, account_id, side, amount FROM rm_legs; \
+         DROP VIEW rm_legs; DROP VIEW rm_transfers; \
+         ALTER TABLE rm_transfers_v1 DROP COLUMN leg_accounts, DROP COLUMN leg_sides, DROP COLUMN leg_amounts; \
+         CREATE VIEW rm_transfers AS SELECT * FROM rm_transfers_v1; \
          ALTER TABLE rm_legs_v1 ADD PRIMARY KEY (transfer_id, n); \
          CREATE INDEX rm_legs_v1_account ON rm_legs_v1 (account_id, transfer_id); \
          CREATE VIEW rm_legs AS SELECT * FROM rm_legs_v1; \
@@ -37,7 +41,7 @@ async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_se
     // Until the upgrade's switch, readers read the old tables the old way.
     assert_eq!(journal_of(&mut conn, account).await, expected);
 
-    // A runner of this release rebuilds the journal into version 2 (definition 3) before it
+    // A runner of this release rebuilds the journal into version 2 (definition 4) before it
     // follows the log.
     catch_up(&mut conn).await;
     let (version, definition): (i32, i32) =
@@ -45,7 +49,7 @@ async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_se
             .fetch_one(&mut conn)
             .await
             .unwrap();
-    assert_eq!((version, definition), (2, 3));
+    assert_eq!((version, definition), (2, 4));
     let old: bool = sqlx::query_scalar("SELECT to_regclass('rm_legs_v1') IS NULL").fetch_one(&mut conn).await.unwrap();
     assert!(old, "the old tables are dropped at the switch");
     let keyed: i64 =
@@ -66,10 +70,10 @@ async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_se
     assert_eq!(version, 2);
 
     // Tables a newer release built are refused, and left as they are.
-    sqlx::query("UPDATE projections SET definition = 4 WHERE name = 'journal'").execute(&mut conn).await.unwrap();
+    sqlx::query("UPDATE projections SET definition = 5 WHERE name = 'journal'").execute(&mut conn).await.unwrap();
     let mut runner = projections::runner::ReadModels::new(&[Model::Journal]);
     let refused = ledger_store::follow::Follow::prepare(&mut runner, &mut conn).await.unwrap_err();
-    assert!(matches!(refused, projections::ApplyError::Newer { name: "journal", stored: 4, known: 3 }), "{refused}");
+    assert!(matches!(refused, projections::ApplyError::Newer { name: "journal", stored: 5, known: 4 }), "{refused}");
     assert_eq!(journal_of(&mut conn, account).await, expected);
 }
 
