@@ -27,10 +27,20 @@ pub trait ReadModel: Send + Sync {
     fn tables(&self) -> &'static [&'static str];
     /// The DDL of version `v` of its tables, `IF NOT EXISTS` throughout.
     fn create_sql(&self, v: i32) -> String;
-    /// What the view `table` (one of `tables`) selects in version `v`: by default every row of
-    /// `{table}_v{v}`; a name kept for readers may instead be derived from the other tables.
-    fn view_sql(&self, table: &str, v: i32) -> String {
-        format!("SELECT * FROM {table}_v{v}")
+    /// Views over version `v`'s tables for names readers keep using though no table of theirs
+    /// exists (name, `SELECT`): a layout that folded a table into another keeps its name so.
+    fn derived_views(&self, _v: i32) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    /// Tables of earlier layouts that no version of this one has (its own, or those of a read
+    /// model it replaced): every `{name}_v{n}` is dropped when a version of this one is switched in.
+    fn retired_tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Read models this one replaced: their `projections` rows go when a version of this one is
+    /// switched in.
+    fn replaces(&self) -> &'static [&'static str] {
+        &[]
     }
     /// The definition of its layout: raise it whenever `create_sql` or `apply` changes what is
     /// stored. Tables built with an older definition are rebuilt into the next version (the
@@ -99,8 +109,16 @@ impl Model {
         self.0.create_sql(v)
     }
 
-    fn view_sql(self, table: &str, v: i32) -> String {
-        self.0.view_sql(table, v)
+    fn derived_views(self, v: i32) -> Vec<(&'static str, String)> {
+        self.0.derived_views(v)
+    }
+
+    fn retired_tables(self) -> &'static [&'static str] {
+        self.0.retired_tables()
+    }
+
+    fn replaces(self) -> &'static [&'static str] {
+        self.0.replaces()
     }
 
     pub fn definition(self) -> i32 {

@@ -27,12 +27,12 @@ pub struct TurnoverModel;
 
 macro_rules! read_model {
     ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr, $deferred:expr) => {
-        read_model!($model, $name, $definition, $tables, $apply, |$v| $sql, $deferred, |table, v| format!(
-            "SELECT * FROM {table}_v{v}"
-        ));
+        read_model!($model, $name, $definition, $tables, $apply, |$v| $sql, $deferred, {});
     };
-    ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr, $deferred:expr, |$vt:ident, $vv:ident| $view:expr) => {
+    ($model:ident, $name:literal, $definition:literal, $tables:expr, $apply:ident, |$v:ident| $sql:expr, $deferred:expr, { $($extra:tt)* }) => {
         impl crate::ReadModel for $model {
+            $($extra)*
+
             fn name(&self) -> &'static str {
                 $name
             }
@@ -47,10 +47,6 @@ macro_rules! read_model {
 
             fn create_sql(&self, $v: i32) -> String {
                 $sql
-            }
-
-            fn view_sql(&self, $vt: &str, $vv: i32) -> String {
-                $view
             }
 
             fn apply<'a>(&'a self, conn: &'a mut PgConnection, v: i32, page: &'a PageView<'a>) -> crate::Applying<'a> {
@@ -104,7 +100,7 @@ read_model!(
     JournalModel,
     "journal",
     4,
-    &["rm_transfers", "rm_legs"],
+    &["rm_transfers"],
     apply_journal,
     |v| format!(
         "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
@@ -120,13 +116,21 @@ read_model!(
          WHERE metadata NOT IN ('{{}}'::jsonb, 'null'::jsonb);"
     ),
     &["rm_transfers_v{v}_pkey", "rm_transfers_v{v}_channel", "rm_transfers_v{v}_ref", "rm_transfers_v{v}_metadata"],
-    |table, v| match table {
-        "rm_legs" => format!(
-            "SELECT t.id AS transfer_id, (l.n - 1)::integer AS n, l.account_id, l.side, l.amount, \
-             t.created_position AS position FROM rm_transfers_v{v} t \
-             CROSS JOIN LATERAL unnest(t.leg_accounts, t.leg_sides, t.leg_amounts) WITH ORDINALITY AS l(account_id, side, amount, n)"
-        ),
-        _ => format!("SELECT * FROM {table}_v{v}"),
+    {
+        fn derived_views(&self, v: i32) -> Vec<(&'static str, String)> {
+            vec![(
+                "rm_legs",
+                format!(
+                    "SELECT t.id AS transfer_id, (l.n - 1)::integer AS n, l.account_id, l.side, l.amount, \
+                     t.created_position AS position FROM rm_transfers_v{v} t CROSS JOIN LATERAL \
+                     unnest(t.leg_accounts, t.leg_sides, t.leg_amounts) WITH ORDINALITY AS l(account_id, side, amount, n)"
+                ),
+            )]
+        }
+
+        fn retired_tables(&self) -> &'static [&'static str] {
+            &["rm_legs"]
+        }
     }
 );
 // Definition 2: an event's stream is kept on its first account's row only, and indexed there:

@@ -33,6 +33,7 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32, ApplyError
         None => {
             sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(1))).execute(&mut *tx).await?;
             sqlx::raw_sql(sqlx::AssertSqlSafe(views_sql(model, 1))).execute(&mut *tx).await?;
+            retire(&mut tx, model).await?;
             sqlx::query("INSERT INTO projections (name, version, definition) VALUES ($1, 1, $2)")
                 .bind(model.name())
                 .bind(model.definition())
@@ -47,11 +48,11 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32, ApplyError
             // Tables a newer release added to this version (all DDL is IF NOT EXISTS), and
             // their views.
             sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(v))).execute(&mut *tx).await?;
-            for table in model.tables() {
+            for (view, select) in views(model, v) {
                 let exists: bool =
-                    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *tx).await?;
+                    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(view).fetch_one(&mut *tx).await?;
                 if !exists {
-                    let view = format!("CREATE VIEW {table} AS {}", model.view_sql(table, v));
+                    let view = format!("CREATE VIEW {view} AS {select}");
                     sqlx::raw_sql(sqlx::AssertSqlSafe(view)).execute(&mut *tx).await?;
                 }
             }
@@ -89,12 +90,44 @@ async fn defer_indexes(conn: &mut PgConnection, names: &[String]) -> Result<Vec<
     Ok(creates)
 }
 
+/// The views readers read of version `v`: one per table, then those derived from the tables.
+fn views(model: Model, v: i32) -> Vec<(&'static str, String)> {
+    let mut views: Vec<(&'static str, String)> =
+        model.tables().iter().map(|t| (*t, format!("SELECT * FROM {t}_v{v}"))).collect();
+    views.extend(model.derived_views(v));
+    views
+}
+
 fn views_sql(model: Model, v: i32) -> String {
-    model
-        .tables()
-        .iter()
-        .map(|t| format!("DROP VIEW IF EXISTS {t}; CREATE VIEW {t} AS {};", model.view_sql(t, v)))
+    views(model, v)
+        .into_iter()
+        .map(|(t, select)| format!("DROP VIEW IF EXISTS {t}; CREATE VIEW {t} AS {select};"))
         .collect()
+}
+
+/// Drops what earlier layouts left that no version of `model` has: the retired tables (and their
+/// view, unless `model` keeps the name), and the rows of the read models it replaced.
+async fn retire(conn: &mut PgConnection, model: Model) -> Result<(), ApplyError> {
+    let kept: Vec<&str> = views(model, 0).into_iter().map(|(t, _)| t).collect();
+    for table in model.retired_tables() {
+        if !kept.contains(table) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP VIEW IF EXISTS {table}"))).execute(&mut *conn).await?;
+        }
+        let versions: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_class WHERE relkind IN ('r', 'p') AND relname ~ ('^' || $1 || '_v[0-9]+$') \
+             AND pg_table_is_visible(oid)",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?;
+        for name in versions {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE {name}"))).execute(&mut *conn).await?;
+        }
+    }
+    if !model.replaces().is_empty() {
+        sqlx::query("DELETE FROM projections WHERE name = ANY($1)").bind(model.replaces()).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Applies the next page, if any, in one transaction with the checkpoint. Returns how many
@@ -499,6 +532,7 @@ async fn rebuild_locked(
     for table in model.tables() {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{old}"))).execute(&mut *tx).await?;
     }
+    retire(&mut tx, model).await?;
     tx.commit().await?;
     let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-3);
     let _ = writeln!(
