@@ -68,12 +68,11 @@ pub struct Model(&'static dyn ReadModel);
 
 #[allow(non_upper_case_globals)]
 impl Model {
-    /// Balances (posted, pending, available) per account, and the history of every change.
+    /// Balances (posted, pending, available) per account, and the history of every event that
+    /// touched an account (the balance history and the account events are views of it).
     pub const Balances: Model = Model(&models::BalancesModel);
     /// Transfers with their legs, filterable by account, time, status, channel and metadata.
     pub const Journal: Model = Model(&models::JournalModel);
-    /// Every event that touched an account, for auditors.
-    pub const AccountEvents: Model = Model(&models::AccountEventsModel);
     /// Posted debits and credits per account per day.
     pub const Turnover: Model = Model(&models::TurnoverModel);
 
@@ -83,11 +82,11 @@ impl Model {
     pub const Payouts: Model = Model(&payouts::PayoutsModel);
 
     /// The ledger's own read models, in the order their locks are taken.
-    pub const ALL: [Model; 4] = [Model::Balances, Model::Journal, Model::AccountEvents, Model::Turnover];
+    pub const ALL: [Model; 3] = [Model::Balances, Model::Journal, Model::Turnover];
     /// Every read model `ledger up` runs: the ledger's own, then each domain's (a domain adds
     /// its own here).
-    pub const EVERY: [Model; 6] =
-        [Model::Balances, Model::Journal, Model::AccountEvents, Model::Turnover, Model::Certificates, Model::Payouts];
+    pub const EVERY: [Model; 5] =
+        [Model::Balances, Model::Journal, Model::Turnover, Model::Certificates, Model::Payouts];
 
     pub const fn new(model: &'static dyn ReadModel) -> Model {
         Model(model)

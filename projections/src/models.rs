@@ -22,7 +22,6 @@ use crate::page::PageView;
 /// ending in `_v{v}`; views without the suffix point at the active version) and its `apply`.
 pub struct BalancesModel;
 pub struct JournalModel;
-pub struct AccountEventsModel;
 pub struct TurnoverModel;
 
 macro_rules! read_model {
@@ -64,11 +63,18 @@ macro_rules! read_model {
 // Balances and turnover rows are rewritten by every page that touches their account: half of
 // each page is kept free (set on every start, so tables an earlier release built get it too) so
 // a rewrite stays on its page without new index entries (a HOT update).
+// Definition 2: `rm_account_history` keeps a row per account per event that touched it (its
+// type, and its stream on the event's first account), with the balances after it where the event
+// moved them. The balance history and the account events (earlier releases' `account_events`
+// read model, which kept the same key, account and position, in a table of its own) are views
+// of it: one row and one key entry per account an event touches, instead of two. The stream index is a hash index: streams are named
+// by random ids, so each entry of a B-tree by stream landed on a random leaf; readers ask for one
+// stream at a time (`stream_id = $1`) and sort its few positions.
 read_model!(
     BalancesModel,
     "balances",
-    1,
-    &["rm_balances", "rm_balance_history", "rm_balance_clock"],
+    2,
+    &["rm_balances", "rm_account_history", "rm_balance_clock"],
     apply_balances,
     |v| format!(
         "CREATE TABLE IF NOT EXISTS rm_balances_v{v} (account_id UUID PRIMARY KEY, code TEXT NOT NULL, \
@@ -78,15 +84,43 @@ read_model!(
          updated_at TIMESTAMPTZ NOT NULL); \
          ALTER TABLE rm_balances_v{v} SET (fillfactor = 50); \
          CREATE UNIQUE INDEX IF NOT EXISTS rm_balances_v{v}_code ON rm_balances_v{v} (code); \
-         CREATE TABLE IF NOT EXISTS rm_balance_history_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
-         recorded_at TIMESTAMPTZ NOT NULL, debits_posted NUMERIC NOT NULL, credits_posted NUMERIC NOT NULL, \
-         debits_pending NUMERIC NOT NULL, credits_pending NUMERIC NOT NULL, balance NUMERIC NOT NULL, \
-         available NUMERIC NOT NULL, PRIMARY KEY (account_id, position)); \
+         CREATE TABLE IF NOT EXISTS rm_account_history_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
+         recorded_at TIMESTAMPTZ NOT NULL, event_type TEXT NOT NULL, stream_id TEXT, debits_posted NUMERIC, \
+         credits_posted NUMERIC, debits_pending NUMERIC, credits_pending NUMERIC, balance NUMERIC, \
+         available NUMERIC, PRIMARY KEY (account_id, position)); \
+         CREATE INDEX IF NOT EXISTS rm_account_history_v{v}_stream ON rm_account_history_v{v} USING hash (stream_id) \
+         WHERE stream_id IS NOT NULL; \
          CREATE TABLE IF NOT EXISTS rm_balance_clock_v{v} (position BIGINT PRIMARY KEY, \
          recorded_at TIMESTAMPTZ NOT NULL); \
          CREATE INDEX IF NOT EXISTS rm_balance_clock_v{v}_time ON rm_balance_clock_v{v} (recorded_at);"
     ),
-    &["rm_balance_history_v{v}_pkey"]
+    &["rm_account_history_v{v}_pkey", "rm_account_history_v{v}_stream"],
+    {
+        fn derived_views(&self, v: i32) -> Vec<(&'static str, String)> {
+            vec![
+                // The balance changes: the rows of events that moved the account's balances.
+                (
+                    "rm_balance_history",
+                    format!(
+                        "SELECT account_id, position, recorded_at, debits_posted, credits_posted, debits_pending, \
+                         credits_pending, balance, available FROM rm_account_history_v{v} WHERE balance IS NOT NULL"
+                    ),
+                ),
+                (
+                    "rm_account_events",
+                    format!("SELECT account_id, position, event_type, stream_id FROM rm_account_history_v{v}"),
+                ),
+            ]
+        }
+
+        fn retired_tables(&self) -> &'static [&'static str] {
+            &["rm_balance_history", "rm_account_events"]
+        }
+
+        fn replaces(&self) -> &'static [&'static str] {
+            &["account_events"]
+        }
+    }
 );
 // Definition 2: legs are keyed by the position of their transfer's creation, so a page's legs
 // append to the key instead of landing at random places of an index of transfer ids.
@@ -133,26 +167,6 @@ read_model!(
         }
     }
 );
-// Definition 2: an event's stream is kept on its first account's row only, and indexed there:
-// one stream entry per event instead of one per account it touches.
-// Definition 3: the stream index is a hash index. Streams are named by random ids (a transfer's,
-// a certificate's), so each entry of a B-tree by stream lands on a random leaf; a hash index
-// stores a 4-byte code per entry and took about three quarters of the server time of the page's
-// `COPY`. Readers ask for one stream at a time (`stream_id = $1`) and sort its few positions.
-read_model!(
-    AccountEventsModel,
-    "account_events",
-    3,
-    &["rm_account_events"],
-    apply_account_events,
-    |v| format!(
-        "CREATE TABLE IF NOT EXISTS rm_account_events_v{v} (account_id UUID NOT NULL, position BIGINT NOT NULL, \
-         event_type TEXT NOT NULL, stream_id TEXT, PRIMARY KEY (account_id, position)); \
-         CREATE INDEX IF NOT EXISTS rm_account_events_v{v}_stream ON rm_account_events_v{v} USING hash (stream_id) \
-         WHERE stream_id IS NOT NULL;"
-    ),
-    &["rm_account_events_v{v}_pkey", "rm_account_events_v{v}_stream"]
-);
 read_model!(
     TurnoverModel,
     "turnover",
@@ -177,8 +191,12 @@ fn accounts_of<'a>(event: &'a Event, page: &'a PageView<'a>, position: i64) -> R
         | Event::PendingTransferVoided(PendingReleased { id, .. })
         | Event::PendingTransferExpired(PendingReleased { id, .. }) => page.held(*id, position)?,
     };
-    let mut ids: Vec<AccountId> = postings.iter().map(|p| p.account).collect();
-    ids.dedup();
+    let mut ids: Vec<AccountId> = Vec::with_capacity(postings.len());
+    for p in postings {
+        if !ids.contains(&p.account) {
+            ids.push(p.account);
+        }
+    }
     Ok(ids)
 }
 
@@ -220,10 +238,13 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
             },
         );
     }
-    let mut history: Vec<(AccountId, i64, ledger_core::Timestamp, Balances, AccountKind)> = Vec::new();
+    // A row per account per event: its type, its stream on the first account, and the balances
+    // after it where it moved them.
+    let mut history: Vec<HistoryRow> = Vec::new();
     for (record, event) in page.ledger() {
         let poison = |error: String| ApplyError::Poison { position: record.position, error };
         let missing = |id: AccountId| poison(format!("account {id} is not opened"));
+        let accounts = accounts_of(event, page, record.position)?;
         match event {
             Event::AccountOpened(e) => {
                 rows.insert(
@@ -250,19 +271,40 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
                 row.updated_at = record.recorded_at;
             }
             _ => {
-                // A settling event whose hold is not in the log is poison (checked before use).
-                accounts_of(event, page, record.position)?;
+                // A settling event whose hold is not in the log is poison (`accounts_of` checks).
                 let deltas = balance_deltas(event, |id| page.held.get(&id).map_or(&[], Vec::as_slice));
-                for (id, delta) in deltas {
-                    let row = rows.get_mut(&id).ok_or_else(|| missing(id))?;
+                for (id, delta) in &deltas {
+                    let row = rows.get_mut(id).ok_or_else(|| missing(*id))?;
                     row.balances = delta
                         .applied_to(&row.balances)
                         .ok_or_else(|| poison(format!("account {id} would go negative or overflow")))?;
                     row.position = record.position;
                     row.updated_at = record.recorded_at;
-                    history.push((id, record.position, record.recorded_at, row.balances, row.kind));
                 }
+                for (n, id) in accounts.iter().enumerate() {
+                    let row = rows.get(id).ok_or_else(|| missing(*id))?;
+                    let moved = deltas.iter().any(|(d, _)| d == id);
+                    history.push(HistoryRow {
+                        account: *id,
+                        position: record.position,
+                        recorded_at: record.recorded_at,
+                        event_type: &record.event_type,
+                        stream: (n == 0).then_some(record.stream_id.as_str()),
+                        balances: moved.then_some((row.balances, row.kind)),
+                    });
+                }
+                continue;
             }
+        }
+        for (n, id) in accounts.iter().enumerate() {
+            history.push(HistoryRow {
+                account: *id,
+                position: record.position,
+                recorded_at: record.recorded_at,
+                event_type: &record.event_type,
+                stream: (n == 0).then_some(record.stream_id.as_str()),
+                balances: None,
+            });
         }
     }
     let rows: Vec<(AccountId, BalanceRow)> = rows.into_iter().collect();
@@ -309,6 +351,8 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         Type::UUID,
         Type::INT8,
         Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::TEXT,
         Type::NUMERIC,
         Type::NUMERIC,
         Type::NUMERIC,
@@ -317,29 +361,41 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         Type::NUMERIC,
     ];
     let mut rows = CopyRows::new(HISTORY);
-    for (id, position, at, b, kind) in &history {
-        let side = kind.normal_side();
+    for h in &history {
+        let b = h.balances.map(|(b, kind)| (b, b.balance(kind.normal_side()), b.available(kind.normal_side())));
         rows.row(&[
-            &id.0,
-            position,
-            &to_time(*at),
-            &b.debits_posted,
-            &b.credits_posted,
-            &b.debits_pending,
-            &b.credits_pending,
-            &b.balance(side),
-            &b.available(side),
+            &h.account.0,
+            &h.position,
+            &to_time(h.recorded_at),
+            &h.event_type,
+            &h.stream,
+            &b.map(|(b, _, _)| b.debits_posted),
+            &b.map(|(b, _, _)| b.credits_posted),
+            &b.map(|(b, _, _)| b.debits_pending),
+            &b.map(|(b, _, _)| b.credits_pending),
+            &b.map(|(_, balance, _)| balance),
+            &b.map(|(_, _, available)| available),
         ])?;
     }
     rows.send(
         conn,
         &format!(
-            "COPY rm_balance_history_v{v} (account_id, position, recorded_at, debits_posted, credits_posted, \
-             debits_pending, credits_pending, balance, available) FROM STDIN (FORMAT binary)"
+            "COPY rm_account_history_v{v} (account_id, position, recorded_at, event_type, stream_id, debits_posted, \
+             credits_posted, debits_pending, credits_pending, balance, available) FROM STDIN (FORMAT binary)"
         ),
     )
     .await?;
     Ok(())
+}
+
+/// A row of `rm_account_history`: `balances` where the event moved the account's.
+struct HistoryRow<'a> {
+    account: AccountId,
+    position: i64,
+    recorded_at: ledger_core::Timestamp,
+    event_type: &'a str,
+    stream: Option<&'a str>,
+    balances: Option<(Balances, AccountKind)>,
 }
 
 pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
@@ -450,29 +506,6 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         .bind(reversed.iter().map(|r| r.1).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
-    Ok(())
-}
-
-pub async fn apply_account_events(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
-    let mut rows: Vec<(Uuid, i64, &str, Option<&str>)> = Vec::new();
-    for (record, event) in page.ledger() {
-        for (n, account) in accounts_of(event, page, record.position)?.into_iter().enumerate() {
-            let stream = (n == 0).then_some(record.stream_id.as_str());
-            rows.push((account.0, record.position, &record.event_type, stream));
-        }
-    }
-    const ACCOUNT_EVENTS: &[Type] = &[Type::UUID, Type::INT8, Type::TEXT, Type::TEXT];
-    let mut copy = CopyRows::new(ACCOUNT_EVENTS);
-    for (account, position, event_type, stream) in &rows {
-        copy.row(&[account, position, event_type, stream])?;
-    }
-    copy.send(
-        conn,
-        &format!(
-            "COPY rm_account_events_v{v} (account_id, position, event_type, stream_id) FROM STDIN (FORMAT binary)"
-        ),
-    )
-    .await?;
     Ok(())
 }
 

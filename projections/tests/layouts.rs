@@ -78,7 +78,7 @@ async fn a_changed_layout_definition_is_rebuilt_on_start_while_the_old_tables_se
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn account_events_indexed_by_stream_in_a_b_tree_are_rebuilt_with_a_hash_index_and_answer_the_same() {
+async fn account_events_of_the_retired_read_model_are_taken_over_by_the_balances_history_and_answer_the_same() {
     let db = fresh_database().await;
     generate(&db, 4343, 300).await;
     let mut conn = db.connect().await;
@@ -100,6 +100,8 @@ async fn account_events_indexed_by_stream_in_a_b_tree_are_rebuilt_with_a_hash_in
                 found.push(events.iter().map(|e| e.position).collect());
             }
         }
+        let by_account = projections::read::events(conn, log, 0, 1000, None, None, Some(Uuid::from_u128(0xacc1)));
+        found.push(by_account.await.unwrap().iter().map(|e| e.position).collect());
         found
     }
     let expected = answers(&mut conn, &mut log, &streams).await;
@@ -116,11 +118,13 @@ async fn account_events_indexed_by_stream_in_a_b_tree_are_rebuilt_with_a_hash_in
         .await
         .unwrap();
     assert!(by_account > 5, "the account has events: {by_account}");
-    let rows = checksum(&mut conn, "rm_account_events", "account_id, position").await;
+    let events = checksum(&mut conn, "rm_account_events", "account_id, position").await;
+    let history = checksum(&mut conn, "rm_balance_history", "account_id, position").await;
+    let balance = projections::read::balance_at(&mut conn, account, None, None).await.unwrap().unwrap();
     async fn kind(conn: &mut sqlx::PgConnection) -> String {
         sqlx::query_scalar(
             "SELECT am.amname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_am am ON am.oid = c.relam WHERE c.relname LIKE 'rm\\_account\\_events\\_v%\\_stream'",
+             JOIN pg_am am ON am.oid = c.relam WHERE c.relname LIKE 'rm\\_account\\_history\\_v%\\_stream'",
         )
         .fetch_one(conn)
         .await
@@ -128,30 +132,56 @@ async fn account_events_indexed_by_stream_in_a_b_tree_are_rebuilt_with_a_hash_in
     }
     assert_eq!(kind(&mut conn).await, "hash");
 
-    // Account events as definition 2 left them: the stream in a B-tree with the position.
+    // As an earlier release left them: the balance history in a table of the balances'
+    // definition 1, the account events in a read model of their own (its definition 3).
     sqlx::raw_sql(
-        "DROP INDEX rm_account_events_v1_stream; \
-         CREATE INDEX rm_account_events_v1_stream ON rm_account_events_v1 (stream_id, position) \
+        "CREATE TABLE rm_account_events_v3 AS SELECT * FROM rm_account_events; \
+         ALTER TABLE rm_account_events_v3 ADD PRIMARY KEY (account_id, position); \
+         CREATE INDEX rm_account_events_v3_stream ON rm_account_events_v3 USING hash (stream_id) \
          WHERE stream_id IS NOT NULL; \
-         UPDATE projections SET definition = 2 WHERE name = 'account_events'",
+         CREATE TABLE rm_balance_history_v1 AS SELECT * FROM rm_balance_history; \
+         ALTER TABLE rm_balance_history_v1 ADD PRIMARY KEY (account_id, position); \
+         DROP VIEW rm_account_events; DROP VIEW rm_balance_history; DROP VIEW rm_account_history; \
+         DROP TABLE rm_account_history_v1; \
+         CREATE VIEW rm_account_events AS SELECT * FROM rm_account_events_v3; \
+         CREATE VIEW rm_balance_history AS SELECT * FROM rm_balance_history_v1; \
+         INSERT INTO projections (name, version, definition, checkpoint) \
+         SELECT 'account_events', 3, 3, checkpoint FROM projections WHERE name = 'balances'; \
+         UPDATE projections SET definition = 1 WHERE name = 'balances'",
     )
     .execute(&mut conn)
     .await
     .unwrap();
-    assert_eq!(kind(&mut conn).await, "btree");
     assert_eq!(answers(&mut conn, &mut log, &streams).await, expected);
 
-    // A runner of this release rebuilds them into version 2 (definition 3), with the same rows.
+    // A runner of this release rebuilds the balances into version 2 (definition 2): the history
+    // now keeps the account events, the retired read model's tables and row are gone, and
+    // readers get the same answers.
     catch_up(&mut conn).await;
     let (version, definition): (i32, i32) =
-        sqlx::query_as("SELECT version, definition FROM projections WHERE name = 'account_events'")
+        sqlx::query_as("SELECT version, definition FROM projections WHERE name = 'balances'")
             .fetch_one(&mut conn)
             .await
             .unwrap();
-    assert_eq!((version, definition), (2, 3));
+    assert_eq!((version, definition), (2, 2));
+    let retired: i64 = sqlx::query_scalar("SELECT count(*) FROM projections WHERE name = 'account_events'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(retired, 0, "the retired read model's checkpoint is gone");
+    let left: bool = sqlx::query_scalar(
+        "SELECT to_regclass('rm_account_events_v3') IS NULL AND to_regclass('rm_balance_history_v1') IS NULL",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(left, "the tables of the earlier layouts are dropped at the switch");
     assert_eq!(kind(&mut conn).await, "hash");
-    assert_eq!(checksum(&mut conn, "rm_account_events", "account_id, position").await, rows);
+    assert_eq!(checksum(&mut conn, "rm_account_events", "account_id, position").await, events);
+    assert_eq!(checksum(&mut conn, "rm_balance_history", "account_id, position").await, history);
     assert_eq!(answers(&mut conn, &mut log, &streams).await, expected);
+    let after = projections::read::balance_at(&mut conn, account, None, None).await.unwrap().unwrap();
+    assert_eq!((after.position, after.balance), (balance.position, balance.balance));
     drop((conn, log));
     db.drop_database().await;
 }

@@ -407,8 +407,8 @@ impl LedgerQuery {
         let after_position = parse_cursor(after)?;
         wait_for(pool(ctx), Model::Journal, min_position).await?;
         if account.is_some() {
-            // The filter by account reads the account events.
-            wait_for(pool(ctx), Model::AccountEvents, min_position).await?;
+            // The filter by account reads the account events, kept by the balances.
+            wait_for(pool(ctx), Model::Balances, min_position).await?;
         }
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
         let Ok(account) = account_filter(&mut conn, account).await? else { return Ok(Connection::new(false, false)) };

@@ -134,7 +134,7 @@ impl App {
         for _ in 0..500 {
             let status = self.gql("{ projections { lag } }", json!({})).await;
             let lags = status["data"]["projections"].as_array().cloned().unwrap_or_default();
-            if lags.len() == 4 && lags.iter().all(|p| p["lag"] == json!(0)) {
+            if lags.len() == Model::ALL.len() && lags.iter().all(|p| p["lag"] == json!(0)) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -285,7 +285,7 @@ async fn reads_what_commands_wrote_checked(
     assert_eq!(turnover["data"]["turnover"][0]["debits"], json!("30.00"));
     assert_eq!(turnover["data"]["turnover"][0]["credits"], json!("100.00"));
     let status = app.gql("{ projections { name lag checkpoint } }", json!({})).await;
-    assert_eq!(status["data"]["projections"].as_array().unwrap().len(), 4);
+    assert_eq!(status["data"]["projections"].as_array().unwrap().len(), Model::ALL.len());
     check(&app).await;
     app.stop().await;
 }
@@ -439,7 +439,7 @@ async fn the_standard_introspection_query_loads_the_whole_schema() {
     // Introspection answers introspection only: data beside it takes the ordinary path.
     app.caught_up().await;
     let mixed = app.gql("{ __typename projections { name } }", json!({})).await;
-    assert_eq!(mixed["data"]["projections"].as_array().map(Vec::len), Some(4), "{mixed}");
+    assert_eq!(mixed["data"]["projections"].as_array().map(Vec::len), Some(Model::ALL.len()), "{mixed}");
     app.stop().await;
 }
 
