@@ -210,7 +210,7 @@ impl Settings {
             max_projection_delay: Duration::from_millis(
                 env("LEDGER_MAX_PROJECTION_DELAY_MS")?.or(file.max_projection_delay_ms).unwrap_or(500),
             ),
-            projection_runners: env("LEDGER_PROJECTION_RUNNERS")?.or(file.projection_runners).unwrap_or(1).max(1),
+            projection_runners: env("LEDGER_PROJECTION_RUNNERS")?.or(file.projection_runners).unwrap_or(2).max(1),
             writer: WriterConfig {
                 currencies,
                 max_group: env("LEDGER_MAX_GROUP")?.or(file.max_group).unwrap_or(defaults.max_group),
