@@ -129,7 +129,9 @@ read_model!(
 // order), and `rm_legs` is a view unnesting them: no row and no index entries per leg. The
 // journal's filter by account goes through the account events (a row per account an event
 // touches, keyed by account and position), which kept the same entries as the legs' index by
-// account.
+// account. Transfers are keyed by the position that created them (the key grows at its end) and
+// found by id through a hash index (ids are random: a B-tree entry per transfer landed on a
+// random leaf); the log keeps ids unique.
 read_model!(
     JournalModel,
     "journal",
@@ -137,19 +139,19 @@ read_model!(
     &["rm_transfers"],
     apply_journal,
     |v| format!(
-        "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID PRIMARY KEY, status TEXT NOT NULL, \
+        "CREATE TABLE IF NOT EXISTS rm_transfers_v{v} (id UUID NOT NULL, status TEXT NOT NULL, \
          pending BOOLEAN NOT NULL, external_ref TEXT, channel TEXT, initiator TEXT, metadata JSONB NOT NULL, \
-         created_at TIMESTAMPTZ NOT NULL, created_position BIGINT NOT NULL, position BIGINT NOT NULL, \
+         created_at TIMESTAMPTZ NOT NULL, created_position BIGINT PRIMARY KEY, position BIGINT NOT NULL, \
          timeout_at TIMESTAMPTZ, reverses UUID, reversed_by UUID, posted JSONB, leg_accounts UUID[] NOT NULL, \
          leg_sides TEXT[] NOT NULL, leg_amounts NUMERIC[] NOT NULL); \
-         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_log ON rm_transfers_v{v} (created_position); \
+         CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_id ON rm_transfers_v{v} USING hash (id); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_channel ON rm_transfers_v{v} (channel, created_position); \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_ref ON rm_transfers_v{v} (external_ref) \
          WHERE external_ref IS NOT NULL; \
          CREATE INDEX IF NOT EXISTS rm_transfers_v{v}_metadata ON rm_transfers_v{v} USING gin (metadata jsonb_path_ops) \
          WHERE metadata NOT IN ('{{}}'::jsonb, 'null'::jsonb);"
     ),
-    &["rm_transfers_v{v}_pkey", "rm_transfers_v{v}_channel", "rm_transfers_v{v}_ref", "rm_transfers_v{v}_metadata"],
+    &["rm_transfers_v{v}_id", "rm_transfers_v{v}_channel", "rm_transfers_v{v}_ref", "rm_transfers_v{v}_metadata"],
     {
         fn derived_views(&self, v: i32) -> Vec<(&'static str, String)> {
             vec![(
@@ -406,8 +408,8 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
         position: i64,
     }
     let mut created = Vec::new();
-    // Settled and reversed transfers are found by the position that created them: an index
-    // that grows at its end, which a rebuild keeps while it defers the one by id.
+    // Settled and reversed transfers are found by the position that created them: the key, which
+    // grows at its end and which a rebuild keeps while it defers the index by id.
     let mut settled: Vec<(i64, &'static str, i64, Option<String>)> = Vec::new();
     let mut reversed: Vec<(i64, Uuid)> = Vec::new();
     for (record, event) in page.ledger() {
