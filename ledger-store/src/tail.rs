@@ -6,16 +6,22 @@
 //! Nothing here is trusted beyond what the log says: a reader takes events from memory only
 //! when they continue exactly where it stands (the next position, then every position after it
 //! without a gap), and reads the log otherwise (behind, restarted, lagging past the channel,
-//! or after the writer reloaded). The events are the sealed records the commit wrote, so a page
-//! from memory is the page the log would have answered.
+//! or after the writer reloaded). The events are the sealed records the commit wrote, each with
+//! the event the writer decided, which is what decoding the record gives back (a test holds the
+//! writer to it): a page from memory is the page the log would have answered, already decoded,
+//! and shared by every reader without a copy.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ledger_core::Event;
 use tokio::sync::broadcast;
 
 use crate::RecordedEvent;
+
+/// An event of the log and its decoded form, shared by every reader of the tail.
+pub type Logged = Arc<(RecordedEvent, Event)>;
 
 /// Commits a reader may fall behind before it is told it lagged (and reads the log instead).
 const COMMITS: usize = 4096;
@@ -23,7 +29,7 @@ const COMMITS: usize = 4096;
 /// The sending side, held by the writer. Cheap to clone; every clone feeds the same readers.
 #[derive(Clone, Debug)]
 pub struct Tail {
-    tx: broadcast::Sender<Arc<[RecordedEvent]>>,
+    tx: broadcast::Sender<Arc<[Logged]>>,
     keep: usize,
     served: Arc<AtomicU64>,
 }
@@ -36,7 +42,7 @@ impl Tail {
     }
 
     /// A commit landed with these events (in position order). Nothing is kept without readers.
-    pub fn publish(&self, events: Vec<RecordedEvent>) {
+    pub fn publish(&self, events: Vec<Logged>) {
         if !events.is_empty() && self.tx.receiver_count() > 0 {
             let _ = self.tx.send(events.into());
         }
@@ -62,8 +68,8 @@ impl Tail {
 /// One follower's view of the tail.
 #[derive(Debug)]
 pub struct TailReader {
-    rx: broadcast::Receiver<Arc<[RecordedEvent]>>,
-    buffer: VecDeque<Arc<[RecordedEvent]>>,
+    rx: broadcast::Receiver<Arc<[Logged]>>,
+    buffer: VecDeque<Arc<[Logged]>>,
     buffered: usize,
     keep: usize,
     served: Arc<AtomicU64>,
@@ -72,13 +78,13 @@ pub struct TailReader {
 impl TailReader {
     /// Up to `limit` events after `after`, when memory holds the very next one and every one
     /// after it up to the last it returns; `None`: read the log.
-    pub fn page(&mut self, after: i64, limit: usize) -> Option<Vec<RecordedEvent>> {
+    pub fn page(&mut self, after: i64, limit: usize) -> Option<Vec<Logged>> {
         self.receive();
         // What the follower has passed is of no more use.
-        while self.buffer.front().is_some_and(|c| c.last().is_none_or(|e| e.position <= after)) {
+        while self.buffer.front().is_some_and(|c| c.last().is_none_or(|e| e.0.position <= after)) {
             self.pop();
         }
-        let first = self.buffer.front()?.first()?.position;
+        let first = self.buffer.front()?.first()?.0.position;
         if first > after + 1 {
             return None;
         }
@@ -86,11 +92,11 @@ impl TailReader {
         let mut next = after + 1;
         'commits: for commit in &self.buffer {
             let start = next;
-            for event in commit.iter().skip_while(|e| e.position < start) {
-                if event.position != next || page.len() == limit {
+            for event in commit.iter().skip_while(|e| e.0.position < start) {
+                if event.0.position != next || page.len() == limit {
                     break 'commits;
                 }
-                page.push(event.clone());
+                page.push(Arc::clone(event));
                 next += 1;
             }
         }
@@ -130,25 +136,38 @@ impl TailReader {
 mod tests {
     use super::*;
 
-    fn events(positions: std::ops::RangeInclusive<i64>) -> Vec<RecordedEvent> {
+    fn events(positions: std::ops::RangeInclusive<i64>) -> Vec<Logged> {
         positions
-            .map(|position| RecordedEvent {
-                position,
-                event_id: uuid::Uuid::from_u128(position as u128),
-                stream_id: format!("s-{position}"),
-                stream_version: 1,
-                event_type: "T".into(),
-                schema_version: 1,
-                payload: "{}".into(),
-                metadata: "{}".into(),
-                recorded_at: ledger_core::Timestamp(0),
-                hash: [0; 32],
+            .map(|position| {
+                let event = Event::from(ledger_core::ledger::Event::AccountFrozen(
+                    ledger_core::ledger::event::AccountStatusChanged {
+                        id: ledger_core::AccountId(uuid::Uuid::from_u128(position as u128)),
+                        reason: None,
+                        at: ledger_core::Timestamp(0),
+                    },
+                ));
+                (
+                    RecordedEvent {
+                        position,
+                        event_id: uuid::Uuid::from_u128(position as u128),
+                        stream_id: format!("s-{position}"),
+                        stream_version: 1,
+                        event_type: "T".into(),
+                        schema_version: 1,
+                        payload: "{}".into(),
+                        metadata: "{}".into(),
+                        recorded_at: ledger_core::Timestamp(0),
+                        hash: [0; 32],
+                    },
+                    event,
+                )
             })
+            .map(Arc::new)
             .collect()
     }
 
-    fn positions(page: Option<Vec<RecordedEvent>>) -> Option<Vec<i64>> {
-        page.map(|p| p.iter().map(|e| e.position).collect())
+    fn positions(page: Option<Vec<Logged>>) -> Option<Vec<i64>> {
+        page.map(|p| p.iter().map(|e| e.0.position).collect())
     }
 
     #[test]

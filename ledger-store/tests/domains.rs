@@ -316,3 +316,40 @@ async fn several_events_of_one_command_on_one_stream_take_consecutive_versions()
     verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
     db.drop_database().await;
 }
+
+/// The writer hands its in-process followers each event as it decided it, beside the sealed
+/// record: for every kind of certificate command, that is exactly what the record decodes to.
+#[tokio::test]
+async fn the_tail_hands_each_certificate_event_as_its_stored_record_decodes() {
+    let db = fresh_database().await;
+    let tail = ledger_store::tail::Tail::new(10_000);
+    let mut reader = tail.reader();
+    let config = WriterConfig { tail: Some(tail.clone()), ..WriterConfig::default() };
+    let (ledger, task) = Writer::start(&db.url, config).await.unwrap();
+    submit(&ledger, issue("GC-1")).await.unwrap();
+    submit(&ledger, activate("GC-1")).await.unwrap();
+    submit(&ledger, authorize("a1", "30")).await.unwrap();
+    let capture = Command::Capture { code: "GC-1".into(), operation_id: "a1".into(), amount: Some(dec("12.50")) };
+    submit(&ledger, capture).await.unwrap();
+    submit(&ledger, Command::Void { code: "GC-1".into(), operation_id: "a1".into() }).await.unwrap();
+    submit(&ledger, authorize("a2", "20")).await.unwrap();
+    let cancel = Command::Cancel { code: "GC-1".into(), operation_id: "c1".into(), reason: "fraud".into() };
+    submit(&ledger, cancel).await.unwrap();
+    let mut conn = db.connect().await;
+    let stored = ledger_store::log::page(&mut conn, 0, 1000).await.unwrap();
+    let mut from_memory = Vec::new();
+    while let Some(page) = reader.page(from_memory.last().map_or(0, |e: &ledger_store::tail::Logged| e.0.position), 100)
+    {
+        from_memory.extend(page);
+    }
+    assert_eq!(from_memory.len(), stored.len());
+    let types: std::collections::BTreeSet<&str> = stored.iter().map(|r| r.event_type.as_str()).collect();
+    assert!(types.len() >= 9, "every kind of command and its postings: {types:?}");
+    for (e, record) in from_memory.iter().zip(&stored) {
+        assert_eq!(&e.0, record);
+        assert_eq!(e.1, record.event().unwrap(), "{}", record.event_type);
+    }
+    drop(conn);
+    stop(ledger, task).await;
+    db.drop_database().await;
+}

@@ -743,11 +743,15 @@ async fn the_tail_hands_followers_exactly_the_records_the_log_stores() {
     let stored = ledger_store::log::page(&mut conn, 0, 1000).await.unwrap();
     assert_eq!(stored.len(), 2 + 20 + 50 + 10);
     let mut from_memory = Vec::new();
-    while let Some(page) = reader.page(from_memory.last().map_or(0, |e: &ledger_store::RecordedEvent| e.position), 7) {
+    while let Some(page) = reader.page(from_memory.last().map_or(0, |e: &ledger_store::tail::Logged| e.0.position), 7) {
         assert!(page.len() <= 7);
         from_memory.extend(page);
     }
-    assert_eq!(from_memory, stored, "payload, metadata, time and hash as stored");
+    let records: Vec<_> = from_memory.iter().map(|e| e.0.clone()).collect();
+    assert_eq!(records, stored, "payload, metadata, time and hash as stored");
+    for e in &from_memory {
+        assert_eq!(e.1, e.0.event().unwrap(), "the decided event is what its record decodes to");
+    }
     assert_eq!(tail.served(), stored.len() as u64);
     assert_eq!(ledger.tail().map(|t| t.served()), Some(stored.len() as u64));
     drop(conn);

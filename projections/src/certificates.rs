@@ -126,7 +126,7 @@ pub struct AuditRow {
 
 async fn apply(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     let events: Vec<(&ledger_store::RecordedEvent, &Event)> =
-        page.events.iter().filter_map(|(r, e)| e.certificates().map(|e| (r, e))).collect();
+        page.iter().filter_map(|(r, e)| e.certificates().map(|e| (r, e))).collect();
     if events.is_empty() {
         return Ok(());
     }

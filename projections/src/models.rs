@@ -339,8 +339,8 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         .await?;
     // One clock row per page: the time of its last event, so "as of a time" finds its position
     // range without an index on every history row's time.
-    if let Some((last, _)) = page.events.last() {
-        let latest = page.events.iter().map(|(r, _)| r.recorded_at).max().unwrap_or(last.recorded_at);
+    if let Some((last, _)) = page.iter().last() {
+        let latest = page.iter().map(|(r, _)| r.recorded_at).max().unwrap_or(last.recorded_at);
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_balance_clock_v{v} (position, recorded_at) VALUES ($1, $2) ON CONFLICT DO NOTHING"
         )))

@@ -6,12 +6,14 @@ use ledger_core::ledger::Event as LedgerEvent;
 use ledger_core::ledger::event::{PendingPosted, PendingReleased};
 use ledger_core::{Event, Posting, TransferId};
 use ledger_store::RecordedEvent;
+use ledger_store::tail::Logged;
 use sqlx::PgConnection;
 
 use crate::ApplyError;
 
 pub struct Page {
-    pub events: Vec<(RecordedEvent, Event)>,
+    /// Each event with its decoded form (shared with the writer's tail when it came from there).
+    pub events: Vec<Logged>,
     /// Held postings of every pending transfer a settling event in this page names.
     pub held: HashMap<TransferId, Vec<Posting>>,
     /// The position that created each transfer the page creates, settles or reverses.
@@ -23,20 +25,19 @@ impl Page {
     /// settling events need (from the page itself, or from the log).
     pub async fn read(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Page, ApplyError> {
         let records = ledger_store::log::page(conn, after, limit).await?;
-        Page::of(conn, records).await
+        Page::of(conn, decode(records)?).await
     }
 
-    /// Decodes `records` (consecutive events of the log, from it or from its tail in memory)
-    /// and loads from the log the held postings their settling events need.
-    pub async fn of(conn: &mut PgConnection, records: Vec<RecordedEvent>) -> Result<Page, ApplyError> {
-        let mut events = Vec::with_capacity(records.len());
+    /// The page of `events` (consecutive events of the log, decoded: read from it, or taken from
+    /// its tail in memory), with the held postings their settling events need loaded from the
+    /// log.
+    pub async fn of(conn: &mut PgConnection, events: Vec<Logged>) -> Result<Page, ApplyError> {
         let mut held = HashMap::new();
         let mut created = HashMap::new();
         let mut missing = Vec::new();
         let mut reversed = Vec::new();
-        for record in records {
-            let event =
-                record.event().map_err(|e| ApplyError::Poison { position: record.position, error: e.to_string() })?;
+        for logged in &events {
+            let (record, event) = &**logged;
             if let Some(LedgerEvent::TransferPosted(e) | LedgerEvent::PendingTransferCreated(e)) = event.ledger() {
                 created.insert(e.id, record.position);
                 if let Some(original) = e.reverses.filter(|o| !created.contains_key(o)) {
@@ -56,7 +57,6 @@ impl Page {
                 }
                 _ => {}
             }
-            events.push((record, event));
         }
         if !missing.is_empty() {
             // Holds created in an earlier page: their creation events, read as any other
@@ -84,7 +84,7 @@ impl Page {
     }
 
     pub fn last_position(&self) -> Option<i64> {
-        self.events.last().map(|(r, _)| r.position)
+        self.events.last().map(|e| e.0.position)
     }
 
     /// The whole page.
@@ -95,14 +95,25 @@ impl Page {
     /// The events after `checkpoint` (for a projection that is further along than the page's
     /// start), with every hold the page knows.
     pub fn after(&self, checkpoint: i64) -> PageView<'_> {
-        let start = self.events.partition_point(|(r, _)| r.position <= checkpoint);
+        let start = self.events.partition_point(|e| e.0.position <= checkpoint);
         PageView { events: &self.events[start..], held: &self.held, created: &self.created }
     }
 }
 
+/// Decodes records read from the log; one that cannot be decoded is poison at its position.
+pub fn decode(records: Vec<RecordedEvent>) -> Result<Vec<Logged>, ApplyError> {
+    records
+        .into_iter()
+        .map(|record| match record.event() {
+            Ok(event) => Ok(std::sync::Arc::new((record, event))),
+            Err(e) => Err(ApplyError::Poison { position: record.position, error: e.to_string() }),
+        })
+        .collect()
+}
+
 /// A run of a page's events, as one read model applies it.
 pub struct PageView<'a> {
-    pub events: &'a [(RecordedEvent, Event)],
+    pub events: &'a [Logged],
     pub held: &'a HashMap<TransferId, Vec<Posting>>,
     pub created: &'a HashMap<TransferId, i64>,
 }
@@ -110,17 +121,22 @@ pub struct PageView<'a> {
 impl<'a> PageView<'a> {
     /// The events before `position`.
     pub fn before(&self, position: i64) -> PageView<'a> {
-        let end = self.events.partition_point(|(r, _)| r.position < position);
+        let end = self.events.partition_point(|e| e.0.position < position);
         PageView { events: &self.events[..end], held: self.held, created: self.created }
     }
 
     pub fn last_position(&self) -> Option<i64> {
-        self.events.last().map(|(r, _)| r.position)
+        self.events.last().map(|e| e.0.position)
+    }
+
+    /// Every event of the run with its record.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a RecordedEvent, &'a Event)> + use<'a> {
+        self.events.iter().map(|e| (&e.0, &e.1))
     }
 
     /// The ledger domain's events of the run: accounts and transfers.
     pub fn ledger(&self) -> impl Iterator<Item = (&'a RecordedEvent, &'a LedgerEvent)> + use<'a> {
-        self.events.iter().filter_map(|(r, e)| e.ledger().map(|e| (r, e)))
+        self.iter().filter_map(|(r, e)| e.ledger().map(|e| (r, e)))
     }
 
     /// The position that created a transfer the run settles or reverses, or a poison error

@@ -124,7 +124,7 @@ pub struct HistoryRow {
 
 async fn apply(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
     let events: Vec<(&ledger_store::RecordedEvent, &Event)> =
-        page.events.iter().filter_map(|(r, e)| e.payouts().map(|e| (r, e))).collect();
+        page.iter().filter_map(|(r, e)| e.payouts().map(|e| (r, e))).collect();
     if events.is_empty() {
         return Ok(());
     }

@@ -401,7 +401,7 @@ impl projections::ReadModel for EventTypes {
         page: &'a projections::PageView<'a>,
     ) -> projections::Applying<'a> {
         Box::pin(async move {
-            let types: Vec<&str> = page.events.iter().map(|(r, _)| r.event_type.as_str()).collect();
+            let types: Vec<&str> = page.iter().map(|(r, _)| r.event_type.as_str()).collect();
             let sql = format!(
                 "INSERT INTO rm_test_event_types_v{v} SELECT t, count(*) FROM unnest($1::text[]) t GROUP BY t \
                  ON CONFLICT (event_type) DO UPDATE SET n = rm_test_event_types_v{v}.n + excluded.n"

@@ -124,7 +124,7 @@ async fn advance<S: Sink>(
         return Ok((0, None));
     }
     let page = match tail.and_then(|t| t.page(after, PAGE as usize)) {
-        Some(page) => page,
+        Some(page) => page.iter().map(|e| e.0.clone()).collect(),
         None => ledger_store::log::page(conn, after, PAGE).await?,
     };
     let Some(last) = page.last().map(|r| r.position) else { return Ok((0, Some(after))) };

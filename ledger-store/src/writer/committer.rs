@@ -24,7 +24,6 @@ use tracing::{error, info, warn};
 
 use super::decider::Sealed;
 use super::{Standby, StartError, micros};
-use crate::RecordedEvent;
 use crate::metrics::WriterMetrics;
 use crate::sql::{self, GroupWrite};
 use crate::view::{CommittedAccount, CommittedView};
@@ -79,7 +78,7 @@ struct InFlight {
     events: usize,
     started: Instant,
     /// Its events, for the tail (only when there is one).
-    tail: Vec<RecordedEvent>,
+    tail: Vec<crate::tail::Logged>,
 }
 
 impl InFlight {
@@ -195,7 +194,14 @@ impl Committer {
         if events.is_empty() {
             return InFlight { commit: None, groups, head, events: count, started, tail: Vec::new() };
         }
-        let tail = if self.tail.is_some() { events.clone() } else { Vec::new() };
+        let tail = if self.tail.is_some() {
+            let decoded = groups.iter_mut().flat_map(|g| std::mem::take(&mut g.decoded));
+            let tail: Vec<_> = events.iter().cloned().zip(decoded).map(Arc::new).collect();
+            assert_eq!(tail.len(), events.len(), "the decider keeps every sealed event for the tail");
+            tail
+        } else {
+            Vec::new()
+        };
         // Later groups hold newer rows of the same account or transfer: keep the last.
         let mut accounts = HashMap::new();
         let mut transfers = HashMap::new();

@@ -85,6 +85,8 @@ pub(super) struct Sealed {
     /// The end of the log these events continue: position and hash before the first of them.
     pub(super) after: (i64, [u8; 32]),
     pub(super) events: Vec<RecordedEvent>,
+    /// The events as decided, one per sealed record, for the tail (empty without one).
+    pub(super) decoded: Vec<Event>,
     pub(super) accounts: Vec<(ledger_core::Account, i64, i64)>,
     pub(super) transfers: Vec<TransferIndex>,
     pub(super) entities: Vec<(EntityRow, i64, i64)>,
@@ -123,6 +125,8 @@ pub(super) struct Decider {
 #[derive(Default)]
 struct Staged {
     events: Vec<RecordedEvent>,
+    /// The events as decided, for the tail (only when there is one).
+    decoded: Vec<Event>,
     accounts: BTreeSet<AccountId>,
     transfers: BTreeSet<TransferId>,
     /// Each touched entity's stored form as the latest command touching it left it: made once
@@ -300,7 +304,7 @@ impl Decider {
                     let meta = meta_json(&meta);
                     let decision = command
                         .execute(&mut self.state, now)
-                        .map(|events| self.stage(&mut staged, &command, &events, &meta, now));
+                        .map(|events| self.stage(&mut staged, &command, events, &meta, now));
                     replies.push(Reply::One(reply, decision));
                 }
                 Request::Batch { items, mode, meta, reply } => {
@@ -313,7 +317,7 @@ impl Decider {
                                 let command = Command::from(ledger_core::ledger::Command::CreateTransfer(item));
                                 result.map(|events| {
                                     let events: Vec<Event> = events.into_iter().map(Event::from).collect();
-                                    self.stage(&mut staged, &command, &events, &meta, now)
+                                    self.stage(&mut staged, &command, events, &meta, now)
                                 })
                             })
                             .collect()
@@ -325,7 +329,7 @@ impl Decider {
         if self.state.ledger.next_deadline().is_some_and(|at| at <= now) {
             let expire = Command::from(ledger_core::ledger::Command::ExpirePendingTransfers);
             if let Ok(events) = expire.execute(&mut self.state, now) {
-                self.stage(&mut staged, &expire, &events, "{}", now);
+                self.stage(&mut staged, &expire, events, "{}", now);
             }
         }
         let sealed = Sealed {
@@ -363,6 +367,7 @@ impl Decider {
                 })
                 .collect(),
             events: staged.events,
+            decoded: staged.decoded,
             replies,
         };
         WriterMetrics::add(&self.metrics.decide_micros, micros(decided.elapsed()));
@@ -400,14 +405,14 @@ impl Decider {
         &mut self,
         staged: &mut Staged,
         command: &Command,
-        events: &[Event],
+        events: Vec<Event>,
         meta: &str,
         now: Timestamp,
     ) -> Committed {
         for (n, event) in events.iter().enumerate() {
             let position = self.next_position;
             self.next_position += 1;
-            let version = stream_version(&self.state, events, n);
+            let version = stream_version(&self.state, &events, n);
             let record = RecordedEvent::seal(event, position, version, meta, now, &self.head_hash);
             self.head_hash = record.hash;
             staged.events.push(record);
@@ -432,11 +437,15 @@ impl Decider {
             Subject::Entity(e) => staged.entities.get(&e).cloned().or_else(|| self.state.row(e)).map(Entity::Row),
             subject => self.state.entity(subject),
         });
-        let position = match (answer, &entity, events.is_empty()) {
+        let replayed = events.is_empty();
+        let position = match (answer, &entity, replayed) {
             (Some(answer), Some(_), true) => self.position_of(answer.subject.id(), answer.replay == Replay::First),
             _ => self.next_position - 1,
         };
-        Committed { position, replayed: events.is_empty(), entity }
+        if self.config.tail.is_some() {
+            staged.decoded.extend(events);
+        }
+        Committed { position, replayed, entity }
     }
 
     fn position_of(&self, id: Uuid, first: bool) -> i64 {
