@@ -241,8 +241,17 @@ async fn ledger_up_keeps_its_read_models_in_a_second_cluster_when_told() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#"{"node":{"type":"TransferPosted"}}"#), "{body}");
     assert!(body.contains(r#"{"name":"balances","lag":0}"#) && body.contains(r#""name":"turnover""#), "{body}");
-    // The metrics see the read models' checkpoints where they are.
-    let (_, metrics) = http(&addr, "GET", "/metrics", &key, "");
+    // The metrics see the read models' checkpoints where they are. The journal is applied by
+    // another runner than the balances the queries above waited for: it gets there too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let metrics = loop {
+        let (_, metrics) = http(&addr, "GET", "/metrics", &key, "");
+        if metrics.contains(r#"ledger_projection_lag{projection="journal"} 0"#) || std::time::Instant::now() > deadline
+        {
+            break metrics;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert!(metrics.contains(r#"ledger_projection_lag{projection="journal"} 0"#), "{metrics}");
     // What the writer committed reached the read models from memory, not read back from the log.
     let from_memory: u64 = metrics
