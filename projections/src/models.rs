@@ -247,7 +247,8 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         let poison = |error: String| ApplyError::Poison { position: record.position, error };
         let missing = |id: AccountId| poison(format!("account {id} is not opened"));
         let accounts = accounts_of(event, page, record.position)?;
-        match event {
+        // The accounts whose balances the event moved.
+        let moved = match event {
             Event::AccountOpened(e) => {
                 rows.insert(
                     e.id,
@@ -261,6 +262,7 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
                         updated_at: record.recorded_at,
                     },
                 );
+                BTreeMap::new()
             }
             Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
                 let row = rows.get_mut(&e.id).ok_or_else(|| missing(e.id))?;
@@ -271,6 +273,7 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
                 };
                 row.position = record.position;
                 row.updated_at = record.recorded_at;
+                BTreeMap::new()
             }
             _ => {
                 // A settling event whose hold is not in the log is poison (`accounts_of` checks).
@@ -283,29 +286,18 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
                     row.position = record.position;
                     row.updated_at = record.recorded_at;
                 }
-                for (n, id) in accounts.iter().enumerate() {
-                    let row = rows.get(id).ok_or_else(|| missing(*id))?;
-                    let moved = deltas.iter().any(|(d, _)| d == id);
-                    history.push(HistoryRow {
-                        account: *id,
-                        position: record.position,
-                        recorded_at: record.recorded_at,
-                        event_type: &record.event_type,
-                        stream: (n == 0).then_some(record.stream_id.as_str()),
-                        balances: moved.then_some((row.balances, row.kind)),
-                    });
-                }
-                continue;
+                deltas
             }
-        }
+        };
         for (n, id) in accounts.iter().enumerate() {
+            let row = rows.get(id).ok_or_else(|| missing(*id))?;
             history.push(HistoryRow {
                 account: *id,
                 position: record.position,
                 recorded_at: record.recorded_at,
                 event_type: &record.event_type,
                 stream: (n == 0).then_some(record.stream_id.as_str()),
-                balances: None,
+                balances: moved.contains_key(id).then_some((row.balances, row.kind)),
             });
         }
     }
