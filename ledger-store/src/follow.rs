@@ -6,8 +6,14 @@
 //!
 //! Checkpoints live in the `projections` table (one row per follower: version, checkpoint,
 //! halt), read by [`status`].
+//!
+//! The writer's notifications are heard once per process and log: every follower of the same
+//! log in a process wakes from one shared `LISTEN` connection ([`Wakeup`]), not one each (each
+//! listening connection costs Postgres a wake-up per commit).
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
@@ -113,8 +119,7 @@ async fn follow<F: Follow>(
             _ = stop.changed() => return Ok(()),
         }
     }
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
+    let mut wakeup = Wakeup::of(url);
     info!(follower = follower.name(), "following the log");
     loop {
         // A full page means more is waiting: keep going without pause.
@@ -146,7 +151,7 @@ async fn follow<F: Follow>(
             }
         }
         tokio::select! {
-            notification = listener.recv() => { notification?; }
+            _ = wakeup.next() => {}
             _ = tokio::time::sleep(config.poll) => {}
             _ = stop.changed() => return Ok(()),
         }
@@ -156,6 +161,89 @@ async fn follow<F: Follow>(
         }
         if *stop.borrow() {
             return Ok(());
+        }
+    }
+}
+
+/// Wakes a follower when the writer committed (a notification on [`CHANNEL`]), heard on the one
+/// `LISTEN` connection this process keeps to the log for all its followers. That connection is
+/// opened by the first follower of a log, reconnected after errors (every follower is woken once
+/// it is back, since notifications may have been missed meanwhile), and closed when the last
+/// follower of the log is gone. Followers poll besides, so a lost connection delays them, never
+/// stops them.
+pub struct Wakeup {
+    commits: tokio::sync::watch::Receiver<u64>,
+}
+
+/// The hearing side of each log this process follows, by its URL.
+static LISTENERS: LazyLock<Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>> = LazyLock::new(Default::default);
+
+impl Wakeup {
+    /// Wake-ups for a follower of the log at `url`; the first one in the process starts listening.
+    pub fn of(url: &str) -> Wakeup {
+        let mut listeners = LISTENERS.lock().expect("the listeners' registry is never poisoned");
+        if let Some(tx) = listeners.get(url) {
+            return Wakeup { commits: tx.subscribe() };
+        }
+        let (tx, mut commits) = tokio::sync::watch::channel(0);
+        commits.mark_unchanged();
+        listeners.insert(url.to_owned(), tx.clone());
+        tokio::spawn(listen(url.to_owned(), tx));
+        Wakeup { commits }
+    }
+
+    /// Resolves at the next commit after the last one this follower was woken for.
+    pub async fn next(&mut self) {
+        if self.commits.changed().await.is_err() {
+            // The listening task never drops its sender while a follower waits; should it, the
+            // follower's poll still wakes it.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Listens on `url` for as long as any follower of it waits, reconnecting with back-off.
+async fn listen(url: String, tx: tokio::sync::watch::Sender<u64>) {
+    let mut delay = FollowConfig::default().backoff;
+    loop {
+        tokio::select! {
+            result = hear(&url, &tx) => {
+                let Err(e) = result;
+                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "listening to the log's notifications paused; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = tx.closed() => {}
+                }
+                delay = (delay * 2).min(FollowConfig::default().max_backoff);
+            }
+            _ = tx.closed() => {}
+        }
+        // Gone only when no follower of this log is left, checked under the registry's lock (a
+        // new follower takes the same sender meanwhile, and is then heard for).
+        let mut listeners = LISTENERS.lock().expect("the listeners' registry is never poisoned");
+        if tx.receiver_count() == 0 {
+            if listeners.get(&url).is_some_and(|t| t.same_channel(&tx)) {
+                listeners.remove(&url);
+            }
+            return;
+        }
+    }
+}
+
+/// One connection's hearing: wakes every follower once it listens, then at every notification
+/// and when the connection is lost.
+async fn hear(url: &str, tx: &tokio::sync::watch::Sender<u64>) -> Result<std::convert::Infallible, sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    loop {
+        tx.send_modify(|n| *n = n.wrapping_add(1));
+        if listener.try_recv().await?.is_none() {
+            // Reconnected from scratch (after the back-off), so the followers are woken once
+            // it listens again.
+            return Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the listening connection was lost",
+            )));
         }
     }
 }

@@ -585,6 +585,17 @@ struct Following {
 
 impl Following {
     fn start(url: &str, followers: &ledger_store::followers::Followers, page: i64, full_page: Duration) -> Following {
+        Following::polling(url, followers, page, full_page, Duration::from_millis(20))
+    }
+
+    /// `start`, polling the log every `poll` besides the writer's notifications.
+    fn polling(
+        url: &str,
+        followers: &ledger_store::followers::Followers,
+        page: i64,
+        full_page: Duration,
+        poll: Duration,
+    ) -> Following {
         let (checkpoint, paused) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicBool::new(false)));
         let full_page = Arc::new(std::sync::Mutex::new(full_page));
         let mut follower =
@@ -595,7 +606,7 @@ impl Following {
         let task = tokio::spawn(async move {
             let config = ledger_store::follow::FollowConfig {
                 page: page as usize,
-                poll: Duration::from_millis(20),
+                poll,
                 linger: Duration::ZERO,
                 ..Default::default()
             };
@@ -619,6 +630,73 @@ impl Following {
         self.stop.send(true).unwrap();
         self.task.await.unwrap();
     }
+}
+
+/// The backends of `db` listening to the writer's notifications.
+async fn listening(db: &TestDatabase) -> Vec<i32> {
+    let mut conn = db.connect().await;
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%' \
+         AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+}
+
+/// Waits (up to 10 s) until `db` has `n` listening backends; answers them.
+async fn listening_backends(db: &TestDatabase, n: usize) -> Vec<i32> {
+    for _ in 0..200 {
+        let pids = listening(db).await;
+        if pids.len() == n {
+            return pids;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    listening(db).await
+}
+
+#[tokio::test]
+async fn followers_in_one_process_wake_at_each_commit_from_one_shared_listening_connection() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let player = open(&ledger, "player", AccountKind::Liability, false).await;
+    let followers = ledger_store::followers::Followers::new(1_000_000);
+    // They poll once a minute: within the test, only a notification wakes them.
+    let minute = Duration::from_secs(60);
+    let first = Following::polling(&db.url, &followers, 100, Duration::ZERO, minute);
+    let second = Following::polling(&db.url, &followers, 100, Duration::ZERO, minute);
+    assert_eq!((first.reach(2).await, second.reach(2).await), (2, 2), "both started from the log");
+    let pids = listening_backends(&db, 1).await;
+    assert_eq!(pids.len(), 1, "one listening connection for both: {pids:?}");
+
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1.00"))).await.unwrap();
+    assert_eq!((first.reach(3).await, second.reach(3).await), (3, 3), "both woke at the commit");
+
+    // The connection is lost: the listener comes back, and a commit after it wakes both again.
+    let mut conn = db.connect().await;
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(pids[0]).execute(&mut conn).await.unwrap();
+    let mut again = pids.clone();
+    for _ in 0..200 {
+        again = listening_backends(&db, 1).await;
+        if again != pids {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(again, pids, "the lost connection was replaced");
+    assert_eq!(again.len(), 1, "listening again on one connection: {again:?}");
+    submit(&ledger, Command::CreateTransfer(transfer(bank, player, "1.00"))).await.unwrap();
+    assert_eq!((first.reach(4).await, second.reach(4).await), (4, 4), "both woke after the reconnection");
+
+    // The last follower gone, nobody listens.
+    first.stop().await;
+    assert_eq!(listening_backends(&db, 1).await.len(), 1, "the second still listens");
+    second.stop().await;
+    assert_eq!(listening_backends(&db, 0).await, Vec::<i32>::new(), "the connection closed with the last follower");
+    stop(ledger, task).await;
+    db.drop_database().await;
 }
 
 /// A writer bounded to what its followers apply in 200 ms (and 100,000 events), with `batches`
