@@ -175,3 +175,37 @@ impl Account {
 pub fn valid_account_code(code: &str) -> bool {
     (1..=128).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b":._-@/".contains(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn balances(dp: &str, cp: &str, dh: &str, ch: &str) -> Balances {
+        Balances { debits_posted: dec(dp), credits_posted: dec(cp), debits_pending: dec(dh), credits_pending: dec(ch) }
+    }
+
+    #[test]
+    fn available_is_the_posted_balance_less_the_holds_against_the_normal_side() {
+        let b = balances("10", "100", "7", "3");
+        // A credit-normal account (a wallet): 90 posted, 7 held by pending debits.
+        assert_eq!((b.balance(Side::Credit), b.available(Side::Credit)), (dec("90"), dec("83")));
+        // A debit-normal account: -90 posted, 3 held by pending credits.
+        assert_eq!((b.balance(Side::Debit), b.available(Side::Debit)), (dec("-90"), dec("-93")));
+    }
+
+    #[test]
+    fn a_delta_applies_only_while_every_total_stays_between_zero_and_the_maximum() {
+        let b = balances("10", "20", "0", "0");
+        let delta = |dp: &str| BalanceDelta { debits_posted: dec(dp), ..BalanceDelta::default() };
+        assert_eq!(delta("5").applied_to(&b), Some(balances("15", "20", "0", "0")));
+        assert_eq!(delta("-10").applied_to(&b), Some(balances("0", "20", "0", "0")));
+        assert_eq!(delta("-11").applied_to(&b), None, "a negative total");
+        let max = crate::money::max_total();
+        assert_eq!(delta(&(max - dec("10")).to_string()).applied_to(&b).map(|n| n.debits_posted), Some(max));
+        assert_eq!(delta(&(max - dec("9")).to_string()).applied_to(&b), None, "past the maximum");
+    }
+}

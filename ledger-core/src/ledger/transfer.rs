@@ -137,3 +137,86 @@ impl Transfer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::event::{PendingPosted, PendingReleased};
+
+    fn id(n: u128) -> TransferId {
+        TransferId(uuid::Uuid::from_u128(n))
+    }
+
+    fn posting(account: u128, side: Side, amount: &str) -> Posting {
+        Posting { account: AccountId(uuid::Uuid::from_u128(account)), side, amount: amount.parse().unwrap() }
+    }
+
+    fn created(n: u128, held: &str) -> TransferCreated {
+        TransferCreated {
+            id: id(n),
+            postings: vec![posting(1, Side::Debit, held), posting(2, Side::Credit, held)],
+            timeout_at: Some(Timestamp(50)),
+            reverses: None,
+            external_ref: Some("ref".into()),
+            metadata: serde_json::json!({"k": 1}),
+            at: Timestamp(10),
+        }
+    }
+
+    #[test]
+    fn a_transfer_rebuilds_from_its_own_stream_and_from_nothing_else() {
+        let posted = Transfer::rebuild(&[Event::TransferPosted(created(1, "5.00"))], Some(id(9))).unwrap();
+        assert_eq!((posted.status, posted.pending, posted.version), (TransferStatus::Posted, false, 1));
+        assert_eq!(posted.reversed_by, Some(id(9)));
+        assert_eq!(posted.posted_postings(), Some(posted.postings.as_slice()));
+
+        let hold = Event::PendingTransferCreated(created(2, "5.00"));
+        let pending = Transfer::rebuild(std::slice::from_ref(&hold), None).unwrap();
+        assert_eq!((pending.status, pending.pending, pending.version), (TransferStatus::Pending, true, 1));
+        assert_eq!(pending.posted_postings(), None);
+        assert_eq!((pending.timeout_at, pending.created_at), (Some(Timestamp(50)), Timestamp(10)));
+
+        let post = Event::PendingTransferPosted(PendingPosted {
+            id: id(2),
+            postings: vec![posting(1, Side::Debit, "3.00"), posting(2, Side::Credit, "3.00")],
+            at: Timestamp(20),
+        });
+        let settled = Transfer::rebuild(&[hold.clone(), post.clone()], None).unwrap();
+        assert_eq!((settled.status, settled.version), (TransferStatus::Posted, 2));
+        assert_eq!(settled.posted_postings().unwrap()[0].amount, "3.00".parse::<Decimal>().unwrap());
+        let voided = Event::PendingTransferVoided(PendingReleased { id: id(2), at: Timestamp(20) });
+        let released = Transfer::rebuild(&[hold.clone(), voided.clone()], None).unwrap();
+        assert_eq!((released.status, released.version), (TransferStatus::Voided, 2));
+        let expired = Event::PendingTransferExpired(PendingReleased { id: id(2), at: Timestamp(60) });
+        assert_eq!(Transfer::rebuild(&[hold.clone(), expired], None).unwrap().status, TransferStatus::Expired);
+
+        // Not a transfer's stream: no first event, a first event that creates nothing, a
+        // settlement of another transfer, or anything after the transfer settled.
+        assert_eq!(Transfer::rebuild(&[], None), None);
+        assert_eq!(Transfer::rebuild(std::slice::from_ref(&voided), None), None);
+        let other = Event::PendingTransferVoided(PendingReleased { id: id(3), at: Timestamp(20) });
+        assert_eq!(Transfer::rebuild(&[hold.clone(), other], None), None);
+        assert_eq!(Transfer::rebuild(&[hold, post, voided], None), None);
+    }
+
+    #[test]
+    fn a_simple_amount_is_the_one_amount_of_a_two_posting_transfer() {
+        let mut t = Transfer::created(&created(1, "5.00"), TransferStatus::Posted);
+        assert_eq!(t.simple_amount(), Some("5.00".parse().unwrap()));
+        t.postings[1].amount = "4.00".parse().unwrap();
+        assert_eq!(t.simple_amount(), None, "two postings of different amounts");
+        t.postings.push(posting(3, Side::Credit, "1.00"));
+        assert_eq!(t.simple_amount(), None, "three postings");
+    }
+
+    #[test]
+    fn statuses_and_limits_read_as_documented() {
+        let names: Vec<&str> =
+            [TransferStatus::Pending, TransferStatus::Posted, TransferStatus::Voided, TransferStatus::Expired]
+                .into_iter()
+                .map(TransferStatus::as_str)
+                .collect();
+        assert_eq!(names, ["pending", "posted", "voided", "expired"]);
+        assert_eq!(MAX_TIMEOUT_SECONDS, 2_592_000, "30 days");
+    }
+}

@@ -320,3 +320,160 @@ fn external_refs_and_metadata_are_judged_alike_wherever_they_are_checked() {
     let (_, result) = given(&world(), Command::CreateTransfer(t), Timestamp(1));
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[test]
+fn the_working_set_lists_counts_and_evicts_what_it_holds() {
+    let held = [
+        deposit(1, "100.00"),
+        Command::CreateTransfer(pending(2, 1, 2, "10.00", 60)),
+        Command::CreateTransfer(pending(3, 1, 2, "5.00", 30)),
+    ];
+    let (mut state, _) = given(&held, Command::ExpirePendingTransfers, T0);
+    let mut accounts: Vec<AccountId> = state.accounts().map(|a| a.id).collect();
+    accounts.sort();
+    assert_eq!(accounts, (1..=5).map(acc).collect::<Vec<_>>());
+    let mut transfers: Vec<TransferId> = state.transfers().map(|t| t.id).collect();
+    transfers.sort();
+    assert_eq!(transfers, vec![tr(1), tr(2), tr(3)]);
+    assert_eq!(state.transfer_count(), 3);
+    assert_eq!(state.next_deadline(), Some(T0.plus_seconds(30)), "the earliest hold's timeout");
+
+    // A settled transfer goes only when it may; pending ones always stay.
+    state.evict_transfers(|t| t.id != tr(1));
+    assert_eq!(state.transfer_count(), 3, "the posted transfer was not evictable");
+    state.evict_transfers(|_| true);
+    let mut kept: Vec<TransferId> = state.transfers().map(|t| t.id).collect();
+    kept.sort();
+    assert_eq!(kept, vec![tr(2), tr(3)], "holds stay for expiry");
+
+    // Settling the earliest hold moves the next deadline to the other one.
+    execute(&mut state, &Command::VoidPendingTransfer { pending_id: tr(3) }, T0).unwrap();
+    assert_eq!(state.next_deadline(), Some(T0.plus_seconds(60)));
+    execute(&mut state, &Command::VoidPendingTransfer { pending_id: tr(2) }, T0).unwrap();
+    assert_eq!(state.next_deadline(), None);
+}
+
+#[test]
+fn a_status_change_counts_as_an_event_of_the_account() {
+    let (mut state, _) = given(&[], Command::ExpirePendingTransfers, T0);
+    assert_eq!(state.account(acc(5)).unwrap().version, 1);
+    execute(&mut state, &Command::FreezeAccount { id: acc(5), reason: None }, T0).unwrap();
+    execute(&mut state, &Command::UnfreezeAccount { id: acc(5), reason: None }, T0).unwrap();
+    assert_eq!(state.account(acc(5)).unwrap().version, 3);
+}
+
+#[test]
+fn a_command_names_the_transfers_a_store_loads_before_deciding_it() {
+    let create = Command::CreateTransfer(transfer(1, 2, 1, "1.00"));
+    assert_eq!(create.transfer_ids(), vec![tr(1)]);
+    assert_eq!(crate::domain::DomainCommand::transfer_ids(&create), vec![tr(1)]);
+    let post = Command::PostPendingTransfer { pending_id: tr(2), amount: None };
+    assert_eq!(post.transfer_ids(), vec![tr(2)]);
+    assert_eq!(Command::VoidPendingTransfer { pending_id: tr(3) }.transfer_ids(), vec![tr(3)]);
+    let reverse = Command::ReverseTransfer { id: tr(4), transfer_id: tr(1), metadata: json!({}) };
+    assert_eq!(reverse.transfer_ids(), vec![tr(4), tr(1)]);
+    assert_eq!(Command::ExpirePendingTransfers.transfer_ids(), Vec::<TransferId>::new());
+}
+
+#[test]
+fn an_event_touches_the_accounts_it_posts_to_and_a_reversal_the_transfer_it_reverses() {
+    use crate::domain::{DomainState, Subject, Touched};
+    let (mut state, _) = given(&[deposit(1, "100.00")], Command::ExpirePendingTransfers, T0);
+    let reverse = Command::ReverseTransfer { id: tr(2), transfer_id: tr(1), metadata: json!({}) };
+    let events = execute(&mut state, &reverse, T0).unwrap();
+    let mut touched = Vec::new();
+    DomainState::touched(&state, &events[0], &mut touched);
+    let subjects: Vec<Subject> = touched.iter().map(|t: &Touched| t.subject).collect();
+    let mut expected: Vec<Subject> =
+        state.transfer(tr(2)).unwrap().postings.iter().map(|p| Subject::Account(p.account)).collect();
+    expected.push(Subject::Transfer(tr(1)));
+    assert_eq!(subjects, expected);
+    assert_eq!(subjects.len(), 3, "both accounts, then the reversed transfer");
+    assert_eq!(touched.iter().map(|t| t.moves).collect::<Vec<_>>(), vec![true, true, false]);
+}
+
+/// Each limit admits its own value and refuses the next one.
+#[test]
+fn limits_admit_their_own_value() {
+    let mut state = LedgerState::new(Currencies::standard());
+    for c in world() {
+        execute(&mut state, &c, T0).unwrap();
+    }
+    let batch: Vec<CreateTransfer> = (0..MAX_BATCH as u128).map(|n| transfer(10_000 + n, 2, 5, "0.01")).collect();
+    assert!(execute_batch(&mut state.clone(), &batch, BatchMode::Independent, T0).is_ok(), "a batch of the maximum");
+    let mut over = batch.clone();
+    over.push(transfer(9_999, 2, 5, "0.01"));
+    assert_eq!(execute_batch(&mut state, &over, BatchMode::Independent, T0), Err(Rejection::BatchSize));
+
+    // The most postings one entry may hold: 127 debits and one credit.
+    let leg = |account: u128, side: Side, amount: &str| PostingRequest {
+        account: AccountRef::Id(acc(account)),
+        side,
+        amount: dec(amount),
+    };
+    let mut wide = transfer(1, 2, 1, "1");
+    wide.postings = (0..MAX_POSTINGS - 1).map(|_| leg(2, Side::Debit, "1")).collect();
+    wide.postings.push(leg(1, Side::Credit, &(MAX_POSTINGS - 1).to_string()));
+    let (_, accepted) = given(&[], Command::CreateTransfer(wide.clone()), T0);
+    assert_eq!(event_types(&accepted), ["TransferPosted"]);
+    wide.postings.push(leg(2, Side::Debit, "1"));
+    rejects(&[], Command::CreateTransfer(wide), Rejection::TooManyPostings);
+
+    // The longest hold.
+    let (_, held) = given(&[deposit(1, "10")], Command::CreateTransfer(pending(2, 1, 2, "1", MAX_TIMEOUT_SECONDS)), T0);
+    assert_eq!(event_types(&held), ["PendingTransferCreated"]);
+    let too_long = Command::CreateTransfer(pending(2, 1, 2, "1", MAX_TIMEOUT_SECONDS + 1));
+    rejects(&[deposit(1, "10")], too_long, Rejection::TimeoutTooLong);
+
+    // Metadata up to 16 KiB, counted as serialized JSON.
+    let sized = |bytes: usize| json!({ "k": "x".repeat(bytes - r#"{"k":""}"#.len()) });
+    assert_eq!(sized(16_384).to_string().len(), 16_384);
+    assert_eq!(check_metadata(&sized(16_384)), Ok(()));
+    assert_eq!(check_metadata(&sized(16_385)), Err(Rejection::InvalidMetadata));
+
+    // A reason up to its size, never blank, never with a NUL.
+    let reason = |r: String| Command::FreezeAccount { id: acc(5), reason: Some(r) };
+    let (_, frozen) = given(&[], reason("r".repeat(crate::ledger::event::MAX_REASON_BYTES)), T0);
+    assert_eq!(event_types(&frozen), ["AccountFrozen"]);
+    rejects(&[], reason("r".repeat(crate::ledger::event::MAX_REASON_BYTES + 1)), Rejection::InvalidReason);
+    rejects(&[], reason("  ".into()), Rejection::InvalidReason);
+    rejects(&[], reason("a\0b".into()), Rejection::InvalidReason);
+}
+
+#[test]
+fn a_zero_timeout_is_no_timeout_and_its_retry_replays() {
+    let mut t = transfer(1, 2, 1, "5");
+    t.timeout_seconds = Some(0);
+    let (_, created) = given(&[], Command::CreateTransfer(t.clone()), T0);
+    assert_eq!(event_types(&created), ["TransferPosted"], "not refused as a timeout on a posted transfer");
+    let (_, retried) = given(&[Command::CreateTransfer(t.clone())], Command::CreateTransfer(t), T0);
+    assert_eq!(retried, Ok(vec![]));
+}
+
+#[test]
+fn an_account_opened_again_with_another_limit_is_another_account() {
+    let again = open(1, "player:1:main", "EUR", AccountKind::Liability, BalanceLimit::None);
+    rejects(&[], again, Rejection::ExistsWithDifferentFields);
+}
+
+#[test]
+fn a_reversal_names_two_ids_and_neither_may_be_nil() {
+    let nil = TransferId(Uuid::nil());
+    for (id, transfer_id) in [(nil, tr(1)), (tr(2), nil)] {
+        let reverse = Command::ReverseTransfer { id, transfer_id, metadata: json!({}) };
+        rejects(&[deposit(1, "10")], reverse, Rejection::IdMustNotBeNil);
+    }
+}
+
+#[test]
+fn a_partial_post_of_nothing_is_refused_as_such_whatever_the_hold() {
+    let mut three_legs = pending(2, 1, 2, "1", 60);
+    three_legs.postings = vec![
+        PostingRequest { account: AccountRef::Id(acc(1)), side: Side::Debit, amount: dec("3") },
+        PostingRequest { account: AccountRef::Id(acc(2)), side: Side::Credit, amount: dec("2") },
+        PostingRequest { account: AccountRef::Id(acc(5)), side: Side::Credit, amount: dec("1") },
+    ];
+    let setup = [deposit(1, "10"), Command::CreateTransfer(three_legs)];
+    let post = Command::PostPendingTransfer { pending_id: tr(2), amount: Some(Decimal::ZERO) };
+    rejects(&setup, post, Rejection::AmountMustBePositive);
+}
