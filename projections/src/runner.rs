@@ -64,13 +64,23 @@ async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32, ApplyError
     Ok(definition)
 }
 
-/// Drops the named indexes (a primary key's by its constraint) and returns the DDL that builds
-/// each again, exactly as it was.
-async fn defer_indexes(conn: &mut PgConnection, names: &[String]) -> Result<Vec<String>, ApplyError> {
-    let found: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT t.relname::text, i.relname::text, c.conname::text, \
-         coalesce('ALTER TABLE ' || quote_ident(t.relname) || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' ' \
-         || pg_get_constraintdef(c.oid), pg_get_indexdef(i.oid)) \
+/// An index a rebuild drops before it fills a new version and builds again after.
+struct Deferred {
+    /// Builds the index; a primary key's or unique constraint's as a plain unique index, so that
+    /// the model's indexes can be built side by side (adding a constraint locks its table).
+    create: String,
+    /// Makes the built index its constraint again (a catalogue change: nothing is scanned).
+    attach: Option<String>,
+}
+
+/// Drops the named indexes (a primary key's by its constraint) and returns how to build each
+/// again, exactly as it was.
+async fn defer_indexes(conn: &mut PgConnection, names: &[String]) -> Result<Vec<Deferred>, ApplyError> {
+    // Table, index, constraint and its kind, the index's DDL.
+    type Found = (String, String, Option<String>, Option<String>, String);
+    let found: Vec<Found> = sqlx::query_as(
+        "SELECT quote_ident(t.relname), quote_ident(i.relname), quote_ident(c.conname), c.contype::text, \
+         pg_get_indexdef(i.oid) \
          FROM pg_class i JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class t ON t.oid = x.indrelid \
          LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = t.oid \
          WHERE i.relname = ANY($1) AND pg_table_is_visible(i.oid)",
@@ -78,16 +88,62 @@ async fn defer_indexes(conn: &mut PgConnection, names: &[String]) -> Result<Vec<
     .bind(names)
     .fetch_all(&mut *conn)
     .await?;
-    let mut creates = Vec::with_capacity(found.len());
-    for (table, index, constraint, create) in found {
-        let drop = match constraint {
+    let mut deferred = Vec::with_capacity(found.len());
+    for (table, index, constraint, kind, create) in found {
+        let drop = match &constraint {
             Some(c) => format!("ALTER TABLE {table} DROP CONSTRAINT {c}"),
             None => format!("DROP INDEX {index}"),
         };
+        let attach = match (constraint, kind.as_deref()) {
+            (None, _) => None,
+            (Some(c), Some("p")) => {
+                Some(format!("ALTER TABLE {table} ADD CONSTRAINT {c} PRIMARY KEY USING INDEX {index}"))
+            }
+            (Some(c), Some("u")) => Some(format!("ALTER TABLE {table} ADD CONSTRAINT {c} UNIQUE USING INDEX {index}")),
+            (Some(c), kind) => {
+                return Err(ApplyError::Database(sqlx::Error::Protocol(format!(
+                    "index {index} backs constraint {c} of kind {kind:?}, which a rebuild cannot defer"
+                ))));
+            }
+        };
         sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut *conn).await?;
-        creates.push(create);
+        deferred.push(Deferred { create, attach });
     }
-    Ok(creates)
+    Ok(deferred)
+}
+
+/// Builds the deferred indexes over the filled tables, each in one pass sorted in memory where
+/// it fits, then gives the constraints their indexes back. With `url`, each index is built on a
+/// connection of its own, all at once: a hash index's build is one backend's work, and runs
+/// beside a B-tree's.
+async fn build_deferred(conn: &mut PgConnection, url: Option<&str>, deferred: &[Deferred]) -> Result<(), ApplyError> {
+    const MEMORY: &str = "SET maintenance_work_mem = '256MB'";
+    match url {
+        Some(url) if deferred.len() > 1 => {
+            let build = |create: &str| {
+                let create = create.to_owned();
+                async move {
+                    let mut own = PgConnection::connect(url).await?;
+                    sqlx::query(MEMORY).execute(&mut own).await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut own).await?;
+                    own.close().await?;
+                    Ok::<(), ApplyError>(())
+                }
+            };
+            futures_util::future::try_join_all(deferred.iter().map(|d| build(&d.create))).await?;
+        }
+        _ => {
+            sqlx::query(MEMORY).execute(&mut *conn).await?;
+            for d in deferred {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(d.create.as_str())).execute(&mut *conn).await?;
+            }
+            sqlx::query("RESET maintenance_work_mem").execute(&mut *conn).await?;
+        }
+    }
+    for attach in deferred.iter().filter_map(|d| d.attach.as_deref()) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(attach)).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// The views readers read of version `v`: one per table, then those derived from the tables.
@@ -292,6 +348,7 @@ pub async fn run_in_process(
         ..FollowConfig::default()
     };
     let mut runner = ReadModels::new(models);
+    runner.log_url = Some(url.to_owned());
     runner.read_url = read_url.map(str::to_owned);
     runner.tail = tail.map(Tail::reader);
     ledger_store::follow::run(url, &mut runner, config, stop, follower.as_ref()).await
@@ -301,6 +358,8 @@ pub async fn run_in_process(
 /// every model past its own checkpoint ([`advance`]).
 pub struct ReadModels<'a> {
     pub models: &'a [Model],
+    /// The log's database, where a rebuild on upgrade opens connections of its own.
+    pub log_url: Option<String>,
     /// The database of the read models and their checkpoints, when it is not the log's.
     pub read_url: Option<String>,
     read: Option<PgConnection>,
@@ -310,7 +369,7 @@ pub struct ReadModels<'a> {
 
 impl<'a> ReadModels<'a> {
     pub fn new(models: &'a [Model]) -> ReadModels<'a> {
-        ReadModels { models, read_url: None, read: None, tail: None }
+        ReadModels { models, log_url: None, read_url: None, read: None, tail: None }
     }
 }
 
@@ -345,7 +404,11 @@ impl ledger_store::follow::Follow for ReadModels<'_> {
                     to = model.definition(),
                     "rebuilding a read model whose layout definition changed"
                 );
-                rebuild_on(read, log, *model, &mut std::io::sink(), true).await?;
+                let connect = Connect {
+                    log: self.log_url.as_deref(),
+                    read: self.read_url.as_deref().or(self.log_url.as_deref()),
+                };
+                rebuild_on(read, log, connect, *model, &mut std::io::sink(), true).await?;
             }
         }
         Ok(true)
@@ -397,7 +460,49 @@ pub async fn rebuild_in(
     if read_url.is_some() {
         prepare_read_database(&mut read).await?;
     }
-    rebuild_on(&mut read, Some(&mut log), model, progress, false).await
+    let connect = Connect { log: Some(url), read: Some(read_url.unwrap_or(url)) };
+    rebuild_on(&mut read, Some(&mut log), connect, model, progress, false).await
+}
+
+/// Where a rebuild may open connections of its own: the log's database, to read pages ahead on
+/// a task of their own, and the read models', to build the deferred indexes side by side.
+#[derive(Clone, Copy, Default)]
+struct Connect<'a> {
+    log: Option<&'a str>,
+    read: Option<&'a str>,
+}
+
+async fn log_head(log: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events").fetch_one(log).await
+}
+
+/// A rebuild's pages after `after`, each with the log's head when it was read, read and decoded
+/// on a task and connection of their own while the page before is applied, until the log's head
+/// is within a page (the rest is applied under the projection's lock). The task stops at the
+/// first error, which it hands over, or when the receiver is dropped.
+fn read_ahead(url: String, after: i64) -> tokio::sync::mpsc::Receiver<Result<(i64, Page), ApplyError>> {
+    let (pages, receiver) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let read = async {
+            let mut log = PgConnection::connect(&url).await?;
+            let mut position = after;
+            loop {
+                let head = log_head(&mut log).await?;
+                if head - position <= PAGE {
+                    return Ok(());
+                }
+                let page = Page::read(&mut log, position, REBUILD_PAGE).await?;
+                position = page.last_position().unwrap_or(position);
+                if pages.send(Ok((head, page))).await.is_err() {
+                    return Ok(());
+                }
+            }
+        };
+        if let Err(error) = read.await {
+            let _ = pages.send(Err::<(i64, Page), ApplyError>(error)).await;
+        }
+    });
+    receiver
 }
 
 /// [`rebuild`] on a connection, one rebuild of a model at a time (a session lock, so an upgrade
@@ -406,12 +511,13 @@ pub async fn rebuild_in(
 async fn rebuild_on(
     conn: &mut PgConnection,
     log: Option<&mut PgConnection>,
+    connect: Connect<'_>,
     model: Model,
     progress: &mut (dyn Write + Send),
     upgrade: bool,
 ) -> Result<i64, ApplyError> {
     sqlx::query("SELECT pg_advisory_lock($1)").bind(model.rebuild_key()).execute(&mut *conn).await?;
-    let rebuilt = rebuild_locked(conn, log, model, progress, upgrade).await;
+    let rebuilt = rebuild_locked(conn, log, connect, model, progress, upgrade).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(model.rebuild_key()).execute(&mut *conn).await;
     let applied = rebuilt?;
     unlocked?;
@@ -421,6 +527,7 @@ async fn rebuild_on(
 async fn rebuild_locked(
     conn: &mut PgConnection,
     mut log: Option<&mut PgConnection>,
+    connect: Connect<'_>,
     model: Model,
     progress: &mut (dyn Write + Send),
     upgrade: bool,
@@ -443,42 +550,34 @@ async fn rebuild_locked(
     let started = Instant::now();
     let mut position = 0;
     let mut applied: i64 = 0;
-    // With a connection of its own to the log, the next page is read and decoded while this one
-    // is applied.
-    let mut ahead: Option<Page> = None;
+    // With the log's address, pages are read and decoded on a task of their own, a page ahead
+    // of the one being applied; else here, between pages.
+    let mut ahead = connect.log.map(|url| read_ahead(url.to_owned(), position));
     loop {
-        let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
-            .fetch_one(match log.as_deref_mut() {
-                Some(log) => log,
-                None => &mut *conn,
-            })
-            .await?;
         // Fill in transactions of a page each, without the lock, until close to the head.
-        if head - position <= PAGE {
-            break;
-        }
-        let page = match (ahead.take(), log.as_deref_mut()) {
-            (Some(page), _) => page,
-            (None, Some(log)) => Page::read(log, position, REBUILD_PAGE).await?,
-            (None, None) => Page::read(&mut *conn, position, REBUILD_PAGE).await?,
+        let (head, page) = match ahead.as_mut() {
+            Some(pages) => match pages.recv().await {
+                Some(read) => read?,
+                None => break,
+            },
+            None => {
+                let log = match log.as_deref_mut() {
+                    Some(log) => log,
+                    None => &mut *conn,
+                };
+                let head = log_head(log).await?;
+                if head - position <= PAGE {
+                    break;
+                }
+                (head, Page::read(log, position, REBUILD_PAGE).await?)
+            }
         };
         let last = page.last_position().unwrap_or(position);
-        let fill = async {
-            let mut tx = conn.begin().await?;
-            // The new version serves nobody yet: a crash loses at most pages a rebuild redoes.
-            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-            model.apply(&mut tx, new, &page.view()).await?;
-            tx.commit().await?;
-            Ok::<(), ApplyError>(())
-        };
-        match log.as_deref_mut() {
-            Some(log) => {
-                let (filled, next) = tokio::join!(fill, Page::read(log, last, REBUILD_PAGE));
-                filled?;
-                ahead = Some(next?);
-            }
-            None => fill.await?,
-        }
+        let mut tx = conn.begin().await?;
+        // The new version serves nobody yet: a crash loses at most pages a rebuild redoes.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        model.apply(&mut tx, new, &page.view()).await?;
+        tx.commit().await?;
         position = last;
         applied += page.events.len() as i64;
         let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -491,18 +590,11 @@ async fn rebuild_locked(
         );
         let _ = progress.flush();
     }
-    // Each deferred index in one pass over the filled tables, before readers see them, sorted
-    // in memory where it fits.
+    // The deferred indexes, before readers see the tables.
     if !deferred.is_empty() {
-        sqlx::query("SET maintenance_work_mem = '256MB'").execute(&mut *conn).await?;
-    }
-    for create in &deferred {
         let _ = write!(progress, "\rrebuilding {} v{new}: indexing                                  ", model.name());
         let _ = progress.flush();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create.as_str())).execute(&mut *conn).await?;
-    }
-    if !deferred.is_empty() {
-        sqlx::query("RESET maintenance_work_mem").execute(&mut *conn).await?;
+        build_deferred(conn, connect.read, &deferred).await?;
     }
     // The switch: under the projection's lock, apply the rest, then point readers at the new
     // version, all in one transaction. The live runner continues on the new version.
