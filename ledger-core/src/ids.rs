@@ -52,3 +52,15 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(i64::from(seconds) * Self::MICROS_PER_SECOND))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_is_microseconds_and_adds_seconds_without_overflowing() {
+        assert_eq!(Timestamp(1_700_000_000_123_456).micros(), 1_700_000_000_123_456);
+        assert_eq!(Timestamp(5).plus_seconds(2).micros(), 2_000_005);
+        assert_eq!(Timestamp(i64::MAX - 1).plus_seconds(1), Timestamp(i64::MAX));
+    }
+}

@@ -248,6 +248,24 @@ mod tests {
         check("1000000000000000000000001", "EUR", Err(AmountError::Overflow));
         check("1", "XXX", Err(AmountError::UnknownCurrency));
         check("1", "eur", Err(AmountError::UnknownCurrency));
+        // The largest amount there is, and one unit less than it in a currency with decimals.
+        check("1000000000000000000000000", "JPY", Ok("1000000000000000000000000"));
+        check("1000000000000000000000000", "EUR", Ok("1000000000000000000000000.00"));
+        check("1000000000000000000000000.01", "EUR", Err(AmountError::Overflow));
+    }
+
+    #[test]
+    fn currency_codes_are_3_to_12_capitals_and_digits_starting_with_a_capital() {
+        for ok in ["EUR", "USDT", "EU1", "ABCDEFGHIJKL"] {
+            assert_eq!(CurrencyCode::parse(ok).map(|c| c.as_str().to_owned()), Ok(ok.to_owned()));
+        }
+        for bad in ["", "EU", "E", "ABCDEFGHIJKLM", "1EUR", "EU-R", "EUr", "éUR"] {
+            assert_eq!(CurrencyCode::parse(bad), Err(AmountError::UnknownCurrency), "{bad}");
+        }
+        // Its published schema says the same.
+        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<CurrencyCode>().to_value();
+        assert_eq!(schema["type"], "string");
+        assert_eq!(schema["pattern"], "^[A-Z][A-Z0-9]{2,11}$");
     }
 
     #[test]
@@ -255,5 +273,7 @@ mod tests {
         let currencies = Currencies::standard().with_asset(CurrencyCode::parse("GOLD").unwrap(), 3).unwrap();
         assert_eq!(currencies.scale(&CurrencyCode::parse("GOLD").unwrap()), Some(3));
         assert!(Currencies::standard().with_asset(CurrencyCode::parse("BIG").unwrap(), 19).is_err());
+        let widest = Currencies::standard().with_asset(CurrencyCode::parse("BIG").unwrap(), MAX_SCALE).unwrap();
+        assert_eq!(widest.scale(&CurrencyCode::parse("BIG").unwrap()), Some(18));
     }
 }

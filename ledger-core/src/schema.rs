@@ -51,4 +51,13 @@ mod tests {
         }
         assert_eq!(all.len(), event_types().map(|(_, v)| v as usize).sum::<usize>());
     }
+
+    #[test]
+    fn a_schema_is_titled_and_published_by_its_type_and_version() {
+        let schema = EventSchema::of::<crate::ledger::event::AccountOpened>("AccountOpened", 1);
+        assert_eq!(schema.file_name(), "AccountOpened.v1.json");
+        assert_eq!(schema.schema["title"], "AccountOpened v1");
+        assert_eq!(schema.schema["type"], "object");
+        assert!(schema.schema["properties"]["currency"].is_object(), "{}", schema.schema);
+    }
 }
