@@ -55,9 +55,23 @@ pub trait ReadModel: Send + Sync {
         Vec::new()
     }
     /// Applies a run of a page to version `v` of its tables. An event it cannot apply is
-    /// `ApplyError::Poison`: the model halts there.
-    fn apply<'a>(&'a self, conn: &'a mut sqlx::PgConnection, v: i32, page: &'a page::PageView<'a>) -> Applying<'a>;
+    /// `ApplyError::Poison`: the model halts there. `memo` is what this model kept in memory
+    /// after the page its runner gave it before (see [`Memo`]).
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut sqlx::PgConnection,
+        v: i32,
+        page: &'a page::PageView<'a>,
+        memo: &'a mut Memo,
+    ) -> Applying<'a>;
 }
+
+/// What a read model keeps in memory from one page it applies to the next, one per model and
+/// runner (a rebuild has its own): the rows it just wrote, say, so that the next page need not
+/// read them back. A cache, never the truth: the runner may hand it over after a page that was
+/// rolled back, or after other processes applied pages, so the model checks that it still
+/// holds (positions are consecutive) and is correct with it empty.
+pub type Memo = Option<Box<dyn std::any::Any + Send>>;
 
 /// What `ReadModel::apply` returns.
 pub type Applying<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApplyError>> + Send + 'a>>;
@@ -144,8 +158,14 @@ impl Model {
         self.lock_key() ^ 0x0052_4542_5549_4c44
     }
 
-    async fn apply(self, conn: &mut sqlx::PgConnection, v: i32, page: &page::PageView<'_>) -> Result<(), ApplyError> {
-        self.0.apply(conn, v, page).await
+    async fn apply(
+        self,
+        conn: &mut sqlx::PgConnection,
+        v: i32,
+        page: &page::PageView<'_>,
+        memo: &mut Memo,
+    ) -> Result<(), ApplyError> {
+        self.0.apply(conn, v, page, memo).await
     }
 }
 

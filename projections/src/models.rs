@@ -15,8 +15,8 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::ApplyError;
 use crate::page::PageView;
+use crate::{ApplyError, Memo};
 
 /// The built-in read models. Each is a `ReadModel`: its tables (the DDL of version `v`, names
 /// ending in `_v{v}`; views without the suffix point at the active version) and its `apply`.
@@ -48,8 +48,14 @@ macro_rules! read_model {
                 $sql
             }
 
-            fn apply<'a>(&'a self, conn: &'a mut PgConnection, v: i32, page: &'a PageView<'a>) -> crate::Applying<'a> {
-                Box::pin($apply(conn, v, page))
+            fn apply<'a>(
+                &'a self,
+                conn: &'a mut PgConnection,
+                v: i32,
+                page: &'a PageView<'a>,
+                memo: &'a mut crate::Memo,
+            ) -> crate::Applying<'a> {
+                Box::pin($apply(conn, v, page, memo))
             }
 
             fn deferred_indexes(&self, v: i32) -> Vec<String> {
@@ -212,20 +218,55 @@ struct BalanceRow {
     updated_at: ledger_core::Timestamp,
 }
 
-pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
+/// The balances rows as the last page this runner applied to version `version` left them,
+/// through position `after`.
+struct Written {
+    version: i32,
+    after: i64,
+    rows: HashMap<AccountId, BalanceRow>,
+}
+
+/// Rows kept between pages at most: beyond, a page reads back what it touches.
+const MAX_REMEMBERED: usize = 1_000_000;
+
+pub async fn apply_balances(
+    conn: &mut PgConnection,
+    v: i32,
+    page: &PageView<'_>,
+    memo: &mut Memo,
+) -> Result<(), ApplyError> {
+    let (Some(first), Some(last)) = (page.events.first(), page.events.last()) else { return Ok(()) };
+    let (first, last) = (first.0.position, last.0.position);
+    // What the page before left, if this page follows right on from it: else a page was
+    // rolled back since, or another process applied pages meanwhile.
+    let mut written = match memo.take().and_then(|m| m.downcast::<Written>().ok()) {
+        Some(w) if w.version == v && w.after + 1 == first => w.rows,
+        _ => HashMap::new(),
+    };
     let mut touched: Vec<Uuid> = Vec::new();
     for (record, event) in page.ledger() {
         touched.extend(accounts_of(event, page, record.position)?.into_iter().map(|a| a.0));
     }
     touched.sort();
     touched.dedup();
+    let mut rows: HashMap<AccountId, BalanceRow> = HashMap::with_capacity(touched.len());
+    let mut unknown: Vec<Uuid> = Vec::new();
+    for id in &touched {
+        match written.remove(&AccountId(*id)) {
+            Some(row) => drop(rows.insert(AccountId(*id), row)),
+            None => unknown.push(*id),
+        }
+    }
     let sql = format!(
         "SELECT account_id, code, currency, kind, status, debits_posted, credits_posted, debits_pending, \
          credits_pending, position, updated_at FROM rm_balances_v{v} WHERE account_id = ANY($1)"
     );
     type Stored = (Uuid, String, String, String, String, Decimal, Decimal, Decimal, Decimal, i64, time::OffsetDateTime);
-    let stored: Vec<Stored> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&touched).fetch_all(&mut *conn).await?;
-    let mut rows: HashMap<AccountId, BalanceRow> = HashMap::new();
+    let stored: Vec<Stored> = if unknown.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&unknown).fetch_all(&mut *conn).await?
+    };
     for (id, code, currency, kind, status, dp, cp, dh, ch, position, updated_at) in stored {
         rows.insert(
             AccountId(id),
@@ -354,10 +395,10 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         Type::NUMERIC,
         Type::NUMERIC,
     ];
-    let mut rows = CopyRows::new(HISTORY);
+    let mut copy = CopyRows::new(HISTORY);
     for h in &history {
         let b = h.balances.map(|(b, kind)| (b, b.balance(kind.normal_side()), b.available(kind.normal_side())));
-        rows.row(&[
+        copy.row(&[
             &h.account.0,
             &h.position,
             &to_time(h.recorded_at),
@@ -371,7 +412,7 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
             &b.map(|(_, _, available)| available),
         ])?;
     }
-    rows.send(
+    copy.send(
         conn,
         &format!(
             "COPY rm_account_history_v{v} (account_id, position, recorded_at, event_type, stream_id, debits_posted, \
@@ -379,6 +420,11 @@ pub async fn apply_balances(conn: &mut PgConnection, v: i32, page: &PageView<'_>
         ),
     )
     .await?;
+    // Written: the next page starts from these rows if it follows right on.
+    written.extend(rows);
+    if written.len() <= MAX_REMEMBERED {
+        *memo = Some(Box::new(Written { version: v, after: last, rows: written }));
+    }
     Ok(())
 }
 
@@ -392,7 +438,12 @@ struct HistoryRow<'a> {
     balances: Option<(Balances, AccountKind)>,
 }
 
-pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
+pub async fn apply_journal(
+    conn: &mut PgConnection,
+    v: i32,
+    page: &PageView<'_>,
+    _: &mut Memo,
+) -> Result<(), ApplyError> {
     struct Created<'a> {
         e: &'a ledger_core::ledger::event::TransferCreated,
         pending: bool,
@@ -503,7 +554,12 @@ pub async fn apply_journal(conn: &mut PgConnection, v: i32, page: &PageView<'_>)
     Ok(())
 }
 
-pub async fn apply_turnover(conn: &mut PgConnection, v: i32, page: &PageView<'_>) -> Result<(), ApplyError> {
+pub async fn apply_turnover(
+    conn: &mut PgConnection,
+    v: i32,
+    page: &PageView<'_>,
+    _: &mut Memo,
+) -> Result<(), ApplyError> {
     // Posted movements only, per account and UTC day.
     let mut sums: BTreeMap<(Uuid, String), (Decimal, Decimal)> = BTreeMap::new();
     for (record, event) in page.ledger() {

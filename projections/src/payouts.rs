@@ -59,7 +59,13 @@ impl crate::ReadModel for PayoutsModel {
         )
     }
 
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, v: i32, page: &'a PageView<'a>) -> crate::Applying<'a> {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        v: i32,
+        page: &'a PageView<'a>,
+        _: &'a mut crate::Memo,
+    ) -> crate::Applying<'a> {
         Box::pin(apply(conn, v, page))
     }
 }

@@ -11,7 +11,10 @@ use sqlx::{Connection, PgConnection};
 use tracing::{error, info};
 
 use crate::page::Page;
-use crate::{ApplyError, Model};
+use crate::{ApplyError, Memo, Model};
+
+/// Each model's [`Memo`], by name.
+type Memos = std::collections::HashMap<&'static str, Memo>;
 
 /// Events applied per transaction.
 pub const PAGE: i64 = 2000;
@@ -189,7 +192,7 @@ async fn retire(conn: &mut PgConnection, model: Model) -> Result<(), ApplyError>
 /// Applies the next page, if any, in one transaction with the checkpoint. Returns how many
 /// events it applied (0: caught up, or halted).
 pub async fn step(conn: &mut PgConnection, model: Model) -> Result<usize, ApplyError> {
-    advance(conn, None, None, &[model]).await.map(|(applied, _)| applied)
+    advance(conn, None, None, &[model], &mut Memos::new()).await.map(|(applied, _)| applied)
 }
 
 /// Applies the next page to every model in `models` in one transaction: the page is read and
@@ -206,6 +209,7 @@ async fn advance(
     log: Option<&mut PgConnection>,
     tail: Option<&mut TailReader>,
     models: &[Model],
+    memos: &mut Memos,
 ) -> Result<(usize, Option<i64>), ApplyError> {
     let mut tx = read.begin().await?;
     // Read models are derived: rows and checkpoint stay atomic, but need not wait for the disk.
@@ -264,7 +268,7 @@ async fn advance(
         // Apply the part; on poison, halt there and apply what came before it.
         while let Some(last) = part.last_position() {
             sqlx::query("SAVEPOINT model").execute(&mut *tx).await?;
-            match model.apply(&mut tx, version, &part).await {
+            match model.apply(&mut tx, version, &part, memos.entry(model.name()).or_default()).await {
                 Ok(()) => {
                     sqlx::query("RELEASE SAVEPOINT model").execute(&mut *tx).await?;
                     sqlx::query("UPDATE projections SET checkpoint = $2, updated_at = now() WHERE name = $1")
@@ -365,11 +369,13 @@ pub struct ReadModels<'a> {
     read: Option<PgConnection>,
     /// The writer's commits, when it runs in this process.
     pub tail: Option<TailReader>,
+    /// What each model kept from the last page it applied.
+    memos: Memos,
 }
 
 impl<'a> ReadModels<'a> {
     pub fn new(models: &'a [Model]) -> ReadModels<'a> {
-        ReadModels { models, log_url: None, read_url: None, read: None, tail: None }
+        ReadModels { models, log_url: None, read_url: None, read: None, tail: None, memos: Memos::new() }
     }
 }
 
@@ -417,8 +423,8 @@ impl ledger_store::follow::Follow for ReadModels<'_> {
     async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, ApplyError> {
         let tail = self.tail.as_mut();
         let (read, checkpoint) = match self.read.as_mut() {
-            Some(read) => advance(read, Some(conn), tail, self.models).await?,
-            None => advance(conn, None, tail, self.models).await?,
+            Some(read) => advance(read, Some(conn), tail, self.models, &mut self.memos).await?,
+            None => advance(conn, None, tail, self.models, &mut self.memos).await?,
         };
         Ok(Progress { read, checkpoint })
     }
@@ -553,6 +559,8 @@ async fn rebuild_locked(
     // With the log's address, pages are read and decoded on a task of their own, a page ahead
     // of the one being applied; else here, between pages.
     let mut ahead = connect.log.map(|url| read_ahead(url.to_owned(), position));
+    // The new version's own: the live runner's belongs to the version that serves.
+    let mut memo: Memo = None;
     loop {
         // Fill in transactions of a page each, without the lock, until close to the head.
         let (head, page) = match ahead.as_mut() {
@@ -576,7 +584,7 @@ async fn rebuild_locked(
         let mut tx = conn.begin().await?;
         // The new version serves nobody yet: a crash loses at most pages a rebuild redoes.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        model.apply(&mut tx, new, &page.view()).await?;
+        model.apply(&mut tx, new, &page.view(), &mut memo).await?;
         tx.commit().await?;
         position = last;
         applied += page.events.len() as i64;
@@ -606,7 +614,7 @@ async fn rebuild_locked(
             None => Page::read(&mut tx, position, PAGE).await?,
         };
         let Some(last) = page.last_position() else { break };
-        model.apply(&mut tx, new, &page.view()).await?;
+        model.apply(&mut tx, new, &page.view(), &mut memo).await?;
         position = last;
         applied += page.events.len() as i64;
     }

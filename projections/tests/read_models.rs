@@ -243,6 +243,68 @@ async fn read_models_fed_from_the_writers_tail_equal_those_rebuilt_from_the_log(
     db.drop_database().await;
 }
 
+/// Two runners of the balances taking turns under the projection's lock, as two processes
+/// would: each keeps the rows it wrote for its next page, and must not trust them once the other
+/// has applied pages in between (a page that does not follow on from its own last one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runners_taking_turns_never_build_on_rows_the_other_has_moved_on_from() {
+    let db = fresh_database().await;
+    let (ledger, task) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
+    let (stop_tx, stopped) = tokio::sync::watch::channel(false);
+    let follow = projections::Follow { poll: Duration::from_millis(3), linger: Duration::from_millis(1) };
+    let runners: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, stopped) = (db.url.clone(), stopped.clone());
+            tokio::spawn(async move { projections::run(&url, Model::Balances, follow, stopped).await })
+        })
+        .collect();
+    let mut conn = db.connect().await;
+    let mut waited = 0;
+    for seed in [11, 12, 13, 14] {
+        generate_with(&ledger, seed, 150).await;
+        // Let them catch up between bursts, so both have applied pages of their own.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        let s = status(&mut conn).await.unwrap();
+        let balances = s.iter().find(|p| p.name == "balances").unwrap();
+        assert_eq!(balances.halted_error, None, "stale rows put an account below its limit");
+        if balances.lag == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+        assert!(waited < 1000, "the runners catch up");
+    }
+    stop_tx.send(true).unwrap();
+    for runner in runners {
+        runner.await.unwrap();
+    }
+    drop(ledger);
+    task.await.unwrap();
+    let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_balance_clock").fetch_one(&mut conn).await.unwrap();
+    assert!(pages > 20, "many small pages: {pages}");
+    let (state, _) = replay(&mut conn).await;
+    let rows: Vec<(Uuid, Decimal, Decimal, Decimal, Decimal, String)> = sqlx::query_as(
+        "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending, status FROM rm_balances",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), state.accounts().count());
+    for (id, dp, cp, dh, ch, status) in rows {
+        let a = state.account(AccountId(id)).unwrap();
+        let b = a.balances;
+        assert_eq!((dp, cp, dh, ch), (b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending));
+        assert_eq!(status, ledger_store::sql::text(&a.status));
+    }
+    let history = checksum(&mut conn, "rm_balance_history", "account_id, position").await;
+    rebuild(&db.url, Model::Balances, &mut std::io::sink()).await.unwrap();
+    assert_eq!(checksum(&mut conn, "rm_balance_history", "account_id, position").await, history);
+    drop(conn);
+    db.drop_database().await;
+}
+
 async fn insert_event(conn: &mut PgConnection, position: i64, stream: &str, payload: &str) {
     sqlx::query(
         "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, payload, \
@@ -469,6 +531,7 @@ impl projections::ReadModel for EventTypes {
         conn: &'a mut PgConnection,
         v: i32,
         page: &'a projections::PageView<'a>,
+        _: &'a mut projections::Memo,
     ) -> projections::Applying<'a> {
         Box::pin(async move {
             let types: Vec<&str> = page.iter().map(|(r, _)| r.event_type.as_str()).collect();
