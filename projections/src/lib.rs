@@ -6,13 +6,14 @@ pub mod certificates;
 mod models;
 mod page;
 pub mod payouts;
+mod rebuild;
 pub use page::PageView;
 pub mod read;
 pub mod runner;
 
+pub use rebuild::{rebuild, rebuild_in};
 pub use runner::{
-    Follow, ProjectionStatus, prepare_read_database, rebuild, rebuild_in, run, run_in_process, run_reporting, status,
-    status_with, step,
+    Follow, ProjectionStatus, prepare_read_database, run, run_in_process, run_reporting, status, status_with, step,
 };
 
 /// A read model: tables built from the log, with a checkpoint (a row of `projections`) of its
