@@ -96,7 +96,7 @@ async fn build_deferred(conn: &mut PgConnection, url: Option<&str>, deferred: &[
 }
 
 /// Rebuilds a projection from position 0 into a new version of its tables while the old one
-/// keeps serving, then switches readers in one transaction and drops the old tables. Progress
+/// keeps serving, then switches readers in one transaction and then drops the old tables. Progress
 /// (with rate and ETA) goes to `progress`. Returns the events applied.
 pub async fn rebuild(url: &str, model: Model, progress: &mut (dyn Write + Send)) -> Result<i64, ApplyError> {
     rebuild_in(url, None, model, progress).await
@@ -278,11 +278,13 @@ async fn rebuild_locked(
     .bind(model.definition())
     .execute(&mut *tx)
     .await?;
-    for table in model.tables() {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{old}"))).execute(&mut *tx).await?;
-    }
     retire(&mut tx, model).await?;
     tx.commit().await?;
+    // The old version's tables go once readers are switched, so the switch does not wait for
+    // their files to be removed (a crash before leaves them to the next start: `ensure`).
+    for table in model.tables() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}_v{old}"))).execute(&mut *conn).await?;
+    }
     let rate = applied as f64 / started.elapsed().as_secs_f64().max(1e-3);
     let _ = writeln!(
         progress,

@@ -44,6 +44,7 @@ pub(crate) async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32,
             return Err(ApplyError::Newer { name: model.name(), stored, known: model.definition() });
         }
         Some((v, stored)) if stored == model.definition() => {
+            drop_older_versions(&mut tx, model, v).await?;
             // Tables a newer release added to this version (all DDL is IF NOT EXISTS), and
             // their views.
             sqlx::raw_sql(sqlx::AssertSqlSafe(model.create_sql(v))).execute(&mut *tx).await?;
@@ -57,10 +58,34 @@ pub(crate) async fn ensure(conn: &mut PgConnection, model: Model) -> Result<i32,
             }
             stored
         }
-        Some((_, stored)) => stored,
+        Some((v, stored)) => {
+            drop_older_versions(&mut tx, model, v).await?;
+            stored
+        }
     };
     tx.commit().await?;
     Ok(definition)
+}
+
+/// Drops the tables of `model`'s versions before `v`: a rebuild drops its old version's tables
+/// once readers are switched to the new one, and a crash in between leaves them to this.
+async fn drop_older_versions(conn: &mut PgConnection, model: Model, v: i32) -> Result<(), ApplyError> {
+    for table in model.tables() {
+        let prefix = format!("{table}_v");
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND starts_with(relname, $1) \
+             AND pg_table_is_visible(oid)",
+        )
+        .bind(&prefix)
+        .fetch_all(&mut *conn)
+        .await?;
+        for name in names {
+            if name.strip_prefix(&prefix).and_then(|n| n.parse::<i32>().ok()).is_some_and(|n| n < v) {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}"))).execute(&mut *conn).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The views readers read of version `v`: one per table, then those derived from the tables.

@@ -83,3 +83,44 @@ async fn a_rebuild_over_many_pages_equals_the_read_models_built_live() {
     drop(conn);
     db.drop_database().await;
 }
+
+/// A rebuild drops the old version's tables after switching readers to the new one; what a
+/// crash in between leaves is dropped at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_version_goes_after_the_switch_and_a_leftover_at_the_next_start() {
+    let db = fresh_database().await;
+    generate(&db, 3, 100).await;
+    let mut conn = db.connect().await;
+    catch_up(&mut conn).await;
+    let turnover = checksum(&mut conn, "rm_turnover", "account_id, day").await;
+    rebuild(&db.url, Model::Turnover, &mut std::io::sink()).await.unwrap();
+    assert_eq!(tables(&mut conn).await, ["rm_turnover_v2"]);
+    // As if the process had died between the switch and dropping version 1.
+    sqlx::query("CREATE TABLE rm_turnover_v1 (LIKE rm_turnover_v2)").execute(&mut conn).await.unwrap();
+    let (stop_tx, stopped) = tokio::sync::watch::channel(false);
+    let url = db.url.clone();
+    let follow = projections::Follow { poll: std::time::Duration::from_millis(10), linger: std::time::Duration::ZERO };
+    let runner = tokio::spawn(async move { projections::run(&url, Model::Turnover, follow, stopped).await });
+    for _ in 0..500 {
+        if tables(&mut conn).await == ["rm_turnover_v2"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop_tx.send(true).unwrap();
+    runner.await.unwrap();
+    assert_eq!(tables(&mut conn).await, ["rm_turnover_v2"], "the leftover is dropped on start");
+    assert_eq!(checksum(&mut conn, "rm_turnover", "account_id, day").await, turnover);
+    drop(conn);
+    db.drop_database().await;
+}
+
+/// The turnover's tables, by name.
+async fn tables(conn: &mut sqlx::PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relname LIKE 'rm\\_turnover%' ORDER BY 1",
+    )
+    .fetch_all(conn)
+    .await
+    .unwrap()
+}
