@@ -144,8 +144,9 @@ impl Model {
     }
 
     /// Advisory lock key: one applier per projection at a time (FNV-1a of the name, so a
-    /// model's key does not depend on where it is listed).
-    fn lock_key(self) -> i64 {
+    /// model's key does not depend on where it is listed). Another session holding it keeps
+    /// every runner of the model waiting.
+    pub fn lock_key(self) -> i64 {
         let hash = self
             .name()
             .bytes()

@@ -187,10 +187,8 @@ async fn a_runner_never_builds_on_rows_another_process_has_moved_on_from() {
     let mut conn = db.connect().await;
     generate_with(&ledger, 11, 400).await;
     balances_caught_up(&mut conn).await;
-    // The projection's lock (its key: FNV-1a of the name, halved), held by another session.
-    let key =
-        ("balances".bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
-            >> 1) as i64;
+    // The projection's lock, held by another session.
+    let key = Model::Balances.lock_key();
     let mut other = db.connect().await;
     sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut other).await.unwrap();
     let before: i64 = sqlx::query_scalar("SELECT max(position) FROM events").fetch_one(&mut conn).await.unwrap();
