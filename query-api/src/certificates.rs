@@ -8,7 +8,7 @@ use projections::Model;
 use projections::certificates::{self as rm, AuditRow, CertificateFilter, CertificateRow, OperationRow};
 use uuid::Uuid;
 
-use crate::schema::{bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
+use crate::resolve::{bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
 
 /// A certificate's state.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,11 @@
 
 pub mod certificates;
 mod graphiql;
+pub mod ledger;
+mod operations;
 pub mod payouts;
 pub mod request;
+mod resolve;
 pub mod schema;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use projections::Model;
 use projections::payouts::{self as rm, CashPaymentFactRow, HistoryRow, PayoutFilter, PayoutRow, RequestRow};
 use uuid::Uuid;
 
-use crate::schema::{bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
+use crate::resolve::{bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
 
 /// A payout request's status.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
