@@ -12,6 +12,8 @@ pub mod openapi;
 mod ops;
 pub mod payouts;
 
+pub use ops::Report;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -44,6 +46,8 @@ pub struct ApiState {
     audit: Option<Arc<dyn certificates::audit::AuditReader>>,
     /// The read models' own database, for their checkpoints in `/metrics`; `None`: the log's.
     read: Option<PgPool>,
+    /// Parts of the process `/healthz` and `/metrics` tell about.
+    reports: Arc<[Arc<dyn Report>]>,
 }
 
 struct Inner {
@@ -60,7 +64,16 @@ impl ApiState {
             cvc_keys: None,
             audit: None,
             read: None,
+            reports: Arc::new([]),
         }
+    }
+
+    /// `/healthz` and `/metrics` tell about this part too.
+    pub fn with_report(mut self, report: Arc<dyn Report>) -> ApiState {
+        let mut reports = self.reports.to_vec();
+        reports.push(report);
+        self.reports = reports.into();
+        self
     }
 
     /// The read models keep their checkpoints in this database (`LEDGER_READ_DATABASE_URL`).

@@ -11,8 +11,26 @@ pub async fn openapi() -> Response {
     json(StatusCode::OK, crate::openapi::ApiDoc::openapi())
 }
 
-pub async fn healthz() -> Response {
-    json(StatusCode::OK, serde_json::json!({"status": "ok"}))
+/// A part of the process outside the API that `/healthz` and `/metrics` tell about (the Kafka
+/// consumers and their topics): the binary hands them in, so this crate knows none of them.
+pub trait Report: Send + Sync + 'static {
+    /// Its key in `/healthz`.
+    fn name(&self) -> &'static str;
+    /// What `/healthz` shows under that key.
+    fn health(&self) -> serde_json::Value;
+    /// Its lines of the metrics text exposition.
+    fn metrics(&self, out: &mut String);
+}
+
+/// Alive: 200 while the process serves, with what each reported part says (a missing Kafka
+/// topic is news, not death: the process keeps serving and consumes it once it exists).
+pub async fn healthz(State(state): State<ApiState>) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("status".into(), "ok".into());
+    for report in state.reports.iter() {
+        body.insert(report.name().into(), report.health());
+    }
+    json(StatusCode::OK, serde_json::Value::Object(body))
 }
 
 /// Ready when the writer runs and the database answers.
@@ -32,6 +50,9 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         },
         (Err(_), _) => Vec::new(),
     };
-    let body = state.inner.http.render(&state.inner.ledger, &projections);
+    let mut body = state.inner.http.render(&state.inner.ledger, &projections);
+    for report in state.reports.iter() {
+        report.metrics(&mut body);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -1,7 +1,8 @@
-//! The certificates domain inside `ledger up`: its expiry job, its SMS outbox, and its Kafka
-//! consumers (uploads, sales orders, payments). Its published topics ride on the Kafka
-//! publisher (`publisher_domains`). Everything here stops when `stopped` turns true, except the
-//! expiry job, which is aborted (it holds a writer handle and does nothing between ticks).
+//! The certificates domain inside `ledger up`: its settings (the `[certificates]` table), its
+//! expiry job, its SMS outbox, and its Kafka consumers (uploads, sales orders, payments). Its
+//! published topics ride on the Kafka publisher (`Domain::publisher_topics`). Everything here
+//! stops when `stopped` turns true, except the expiry job, which is aborted (it holds a writer
+//! handle and does nothing between ticks).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,9 @@ use ledger_store::LedgerHandle;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use crate::config::{KafkaConfig, env, topic};
+use crate::domains::{Context as Up, Domain, Running};
+use crate::env::{env, topic};
+use crate::kafka::KafkaConfig;
 
 /// The `[certificates]` table of the configuration file.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -110,43 +113,52 @@ pub fn settings(file: File) -> anyhow::Result<(Config, Option<Kafka>)> {
     Ok((config, kafka))
 }
 
-/// The domain's running parts.
-pub struct Running {
-    /// The API's CVC keys (none: activations and authorizations answer 503).
-    pub keys: Option<Arc<dyn secrets::KeyProvider>>,
-    /// Tasks that end once `stopped` turns true.
-    pub tasks: Vec<JoinHandle<()>>,
-    expiry: JoinHandle<()>,
+/// The domain as `ledger up` runs it.
+#[derive(Debug)]
+pub struct Certificates {
+    config: Config,
+    kafka: Option<Kafka>,
 }
 
-impl Running {
-    /// Waits for every part to finish (after `stopped` turned true).
-    pub async fn stop(self) {
-        self.expiry.abort();
-        let _ = self.expiry.await;
-        for task in self.tasks {
-            let _ = task.await;
+/// Reads the `[certificates]` table and the domain's variables.
+pub fn load(table: Option<toml::Value>) -> anyhow::Result<Box<dyn Domain>> {
+    let (config, kafka) = settings(crate::domains::table("certificates", table)?)?;
+    Ok(Box::new(Certificates { config, kafka }))
+}
+
+impl Domain for Certificates {
+    fn written_topics(&self) -> Vec<String> {
+        self.kafka.iter().flat_map(Kafka::written_topics).collect()
+    }
+
+    /// Its three topics: state, transactions, BI.
+    fn publisher_topics(&self) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
+        self.kafka.iter().map(|c| Box::new(c.published.clone()) as Box<dyn streams::publisher::DomainTopics>).collect()
+    }
+
+    /// The expiry job, the SMS outbox and the consumers; the API gets the CVC keys and the audit
+    /// reader.
+    fn start(&self, cx: &Up<'_>, api: &mut command_api::ApiState) -> anyhow::Result<Running> {
+        let kafka = cx.kafka.and_then(|k| self.kafka.as_ref().map(|topics| (k, topics)));
+        let (keys, running) = start(cx.url, cx.ledger, cx.pool, &self.config, kafka, cx.stopped)?;
+        *api = api.clone().with_certificate_audit(Arc::new(ReadModelAudit(cx.read_pool.clone())));
+        if let Some(keys) = keys {
+            *api = api.clone().with_cvc_keys(keys);
         }
+        Ok(running)
     }
 }
 
-/// What the domain adds to the Kafka publisher: its three topics.
-pub fn publisher_domains(kafka: &KafkaConfig) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
-    kafka
-        .certificates
-        .iter()
-        .map(|c| Box::new(c.published.clone()) as Box<dyn streams::publisher::DomainTopics>)
-        .collect()
-}
-
-pub fn start(
+/// Starts the domain's parts; returns the CVC keys (none: activations and authorizations answer
+/// 503) beside them.
+fn start(
     url: &str,
     ledger: &LedgerHandle,
     pool: &sqlx::PgPool,
     settings: &Config,
-    kafka: Option<&KafkaConfig>,
+    kafka: Option<(&KafkaConfig, &Kafka)>,
     stopped: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Running> {
+) -> anyhow::Result<(Option<Arc<dyn secrets::KeyProvider>>, Running)> {
     let expiry = tokio::spawn(expire(ledger.clone(), settings.expiry_interval));
     let mut tasks = Vec::new();
     let keys: Option<Arc<dyn secrets::KeyProvider>> = match &settings.cvc_key {
@@ -176,10 +188,10 @@ pub fn start(
             None => tracing::warn!("no LEDGER_SMS_URL: certificate CVCs are sealed but not sent"),
         }
     }
-    if let Some((kafka, topics)) = kafka.and_then(|k| k.certificates.as_ref().map(|c| (k, c))) {
+    if let Some((kafka, topics)) = kafka {
         tasks.extend(consumers(ledger, pool, keys.as_ref(), kafka, topics, stopped));
     }
-    Ok(Running { keys, tasks, expiry })
+    Ok((keys, Running { tasks, aborted: vec![expiry] }))
 }
 
 /// The consumers of uploads, and (with CVC keys to seal the new CVCs) of orders and payments.
@@ -207,8 +219,7 @@ fn consumers(
             }
         })
     }
-    let brokers = &kafka.producer.brokers;
-    let config = |name: &str, topic: &str| ConsumerConfig::new(name, brokers, &[topic], &Kafka::dead_letters(topic));
+    let config = |name: &str, topic: &str| kafka.consumer(name, &[topic], &Kafka::dead_letters(topic));
     let mut tasks = vec![spawn(
         pool,
         config("ledger-certificate-uploads", &topics.upload),

@@ -9,6 +9,8 @@ use ledger_core::{Currencies, CurrencyCode};
 use ledger_store::{Standby, WriterConfig};
 use serde::Deserialize;
 
+use crate::env::env;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -28,53 +30,7 @@ struct File {
     projection_runners: Option<usize>,
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
-    kafka: Option<KafkaFile>,
-    /// Each domain's own table.
-    certificates: Option<crate::certificates::File>,
-    payouts: Option<crate::payouts::File>,
-}
-
-/// The `[kafka]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KafkaFile {
-    brokers: Option<String>,
-    topic_prefix: Option<String>,
-    /// Topic name (after the prefix) → event types, `["*"]` for all.
-    topics: Option<BTreeMap<String, Vec<String>>>,
-    message_timeout_ms: Option<u64>,
-    transfer_requests_topic: Option<String>,
-    create_topics: Option<bool>,
-    topic_partitions: Option<i32>,
-    topic_replication: Option<i32>,
-}
-
-/// Kafka, when brokers are configured.
-#[derive(Debug)]
-pub struct KafkaConfig {
-    pub producer: streams::KafkaSettings,
-    pub topics: streams::Topics,
-    /// Inbound transfer requests (the framework's test consumer), off when unset.
-    pub transfer_requests_topic: Option<String>,
-    /// What `ledger up` does about topics the broker lacks.
-    pub topic_policy: streams::admin::TopicPolicy,
-    /// The certificates domain's topics, unless `certificates.kafka` is off
-    /// (`LEDGER_CERTIFICATES_KAFKA=false`).
-    pub certificates: Option<crate::certificates::Kafka>,
-    /// The payouts domain's topics, unless `payouts.kafka` is off (`LEDGER_PAYOUT_KAFKA=false`).
-    pub payouts: Option<crate::payouts::Kafka>,
-}
-
-impl KafkaConfig {
-    /// Every topic `ledger up` writes to: the published ones, and the inbound consumer's
-    /// dead-letter topic (its input topic is another system's to create).
-    pub fn written_topics(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.topics.names().into_iter().map(str::to_owned).collect();
-        names.extend(self.transfer_requests_topic.as_ref().map(|t| format!("{t}.dlq")));
-        names.extend(self.certificates.iter().flat_map(crate::certificates::Kafka::written_topics));
-        names.extend(self.payouts.iter().flat_map(crate::payouts::Kafka::written_topics));
-        names
-    }
+    kafka: Option<crate::kafka::KafkaFile>,
 }
 
 #[derive(Debug)]
@@ -98,43 +54,31 @@ pub struct Settings {
     pub projection_runners: usize,
     pub writer: WriterConfig,
     /// Off unless KAFKA_BROKERS (or `kafka.brokers`) is set.
-    pub kafka: Option<KafkaConfig>,
-    pub certificates: crate::certificates::Config,
-    pub payouts: crate::payouts::Config,
-}
-
-pub(crate) fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) => v.parse().map(Some).map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        Err(_) => Ok(None),
-    }
-}
-
-/// A topic name from its variable, the file, or its default; checked.
-pub(crate) fn topic(var: &str, file: Option<String>, default: String) -> anyhow::Result<String> {
-    checked_topic(var, env::<String>(var)?.or(file).unwrap_or(default))
-}
-
-/// A topic name, checked (`var` names where it came from).
-pub(crate) fn checked_topic(var: &str, topic: String) -> anyhow::Result<String> {
-    let valid =
-        (1..=200).contains(&topic.len()) && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    anyhow::ensure!(valid, "{var}={topic:?}: a topic name is 1 to 200 of a-z A-Z 0-9 . _ -");
-    Ok(topic)
+    pub kafka: Option<crate::kafka::KafkaConfig>,
+    /// Every registered domain, with its settings read from its own table.
+    pub domains: Vec<Box<dyn crate::domains::Domain>>,
+    /// The domains' tables of the file, by name (a subcommand of one domain reads its own).
+    pub tables: BTreeMap<String, toml::Value>,
 }
 
 impl Settings {
     pub fn load(path: Option<&str>) -> anyhow::Result<Settings> {
-        let file: File = match path.map(str::to_owned).or_else(|| std::env::var("LEDGER_CONFIG").ok()) {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-                toml::from_str(&text).with_context(|| format!("parsing {path}"))?
-            }
-            None => File::default(),
-        };
+        let (file, tables): (File, BTreeMap<String, toml::Value>) =
+            match path.map(str::to_owned).or_else(|| std::env::var("LEDGER_CONFIG").ok()) {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                    let mut whole: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {path}"))?;
+                    // Each domain's table is its own to read; the rest is the process's.
+                    let tables = crate::domains::DOMAINS
+                        .iter()
+                        .filter_map(|(name, _)| whole.remove(*name).map(|t| ((*name).to_owned(), t)))
+                        .collect();
+                    let file =
+                        File::deserialize(toml::Value::Table(whole)).with_context(|| format!("parsing {path}"))?;
+                    (file, tables)
+                }
+                None => (File::default(), BTreeMap::new()),
+            };
         let defaults = WriterConfig::default();
         let mut currencies = Currencies::standard();
         let mut assets = file.assets.unwrap_or_default();
@@ -150,51 +94,12 @@ impl Settings {
             currencies =
                 currencies.with_asset(code, scale).map_err(|_| anyhow::anyhow!("asset scale {scale} exceeds 18"))?;
         }
-        let kafka_file = file.kafka.unwrap_or_default();
-        let kafka = match env::<String>("KAFKA_BROKERS")?.or(kafka_file.brokers).filter(|b| !b.trim().is_empty()) {
-            None => None,
-            Some(brokers) => {
-                let prefix = env("LEDGER_KAFKA_TOPIC_PREFIX")?
-                    .or(kafka_file.topic_prefix)
-                    .unwrap_or_else(|| "ledger".to_owned());
-                let routes = kafka_file.topics.unwrap_or_else(streams::topics::default_routes);
-                let topics = streams::Topics::new(&prefix, &routes).context("kafka.topics")?;
-                let timeout_ms =
-                    env("LEDGER_KAFKA_MESSAGE_TIMEOUT_MS")?.or(kafka_file.message_timeout_ms).unwrap_or(30_000);
-                let policy = streams::admin::TopicPolicy::default();
-                let topic_policy = streams::admin::TopicPolicy {
-                    create: env("LEDGER_KAFKA_CREATE_TOPICS")?.or(kafka_file.create_topics).unwrap_or(policy.create),
-                    partitions: env("LEDGER_KAFKA_TOPIC_PARTITIONS")?
-                        .or(kafka_file.topic_partitions)
-                        .unwrap_or(policy.partitions),
-                    replication: env("LEDGER_KAFKA_TOPIC_REPLICATION")?
-                        .or(kafka_file.topic_replication)
-                        .unwrap_or(policy.replication),
-                    ..policy
-                };
-                anyhow::ensure!(
-                    topic_policy.partitions >= 1 && topic_policy.replication >= 1,
-                    "kafka.topic_partitions and kafka.topic_replication must be 1 or more"
-                );
-                Some(KafkaConfig {
-                    producer: streams::KafkaSettings { brokers, message_timeout: Duration::from_millis(timeout_ms) },
-                    topics,
-                    transfer_requests_topic: env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC")?
-                        .or(kafka_file.transfer_requests_topic),
-                    topic_policy,
-                    certificates: None,
-                    payouts: None,
-                })
-            }
-        };
+        let kafka = crate::kafka::settings(file.kafka.unwrap_or_default())?;
         // Each domain reads its own table and variables.
-        let (certificates, certificates_kafka) = crate::certificates::settings(file.certificates.unwrap_or_default())?;
-        let (payouts, payouts_kafka) = crate::payouts::settings(file.payouts.unwrap_or_default())?;
-        let mut kafka = kafka;
-        if let Some(k) = kafka.as_mut() {
-            k.certificates = certificates_kafka;
-            k.payouts = payouts_kafka;
-        }
+        let domains = crate::domains::DOMAINS
+            .iter()
+            .map(|(name, load)| load(tables.get(*name).cloned()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let standby = env::<bool>("LEDGER_STANDBY")?.or(file.standby).unwrap_or(false);
         let expiry_ms = env("LEDGER_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(1000);
         Ok(Settings {
@@ -204,8 +109,8 @@ impl Settings {
             db_pool_size: env("LEDGER_DB_POOL_SIZE")?.or(file.db_pool_size).unwrap_or(16),
             projections: env("LEDGER_PROJECTIONS")?.or(file.projections).unwrap_or(true),
             kafka,
-            certificates,
-            payouts,
+            domains,
+            tables,
             max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(20_000),
             max_projection_delay: Duration::from_millis(
                 env("LEDGER_MAX_PROJECTION_DELAY_MS")?.or(file.max_projection_delay_ms).unwrap_or(500),
@@ -228,5 +133,38 @@ impl Settings {
                 ..defaults
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    fn load(text: &str) -> anyhow::Result<Settings> {
+        let path = std::env::temp_dir().join(format!("ledger-config-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&path, text).unwrap();
+        let settings = Settings::load(path.to_str());
+        let _ = std::fs::remove_file(&path);
+        settings
+    }
+
+    #[test]
+    fn each_domain_reads_its_own_table_and_unknown_keys_are_refused_where_they_are() {
+        let text = "listen = \"127.0.0.1:9999\"\n[kafka]\ntopic_prefix = \"x\"\n\
+                    [certificates]\nexpiry_interval_ms = 500\n[payouts]\nsender_limit = 7\n";
+        let settings = load(text).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:9999");
+        assert_eq!(settings.domains.len(), crate::domains::DOMAINS.len());
+        assert_eq!(settings.tables.keys().collect::<Vec<_>>(), ["certificates", "payouts"]);
+        let gates = crate::payouts::gate_settings(settings.tables.get("payouts").cloned()).unwrap();
+        assert_eq!(gates.sender_limit, 7);
+        let debug = format!("{:?}", settings.domains);
+        assert!(debug.contains("expiry_interval: 500ms"), "{debug}");
+
+        let typo = load("listn = \"x\"\n").map(drop).unwrap_err();
+        assert!(format!("{typo:#}").contains("unknown field `listn`"), "{typo:#}");
+        let typo = load("[payouts]\nsender_limt = 7\n").map(drop).unwrap_err();
+        let message = format!("{typo:#}");
+        assert!(message.contains("[payouts]") && message.contains("sender_limt"), "{message}");
     }
 }

@@ -6,7 +6,10 @@ mod bench_http;
 mod bench_publisher;
 mod certificates;
 mod config;
+mod domains;
+mod env;
 mod http_client;
+mod kafka;
 mod load;
 mod payouts;
 mod sms_simulator;
@@ -161,11 +164,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Cmd::Payouts(PayoutsCmd::ReqGate(args)) => {
-            payouts::run_gate("plan", args, &settings.payouts).await?;
+            payouts::run_gate("plan", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Cmd::Payouts(PayoutsCmd::OebsGate(args)) => {
-            payouts::run_gate("send", args, &settings.payouts).await?;
+            payouts::run_gate("send", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}

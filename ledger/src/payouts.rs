@@ -10,10 +10,11 @@ use anyhow::Context;
 use ledger_core::payouts::Command;
 use ledger_store::LedgerHandle;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{KafkaConfig, checked_topic, env, topic};
+use crate::domains::{Context as Up, Domain, Running};
+use crate::env::{checked_topic, env, topic};
+use crate::kafka::KafkaConfig;
 
 /// The `[payouts]` table of the configuration file.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -102,29 +103,46 @@ pub fn settings(file: File) -> anyhow::Result<(Config, Option<Kafka>)> {
     Ok((config, Some(kafka)))
 }
 
-/// What the domain adds to the Kafka publisher: its ERP topic.
-pub fn publisher_domains(kafka: &KafkaConfig) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
-    kafka.payouts.iter().map(|p| Box::new(p.published.clone()) as Box<dyn streams::publisher::DomainTopics>).collect()
+/// The domain as `ledger up` runs it.
+#[derive(Debug)]
+pub struct Payouts {
+    config: Config,
+    kafka: Option<Kafka>,
 }
 
-/// The domain's running parts; they end once `stopped` turns true.
-pub struct Running {
-    tasks: Vec<JoinHandle<()>>,
+/// Reads the `[payouts]` table and the domain's variables.
+pub fn load(table: Option<toml::Value>) -> anyhow::Result<Box<dyn Domain>> {
+    let (config, kafka) = settings(crate::domains::table("payouts", table)?)?;
+    Ok(Box::new(Payouts { config, kafka }))
 }
 
-impl Running {
-    pub async fn stop(self) {
-        for task in self.tasks {
-            let _ = task.await;
-        }
+/// The gates' settings, for `ledger payouts req-gate` and `oebs-gate`.
+pub fn gate_settings(table: Option<toml::Value>) -> anyhow::Result<Config> {
+    Ok(settings(crate::domains::table("payouts", table)?)?.0)
+}
+
+impl Domain for Payouts {
+    fn written_topics(&self) -> Vec<String> {
+        self.kafka.iter().flat_map(Kafka::written_topics).collect()
+    }
+
+    /// Its ERP topic.
+    fn publisher_topics(&self) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
+        self.kafka.iter().map(|p| Box::new(p.published.clone()) as Box<dyn streams::publisher::DomainTopics>).collect()
+    }
+
+    /// The two gates and the status consumer.
+    fn start(&self, cx: &Up<'_>, _api: &mut command_api::ApiState) -> anyhow::Result<Running> {
+        let kafka = cx.kafka.and_then(|k| self.kafka.as_ref().map(|topics| (k, topics)));
+        Ok(start(cx.ledger, cx.pool, &self.config, kafka, cx.stopped))
     }
 }
 
-pub fn start(
+fn start(
     ledger: &LedgerHandle,
     pool: &sqlx::PgPool,
     settings: &Config,
-    kafka: Option<&KafkaConfig>,
+    kafka: Option<(&KafkaConfig, &Kafka)>,
     stopped: &watch::Receiver<bool>,
 ) -> Running {
     let mut tasks = Vec::new();
@@ -137,17 +155,12 @@ pub fn start(
     } else {
         info!("payout gates off (LEDGER_PAYOUT_GATES=false): run `ledger payouts req-gate` and `oebs-gate`");
     }
-    if let Some((kafka, topics)) = kafka.and_then(|k| k.payouts.as_ref().map(|p| (k, p))) {
+    if let Some((kafka, topics)) = kafka {
         let status: Vec<&str> = topics.status.iter().map(String::as_str).collect();
         let config = streams::consumer::ConsumerConfig {
             // A payout's statuses share its id as their key: each message is its own.
             identity: streams::consumer::Identity::Position,
-            ..streams::consumer::ConsumerConfig::new(
-                "ledger-payout-statuses",
-                &kafka.producer.brokers,
-                &status,
-                &topics.dead_letters,
-            )
+            ..kafka.consumer("ledger-payout-statuses", &status, &topics.dead_letters)
         };
         info!(topics = ?config.topics, dead_letters = config.dead_letter_topic, "consuming payout statuses");
         let handler = streams::payouts::Statuses::new(ledger.clone());
@@ -158,7 +171,7 @@ pub fn start(
             }
         }));
     }
-    Running { tasks }
+    Running { tasks, aborted: Vec::new() }
 }
 
 /// Runs a gate's command every `interval`, and again at once while it finds work (a backlog

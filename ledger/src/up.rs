@@ -9,7 +9,11 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     ledger_store::migrate(url).await.context("applying migrations")?;
     // Before anything starts: missing topics that cannot be created stop start-up here.
     let ready = match &settings.kafka {
-        Some(kafka) => topics_ready(kafka).await?,
+        Some(kafka) => {
+            let mut names = kafka.written_topics();
+            names.extend(settings.domains.iter().flat_map(|d| d.written_topics()));
+            topics_ready(kafka, names).await?
+        }
         None => None,
     };
     // The writer slows down rather than run more than max_projection_lag events ahead of the
@@ -66,8 +70,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             info!(brokers = kafka.producer.brokers, topics = ?kafka.topics.names(), "Kafka publisher on");
             let (url, stopped) = (url.to_owned(), stopped_kafka.clone());
             let config = streams::PublisherConfig::default();
-            let mut domains = crate::certificates::publisher_domains(kafka);
-            domains.extend(crate::payouts::publisher_domains(kafka));
+            let domains = settings.domains.iter().flat_map(|d| d.publisher_topics()).collect();
             let topics = kafka.topics.clone();
             let tail = ledger.tail().cloned();
             publisher = Some(tokio::spawn(async move {
@@ -84,12 +87,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             if let Some(topic) = kafka.transfer_requests_topic.clone() {
                 let dead_letters = format!("{topic}.dlq");
                 info!(topic, dead_letters, "consuming transfer requests");
-                let config = streams::consumer::ConsumerConfig::new(
-                    "ledger-transfer-requests",
-                    &kafka.producer.brokers,
-                    &[&topic],
-                    &dead_letters,
-                );
+                let config = kafka.consumer("ledger-transfer-requests", &[&topic], &dead_letters);
                 let handler = streams::inbound::TransferRequests::new(ledger.clone());
                 let (pool, stopped) = (pool.clone(), stopped_kafka.clone());
                 inbound = Some(tokio::spawn(async move {
@@ -100,16 +98,25 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    let certificates =
-        crate::certificates::start(url, &ledger, &pool, &settings.certificates, kafka_config.as_ref(), &stopped_kafka)?;
-    let payouts = crate::payouts::start(&ledger, &pool, &settings.payouts, kafka_config.as_ref(), &stopped_kafka);
-    let mut api = command_api::ApiState::new(ledger, pool.clone())
-        .with_certificate_audit(std::sync::Arc::new(crate::certificates::ReadModelAudit(databases.read().clone())));
-    if let Some(keys) = &certificates.keys {
-        api = api.with_cvc_keys(keys.clone());
+    let mut api = command_api::ApiState::new(ledger.clone(), pool.clone());
+    let cx = crate::domains::Context {
+        url,
+        ledger: &ledger,
+        pool: &pool,
+        read_pool: databases.read(),
+        kafka: kafka_config.as_ref(),
+        stopped: &stopped_kafka,
+    };
+    let mut domains = Vec::new();
+    for domain in &settings.domains {
+        domains.push(domain.start(&cx, &mut api)?);
     }
+    drop(ledger);
     if let Some(read) = &databases.read {
         api = api.with_read_database(read.clone());
+    }
+    if let Some(kafka) = &kafka_config {
+        api = api.with_report(std::sync::Arc::new(ConsumedTopics(kafka.health.clone())));
     }
     let app = command_api::router(api).merge(query_api::router(query_api::QueryState::with(databases)));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -125,9 +132,10 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     if let Some(task) = inbound {
         let _ = task.await;
     }
-    // The domain's jobs and consumers hold handles too.
-    certificates.stop().await;
-    payouts.stop().await;
+    // The domains' jobs and consumers hold handles too.
+    for domain in domains {
+        domain.stop().await;
+    }
     writer.await.context("the writer task failed")?;
     if let Some(task) = publisher {
         let _ = task.await;
@@ -140,15 +148,34 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The consumers' topics in `/healthz` (`kafka_consumers`: each topic's state and lag) and
+/// `/metrics`.
+struct ConsumedTopics(streams::health::ConsumerHealth);
+
+impl command_api::Report for ConsumedTopics {
+    fn name(&self) -> &'static str {
+        "kafka_consumers"
+    }
+
+    fn health(&self) -> serde_json::Value {
+        serde_json::to_value(self.0.topics()).unwrap_or_default()
+    }
+
+    fn metrics(&self, out: &mut String) {
+        self.0.render(out);
+    }
+}
+
 /// Makes sure the topics `ledger up` writes to exist (creating the missing ones when
 /// `kafka.create_topics` allows). Missing topics that cannot be created stop start-up with
 /// their names. A broker that does not answer does not: the ledger runs without Kafka, and the
 /// returned future keeps checking (logging why) until the topics are there.
 async fn topics_ready(
-    kafka: &crate::config::KafkaConfig,
+    kafka: &crate::kafka::KafkaConfig,
+    names: Vec<String>,
 ) -> anyhow::Result<Option<impl std::future::Future<Output = ()> + Send + 'static>> {
     use streams::admin::{TopicsError, ensure_topics};
-    let (brokers, names, policy) = (kafka.producer.brokers.clone(), kafka.written_topics(), kafka.topic_policy.clone());
+    let (brokers, policy) = (kafka.producer.brokers.clone(), kafka.topic_policy.clone());
     match ensure_topics(&brokers, &names, &policy).await {
         Ok(created) => {
             if !created.is_empty() {

@@ -275,3 +275,92 @@ async fn payouts_end_to_end_over_http_and_kafka() {
     drop(conn);
     db.drop_database().await;
 }
+
+/// A status topic that does not exist when `ledger up` starts: with a broker that lets it, the
+/// engine creates it at start-up; with one that refuses (librdkafka's mock cluster has no
+/// CreateTopics), `/healthz` names it missing until another client creates it. Either way a
+/// status published to it is applied within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_topic_missing_at_start_is_consumed_within_ten_seconds_of_its_first_message() {
+    let run = Uuid::new_v4().simple().to_string();
+    let t = |name: &str| format!("{name}-{run}");
+    let (erp, ard, dlq) = (t("new-payout"), t("payout-status-ard"), t("payout-status.dlq"));
+    let prefix = format!("ledger{run}");
+    let mut names: Vec<String> = ["events", "accounts", "transfers"].iter().map(|n| format!("{prefix}.{n}")).collect();
+    names.extend([erp.clone(), dlq.clone()]);
+    let (mock, brokers) = support::kafka(&names).await;
+
+    let db = fresh_database().await;
+    let admin = key(&db, "backoffice", "accounts:write,transfers:write,read");
+    let client = key(&db, "clients", "payouts:request");
+    let mut up = Running(
+        Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .arg("up")
+            .env("DATABASE_URL", &db.url)
+            .env("LEDGER_LISTEN", "127.0.0.1:0")
+            .env("LEDGER_LOG", "info,rdkafka=info,sqlx=warn")
+            .env("KAFKA_BROKERS", &brokers)
+            .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
+            .env("LEDGER_CERTIFICATES_KAFKA", "false")
+            .env("LEDGER_PAYOUT_REQ_GATE_INTERVAL_MS", "50")
+            .env("LEDGER_PAYOUT_OEBS_GATE_INTERVAL_MS", "50")
+            .env("LEDGER_PAYOUT_ERP_TOPIC", &erp)
+            .env("LEDGER_PAYOUT_STATUS_TOPICS", &ard)
+            .env("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", &dlq)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(up.0.stderr.take().unwrap()).lines();
+    let (addr, _) = wait_for_line(&mut log, "command API on http://");
+    let (lines, logged) = std::sync::mpsc::channel();
+    std::thread::spawn(move || log.map_while(Result::ok).for_each(|line| drop(lines.send(line))));
+    let api = Api { addr: addr.clone() };
+    let p = Payouts { api: &api, admin: &admin, client: &client };
+    let (status, body) = api.post(&admin, "/v1/accounts", json!({"code": "bank", "currency": "EUR", "kind": "asset"}));
+    assert_eq!(status, 201, "{body}");
+    p.account("c1:payout", "c1", "payout", "25.00");
+    let request = p.request("c1");
+    let payout = p.wait_payout(request, 0, "sent")["payouts"][0]["id"].as_str().unwrap().to_owned();
+
+    // /healthz lists the consumed topic: missing on the mock, subscribed where it was created.
+    let expected = if mock.is_some() { "missing" } else { "subscribed" };
+    let topic_state = || {
+        let (status, _, body) = api.get(&admin, "/healthz", "application/json");
+        assert_eq!(status, 200, "{body}");
+        let health: Value = serde_json::from_str(&body).unwrap();
+        let topics = health["kafka_consumers"].as_array().cloned().unwrap_or_default();
+        let topic = topics.iter().find(|t| t["topic"] == ard.as_str()).cloned().unwrap_or(Value::Null);
+        (topic["consumer"].as_str().map(str::to_owned), topic["state"].as_str().map(str::to_owned))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while topic_state().1.as_deref() != Some(expected) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(topic_state(), (Some("ledger-payout-statuses".into()), Some(expected.into())));
+    if let Some(mock) = &mock {
+        let metrics = api.get(&admin, "/metrics", "text/plain").2;
+        let up_line = format!("ledger_consumer_topic_up{{consumer=\"ledger-payout-statuses\",topic=\"{ard}\"}} 0");
+        assert!(metrics.contains(&up_line), "{metrics}");
+        let named = logged.try_iter().any(|l| l.contains("consumed Kafka topic missing") && l.contains(&ard));
+        assert!(named, "one line names the missing topic");
+        // Another client creates it.
+        mock.create_topic(&ard, 1, 1).unwrap();
+    }
+
+    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    send(&producer, &ard, &payout, json!({"payout_id": payout, "status": "paid"})).await;
+    let published = Instant::now();
+    while p.get(request)["payouts"][0]["status"] != "paid" && published.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(p.get(request)["payouts"][0]["status"], "paid", "applied within 10 s of the message");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while topic_state().1.as_deref() != Some("subscribed") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(topic_state().1.as_deref(), Some("subscribed"));
+    drop(up);
+    db.drop_database().await;
+}

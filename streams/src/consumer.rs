@@ -6,16 +6,29 @@
 //! retried with exponential back-off up to `max_attempts`; after that, and for rejections, the
 //! message goes to the dead-letter topic with the error in its headers. Nothing is committed
 //! while the dead-letter topic cannot be written: the consumer stalls rather than lose a message.
+//!
+//! A consumer does not wait for its topics to exist. It subscribes at once, and beside it creates
+//! the missing ones when its `topic_policy` allows; then, every `check_interval`, it looks at
+//! each topic again (trying to create it while missing), records its state and lag in `health`
+//! (a topic turning missing is logged once, with the broker's reason), and librdkafka's metadata
+//! refresh runs at that interval too, so a topic someone else creates later is consumed within
+//! about one interval of appearing.
 
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sqlx::PgPool;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
+
+use crate::admin::{TopicAdmin, TopicPolicy, TopicsError};
+use crate::health::{ConsumerHealth, TopicHealth, TopicState};
 
 /// One inbound message, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +115,12 @@ pub struct ConsumerConfig {
     pub session_timeout: Duration,
     /// How messages without a `message_id` header are told apart.
     pub identity: Identity,
+    /// How its missing topics are made (`create: false`: only waited for).
+    pub topic_policy: TopicPolicy,
+    /// How often its topics are checked (and librdkafka refreshes their metadata).
+    pub check_interval: Duration,
+    /// Where their states are reported.
+    pub health: ConsumerHealth,
 }
 
 impl ConsumerConfig {
@@ -116,6 +135,9 @@ impl ConsumerConfig {
             max_backoff: Duration::from_secs(5),
             session_timeout: Duration::from_secs(45),
             identity: Identity::Key,
+            topic_policy: TopicPolicy::default(),
+            check_interval: Duration::from_secs(5),
+            health: ConsumerHealth::default(),
         }
     }
 }
@@ -149,6 +171,8 @@ pub async fn run<H: Handler>(
     handler: H,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ConsumerError> {
+    let admin = TopicAdmin::new(&config.brokers).ok();
+    let refresh = config.check_interval.as_millis().max(100).to_string();
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", &config.name)
@@ -156,9 +180,13 @@ pub async fn run<H: Handler>(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
         .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 5).max(100).to_string())
+        // A subscribed topic that does not exist yet is found at the next refresh.
+        .set("topic.metadata.refresh.interval.ms", &refresh)
         .create()?;
+    let consumer = Arc::new(consumer);
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
+    let _watch = Watch(tokio::spawn(watch_topics(consumer.clone(), admin, config.clone())));
     let dead_letters: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
         .set("enable.idempotence", "true")
@@ -172,6 +200,13 @@ pub async fn run<H: Handler>(
         };
         let message = match received {
             Ok(m) => m,
+            // A subscribed topic that does not exist yet: the checks report it.
+            Err(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+            )) => {
+                debug!(consumer = config.name, "a subscribed topic does not exist yet");
+                continue;
+            }
             Err(e) => {
                 warn!(consumer = config.name, error = %e, "receiving failed; retrying");
                 tokio::time::sleep(config.backoff).await;
@@ -210,6 +245,128 @@ pub async fn run<H: Handler>(
             warn!(consumer = config.name, error = %e, "committing the offset failed");
         }
     }
+}
+
+/// The topic checks of a running consumer, ended with it.
+struct Watch(tokio::task::JoinHandle<()>);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Creates the topics in `names` the broker lacks, when the policy allows, waiting at most
+/// `timeout`; returns why each one still missing is (empty: none is).
+async fn make_missing(
+    admin: &TopicAdmin,
+    config: &ConsumerConfig,
+    names: &[String],
+    timeout: Duration,
+) -> std::collections::HashMap<String, String> {
+    let policy = TopicPolicy { timeout: config.topic_policy.timeout.min(timeout), ..config.topic_policy.clone() };
+    match admin.ensure(names, &policy).await {
+        Ok(created) => {
+            if !created.is_empty() {
+                info!(consumer = config.name, ?created, "created consumed Kafka topics");
+            }
+            std::collections::HashMap::new()
+        }
+        Err(TopicsError::Missing { missing }) => missing.into_iter().collect(),
+        Err(e @ TopicsError::Unreachable { .. }) => names.iter().map(|t| (t.clone(), e.to_string())).collect(),
+    }
+}
+
+/// The consumer's topics, watched: at start the missing ones are created (when the policy allows);
+/// then every `check_interval` each topic's existence and lag go into `health`, and the missing
+/// ones are tried again in the background (one attempt at a time, so a broker that never answers
+/// does not hold the checks up). A topic turning missing, or back, is logged once.
+async fn watch_topics(consumer: Arc<StreamConsumer>, admin: Option<TopicAdmin>, config: ConsumerConfig) {
+    let admin = admin.filter(|_| config.topic_policy.create);
+    let timeout = config.check_interval.min(Duration::from_secs(5));
+    let mut why = match &admin {
+        Some(admin) => make_missing(admin, &config, &config.topics, timeout).await,
+        None => std::collections::HashMap::new(),
+    };
+    let mut consumed: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut attempt: Option<tokio::task::JoinHandle<std::collections::HashMap<String, String>>> = None;
+    loop {
+        if let Some(done) = attempt.take_if(|a| a.is_finished()) {
+            why = done.await.unwrap_or_default();
+        }
+        let mut missing = Vec::new();
+        for topic in &config.topics {
+            let (c, t) = (consumer.clone(), topic.clone());
+            let (exists, lag, committed) = match tokio::task::spawn_blocking(move || check(&c, &t, timeout)).await {
+                Ok(Ok(checked)) => checked,
+                Ok(Err(e)) => {
+                    debug!(consumer = config.name, topic, error = %e, "the topic check did not answer");
+                    continue;
+                }
+                Err(e) => {
+                    debug!(consumer = config.name, topic, error = %e, "the topic check did not finish");
+                    continue;
+                }
+            };
+            let progressed = consumed.insert(topic.clone(), committed).is_none_or(|before| before != committed);
+            let state = TopicState::of(exists, lag, progressed);
+            let health =
+                TopicHealth { consumer: config.name.clone(), topic: topic.clone(), state, lag: exists.then_some(lag) };
+            match (config.health.set(health), state) {
+                (Some(TopicState::Missing), TopicState::Subscribed | TopicState::Lagging) => {
+                    info!(consumer = config.name, topic, "consumed Kafka topic now exists");
+                }
+                (before, TopicState::Missing) if before != Some(TopicState::Missing) => {
+                    let why = why.get(topic).map_or("not on the broker", String::as_str);
+                    warn!(
+                        consumer = config.name,
+                        topic, why, "consumed Kafka topic missing; consuming it once it exists"
+                    );
+                }
+                _ => {}
+            }
+            if state == TopicState::Missing {
+                missing.push(topic.clone());
+            }
+        }
+        if let Some(admin) = &admin
+            && attempt.is_none()
+            && !missing.is_empty()
+        {
+            let (admin, config) = (admin.clone(), config.clone());
+            attempt = Some(tokio::spawn(async move { make_missing(&admin, &config, &missing, timeout).await }));
+        }
+        tokio::time::sleep(config.check_interval).await;
+    }
+}
+
+/// Whether `topic` exists, the messages on it past the group's committed offsets (from the start
+/// of a partition with none), and the sum of those offsets (to tell progress).
+fn check(consumer: &StreamConsumer, topic: &str, timeout: Duration) -> Result<(bool, i64, i64), KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> = match metadata.topics().iter().find(|t| t.name() == topic) {
+        Some(t) if t.error().is_none() => t.partitions().iter().map(|p| p.id()).collect(),
+        _ => Vec::new(),
+    };
+    if partitions.is_empty() {
+        return Ok((false, 0, 0));
+    }
+    let mut list = TopicPartitionList::new();
+    for p in &partitions {
+        list.add_partition(topic, *p);
+    }
+    let committed = consumer.committed_offsets(list, timeout)?;
+    let (mut lag, mut sum) = (0, 0);
+    for p in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, timeout)?;
+        let at = match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(n)) => n,
+            _ => low,
+        };
+        lag += (high - at).max(0);
+        sum += at;
+    }
+    Ok((true, lag, sum))
 }
 
 fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Inbound {

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod certificates;
 pub mod consumer;
 pub mod envelope;
+pub mod health;
 pub mod inbound;
 pub mod payouts;
 pub mod publisher;
