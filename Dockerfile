@@ -17,7 +17,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -D -m 0755 target/release/ledger /out/ledger
 
 FROM debian:bookworm-slim AS run
-# The binary links only glibc (librdkafka and mimalloc are built in, without TLS or zlib).
+# The binary links only glibc and libgcc_s (librdkafka and mimalloc are built in, librdkafka
+# without TLS or zlib), all in the slim image.
 RUN groupadd --system --gid 10001 ledger \
     && useradd --system --uid 10001 --gid ledger --home-dir /var/lib/ledger --shell /usr/sbin/nologin ledger \
     && install -d -o ledger -g ledger /var/lib/ledger
