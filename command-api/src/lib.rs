@@ -2,6 +2,7 @@
 //! holds, reversals, batches and the ordered log. Writes go to the single writer; account reads
 //! come from its committed view, so they are strongly consistent.
 
+pub mod audit;
 mod body;
 pub mod certificates;
 pub mod error;
@@ -48,6 +49,10 @@ pub struct ApiState {
     read: Option<PgPool>,
     /// Parts of the process `/healthz` and `/metrics` tell about.
     reports: Arc<[Arc<dyn Report>]>,
+    /// The audit log, where the read models run; without it `/v1/admin/audit` answers 503.
+    audit_log: Option<Arc<dyn audit::AuditLogReader>>,
+    /// Records audit entries (403s, admin actions) and counts them for `/metrics`.
+    auditor: ledger_store::audit::Auditor,
 }
 
 struct Inner {
@@ -59,13 +64,34 @@ struct Inner {
 
 impl ApiState {
     pub fn new(ledger: LedgerHandle, pool: PgPool) -> ApiState {
+        let auditor = ledger_store::audit::Auditor::new(ledger.clone());
         ApiState {
             inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
             cvc_keys: None,
             audit: None,
             read: None,
             reports: Arc::new([]),
+            audit_log: None,
+            auditor,
         }
+    }
+
+    /// Answers `GET /v1/admin/audit` from this reader.
+    pub fn with_audit_log(mut self, reader: Arc<dyn audit::AuditLogReader>) -> ApiState {
+        self.audit_log = Some(reader);
+        self
+    }
+
+    /// Records audit entries through this auditor (shared with the process's jobs, so
+    /// `/metrics` counts them all).
+    pub fn with_auditor(mut self, auditor: ledger_store::audit::Auditor) -> ApiState {
+        self.auditor = auditor;
+        self
+    }
+
+    /// The process's auditor.
+    pub fn auditor(&self) -> &ledger_store::audit::Auditor {
+        &self.auditor
     }
 
     /// `/healthz` and `/metrics` tell about this part too.
@@ -109,6 +135,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(ledger::router())
         .merge(certificates::router())
         .merge(payouts::router())
+        .merge(audit::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -35,6 +35,7 @@ impl ApiDoc {
         doc.merge(crate::ledger::Doc::openapi());
         doc.merge(crate::certificates::Doc::openapi());
         doc.merge(crate::payouts::Doc::openapi());
+        doc.merge(crate::audit::Doc::openapi());
         BearerKey.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
         doc

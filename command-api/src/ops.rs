@@ -51,6 +51,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         (Err(_), _) => Vec::new(),
     };
     let mut body = state.inner.http.render(&state.inner.ledger, &projections);
+    state.auditor.render(&mut body);
     for report in state.reports.iter() {
         report.metrics(&mut body);
     }

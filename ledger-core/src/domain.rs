@@ -19,6 +19,9 @@ pub enum Subject {
     Transfer(TransferId),
     /// An entity of another domain, stored in the generic entity rows.
     Entity(EntityRef),
+    /// A record that is one event and nothing else (an audit entry): a stream of one event,
+    /// with no stored row and nothing in the writer's memory.
+    Record(EntityRef),
 }
 
 /// An entity of a domain other than the ledger: its kind (e.g. `certificate`) and id.
@@ -34,7 +37,7 @@ impl Subject {
         match self {
             Subject::Account(id) => id.0,
             Subject::Transfer(id) => id.0,
-            Subject::Entity(e) => e.id,
+            Subject::Entity(e) | Subject::Record(e) => e.id,
         }
     }
 
@@ -43,7 +46,7 @@ impl Subject {
         match self {
             Subject::Account(id) => id.stream(),
             Subject::Transfer(id) => id.stream(),
-            Subject::Entity(e) => format!("{}-{}", e.kind, e.id),
+            Subject::Entity(e) | Subject::Record(e) => format!("{}-{}", e.kind, e.id),
         }
     }
 }
@@ -405,6 +408,8 @@ impl State {
             Subject::Account(id) => self.ledger.account(id).map(|a| a.version),
             Subject::Transfer(id) => self.ledger.transfer(id).map(|t| t.version),
             Subject::Entity(e) => self.entity_version(e),
+            // A record's stream holds its one event.
+            Subject::Record(_) => Some(1),
         }
     }
 
@@ -414,6 +419,7 @@ impl State {
             Subject::Account(id) => self.ledger.account(id).cloned().map(Entity::Account),
             Subject::Transfer(id) => self.ledger.transfer(id).cloned().map(Entity::Transfer),
             Subject::Entity(e) => self.row(e).map(Entity::Row),
+            Subject::Record(_) => None,
         }
     }
 }
@@ -431,6 +437,7 @@ domains! {
     Ledger: ledger,
     Certificates: certificates,
     Payouts: payouts,
+    Audit: audit,
 }
 
 #[cfg(test)]
@@ -465,7 +472,8 @@ mod tests {
                 "certificates:redeem",
                 "certificates:admin",
                 "payouts:request",
-                "payouts:gate"
+                "payouts:gate",
+                "audit:read"
             ]
         );
     }

@@ -3,6 +3,7 @@
 //! all that the store and the APIs handle. It performs no I/O and reads no clock; callers pass
 //! `now`.
 
+pub mod audit;
 pub mod certificates;
 pub mod domain;
 pub mod ids;

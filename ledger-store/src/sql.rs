@@ -393,4 +393,25 @@ impl GroupWrite<'_> {
 }
 
 /// Positions of the first and latest events of each entity the writer has seen.
-pub type Positions = HashMap<Uuid, (i64, i64)>;
+pub type Positions = HashMap<Stored, (i64, i64)>;
+
+/// What a pair of positions belongs to. Callers choose account and transfer ids, so an account
+/// and a transfer may share one: the kind of row is part of the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stored {
+    Account(Uuid),
+    Transfer(Uuid),
+    Entity(Uuid),
+}
+
+impl Stored {
+    /// The row an event's subject is stored in (none: a record, which has no row).
+    pub fn of(subject: ledger_core::Subject) -> Option<Stored> {
+        match subject {
+            ledger_core::Subject::Account(id) => Some(Stored::Account(id.0)),
+            ledger_core::Subject::Transfer(id) => Some(Stored::Transfer(id.0)),
+            ledger_core::Subject::Entity(e) => Some(Stored::Entity(e.id)),
+            ledger_core::Subject::Record(_) => None,
+        }
+    }
+}

@@ -47,7 +47,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
     let mut prev_hash = GENESIS_HASH;
     let mut expected = 1;
     // First and latest position of each transfer's and each domain entity's stream.
-    let mut streams: HashMap<Uuid, (i64, i64)> = HashMap::new();
+    let mut streams: HashMap<sql::Stored, (i64, i64)> = HashMap::new();
     loop {
         let page = sql::events_page(&mut tx, expected - 1, PAGE).await?;
         if page.is_empty() {
@@ -79,9 +79,10 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
             // Positions move as the writer moves them: the event's own entity, and any other
             // domain entity whose row it changes (a certificate's operation).
             for touched in state.touched(&event) {
-                if let (Subject::Transfer(_) | Subject::Entity(_), true) = (touched.subject, touched.moves) {
-                    let id = touched.subject.id();
-                    streams.entry(id).or_insert((record.position, record.position)).1 = record.position;
+                if let (Subject::Transfer(_) | Subject::Entity(_), true) = (touched.subject, touched.moves)
+                    && let Some(stored) = sql::Stored::of(touched.subject)
+                {
+                    streams.entry(stored).or_insert((record.position, record.position)).1 = record.position;
                 }
             }
             prev_hash = record.hash;
@@ -131,7 +132,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
             let Some(replayed) = state.ledger.transfer(TransferId(row.id)) else {
                 return Err(VerifyError::State(format!("transfer {} is stored but not in the log", row.id)));
             };
-            let (first, latest) = streams.get(&row.id).copied().unwrap_or_default();
+            let (first, latest) = streams.get(&sql::Stored::Transfer(row.id)).copied().unwrap_or_default();
             let expected = sql::StoredTransfer {
                 id: row.id,
                 status: replayed.status.as_str().to_owned(),
@@ -164,7 +165,7 @@ pub async fn verify(url: &str, currencies: Currencies) -> Result<VerifyReport, V
         let Some(expected) = replayed.remove(&row.id) else {
             return Err(VerifyError::State(format!("{} {} is stored but not in the log", row.kind, row.key)));
         };
-        let (first, latest) = streams.get(&row.id).copied().unwrap_or_default();
+        let (first, latest) = streams.get(&sql::Stored::Entity(row.id)).copied().unwrap_or_default();
         if !row.same_as(&expected) || (stored.first_position, stored.position) != (first, latest) {
             return Err(VerifyError::State(format!(
                 "{} {} last changed at position {}: stored v{} {}, the log gives v{} {} (positions {first}..{latest})",

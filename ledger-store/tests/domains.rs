@@ -353,3 +353,75 @@ async fn the_tail_hands_each_certificate_event_as_its_stored_record_decodes() {
     stop(ledger, task).await;
     db.drop_database().await;
 }
+
+fn audit_entry(n: u128, action: &str) -> ledger_core::audit::Entry {
+    ledger_core::audit::Entry {
+        id: uuid::Uuid::from_u128(n),
+        level: ledger_core::audit::Level::Warning,
+        action: action.into(),
+        subject: format!("key-{n}"),
+        before: None,
+        after: Some(serde_json::json!({"roles": ["ops"]})),
+        reason: None,
+    }
+}
+
+#[tokio::test]
+async fn audit_entries_are_events_of_their_own_streams_with_no_row_and_verify_covers_them() {
+    use ledger_store::audit::{AuditError, Auditor, request};
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let auditor = Auditor::new(ledger.clone());
+    let meta = EventMeta {
+        channel: Some("backoffice".into()),
+        key_id: Some(uuid::Uuid::from_u128(99)),
+        ..EventMeta::default()
+    };
+    auditor.record(audit_entry(1, "keys.create"), meta.clone()).await.unwrap();
+    let mut refused = audit_entry(2, "keys.create");
+    refused.reason = Some("rotated ldg_0123".into());
+    assert!(
+        matches!(auditor.record(refused, meta.clone()).await, Err(AuditError::Refused(r)) if r.code() == "secret_in_entry")
+    );
+    // Asked for from outside the writer, in a transaction of the caller's, then drained.
+    let mut conn = db.connect().await;
+    request(
+        &mut conn,
+        &audit_entry(3, "roles.set"),
+        &EventMeta { channel: Some("cli".into()), ..EventMeta::default() },
+    )
+    .await
+    .unwrap();
+    let mut bad = audit_entry(4, "roles.set");
+    bad.action = "Bad Action".into();
+    request(&mut conn, &bad, &EventMeta::default()).await.unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    assert_eq!(auditor.drain(&pool).await.unwrap(), 1, "the refused request is dropped");
+    pool.close().await;
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_requests").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(pending, 0);
+    let counts = auditor.recorded().map(|(level, n)| (level.as_str(), n));
+    assert_eq!(counts, [("info", 0), ("warning", 2), ("critical", 0)]);
+
+    let rows: Vec<(String, i32, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT stream_id, stream_version, event_type, metadata::jsonb FROM events WHERE event_type = 'AuditRecorded' ORDER BY position",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let streams: Vec<(&str, i32)> = rows.iter().map(|r| (r.0.as_str(), r.1)).collect();
+    let (one, three) = (format!("audit-{}", uuid::Uuid::from_u128(1)), format!("audit-{}", uuid::Uuid::from_u128(3)));
+    assert_eq!(streams, [(one.as_str(), 1), (three.as_str(), 1)]);
+    assert_eq!(rows[0].3["channel"], "backoffice");
+    assert_eq!(rows[1].3["channel"], "cli");
+    let entities: i64 = sqlx::query_scalar("SELECT count(*) FROM entities").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(entities, 0, "an audit entry keeps no row");
+    drop(auditor);
+    stop(ledger, task).await;
+    // A restart has nothing to load for them, and verify replays them.
+    let (ledger, task) = start(&db).await;
+    stop(ledger, task).await;
+    verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+    drop(conn);
+    db.drop_database().await;
+}

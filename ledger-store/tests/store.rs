@@ -438,3 +438,42 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
     pool.close().await;
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn an_account_and_a_transfer_may_share_an_id() {
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let bank = open(&ledger, "bank", AccountKind::Asset, false).await;
+    let wallet = open(&ledger, "wallet", AccountKind::Liability, false).await;
+    // The transfer takes the id of the account it credits, and a hold takes the bank's.
+    let mut same = transfer(bank, wallet, "10.00");
+    same.id = ledger_core::TransferId(wallet.0);
+    submit(&ledger, Command::CreateTransfer(same.clone())).await.unwrap();
+    let mut hold = transfer(bank, wallet, "5.00");
+    hold.id = ledger_core::TransferId(bank.0);
+    (hold.pending, hold.timeout_seconds) = (true, Some(600));
+    submit(&ledger, Command::CreateTransfer(hold)).await.unwrap();
+    submit(&ledger, Command::PostPendingTransfer { pending_id: ledger_core::TransferId(bank.0), amount: None })
+        .await
+        .unwrap();
+    // The accounts move again after the transfers: their positions must not become the transfers'.
+    submit(&ledger, Command::FreezeAccount { id: wallet, reason: None }).await.unwrap();
+    submit(&ledger, Command::FreezeAccount { id: bank, reason: None }).await.unwrap();
+    assert_eq!(balance(&ledger, wallet).await, dec("15.00"));
+    // A retry answers with the transfer's own position.
+    let again = submit(&ledger, Command::CreateTransfer(same)).await.unwrap();
+    assert!(again.replayed);
+    let created: i64 = scalar(&db, "SELECT position FROM events WHERE event_type = 'TransferPosted'").await;
+    assert_eq!(again.position, created);
+    stop(ledger, task).await;
+    let mut conn = db.connect().await;
+    let rows = ledger_store::sql::load_transfers(&mut conn, &[wallet.0, bank.0]).await.unwrap();
+    assert_eq!(rows.len(), 2, "both transfers rebuild from their own events");
+    verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+    // Restarted from the stored rows, the writer finds both apart.
+    let (ledger, task) = start(&db).await;
+    assert_eq!(balance(&ledger, wallet).await, dec("15.00"));
+    stop(ledger, task).await;
+    drop(conn);
+    db.drop_database().await;
+}

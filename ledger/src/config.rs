@@ -155,7 +155,7 @@ mod tests {
         let settings = load(text).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:9999");
         assert_eq!(settings.domains.len(), crate::domains::DOMAINS.len());
-        assert_eq!(settings.tables.keys().collect::<Vec<_>>(), ["certificates", "payouts"]);
+        assert_eq!(settings.tables.keys().collect::<Vec<_>>(), ["certificates", "payouts"], "tables given, only");
         let gates = crate::payouts::gate_settings(settings.tables.get("payouts").cloned()).unwrap();
         assert_eq!(gates.sender_limit, 7);
         let debug = format!("{:?}", settings.domains);

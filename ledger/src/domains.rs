@@ -30,7 +30,8 @@ pub trait Domain: Send + Sync + std::fmt::Debug {
 pub type Load = fn(Option<toml::Value>) -> anyhow::Result<Box<dyn Domain>>;
 
 /// Every domain of the binary: the name of its table, and how its settings are read.
-pub const DOMAINS: &[(&str, Load)] = &[("certificates", crate::certificates::load), ("payouts", crate::payouts::load)];
+pub const DOMAINS: &[(&str, Load)] =
+    &[("certificates", crate::certificates::load), ("payouts", crate::payouts::load), ("audit", crate::audit::load)];
 
 /// What `ledger up` hands a domain's parts.
 pub struct Context<'a> {

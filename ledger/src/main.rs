@@ -1,6 +1,7 @@
 //! The `ledger` binary: one executable, several subcommands, configured by `DATABASE_URL`,
 //! `LEDGER_…` variables and an optional TOML file.
 
+mod audit;
 mod bench;
 mod bench_http;
 mod bench_publisher;

@@ -2,6 +2,7 @@
 //! and its checkpoint in one transaction, so a crash never double-counts or skips; each can be
 //! rebuilt from position 0 into a new version of its tables while the old one keeps serving.
 
+pub mod audit;
 pub mod certificates;
 mod models;
 mod page;
@@ -95,13 +96,15 @@ impl Model {
     pub const Certificates: Model = Model(&certificates::CertificatesModel);
     /// Payouts: requests, payouts, cash-payment-facts, and each client's payout history.
     pub const Payouts: Model = Model(&payouts::PayoutsModel);
+    /// The audit log: one row per entry.
+    pub const Audit: Model = Model(&audit::AuditModel);
 
     /// The ledger's own read models, in the order their locks are taken.
     pub const ALL: [Model; 3] = [Model::Balances, Model::Journal, Model::Turnover];
     /// Every read model `ledger up` runs: the ledger's own, then each domain's (a domain adds
     /// its own here).
-    pub const EVERY: [Model; 5] =
-        [Model::Balances, Model::Journal, Model::Turnover, Model::Certificates, Model::Payouts];
+    pub const EVERY: [Model; 6] =
+        [Model::Balances, Model::Journal, Model::Turnover, Model::Certificates, Model::Payouts, Model::Audit];
 
     pub const fn new(model: &'static dyn ReadModel) -> Model {
         Model(model)

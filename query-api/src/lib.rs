@@ -2,6 +2,7 @@
 //! subscriptions over WebSocket at `/graphql/ws`, GraphiQL in the browser. The same API keys as
 //! the command API, with the `read` scope.
 
+pub mod audit;
 pub mod certificates;
 mod graphiql;
 pub mod ledger;

@@ -172,7 +172,7 @@ pub async fn audit(
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180). A field that
 /// a spreadsheet would run as a formula gets a leading quote mark.
-fn csv_field(field: &str) -> String {
+pub(crate) fn csv_field(field: &str) -> String {
     let field = if field.starts_with(['=', '+', '-', '@']) && field.parse::<Decimal>().is_err() {
         format!("'{field}")
     } else {

@@ -18,7 +18,7 @@ use super::known::Known;
 use super::{Committed, Reply, Request, StartError, WriterConfig, micros};
 use crate::metrics::WriterMetrics;
 use crate::record::{GENESIS_HASH, RecordedEvent, meta_json};
-use crate::sql::{self, Positions, TransferIndex};
+use crate::sql::{self, Positions, Stored, TransferIndex};
 use crate::view::{CommittedAccount, CommittedView};
 
 /// State loaded from the database at start-up or after a failed commit.
@@ -40,19 +40,19 @@ impl Loaded {
             if row.position > head {
                 return Err(StartError::Corrupt(format!("account {} is ahead of the log", row.account.id)));
             }
-            positions.insert(row.account.id.0, (row.opened_position, row.position));
+            positions.insert(Stored::Account(row.account.id.0), (row.opened_position, row.position));
             state.ledger.load_account(row.account);
         }
         for stored in sql::load_entities(conn).await? {
             if stored.position > head {
                 return Err(StartError::Corrupt(format!("{} {} is ahead of the log", stored.row.kind, stored.row.key)));
             }
-            positions.insert(stored.row.id, (stored.first_position, stored.position));
+            positions.insert(Stored::Entity(stored.row.id), (stored.first_position, stored.position));
             let kind = stored.row.kind.clone();
             state.load(stored.row).map_err(|e| StartError::Corrupt(format!("stored {kind}: {e}")))?;
         }
         for row in sql::load_pending_transfers(conn).await? {
-            positions.insert(row.transfer.id.0, (row.created_position, row.position));
+            positions.insert(Stored::Transfer(row.transfer.id.0), (row.created_position, row.position));
             state.ledger.load_transfer(row.transfer);
         }
         info!(head, accounts = state.ledger.accounts().count(), "writer loaded state");
@@ -64,7 +64,7 @@ impl Loaded {
             .rows()
             .into_iter()
             .map(|row| {
-                let position = self.positions.get(&row.id).map_or(0, |p| p.1);
+                let position = self.positions.get(&Stored::Entity(row.id)).map_or(0, |p| p.1);
                 (row, position)
             })
             .collect()
@@ -74,7 +74,10 @@ impl Loaded {
         self.state
             .ledger
             .accounts()
-            .map(|a| CommittedAccount { account: a.clone(), position: self.positions.get(&a.id.0).map_or(0, |p| p.1) })
+            .map(|a| CommittedAccount {
+                account: a.clone(),
+                position: self.positions.get(&Stored::Account(a.id.0)).map_or(0, |p| p.1),
+            })
             .collect()
     }
 }
@@ -277,7 +280,7 @@ impl Decider {
         WriterMetrics::add(&self.metrics.transfers_looked_up, missing.len() as u64);
         let ids: Vec<Uuid> = missing.into_iter().collect();
         for row in sql::load_transfers(&mut self.conn, &ids).await? {
-            self.positions.insert(row.transfer.id.0, (row.created_position, row.position));
+            self.positions.insert(Stored::Transfer(row.transfer.id.0), (row.created_position, row.position));
             self.state.ledger.load_transfer(row.transfer);
         }
         Ok(())
@@ -339,7 +342,7 @@ impl Decider {
                 .accounts
                 .iter()
                 .map(|id| {
-                    let (first, last) = self.positions[&id.0];
+                    let (first, last) = self.positions[&Stored::Account(id.0)];
                     (self.state.ledger.account(*id).expect("touched accounts are in memory").clone(), first, last)
                 })
                 .collect(),
@@ -347,7 +350,7 @@ impl Decider {
                 .transfers
                 .iter()
                 .map(|id| {
-                    let (created_position, position) = self.positions[&id.0];
+                    let (created_position, position) = self.positions[&Stored::Transfer(id.0)];
                     let transfer = self.state.ledger.transfer(*id).expect("touched transfers are in memory");
                     TransferIndex {
                         id: id.0,
@@ -362,7 +365,7 @@ impl Decider {
                 .entities
                 .into_values()
                 .map(|row| {
-                    let (first, last) = self.positions[&row.id];
+                    let (first, last) = self.positions[&Stored::Entity(row.id)];
                     (row, first, last)
                 })
                 .collect(),
@@ -386,14 +389,14 @@ impl Decider {
         let positions = &self.positions;
         let mut evicted = Vec::new();
         self.state.ledger.evict_transfers(|t| {
-            let evict = positions.get(&t.id.0).is_some_and(|p| p.1 <= committed);
+            let evict = positions.get(&Stored::Transfer(t.id.0)).is_some_and(|p| p.1 <= committed);
             if evict {
                 evicted.push(t.id.0);
             }
             evict
         });
         for id in &evicted {
-            self.positions.remove(id);
+            self.positions.remove(&Stored::Transfer(*id));
         }
         self.known.evicted(&self.config.url, evicted);
     }
@@ -419,13 +422,15 @@ impl Decider {
             self.state.touched_into(event, &mut self.touched);
             for touched in &self.touched {
                 let subject = touched.subject;
-                if touched.moves {
-                    self.positions.entry(subject.id()).or_insert((position, position)).1 = position;
+                if let (true, Some(stored)) = (touched.moves, Stored::of(subject)) {
+                    self.positions.entry(stored).or_insert((position, position)).1 = position;
                 }
                 match subject {
                     Subject::Account(id) => staged.accounts.insert(id),
                     Subject::Transfer(id) => staged.transfers.insert(id),
                     Subject::Entity(e) => self.touched_entities.insert(e),
+                    // A record is its event: no row, no memory.
+                    Subject::Record(_) => false,
                 };
             }
         }
@@ -439,7 +444,7 @@ impl Decider {
         });
         let replayed = events.is_empty();
         let position = match (answer, &entity, replayed) {
-            (Some(answer), Some(_), true) => self.position_of(answer.subject.id(), answer.replay == Replay::First),
+            (Some(answer), Some(_), true) => self.position_of(answer.subject, answer.replay == Replay::First),
             _ => self.next_position - 1,
         };
         if self.config.tail.is_some() {
@@ -448,8 +453,9 @@ impl Decider {
         Committed { position, replayed, entity }
     }
 
-    fn position_of(&self, id: Uuid, first: bool) -> i64 {
-        let (created, last) = self.positions.get(&id).copied().expect("entities in memory have positions");
+    fn position_of(&self, subject: Subject, first: bool) -> i64 {
+        let stored = Stored::of(subject).expect("an answer shows a stored entity");
+        let (created, last) = self.positions.get(&stored).copied().expect("entities in memory have positions");
         if first { created } else { last }
     }
 }

@@ -1,0 +1,125 @@
+//! The operator platform end to end through `ledger up` as a process: the audit log (entries
+//! asked for from outside the writer are recorded within a second, read as JSON, CSV and
+//! GraphQL, counted in `/metrics`, covered by `ledger verify`).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger_core::audit::{Entry, Level};
+use ledger_store::EventMeta;
+use serde_json::{Value, json};
+use support::{Api, Running, key, ledger, wait_for_line};
+use test_support::{TestDatabase, fresh_database};
+use uuid::Uuid;
+
+fn up(db: &TestDatabase) -> (Running, Api) {
+    let mut up = Running(
+        Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .arg("up")
+            .env("DATABASE_URL", &db.url)
+            .env("LEDGER_LISTEN", "127.0.0.1:0")
+            .env("LEDGER_LOG", "info,sqlx=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(up.0.stderr.take().unwrap()).lines();
+    let (addr, _) = wait_for_line(&mut log, "command API on http://");
+    std::thread::spawn(move || log.map_while(Result::ok).for_each(drop));
+    (up, Api { addr })
+}
+
+fn entry(action: &str, level: Level, subject: &str) -> Entry {
+    Entry {
+        id: Uuid::new_v4(),
+        level,
+        action: action.into(),
+        subject: subject.into(),
+        before: Some(json!({"per_second": 100})),
+        after: Some(json!({"per_second": 5, "note": "a, \"quoted\" value"})),
+        reason: Some("=cmd".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_asked_for_outside_the_writer_are_recorded_and_read_as_json_csv_and_graphql() {
+    let db = fresh_database().await;
+    let auditor = key(&db, "auditors", "audit:read,read");
+    let other = key(&db, "backoffice", "read");
+    let (up, api) = up(&db);
+
+    // The command line's way: a row in the transaction of the change it audits.
+    let mut conn = db.connect().await;
+    let cli = EventMeta { channel: Some("cli".into()), ..EventMeta::default() };
+    let (first, second) =
+        (entry("config.set", Level::Info, "rate_limit.default"), entry("keys.revoke", Level::Critical, "key-9"));
+    ledger_store::audit::request(&mut conn, &first, &cli).await.unwrap();
+    ledger_store::audit::request(&mut conn, &second, &cli).await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let (status, _, body) = api.get(&auditor, "/v1/admin/audit", "application/json");
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        if page["entries"].as_array().is_some_and(|e| e.len() == 2) || Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{page}");
+    assert_eq!(entries[0]["id"], first.id.to_string());
+    assert_eq!(entries[0]["channel"], "cli");
+    assert_eq!(entries[0]["level"], "info");
+    assert_eq!(entries[0]["before"], json!({"per_second": 100}));
+    assert_eq!(entries[1]["action"], "keys.revoke");
+    assert_eq!(page["next_after"], entries[1]["position"]);
+
+    // By level; as CSV (quoted, formulas defused); after a position.
+    let (_, _, body) = api.get(&auditor, "/v1/admin/audit?level=critical", "application/json");
+    let critical: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(critical["entries"].as_array().map(Vec::len), Some(1), "{critical}");
+    let (status, head, csv) = api.get(&auditor, "/v1/admin/audit?format=csv", "*/*");
+    assert_eq!(status, 200, "{csv}");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/csv"), "{head}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "position,id,level,at,key_id,channel,source,action,subject,before,after,reason");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[1].contains(r#""{""note"":""a, \""quoted\"" value"",""per_second"":5}""#), "{}", lines[1]);
+    assert!(lines[1].ends_with(",'=cmd"), "{}", lines[1]);
+    let after = entries[0]["position"].as_i64().unwrap();
+    let (_, _, body) = api.get(&auditor, &format!("/v1/admin/audit?after={after}"), "application/json");
+    let rest: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(rest["entries"][0]["id"], second.id.to_string());
+    let (status, _, body) = api.get(&auditor, "/v1/admin/audit?level=loud", "application/json");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, _) = api.get(&other, "/v1/admin/audit", "application/json");
+    assert_eq!(status, 403, "reading the audit log takes audit:read");
+
+    // GraphQL, by actor and action.
+    let data = api.graphql(
+        &auditor,
+        "{ auditLog(actor: \"cli\", action: \"keys.revoke\") { edges { node { id level channel action subject } } } }",
+    );
+    let nodes = data["auditLog"]["edges"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{data}");
+    assert_eq!(nodes[0]["node"]["level"], "critical");
+    assert_eq!(nodes[0]["node"]["subject"], "key-9");
+
+    // Counted where they were recorded; nothing left to record; the log verifies.
+    let metrics = api.get(&auditor, "/metrics", "text/plain").2;
+    for line in ["ledger_audit_entries_total{level=\"info\"} 1", "ledger_audit_entries_total{level=\"critical\"} 1"] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_requests").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(pending, 0);
+    drop(up);
+    let out = ledger(&db, &["verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(conn);
+    db.drop_database().await;
+}
