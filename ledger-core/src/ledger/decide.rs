@@ -37,7 +37,7 @@ use crate::ledger::account::valid_account_code;
 use crate::ledger::account::{Account, AccountStatus, Side};
 use crate::ledger::command::{AccountRef, Command, CreateTransfer, OpenAccount};
 use crate::ledger::event::{
-    AccountOpened, AccountStatusChanged, Event, MAX_REASON_BYTES, PendingPosted, PendingReleased, TransferCreated,
+    AccountOpened, AccountStatusChanged, Event, PendingPosted, PendingReleased, TransferCreated,
 };
 use crate::ledger::rejection::Rejection;
 use crate::ledger::state::{LedgerState, event_deltas};
@@ -159,7 +159,7 @@ fn change_status(
     reason: &Option<String>,
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
-    if reason.as_ref().is_some_and(|r| r.trim().is_empty() || r.len() > MAX_REASON_BYTES || r.contains('\0')) {
+    if reason.as_deref().is_some_and(|r| !crate::text::valid_reason(r)) {
         return Err(Rejection::InvalidReason);
     }
     let account = state.account(id).ok_or(Rejection::AccountNotFound)?;
@@ -286,8 +286,13 @@ pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
     }
 }
 
+/// The most characters of a transfer's external reference.
+pub const EXTERNAL_REF_MAX_CHARS: usize = 256;
+
+/// 1 to [`EXTERNAL_REF_MAX_CHARS`] characters, no control characters
+/// ([`crate::text::NO_CONTROLS_PATTERN`]).
 pub fn valid_external_ref(external_ref: &str) -> bool {
-    (1..=256).contains(&external_ref.chars().count()) && !external_ref.chars().any(char::is_control)
+    crate::text::within(external_ref, EXTERNAL_REF_MAX_CHARS)
 }
 
 fn amount_rejection(e: AmountError) -> Rejection {
