@@ -64,7 +64,8 @@ pub fn router() -> Router<ApiState> {
         PostingBody,
         EventBody,
         EventPage,
-        WireAmount
+        WireAmount,
+        Metadata
     ))
 )]
 pub struct Doc;

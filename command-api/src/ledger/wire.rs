@@ -86,6 +86,41 @@ impl WireAmount {
     }
 }
 
+/// Metadata as `check_metadata` stores it: a JSON object whose keys and strings, at any depth,
+/// hold no NUL ([`NO_NUL_PATTERN`](ledger_core::ledger::decide::NO_NUL_PATTERN)), at most 16 KiB
+/// serialized. The schema states the NUL rule for the object's own keys and string values: a
+/// recursive schema defeats client generators, and the size is not JSON Schema's to state
+/// (deeper, or larger, the ledger answers `invalid_metadata`).
+pub struct Metadata;
+
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, SchemaType};
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let no_nul = || {
+            ObjectBuilder::new().schema_type(Type::String).pattern(Some(ledger_core::ledger::decide::NO_NUL_PATTERN))
+        };
+        let scalars =
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Number, Type::Boolean, Type::Null]));
+        let value = AnyOfBuilder::new()
+            .item(no_nul())
+            .item(scalars)
+            .item(ArrayBuilder::new())
+            .item(ObjectBuilder::new().schema_type(Type::Object));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(no_nul()))
+            .additional_properties(Some(utoipa::openapi::schema::Schema::AnyOf(value.build())))
+            .description(Some(
+                "A JSON object of at most 16 KiB (serialized), with no NUL character in any key or string at any \
+                 depth (else `invalid_metadata`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Metadata {}
+
 /// An account id (UUID) or its unique code.
 pub fn account_ref(s: &str) -> AccountRef {
     match Uuid::parse_str(s) {
@@ -116,9 +151,8 @@ pub struct OpenAccountRequest {
     /// The balance may not go below zero on the account's normal side.
     #[serde(default)]
     pub no_overdraft: bool,
-    /// A JSON object of at most 16 KiB.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -299,8 +333,7 @@ pub struct SimpleTransfer {
     timeout_seconds: Option<u32>,
     /// 1 to 256 characters, no control characters.
     external_ref: Option<String>,
-    /// A JSON object of at most 16 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -323,8 +356,7 @@ pub struct MultiLegTransfer {
     timeout_seconds: Option<u32>,
     /// 1 to 256 characters, no control characters.
     external_ref: Option<String>,
-    /// A JSON object of at most 16 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -420,8 +452,7 @@ pub struct AccountStatusRequest {
 pub struct ReverseRequest {
     /// The id of the new, compensating transfer.
     pub id: Uuid,
-    /// A JSON object of at most 16 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<serde_json::Value>,
 }
 

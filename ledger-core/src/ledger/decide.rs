@@ -267,8 +267,12 @@ fn same_transfer(state: &LedgerState, existing: &Transfer, t: &CreateTransfer) -
 /// Largest serialized metadata accepted on an account or a transfer.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
+/// The JSON Schema pattern of a key or string [`check_metadata`] stores: no NUL.
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+
 /// Metadata is free JSON, but an object (or null), bounded, and storable: Postgres' JSONB
-/// refuses NUL characters, and one bad value must never fail a whole group commit.
+/// refuses NUL characters ([`NO_NUL_PATTERN`]), and one bad value must never fail a whole group
+/// commit.
 pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
     fn storable(v: &serde_json::Value) -> bool {
         match v {

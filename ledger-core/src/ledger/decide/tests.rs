@@ -486,3 +486,13 @@ fn an_external_ref_and_its_schema_agree() {
     let inputs = ["", "order 1", "tab\t", &"é".repeat(EXTERNAL_REF_MAX_CHARS), &"é".repeat(EXTERNAL_REF_MAX_CHARS + 1)];
     check(valid_external_ref, schema(crate::text::NO_CONTROLS_PATTERN, EXTERNAL_REF_MAX_CHARS), &inputs);
 }
+
+#[test]
+fn a_metadata_key_or_string_and_its_schema_agree() {
+    use crate::text::agree::{check, schema};
+    let inputs = ["k", "nul\0", "\0", "tab\t", "\u{1b}"];
+    let as_key = |s: &str| check_metadata(&json!({ s: "v" })).is_ok();
+    let as_string = |s: &str| check_metadata(&json!({ "k": [{ "deep": s }] })).is_ok();
+    check(as_key, schema(NO_NUL_PATTERN, 1000), &inputs);
+    check(as_string, schema(NO_NUL_PATTERN, 1000), &inputs);
+}
