@@ -11,7 +11,7 @@ use crate::error::ApiError;
 /// A required JSON body.
 pub struct Json<T>(pub T);
 
-/// A JSON body that may be absent (an empty body reads as `T::default()`).
+/// A JSON body that may be absent (an empty body, or `null`, reads as `T::default()`).
 pub struct OptionalJson<T>(pub T);
 
 async fn bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
@@ -64,6 +64,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         }
         if !json {
             return Err(ApiError::InvalidBody("expected Content-Type: application/json".to_owned()));
+        }
+        if bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJson(T::default()));
         }
         Ok(OptionalJson(parse(&bytes)?))
     }

@@ -37,6 +37,7 @@ impl ApiDoc {
         doc.merge(crate::payouts::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
         BearerKey.modify(&mut doc);
+        TextRules.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
         doc
     }
@@ -52,6 +53,116 @@ impl Modify for BearerKey {
 }
 
 pub use api_common::PROBLEM_JSON;
+
+/// One of the core's rules on a text the API takes. The document states each with the pattern
+/// and lengths declared next to the rule (a test in the core checks the two agree), never a
+/// copy of them.
+#[derive(Clone, Copy, Debug)]
+pub enum Text {
+    /// An id or reference from another system: `ledger_core::text::valid_text`.
+    Reference,
+    /// A reason: `ledger_core::text::valid_reason`.
+    Reason,
+    /// A transfer's external reference: `valid_external_ref`.
+    ExternalRef,
+    /// An account's code (`valid_account_code`); where an account id or code is taken, an id is
+    /// a UUID, which is also a code's shape.
+    AccountCode,
+    /// A certificate's code: `ledger_core::certificates::decide::valid_code`.
+    CertificateCode,
+    /// A phone number: `ledger_core::certificates::decide::valid_phone`.
+    Phone,
+    /// A currency's code: `CurrencyCode::parse`.
+    Currency,
+    /// A presented CVC's shape: `secrets::Cvc::well_formed`.
+    Cvc,
+}
+
+impl Text {
+    /// The pattern, and the most characters when the pattern does not say.
+    fn rule(self) -> (&'static str, Option<usize>) {
+        use ledger_core::{certificates::decide as certificates, ledger::account, ledger::decide, text};
+        match self {
+            Text::Reference => (text::NO_CONTROLS_PATTERN, Some(text::TEXT_MAX_CHARS)),
+            Text::Reason => (text::REASON_PATTERN, Some(text::REASON_MAX_CHARS)),
+            Text::ExternalRef => (text::NO_CONTROLS_PATTERN, Some(decide::EXTERNAL_REF_MAX_CHARS)),
+            Text::AccountCode => (account::ACCOUNT_CODE_PATTERN, None),
+            Text::CertificateCode => (certificates::CODE_PATTERN, None),
+            Text::Phone => (certificates::PHONE_PATTERN, None),
+            Text::Currency => (ledger_core::money::CURRENCY_PATTERN, None),
+            Text::Cvc => (secrets::CVC_PATTERN, None),
+        }
+    }
+
+    fn apply(self, object: &mut utoipa::openapi::schema::Object) {
+        let (pattern, max_chars) = self.rule();
+        object.pattern = Some(pattern.to_owned());
+        if let Some(max) = max_chars {
+            object.min_length = Some(1);
+            object.max_length = Some(max);
+        }
+    }
+}
+
+/// Where a text the API takes sits in the document.
+#[derive(Clone, Copy, Debug)]
+pub enum At {
+    /// A property of a component schema: (schema, property).
+    Property(&'static str, &'static str),
+    /// A parameter of an operation: (operation id, parameter).
+    Parameter(&'static str, &'static str),
+}
+
+/// Every domain's table of the texts its requests carry.
+fn texts() -> impl Iterator<Item = &'static (At, Text)> {
+    crate::ledger::TEXTS.iter().chain(crate::certificates::TEXTS).chain(crate::payouts::TEXTS)
+}
+
+/// States the core's text rules on the properties and parameters that carry them.
+struct TextRules;
+
+impl Modify for TextRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        for (at, text) in texts() {
+            let object = match *at {
+                At::Property(schema, property) => openapi
+                    .components
+                    .as_mut()
+                    .and_then(|c| c.schemas.get_mut(schema))
+                    .and_then(|s| match s {
+                        RefOr::T(Schema::Object(o)) => o.properties.get_mut(property),
+                        _ => None,
+                    })
+                    .and_then(|p| match p {
+                        RefOr::T(Schema::Object(o)) => Some(o),
+                        _ => None,
+                    }),
+                At::Parameter(operation, name) => openapi
+                    .paths
+                    .paths
+                    .values_mut()
+                    .flat_map(|item| [item.get.as_mut(), item.post.as_mut()])
+                    .flatten()
+                    .find(|op| op.operation_id.as_deref() == Some(operation))
+                    .and_then(|op| op.parameters.as_mut())
+                    .and_then(|params| {
+                        params.iter_mut().find_map(|p| match p {
+                            RefOr::T(p) if p.name == name => p.schema.as_mut(),
+                            _ => None,
+                        })
+                    })
+                    .and_then(|s| match s {
+                        RefOr::T(Schema::Object(o)) => Some(o),
+                        _ => None,
+                    }),
+            };
+            // A row naming nothing is a mistake in a domain's table.
+            let object = object.unwrap_or_else(|| panic!("{at:?} is not a string in the document"));
+            text.apply(object);
+        }
+    }
+}
 
 /// What an operation can answer because of its shape, whatever its command.
 struct ProblemResponses;
@@ -71,27 +182,42 @@ impl Modify for ProblemResponses {
     }
 }
 
-/// Which operations take the `id` a successful answer carries (OpenAPI links: client
-/// generators and stateful testers follow them from a new account or transfer to what can be
-/// done with it), from every domain's table.
-fn links() -> impl Iterator<Item = &'static (&'static str, &'static [&'static str])> {
-    crate::ledger::LINKS.iter()
+/// An OpenAPI link: what a successful answer of one operation gives another that can use it
+/// (client generators and stateful testers follow them from a new account, transfer,
+/// certificate or payout request to what can be done with it).
+#[derive(Debug)]
+pub struct Link {
+    pub from: &'static str,
+    pub to: &'static str,
+    /// The target's parameters, each a runtime expression such as `$response.body#/id`.
+    pub parameters: &'static [(&'static str, &'static str)],
+    /// Fields of the target's body, each a runtime expression.
+    pub body: &'static [(&'static str, &'static str)],
+}
+
+/// Every domain's links.
+fn links() -> impl Iterator<Item = &'static Link> {
+    crate::ledger::LINKS.iter().chain(crate::certificates::LINKS).chain(crate::payouts::LINKS)
 }
 
 fn link(op: &mut Operation) {
-    let Some((_, targets)) = links().find(|(from, _)| op.operation_id.as_deref() == Some(*from)) else {
-        return;
-    };
+    let from = op.operation_id.as_deref();
+    let targets: Vec<&Link> = links().filter(|l| from == Some(l.from)).collect();
     for (status, response) in op.responses.responses.iter_mut() {
         if let RefOr::T(response) = response
             && status.starts_with('2')
         {
-            for target in *targets {
-                let link = utoipa::openapi::link::LinkBuilder::new()
-                    .operation_id(*target)
-                    .parameter("id", "$response.body#/id")
-                    .build();
-                response.links.insert((*target).to_owned(), RefOr::T(link));
+            for target in &targets {
+                let mut link = utoipa::openapi::link::LinkBuilder::new().operation_id(target.to);
+                for (name, expression) in target.parameters {
+                    link = link.parameter(*name, *expression);
+                }
+                if !target.body.is_empty() {
+                    let body: serde_json::Map<String, serde_json::Value> =
+                        target.body.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+                    link = link.request_body(Some(serde_json::Value::Object(body)));
+                }
+                response.links.insert(target.to.to_owned(), RefOr::T(link.build()));
             }
         }
     }

@@ -167,6 +167,12 @@ async fn a_certificate_is_uploaded_activated_spent_voided_and_refunded() {
     assert_eq!((body["balance"].as_str(), body["available"].as_str()), (Some("100.00"), Some("70.00")));
     let (status, _) = app.post("store", "/v1/certificates/GC-1/authorize", authorization).await;
     assert_eq!(status, StatusCode::OK, "a retried authorization replays");
+    // The document says a CVC is three digits: a retry presenting anything else is a CVC that
+    // does not match, not a replay.
+    let malformed = json!({"operation_id": "a1", "amount": "30.00", "cvc": "not a cvc"});
+    let (status, body) = app.post("store", "/v1/certificates/GC-1/authorize", malformed).await;
+    assert_eq!((status, code_of(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_cvc"));
+    assert_eq!(app.events().await.last().unwrap().0, "CertificateCvcRefused");
 
     // Bad input: each refused with its code, and nothing written.
     let before = app.events().await.len();

@@ -136,15 +136,25 @@ async fn accounts_freeze_with_a_reason_unfreeze_and_close() {
     let (status, again) = app.send("POST", "/v1/accounts/player/freeze", Some(&app.key), None).await;
     assert_eq!((status, again["position"].clone()), (StatusCode::OK, frozen["position"].clone()));
     assert_eq!(app.event_count().await, before);
+    // The document says the body is optional and may be null: null is no body.
+    let (status, again) = app.send("POST", "/v1/accounts/player/freeze", Some(&app.key), Some("null")).await;
+    assert_eq!((status, again["position"].clone()), (StatusCode::OK, frozen["position"].clone()));
     let (_, page) = app.send("GET", "/v1/events?after=3&limit=1", Some(&app.read_key), None).await;
     let event = &page["events"][0];
     assert_eq!((event["type"].as_str(), event["schema_version"].as_i64()), (Some("AccountFrozen"), Some(2)));
     assert_eq!(event["payload"]["reason"].as_str(), Some("chargeback dispute 7731"));
 
-    let long = "x".repeat(501);
-    let (status, bad) = app.post("/v1/accounts/player/unfreeze", json!({"reason": long})).await;
-    assert_eq!((status, bad["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_reason")));
-    let (status, open) = app.post("/v1/accounts/player/unfreeze", json!({})).await;
+    // A reason by the shared rule the document states: at most 500 characters (not bytes), not
+    // blank, no control characters.
+    for reason in ["x".repeat(501), "a\u{1b}[31m".to_owned(), "\u{a0}\u{3000}".to_owned()] {
+        let (status, bad) = app.post("/v1/accounts/player/unfreeze", json!({"reason": reason})).await;
+        assert_eq!(
+            (status, bad["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_reason")),
+            "{reason:?}"
+        );
+    }
+    let (status, open) = app.post("/v1/accounts/player/unfreeze", json!({"reason": "é".repeat(500)})).await;
     assert_eq!((status, open["status"].as_str()), (StatusCode::OK, Some("open")));
     assert_eq!(app.post("/v1/transfers", deposit()).await.0, StatusCode::CREATED);
 
@@ -533,6 +543,96 @@ fn every_operation_lists_its_errors_as_problem_documents() {
     assert_eq!((batch["minItems"].as_u64(), batch["maxItems"].as_u64()), (Some(1), Some(8190)));
     let transfer = &doc["components"]["schemas"]["TransferRequest"]["oneOf"];
     assert_eq!(transfer.as_array().map(Vec::len), Some(2));
+}
+
+/// Every string a request carries (a body's property at any depth, a path or query parameter)
+/// says what the server takes: a pattern, an enum or a format. The upload's rows alone hold
+/// only their types, since a row out of its rules rejects itself, not the upload.
+#[test]
+fn every_text_a_request_takes_is_constrained() {
+    let doc: Value = serde_json::from_str(&command_api::openapi::json()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    fn walk<'a>(
+        schemas: &'a Value,
+        schema: &'a Value,
+        at: String,
+        seen: &mut Vec<String>,
+        out: &mut Vec<(String, &'a Value)>,
+    ) {
+        if let Some(name) = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+            if name == "UploadRow" || seen.iter().any(|s| s == name) {
+                return;
+            }
+            seen.push(name.to_owned());
+            return walk(schemas, &schemas[name], name.to_owned(), seen, out);
+        }
+        let is_string =
+            schema["type"] == "string" || schema["type"].as_array().is_some_and(|t| t.contains(&json!("string")));
+        if is_string {
+            out.push((at.clone(), schema));
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for item in schema[key].as_array().into_iter().flatten() {
+                walk(schemas, item, at.clone(), seen, out);
+            }
+        }
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            walk(schemas, property, format!("{at}.{name}"), seen, out);
+        }
+        if schema["items"].is_object() {
+            walk(schemas, &schema["items"], format!("{at}[]"), seen, out);
+        }
+    }
+    let mut texts = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for content in op["requestBody"]["content"].as_object().into_iter().flatten().map(|(_, c)| c) {
+                walk(schemas, &content["schema"], format!("{method} {path}"), &mut Vec::new(), &mut texts);
+            }
+            for p in op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] != "header") {
+                walk(schemas, &p["schema"], format!("{method} {path} {}", p["name"]), &mut Vec::new(), &mut texts);
+            }
+        }
+    }
+    assert!(texts.len() > 40, "{}", texts.len());
+    for (at, schema) in &texts {
+        assert!(
+            schema["pattern"].is_string() || schema["enum"].is_array() || schema["format"].is_string(),
+            "{at}: {schema}"
+        );
+    }
+    // The patterns are the core's own.
+    let property = |schema: &str, name: &str| schemas[schema]["properties"][name].clone();
+    assert_eq!(property("ActivateRequest", "order_id")["pattern"], ledger_core::text::NO_CONTROLS_PATTERN);
+    assert_eq!(property("ActivateRequest", "order_id")["maxLength"], ledger_core::text::TEXT_MAX_CHARS);
+    assert_eq!(property("CancelRequest", "reason")["pattern"], ledger_core::text::REASON_PATTERN);
+    assert_eq!(property("AccountStatusRequest", "reason")["maxLength"], ledger_core::text::REASON_MAX_CHARS);
+    assert_eq!(property("SimpleTransfer", "debit")["pattern"], ledger_core::ledger::account::ACCOUNT_CODE_PATTERN);
+}
+
+/// Stateful clients reach every operation that acts on something from where it is made.
+#[test]
+fn every_operation_on_something_is_linked_from_where_it_is_made() {
+    let doc: Value = serde_json::from_str(&command_api::openapi::json()).unwrap();
+    let mut targets = std::collections::BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"].as_object().into_iter().flatten().map(|(_, l)| l) {
+                    targets.insert(link["operationId"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            // The gates and the audit name no one thing.
+            if path.contains('{') && !path.contains("{gate}") {
+                assert!(targets.contains(id), "{method} {path} ({id}) is no link's target");
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -25,7 +25,11 @@ pub fn max_total() -> Decimal {
 #[serde(try_from = "String", into = "String")]
 pub struct CurrencyCode(String);
 
+/// The JSON Schema pattern of the codes [`CurrencyCode::parse`] takes.
+pub const CURRENCY_PATTERN: &str = "^[A-Z][A-Z0-9]{2,11}$";
+
 impl CurrencyCode {
+    /// 3 to 12 uppercase letters and digits, a letter first ([`CURRENCY_PATTERN`]).
     pub fn parse(code: &str) -> Result<CurrencyCode, AmountError> {
         let ok = (3..=12).contains(&code.len())
             && code.as_bytes()[0].is_ascii_uppercase()

@@ -69,6 +69,9 @@ impl KeyProvider for LocalKeys {
     }
 }
 
+/// The JSON Schema pattern of a CVC's shape ([`Cvc::well_formed`]).
+pub const CVC_PATTERN: &str = "^[0-9]{3}$";
+
 /// A CVC in clear: three digits. Its `Debug` and `Display` are masked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cvc(String);
@@ -90,6 +93,11 @@ impl Cvc {
     /// A CVC presented by a caller (any text: a wrong one simply does not match).
     pub fn presented(text: &str) -> Cvc {
         Cvc(text.to_owned())
+    }
+
+    /// Whether a presented text has a CVC's shape, three digits ([`CVC_PATTERN`]).
+    pub fn well_formed(text: &str) -> bool {
+        text.len() == 3 && text.bytes().all(|b| b.is_ascii_digit())
     }
 
     /// The digits, for the one place that must show them: the message to the customer.
@@ -150,6 +158,15 @@ pub fn open(keys: &dyn KeyProvider, code: &str, sealed: &SealedCvc) -> Result<Cv
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_generated_cvc_is_well_formed_and_nothing_else_is() {
+        assert!((0..200).all(|_| Cvc::well_formed(Cvc::generate().unwrap().reveal())));
+        for text in ["", "12", "1234", "12a", " 12", "１２３", "-12"] {
+            assert!(!Cvc::well_formed(text), "{text:?}");
+        }
+        assert!(Cvc::well_formed("000") && Cvc::well_formed("999"));
+    }
 
     const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 

@@ -13,6 +13,7 @@ use ledger_core::certificates::Rejection;
 use utoipa::OpenApi;
 
 use crate::error::{ApiError, Refusal};
+use crate::openapi::{At, Link, Text};
 use crate::{ApiState, MAX_BATCH_BODY_BYTES};
 use wire::*;
 
@@ -62,6 +63,63 @@ pub fn router() -> Router<ApiState> {
     ))
 )]
 pub struct Doc;
+
+/// The texts the certificates' requests carry, by the core's rules. The upload's rows are left
+/// to their types: a row out of its rules rejects only itself.
+pub const TEXTS: &[(At, Text)] = &[
+    (At::Property("ActivateRequest", "order_id"), Text::Reference),
+    (At::Property("ActivateRequest", "payment_id"), Text::Reference),
+    (At::Property("ActivateRequest", "client_id"), Text::Reference),
+    (At::Property("ActivateRequest", "phone"), Text::Phone),
+    (At::Property("AuthorizeRequest", "operation_id"), Text::Reference),
+    (At::Property("AuthorizeRequest", "cvc"), Text::Cvc),
+    (At::Property("CaptureRequest", "operation_id"), Text::Reference),
+    (At::Property("VoidRequest", "operation_id"), Text::Reference),
+    (At::Property("RefundRequest", "operation_id"), Text::Reference),
+    (At::Property("RefundRequest", "reason"), Text::Reason),
+    (At::Property("CancelRequest", "operation_id"), Text::Reference),
+    (At::Property("CancelRequest", "reason"), Text::Reason),
+    (At::Parameter("activate", "code"), Text::CertificateCode),
+    (At::Parameter("authorize", "code"), Text::CertificateCode),
+    (At::Parameter("capture", "code"), Text::CertificateCode),
+    (At::Parameter("void", "code"), Text::CertificateCode),
+    (At::Parameter("refund", "code"), Text::CertificateCode),
+    (At::Parameter("cancel", "code"), Text::CertificateCode),
+    (At::Parameter("balance", "code"), Text::CertificateCode),
+];
+
+/// The certificate of the upload's first row.
+const UPLOADED: &[(&str, &str)] = &[("code", "$response.body#/results/0/code")];
+/// The certificate the request named.
+const SAME: &[(&str, &str)] = &[("code", "$request.path.code")];
+/// The authorization the request named.
+const OPERATION: &[(&str, &str)] = &[("operation_id", "$request.body#/operation_id")];
+
+const fn link(from: &'static str, to: &'static str, parameters: &'static [(&'static str, &'static str)]) -> Link {
+    Link { from, to, parameters, body: &[] }
+}
+
+/// From an uploaded certificate to its activation, from an active one to what can be done with
+/// it, and from an authorization to its capture or void.
+pub const LINKS: &[Link] = &[
+    link("upload", "activate", UPLOADED),
+    link("upload", "balance", UPLOADED),
+    link("upload", "cancel", UPLOADED),
+    link("activate", "authorize", SAME),
+    link("activate", "balance", SAME),
+    link("activate", "refund", SAME),
+    link("activate", "cancel", SAME),
+    Link { from: "authorize", to: "capture", parameters: SAME, body: OPERATION },
+    Link { from: "authorize", to: "void", parameters: SAME, body: OPERATION },
+    link("authorize", "balance", SAME),
+    Link { from: "capture", to: "void", parameters: SAME, body: OPERATION },
+    link("capture", "refund", SAME),
+    link("capture", "balance", SAME),
+    link("void", "refund", SAME),
+    link("void", "balance", SAME),
+    link("refund", "balance", SAME),
+    link("cancel", "balance", SAME),
+];
 
 /// HTTP status of each certificates rejection: 404 for a certificate or operation that does not
 /// exist, 409 for a conflict with the certificate's state, 422 for everything else (the

@@ -166,7 +166,7 @@ fn csv_rows(body: &[u8]) -> Result<Rows, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/certificates/{code}/activate", tag = "certificates", request_body = ActivateRequest,
-    params(("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("code" = String, Path)),
     responses((status = 200, body = CertificateBody, description = "Active; the CVC goes to the phone, never to the caller"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = [])))]
@@ -196,7 +196,7 @@ pub async fn activate(
 }
 
 #[utoipa::path(post, path = "/v1/certificates/{code}/authorize", tag = "certificates", request_body = AuthorizeRequest,
-    params(("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("code" = String, Path)),
     responses((status = 201, body = CertificateBody, description = "The amount is held"),
         (status = 200, body = CertificateBody, description = "A retry of an authorization already held"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -212,11 +212,12 @@ pub async fn authorize(
     let meta = meta(&who, &headers, request_id)?;
     let amount = body.amount.parse()?;
     // A certificate with a CVC checks the one presented (a retry of an authorization still
-    // holding its amount replays without it); the core decides everything else (not found, not
-    // active, locked, a retry of a settled one, ...) in its documented order.
+    // holding its amount replays without it, given a CVC of the right shape); the core decides
+    // everything else (not found, not active, locked, a retry of a settled one, ...) in its
+    // documented order.
     if let Some((certificate, _)) = committed(&state, &code)?
         && let Some(sealed) = &certificate.cvc
-        && !certificate.open.contains_key(&body.operation_id)
+        && (!certificate.open.contains_key(&body.operation_id) || !Cvc::well_formed(&body.cvc))
     {
         let stored = secrets::open(state.cvc_keys()?, &code, sealed).map_err(|e| ApiError::Internal(e.to_string()))?;
         if !stored.matches(&Cvc::presented(&body.cvc)) {
@@ -231,7 +232,7 @@ pub async fn authorize(
 }
 
 #[utoipa::path(post, path = "/v1/certificates/{code}/capture", tag = "certificates", request_body = CaptureRequest,
-    params(("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("code" = String, Path)),
     responses((status = 200, body = CertificateBody), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)),
     security(("api_key" = [])))]
@@ -250,7 +251,7 @@ pub async fn capture(
 }
 
 #[utoipa::path(post, path = "/v1/certificates/{code}/void", tag = "certificates", request_body = VoidRequest,
-    params(("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("code" = String, Path)),
     responses((status = 200, body = CertificateBody, description = "Released, or the captured amount returned"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = [])))]
@@ -268,7 +269,7 @@ pub async fn void(
 }
 
 #[utoipa::path(post, path = "/v1/certificates/{code}/refund", tag = "certificates", request_body = RefundRequest,
-    params(("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("code" = String, Path)),
     responses((status = 200, body = CertificateBody), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)),
     security(("api_key" = [])))]
@@ -286,7 +287,7 @@ pub async fn refund(
 }
 
 #[utoipa::path(post, path = "/v1/certificates/{code}/cancel", tag = "certificates", request_body = CancelRequest,
-    params(("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("code" = String, Path)),
     responses((status = 200, body = CertificateBody), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)),
     security(("api_key" = [])))]
@@ -304,7 +305,7 @@ pub async fn cancel(
 }
 
 #[utoipa::path(get, path = "/v1/certificates/{code}/balance", tag = "certificates",
-    params(("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("code" = String, Path)),
     responses((status = 200, body = CertificateBody, description = "From the writer's memory, as of the last commit"),
         (status = 404, body = Problem)),
     security(("api_key" = [])))]

@@ -110,26 +110,22 @@ pub struct UploadBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub order_id: String,
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub payment_id: String,
     /// Where the CVC is sent; the upload row's phone when absent.
-    #[schema(pattern = "^\\+?[0-9]{7,15}$")]
     pub phone: Option<String>,
     /// The buyer, kept for BI.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub client_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub operation_id: String,
     pub amount: WireAmount,
-    /// The CVC the customer presents.
-    #[schema(min_length = 1, max_length = 16)]
+    /// The CVC the customer presents: three digits (any other text is a CVC that does not
+    /// match).
+    #[schema(example = "042")]
     pub cvc: String,
 }
 
@@ -137,7 +133,6 @@ pub struct AuthorizeRequest {
 #[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
     /// The authorization to capture.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub operation_id: String,
     /// At most the amount authorized; the whole of it when absent.
     pub amount: Option<WireAmount>,
@@ -147,33 +142,20 @@ pub struct CaptureRequest {
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
     /// The authorization (open or captured) to void.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub operation_id: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub operation_id: String,
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = "^[^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f][^\\x00-\\x1f\\x7f]*$"
-    )]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
-    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub operation_id: String,
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = "^[^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f][^\\x00-\\x1f\\x7f]*$"
-    )]
     pub reason: String,
 }
 

@@ -12,6 +12,7 @@ use ledger_core::ledger::Rejection;
 use utoipa::OpenApi;
 
 use crate::error::{ApiError, Refusal};
+use crate::openapi::{At, Link, Text};
 use crate::{ApiState, MAX_BATCH_BODY_BYTES};
 use wire::*;
 
@@ -63,16 +64,55 @@ pub fn router() -> Router<ApiState> {
         PostingBody,
         EventBody,
         EventPage,
-        WireAmount
+        WireAmount,
+        Metadata
     ))
 )]
 pub struct Doc;
 
-/// Which operations take the `id` a successful answer carries.
-pub const LINKS: &[(&str, &[&str])] = &[
-    ("open_account", &["get_account", "change_account_status"]),
-    ("create_transfer", &["get_transfer", "post_pending", "void_pending", "reverse"]),
-    ("reverse", &["get_transfer"]),
+/// The texts the ledger's requests carry, by the core's rules (and an account's code in an
+/// answer, so that generators reuse the codes they are given).
+pub const TEXTS: &[(At, Text)] = &[
+    (At::Property("AccountBody", "code"), Text::AccountCode),
+    (At::Property("OpenAccountRequest", "code"), Text::AccountCode),
+    (At::Property("OpenAccountRequest", "currency"), Text::Currency),
+    (At::Property("PostingRequestBody", "account"), Text::AccountCode),
+    (At::Property("SimpleTransfer", "debit"), Text::AccountCode),
+    (At::Property("SimpleTransfer", "credit"), Text::AccountCode),
+    (At::Property("SimpleTransfer", "external_ref"), Text::ExternalRef),
+    (At::Property("MultiLegTransfer", "external_ref"), Text::ExternalRef),
+    (At::Property("AccountStatusRequest", "reason"), Text::Reason),
+    (At::Parameter("get_account", "id"), Text::AccountCode),
+    (At::Parameter("change_account_status", "id"), Text::AccountCode),
+    (At::Parameter("find_account", "code"), Text::AccountCode),
+];
+
+/// The account or transfer a successful answer carries.
+const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+/// The first transfer of a batch.
+const FIRST: &[(&str, &str)] = &[("id", "$response.body#/results/0/id")];
+
+const fn link(from: &'static str, to: &'static str, parameters: &'static [(&'static str, &'static str)]) -> Link {
+    Link { from, to, parameters, body: &[] }
+}
+
+/// Which operations take the account or transfer a successful answer carries.
+pub const LINKS: &[Link] = &[
+    link("open_account", "get_account", ID),
+    link("open_account", "change_account_status", ID),
+    link("open_account", "find_account", &[("code", "$response.body#/code")]),
+    link("create_transfer", "get_transfer", ID),
+    link("create_transfer", "post_pending", ID),
+    link("create_transfer", "void_pending", ID),
+    link("create_transfer", "reverse", ID),
+    link("create_batch", "get_transfer", FIRST),
+    link("create_batch", "post_pending", FIRST),
+    link("create_batch", "void_pending", FIRST),
+    link("create_batch", "reverse", FIRST),
+    link("post_pending", "get_transfer", ID),
+    link("post_pending", "reverse", ID),
+    link("void_pending", "get_transfer", ID),
+    link("reverse", "get_transfer", ID),
 ];
 
 /// HTTP status of each core rejection: 404 for a missing transfer named in the path, 409 for a

@@ -100,7 +100,7 @@ pub enum StatusAction {
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/{action}", tag = "accounts",
-    request_body(content = AccountStatusRequest, description = "Optional"),
+    request_body(content = Option<AccountStatusRequest>, description = "Optional: an empty body gives no reason"),
     params(("id" = String, Path, description = "Account id or code"),
         ("action" = StatusAction, Path, description = "freeze, unfreeze or close")),
     responses((status = 200, description = "The account with its new status; the same status again changes nothing", body = AccountBody),
@@ -228,7 +228,7 @@ pub async fn create_batch(
     Ok(json(StatusCode::OK, BatchBody { results }))
 }
 
-#[utoipa::path(post, path = "/v1/transfers/{id}/post", tag = "transfers", request_body(content = PostPendingRequest, description = "Optional"),
+#[utoipa::path(post, path = "/v1/transfers/{id}/post", tag = "transfers", request_body(content = Option<PostPendingRequest>, description = "Optional: an empty body posts the whole hold"),
     params(("id" = Uuid, Path, description = "The pending transfer")),
     responses((status = 200, body = TransferBody), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = [])))]

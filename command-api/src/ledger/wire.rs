@@ -14,9 +14,30 @@ use crate::error::{ApiError, Problem};
 
 /// A decimal amount as a JSON string, e.g. `"10.50"`. JSON numbers are refused: a float
 /// cannot carry money exactly.
-#[derive(Clone, Debug, PartialEq, ToSchema)]
-#[schema(value_type = String, example = "10.50", pattern = "^[0-9]+(\\.[0-9]+)?$")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WireAmount(String);
+
+/// The JSON Schema pattern of the amounts every request takes: the decimal strings
+/// [`WireAmount::parse`] reads, above zero. (Decimals beyond the currency's scale are the
+/// ledger's to refuse: `amount_scale`.)
+pub const POSITIVE_AMOUNT_PATTERN: &str = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$";
+
+impl utoipa::PartialSchema for WireAmount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A positive decimal amount as a JSON string, e.g. `\"10.50\"`. JSON numbers are refused: a \
+                 float cannot carry money exactly.",
+            ))
+            .pattern(Some(POSITIVE_AMOUNT_PATTERN))
+            .examples([serde_json::json!("10.50")])
+            .into()
+    }
+}
+
+impl ToSchema for WireAmount {}
 
 impl<'de> Deserialize<'de> for WireAmount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -65,6 +86,41 @@ impl WireAmount {
     }
 }
 
+/// Metadata as `check_metadata` stores it: a JSON object whose keys and strings, at any depth,
+/// hold no NUL ([`NO_NUL_PATTERN`](ledger_core::ledger::decide::NO_NUL_PATTERN)), at most 16 KiB
+/// serialized. The schema states the NUL rule for the object's own keys and string values: a
+/// recursive schema defeats client generators, and the size is not JSON Schema's to state
+/// (deeper, or larger, the ledger answers `invalid_metadata`).
+pub struct Metadata;
+
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, SchemaType};
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let no_nul = || {
+            ObjectBuilder::new().schema_type(Type::String).pattern(Some(ledger_core::ledger::decide::NO_NUL_PATTERN))
+        };
+        let scalars =
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Number, Type::Boolean, Type::Null]));
+        let value = AnyOfBuilder::new()
+            .item(no_nul())
+            .item(scalars)
+            .item(ArrayBuilder::new())
+            .item(ObjectBuilder::new().schema_type(Type::Object));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(no_nul()))
+            .additional_properties(Some(utoipa::openapi::schema::Schema::AnyOf(value.build())))
+            .description(Some(
+                "A JSON object of at most 16 KiB (serialized), with no NUL character in any key or string at any \
+                 depth (else `invalid_metadata`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Metadata {}
+
 /// An account id (UUID) or its unique code.
 pub fn account_ref(s: &str) -> AccountRef {
     match Uuid::parse_str(s) {
@@ -85,19 +141,18 @@ pub struct OpenAccountRequest {
     /// Optional: a UUID is generated when absent. Sending the same id again is idempotent.
     pub id: Option<Uuid>,
     /// Unique: letters, digits and `:._-@/`, at most 128.
-    #[schema(example = "player:42:main", pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
+    #[schema(example = "player:42:main")]
     pub code: String,
     /// An ISO 4217 currency or a configured asset.
-    #[schema(example = "EUR", pattern = "^[A-Z][A-Z0-9]{2,11}$")]
+    #[schema(example = "EUR")]
     pub currency: String,
     #[schema(value_type = KindName, example = "liability")]
     pub kind: AccountKind,
     /// The balance may not go below zero on the account's normal side.
     #[serde(default)]
     pub no_overdraft: bool,
-    /// A JSON object of at most 16 KiB.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -193,7 +248,6 @@ impl AccountBody {
 #[serde(deny_unknown_fields)]
 pub struct PostingRequestBody {
     /// Account id or code.
-    #[schema(pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
     pub account: String,
     #[schema(value_type = SideName, example = "debit")]
     pub side: Side,
@@ -265,10 +319,10 @@ pub struct SimpleTransfer {
     /// The idempotency key: the same id and body again answers with the original result.
     id: Uuid,
     /// Account id or code to debit.
-    #[schema(pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
+    #[schema(example = "bank:eur")]
     debit: String,
     /// Account id or code to credit.
-    #[schema(pattern = "^[A-Za-z0-9:._@/-]{1,128}$")]
+    #[schema(example = "player:42:main")]
     credit: String,
     amount: WireAmount,
     /// Place a hold, to be posted, voided, or expired later.
@@ -278,10 +332,8 @@ pub struct SimpleTransfer {
     #[schema(maximum = 2592000)]
     timeout_seconds: Option<u32>,
     /// 1 to 256 characters, no control characters.
-    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     external_ref: Option<String>,
-    /// A JSON object of at most 16 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -303,10 +355,8 @@ pub struct MultiLegTransfer {
     #[schema(maximum = 2592000)]
     timeout_seconds: Option<u32>,
     /// 1 to 256 characters, no control characters.
-    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     external_ref: Option<String>,
-    /// A JSON object of at most 16 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -392,9 +442,8 @@ pub struct PostPendingRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountStatusRequest {
-    /// Why, e.g. `chargeback dispute 7731` (at most 500 bytes of UTF-8, no control characters);
-    /// recorded in the event.
-    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    /// Why, e.g. `chargeback dispute 7731` (at most 500 characters, not blank, no control
+    /// characters); recorded in the event.
     pub reason: Option<String>,
 }
 
@@ -403,8 +452,7 @@ pub struct AccountStatusRequest {
 pub struct ReverseRequest {
     /// The id of the new, compensating transfer.
     pub id: Uuid,
-    /// A JSON object of at most 16 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -447,7 +495,8 @@ pub struct TransferBody {
     pub reverses: Option<Uuid>,
     pub reversed_by: Option<Uuid>,
     pub external_ref: Option<String>,
-    #[schema(value_type = Object)]
+    /// The transfer's metadata; null when it was given none.
+    #[schema(value_type = Option<Object>)]
     pub metadata: serde_json::Value,
     pub created_at: String,
 }
@@ -561,6 +610,19 @@ mod tests {
         check("99999999999999999999999999999999", Err("overflow"));
         check("0.00000000000000000000000000001", Err("amount_scale"));
         check("1234.1234567890123456789012345678", Err("amount_scale"));
+    }
+
+    #[test]
+    fn the_amount_pattern_is_what_parses_above_zero() {
+        let regex = regex::Regex::new(POSITIVE_AMOUNT_PATTERN).unwrap();
+        let inputs = [
+            "10.50", "0", "0.0", "00", "-1", "1", "01", "0.01", "0.10", "100", "1.", ".5", "", " 1", "1e5", "0x10",
+            "1.0.0", "+1", "10.000", "0.000001", "-0.5", "1 ", "١",
+        ];
+        for input in inputs {
+            let positive = WireAmount(input.to_owned()).parse().is_ok_and(|d| d > Decimal::ZERO);
+            assert_eq!(regex.is_match(input), positive, "{input:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use utoipa::OpenApi;
 
 use crate::ApiState;
 use crate::error::{ApiError, Refusal};
+use crate::openapi::{At, Link, Text};
 use wire::*;
 
 /// The payouts' routes.
@@ -30,6 +31,13 @@ pub fn router() -> Router<ApiState> {
     components(schemas(PayoutRequestBody, RequestAccepted, PayoutRequestView, PayoutView, GateRequest, GateRun))
 )]
 pub struct Doc;
+
+/// The texts the payouts' requests carry, by the core's rules.
+pub const TEXTS: &[(At, Text)] = &[(At::Property("PayoutRequestBody", "client_id"), Text::Reference)];
+
+/// From a request taken to the request as it stands.
+pub const LINKS: &[Link] =
+    &[Link { from: "request", to: "get_request", parameters: &[("id", "$response.body#/id")], body: &[] }];
 
 /// HTTP status of each payouts rejection: 404 for a payout that does not exist, 409 for a
 /// conflict with what is recorded, 422 for everything else (the ledger's own rules by the

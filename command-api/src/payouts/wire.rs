@@ -14,7 +14,7 @@ pub struct PayoutRequestBody {
     pub id: Uuid,
     /// The client whose accounts (`metadata.client_id`) are paid out: 1 to 128 characters, no
     /// control characters (else `invalid_client_id`).
-    #[schema(min_length = 1, max_length = 128, example = "client-42")]
+    #[schema(example = "client-42")]
     pub client_id: String,
 }
 

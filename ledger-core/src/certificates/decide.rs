@@ -114,12 +114,18 @@ pub fn decide(state: &State, p: &mut Postings<'_>, command: &Command, now: Times
     }
 }
 
-/// Certificate codes: 1 to 64 characters of `A-Za-z0-9_-`.
+/// The JSON Schema pattern of [`valid_code`].
+pub const CODE_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
+/// Certificate codes: 1 to 64 characters of `A-Z a-z 0-9 _ -` ([`CODE_PATTERN`]).
 pub fn valid_code(code: &str) -> bool {
     (1..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Phone numbers: 7 to 15 digits, optionally after a `+`.
+/// The JSON Schema pattern of [`valid_phone`].
+pub const PHONE_PATTERN: &str = "^\\+?[0-9]{7,15}$";
+
+/// Phone numbers: 7 to 15 digits, optionally after a `+` ([`PHONE_PATTERN`]).
 pub fn valid_phone(phone: &str) -> bool {
     let digits = phone.strip_prefix('+').unwrap_or(phone);
     (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())

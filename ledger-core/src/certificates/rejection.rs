@@ -16,7 +16,7 @@ pub enum Rejection {
     InvalidPhone,
     #[error("a campaign is 1 to 128 characters with no control characters")]
     InvalidCampaign,
-    #[error("a reason is 1 to 500 bytes, not blank, with no control characters")]
+    #[error("a reason is at most 500 characters, not blank, with no control characters")]
     InvalidReason,
     #[error("the expiry must be later than now")]
     InvalidExpiry,

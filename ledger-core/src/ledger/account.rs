@@ -171,7 +171,11 @@ impl Account {
     }
 }
 
-/// Account codes: 1 to 128 characters from `A-Za-z0-9` and `:._-@/`, e.g. `player:42:main`.
+/// The JSON Schema pattern of [`valid_account_code`].
+pub const ACCOUNT_CODE_PATTERN: &str = "^[A-Za-z0-9:._@/-]{1,128}$";
+
+/// Account codes: 1 to 128 characters from `A-Za-z0-9` and `:._-@/`, e.g. `player:42:main`
+/// ([`ACCOUNT_CODE_PATTERN`]).
 pub fn valid_account_code(code: &str) -> bool {
     (1..=128).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b":._-@/".contains(&b))
 }
@@ -179,6 +183,12 @@ pub fn valid_account_code(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_code_and_its_schema_agree() {
+        let inputs = ["", "player:42:main", "a/b@c.d_e-f", "a b", "é", &"a".repeat(128), &"a".repeat(129)];
+        crate::text::agree::check(valid_account_code, crate::text::agree::schema(ACCOUNT_CODE_PATTERN, 128), &inputs);
+    }
 
     fn dec(s: &str) -> Decimal {
         s.parse().unwrap()

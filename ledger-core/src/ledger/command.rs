@@ -65,7 +65,7 @@ impl CreateTransfer {
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     OpenAccount(OpenAccount),
-    /// Stops new transfers touching the account; `reason` (at most 500 bytes) is recorded.
+    /// Stops new transfers touching the account; `reason` (see `text::valid_reason`) is recorded.
     FreezeAccount {
         id: AccountId,
         reason: Option<String>,

@@ -37,7 +37,7 @@ use crate::ledger::account::valid_account_code;
 use crate::ledger::account::{Account, AccountStatus, Side};
 use crate::ledger::command::{AccountRef, Command, CreateTransfer, OpenAccount};
 use crate::ledger::event::{
-    AccountOpened, AccountStatusChanged, Event, MAX_REASON_BYTES, PendingPosted, PendingReleased, TransferCreated,
+    AccountOpened, AccountStatusChanged, Event, PendingPosted, PendingReleased, TransferCreated,
 };
 use crate::ledger::rejection::Rejection;
 use crate::ledger::state::{LedgerState, event_deltas};
@@ -159,7 +159,7 @@ fn change_status(
     reason: &Option<String>,
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
-    if reason.as_ref().is_some_and(|r| r.trim().is_empty() || r.len() > MAX_REASON_BYTES || r.contains('\0')) {
+    if reason.as_deref().is_some_and(|r| !crate::text::valid_reason(r)) {
         return Err(Rejection::InvalidReason);
     }
     let account = state.account(id).ok_or(Rejection::AccountNotFound)?;
@@ -267,8 +267,12 @@ fn same_transfer(state: &LedgerState, existing: &Transfer, t: &CreateTransfer) -
 /// Largest serialized metadata accepted on an account or a transfer.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
+/// The JSON Schema pattern of a key or string [`check_metadata`] stores: no NUL.
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+
 /// Metadata is free JSON, but an object (or null), bounded, and storable: Postgres' JSONB
-/// refuses NUL characters, and one bad value must never fail a whole group commit.
+/// refuses NUL characters ([`NO_NUL_PATTERN`]), and one bad value must never fail a whole group
+/// commit.
 pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
     fn storable(v: &serde_json::Value) -> bool {
         match v {
@@ -286,8 +290,13 @@ pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), Rejection> {
     }
 }
 
+/// The most characters of a transfer's external reference.
+pub const EXTERNAL_REF_MAX_CHARS: usize = 256;
+
+/// 1 to [`EXTERNAL_REF_MAX_CHARS`] characters, no control characters
+/// ([`crate::text::NO_CONTROLS_PATTERN`]).
 pub fn valid_external_ref(external_ref: &str) -> bool {
-    (1..=256).contains(&external_ref.chars().count()) && !external_ref.chars().any(char::is_control)
+    crate::text::within(external_ref, EXTERNAL_REF_MAX_CHARS)
 }
 
 fn amount_rejection(e: AmountError) -> Rejection {

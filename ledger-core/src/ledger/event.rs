@@ -14,9 +14,6 @@ use crate::ledger::transfer::Posting;
 use crate::money::CurrencyCode;
 use crate::schema::EventSchema;
 
-/// The longest reason a status change may carry, in bytes.
-pub const MAX_REASON_BYTES: usize = 500;
-
 /// An account was opened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

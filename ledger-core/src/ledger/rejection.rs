@@ -16,7 +16,7 @@ pub enum Rejection {
     InvalidMetadata,
     #[error("an external reference is 1 to 256 characters with no control characters")]
     InvalidExternalRef,
-    #[error("a reason is 1 to 500 bytes, not blank, with no NUL characters")]
+    #[error("a reason is at most 500 characters, not blank, with no control characters")]
     InvalidReason,
     #[error("an entity with this id exists with different fields")]
     ExistsWithDifferentFields,

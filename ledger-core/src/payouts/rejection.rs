@@ -8,7 +8,7 @@ pub enum Rejection {
     ExistsWithDifferentFields,
     #[error("a gate takes 1 to 10000 at a time")]
     InvalidLimit,
-    #[error("a reason is 1 to 500 bytes, not blank, with no control characters")]
+    #[error("a reason is at most 500 characters, not blank, with no control characters")]
     InvalidReason,
     #[error("payout not found")]
     PayoutNotFound,

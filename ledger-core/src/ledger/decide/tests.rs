@@ -431,13 +431,15 @@ fn limits_admit_their_own_value() {
     assert_eq!(check_metadata(&sized(16_384)), Ok(()));
     assert_eq!(check_metadata(&sized(16_385)), Err(Rejection::InvalidMetadata));
 
-    // A reason up to its size, never blank, never with a NUL.
+    // A reason by the shared rule: up to its length in characters, never blank, never with a
+    // control character.
     let reason = |r: String| Command::FreezeAccount { id: acc(5), reason: Some(r) };
-    let (_, frozen) = given(&[], reason("r".repeat(crate::ledger::event::MAX_REASON_BYTES)), T0);
+    let (_, frozen) = given(&[], reason("é".repeat(crate::text::REASON_MAX_CHARS)), T0);
     assert_eq!(event_types(&frozen), ["AccountFrozen"]);
-    rejects(&[], reason("r".repeat(crate::ledger::event::MAX_REASON_BYTES + 1)), Rejection::InvalidReason);
+    rejects(&[], reason("r".repeat(crate::text::REASON_MAX_CHARS + 1)), Rejection::InvalidReason);
     rejects(&[], reason("  ".into()), Rejection::InvalidReason);
     rejects(&[], reason("a\0b".into()), Rejection::InvalidReason);
+    rejects(&[], reason("a\u{1b}b".into()), Rejection::InvalidReason);
 }
 
 #[test]
@@ -476,4 +478,21 @@ fn a_partial_post_of_nothing_is_refused_as_such_whatever_the_hold() {
     let setup = [deposit(1, "10"), Command::CreateTransfer(three_legs)];
     let post = Command::PostPendingTransfer { pending_id: tr(2), amount: Some(Decimal::ZERO) };
     rejects(&setup, post, Rejection::AmountMustBePositive);
+}
+
+#[test]
+fn an_external_ref_and_its_schema_agree() {
+    use crate::text::agree::{check, schema};
+    let inputs = ["", "order 1", "tab\t", &"é".repeat(EXTERNAL_REF_MAX_CHARS), &"é".repeat(EXTERNAL_REF_MAX_CHARS + 1)];
+    check(valid_external_ref, schema(crate::text::NO_CONTROLS_PATTERN, EXTERNAL_REF_MAX_CHARS), &inputs);
+}
+
+#[test]
+fn a_metadata_key_or_string_and_its_schema_agree() {
+    use crate::text::agree::{check, schema};
+    let inputs = ["k", "nul\0", "\0", "tab\t", "\u{1b}"];
+    let as_key = |s: &str| check_metadata(&json!({ s: "v" })).is_ok();
+    let as_string = |s: &str| check_metadata(&json!({ "k": [{ "deep": s }] })).is_ok();
+    check(as_key, schema(NO_NUL_PATTERN, 1000), &inputs);
+    check(as_string, schema(NO_NUL_PATTERN, 1000), &inputs);
 }

@@ -173,6 +173,26 @@ fn codes_are_stable() {
 }
 
 #[test]
+fn codes_and_phones_agree_with_their_schemas() {
+    use crate::certificates::decide::{CODE_PATTERN, PHONE_PATTERN};
+    use crate::text::agree::{check, schema};
+    let codes = ["", "GC-0001", "a_b", "a b", "a.b", &"a".repeat(64), &"a".repeat(65)];
+    check(valid_code, schema(CODE_PATTERN, 64), &codes);
+    let phones = [
+        "",
+        "+",
+        "1234567",
+        "+123456",
+        "+79990001122",
+        "+123456789012345",
+        "+1234567890123456",
+        "++1234567",
+        "1234567+",
+    ];
+    check(valid_phone, schema(PHONE_PATTERN, 16), &phones);
+}
+
+#[test]
 fn every_event_says_the_balance_it_leaves() {
     use crate::certificates::event::{BalanceChange, Event as CertEvent};
     let mut state = given(&[Command::Issue(Box::new(row("GC-1", "100.00")))]);
