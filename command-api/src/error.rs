@@ -40,7 +40,7 @@ pub enum ApiError {
     Overloaded,
     #[error("the ledger is unavailable; retry with the same id")]
     Unavailable,
-    #[error("no key is configured to seal certificate CVCs (LEDGER_CVC_KEY)")]
+    #[error("no key is configured to seal certificate CVCs (LEDGER_SECRETS_KEY)")]
     CvcKeysMissing,
     #[error("the read models do not run in this process")]
     ReadModelMissing,

@@ -88,7 +88,7 @@ impl App {
         let payload: Value = serde_json::from_str(payload).unwrap();
         let sealed: SealedCvc = serde_json::from_value(payload["cvc"].clone()).unwrap();
         let keys = LocalKeys::new("test-1", KEY).unwrap();
-        secrets::open(&keys, code, &sealed).unwrap().reveal().to_owned()
+        secrets::open_cvc(&keys, code, &sealed).unwrap().reveal().to_owned()
     }
 }
 

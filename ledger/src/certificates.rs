@@ -38,10 +38,12 @@ pub struct File {
 /// are sent.
 #[derive(Debug)]
 pub struct Config {
-    /// (key id, 64 hex characters); without it activations and authorizations answer 503.
+    /// (key id, 64 hex characters): the secrets key (`crate::env::secrets_key`); without it
+    /// activations and authorizations answer 503.
     pub cvc_key: Option<(String, String)>,
     pub expiry_interval: Duration,
-    /// The SMS gateway CVCs are sent to (`http://host:port/path`); none: CVCs are not sent.
+    /// The SMS gateway CVCs are sent to (`https://…`, or `http://…` for the simulator or a local
+    /// relay); none: CVCs are not sent.
     pub sms_url: Option<String>,
     /// The message, with `{code}` and `{cvc}` filled in.
     pub sms_text: Option<String>,
@@ -72,7 +74,8 @@ impl Kafka {
     }
 }
 
-/// The domain's settings from its table, overridden by `LEDGER_CVC_*`, `LEDGER_SMS_*` and
+/// The domain's settings from its table, overridden by `LEDGER_SECRETS_KEY*` (or its older
+/// name `LEDGER_CVC_KEY*`), `LEDGER_SMS_*` and
 /// `LEDGER_CERTIFICATES_*`; its topics unless `LEDGER_CERTIFICATES_KAFKA=false` (used only when
 /// Kafka is configured).
 pub fn settings(file: File) -> anyhow::Result<(Config, Option<Kafka>)> {
@@ -98,12 +101,8 @@ pub fn settings(file: File) -> anyhow::Result<(Config, Option<Kafka>)> {
     } else {
         None
     };
-    let cvc_key_id = env("LEDGER_CVC_KEY_ID")?.or(file.cvc_key_id).unwrap_or_else(|| "local-1".to_owned());
     let config = Config {
-        cvc_key: env::<String>("LEDGER_CVC_KEY")?
-            .or(file.cvc_key)
-            .filter(|k| !k.trim().is_empty())
-            .map(|key| (cvc_key_id, key)),
+        cvc_key: crate::env::secrets_key(file.cvc_key, file.cvc_key_id)?,
         expiry_interval: Duration::from_millis(
             env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS")?.or(file.expiry_interval_ms).unwrap_or(60_000u64).max(10),
         ),
@@ -163,17 +162,23 @@ fn start(
     let mut tasks = Vec::new();
     let keys: Option<Arc<dyn secrets::KeyProvider>> = match &settings.cvc_key {
         Some((id, key)) => {
-            Some(Arc::new(secrets::LocalKeys::new(id, key).context("LEDGER_CVC_KEY is 64 hex characters")?))
+            Some(Arc::new(secrets::LocalKeys::new(id, key).context("LEDGER_SECRETS_KEY is 64 hex characters")?))
         }
         None => {
-            tracing::warn!("no LEDGER_CVC_KEY: certificate activations and authorizations answer 503");
+            tracing::warn!("no LEDGER_SECRETS_KEY: certificate activations and authorizations answer 503");
             None
         }
     };
     if let Some(keys) = &keys {
         match &settings.sms_url {
             Some(sms_url) => {
-                let gateway = streams::sms::HttpGateway::new(sms_url).context("LEDGER_SMS_URL")?;
+                // http:// stays allowed here: the SMS simulator, or a relay on the gateway's host.
+                let client = crate::env::outbound_client(outbound::ClientConfig {
+                    allow_http: true,
+                    timeout: Duration::from_secs(10),
+                    ..Default::default()
+                })?;
+                let gateway = streams::sms::HttpGateway::new(sms_url, client).context("LEDGER_SMS_URL")?;
                 let text = settings.sms_text.clone();
                 let mut outbox =
                     streams::sms::SmsOutbox::new(gateway, keys.clone(), text, streams::sms::Retry::default());
@@ -233,7 +238,7 @@ fn consumers(
             tasks.push(spawn(pool, config("ledger-certificate-orders", &topics.sales.orders), sales.clone(), stopped));
             tasks.push(spawn(pool, config("ledger-certificate-payments", &topics.sales.payments), sales, stopped));
         }
-        None => tracing::warn!("no LEDGER_CVC_KEY: certificates are not activated from orders and payments"),
+        None => tracing::warn!("no LEDGER_SECRETS_KEY: certificates are not activated from orders and payments"),
     }
     tasks
 }

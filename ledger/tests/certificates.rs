@@ -90,7 +90,7 @@ async fn certificates_end_to_end_over_http_and_kafka() {
             .env("LEDGER_LOG", "debug,rdkafka=info,sqlx=warn,hyper=info,h2=info,tower=info")
             .env("KAFKA_BROKERS", &brokers)
             .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
-            .env("LEDGER_CVC_KEY", CVC_KEY)
+            .env("LEDGER_SECRETS_KEY", CVC_KEY)
             .env("LEDGER_SMS_URL", format!("http://{sms_addr}/sms"))
             .env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS", "200")
             .env("LEDGER_CERTIFICATES_UPLOAD_TOPIC", &upload)

@@ -522,3 +522,32 @@ fn the_scripts_find_the_binary_where_cargo_puts_it() {
         assert!(!text.contains("target/release") && !text.contains("target/debug"), "{script} names a fixed target/");
     }
 }
+
+#[test]
+fn ledger_up_refuses_two_different_secrets_keys_naming_both_and_neither_value() {
+    let (new, old) = (
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    );
+    let run = |cvc_key: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .arg("up")
+            // Settings are read before any connection: nothing listens here.
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env("LEDGER_LISTEN", "127.0.0.1:0")
+            .env("LEDGER_SECRETS_KEY", new)
+            .env("LEDGER_CVC_KEY", cvc_key)
+            .output()
+            .unwrap()
+    };
+    let refused = run(old);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("LEDGER_SECRETS_KEY and LEDGER_CVC_KEY"), "{stderr}");
+    assert!(!stderr.contains(new) && !stderr.contains(old), "no key in clear: {stderr}");
+    // The same key under both names is one key: start-up goes on (to the missing database).
+    let same = run(new);
+    let stderr = String::from_utf8_lossy(&same.stderr);
+    assert!(!same.status.success());
+    assert!(!stderr.contains("both set and differ"), "{stderr}");
+}

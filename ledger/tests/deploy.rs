@@ -22,9 +22,9 @@ use uuid::Uuid;
 /// Labels Prometheus adds to every series it scrapes: never in the engine's own exposition.
 const TARGET_LABELS: &[&str] = &["instance", "job"];
 
-/// Settings the chart passes that no release reads yet (the key of further secrets at rest).
-/// Once the engine reads one, the test fails until it leaves this list.
-const NOT_READ_YET: &[&str] = &["LEDGER_SECRETS_KEY"];
+/// Settings the chart passes that no release reads yet. Once the engine reads one, the test
+/// fails until it leaves this list.
+const NOT_READ_YET: &[&str] = &[];
 
 const CVC_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -402,7 +402,7 @@ async fn every_metric_the_dashboard_queries_is_exported() {
             .env("KAFKA_BROKERS", &brokers)
             .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
             .env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests)
-            .env("LEDGER_CVC_KEY", CVC_KEY)
+            .env("LEDGER_SECRETS_KEY", CVC_KEY)
             .env("LEDGER_SMS_URL", format!("http://{sms_addr}/sms"))
             .env("LEDGER_CERTIFICATES_UPLOAD_TOPIC", &upload)
             .env("LEDGER_CERTIFICATES_ORDERS_TOPIC", &orders)
@@ -576,7 +576,7 @@ fn the_chart_uses_only_its_values_and_renders_the_engine_with_its_probes() {
         .filter_map(|e| e.as_mapping_get("name").and_then(Yaml::as_str).map(str::to_owned))
         .filter(|n| n != "x")
         .collect();
-    for secret in ["DATABASE_URL", "LEDGER_CVC_KEY", "LEDGER_SECRETS_KEY"] {
+    for secret in ["DATABASE_URL", "LEDGER_SECRETS_KEY"] {
         assert!(env.iter().any(|e| e == secret), "the Deployment passes {secret}: {env:?}");
     }
     assert!(env.iter().any(|e| e == "LEDGER_CONFIG"), "the settings file is named: {env:?}");

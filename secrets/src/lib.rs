@@ -1,8 +1,12 @@
-//! Secrets at rest. A gift certificate's CVC is generated here from the operating system's
-//! CSPRNG, sealed with AES-256-GCM under a key named by id (the id is stored beside the
-//! ciphertext, so keys can rotate), and opened only to compare it with a presented CVC or to
-//! send it once. Keys come from a `KeyProvider`: `LocalKeys` reads them from configuration; a
-//! KMS adapter can replace it. Nothing here logs, and `Cvc` never prints its digits.
+//! Secrets at rest. Every domain secret (a certificate's CVC, a webhook endpoint's secret, a
+//! provider's credentials) is sealed by one function, `seal(keys, context, plaintext)`, with
+//! AES-256-GCM under a key named by id (the id is stored beside the ciphertext, so keys can
+//! rotate), and bound to its context (`"certificate:GC-1"`, `"webhook-endpoint:<id>"`): a
+//! ciphertext copied to another context does not open. Keys come from a `KeyProvider`:
+//! `LocalKeys` reads them from configuration (`LEDGER_SECRETS_KEY` in `ledger up`); a KMS
+//! adapter can replace it. A CVC is generated here from the operating system's CSPRNG and opened
+//! only to compare it with a presented CVC or to send it once. Nothing here logs, and `Cvc`
+//! never prints its digits.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +25,8 @@ pub enum SecretError {
     Tampered,
     #[error("the operating system's random source failed")]
     Random,
+    #[error("a sealing context is `kind:id` (kind: lowercase letters and dashes)")]
+    BadContext,
 }
 
 /// Where the sealing keys come from.
@@ -129,29 +135,72 @@ fn getrandom(out: &mut [u8]) -> Result<(), SecretError> {
     OsRng.try_fill_bytes(out).map_err(|_| SecretError::Random)
 }
 
-/// Seals a certificate's CVC under the current key; the certificate code is bound in as
-/// associated data, so a ciphertext copied to another certificate does not open.
-pub fn seal(keys: &dyn KeyProvider, code: &str, cvc: &Cvc) -> Result<SealedCvc, SecretError> {
+/// A sealed secret: the key's id, the nonce and the ciphertext (with its tag), in hex.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// What a ciphertext is bound to: a version tag and the context, so that no context of this
+/// format equals the bare certificate codes sealed before it (see `open_cvc`).
+fn associated_data(context: &str) -> Result<Vec<u8>, SecretError> {
+    let (kind, id) = context.split_once(':').ok_or(SecretError::BadContext)?;
+    if kind.is_empty() || id.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+        return Err(SecretError::BadContext);
+    }
+    Ok([b"ledger-sealed/v1\0".as_slice(), context.as_bytes()].concat())
+}
+
+/// Seals `plaintext` under the current key, bound to `context` (`kind:id`).
+pub fn seal(keys: &dyn KeyProvider, context: &str, plaintext: &[u8]) -> Result<Sealed, SecretError> {
+    seal_with(keys, &associated_data(context)?, plaintext)
+}
+
+/// Opens what `seal` sealed for `context`.
+pub fn open(keys: &dyn KeyProvider, context: &str, sealed: &Sealed) -> Result<Vec<u8>, SecretError> {
+    open_with(keys, &associated_data(context)?, sealed)
+}
+
+fn seal_with(keys: &dyn KeyProvider, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, SecretError> {
     let id = keys.current();
     let key = keys.key(id).ok_or_else(|| SecretError::UnknownKey(id.to_owned()))?;
     let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-    let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: cvc.0.as_bytes(), aad: code.as_bytes() })
-        .map_err(|_| SecretError::Tampered)?;
-    Ok(SealedCvc { key_id: id.to_owned(), nonce: hex::encode(nonce), ciphertext: hex::encode(ciphertext) })
+    let ciphertext = cipher.encrypt(&nonce, Payload { msg: plaintext, aad }).map_err(|_| SecretError::Tampered)?;
+    Ok(Sealed { key_id: id.to_owned(), nonce: hex::encode(nonce), ciphertext: hex::encode(ciphertext) })
 }
 
-/// Opens a sealed CVC of the certificate `code`.
-pub fn open(keys: &dyn KeyProvider, code: &str, sealed: &SealedCvc) -> Result<Cvc, SecretError> {
+fn open_with(keys: &dyn KeyProvider, aad: &[u8], sealed: &Sealed) -> Result<Vec<u8>, SecretError> {
     let key = keys.key(&sealed.key_id).ok_or_else(|| SecretError::UnknownKey(sealed.key_id.clone()))?;
     let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
     let nonce: [u8; 12] =
         hex::decode(&sealed.nonce).ok().and_then(|n| n.try_into().ok()).ok_or(SecretError::Tampered)?;
     let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| SecretError::Tampered)?;
-    let clear = cipher
-        .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: code.as_bytes() })
-        .map_err(|_| SecretError::Tampered)?;
+    cipher.decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad }).map_err(|_| SecretError::Tampered)
+}
+
+/// The context of a certificate's CVC.
+pub fn certificate_context(code: &str) -> String {
+    format!("certificate:{code}")
+}
+
+/// Seals a certificate's CVC (context `certificate:{code}`).
+pub fn seal_cvc(keys: &dyn KeyProvider, code: &str, cvc: &Cvc) -> Result<SealedCvc, SecretError> {
+    let sealed = seal(keys, &certificate_context(code), cvc.0.as_bytes())?;
+    Ok(SealedCvc { key_id: sealed.key_id, nonce: sealed.nonce, ciphertext: sealed.ciphertext })
+}
+
+/// Opens a sealed CVC of the certificate `code`: sealed by `seal_cvc`, or by the engine before
+/// sealing was general (bound to the bare code), which stays in the log.
+pub fn open_cvc(keys: &dyn KeyProvider, code: &str, sealed: &SealedCvc) -> Result<Cvc, SecretError> {
+    let sealed =
+        Sealed { key_id: sealed.key_id.clone(), nonce: sealed.nonce.clone(), ciphertext: sealed.ciphertext.clone() };
+    let clear = match open(keys, &certificate_context(code), &sealed) {
+        Err(SecretError::Tampered) => open_with(keys, code.as_bytes(), &sealed)?,
+        other => other?,
+    };
     String::from_utf8(clear).map(Cvc).map_err(|_| SecretError::Tampered)
 }
 
@@ -174,26 +223,59 @@ mod tests {
     fn a_sealed_cvc_opens_only_for_its_certificate_and_key() {
         let keys = LocalKeys::new("k1", KEY).unwrap();
         let cvc = Cvc::generate().unwrap();
-        let sealed = seal(&keys, "GC-1", &cvc).unwrap();
+        let sealed = seal_cvc(&keys, "GC-1", &cvc).unwrap();
         assert_eq!(sealed.key_id, "k1");
         assert_eq!(
             (sealed.nonce.len(), sealed.ciphertext.len()),
             (24, 38),
             "12-byte nonce; 3 digits and a 16-byte tag"
         );
-        assert_eq!(open(&keys, "GC-1", &sealed).unwrap(), cvc);
-        assert_eq!(open(&keys, "GC-2", &sealed), Err(SecretError::Tampered));
+        assert_eq!(open_cvc(&keys, "GC-1", &sealed).unwrap(), cvc);
+        assert_eq!(open_cvc(&keys, "GC-2", &sealed), Err(SecretError::Tampered));
         let mut flipped = sealed.clone();
         flipped.ciphertext.replace_range(0..2, if &flipped.ciphertext[0..2] == "00" { "01" } else { "00" });
-        assert_eq!(open(&keys, "GC-1", &flipped), Err(SecretError::Tampered));
+        assert_eq!(open_cvc(&keys, "GC-1", &flipped), Err(SecretError::Tampered));
         let other = LocalKeys::random("k2").unwrap();
-        assert_eq!(open(&other, "GC-1", &sealed), Err(SecretError::UnknownKey("k1".into())));
+        assert_eq!(open_cvc(&other, "GC-1", &sealed), Err(SecretError::UnknownKey("k1".into())));
         // A rotated provider still opens what the older key sealed.
         let rotated = LocalKeys::random("k2").unwrap().with_previous("k1", KEY).unwrap();
-        assert_eq!(open(&rotated, "GC-1", &sealed).unwrap(), cvc);
-        assert_eq!(seal(&rotated, "GC-1", &cvc).unwrap().key_id, "k2");
+        assert_eq!(open_cvc(&rotated, "GC-1", &sealed).unwrap(), cvc);
+        assert_eq!(seal_cvc(&rotated, "GC-1", &cvc).unwrap().key_id, "k2");
         // Two seals of one CVC differ (fresh nonce).
-        assert_ne!(seal(&keys, "GC-1", &cvc).unwrap(), sealed);
+        assert_ne!(seal_cvc(&keys, "GC-1", &cvc).unwrap(), sealed);
+    }
+
+    #[test]
+    fn a_cvc_sealed_before_sealing_was_general_still_opens() {
+        // Sealed by `secrets::seal(&keys, "GC-LEGACY-1", &Cvc::presented("407"))` at cfef304,
+        // when a CVC was bound to its bare certificate code.
+        let legacy = SealedCvc {
+            key_id: "local-1".into(),
+            nonce: "bf46598fae167b16b677cf78".into(),
+            ciphertext: "c8dc2be37353f0f9ebf438c922c461d2097cb8".into(),
+        };
+        let keys = LocalKeys::new("local-1", KEY).unwrap();
+        assert_eq!(open_cvc(&keys, "GC-LEGACY-1", &legacy).unwrap().reveal(), "407");
+        assert_eq!(open_cvc(&keys, "GC-LEGACY-2", &legacy), Err(SecretError::Tampered));
+        // Not through the general opening, under any context.
+        let general = Sealed { key_id: legacy.key_id, nonce: legacy.nonce, ciphertext: legacy.ciphertext };
+        assert_eq!(open(&keys, "certificate:GC-LEGACY-1", &general), Err(SecretError::Tampered));
+    }
+
+    #[test]
+    fn every_domain_seals_with_one_function_bound_to_its_context() {
+        let keys = LocalKeys::new("k1", KEY).unwrap();
+        let sealed = seal(&keys, "webhook-endpoint:ep_1", b"whsec_abc").unwrap();
+        assert_eq!(open(&keys, "webhook-endpoint:ep_1", &sealed).unwrap(), b"whsec_abc");
+        assert_eq!(open(&keys, "webhook-endpoint:ep_2", &sealed), Err(SecretError::Tampered));
+        assert_eq!(open(&keys, "provider:ep_1", &sealed), Err(SecretError::Tampered));
+        // A CVC is the same sealing, under its certificate's context.
+        let cvc = seal_cvc(&keys, "GC-1", &Cvc::presented("123")).unwrap();
+        let general = Sealed { key_id: cvc.key_id, nonce: cvc.nonce, ciphertext: cvc.ciphertext };
+        assert_eq!(open(&keys, "certificate:GC-1", &general).unwrap(), b"123");
+        for bad in ["", "GC-1", ":x", "kind:", "Kind:x", "k1nd:x"] {
+            assert_eq!(seal(&keys, bad, b"x").err(), Some(SecretError::BadContext), "{bad:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,6 @@ use ledger_store::RecordedEvent;
 use ledger_store::follow::{Follow, Progress};
 use secrets::KeyProvider;
 use sqlx::PgConnection;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
 
 pub const NAME: &str = "sms_outbox";
@@ -52,10 +51,11 @@ pub fn mask(phone: &str) -> String {
 pub enum SmsError {
     #[error("the SMS gateway answered {0}")]
     Status(u16),
-    #[error("the SMS gateway cannot be reached: {0}")]
-    Io(String),
-    #[error("LEDGER_SMS_URL must be http://host:port/path")]
-    BadUrl,
+    /// Not reached, refused, timed out, an untrusted certificate, a bad URL (`outbound`).
+    #[error("the SMS gateway: {0}")]
+    Outbound(#[from] outbound::OutboundError),
+    #[error("the SMS message cannot be encoded: {0}")]
+    Encode(String),
 }
 
 /// Where messages go: the gateway of an SMS provider, behind its own adapter.
@@ -63,61 +63,30 @@ pub trait SmsGateway: Send + Sync {
     fn send(&self, message: &SmsMessage) -> impl std::future::Future<Output = Result<(), SmsError>> + Send;
 }
 
-/// A gateway over plain HTTP/1.1 (`POST {url}` with the JSON message; any 2xx is delivery):
-/// what the loopback simulator speaks, and a provider behind a local relay.
+/// A gateway over HTTP (`POST {url}` with the JSON message; any 2xx is delivery) through the
+/// engine's outbound client: `https://` with a verified certificate, or `http://` when the
+/// client allows it (the loopback simulator, a relay on the same host).
 #[derive(Clone, Debug)]
 pub struct HttpGateway {
-    host: String,
-    path: String,
-    timeout: Duration,
+    client: outbound::Client,
+    url: String,
 }
 
 impl HttpGateway {
-    pub fn new(url: &str) -> Result<HttpGateway, SmsError> {
-        let rest = url.strip_prefix("http://").ok_or(SmsError::BadUrl)?;
-        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-        if host.is_empty() || !host.contains(':') {
-            return Err(SmsError::BadUrl);
-        }
-        Ok(HttpGateway { host: host.to_owned(), path, timeout: Duration::from_secs(10) })
-    }
-
-    async fn post(&self, body: &str) -> Result<u16, SmsError> {
-        let io = |e: std::io::Error| SmsError::Io(e.to_string());
-        let mut stream = tokio::net::TcpStream::connect(&self.host).await.map_err(io)?;
-        let request = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-            self.path,
-            self.host,
-            body.len(),
-            body
-        );
-        stream.write_all(request.as_bytes()).await.map_err(io)?;
-        let mut head = [0u8; 32];
-        let mut read = 0;
-        while read < 12 {
-            let n = stream.read(&mut head[read..]).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            read += n;
-        }
-        // "HTTP/1.1 200 OK"
-        let line = String::from_utf8_lossy(&head[..read]);
-        line.split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| SmsError::Io(format!("no status in {line:?}")))
+    /// Checks `url` as `client` will call it.
+    pub fn new(url: &str, client: outbound::Client) -> Result<HttpGateway, SmsError> {
+        client.check_url(url)?;
+        Ok(HttpGateway { client, url: url.to_owned() })
     }
 }
 
 impl SmsGateway for HttpGateway {
     async fn send(&self, message: &SmsMessage) -> Result<(), SmsError> {
-        let body = serde_json::to_string(message).map_err(|e| SmsError::Io(e.to_string()))?;
-        let status = tokio::time::timeout(self.timeout, self.post(&body))
-            .await
-            .map_err(|_| SmsError::Io("timed out".into()))??;
-        if (200..300).contains(&status) { Ok(()) } else { Err(SmsError::Status(status)) }
+        let body = serde_json::to_vec(message).map_err(|e| SmsError::Encode(e.to_string()))?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        let answer = self.client.post(&self.url, headers, body.into()).await?;
+        if answer.status.is_success() { Ok(()) } else { Err(SmsError::Status(answer.status.as_u16())) }
     }
 }
 
@@ -158,7 +127,7 @@ impl<G: SmsGateway> SmsOutbox<G> {
     fn message(&self, record: &RecordedEvent) -> Option<Result<(SmsMessage, String), String>> {
         let event = record.event().ok()?;
         let Some(CertificateEvent::Activated(e)) = event.certificates() else { return None };
-        Some(match secrets::open(self.keys.as_ref(), &e.code, &e.cvc) {
+        Some(match secrets::open_cvc(self.keys.as_ref(), &e.code, &e.cvc) {
             Ok(cvc) => Ok((
                 SmsMessage {
                     message_id: record.event_id,

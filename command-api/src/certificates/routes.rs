@@ -181,7 +181,7 @@ pub async fn activate(
     let meta = meta(&who, &headers, request_id)?;
     let keys = state.cvc_keys()?;
     let cvc = Cvc::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
-    let cvc = secrets::seal(keys, &code, &cvc).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let cvc = secrets::seal_cvc(keys, &code, &cvc).map_err(|e| ApiError::Internal(e.to_string()))?;
     let command = Command::Activate(Box::new(Activate {
         code,
         order_id: body.order_id,
@@ -219,7 +219,8 @@ pub async fn authorize(
         && let Some(sealed) = &certificate.cvc
         && (!certificate.open.contains_key(&body.operation_id) || !Cvc::well_formed(&body.cvc))
     {
-        let stored = secrets::open(state.cvc_keys()?, &code, sealed).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let stored =
+            secrets::open_cvc(state.cvc_keys()?, &code, sealed).map_err(|e| ApiError::Internal(e.to_string()))?;
         if !stored.matches(&Cvc::presented(&body.cvc)) {
             let refuse = Command::RefuseCvc { code, operation_id: body.operation_id };
             submit(&state, refuse, meta).await?;

@@ -240,7 +240,7 @@ impl Handler for Sales {
         let mut refused = Vec::new();
         for line in lines {
             let cvc = Cvc::generate().map_err(|e| HandleError::Retry(e.to_string()))?;
-            let cvc = secrets::seal(self.keys.as_ref(), &line.certificate_code, &cvc)
+            let cvc = secrets::seal_cvc(self.keys.as_ref(), &line.certificate_code, &cvc)
                 .map_err(|e| HandleError::Retry(e.to_string()))?;
             let activate = Activate {
                 code: line.certificate_code.clone(),

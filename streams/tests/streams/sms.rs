@@ -45,6 +45,12 @@ async fn gateway(fail: u32) -> (Gateway, String) {
     (g, url)
 }
 
+/// The client of the loopback gateway: plain HTTP allowed, as `ledger up` allows it for the SMS
+/// simulator.
+fn plain() -> outbound::Client {
+    outbound::Client::new(outbound::ClientConfig { allow_http: true, ..Default::default() }).unwrap()
+}
+
 const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 #[tokio::test]
@@ -72,7 +78,7 @@ async fn an_activation_sends_its_cvc_once_retrying_and_dead_letters_what_never_g
             phone: None,
             client_id: None,
             paid: None,
-            cvc: secrets::seal(keys.as_ref(), code, &cvc).unwrap(),
+            cvc: secrets::seal_cvc(keys.as_ref(), code, &cvc).unwrap(),
         };
         ledger.submit(Command::Activate(Box::new(activate)), EventMeta::default()).await.unwrap().unwrap();
         cvcs.push(cvc.reveal().to_owned());
@@ -83,7 +89,7 @@ async fn an_activation_sends_its_cvc_once_retrying_and_dead_letters_what_never_g
     // Two failures, then delivered: each CVC once, to the upload row's phone.
     let (g, url) = gateway(2).await;
     let retry = Retry { attempts: 3, first_backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(20) };
-    let mut outbox = SmsOutbox::new(HttpGateway::new(&url).unwrap(), keys.clone(), None, retry);
+    let mut outbox = SmsOutbox::new(HttpGateway::new(&url, plain()).unwrap(), keys.clone(), None, retry);
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     assert!(outbox.prepare(&mut conn).await.unwrap());
     let progress = outbox.step(&mut conn).await.unwrap();
@@ -102,7 +108,7 @@ async fn an_activation_sends_its_cvc_once_retrying_and_dead_letters_what_never_g
     // A gateway that never takes them: dead letters, without the CVC, and the outbox goes on.
     sqlx::query("UPDATE projections SET checkpoint = 0 WHERE name = 'sms_outbox'").execute(&mut conn).await.unwrap();
     let (g, url) = gateway(u32::MAX).await;
-    let mut outbox = SmsOutbox::new(HttpGateway::new(&url).unwrap(), keys, Some("{code}/{cvc}".into()), retry);
+    let mut outbox = SmsOutbox::new(HttpGateway::new(&url, plain()).unwrap(), keys, Some("{code}/{cvc}".into()), retry);
     assert_eq!(outbox.step(&mut conn).await.unwrap().checkpoint, Some(10));
     assert!(g.received.lock().unwrap().is_empty());
     let letters: Vec<(String, String, i32, String)> =
@@ -132,4 +138,77 @@ async fn an_activation_sends_its_cvc_once_retrying_and_dead_letters_what_never_g
     }
     assert!(!logged.contains("+79990001122"), "phones are masked in logs");
     db.drop_database().await;
+}
+
+/// A TLS gateway on loopback with a certificate of a test CA: the CA pem, the port, and the
+/// requests it read. It answers 200 to each.
+async fn tls_gateway() -> (String, u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &rcgen::Issuer::new(ca, ca_key))
+        .unwrap();
+    #[allow(deprecated)] // ring, as the outbound client (outbound/src/client.rs)
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let record = received.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut tls) = acceptor.accept(tcp).await else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&request).contains("}") {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            record.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
+            let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+            let _ = tls.shutdown().await;
+        }
+    });
+    (ca_cert.pem(), port, received)
+}
+
+#[tokio::test]
+async fn an_https_gateway_receives_when_its_certificate_is_trusted_and_nothing_otherwise() {
+    use streams::sms::{SmsError, SmsGateway};
+    let (ca_pem, port, received) = tls_gateway().await;
+    let url = format!("https://localhost:{port}/sms");
+    let message = SmsMessage { message_id: uuid::Uuid::now_v7(), to: "+79990001122".into(), text: "CVC 123".into() };
+    let untrusted = HttpGateway::new(&url, outbound::Client::new(outbound::ClientConfig::default()).unwrap()).unwrap();
+    let refused = untrusted.send(&message).await.unwrap_err();
+    assert!(matches!(refused, SmsError::Outbound(outbound::OutboundError::UntrustedCertificate { .. })), "{refused:?}");
+    assert!(refused.to_string().contains("not trusted"), "{refused}");
+    assert!(received.lock().unwrap().is_empty(), "nothing reached the gateway");
+    let config = outbound::ClientConfig { extra_root_ca_pem: Some(ca_pem.into_bytes()), ..Default::default() };
+    let trusted = HttpGateway::new(&url, outbound::Client::new(config).unwrap()).unwrap();
+    trusted.send(&message).await.unwrap();
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].starts_with("POST /sms HTTP/1.1\r\n"), "{}", received[0]);
+    assert!(received[0].contains("\"text\":\"CVC 123\""), "{}", received[0]);
+    // The default client refuses a plain http:// gateway at construction.
+    let plain_url = format!("http://localhost:{port}/sms");
+    let error =
+        HttpGateway::new(&plain_url, outbound::Client::new(outbound::ClientConfig::default()).unwrap()).unwrap_err();
+    assert!(matches!(error, SmsError::Outbound(outbound::OutboundError::PlainHttpRefused { .. })), "{error:?}");
 }
