@@ -3,16 +3,19 @@
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ledger_store::keys::{Principal, Scope, bearer};
+use ledger_core::permission::Need;
+use ledger_store::keys::{Principal, bearer};
 use ledger_store::{Committed, EventMeta};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::{ApiState, RequestId};
 
-pub(crate) async fn require(state: &ApiState, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
+/// The caller, if its key grants `need`. Every refusal of a key (401, and the 403 naming the
+/// missing permission) of every handler passes here: the one place to record them.
+pub(crate) async fn require(state: &ApiState, headers: &HeaderMap, need: Need<'_>) -> Result<Principal, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    Ok(state.inner.keys.require(bearer(authorization), scope).await?)
+    Ok(state.inner.keys.require(bearer(authorization), &need).await?)
 }
 
 /// Event metadata: the authenticated channel and key, plus optional correlation headers.

@@ -2,6 +2,7 @@
 //! holds, reversals, batches and the ordered log. Writes go to the single writer; account reads
 //! come from its committed view, so they are strongly consistent.
 
+pub mod admin;
 mod body;
 pub mod certificates;
 pub mod error;
@@ -109,6 +110,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(ledger::router())
         .merge(certificates::router())
         .merge(payouts::router())
+        .merge(admin::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

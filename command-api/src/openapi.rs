@@ -35,6 +35,7 @@ impl ApiDoc {
         doc.merge(crate::ledger::Doc::openapi());
         doc.merge(crate::certificates::Doc::openapi());
         doc.merge(crate::payouts::Doc::openapi());
+        doc.merge(crate::admin::Doc::openapi());
         BearerKey.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
         doc
@@ -65,6 +66,10 @@ impl Modify for ProblemResponses {
             if let Some(op) = item.post.as_mut() {
                 shape(op, true);
                 link(op);
+            }
+            // Writes that record no event (the admin endpoints): no event headers, no writer.
+            for op in [item.put.as_mut(), item.delete.as_mut()].into_iter().flatten() {
+                shape(op, false);
             }
         }
     }
@@ -118,10 +123,10 @@ fn shape(op: &mut Operation, write: bool) {
     }
     if secured {
         add("401", "unauthorized: no key, or a key that is unknown or revoked");
-        add("403", "forbidden: the key lacks the scope");
+        add("403", "forbidden: the key lacks the permission the detail names");
     }
     if in_path {
-        add("404", "account_not_found, transfer_not_found or not_found");
+        add("404", "account_not_found, transfer_not_found, key_not_found or not_found");
     }
     if write {
         add("413", "payload_too_large");

@@ -41,6 +41,9 @@ enum Cmd {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage roles: named sets of permissions that keys hold.
+    #[command(subcommand)]
+    Roles(RolesCmd),
     /// Read-model projections: status, rebuild, or run them without the HTTP API.
     #[command(subcommand)]
     Projections(ProjectionsCmd),
@@ -78,14 +81,30 @@ enum KeysCmd {
     Create {
         #[arg(long)]
         channel: String,
-        /// Comma-separated: accounts:write, transfers:write, read, certificates:upload,
-        /// certificates:activate, certificates:redeem, certificates:admin, payouts:request,
-        /// payouts:gate.
+        /// The key's own permissions, comma-separated: `resource:action[:scope]` with `*` for a
+        /// whole segment (`accounts:write`, `*:read`, `payouts:request:client-7`, `*` for
+        /// everything; the old `read` is `*:read`).
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
+        /// Roles the key holds, comma-separated (`ledger roles set` first).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
     },
-    /// Revoke a key by its id (running servers stop accepting it within 30 seconds).
+    /// Revoke a key by its id (running servers stop accepting it within a second).
     Revoke { id: uuid::Uuid },
+}
+
+#[derive(Subcommand)]
+enum RolesCmd {
+    /// Create or replace a role; its keys have the new permissions within a second.
+    Set {
+        name: String,
+        /// Comma-separated permissions, as `keys create --scopes` takes them.
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
+    },
+    /// List the roles and their permissions.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -195,11 +214,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
-        Cmd::Keys(KeysCmd::Create { channel, scopes }) => {
+        Cmd::Keys(KeysCmd::Create { channel, scopes, roles }) => {
             let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
-            let (id, key) = ledger_store::keys::create_key(&pool, &channel, &scopes).await?;
-            println!("key {id} for channel {channel} with scopes {}", scopes.join(","));
+            let (id, key) = ledger_store::keys::create_key_with_roles(&pool, &channel, &roles, &scopes).await?;
+            println!(
+                "key {id} for channel {channel} with permissions {} and roles {}",
+                scopes.join(","),
+                roles.join(",")
+            );
             println!("{key}");
+        }
+        Cmd::Roles(RolesCmd::Set { name, permissions }) => {
+            let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
+            let created = ledger_store::roles::set_role(&pool, &name, &permissions).await?;
+            println!(
+                "role {name} {} with permissions {}",
+                if created { "created" } else { "replaced" },
+                permissions.join(",")
+            );
+        }
+        Cmd::Roles(RolesCmd::List) => {
+            let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
+            for role in ledger_store::roles::list_roles(&pool).await? {
+                println!("{}\t{}", role.name, role.permissions.join(","));
+            }
         }
         Cmd::Keys(KeysCmd::Revoke { id }) => {
             let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
