@@ -286,7 +286,7 @@ pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
 }
 
 /// A key as it is listed: never the key or its hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyInfo {
     pub id: Uuid,
     pub channel: String,
@@ -302,21 +302,11 @@ pub const MAX_LISTED_KEYS: i64 = 1000;
 
 /// Every key, oldest first (at most `MAX_LISTED_KEYS`).
 pub async fn list_keys(pool: &PgPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, Vec<String>, Vec<String>, OffsetDateTime, Option<OffsetDateTime>)> = sqlx::query_as(
-        "SELECT id, channel, roles, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at, id LIMIT $1",
+    sqlx::query_as(
+        "SELECT id, channel, roles, scopes AS permissions, created_at, revoked_at FROM api_keys \
+         ORDER BY created_at, id LIMIT $1",
     )
     .bind(MAX_LISTED_KEYS)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, channel, roles, permissions, created_at, revoked_at)| KeyInfo {
-            id,
-            channel,
-            roles,
-            permissions,
-            created_at,
-            revoked_at,
-        })
-        .collect())
+    .await
 }

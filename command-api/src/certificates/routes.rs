@@ -25,8 +25,6 @@ use crate::error::{ApiError, Problem};
 use crate::handler::{created, json, meta, require};
 use crate::{ApiState, RequestId};
 
-/// The scopes of the certificates' channels (declared by the domain).
-
 /// The certificate as committed, and its account's balances from the same commit.
 fn answer(state: &ApiState, status: StatusCode, c: &Committed) -> Result<Response, ApiError> {
     let Some(Entity::Row(row)) = &c.entity else {
