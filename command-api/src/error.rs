@@ -28,8 +28,9 @@ pub enum ApiError {
     InvalidQuery(String),
     #[error("a valid API key is required: Authorization: Bearer <key>")]
     Unauthorized,
-    #[error("this key lacks the scope {0}")]
-    Forbidden(&'static str),
+    /// The permission the key lacks, e.g. `payouts:request:client-6`.
+    #[error("this key lacks the permission {0}")]
+    Forbidden(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("this path does not take that method (see the Allow header)")]
@@ -67,6 +68,7 @@ impl ApiError {
             ApiError::Forbidden(_) => api_common::FORBIDDEN,
             ApiError::NotFound("account") => c(StatusCode::NOT_FOUND, "account_not_found", "Account not found"),
             ApiError::NotFound("transfer") => c(StatusCode::NOT_FOUND, "transfer_not_found", "Transfer not found"),
+            ApiError::NotFound("key") => c(StatusCode::NOT_FOUND, "key_not_found", "No active key with this id"),
             ApiError::NotFound("payout request") => {
                 c(StatusCode::NOT_FOUND, "payout_request_not_found", "Payout request not found")
             }
@@ -114,7 +116,7 @@ impl From<ledger_store::keys::KeyError> for ApiError {
         use ledger_store::keys::KeyError;
         match e {
             KeyError::Unauthorized => ApiError::Unauthorized,
-            KeyError::Forbidden(scope) => ApiError::Forbidden(scope.as_str()),
+            KeyError::Forbidden(permission) => ApiError::Forbidden(permission),
             KeyError::Database(e) => ApiError::Internal(e.to_string()),
         }
     }

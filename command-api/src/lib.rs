@@ -2,6 +2,7 @@
 //! holds, reversals, batches and the ordered log. Writes go to the single writer; account reads
 //! come from its committed view, so they are strongly consistent.
 
+pub mod admin;
 pub mod audit;
 mod body;
 pub mod certificates;
@@ -136,6 +137,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(certificates::router())
         .merge(payouts::router())
         .merge(audit::router())
+        .merge(admin::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

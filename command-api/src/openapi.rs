@@ -36,6 +36,7 @@ impl ApiDoc {
         doc.merge(crate::certificates::Doc::openapi());
         doc.merge(crate::payouts::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
+        doc.merge(crate::admin::Doc::openapi());
         BearerKey.modify(&mut doc);
         TextRules.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
@@ -163,20 +164,28 @@ impl Modify for TextRules {
         }
     }
 }
+/// Where the endpoints that record no event live.
+const ADMIN_PATHS: &str = "/v1/admin/";
 
 /// What an operation can answer because of its shape, whatever its command.
 struct ProblemResponses;
 
 impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // The admin endpoints write keys and roles, not events: no event headers, no writer
+            // (they declare their own 400 and 413).
+            let records_events = !path.starts_with(ADMIN_PATHS);
             if let Some(op) = item.get.as_mut() {
                 shape(op, false);
                 link(op);
             }
             if let Some(op) = item.post.as_mut() {
-                shape(op, true);
+                shape(op, records_events);
                 link(op);
+            }
+            for op in [item.put.as_mut(), item.delete.as_mut()].into_iter().flatten() {
+                shape(op, false);
             }
         }
     }
@@ -245,10 +254,10 @@ fn shape(op: &mut Operation, write: bool) {
     }
     if secured {
         add("401", "unauthorized: no key, or a key that is unknown or revoked");
-        add("403", "forbidden: the key lacks the scope");
+        add("403", "forbidden: the key lacks the permission the detail names");
     }
     if in_path {
-        add("404", "account_not_found, transfer_not_found or not_found");
+        add("404", "account_not_found, transfer_not_found, key_not_found or not_found");
     }
     if write {
         add("413", "payload_too_large");

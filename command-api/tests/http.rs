@@ -517,16 +517,26 @@ fn every_operation_lists_its_errors_as_problem_documents() {
             for status in ["401", "403", "500"] {
                 assert!(listed.contains(&status), "{method} {path} lists {status}: {listed:?}");
             }
-            if method == "post" {
-                for status in ["400", "413", "503"] {
-                    assert!(listed.contains(&status), "{method} {path} lists {status}: {listed:?}");
+            // Every write lists a bad body and a large one; those that record events the writer too.
+            let writer = if path.starts_with("/v1/admin/") { &[][..] } else { &["503"][..] };
+            if method == "post" || method == "put" {
+                for status in ["400", "413"].iter().chain(writer) {
+                    assert!(listed.contains(status), "{method} {path} lists {status}: {listed:?}");
                 }
+            }
+            if path.starts_with("/v1/admin/") {
+                assert!(op["parameters"].as_array().is_none_or(|p| p.iter().all(|p| p["in"] != "header")), "{path}");
             }
             if path.contains('{') {
                 assert!(listed.contains(&"404"), "{method} {path} lists 404");
             }
             for (status, response) in responses {
                 assert!(response["headers"]["x-request-id"].is_object(), "{method} {path} {status}");
+                // A revocation answers 204 with no body.
+                if status == "204" {
+                    assert!(response.get("content").is_none(), "{method} {path} {status}");
+                    continue;
+                }
                 let content: Vec<&str> = response["content"].as_object().unwrap().keys().map(String::as_str).collect();
                 let expected = if status.starts_with('2') { "application/json" } else { "application/problem+json" };
                 // The audit trail is also served as CSV, the form auditors load.
@@ -538,7 +548,10 @@ fn every_operation_lists_its_errors_as_problem_documents() {
             }
         }
     }
-    assert_eq!(operations, 24, "the ledger's 11, the certificates' 9, the payouts' 3 and the audit log's 1");
+    assert_eq!(
+        operations, 29,
+        "the ledger's 11, the certificates' 9, the payouts' 3, the admin's 5 and the audit log's 1"
+    );
     let batch = &doc["components"]["schemas"]["BatchRequest"]["properties"]["transfers"];
     assert_eq!((batch["minItems"].as_u64(), batch["maxItems"].as_u64()), (Some(1), Some(8190)));
     let transfer = &doc["components"]["schemas"]["TransferRequest"]["oneOf"];
@@ -704,5 +717,91 @@ async fn the_server_keeps_to_the_documented_shapes() {
         let expected = if ok { StatusCode::CREATED } else { StatusCode::BAD_REQUEST };
         assert_eq!(status, expected, "{name}: {value:?}");
     }
+    app.stop().await.drop_database().await;
+}
+
+#[tokio::test]
+async fn keys_and_roles_are_managed_over_http_with_keys_write() {
+    let app = spawn_app().await;
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let (_, admin) = create_key(&pool, "ops", &["keys:write".to_owned()]).await.unwrap();
+    let send = |method: &'static str, path: String, key: String, body: Option<Value>| {
+        let app = &app;
+        async move { app.send(method, &path, Some(&key), body.map(|b| b.to_string()).as_deref()).await }
+    };
+    // Without keys:write: 403 naming the permission.
+    let (status, body) = send("GET", "/v1/admin/keys".into(), app.key.clone(), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("keys:write"), "{body}");
+    // A role, then a key holding it and a permission of its own.
+    let (status, role) =
+        send("PUT", "/v1/admin/roles/auditor".into(), admin.clone(), Some(json!({"permissions": ["accounts:read"]})))
+            .await;
+    assert_eq!((status, role["name"].as_str()), (StatusCode::CREATED, Some("auditor")), "{role}");
+    let (status, body) =
+        send("PUT", "/v1/admin/roles/auditor".into(), admin.clone(), Some(json!({"permissions": ["orders:fly"]})))
+            .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_permission")));
+    let (status, created) = send(
+        "POST",
+        "/v1/admin/keys".into(),
+        admin.clone(),
+        Some(json!({"channel": "desk", "roles": ["auditor"], "permissions": ["transfers:read"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (id, key) = (created["id"].as_str().unwrap().to_owned(), created["key"].as_str().unwrap().to_owned());
+    let account = app.open("cash", "asset", false).await;
+    let account_path = format!("/v1/accounts/{}", account["id"].as_str().unwrap());
+    assert_eq!(send("GET", account_path.clone(), key.clone(), None).await.0, StatusCode::OK, "the role's permission");
+    let open = json!({"code": "other", "currency": "EUR", "kind": "asset"});
+    let (status, body) = send("POST", "/v1/accounts".into(), key.clone(), Some(open)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["detail"].as_str(), Some("this key lacks the permission accounts:write"));
+    for (body, code) in [
+        (json!({"channel": "desk", "permissions": ["accounts:fly"]}), "unknown_permission"),
+        (json!({"channel": "desk", "permissions": ["no such"]}), "invalid_permission"),
+        (json!({"channel": "desk", "roles": ["nobody"]}), "unknown_role"),
+        (json!({"channel": "no such"}), "invalid_channel"),
+    ] {
+        let (status, answer) = send("POST", "/v1/admin/keys".into(), admin.clone(), Some(body.clone())).await;
+        assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{body}");
+    }
+    let (status, body) =
+        send("POST", "/v1/admin/keys".into(), admin.clone(), Some(json!({"channel": "x", "k": 1}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+    // Listed without the key or its hash.
+    let (status, list) = send("GET", "/v1/admin/keys".into(), admin.clone(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = list["keys"].as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(listed["roles"], json!(["auditor"]));
+    assert_eq!(listed["permissions"], json!(["transfers:read"]));
+    assert!(listed["revoked"].is_null() && listed["created"].is_string(), "{listed}");
+    assert!(!list.to_string().contains(&key), "the key is never listed");
+    // The role changes: its keys have the new permissions at once.
+    let (status, _) =
+        send("PUT", "/v1/admin/roles/auditor".into(), admin.clone(), Some(json!({"permissions": ["events:read"]})))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut attempts = 0;
+    while send("GET", account_path.clone(), key.clone(), None).await.0 != StatusCode::FORBIDDEN {
+        attempts += 1;
+        assert!(attempts < 50, "the role change is seen within a second");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Revoked: refused at once; revoking again is 404.
+    let (status, _) = send("DELETE", format!("/v1/admin/keys/{id}"), admin.clone(), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut attempts = 0;
+    while send("GET", "/v1/events".into(), key.clone(), None).await.0 != StatusCode::UNAUTHORIZED {
+        attempts += 1;
+        assert!(attempts < 50, "the revocation is seen within a second");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, body) = send("DELETE", format!("/v1/admin/keys/{id}"), admin.clone(), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("key_not_found")));
+    let (status, roles) = send("GET", "/v1/admin/roles".into(), admin.clone(), None).await;
+    assert_eq!((status, &roles["roles"][0]["permissions"]), (StatusCode::OK, &json!(["events:read"])));
+    pool.close().await;
     app.stop().await.drop_database().await;
 }

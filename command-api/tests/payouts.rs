@@ -70,6 +70,7 @@ async fn a_request_becomes_one_payout_per_positive_payout_account_and_is_sent() 
         ("ledger", &["accounts:write", "transfers:write", "read"][..]),
         ("client", &["payouts:request"][..]),
         ("gate", &["payouts:gate"][..]),
+        ("c1-office", &["payouts:request:c1"][..]),
     ] {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         keys.insert(channel, create_key(&pool, channel, &scopes).await.unwrap().1);
@@ -99,6 +100,14 @@ async fn a_request_becomes_one_payout_per_positive_payout_account_and_is_sent() 
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app.post("gate", "/v1/payouts/requests", json!({"id": Uuid::new_v4(), "client_id": "c1"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // A key scoped to one client submits that client's requests only, and the 403 names the
+    // permission it lacks.
+    let (status, body) = app.post("c1-office", "/v1/payouts/requests", json!({"id": id, "client_id": "c1"})).await;
+    assert_eq!((status, &body), (StatusCode::ACCEPTED, &accepted));
+    let (status, body) =
+        app.post("c1-office", "/v1/payouts/requests", json!({"id": Uuid::new_v4(), "client_id": "c2"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    assert_eq!(body["detail"].as_str(), Some("this key lacks the permission payouts:request:c2"));
     let path = format!("/v1/payouts/requests/{id}");
     let (status, view) = app.send("ledger", "GET", &path, None).await;
     assert_eq!(

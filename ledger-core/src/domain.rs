@@ -386,10 +386,10 @@ macro_rules! domains {
             [$(<crate::$module::Event as DomainEvent>::TYPES,)+].into_iter().flatten().copied()
         }
 
-        /// Every API-key scope a domain declares (its channels' permissions), e.g.
-        /// `transfers:write`, `certificates:redeem`; `read` is every domain's.
-        pub fn scopes() -> impl Iterator<Item = &'static str> {
-            [READ_SCOPE].into_iter().chain([$(crate::$module::SCOPES,)+].into_iter().flatten().copied())
+        /// Every permission a domain declares (`resource:action`), e.g. `transfers:write`,
+        /// `certificates:redeem`, `accounts:read`.
+        pub fn scopes() -> impl Iterator<Item = crate::permission::Need<'static>> {
+            [$(crate::$module::SCOPES,)+].into_iter().flatten().copied()
         }
 
         /// Every event type of every domain at every version it was ever written with.
@@ -430,9 +430,6 @@ pub fn current_version(event_type: &str) -> Option<i16> {
 }
 
 // The registered domains: one line each.
-/// The scope of every read: the query API, balances, the log.
-pub const READ_SCOPE: &str = "read";
-
 domains! {
     Ledger: ledger,
     Certificates: certificates,
@@ -460,20 +457,24 @@ mod tests {
 
     #[test]
     fn every_domain_declares_its_scopes_once() {
-        let all: Vec<&str> = scopes().collect();
+        let all: Vec<String> = scopes().map(|s| s.to_string()).collect();
         assert_eq!(
             all,
             [
-                "read",
                 "accounts:write",
                 "transfers:write",
+                "accounts:read",
+                "transfers:read",
+                "events:read",
+                "projections:read",
                 "certificates:upload",
                 "certificates:activate",
                 "certificates:redeem",
                 "certificates:admin",
+                "certificates:read",
                 "payouts:request",
                 "payouts:gate",
-                "audit:read"
+                "payouts:read"
             ]
         );
     }

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payouts;
+pub mod permission;
 pub mod postings;
 pub mod schema;
 pub mod text;

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod record;
+pub mod roles;
 pub(crate) mod rows;
 pub mod sql;
 pub mod tail;

@@ -417,24 +417,131 @@ async fn stored_transfers_are_found_through_the_id_filter_and_new_ids_are_not_lo
 }
 
 #[tokio::test]
-async fn api_keys_are_hashed_scoped_and_revocable() {
-    use ledger_store::keys::{KeyError, KeyStore, Scope, bearer, create_key, revoke_key};
+async fn api_keys_are_hashed_permitted_and_revocable() {
+    use ledger_core::ledger::scope::{ACCOUNTS_READ, TRANSFERS_WRITE};
+    use ledger_core::payouts::scope::REQUEST;
+    use ledger_store::keys::{CreateKeyError, KeyError, KeyStore, bearer, create_key, revoke_key};
     let db = fresh_database().await;
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let (id, key) = create_key(&pool, "pos", &["read".to_owned()]).await.unwrap();
+    let (id, key) =
+        create_key(&pool, "pos", &["read".to_owned(), "payouts:request:client-5".to_owned()]).await.unwrap();
     let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys").fetch_one(&pool).await.unwrap();
     assert_ne!(stored, key.as_bytes(), "only a hash is stored");
-    let keys = KeyStore::with_ttl(pool.clone(), Duration::ZERO);
+    let keys = KeyStore::new(pool.clone());
     let header = format!("Bearer {key}");
-    let who = keys.require(bearer(Some(&header)), Scope::Read).await.unwrap();
+    let who = keys.require(bearer(Some(&header)), &ACCOUNTS_READ).await.unwrap();
     assert_eq!((who.key_id, who.channel.as_str()), (id, "pos"));
-    assert!(matches!(keys.require(bearer(Some(&header)), Scope::TransfersWrite).await, Err(KeyError::Forbidden(_))));
-    assert!(matches!(keys.require(bearer(Some("Bearer nope")), Scope::Read).await, Err(KeyError::Unauthorized)));
-    assert!(matches!(keys.require(bearer(None), Scope::Read).await, Err(KeyError::Unauthorized)));
-    assert!(create_key(&pool, "pos", &["admin".to_owned()]).await.is_err(), "unknown scopes are refused");
+    assert!(who.require(&REQUEST.of("client-5")).is_ok());
+    assert!(who.require_some_scope(&REQUEST).is_ok());
+    match keys.require(bearer(Some(&header)), &REQUEST.of("client-6")).await {
+        Err(KeyError::Forbidden(p)) => assert_eq!(p, "payouts:request:client-6", "the refusal names the permission"),
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    assert!(matches!(keys.require(bearer(Some(&header)), &TRANSFERS_WRITE).await, Err(KeyError::Forbidden(_))));
+    assert!(matches!(keys.require(bearer(Some("Bearer nope")), &ACCOUNTS_READ).await, Err(KeyError::Unauthorized)));
+    assert!(matches!(keys.require(bearer(None), &ACCOUNTS_READ).await, Err(KeyError::Unauthorized)));
+    for unknown in ["admin", "accounts:redeem", "orders:*"] {
+        assert!(
+            matches!(create_key(&pool, "pos", &[unknown.to_owned()]).await, Err(CreateKeyError::Permission(_))),
+            "{unknown} is refused"
+        );
+    }
+    assert!(create_key(&pool, "admin", &["*".to_owned()]).await.is_ok(), "every pattern, * included");
     assert!(revoke_key(&pool, id).await.unwrap());
     assert!(!revoke_key(&pool, id).await.unwrap(), "revoking twice is a no-op");
-    assert!(matches!(keys.require(bearer(Some(&header)), Scope::Read).await, Err(KeyError::Unauthorized)));
+    within_a_second(|| async { matches!(keys.authenticate(bearer(Some(&header))).await, Err(KeyError::Unauthorized)) })
+        .await;
+    pool.close().await;
+    db.drop_database().await;
+}
+
+/// Waits up to a second for `f` to hold.
+async fn within_a_second<F: std::future::Future<Output = bool>>(mut f: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !f().await {
+        assert!(std::time::Instant::now() < deadline, "not within a second");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (up to 5 s) for a key store's listening connection.
+async fn listening(keys: &ledger_store::keys::KeyStore) {
+    for _ in 0..250 {
+        if keys.listening() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the key store does not listen");
+}
+
+#[tokio::test]
+async fn a_role_change_applies_to_its_keys_in_another_key_store_within_a_second() {
+    use ledger_core::ledger::scope::{ACCOUNTS_READ, TRANSFERS_WRITE};
+    use ledger_store::keys::{KeyStore, bearer, create_key_with_roles};
+    use ledger_store::roles::{list_roles, set_role};
+    let db = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    // The API of another process: its own pool and key store.
+    let other = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let keys = KeyStore::new(other.clone());
+    listening(&keys).await;
+    assert!(set_role(&pool, "clerk", &["accounts:read".to_owned()]).await.unwrap(), "a new role");
+    assert!(set_role(&pool, "clerk", &["nothing:read".to_owned()]).await.is_err(), "unknown permissions are refused");
+    assert!(set_role(&pool, "Clerk!", &[]).await.is_err(), "role names are checked");
+    let (_, key) =
+        create_key_with_roles(&pool, "desk", &["clerk".to_owned()], &["events:read".to_owned()]).await.unwrap();
+    assert!(create_key_with_roles(&pool, "desk", &["nobody".to_owned()], &[]).await.is_err(), "unknown roles");
+    let header = format!("Bearer {key}");
+    let key = bearer(Some(&header));
+    let who = keys.require(key, &ACCOUNTS_READ).await.unwrap();
+    assert_eq!(who.roles, ["clerk"]);
+    assert!(keys.require(key, &TRANSFERS_WRITE).await.is_err());
+    // Changed behind the store's back (no notification): the cached key still grants the old.
+    sqlx::query("UPDATE roles SET permissions = '{}'").execute(&pool).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(keys.require(key, &ACCOUNTS_READ).await.is_ok(), "the store answers from its cache");
+    assert!(!set_role(&pool, "clerk", &["transfers:write".to_owned()]).await.unwrap(), "replaced");
+    within_a_second(|| async { keys.require(key, &TRANSFERS_WRITE).await.is_ok() }).await;
+    assert!(keys.require(key, &ACCOUNTS_READ).await.is_err(), "the role no longer grants what it granted");
+    assert!(keys.require(key, &ledger_core::ledger::scope::EVENTS_READ).await.is_ok(), "the key's own stay");
+    let roles = list_roles(&pool).await.unwrap();
+    assert_eq!((roles.len(), roles[0].permissions.as_slice()), (1, &["transfers:write".to_owned()][..]));
+    drop(keys);
+    other.close().await;
+    pool.close().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_key_is_revoked_within_a_second_even_when_the_listening_connection_was_lost() {
+    use ledger_core::ledger::scope::ACCOUNTS_READ;
+    use ledger_store::keys::{KeyStore, bearer, create_key, revoke_key};
+    let db = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let other = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let keys = KeyStore::new(other.clone());
+    listening(&keys).await;
+    let (first, first_key) = create_key(&pool, "pos", &["read".to_owned()]).await.unwrap();
+    let (second, second_key) = create_key(&pool, "pos", &["read".to_owned()]).await.unwrap();
+    let (first_header, second_header) = (format!("Bearer {first_key}"), format!("Bearer {second_key}"));
+    assert!(keys.require(bearer(Some(&first_header)), &ACCOUNTS_READ).await.is_ok());
+    assert!(keys.require(bearer(Some(&second_header)), &ACCOUNTS_READ).await.is_ok());
+    assert!(revoke_key(&pool, first).await.unwrap());
+    within_a_second(|| async { keys.require(bearer(Some(&first_header)), &ACCOUNTS_READ).await.is_err() }).await;
+    // The listening connection is cut, and the key revoked at once (the notification is lost).
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cut, [true], "one listening connection");
+    assert!(revoke_key(&pool, second).await.unwrap());
+    within_a_second(|| async { keys.require(bearer(Some(&second_header)), &ACCOUNTS_READ).await.is_err() }).await;
+    listening(&keys).await;
+    drop(keys);
+    other.close().await;
     pool.close().await;
     db.drop_database().await;
 }

@@ -42,6 +42,9 @@ enum Cmd {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage roles: named sets of permissions that keys hold.
+    #[command(subcommand)]
+    Roles(RolesCmd),
     /// Read-model projections: status, rebuild, or run them without the HTTP API.
     #[command(subcommand)]
     Projections(ProjectionsCmd),
@@ -79,14 +82,30 @@ enum KeysCmd {
     Create {
         #[arg(long)]
         channel: String,
-        /// Comma-separated: accounts:write, transfers:write, read, certificates:upload,
-        /// certificates:activate, certificates:redeem, certificates:admin, payouts:request,
-        /// payouts:gate.
+        /// The key's own permissions, comma-separated: `resource:action[:scope]` with `*` for a
+        /// whole segment (`accounts:write`, `*:read`, `payouts:request:client-7`, `*` for
+        /// everything; the old `read` is `*:read`).
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
+        /// Roles the key holds, comma-separated (`ledger roles set` first).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
     },
-    /// Revoke a key by its id (running servers stop accepting it within 30 seconds).
+    /// Revoke a key by its id (running servers stop accepting it within a second).
     Revoke { id: uuid::Uuid },
+}
+
+#[derive(Subcommand)]
+enum RolesCmd {
+    /// Create or replace a role; its keys have the new permissions within a second.
+    Set {
+        name: String,
+        /// Comma-separated permissions, as `keys create --scopes` takes them.
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
+    },
+    /// List the roles and their permissions.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -110,6 +129,29 @@ enum ProjectionsCmd {
     /// Run the named projections (none: every one) until Ctrl-C or SIGTERM (`ledger up` also
     /// runs them); several processes may each run some.
     Run { names: Vec<String> },
+}
+
+/// Asks the running engine to audit an action of the command line (it cannot reach the writer
+/// of a running `ledger up`): recorded within a second by `ledger up`, or at its next start.
+async fn audit_cli(
+    pool: &sqlx::PgPool,
+    action: &str,
+    level: ledger_core::audit::Level,
+    subject: String,
+    after: serde_json::Value,
+) -> anyhow::Result<()> {
+    let entry = ledger_core::audit::Entry {
+        id: uuid::Uuid::new_v4(),
+        level,
+        action: action.into(),
+        subject,
+        before: None,
+        after: Some(after),
+        reason: None,
+    };
+    let meta = ledger_store::EventMeta { channel: Some("cli".into()), ..ledger_store::EventMeta::default() };
+    let mut conn = pool.acquire().await.context("connecting to the database")?;
+    ledger_store::audit::request(&mut conn, &entry, &meta).await.context("recording the audit request")
 }
 
 #[global_allocator]
@@ -196,11 +238,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
-        Cmd::Keys(KeysCmd::Create { channel, scopes }) => {
+        Cmd::Keys(KeysCmd::Create { channel, scopes, roles }) => {
             let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
-            let (id, key) = ledger_store::keys::create_key(&pool, &channel, &scopes).await?;
-            println!("key {id} for channel {channel} with scopes {}", scopes.join(","));
+            let (id, key) = ledger_store::keys::create_key_with_roles(&pool, &channel, &roles, &scopes).await?;
+            let after = serde_json::json!({"channel": channel, "roles": roles, "permissions": scopes});
+            audit_cli(&pool, "keys.create", ledger_core::audit::Level::Info, id.to_string(), after).await?;
+            println!(
+                "key {id} for channel {channel} with permissions {} and roles {}",
+                scopes.join(","),
+                roles.join(",")
+            );
             println!("{key}");
+        }
+        Cmd::Roles(RolesCmd::Set { name, permissions }) => {
+            let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
+            let created = ledger_store::roles::set_role(&pool, &name, &permissions).await?;
+            let after = serde_json::json!({"permissions": permissions});
+            audit_cli(&pool, "roles.set", ledger_core::audit::Level::Info, name.clone(), after).await?;
+            println!(
+                "role {name} {} with permissions {}",
+                if created { "created" } else { "replaced" },
+                permissions.join(",")
+            );
+        }
+        Cmd::Roles(RolesCmd::List) => {
+            let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
+            for role in ledger_store::roles::list_roles(&pool).await? {
+                println!("{}\t{}", role.name, role.permissions.join(","));
+            }
         }
         Cmd::Keys(KeysCmd::Revoke { id }) => {
             let pool = sqlx::PgPool::connect(&url).await.context("connecting to the database")?;
@@ -208,6 +273,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("no active key {id}");
                 return Ok(ExitCode::FAILURE);
             }
+            let after = serde_json::json!({"revoked": true});
+            audit_cli(&pool, "keys.revoke", ledger_core::audit::Level::Warning, id.to_string(), after).await?;
             println!("key {id} revoked");
         }
         Cmd::Projections(cmd) => {

@@ -161,9 +161,35 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     assert!(key.starts_with("ldg_") && !key.contains(' '), "the key alone on the last line: {stdout}");
     let refused = ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "admin"]);
     assert!(!refused.status.success(), "unknown scopes are refused");
+    let set = ledger(&db, &["roles", "set", "clerk", "--permissions", "events:read,accounts:read"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let listed = String::from_utf8(ledger(&db, &["roles", "list"]).stdout).unwrap();
+    assert_eq!(listed, "clerk\tevents:read,accounts:read\n");
+    let clerk = ledger(&db, &["keys", "create", "--channel", "desk", "--roles", "clerk"]);
+    let clerk = String::from_utf8(clerk.stdout).unwrap();
+    let clerk_id = clerk.split(' ').nth(1).unwrap().to_owned();
+    let clerk = clerk.lines().last().unwrap().to_owned();
+    assert!(ledger(&db, &["keys", "create", "--channel", "ops", "--scopes", "*"]).status.success(), "* for an admin");
 
     let (mut up, log, addr, before) = ledger_up(&db, &[]);
     assert!(before.iter().any(|l| l.contains("Kafka publisher off: KAFKA_BROKERS is not set")), "{before:?}");
+    // Another process changes the role, then revokes the key: the server sees each within a second.
+    let within_a_second = |expected: u16| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            let (status, _) = http(&addr, "GET", "/v1/events", &clerk, "");
+            if status == expected {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "not {expected} within a second: {status}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    within_a_second(200);
+    assert!(ledger(&db, &["roles", "set", "clerk", "--permissions", "accounts:read"]).status.success());
+    within_a_second(403);
+    assert!(ledger(&db, &["keys", "revoke", &clerk_id]).status.success());
+    within_a_second(401);
     let (status, _) = http(&addr, "POST", "/v1/accounts", &key, r#"{"code":"bank","currency":"EUR","kind":"asset"}"#);
     assert_eq!(status, 201);
     let (status, _) = http(

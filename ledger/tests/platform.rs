@@ -49,7 +49,7 @@ fn entry(action: &str, level: Level, subject: &str) -> Entry {
 async fn audit_entries_asked_for_outside_the_writer_are_recorded_and_read_as_json_csv_and_graphql() {
     let db = fresh_database().await;
     let auditor = key(&db, "auditors", "audit:read,read");
-    let other = key(&db, "backoffice", "read");
+    let other = key(&db, "backoffice", "accounts:read");
     let (up, api) = up(&db);
 
     // The command line's way: a row in the transaction of the change it audits.
@@ -60,24 +60,28 @@ async fn audit_entries_asked_for_outside_the_writer_are_recorded_and_read_as_jso
     ledger_store::audit::request(&mut conn, &first, &cli).await.unwrap();
     ledger_store::audit::request(&mut conn, &second, &cli).await.unwrap();
 
+    // The keys the test made from the command line are audited too: four entries in all.
     let deadline = Instant::now() + Duration::from_secs(5);
     let page = loop {
         let (status, _, body) = api.get(&auditor, "/v1/admin/audit", "application/json");
         assert_eq!(status, 200, "{body}");
         let page: Value = serde_json::from_str(&body).unwrap();
-        if page["entries"].as_array().is_some_and(|e| e.len() == 2) || Instant::now() > deadline {
+        if page["entries"].as_array().is_some_and(|e| e.len() == 4) || Instant::now() > deadline {
             break page;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let entries = page["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "{page}");
-    assert_eq!(entries[0]["id"], first.id.to_string());
-    assert_eq!(entries[0]["channel"], "cli");
-    assert_eq!(entries[0]["level"], "info");
-    assert_eq!(entries[0]["before"], json!({"per_second": 100}));
-    assert_eq!(entries[1]["action"], "keys.revoke");
-    assert_eq!(page["next_after"], entries[1]["position"]);
+    assert_eq!(entries.len(), 4, "{page}");
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["keys.create", "keys.create", "config.set", "keys.revoke"]);
+    let (mine, theirs) = (&entries[2], &entries[3]);
+    assert_eq!(mine["id"], first.id.to_string());
+    assert_eq!(mine["channel"], "cli");
+    assert_eq!(mine["level"], "info");
+    assert_eq!(mine["before"], json!({"per_second": 100}));
+    assert_eq!(theirs["id"], second.id.to_string());
+    assert_eq!(page["next_after"], theirs["position"]);
 
     // By level; as CSV (quoted, formulas defused); after a position.
     let (_, _, body) = api.get(&auditor, "/v1/admin/audit?level=critical", "application/json");
@@ -88,10 +92,11 @@ async fn audit_entries_asked_for_outside_the_writer_are_recorded_and_read_as_jso
     assert!(head.to_ascii_lowercase().contains("content-type: text/csv"), "{head}");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "position,id,level,at,key_id,channel,source,action,subject,before,after,reason");
-    assert_eq!(lines.len(), 3, "{csv}");
-    assert!(lines[1].contains(r#""{""note"":""a, \""quoted\"" value"",""per_second"":5}""#), "{}", lines[1]);
-    assert!(lines[1].ends_with(",'=cmd"), "{}", lines[1]);
-    let after = entries[0]["position"].as_i64().unwrap();
+    assert_eq!(lines.len(), 5, "{csv}");
+    let row = lines.iter().find(|l| l.contains(&first.id.to_string())).unwrap();
+    assert!(row.contains(r#""{""note"":""a, \""quoted\"" value"",""per_second"":5}""#), "{row}");
+    assert!(row.ends_with(",'=cmd"), "{row}");
+    let after = mine["position"].as_i64().unwrap();
     let (_, _, body) = api.get(&auditor, &format!("/v1/admin/audit?after={after}"), "application/json");
     let rest: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(rest["entries"][0]["id"], second.id.to_string());
@@ -112,7 +117,12 @@ async fn audit_entries_asked_for_outside_the_writer_are_recorded_and_read_as_jso
 
     // Counted where they were recorded; nothing left to record; the log verifies.
     let metrics = api.get(&auditor, "/metrics", "text/plain").2;
-    for line in ["ledger_audit_entries_total{level=\"info\"} 1", "ledger_audit_entries_total{level=\"critical\"} 1"] {
+    // Three info entries (two keys, a setting) and one critical; the 403 above is a warning.
+    for line in [
+        "ledger_audit_entries_total{level=\"info\"} 3",
+        "ledger_audit_entries_total{level=\"warning\"} 1",
+        "ledger_audit_entries_total{level=\"critical\"} 1",
+    ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_requests").fetch_one(&mut conn).await.unwrap();
@@ -120,6 +130,72 @@ async fn audit_entries_asked_for_outside_the_writer_are_recorded_and_read_as_jso
     drop(up);
     let out = ledger(&db, &["verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(conn);
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
+    let db = fresh_database().await;
+    let admin = key(&db, "admins", "keys:write,audit:read");
+    let (up, api) = up(&db);
+    // Over HTTP: a key made (its secret shown once, never audited), a role set, a refusal.
+    let (status, made) =
+        api.post(&admin, "/v1/admin/keys", json!({"channel": "pos-7", "permissions": ["accounts:read"]}));
+    assert_eq!(status, 201, "{made}");
+    let secret = made["key"].as_str().unwrap().to_owned();
+    let put = support::http(
+        &api.addr,
+        "PUT",
+        "/v1/admin/roles/ops",
+        &[("Authorization", &format!("Bearer {admin}")), ("Content-Type", "application/json")],
+        &json!({"permissions": ["transfers:*"]}).to_string(),
+    );
+    assert!([200, 201].contains(&put.0), "{put:?}");
+    let (status, _) = api.post(&secret, "/v1/accounts", json!({"code": "x", "currency": "EUR", "kind": "asset"}));
+    assert_eq!(status, 403);
+    // From the command line beside the running engine.
+    let cli = key(&db, "later", "accounts:read");
+    assert!(cli.starts_with("ldg_"));
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let entries = loop {
+        let (_, _, body) = api.get(&admin, "/v1/admin/audit", "application/json");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let entries = page["entries"].as_array().cloned().unwrap_or_default();
+        if entries.len() >= 5 || Instant::now() > deadline {
+            break entries;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let seen: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["level"].as_str().unwrap(), e["channel"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("keys.create", "info", "cli"),
+            ("keys.create", "info", "admins"),
+            ("roles.set", "info", "admins"),
+            ("access.denied", "warning", "pos-7"),
+            ("keys.create", "info", "cli")
+        ],
+        "{entries:#?}"
+    );
+    assert_eq!(entries[1]["subject"], made["id"]);
+    assert_eq!(entries[3]["subject"], "accounts:write");
+    assert_eq!(entries[3]["key_id"], made["id"]);
+    // No key in clear anywhere in the log.
+    let mut conn = db.connect().await;
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE payload::text LIKE '%ldg_%' OR metadata::text LIKE '%ldg_%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    drop(up);
     drop(conn);
     db.drop_database().await;
 }

@@ -6,7 +6,7 @@ use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject};
 use projections::Model;
 use projections::audit::{self as rm, AuditFilter, AuditRow};
 
-use crate::resolve::{bad_input, internal, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
+use crate::resolve::{Reads, bad_input, internal, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
 
 /// How much an entry matters.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,7 @@ impl AuditQuery {
     /// Audit entries in log order, by level, actor (a key id or a channel), action, subject and
     /// time (`from` inclusive, `to` exclusive, RFC 3339).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(guard = "Reads(ledger_core::audit::READ)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

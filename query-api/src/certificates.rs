@@ -8,7 +8,9 @@ use projections::Model;
 use projections::certificates::{self as rm, AuditRow, CertificateFilter, CertificateRow, OperationRow};
 use uuid::Uuid;
 
-use crate::resolve::{bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
+use crate::resolve::{
+    Reads, bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for,
+};
 
 /// A certificate's state.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +212,7 @@ pub struct CertificatesQuery;
 #[Object]
 impl CertificatesQuery {
     /// One certificate by its code.
+    #[graphql(guard = "Reads(ledger_core::certificates::scope::READ)")]
     async fn certificate(
         &self,
         ctx: &Context<'_>,
@@ -222,6 +225,7 @@ impl CertificatesQuery {
     }
 
     /// Certificates in code order, by state and campaign.
+    #[graphql(guard = "Reads(ledger_core::certificates::scope::READ)")]
     async fn certificates(
         &self,
         ctx: &Context<'_>,
@@ -241,6 +245,7 @@ impl CertificatesQuery {
 
     /// The audit trail of every certificate in log order, by time (`from` inclusive, `to`
     /// exclusive, RFC 3339).
+    #[graphql(guard = "Reads(ledger_core::certificates::scope::READ)")]
     async fn certificate_audit(
         &self,
         ctx: &Context<'_>,

@@ -13,7 +13,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::resolve::{
-    bad_input, internal, log_pool, money, page, page_size, parse_cursor, parse_day, parse_time, pool, rfc3339, wait_for,
+    Reads, bad_input, internal, log_pool, money, page, page_size, parse_cursor, parse_day, parse_time, pool, rfc3339,
+    wait_for,
 };
 
 fn account_ref(s: &str) -> AccountRef {
@@ -208,6 +209,7 @@ pub struct LedgerQuery;
 #[Object]
 impl LedgerQuery {
     /// One account by id or code.
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::ACCOUNTS_READ)")]
     async fn account(
         &self,
         ctx: &Context<'_>,
@@ -226,6 +228,7 @@ impl LedgerQuery {
     }
 
     /// Accounts in code order.
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::ACCOUNTS_READ)")]
     async fn accounts(
         &self,
         ctx: &Context<'_>,
@@ -245,6 +248,7 @@ impl LedgerQuery {
     }
 
     /// One transfer with its legs.
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::TRANSFERS_READ)")]
     async fn transfer(&self, ctx: &Context<'_>, id: String, min_position: Option<i64>) -> Result<Option<Transfer>> {
         let id = Uuid::parse_str(&id).map_err(|_| bad_input("id must be a UUID"))?;
         wait_for(pool(ctx), Model::Journal, min_position).await?;
@@ -257,6 +261,7 @@ impl LedgerQuery {
     /// The journal, in log order, filtered by account, status, channel, external reference,
     /// creation time (`from` inclusive, `to` exclusive, RFC 3339) and metadata containment.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::TRANSFERS_READ)")]
     async fn transfers(
         &self,
         ctx: &Context<'_>,
@@ -295,6 +300,7 @@ impl LedgerQuery {
     }
 
     /// The balance of an account as of a time (RFC 3339) or a log position.
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::ACCOUNTS_READ)")]
     async fn balance_at(
         &self,
         ctx: &Context<'_>,
@@ -321,6 +327,7 @@ impl LedgerQuery {
     /// The ordered log, optionally of one stream, one event type, or touching one account. The
     /// stream and account filters go through the account-events read model, so they see events
     /// up to its checkpoint.
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::EVENTS_READ)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -350,6 +357,7 @@ impl LedgerQuery {
     }
 
     /// Posted debits and credits of an account per day (`from`/`to` as YYYY-MM-DD, inclusive).
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::ACCOUNTS_READ)")]
     async fn turnover(
         &self,
         ctx: &Context<'_>,
@@ -382,6 +390,7 @@ const POLL: Duration = Duration::from_millis(100);
 #[Subscription]
 impl LedgerSubscription {
     /// New events after a position, in order.
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::EVENTS_READ)")]
     async fn events(&self, ctx: &Context<'_>, after: Option<i64>) -> impl Stream<Item = Result<LedgerEvent>> {
         let pool = log_pool(ctx).clone();
         let state = (pool, after.unwrap_or(0), std::collections::VecDeque::<LedgerEvent>::new());
@@ -407,6 +416,7 @@ impl LedgerSubscription {
     }
 
     /// Every change of one account's balance from now on (or after a position).
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::ACCOUNTS_READ)")]
     async fn balance_changes(
         &self,
         ctx: &Context<'_>,

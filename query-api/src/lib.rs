@@ -1,6 +1,7 @@
 //! The GraphQL query API (async-graphql over axum) at `/graphql`: queries over the read models,
 //! subscriptions over WebSocket at `/graphql/ws`, GraphiQL in the browser. The same API keys as
-//! the command API, with the `read` scope.
+//! the command API: a key with some read permission (`accounts:read`, `*:read`, the old `read`)
+//! passes the endpoint, and each root field asks for its resource's (`resolve::Reads`).
 
 pub mod audit;
 pub mod certificates;
@@ -23,7 +24,7 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ledger_store::keys::{KeyError, KeyStore, Scope, bearer};
+use ledger_store::keys::{KeyError, KeyStore, Principal, bearer};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -122,15 +123,22 @@ fn problem(error: &KeyError) -> Response {
     api_common::Problem::for_key(error, Uuid::new_v4()).into_response()
 }
 
-/// Runs a query for a caller with the `read` scope; the response's `extensions.position` is the
+/// The caller, if its key grants some read: each root field then checks its own resource.
+async fn reader(keys: &KeyStore, authorization: Option<&str>) -> Result<Principal, KeyError> {
+    let who = keys.authenticate(bearer(authorization)).await?;
+    if who.permissions.reads_anything() { Ok(who) } else { Err(KeyError::Forbidden("{resource}:read".to_owned())) }
+}
+
+/// Runs a query for a caller with some read permission; the response's `extensions.position` is the
 /// log position every read model had reached when the query started.
 /// A body that is not a GraphQL request (`{"query", "operationName"?, "variables"?}` as JSON)
 /// is answered 400 with a GraphQL error response.
 async fn execute(State(state): State<QueryState>, headers: HeaderMap, body: Bytes) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Err(e) = state.keys.require(bearer(authorization), Scope::Read).await {
-        return problem(&e);
-    }
+    let who = match reader(&state.keys, authorization).await {
+        Ok(who) => who,
+        Err(e) => return problem(&e),
+    };
     let mut request = match serde_json::from_slice::<async_graphql::Request>(&body) {
         Ok(request) if request.query.trim().is_empty() => return bad_request("the request has no query"),
         Ok(request) => request,
@@ -154,7 +162,7 @@ async fn execute(State(state): State<QueryState>, headers: HeaderMap, body: Byte
         Ok(mut conn) => projections::read::reflected_position(&mut conn).await.unwrap_or(0),
         Err(_) => 0,
     };
-    let mut response = schema.execute(request).await;
+    let mut response = schema.execute(request.data(who)).await;
     response.extensions.insert("position".to_owned(), async_graphql::Value::from(position));
     GraphQLResponse::from(response).into_response()
 }
@@ -181,10 +189,12 @@ async fn subscribe(State(state): State<QueryState>, protocol: GraphQLProtocol, u
                             .or_else(|| payload.get("authorization"))
                             .and_then(|v| v.as_str())
                             .map(str::to_owned);
-                        keys.require(bearer(authorization.as_deref()), Scope::Read)
+                        let who = reader(&keys, authorization.as_deref())
                             .await
                             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                        Ok(Data::default())
+                        let mut data = Data::default();
+                        data.insert(who);
+                        Ok(data)
                     }
                 })
                 .serve()

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 
-use crate::resolve::{internal, log_pool, separate};
+use crate::resolve::{Reads, internal, log_pool, separate};
 
 #[derive(SimpleObject, Clone)]
 pub struct Projection {
@@ -31,6 +31,7 @@ pub struct OperationsQuery;
 #[Object]
 impl OperationsQuery {
     /// Every projection's version, checkpoint, lag and halt.
+    #[graphql(guard = "Reads(ledger_core::ledger::scope::PROJECTIONS_READ)")]
     async fn projections(&self, ctx: &Context<'_>) -> Result<Vec<Projection>> {
         let mut log = log_pool(ctx).acquire().await.map_err(internal)?;
         let rows = if let Some(read) = separate(ctx) {

@@ -8,7 +8,9 @@ use projections::Model;
 use projections::payouts::{self as rm, CashPaymentFactRow, HistoryRow, PayoutFilter, PayoutRow, RequestRow};
 use uuid::Uuid;
 
-use crate::resolve::{bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
+use crate::resolve::{
+    Reads, bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for,
+};
 
 /// A payout request's status.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +221,7 @@ impl PayoutsQuery {
     /// Payout requests in the order they were made, by client, status and time (`from`
     /// inclusive, `to` exclusive, RFC 3339).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(guard = "Reads(ledger_core::payouts::scope::READ)")]
     async fn payout_requests(
         &self,
         ctx: &Context<'_>,
@@ -241,6 +244,7 @@ impl PayoutsQuery {
 
     /// Payouts in the order they were made, by client, status and time.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(guard = "Reads(ledger_core::payouts::scope::READ)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
@@ -263,6 +267,7 @@ impl PayoutsQuery {
 
     /// Cash-payment-facts in log order, by client and time.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(guard = "Reads(ledger_core::payouts::scope::READ)")]
     async fn cash_payment_facts(
         &self,
         ctx: &Context<'_>,
@@ -284,6 +289,7 @@ impl PayoutsQuery {
 
     /// A client's payout history in log order: each payout sent or returned, with the payout
     /// account's balance before and after.
+    #[graphql(guard = "Reads(ledger_core::payouts::scope::READ)")]
     async fn payout_history(
         &self,
         ctx: &Context<'_>,

@@ -311,6 +311,19 @@ async fn limits_and_keys_are_enforced_with_clear_errors() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
     let (status, body) = app.gql_with(Some(&app.write_only_key.clone()), "{ projections { name } }", json!({})).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    // A key that reads one resource passes the endpoint; each root field asks for its own.
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let (_, accounts_only) =
+        create_key(&pool, "desk", &["accounts:read".to_owned(), "transfers:write".to_owned()]).await.unwrap();
+    let query = "{ accounts(first: 1) { edges { cursor } } projections { name } }";
+    let (status, body) = app.gql_with(Some(&accounts_only), query, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"]["accounts"]["edges"].is_array(), "{body}");
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["projections"]), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], json!("forbidden"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["permission"], json!("projections:read"), "{body}");
+    pool.close().await;
 
     // A position the read models never reach: a bounded wait, then a clear error.
     let started = std::time::Instant::now();

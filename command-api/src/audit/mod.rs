@@ -12,7 +12,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ledger_store::keys::Scope;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -24,7 +23,7 @@ use crate::certificates::audit::csv_field;
 use crate::error::{ApiError, Problem};
 use crate::handler::{json, require};
 
-const READ: Scope = Scope::declared(ledger_core::audit::scope::READ);
+const READ: ledger_core::permission::Need<'static> = ledger_core::permission::platform::AUDIT_READ;
 
 /// One entry of the audit log.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]

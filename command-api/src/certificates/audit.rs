@@ -10,7 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ledger_store::keys::Scope;
+use ledger_core::certificates::scope::READ;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -119,7 +119,7 @@ pub async fn audit(
     headers: HeaderMap,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Scope::Read).await?;
+    require(&state, &headers, READ).await?;
     let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
     let from = time_param("from", query.from.as_deref())?;
     let to = time_param("to", query.to.as_deref())?;

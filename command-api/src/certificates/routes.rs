@@ -12,10 +12,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::future::join_all;
 use ledger_core::certificates::command::{Activate, Issue};
+use ledger_core::certificates::scope::{ACTIVATE, ADMIN, READ, REDEEM, UPLOAD};
 use ledger_core::certificates::state::Certificate;
 use ledger_core::certificates::{Command, KIND, Rejection};
 use ledger_core::{AccountRef, CertificateId, Entity, EntityRow};
-use ledger_store::keys::Scope;
 use ledger_store::{Committed, EventMeta};
 use secrets::Cvc;
 
@@ -24,12 +24,6 @@ use crate::body::Json;
 use crate::error::{ApiError, Problem};
 use crate::handler::{created, json, meta, require};
 use crate::{ApiState, RequestId};
-
-/// The scopes of the certificates' channels (declared by the domain).
-const UPLOAD: Scope = Scope::declared(ledger_core::certificates::scope::UPLOAD);
-const ACTIVATE: Scope = Scope::declared(ledger_core::certificates::scope::ACTIVATE);
-const REDEEM: Scope = Scope::declared(ledger_core::certificates::scope::REDEEM);
-const ADMIN: Scope = Scope::declared(ledger_core::certificates::scope::ADMIN);
 
 /// The certificate as committed, and its account's balances from the same commit.
 fn answer(state: &ApiState, status: StatusCode, c: &Committed) -> Result<Response, ApiError> {
@@ -315,7 +309,7 @@ pub async fn balance(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Scope::Read).await?;
+    require(&state, &headers, READ).await?;
     let (certificate, position) = committed(&state, &code)?.ok_or(Rejection::CertificateNotFound)?;
     Ok(json(StatusCode::OK, body(&state, &certificate, position)))
 }

@@ -22,7 +22,7 @@ use crate::body::{Json, OptionalJson};
 use crate::error::{ApiError, Problem};
 use crate::handler::{created, json, meta, require};
 use crate::{ApiState, RequestId};
-use ledger_store::keys::Scope;
+use ledger_core::ledger::scope::{ACCOUNTS_READ, ACCOUNTS_WRITE, EVENTS_READ, TRANSFERS_READ, TRANSFERS_WRITE};
 
 fn transfer_body(c: &Committed) -> Result<TransferBody, ApiError> {
     match &c.entity {
@@ -47,7 +47,7 @@ pub async fn open_account(
     headers: HeaderMap,
     Json(body): Json<OpenAccountRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::AccountsWrite).await?;
+    let who = require(&state, &headers, ACCOUNTS_WRITE).await?;
     let command = Command::OpenAccount(OpenAccount {
         id: AccountId(body.id.unwrap_or_else(Uuid::new_v4)),
         code: body.code,
@@ -84,7 +84,7 @@ pub async fn get_account(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Scope::Read).await?;
+    require(&state, &headers, ACCOUNTS_READ).await?;
     account_answer(&state, &account_ref(&id))
 }
 
@@ -116,7 +116,7 @@ pub async fn change_account_status(
 ) -> Result<Response, ApiError> {
     let action: StatusAction =
         serde_json::from_value(serde_json::Value::String(action)).map_err(|_| ApiError::NotFound("route"))?;
-    let who = require(&state, &headers, Scope::AccountsWrite).await?;
+    let who = require(&state, &headers, ACCOUNTS_WRITE).await?;
     let account = state.inner.ledger.view().account(&account_ref(&id)).ok_or(ApiError::NotFound("account"))?;
     let (id, reason) = (account.account.id, body.reason);
     let command = match action {
@@ -146,7 +146,7 @@ pub async fn find_account(
     headers: HeaderMap,
     query: Result<Query<FindAccount>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Scope::Read).await?;
+    require(&state, &headers, ACCOUNTS_READ).await?;
     let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
     account_answer(&state, &ledger_core::AccountRef::Code(query.code))
 }
@@ -163,7 +163,7 @@ pub async fn create_transfer(
     headers: HeaderMap,
     Json(body): Json<TransferRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, TRANSFERS_WRITE).await?;
     let command = Command::CreateTransfer(body.into_command()?);
     let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(created(&c), transfer_body(&c)?))
@@ -179,7 +179,7 @@ pub async fn create_batch(
     headers: HeaderMap,
     Json(body): Json<BatchRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, TRANSFERS_WRITE).await?;
     let items = body
         .transfers
         .into_iter()
@@ -239,7 +239,7 @@ pub async fn post_pending(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<PostPendingRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, TRANSFERS_WRITE).await?;
     let amount = body.amount.map(|a| a.parse()).transpose()?;
     let command = Command::PostPendingTransfer { pending_id: TransferId(path_id(&id)?), amount };
     let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
@@ -256,7 +256,7 @@ pub async fn void_pending(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, TRANSFERS_WRITE).await?;
     let command = Command::VoidPendingTransfer { pending_id: TransferId(path_id(&id)?) };
     let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(StatusCode::OK, transfer_body(&c)?))
@@ -274,7 +274,7 @@ pub async fn reverse(
     Path(id): Path<String>,
     Json(body): Json<ReverseRequest>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, Scope::TransfersWrite).await?;
+    let who = require(&state, &headers, TRANSFERS_WRITE).await?;
     let command = Command::ReverseTransfer {
         id: TransferId(body.id),
         transfer_id: TransferId(path_id(&id)?),
@@ -291,7 +291,7 @@ pub async fn get_transfer(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Scope::Read).await?;
+    require(&state, &headers, TRANSFERS_READ).await?;
     let id = path_id(&id)?;
     let mut conn = state.inner.pool.acquire().await?;
     let row = ledger_store::sql::load_transfers(&mut conn, &[id]).await?.pop().ok_or(ApiError::NotFound("transfer"))?;
@@ -320,7 +320,7 @@ pub async fn events(
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Scope::Read).await?;
+    require(&state, &headers, EVENTS_READ).await?;
     let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);

@@ -5,10 +5,10 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use ledger_core::payouts::scope::{GATE, READ, REQUEST};
 use ledger_core::payouts::state::{Payout, Request};
 use ledger_core::payouts::{Command, PAYOUT_KIND, REQUEST_KIND};
 use ledger_core::{Entity, PayoutId, PayoutRequestId};
-use ledger_store::keys::Scope;
 
 use super::wire::*;
 use crate::body::Json;
@@ -16,8 +16,6 @@ use crate::error::{ApiError, Problem};
 use crate::handler::{json, meta, require};
 use crate::{ApiState, RequestId};
 
-const REQUEST: Scope = Scope::declared(ledger_core::payouts::scope::REQUEST);
-const GATE: Scope = Scope::declared(ledger_core::payouts::scope::GATE);
 /// What a gate takes at a time when the caller does not say.
 pub const DEFAULT_GATE_LIMIT: u32 = 1000;
 
@@ -35,7 +33,8 @@ pub async fn request(
     headers: HeaderMap,
     Json(body): Json<PayoutRequestBody>,
 ) -> Result<Response, ApiError> {
-    let who = require(&state, &headers, REQUEST).await?;
+    // A client's back office may hold `payouts:request:{client_id}`: its own clients only.
+    let who = require(&state, &headers, REQUEST.of(&body.client_id)).await?;
     let command = Command::Request { id: PayoutRequestId(body.id), client_id: body.client_id };
     let c = state.inner.ledger.submit(command, meta(&who, &headers, request_id)?).await??;
     Ok(json(StatusCode::ACCEPTED, RequestAccepted { id: body.id, status: "new", position: c.position }))
@@ -50,7 +49,7 @@ pub async fn get_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Scope::Read).await?;
+    require(&state, &headers, READ).await?;
     let not_found = || ApiError::NotFound("payout request");
     let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
     let view = state.inner.ledger.view();

@@ -23,14 +23,12 @@ use crate::ids::{Timestamp, TransferId};
 use crate::money::Currencies;
 use crate::schema::EventSchema;
 
-/// The API-key scopes of the audit log's readers.
-pub mod scope {
-    /// Read the audit log (`GET /v1/admin/audit`, GraphQL `auditLog`).
-    pub const READ: &str = "audit:read";
-}
+/// The permission its readers need (`GET /v1/admin/audit`, GraphQL `auditLog`): the platform's
+/// `audit:read`.
+pub const READ: crate::permission::Need<'static> = crate::permission::platform::AUDIT_READ;
 
-/// Every scope the domain declares.
-pub const SCOPES: &[&str] = &[scope::READ];
+/// The audit log declares no permission of its own: reading it is the platform's `audit:read`.
+pub const SCOPES: &[crate::permission::Need<'static>] = &[];
 
 /// The kind of record an entry is, and its stream prefix.
 pub const KIND: &str = "audit";

@@ -23,20 +23,25 @@ use crate::domain::{Answer, DomainCommand, DomainRejection, EntityRef, Replay, S
 use crate::ids::{AccountId, CertificateId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
 
-/// The API-key scopes of the certificates' channels.
+/// The permissions the certificates' handlers ask for (see `crate::permission`).
 pub mod scope {
+    use crate::permission::Need;
+
     /// Loaders: upload certificates.
-    pub const UPLOAD: &str = "certificates:upload";
+    pub const UPLOAD: Need<'static> = Need::new("certificates", "upload");
     /// Payments: activate and refund certificates.
-    pub const ACTIVATE: &str = "certificates:activate";
+    pub const ACTIVATE: Need<'static> = Need::new("certificates", "activate");
     /// Online store and POS: authorize, capture, void.
-    pub const REDEEM: &str = "certificates:redeem";
+    pub const REDEEM: Need<'static> = Need::new("certificates", "redeem");
     /// Operators: cancel certificates.
-    pub const ADMIN: &str = "certificates:admin";
+    pub const ADMIN: Need<'static> = Need::new("certificates", "admin");
+    /// Balances and the audit trail.
+    pub const READ: Need<'static> = Need::read("certificates");
 }
 
-/// Every scope the domain declares.
-pub const SCOPES: &[&str] = &[scope::UPLOAD, scope::ACTIVATE, scope::REDEEM, scope::ADMIN];
+/// Every permission the domain declares.
+pub const SCOPES: &[crate::permission::Need<'static>] =
+    &[scope::UPLOAD, scope::ACTIVATE, scope::REDEEM, scope::ADMIN, scope::READ];
 
 /// The kind of entity a certificate is in the store's generic rows, and its stream prefix.
 pub const KIND: &str = "certificate";

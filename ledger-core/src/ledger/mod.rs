@@ -18,16 +18,33 @@ use crate::domain::{Answer, DomainCommand, DomainEvent, DomainRejection, DomainS
 use crate::ids::{Timestamp, TransferId};
 use crate::money::Currencies;
 
-/// The API-key scopes of the ledger's channels.
+/// The permissions the ledger's handlers ask for (`resource:action`, see `crate::permission`).
 pub mod scope {
+    use crate::permission::Need;
+
     /// Open, freeze, unfreeze and close accounts.
-    pub const ACCOUNTS_WRITE: &str = "accounts:write";
+    pub const ACCOUNTS_WRITE: Need<'static> = Need::new("accounts", "write");
     /// Create, post, void and reverse transfers.
-    pub const TRANSFERS_WRITE: &str = "transfers:write";
+    pub const TRANSFERS_WRITE: Need<'static> = Need::new("transfers", "write");
+    /// Accounts, their balances, history and turnover.
+    pub const ACCOUNTS_READ: Need<'static> = Need::read("accounts");
+    /// Transfers.
+    pub const TRANSFERS_READ: Need<'static> = Need::read("transfers");
+    /// The ordered log of events.
+    pub const EVENTS_READ: Need<'static> = Need::read("events");
+    /// The read models' status.
+    pub const PROJECTIONS_READ: Need<'static> = Need::read("projections");
 }
 
-/// Every scope the domain declares.
-pub const SCOPES: &[&str] = &[scope::ACCOUNTS_WRITE, scope::TRANSFERS_WRITE];
+/// Every permission the domain declares.
+pub const SCOPES: &[crate::permission::Need<'static>] = &[
+    scope::ACCOUNTS_WRITE,
+    scope::TRANSFERS_WRITE,
+    scope::ACCOUNTS_READ,
+    scope::TRANSFERS_READ,
+    scope::EVENTS_READ,
+    scope::PROJECTIONS_READ,
+];
 
 impl DomainCommand for Command {
     type Rejection = Rejection;

@@ -32,16 +32,21 @@ use crate::domain::{Answer, DomainCommand, DomainRejection, EntityRef, Replay, S
 use crate::ids::{AccountId, PayoutId, PayoutRequestId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
 
-/// The API-key scopes of the payouts' channels.
+/// The permissions the payouts' handlers ask for (see `crate::permission`).
 pub mod scope {
-    /// Clients' back offices: submit payout requests.
-    pub const REQUEST: &str = "payouts:request";
+    use crate::permission::Need;
+
+    /// Clients' back offices: submit payout requests (scoped by client id:
+    /// `payouts:request:client-7` submits only client-7's).
+    pub const REQUEST: Need<'static> = Need::new("payouts", "request");
     /// Gates run apart from `ledger up` (`ledger payouts req-gate`, `oebs-gate`).
-    pub const GATE: &str = "payouts:gate";
+    pub const GATE: Need<'static> = Need::new("payouts", "gate");
+    /// Payout requests, payouts and their history.
+    pub const READ: Need<'static> = Need::read("payouts");
 }
 
-/// Every scope the domain declares.
-pub const SCOPES: &[&str] = &[scope::REQUEST, scope::GATE];
+/// Every permission the domain declares.
+pub const SCOPES: &[crate::permission::Need<'static>] = &[scope::REQUEST, scope::GATE, scope::READ];
 
 /// The kind of entity a payout request is in the store's generic rows, and its stream prefix.
 pub const REQUEST_KIND: &str = "payout_request";
