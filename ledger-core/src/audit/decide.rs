@@ -67,7 +67,7 @@ mod tests {
 
     use super::*;
     use crate::audit::{AuditRecorded, Command, Event, Level};
-    use crate::domain::{DomainCommand, DomainEvent, DomainRejection, EntityRef, Subject};
+    use crate::domain::{DomainCommand, DomainEvent, EntityRef, Subject};
     use crate::{Currencies, State, Timestamp};
 
     fn entry() -> Entry {
