@@ -4,13 +4,16 @@
 //! `now`.
 
 pub mod certificates;
+pub mod config;
 pub mod domain;
 pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod payouts;
 pub mod postings;
+pub mod rate_limit;
 pub mod schema;
+pub mod settings;
 pub mod text;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
