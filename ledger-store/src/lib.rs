@@ -1,6 +1,7 @@
 //! The Postgres event store: an append-only, hash-chained log of events, the current state of
 //! accounts and transfers beside it, the single group-commit writer, and `verify`.
 
+pub mod config;
 pub mod copy;
 pub mod follow;
 pub mod followers;
