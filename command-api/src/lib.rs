@@ -4,8 +4,10 @@
 
 mod body;
 pub mod certificates;
+pub mod config;
 pub mod error;
 mod handler;
+mod limit;
 pub mod ledger;
 mod metrics;
 pub mod openapi;
@@ -28,6 +30,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorResponse, render};
 use crate::metrics::HttpMetrics;
+use ledger_store::config::RuntimeConfig;
 use ledger_store::keys::KeyStore;
 
 /// Largest request body, except batches.
@@ -48,6 +51,9 @@ pub struct ApiState {
     read: Option<PgPool>,
     /// Parts of the process `/healthz` and `/metrics` tell about.
     reports: Arc<[Arc<dyn Report>]>,
+    /// The runtime settings in effect in this process.
+    config: RuntimeConfig,
+    limiter: Arc<limit::Limiter>,
 }
 
 struct Inner {
@@ -59,7 +65,11 @@ struct Inner {
 
 impl ApiState {
     pub fn new(ledger: LedgerHandle, pool: PgPool) -> ApiState {
+        // Declared defaults only, and what this process commits, until `with_runtime_config`.
+        let config = RuntimeConfig::defaults();
         ApiState {
+            limiter: Arc::new(limit::Limiter::new(config.clone())),
+            config,
             inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
             cvc_keys: None,
             audit: None,
@@ -73,6 +83,14 @@ impl ApiState {
         let mut reports = self.reports.to_vec();
         reports.push(report);
         self.reports = reports.into();
+        self
+    }
+
+    /// Reads the runtime settings (the rate limits among them) from this configuration, which
+    /// follows the database.
+    pub fn with_runtime_config(mut self, config: RuntimeConfig) -> ApiState {
+        self.limiter = Arc::new(limit::Limiter::new(config.clone()));
+        self.config = config;
         self
     }
 
@@ -109,6 +127,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(ledger::router())
         .merge(certificates::router())
         .merge(payouts::router())
+        .merge(config::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -116,6 +135,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), limit::layer))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))
         .with_state(state)
 }
@@ -127,11 +147,13 @@ async fn envelope(State(state): State<ApiState>, mut request: Request, next: Nex
     request.extensions_mut().insert(request_id);
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions().get::<Arc<ErrorResponse>>().cloned() {
-        // The router's Allow header (on a 405) survives the rendering.
-        let allow = response.headers().get(header::ALLOW).cloned();
+        // The router's Allow header (on a 405) and the rate limit's headers survive the rendering.
+        let kept = response.headers().clone();
         response = render(&error.0, request_id.0);
-        if let Some(allow) = allow {
-            response.headers_mut().insert(header::ALLOW, allow);
+        for name in std::iter::once("allow").chain(limit::HEADERS) {
+            if let Some(value) = kept.get(name) {
+                response.headers_mut().insert(header::HeaderName::from_static(name), value.clone());
+            }
         }
     } else if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         response = render(&ApiError::PayloadTooLarge, request_id.0);

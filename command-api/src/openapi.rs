@@ -35,6 +35,7 @@ impl ApiDoc {
         doc.merge(crate::ledger::Doc::openapi());
         doc.merge(crate::certificates::Doc::openapi());
         doc.merge(crate::payouts::Doc::openapi());
+        doc.merge(crate::config::Doc::openapi());
         BearerKey.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
         doc
@@ -62,7 +63,7 @@ impl Modify for ProblemResponses {
                 shape(op, false);
                 link(op);
             }
-            if let Some(op) = item.post.as_mut() {
+            for op in [item.post.as_mut(), item.put.as_mut(), item.delete.as_mut()].into_iter().flatten() {
                 shape(op, true);
                 link(op);
             }
@@ -119,6 +120,7 @@ fn shape(op: &mut Operation, write: bool) {
     if secured {
         add("401", "unauthorized: no key, or a key that is unknown or revoked");
         add("403", "forbidden: the key lacks the scope");
+        add("429", "rate_limited: the key is over its quota; retry after Retry-After seconds");
     }
     if in_path {
         add("404", "account_not_found, transfer_not_found or not_found");

@@ -72,6 +72,16 @@ struct Inner {
 }
 
 impl RuntimeConfig {
+    /// The declared defaults alone, changed only by what this process commits (`absorb`).
+    pub fn defaults() -> RuntimeConfig {
+        RuntimeConfig::made(BTreeMap::new())
+    }
+
+    fn made(file: BTreeMap<String, Value>) -> RuntimeConfig {
+        let inner = Inner { file, stored: RwLock::default(), changes: watch::channel(0).0 };
+        RuntimeConfig { inner: Arc::new(inner) }
+    }
+
     /// A configuration of file and declared defaults only, changed only by what this process
     /// commits (`absorb`): for a process without a database to follow (tests, tools).
     pub fn detached(file: BTreeMap<String, Value>) -> Result<RuntimeConfig, FileError> {
@@ -84,8 +94,7 @@ impl RuntimeConfig {
                 },
             })?;
         }
-        let inner = Inner { file, stored: RwLock::default(), changes: watch::channel(0).0 };
-        Ok(RuntimeConfig { inner: Arc::new(inner) })
+        Ok(RuntimeConfig::made(file))
     }
 
     /// Loads the stored values of the log at `url` and follows them until the last handle is

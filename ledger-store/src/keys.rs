@@ -85,7 +85,12 @@ impl KeyStore {
 
     /// The caller, if `key` (from `bearer`) is valid and has `scope`.
     pub async fn require(&self, key: Option<&str>, scope: Scope) -> Result<Principal, KeyError> {
-        let key = key.ok_or(KeyError::Unauthorized)?;
+        let principal = self.principal(key.ok_or(KeyError::Unauthorized)?).await?;
+        if principal.scopes.contains(&scope) { Ok(principal) } else { Err(KeyError::Forbidden(scope)) }
+    }
+
+    /// The caller, if `key` is valid, whatever its scopes (the rate limiter's look-up).
+    pub async fn principal(&self, key: &str) -> Result<Principal, KeyError> {
         let digest = hash(key);
         let cached = self
             .cache
@@ -116,7 +121,7 @@ impl KeyStore {
                 principal
             }
         };
-        if principal.scopes.contains(&scope) { Ok(principal) } else { Err(KeyError::Forbidden(scope)) }
+        Ok(principal)
     }
 }
 

@@ -12,6 +12,7 @@ mod http_client;
 mod kafka;
 mod load;
 mod payouts;
+mod runtime;
 mod sms_simulator;
 mod up;
 
@@ -59,9 +60,33 @@ enum Cmd {
     BenchPublisher(bench_publisher::Args),
     /// A stand-in SMS gateway on loopback: receives certificate CVC messages, lists them.
     SmsSimulator(sms_simulator::Args),
+    /// Runtime settings: list and get read the database; set and reset go through the command API.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Payout gates run apart from `ledger up` (with LEDGER_PAYOUT_GATES=false there, or beside it).
     #[command(subcommand)]
     Payouts(PayoutsCmd),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Every setting with the value in effect and where it comes from (database, file, default).
+    List,
+    /// One setting's value in effect.
+    Get { key: String },
+    /// Sets a setting (VALUE is JSON) through a running command API; audited under its key.
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        remote: runtime::Remote,
+    },
+    /// Takes a setting's value back (the file's default, else the declared one applies).
+    Reset {
+        key: String,
+        #[command(flatten)]
+        remote: runtime::Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,7 +105,7 @@ enum KeysCmd {
         channel: String,
         /// Comma-separated: accounts:write, transfers:write, read, certificates:upload,
         /// certificates:activate, certificates:redeem, certificates:admin, payouts:request,
-        /// payouts:gate.
+        /// payouts:gate, config:write.
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
@@ -171,6 +196,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payouts::run_gate("send", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::Config(ConfigCmd::Set { key, value, remote }) => {
+            runtime::change(remote, &key, Some(&value)).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Config(ConfigCmd::Reset { key, remote }) => {
+            runtime::change(remote, &key, None).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let url =
@@ -218,7 +251,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(&url, args, settings.writer.clone()).await?;
         }
         Cmd::BenchPublisher(args) => bench_publisher::run(&url, args).await?,
-        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) | Cmd::SmsSimulator(_) | Cmd::Payouts(_) => {
+        Cmd::Config(ConfigCmd::List) => runtime::show(&url, settings.runtime, None).await?,
+        Cmd::Config(ConfigCmd::Get { key }) => runtime::show(&url, settings.runtime, Some(&key)).await?,
+        Cmd::Openapi
+        | Cmd::Sdl
+        | Cmd::BenchHttp(_)
+        | Cmd::Schemas(_)
+        | Cmd::SmsSimulator(_)
+        | Cmd::Payouts(_)
+        | Cmd::Config(ConfigCmd::Set { .. } | ConfigCmd::Reset { .. }) => {
             unreachable!("handled above")
         }
     }
