@@ -41,6 +41,7 @@ pub(crate) struct Limiter {
 struct Limits {
     /// The configuration's generation the quotas were read at.
     generation: Option<u64>,
+    enabled: bool,
     default: Quota,
     keys: HashMap<Uuid, Quota>,
     buckets: HashMap<Uuid, (Quota, Bucket)>,
@@ -80,8 +81,21 @@ fn bucket(quota: Quota) -> Bucket {
 
 impl Limiter {
     pub(crate) fn new(config: RuntimeConfig) -> Limiter {
-        let limits = Limits { generation: None, default: rate_limit::DEFAULT, keys: HashMap::new(), buckets: HashMap::new() };
+        let limits = Limits { generation: None, enabled: true, default: rate_limit::DEFAULT, keys: HashMap::new(), buckets: HashMap::new() };
         Limiter { config, clock: DefaultClock::default(), limits: RwLock::new(limits) }
+    }
+
+    /// Whether `rate_limit.enabled` is on.
+    pub(crate) fn enabled(&self) -> bool {
+        let generation = self.config.generation();
+        let limits = self.limits.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if limits.generation == Some(generation) {
+            return limits.enabled;
+        }
+        drop(limits);
+        let mut limits = self.limits.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reread(&mut limits, generation);
+        limits.enabled
     }
 
     /// Takes one token from `key`'s bucket.
@@ -117,6 +131,7 @@ impl Limiter {
 
     /// Reads the quotas again; a bucket whose quota did not change keeps its tokens.
     fn reread(&self, limits: &mut Limits, generation: u64) {
+        limits.enabled = self.config.get(rate_limit::ENABLED_KEY) != serde_json::Value::Bool(false);
         limits.default = Quota::from_value(&self.config.get(rate_limit::DEFAULT_KEY)).unwrap_or(rate_limit::DEFAULT);
         limits.keys = self
             .config
@@ -136,6 +151,9 @@ impl Limiter {
 /// The layer: looks the key up (the key store's cache, as the handler will), takes a token, and
 /// answers 429 or adds the headers to the handler's answer.
 pub(crate) async fn layer(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if !state.limiter.enabled() {
+        return next.run(request).await;
+    }
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let Some(key) = bearer(authorization) else { return next.run(request).await };
     let Ok(principal) = state.inner.keys.principal(key).await else { return next.run(request).await };
@@ -210,5 +228,8 @@ mod tests {
         assert_eq!(limiter.check(a), Outcome { quota: Quota { per_second: 2, burst: 2 }, remaining: 1, retry_after_s: None });
         // The other key's bucket kept its tokens.
         assert_eq!(limiter.check(b), Outcome { quota: slow, remaining: 3, retry_after_s: None });
+        assert!(limiter.enabled());
+        let off = BTreeMap::from([(rate_limit::ENABLED_KEY.to_owned(), serde_json::Value::Bool(false))]);
+        assert!(!Limiter::new(RuntimeConfig::detached(off).unwrap()).enabled());
     }
 }

@@ -19,12 +19,23 @@ const QUOTA: Kind = Kind::Object(&[
 /// benchmark reaches about 20,000 a second), so that only a quota set on purpose limits.
 pub const DEFAULT: Quota = Quota { per_second: 100_000, burst: 200_000 };
 
+/// Whether the limits apply at all (off: the layer passes every request untouched).
+pub const ENABLED_KEY: &str = "rate_limit.enabled";
 /// The name of the default quota.
 pub const DEFAULT_KEY: &str = "rate_limit.default";
 /// The prefix of a key's own quota, followed by its key id.
 pub const KEY_PREFIX: &str = "rate_limit.key.";
 
 pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: ENABLED_KEY,
+        kind: Kind::Bool,
+        segment: Segment::Word,
+        default: || Value::Bool(true),
+        validate: no_rule,
+        permission: crate::config::scope::WRITE,
+        description: "Whether the command API limits each key's rate (per process)",
+    },
     Setting {
         name: DEFAULT_KEY,
         kind: QUOTA,
