@@ -73,17 +73,22 @@ enum ConfigCmd {
     /// Every setting with the value in effect and where it comes from (database, file, default).
     List,
     /// One setting's value in effect.
-    Get { key: String },
+    Get {
+        #[arg(value_name = "KEY")]
+        setting: String,
+    },
     /// Sets a setting (VALUE is JSON) through a running command API; audited under its key.
     Set {
-        key: String,
+        #[arg(value_name = "KEY")]
+        setting: String,
         value: String,
         #[command(flatten)]
         remote: runtime::Remote,
     },
     /// Takes a setting's value back (the file's default, else the declared one applies).
     Reset {
-        key: String,
+        #[arg(value_name = "KEY")]
+        setting: String,
         #[command(flatten)]
         remote: runtime::Remote,
     },
@@ -196,12 +201,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payouts::run_gate("send", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        Cmd::Config(ConfigCmd::Set { key, value, remote }) => {
-            runtime::change(remote, &key, Some(&value)).await?;
+        Cmd::Config(ConfigCmd::Set { setting, value, remote }) => {
+            runtime::change(remote, &setting, Some(&value)).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        Cmd::Config(ConfigCmd::Reset { key, remote }) => {
-            runtime::change(remote, &key, None).await?;
+        Cmd::Config(ConfigCmd::Reset { setting, remote }) => {
+            runtime::change(remote, &setting, None).await?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
@@ -252,7 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::BenchPublisher(args) => bench_publisher::run(&url, args).await?,
         Cmd::Config(ConfigCmd::List) => runtime::show(&url, settings.runtime, None).await?,
-        Cmd::Config(ConfigCmd::Get { key }) => runtime::show(&url, settings.runtime, Some(&key)).await?,
+        Cmd::Config(ConfigCmd::Get { setting }) => runtime::show(&url, settings.runtime, Some(&setting)).await?,
         Cmd::Openapi
         | Cmd::Sdl
         | Cmd::BenchHttp(_)
