@@ -27,7 +27,8 @@ use crate::ApiState;
 use crate::error::ApiError;
 
 /// The headers the layer answers with (they survive the rendering of a problem).
-pub(crate) const HEADERS: [&str; 4] = ["retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"];
+pub(crate) const HEADERS: [&str; 4] =
+    ["retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"];
 
 type Bucket = governor::RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
@@ -81,7 +82,13 @@ fn bucket(quota: Quota) -> Bucket {
 
 impl Limiter {
     pub(crate) fn new(config: RuntimeConfig) -> Limiter {
-        let limits = Limits { generation: None, enabled: true, default: rate_limit::DEFAULT, keys: HashMap::new(), buckets: HashMap::new() };
+        let limits = Limits {
+            generation: None,
+            enabled: true,
+            default: rate_limit::DEFAULT,
+            keys: HashMap::new(),
+            buckets: HashMap::new(),
+        };
         Limiter { config, clock: DefaultClock::default(), limits: RwLock::new(limits) }
     }
 
@@ -202,7 +209,8 @@ mod tests {
     #[test]
     fn a_key_of_its_own_quota_gets_it_and_a_change_rebuilds_only_changed_buckets() {
         let slow = Quota { per_second: 1, burst: 5 };
-        let config = RuntimeConfig::detached(BTreeMap::from([(rate_limit::DEFAULT_KEY.to_owned(), slow.to_value())])).unwrap();
+        let config =
+            RuntimeConfig::detached(BTreeMap::from([(rate_limit::DEFAULT_KEY.to_owned(), slow.to_value())])).unwrap();
         let limiter = Limiter::new(config.clone());
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         assert_eq!(limiter.check(a).quota, slow);
@@ -225,7 +233,10 @@ mod tests {
             }
         };
         config.absorb(&row(1), 5);
-        assert_eq!(limiter.check(a), Outcome { quota: Quota { per_second: 2, burst: 2 }, remaining: 1, retry_after_s: None });
+        assert_eq!(
+            limiter.check(a),
+            Outcome { quota: Quota { per_second: 2, burst: 2 }, remaining: 1, retry_after_s: None }
+        );
         // The other key's bucket kept its tokens.
         assert_eq!(limiter.check(b), Outcome { quota: slow, remaining: 3, retry_after_s: None });
         assert!(limiter.enabled());

@@ -89,7 +89,13 @@ async fn settings_change_through_the_api_and_a_keys_quota_limits_it_at_once_then
     let (_, _, again) = app.send("admin", "PUT", &key, Some(quota)).await;
     assert_eq!(again["position"], set["position"], "the same value again changes nothing");
     let (_, _, list) = app.send("admin", "GET", "/v1/config", None).await;
-    assert!(list["settings"].as_array().unwrap().iter().any(|s| format!("/v1/config/{}", s["key"].as_str().unwrap()) == key));
+    assert!(
+        list["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| format!("/v1/config/{}", s["key"].as_str().unwrap()) == key)
+    );
 
     // The client's burst of 3, then 429 with the wait; the admin's key is not touched.
     let mut remaining = Vec::new();

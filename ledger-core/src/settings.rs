@@ -12,7 +12,10 @@ use serde_json::Value;
 pub enum Kind {
     Bool,
     /// A JSON integer from `min` to `max` (a fraction such as `1.0` is not one).
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// A decimal number as a JSON string (amounts, rates): never a JSON float.
     Decimal,
     /// A JSON object with exactly these fields, each of its kind.
@@ -57,7 +60,8 @@ impl Kind {
             Kind::Integer { min, max } => format!("integer {min}..={max}"),
             Kind::Decimal => "decimal string".to_owned(),
             Kind::Object(fields) => {
-                let fields: Vec<String> = fields.iter().map(|(name, kind)| format!("{name}: {}", kind.describe())).collect();
+                let fields: Vec<String> =
+                    fields.iter().map(|(name, kind)| format!("{name}: {}", kind.describe())).collect();
                 format!("object {{{}}}", fields.join(", "))
             }
         }

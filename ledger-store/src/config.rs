@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
+use ledger_core::EntityRow;
 use ledger_core::config::state::Entry;
 use ledger_core::settings::{self, Refused};
-use ledger_core::EntityRow;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::watch;

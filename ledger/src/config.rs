@@ -177,7 +177,8 @@ mod tests {
 
         let runtime = load("[settings]\n\"rate_limit.default\" = { per_second = 5, burst = 9 }\n").unwrap().runtime;
         assert_eq!(runtime["rate_limit.default"], serde_json::json!({"per_second": 5, "burst": 9}));
-        let refused = load("[settings]\n\"rate_limit.default\" = { per_second = 0, burst = 9 }\n").map(drop).unwrap_err();
+        let refused =
+            load("[settings]\n\"rate_limit.default\" = { per_second = 0, burst = 9 }\n").map(drop).unwrap_err();
         assert!(format!("{refused:#}").contains("rate_limit.default: per_second"), "{refused:#}");
 
         let typo = load("listn = \"x\"\n").map(drop).unwrap_err();

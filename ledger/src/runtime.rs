@@ -52,13 +52,19 @@ pub async fn change(remote: Remote, key: &str, value: Option<&str>) -> anyhow::R
     let path = format!("/v1/config/{key}");
     let (status, body) = match value {
         Some(value) => {
-            let value: Value = serde_json::from_str(value).context("the value is JSON, e.g. '{\"per_second\":10,\"burst\":20}'")?;
+            let value: Value =
+                serde_json::from_str(value).context("the value is JSON, e.g. '{\"per_second\":10,\"burst\":20}'")?;
             client.send("PUT", &path, serde_json::json!({ "value": value }).to_string()).await?
         }
         None => client.send("DELETE", &path, String::new()).await?,
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    anyhow::ensure!(status == 200, "{status} {}: {}", body["code"].as_str().unwrap_or("?"), body["detail"].as_str().unwrap_or(""));
+    anyhow::ensure!(
+        status == 200,
+        "{status} {}: {}",
+        body["code"].as_str().unwrap_or("?"),
+        body["detail"].as_str().unwrap_or("")
+    );
     println!("{key} = {} ({})", body["value"], body["source"].as_str().unwrap_or("?"));
     Ok(())
 }

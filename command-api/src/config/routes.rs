@@ -6,9 +6,9 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use ledger_core::Entity;
 use ledger_core::config::{Command, Rejection, scope};
 use ledger_core::settings::{self, Setting};
-use ledger_core::Entity;
 use ledger_store::keys::{Principal, Scope};
 
 use super::refusal;
@@ -53,7 +53,11 @@ pub async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<R
 #[utoipa::path(get, path = "/v1/config/{key}", tag = "config", params(("key" = String, Path)),
     responses((status = 200, body = ConfigEntry), (status = 404, body = Problem, description = "unknown_config_key")),
     security(("api_key" = [])))]
-pub async fn get(State(state): State<ApiState>, headers: HeaderMap, Path(key): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
     require(&state, &headers, Scope::Read).await?;
     Ok(json(StatusCode::OK, ConfigEntry::new(&state.config, setting(&key)?, &key)))
 }

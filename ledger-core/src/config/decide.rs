@@ -46,7 +46,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{DomainCommand, DomainEvent, DomainState, EntityRow, Subject};
-    use crate::{Currencies, Event as AnyEvent, State as AnyState};
+    use crate::{Currencies, State as AnyState};
 
     const T0: Timestamp = Timestamp(1_000);
     const KEY: &str = "rate_limit.key.6f9619ff-8b86-d011-b42d-00cf4fc964ff";
@@ -63,7 +63,7 @@ mod tests {
         let events = command.execute(state, Timestamp(2_000))?;
         Ok(events
             .into_iter()
-            .map(|e| match AnyEvent::try_from(e).ok().and_then(|e| Event::try_from(e).ok()) {
+            .map(|e| match Event::try_from(e).ok() {
                 Some(Event::Changed(c)) => *c,
                 None => panic!("not a config event"),
             })
