@@ -37,6 +37,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the body exceeds the size limit (64 KiB, or 4 MiB for a batch)")]
     PayloadTooLarge,
+    #[error("this key is over its rate limit; retry after {0} s (Retry-After)")]
+    RateLimited(u64),
     #[error("the writer's queue is full; retry with the same id")]
     Overloaded,
     #[error("the ledger is unavailable; retry with the same id")]
@@ -72,12 +74,18 @@ impl ApiError {
             ApiError::NotFound("payout request") => {
                 c(StatusCode::NOT_FOUND, "payout_request_not_found", "Payout request not found")
             }
+            ApiError::NotFound("config key") => {
+                c(StatusCode::NOT_FOUND, "unknown_config_key", "No setting has this key")
+            }
             ApiError::NotFound(_) => c(StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::MethodNotAllowed => {
                 c(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "The method is not allowed here")
             }
             ApiError::PayloadTooLarge => {
                 c(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large")
+            }
+            ApiError::RateLimited(_) => {
+                c(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "The key is over its rate limit")
             }
             ApiError::Overloaded => c(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "The ledger is overloaded"),
             ApiError::Unavailable => c(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The ledger is unavailable"),

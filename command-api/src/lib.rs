@@ -6,9 +6,11 @@ pub mod admin;
 pub mod audit;
 mod body;
 pub mod certificates;
+pub mod config;
 pub mod error;
 mod handler;
 pub mod ledger;
+mod limit;
 mod metrics;
 pub mod openapi;
 mod ops;
@@ -30,6 +32,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorResponse, render};
 use crate::metrics::HttpMetrics;
+use ledger_store::config::RuntimeConfig;
 use ledger_store::keys::KeyStore;
 
 /// Largest request body, except batches.
@@ -54,6 +57,9 @@ pub struct ApiState {
     audit_log: Option<Arc<dyn audit::AuditLogReader>>,
     /// Records audit entries (403s, admin actions) and counts them for `/metrics`.
     auditor: ledger_store::audit::Auditor,
+    /// The runtime settings in effect in this process.
+    config: RuntimeConfig,
+    limiter: Arc<limit::Limiter>,
 }
 
 struct Inner {
@@ -66,7 +72,11 @@ struct Inner {
 impl ApiState {
     pub fn new(ledger: LedgerHandle, pool: PgPool) -> ApiState {
         let auditor = ledger_store::audit::Auditor::new(ledger.clone());
+        // Declared defaults only, and what this process commits, until `with_runtime_config`.
+        let config = RuntimeConfig::defaults();
         ApiState {
+            limiter: Arc::new(limit::Limiter::new(config.clone())),
+            config,
             inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
             cvc_keys: None,
             audit: None,
@@ -100,6 +110,14 @@ impl ApiState {
         let mut reports = self.reports.to_vec();
         reports.push(report);
         self.reports = reports.into();
+        self
+    }
+
+    /// Reads the runtime settings (the rate limits among them) from this configuration, which
+    /// follows the database.
+    pub fn with_runtime_config(mut self, config: RuntimeConfig) -> ApiState {
+        self.limiter = Arc::new(limit::Limiter::new(config.clone()));
+        self.config = config;
         self
     }
 
@@ -138,6 +156,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(payouts::router())
         .merge(audit::router())
         .merge(admin::router())
+        .merge(config::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -145,6 +164,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), limit::layer))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))
         .with_state(state)
 }
@@ -156,11 +176,13 @@ async fn envelope(State(state): State<ApiState>, mut request: Request, next: Nex
     request.extensions_mut().insert(request_id);
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions().get::<Arc<ErrorResponse>>().cloned() {
-        // The router's Allow header (on a 405) survives the rendering.
-        let allow = response.headers().get(header::ALLOW).cloned();
+        // The router's Allow header (on a 405) and the rate limit's headers survive the rendering.
+        let kept = response.headers().clone();
         response = render(&error.0, request_id.0);
-        if let Some(allow) = allow {
-            response.headers_mut().insert(header::ALLOW, allow);
+        for name in std::iter::once("allow").chain(limit::HEADERS) {
+            if let Some(value) = kept.get(name) {
+                response.headers_mut().insert(header::HeaderName::from_static(name), value.clone());
+            }
         }
     } else if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         response = render(&ApiError::PayloadTooLarge, request_id.0);

@@ -37,6 +37,7 @@ impl ApiDoc {
         doc.merge(crate::payouts::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
         doc.merge(crate::admin::Doc::openapi());
+        doc.merge(crate::config::Doc::openapi());
         BearerKey.modify(&mut doc);
         TextRules.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
@@ -116,7 +117,11 @@ pub enum At {
 
 /// Every domain's table of the texts its requests carry.
 fn texts() -> impl Iterator<Item = &'static (At, Text)> {
-    crate::ledger::TEXTS.iter().chain(crate::certificates::TEXTS).chain(crate::payouts::TEXTS)
+    crate::ledger::TEXTS
+        .iter()
+        .chain(crate::certificates::TEXTS)
+        .chain(crate::payouts::TEXTS)
+        .chain(crate::config::TEXTS)
 }
 
 /// States the core's text rules on the properties and parameters that carry them.
@@ -143,7 +148,7 @@ impl Modify for TextRules {
                     .paths
                     .paths
                     .values_mut()
-                    .flat_map(|item| [item.get.as_mut(), item.post.as_mut()])
+                    .flat_map(|item| [item.get.as_mut(), item.post.as_mut(), item.put.as_mut(), item.delete.as_mut()])
                     .flatten()
                     .find(|op| op.operation_id.as_deref() == Some(operation))
                     .and_then(|op| op.parameters.as_mut())
@@ -180,7 +185,7 @@ impl Modify for ProblemResponses {
                 shape(op, false);
                 link(op);
             }
-            if let Some(op) = item.post.as_mut() {
+            for op in [item.post.as_mut(), item.put.as_mut(), item.delete.as_mut()].into_iter().flatten() {
                 shape(op, records_events);
                 link(op);
             }
@@ -206,7 +211,11 @@ pub struct Link {
 
 /// Every domain's links.
 fn links() -> impl Iterator<Item = &'static Link> {
-    crate::ledger::LINKS.iter().chain(crate::certificates::LINKS).chain(crate::payouts::LINKS)
+    crate::ledger::LINKS
+        .iter()
+        .chain(crate::certificates::LINKS)
+        .chain(crate::payouts::LINKS)
+        .chain(crate::admin::LINKS)
 }
 
 fn link(op: &mut Operation) {
@@ -255,6 +264,7 @@ fn shape(op: &mut Operation, write: bool) {
     if secured {
         add("401", "unauthorized: no key, or a key that is unknown or revoked");
         add("403", "forbidden: the key lacks the permission the detail names");
+        add("429", "rate_limited: the key is over its quota; retry after Retry-After seconds");
     }
     if in_path {
         add("404", "account_not_found, transfer_not_found, key_not_found or not_found");

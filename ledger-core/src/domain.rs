@@ -137,6 +137,8 @@ pub trait DomainState {
     fn touched(&self, event: &Self::Event, out: &mut Vec<Touched>);
     /// The kinds of entity this domain keeps in the store's generic rows.
     const KINDS: &'static [&'static str] = &[];
+    /// The runtime settings this domain reads (`crate::settings`).
+    const SETTINGS: &'static [crate::settings::Setting] = &[];
     /// An entity's stored form, if the domain holds it.
     fn row(&self, _entity: EntityRef) -> Option<EntityRow> {
         None
@@ -392,6 +394,11 @@ macro_rules! domains {
             [$(crate::$module::SCOPES,)+].into_iter().flatten().copied()
         }
 
+        /// Every runtime setting a domain declares (`crate::settings::all` adds the other parts').
+        pub fn settings() -> impl Iterator<Item = &'static crate::settings::Setting> {
+            [$(<crate::$module::State as DomainState>::SETTINGS,)+].into_iter().flatten()
+        }
+
         /// Every event type of every domain at every version it was ever written with.
         pub fn event_schemas() -> Vec<EventSchema> {
             let mut all = Vec::new();
@@ -435,6 +442,7 @@ domains! {
     Certificates: certificates,
     Payouts: payouts,
     Audit: audit,
+    Config: config,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod certificates;
+pub mod config;
 pub mod domain;
 pub mod ids;
 pub mod ledger;
@@ -12,7 +13,9 @@ pub mod money;
 pub mod payouts;
 pub mod permission;
 pub mod postings;
+pub mod rate_limit;
 pub mod schema;
+pub mod settings;
 pub mod text;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};

@@ -2,6 +2,7 @@
 //! accounts and transfers beside it, the single group-commit writer, and `verify`.
 
 pub mod audit;
+pub mod config;
 pub mod copy;
 pub mod follow;
 pub mod followers;

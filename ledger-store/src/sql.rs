@@ -98,6 +98,18 @@ pub async fn load_entities(conn: &mut PgConnection) -> Result<Vec<StoredEntity>,
     entity_rows(rows)
 }
 
+/// Every stored row of one kind of entity, by key (the `(kind, key)` index).
+pub async fn entities_of_kind(conn: &mut PgConnection, kind: &str) -> Result<Vec<StoredEntity>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, kind, key, version, first_position, position, state::text AS state FROM entities \
+         WHERE kind = $1 ORDER BY key",
+    )
+    .bind(kind)
+    .fetch_all(conn)
+    .await?;
+    entity_rows(rows)
+}
+
 /// The latest stored rows of the given entities (those that exist), by id.
 pub async fn entities_by_id(conn: &mut PgConnection, ids: &[uuid::Uuid]) -> Result<Vec<StoredEntity>, sqlx::Error> {
     let rows = sqlx::query(

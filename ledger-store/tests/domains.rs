@@ -425,3 +425,84 @@ async fn audit_entries_are_events_of_their_own_streams_with_no_row_and_verify_co
     drop(conn);
     db.drop_database().await;
 }
+
+mod runtime_config {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use ledger_core::config::Command;
+    use ledger_store::config::{RuntimeConfig, Source};
+    use ledger_store::verify::verify;
+    use ledger_store::{EventMeta, Writer, WriterConfig};
+    use serde_json::{Value, json};
+    use test_support::fresh_database;
+
+    fn quota(n: u32) -> Value {
+        json!({ "per_second": n, "burst": n })
+    }
+
+    #[tokio::test]
+    async fn a_change_is_seen_by_another_reader_of_the_database_within_a_second_and_survives_a_restart() {
+        let db = fresh_database().await;
+        let (ledger, task) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let file = BTreeMap::from([("rate_limit.default".to_owned(), quota(7))]);
+        let reader = RuntimeConfig::start(&db.url, pool.clone(), file).await.unwrap();
+        assert_eq!(reader.lookup("rate_limit.default"), (quota(7), Source::File));
+        let key = format!("rate_limit.key.{}", uuid::Uuid::new_v4());
+        assert_eq!(reader.lookup(&key), (Value::Null, Source::Default));
+        let mut changes = reader.changes();
+
+        let set = Command::set("rate_limit.default", quota(9));
+        let committed = ledger.submit(set.clone(), EventMeta::default()).await.unwrap().unwrap();
+        assert!(!committed.replayed);
+        let landed = Instant::now();
+        while reader.get("rate_limit.default") != quota(9) {
+            assert!(landed.elapsed() < Duration::from_secs(1), "not seen within a second");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        assert_eq!(reader.lookup("rate_limit.default").1, Source::Database);
+        assert_eq!(reader.position("rate_limit.default"), Some(committed.position));
+        assert_eq!(reader.keys(), ["rate_limit.default"]);
+
+        // A reset brings the file's default back, seen the same way.
+        ledger.submit(Command::reset("rate_limit.default"), EventMeta::default()).await.unwrap().unwrap();
+        let landed = Instant::now();
+        while reader.lookup("rate_limit.default") != (quota(7), Source::File) {
+            assert!(landed.elapsed() < Duration::from_secs(1), "reset not seen within a second");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(changes.has_changed().unwrap());
+        let set = Command::set(key.clone(), quota(3));
+        ledger.submit(set.clone(), EventMeta::default()).await.unwrap().unwrap();
+
+        // A writer started again holds the values: the same value again changes nothing.
+        drop(ledger);
+        task.await.unwrap();
+        let (ledger, task) = Writer::start(&db.url, WriterConfig::default()).await.unwrap();
+        assert!(ledger.submit(set, EventMeta::default()).await.unwrap().unwrap().replayed);
+        let late = RuntimeConfig::start(&db.url, pool.clone(), BTreeMap::new()).await.unwrap();
+        assert_eq!(late.lookup(&key), (quota(3), Source::Database));
+        assert_eq!(late.lookup("rate_limit.default").1, Source::Default);
+        assert_eq!(late.get("rate_limit.default"), ledger_core::rate_limit::DEFAULT.to_value());
+        drop(ledger);
+        task.await.unwrap();
+        let report = verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+        assert_eq!(report.entities, 2);
+        drop((reader, late));
+        pool.close().await;
+        db.drop_database().await;
+    }
+
+    #[test]
+    fn file_defaults_name_a_setting_and_hold_a_value_it_takes() {
+        let file = |key: &str, value: Value| RuntimeConfig::detached(BTreeMap::from([(key.to_owned(), value)]));
+        assert!(file("rate_limit.default", quota(1)).is_ok());
+        let unknown = file("rate_limit.nothing", quota(1)).err().unwrap();
+        assert_eq!(unknown.to_string(), "settings.rate_limit.nothing: no setting has this key");
+        let invalid = file("rate_limit.default", json!({"per_second": 1})).err().unwrap();
+        assert_eq!(invalid.to_string(), "settings.rate_limit.default: missing field \"burst\"");
+    }
+}

@@ -31,6 +31,9 @@ struct File {
     /// Extra assets and their scales, e.g. `{ USDC = 6, GOLD = 3 }`.
     assets: Option<BTreeMap<String, u32>>,
     kafka: Option<crate::kafka::KafkaFile>,
+    /// Defaults of runtime settings by key (`"rate_limit.default" = { per_second = 100, burst = 200 }`);
+    /// values set in the database (`ledger config set`) override them.
+    settings: Option<BTreeMap<String, toml::Value>>,
 }
 
 #[derive(Debug)]
@@ -59,6 +62,8 @@ pub struct Settings {
     pub domains: Vec<Box<dyn crate::domains::Domain>>,
     /// The domains' tables of the file, by name (a subcommand of one domain reads its own).
     pub tables: BTreeMap<String, toml::Value>,
+    /// The file's defaults of runtime settings (checked against their declarations).
+    pub runtime: BTreeMap<String, serde_json::Value>,
 }
 
 impl Settings {
@@ -95,6 +100,14 @@ impl Settings {
                 currencies.with_asset(code, scale).map_err(|_| anyhow::anyhow!("asset scale {scale} exceeds 18"))?;
         }
         let kafka = crate::kafka::settings(file.kafka.unwrap_or_default())?;
+        let runtime: BTreeMap<String, serde_json::Value> = file
+            .settings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| Ok((key, serde_json::to_value(value)?)))
+            .collect::<Result<_, serde_json::Error>>()
+            .context("reading [settings]")?;
+        ledger_store::config::RuntimeConfig::detached(runtime.clone()).context("checking [settings]")?;
         // Each domain reads its own table and variables.
         let domains = crate::domains::DOMAINS
             .iter()
@@ -111,6 +124,7 @@ impl Settings {
             kafka,
             domains,
             tables,
+            runtime,
             max_projection_lag: env("LEDGER_MAX_PROJECTION_LAG")?.or(file.max_projection_lag).unwrap_or(20_000),
             max_projection_delay: Duration::from_millis(
                 env("LEDGER_MAX_PROJECTION_DELAY_MS")?.or(file.max_projection_delay_ms).unwrap_or(500),
@@ -160,6 +174,12 @@ mod tests {
         assert_eq!(gates.sender_limit, 7);
         let debug = format!("{:?}", settings.domains);
         assert!(debug.contains("expiry_interval: 500ms"), "{debug}");
+
+        let runtime = load("[settings]\n\"rate_limit.default\" = { per_second = 5, burst = 9 }\n").unwrap().runtime;
+        assert_eq!(runtime["rate_limit.default"], serde_json::json!({"per_second": 5, "burst": 9}));
+        let refused =
+            load("[settings]\n\"rate_limit.default\" = { per_second = 0, burst = 9 }\n").map(drop).unwrap_err();
+        assert!(format!("{refused:#}").contains("rate_limit.default: per_second"), "{refused:#}");
 
         let typo = load("listn = \"x\"\n").map(drop).unwrap_err();
         assert!(format!("{typo:#}").contains("unknown field `listn`"), "{typo:#}");

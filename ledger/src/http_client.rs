@@ -25,11 +25,16 @@ impl Client {
     }
 
     pub(crate) async fn post(&mut self, path: &str, body: String) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.send("POST", path, body).await
+    }
+
+    /// A request with a JSON body (`POST`, `PUT`).
+    pub(crate) async fn send(&mut self, method: &str, path: &str, body: String) -> anyhow::Result<(u16, Vec<u8>)> {
         use std::io::Write;
         self.out.clear();
         write!(
             self.out,
-            "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             self.authority,
             self.key,
             body.len()

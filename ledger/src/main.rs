@@ -13,6 +13,7 @@ mod http_client;
 mod kafka;
 mod load;
 mod payouts;
+mod runtime;
 mod sms_simulator;
 mod up;
 
@@ -63,9 +64,38 @@ enum Cmd {
     BenchPublisher(bench_publisher::Args),
     /// A stand-in SMS gateway on loopback: receives certificate CVC messages, lists them.
     SmsSimulator(sms_simulator::Args),
+    /// Runtime settings: list and get read the database; set and reset go through the command API.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Payout gates run apart from `ledger up` (with LEDGER_PAYOUT_GATES=false there, or beside it).
     #[command(subcommand)]
     Payouts(PayoutsCmd),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Every setting with the value in effect and where it comes from (database, file, default).
+    List,
+    /// One setting's value in effect.
+    Get {
+        #[arg(value_name = "KEY")]
+        setting: String,
+    },
+    /// Sets a setting (VALUE is JSON) through a running command API; audited under its key.
+    Set {
+        #[arg(value_name = "KEY")]
+        setting: String,
+        value: String,
+        #[command(flatten)]
+        remote: runtime::Remote,
+    },
+    /// Takes a setting's value back (the file's default, else the declared one applies).
+    Reset {
+        #[arg(value_name = "KEY")]
+        setting: String,
+        #[command(flatten)]
+        remote: runtime::Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -214,6 +244,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payouts::run_gate("send", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::Config(ConfigCmd::Set { setting, value, remote }) => {
+            runtime::change(remote, &setting, Some(&value)).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Config(ConfigCmd::Reset { setting, remote }) => {
+            runtime::change(remote, &setting, None).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let url =
@@ -286,7 +324,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(&url, args, settings.writer.clone()).await?;
         }
         Cmd::BenchPublisher(args) => bench_publisher::run(&url, args).await?,
-        Cmd::Openapi | Cmd::Sdl | Cmd::BenchHttp(_) | Cmd::Schemas(_) | Cmd::SmsSimulator(_) | Cmd::Payouts(_) => {
+        Cmd::Config(ConfigCmd::List) => runtime::show(&url, settings.runtime, None).await?,
+        Cmd::Config(ConfigCmd::Get { setting }) => runtime::show(&url, settings.runtime, Some(&setting)).await?,
+        Cmd::Openapi
+        | Cmd::Sdl
+        | Cmd::BenchHttp(_)
+        | Cmd::Schemas(_)
+        | Cmd::SmsSimulator(_)
+        | Cmd::Payouts(_)
+        | Cmd::Config(ConfigCmd::Set { .. } | ConfigCmd::Reset { .. }) => {
             unreachable!("handled above")
         }
     }

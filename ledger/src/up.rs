@@ -98,7 +98,10 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    let mut api = command_api::ApiState::new(ledger.clone(), pool.clone());
+    let runtime = ledger_store::config::RuntimeConfig::start(url, pool.clone(), settings.runtime.clone())
+        .await
+        .context("loading the runtime configuration")?;
+    let mut api = command_api::ApiState::new(ledger.clone(), pool.clone()).with_runtime_config(runtime);
     let cx = crate::domains::Context {
         url,
         ledger: &ledger,

@@ -203,6 +203,8 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     let transfer = format!(r#"{{"id":"{}","debit":"bank","credit":"player","amount":"25.00"}}"#, Uuid::new_v4());
     let (status, body) = http(&addr, "POST", "/v1/transfers", &key, &transfer);
     assert_eq!(status, 201, "{body}");
+    let posted: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let position = posted["position"].as_i64().unwrap();
     let (status, body) = http(&addr, "GET", "/v1/accounts?code=player", &key, "");
     assert_eq!(status, 200);
     assert!(body.contains(r#""balance":"25.00""#), "{body}");
@@ -213,7 +215,9 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
         "POST",
         "/graphql",
         &key,
-        r#"{"query":"{ account(code: \"player\", minPosition: 3) { balance { balance } } }"}"#,
+        &format!(
+            r#"{{"query":"{{ account(code: \"player\", minPosition: {position}) {{ balance {{ balance }} }} }}"}}"#
+        ),
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""balance":{"balance":"25.00"}"#), "{body}");
@@ -246,14 +250,18 @@ async fn ledger_up_keeps_its_read_models_in_a_second_cluster_when_told() {
         assert_eq!(http(&addr, "POST", "/v1/accounts", &key, body).0, 201);
     }
     let transfer = format!(r#"{{"id":"{}","debit":"bank","credit":"player","amount":"25.00"}}"#, Uuid::new_v4());
-    assert_eq!(http(&addr, "POST", "/v1/transfers", &key, &transfer).0, 201);
+    let (status, body) = http(&addr, "POST", "/v1/transfers", &key, &transfer);
+    assert_eq!(status, 201, "{body}");
+    let position = serde_json::from_str::<serde_json::Value>(&body).unwrap()["position"].as_i64().unwrap();
     // Root fields resolve concurrently: wait for the position first, then look.
     let (status, body) = http(
         &addr,
         "POST",
         "/graphql",
         &key,
-        r#"{"query":"{ account(code: \"player\", minPosition: 3) { balance { balance } } }"}"#,
+        &format!(
+            r#"{{"query":"{{ account(code: \"player\", minPosition: {position}) {{ balance {{ balance }} }} }}"}}"#
+        ),
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""balance":{"balance":"25.00"}"#), "{body}");
@@ -464,12 +472,13 @@ async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
         .await
         .unwrap();
 
-    let published = read_topic(&brokers, &format!("{prefix}.events"), 4).await;
-    assert_eq!(published.len(), 4, "{published:?}");
-    let channels: Vec<String> = published
-        .iter()
-        .map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap()["metadata"]["channel"].as_str().unwrap().into())
-        .collect();
+    // The key's creation is audited first (channel cli), then the ledger's four events.
+    let published = read_topic(&brokers, &format!("{prefix}.events"), 5).await;
+    assert_eq!(published.len(), 5, "{published:?}");
+    let envelopes: Vec<serde_json::Value> = published.iter().map(|p| serde_json::from_str(p).unwrap()).collect();
+    assert_eq!(envelopes[0]["type"], "AuditRecorded");
+    let channels: Vec<String> =
+        envelopes[1..].iter().map(|e| e["metadata"]["channel"].as_str().unwrap().into()).collect();
     assert_eq!(channels, ["pos", "pos", "pos", format!("kafka:{requests}").as_str()]);
     let (_, metrics) = http(&addr, "GET", "/metrics", &key, "");
     assert!(metrics.contains(r#"ledger_projection_lag{projection="kafka_publisher"}"#), "{metrics}");

@@ -22,6 +22,22 @@ use crate::error::{ApiError, Refusal};
 use wire::*;
 
 /// The admin routes.
+/// What the admin answers lead to: a key made to its revocation, the roles listed to setting one.
+pub const LINKS: &[crate::openapi::Link] = &[
+    crate::openapi::Link {
+        from: "create_key",
+        to: "revoke_key",
+        parameters: &[("id", "$response.body#/id")],
+        body: &[],
+    },
+    crate::openapi::Link {
+        from: "list_roles",
+        to: "set_role",
+        parameters: &[("name", "$response.body#/roles/0/name")],
+        body: &[],
+    },
+];
+
 pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/v1/admin/keys", post(routes::create_key).get(routes::list_keys))
