@@ -315,6 +315,13 @@ async fn limits_and_keys_are_enforced_with_clear_errors() {
     let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
     let (_, accounts_only) =
         create_key(&pool, "desk", &["accounts:read".to_owned(), "transfers:write".to_owned()]).await.unwrap();
+    // The balances' runner creates its tables as it starts: wait for them before reading.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.gql("{ accounts(first: 1) { edges { cursor } } }", json!({})).await["errors"].is_array()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let query = "{ accounts(first: 1) { edges { cursor } } projections { name } }";
     let (status, body) = app.gql_with(Some(&accounts_only), query, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
