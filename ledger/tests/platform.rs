@@ -139,6 +139,17 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
     let db = fresh_database().await;
     let admin = key(&db, "admins", "keys:write,audit:read");
     let (up, api) = up(&db);
+    // The engine records the command line's entry for that key as it starts: wait for it, so
+    // the entries below come in the order the test makes them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, _, body) = api.get(&admin, "/v1/admin/audit", "application/json");
+        let page: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if page["entries"].as_array().is_some_and(|e| !e.is_empty()) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Over HTTP: a key made (its secret shown once, never audited), a role set, a refusal.
     let (status, made) =
         api.post(&admin, "/v1/admin/keys", json!({"channel": "pos-7", "permissions": ["accounts:read"]}));
