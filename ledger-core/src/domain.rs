@@ -388,6 +388,14 @@ macro_rules! domains {
             [$(<crate::$module::Event as DomainEvent>::TYPES,)+].into_iter().flatten().copied()
         }
 
+        /// Every event type of every domain, by its domain's name (`ledger`, `certificates`, …):
+        /// the webhook catalog names types from these (`crate::webhook`).
+        pub fn event_types_by_domain() -> impl Iterator<Item = (&'static str, &'static str)> {
+            [$(<crate::$module::Event as DomainEvent>::TYPES.iter().map(|(t, _)| (stringify!($module), *t)).collect::<Vec<_>>(),)+]
+                .into_iter()
+                .flatten()
+        }
+
         /// Every permission a domain declares (`resource:action`), e.g. `transfers:write`,
         /// `certificates:redeem`, `accounts:read`.
         pub fn scopes() -> impl Iterator<Item = crate::permission::Need<'static>> {

@@ -17,6 +17,7 @@ pub mod rate_limit;
 pub mod schema;
 pub mod settings;
 pub mod text;
+pub mod webhook;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
 pub use ids::{AccountId, CertificateId, PayoutId, PayoutRequestId, Timestamp, TransferId};

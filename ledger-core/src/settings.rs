@@ -18,6 +18,12 @@ pub enum Kind {
     },
     /// A decimal number as a JSON string (amounts, rates): never a JSON float.
     Decimal,
+    /// A JSON list of at most `max_len` integers, each from `min` to `max`.
+    IntegerList {
+        min: i64,
+        max: i64,
+        max_len: usize,
+    },
     /// A JSON object with exactly these fields, each of its kind.
     Object(&'static [(&'static str, Kind)]),
 }
@@ -36,6 +42,15 @@ impl Kind {
                 Some(Ok(_)) => Ok(()),
                 _ => Err("expected a decimal number as a string, e.g. \"12.50\"".to_owned()),
             },
+            Kind::IntegerList { min, max, max_len } => {
+                let why = || format!("expected a list of at most {max_len} integers from {min} to {max}");
+                let items = value.as_array().ok_or_else(why)?;
+                let in_range = |v: &Value| v.as_i64().is_some_and(|n| (min..=max).contains(&n));
+                if items.len() > max_len || !items.iter().all(in_range) {
+                    return Err(why());
+                }
+                Ok(())
+            }
             Kind::Object(fields) => {
                 let names = || fields.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
                 let Some(object) = value.as_object() else {
@@ -59,6 +74,7 @@ impl Kind {
             Kind::Bool => "bool".to_owned(),
             Kind::Integer { min, max } => format!("integer {min}..={max}"),
             Kind::Decimal => "decimal string".to_owned(),
+            Kind::IntegerList { min, max, max_len } => format!("list of at most {max_len} integers {min}..={max}"),
             Kind::Object(fields) => {
                 let fields: Vec<String> =
                     fields.iter().map(|(name, kind)| format!("{name}: {}", kind.describe())).collect();
@@ -140,7 +156,7 @@ impl Setting {
 }
 
 /// Settings of the parts that are not domains (a domain's are its `DomainState::SETTINGS`).
-const PARTS: &[&[Setting]] = &[crate::rate_limit::SETTINGS];
+const PARTS: &[&[Setting]] = &[crate::rate_limit::SETTINGS, crate::webhook::SETTINGS];
 
 /// Every declared setting: the domains' first, then the other parts'.
 pub fn all() -> impl Iterator<Item = &'static Setting> {
@@ -211,6 +227,13 @@ mod tests {
         assert_eq!(check(QUOTA, json!([])), Err("expected an object with the fields n, on".into()));
         assert_eq!(QUOTA.describe(), "object {n: integer 1..=10, on: bool}");
         assert_eq!(Kind::Decimal.describe(), "decimal string");
+        let delays = Kind::IntegerList { min: 1, max: 9, max_len: 2 };
+        assert_eq!(check(delays, json!([1, 9])), Ok(()));
+        assert_eq!(check(delays, json!([])), Ok(()));
+        for bad in [json!([0]), json!([10]), json!([1, 2, 3]), json!([1.5]), json!("1"), json!({})] {
+            assert_eq!(check(delays, bad), Err("expected a list of at most 2 integers from 1 to 9".into()));
+        }
+        assert_eq!(delays.describe(), "list of at most 2 integers 1..=9");
     }
 
     #[test]
