@@ -1,0 +1,12 @@
+//! Outbound webhooks (Standard Webhooks): endpoints and their sealed secrets (`store`), the
+//! follower that makes one message per event and endpoint from the log (`fanout`), and the
+//! engine that signs, sends, retries and records every attempt (`deliver`). The rules (types,
+//! filters, bodies, schedule, allowed addresses) are `ledger_core::webhook`'s.
+
+pub mod deliver;
+pub mod fanout;
+pub mod store;
+
+pub use deliver::{Deliverer, DeliveryConfig, Metrics};
+pub use fanout::Fanout;
+pub use store::{Attempt, Cursor, Endpoint, Message, NewEndpoint, Store, StoreError};

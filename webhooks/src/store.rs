@@ -1,0 +1,416 @@
+//! Endpoints, messages and attempts in the log's database (`migrations/0018_webhooks.sql`).
+//! An endpoint's secret is sealed with the engine's secrets key before it is stored and opened
+//! only to sign; it leaves this module in clear once, in the answer that creates or rotates it.
+
+use std::sync::Arc;
+
+use ledger_core::webhook::{self, FilterError, UrlRefused};
+use outbound::webhooks::WebhookSecret;
+use secrets::{KeyProvider, Sealed};
+use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Announced (NOTIFY) when messages are due (new ones, retries asked for) or endpoints change.
+pub const CHANNEL: &str = "ledger_webhooks";
+/// At most this many endpoints exist at once.
+pub const MAX_ENDPOINTS: i64 = 1000;
+/// How long the secret before a rotation still signs messages beside the new one.
+pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
+/// The most rows one listing answers.
+pub const MAX_PAGE: i64 = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("endpoint_not_allowed: {0}")]
+    NotAllowed(#[from] UrlRefused),
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error("the description is longer than {} characters", webhook::MAX_DESCRIPTION_CHARS)]
+    Description,
+    #[error("at most {MAX_ENDPOINTS} endpoints")]
+    TooMany,
+    #[error("{0} cannot be resolved")]
+    Unresolvable(String),
+    #[error("the endpoint's secret cannot be sealed or opened: {0}")]
+    Secret(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// An endpoint as stored, without its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// What creating an endpoint asks for.
+#[derive(Clone, Debug)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// The store's handle: the log's pool and the keys secrets are sealed with.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    keys: Arc<dyn KeyProvider>,
+}
+
+fn context(id: Uuid) -> String {
+    format!("webhook-endpoint:{id}")
+}
+
+fn sealed_json(sealed: &Sealed) -> serde_json::Value {
+    serde_json::json!({"key_id": sealed.key_id, "nonce": sealed.nonce, "ciphertext": sealed.ciphertext})
+}
+
+fn sealed_of(value: &serde_json::Value) -> Option<Sealed> {
+    let field = |name: &str| value.get(name)?.as_str().map(str::to_owned);
+    Some(Sealed { key_id: field("key_id")?, nonce: field("nonce")?, ciphertext: field("ciphertext")? })
+}
+
+/// Checks a receiver URL as creating an endpoint does: the URL's own rules, then every address
+/// its host resolves to (without `allow_private`).
+pub async fn check_receiver(url: &str, allow_private: bool) -> Result<(), StoreError> {
+    let target = webhook::check_url(url, allow_private)?;
+    if allow_private || target.host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let addresses = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|_| StoreError::Unresolvable(target.host.clone()))?;
+    for address in addresses {
+        webhook::check_address(address.ip(), false)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn new(pool: PgPool, keys: Arc<dyn KeyProvider>) -> Store {
+        Store { pool, keys }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn seal(&self, id: Uuid, secret: &WebhookSecret) -> Result<serde_json::Value, StoreError> {
+        let sealed = secrets::seal(self.keys.as_ref(), &context(id), secret.expose().as_bytes())
+            .map_err(|e| StoreError::Secret(e.to_string()))?;
+        Ok(sealed_json(&sealed))
+    }
+
+    /// Opens a stored secret.
+    pub fn open(&self, id: Uuid, stored: &serde_json::Value) -> Result<WebhookSecret, StoreError> {
+        let sealed = sealed_of(stored).ok_or_else(|| StoreError::Secret("not a sealed secret".into()))?;
+        let text =
+            secrets::open(self.keys.as_ref(), &context(id), &sealed).map_err(|e| StoreError::Secret(e.to_string()))?;
+        let text = String::from_utf8(text).map_err(|_| StoreError::Secret("not text".into()))?;
+        WebhookSecret::parse(&text).map_err(|e| StoreError::Secret(e.to_string()))
+    }
+
+    /// Creates an endpoint that receives the events committed from now on; gives it and its
+    /// secret (shown this once).
+    pub async fn create(&self, new: NewEndpoint, allow_private: bool) -> Result<(Endpoint, WebhookSecret), StoreError> {
+        check_receiver(&new.url, allow_private).await?;
+        let event_types = webhook::check_filter(&new.event_types)?;
+        if new.description.as_ref().is_some_and(|d| d.chars().count() > webhook::MAX_DESCRIPTION_CHARS) {
+            return Err(StoreError::Description);
+        }
+        let id = Uuid::new_v4();
+        let secret = WebhookSecret::generate().map_err(|e| StoreError::Secret(e.to_string()))?;
+        let sealed = self.seal(id, &secret)?;
+        let mut tx = self.pool.begin().await?;
+        // One creation at a time, so the count holds.
+        sqlx::query("LOCK TABLE webhook_endpoints IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+        if count >= MAX_ENDPOINTS {
+            return Err(StoreError::TooMany);
+        }
+        let created_at: OffsetDateTime = sqlx::query_scalar(
+            "INSERT INTO webhook_endpoints (id, url, event_types, description, secret, after_position) \
+             VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(position), 0) FROM events)) RETURNING created_at",
+        )
+        .bind(id)
+        .bind(&new.url)
+        .bind(&event_types)
+        .bind(&new.description)
+        .bind(&sealed)
+        .fetch_one(&mut *tx)
+        .await?;
+        notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok((Endpoint { id, url: new.url, event_types, description: new.description, created_at }, secret))
+    }
+
+    /// Every endpoint not deleted, oldest first.
+    pub async fn list(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, url, event_types, description, created_at FROM webhook_endpoints \
+             WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT $1",
+        )
+        .bind(MAX_ENDPOINTS)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(endpoint_row).collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    /// One endpoint, if it exists and is not deleted.
+    pub async fn get(&self, id: Uuid) -> Result<Option<Endpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, url, event_types, description, created_at FROM webhook_endpoints \
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(endpoint_row).transpose()?)
+    }
+
+    /// Deletes an endpoint: no message is made for it any more, and those still pending are
+    /// dropped (failed). `false`: none such.
+    pub async fn delete(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE webhook_endpoints SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if done {
+            sqlx::query(
+                "UPDATE webhook_messages SET status = 'failed', finished_at = now() \
+                 WHERE endpoint_id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            notify(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Gives an endpoint a new secret (shown this once); the old one goes on signing beside it
+    /// for `ROTATION_OVERLAP`. `None`: no such endpoint.
+    pub async fn rotate(&self, id: Uuid) -> Result<Option<WebhookSecret>, StoreError> {
+        let secret = WebhookSecret::generate().map_err(|e| StoreError::Secret(e.to_string()))?;
+        let sealed = self.seal(id, &secret)?;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = now() + $3, secret = $2 \
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .bind(&sealed)
+        .bind(ROTATION_OVERLAP)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if done {
+            notify(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done.then_some(secret))
+    }
+
+    /// Sends a message again: one more attempt, now. `None`: no such message; `Some(false)`: it
+    /// is still pending (nothing changes).
+    pub async fn retry(&self, message: Uuid) -> Result<Option<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT m.status FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id \
+             WHERE m.id = $1 AND e.deleted_at IS NULL FOR UPDATE OF m",
+        )
+        .bind(message)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(status) = status else { return Ok(None) };
+        if status == "pending" {
+            return Ok(Some(false));
+        }
+        sqlx::query(
+            "UPDATE webhook_messages SET status = 'pending', retries_left = 0, next_at = now(), finished_at = NULL \
+             WHERE id = $1",
+        )
+        .bind(message)
+        .execute(&mut *tx)
+        .await?;
+        notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+
+    /// Sends every failed message of an endpoint made since `since` again (one attempt each).
+    /// `None`: no such endpoint; else how many.
+    pub async fn recover(&self, endpoint: Uuid, since: OffsetDateTime) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL")
+                .bind(endpoint)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let n = sqlx::query(
+            "UPDATE webhook_messages SET status = 'pending', retries_left = 0, next_at = now(), finished_at = NULL \
+             WHERE endpoint_id = $1 AND status = 'failed' AND created_at >= $2",
+        )
+        .bind(endpoint)
+        .bind(since)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            notify(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(n))
+    }
+
+    /// An endpoint's attempts, newest first, before the cursor `(at, message, attempt)`.
+    pub async fn attempts(
+        &self,
+        endpoint: Uuid,
+        before: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        attempts(&self.pool, endpoint, before, limit).await
+    }
+
+    /// One message as stored.
+    pub async fn message(&self, id: Uuid) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, endpoint_id, position, event_type, status, attempts, next_at, created_at, finished_at \
+             FROM webhook_messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_row).transpose()?)
+    }
+}
+
+/// Announces a change in the same transaction.
+pub async fn notify(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(conn).await.map(drop)
+}
+
+fn endpoint_row(row: &sqlx::postgres::PgRow) -> Result<Endpoint, sqlx::Error> {
+    Ok(Endpoint {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        event_types: row.try_get("event_types")?,
+        description: row.try_get("description")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// A message as stored, without its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub position: i64,
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+fn message_row(row: &sqlx::postgres::PgRow) -> Result<Message, sqlx::Error> {
+    Ok(Message {
+        id: row.try_get("id")?,
+        endpoint_id: row.try_get("endpoint_id")?,
+        position: row.try_get("position")?,
+        event_type: row.try_get("event_type")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        next_at: row.try_get("next_at")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+/// One attempt to deliver a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub message_id: Uuid,
+    pub attempt: i32,
+    pub endpoint_id: Uuid,
+    pub event_type: String,
+    pub at: OffsetDateTime,
+    /// The receiver's answer; `None`: no answer (refused, timed out, TLS).
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+}
+
+/// Where a listing of attempts goes on: the last one listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: OffsetDateTime,
+    pub message_id: Uuid,
+    pub attempt: i32,
+}
+
+impl Attempt {
+    pub fn cursor(&self) -> Cursor {
+        Cursor { at: self.at, message_id: self.message_id, attempt: self.attempt }
+    }
+}
+
+/// An endpoint's attempts, newest first, before `before` (for the REST and GraphQL listings).
+pub async fn attempts(
+    pool: &PgPool,
+    endpoint: Uuid,
+    before: Option<&Cursor>,
+    limit: i64,
+) -> Result<Vec<Attempt>, StoreError> {
+    let (at, message, attempt) = match before {
+        Some(c) => (Some(c.at), Some(c.message_id), Some(c.attempt)),
+        None => (None, None, None),
+    };
+    let rows = sqlx::query(
+        "SELECT a.message_id, a.attempt, a.endpoint_id, m.event_type, a.at, a.status_code, a.latency_ms, a.error \
+         FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id \
+         WHERE a.endpoint_id = $1 AND ($2::timestamptz IS NULL OR (a.at, a.message_id, a.attempt) < ($2, $3, $4)) \
+         ORDER BY a.at DESC, a.message_id DESC, a.attempt DESC LIMIT $5",
+    )
+    .bind(endpoint)
+    .bind(at)
+    .bind(message)
+    .bind(attempt)
+    .bind(limit.clamp(1, MAX_PAGE))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Attempt {
+                message_id: row.try_get("message_id")?,
+                attempt: row.try_get("attempt")?,
+                endpoint_id: row.try_get("endpoint_id")?,
+                event_type: row.try_get("event_type")?,
+                at: row.try_get("at")?,
+                status_code: row.try_get("status_code")?,
+                latency_ms: row.try_get("latency_ms")?,
+                error: row.try_get("error")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
