@@ -45,6 +45,8 @@ pub enum ApiError {
     Unavailable,
     #[error("no key is configured to seal certificate CVCs (LEDGER_SECRETS_KEY)")]
     CvcKeysMissing,
+    #[error("no secrets key is configured to seal webhook secrets (LEDGER_SECRETS_KEY)")]
+    WebhooksUnavailable,
     #[error("the read models do not run in this process")]
     ReadModelMissing,
     #[error("internal error")]
@@ -77,6 +79,12 @@ impl ApiError {
             ApiError::NotFound("config key") => {
                 c(StatusCode::NOT_FOUND, "unknown_config_key", "No setting has this key")
             }
+            ApiError::NotFound("webhook endpoint") => {
+                c(StatusCode::NOT_FOUND, "endpoint_not_found", "No webhook endpoint with this id")
+            }
+            ApiError::NotFound("webhook message") => {
+                c(StatusCode::NOT_FOUND, "message_not_found", "No webhook message with this id")
+            }
             ApiError::NotFound(_) => c(StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::MethodNotAllowed => {
                 c(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "The method is not allowed here")
@@ -91,6 +99,9 @@ impl ApiError {
             ApiError::Unavailable => c(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The ledger is unavailable"),
             ApiError::CvcKeysMissing => {
                 c(StatusCode::SERVICE_UNAVAILABLE, "cvc_keys_missing", "Certificates are not configured")
+            }
+            ApiError::WebhooksUnavailable => {
+                c(StatusCode::SERVICE_UNAVAILABLE, "webhooks_unavailable", "Webhooks are not configured")
             }
             ApiError::ReadModelMissing => {
                 c(StatusCode::SERVICE_UNAVAILABLE, "read_model_unavailable", "The read model is not available here")

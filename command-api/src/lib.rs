@@ -15,6 +15,7 @@ mod metrics;
 pub mod openapi;
 mod ops;
 pub mod payouts;
+pub mod webhooks;
 
 pub use ops::Report;
 
@@ -60,6 +61,8 @@ pub struct ApiState {
     /// The runtime settings in effect in this process.
     config: RuntimeConfig,
     limiter: Arc<limit::Limiter>,
+    /// Webhook endpoints and messages; without a secrets key `/v1/webhooks/…` answers 503.
+    webhooks: Option<::webhooks::Store>,
 }
 
 struct Inner {
@@ -84,6 +87,7 @@ impl ApiState {
             reports: Arc::new([]),
             audit_log: None,
             auditor,
+            webhooks: None,
         }
     }
 
@@ -119,6 +123,16 @@ impl ApiState {
         self.limiter = Arc::new(limit::Limiter::new(config.clone()));
         self.config = config;
         self
+    }
+
+    /// Serves `/v1/webhooks/…` from this store.
+    pub fn with_webhooks(mut self, store: ::webhooks::Store) -> ApiState {
+        self.webhooks = Some(store);
+        self
+    }
+
+    fn webhooks(&self) -> Result<&::webhooks::Store, ApiError> {
+        self.webhooks.as_ref().ok_or(ApiError::WebhooksUnavailable)
     }
 
     /// The read models keep their checkpoints in this database (`LEDGER_READ_DATABASE_URL`).
@@ -157,6 +171,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(audit::router())
         .merge(admin::router())
         .merge(config::router())
+        .merge(webhooks::router())
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -38,6 +38,7 @@ impl ApiDoc {
         doc.merge(crate::audit::Doc::openapi());
         doc.merge(crate::admin::Doc::openapi());
         doc.merge(crate::config::Doc::openapi());
+        doc.merge(crate::webhooks::Doc::openapi());
         BearerKey.modify(&mut doc);
         TextRules.modify(&mut doc);
         ProblemResponses.modify(&mut doc);
@@ -169,8 +170,8 @@ impl Modify for TextRules {
         }
     }
 }
-/// Where the endpoints that record no event live.
-const ADMIN_PATHS: &str = "/v1/admin/";
+/// Where the endpoints that record no event live (keys, roles, webhook endpoints).
+const ADMIN_PATHS: &[&str] = &["/v1/admin/", "/v1/webhooks/"];
 
 /// What an operation can answer because of its shape, whatever its command.
 struct ProblemResponses;
@@ -180,7 +181,7 @@ impl Modify for ProblemResponses {
         for (path, item) in openapi.paths.paths.iter_mut() {
             // The admin endpoints write keys and roles, not events: no event headers, no writer
             // (they declare their own 400 and 413).
-            let records_events = !path.starts_with(ADMIN_PATHS);
+            let records_events = !ADMIN_PATHS.iter().any(|p| path.starts_with(p));
             if let Some(op) = item.get.as_mut() {
                 shape(op, false);
                 link(op);
@@ -216,6 +217,7 @@ fn links() -> impl Iterator<Item = &'static Link> {
         .chain(crate::certificates::LINKS)
         .chain(crate::payouts::LINKS)
         .chain(crate::admin::LINKS)
+        .chain(crate::webhooks::LINKS)
 }
 
 fn link(op: &mut Operation) {

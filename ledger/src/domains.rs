@@ -30,8 +30,12 @@ pub trait Domain: Send + Sync + std::fmt::Debug {
 pub type Load = fn(Option<toml::Value>) -> anyhow::Result<Box<dyn Domain>>;
 
 /// Every domain of the binary: the name of its table, and how its settings are read.
-pub const DOMAINS: &[(&str, Load)] =
-    &[("certificates", crate::certificates::load), ("payouts", crate::payouts::load), ("audit", crate::audit::load)];
+pub const DOMAINS: &[(&str, Load)] = &[
+    ("certificates", crate::certificates::load),
+    ("payouts", crate::payouts::load),
+    ("audit", crate::audit::load),
+    ("webhooks", crate::webhooks::load),
+];
 
 /// What `ledger up` hands a domain's parts.
 pub struct Context<'a> {
@@ -42,6 +46,10 @@ pub struct Context<'a> {
     /// The read models' database (the log's unless they have their own).
     pub read_pool: &'a sqlx::PgPool,
     pub kafka: Option<&'a KafkaConfig>,
+    /// The runtime settings, following the database.
+    pub runtime: &'a ledger_store::config::RuntimeConfig,
+    /// The engine's secrets key (`LEDGER_SECRETS_KEY`), if one is set.
+    pub secrets: Option<&'a std::sync::Arc<dyn secrets::KeyProvider>>,
     pub stopped: &'a watch::Receiver<bool>,
 }
 

@@ -16,6 +16,7 @@ mod payouts;
 mod runtime;
 mod sms_simulator;
 mod up;
+mod webhooks;
 
 use std::process::ExitCode;
 

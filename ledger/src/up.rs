@@ -101,8 +101,16 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     let runtime = ledger_store::config::RuntimeConfig::start(url, pool.clone(), settings.runtime.clone())
         .await
         .context("loading the runtime configuration")?;
-    let mut api = command_api::ApiState::new(ledger.clone(), pool.clone()).with_runtime_config(runtime);
+    let mut api = command_api::ApiState::new(ledger.clone(), pool.clone()).with_runtime_config(runtime.clone());
+    let secrets = match crate::env::secrets_key(None, None)? {
+        Some((id, key)) => Some(std::sync::Arc::new(
+            secrets::LocalKeys::new(&id, &key).context("LEDGER_SECRETS_KEY is 64 hex characters")?,
+        ) as std::sync::Arc<dyn secrets::KeyProvider>),
+        None => None,
+    };
     let cx = crate::domains::Context {
+        runtime: &runtime,
+        secrets: secrets.as_ref(),
         url,
         ledger: &ledger,
         pool: &pool,

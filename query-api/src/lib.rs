@@ -12,6 +12,7 @@ pub mod payouts;
 pub mod request;
 mod resolve;
 pub mod schema;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -17,6 +17,8 @@ pub const CHANNEL: &str = "ledger_webhooks";
 pub const MAX_ENDPOINTS: i64 = 1000;
 /// How long the secret before a rotation still signs messages beside the new one.
 pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
+/// How long a receiver's name may take to resolve.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The most rows one listing answers.
 pub const MAX_PAGE: i64 = 500;
 
@@ -83,9 +85,11 @@ pub async fn check_receiver(url: &str, allow_private: bool) -> Result<(), StoreE
     if allow_private || target.host.parse::<std::net::IpAddr>().is_ok() {
         return Ok(());
     }
-    let addresses = tokio::net::lookup_host((target.host.as_str(), target.port))
-        .await
-        .map_err(|_| StoreError::Unresolvable(target.host.clone()))?;
+    let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+    let addresses = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+        Ok(Ok(addresses)) => addresses,
+        _ => return Err(StoreError::Unresolvable(target.host.clone())),
+    };
     for address in addresses {
         webhook::check_address(address.ip(), false)?;
     }
@@ -371,6 +375,22 @@ pub struct Cursor {
 impl Attempt {
     pub fn cursor(&self) -> Cursor {
         Cursor { at: self.at, message_id: self.message_id, attempt: self.attempt }
+    }
+}
+
+impl Cursor {
+    /// As text for an API: `{at in unix nanoseconds}.{message}.{attempt}`.
+    pub fn to_text(&self) -> String {
+        format!("{}.{}.{}", self.at.unix_timestamp_nanos(), self.message_id, self.attempt)
+    }
+
+    /// What `to_text` wrote.
+    pub fn parse(text: &str) -> Option<Cursor> {
+        let mut parts = text.splitn(3, '.');
+        let at = OffsetDateTime::from_unix_timestamp_nanos(parts.next()?.parse().ok()?).ok()?;
+        let message_id = parts.next()?.parse().ok()?;
+        let attempt = parts.next()?.parse().ok()?;
+        Some(Cursor { at, message_id, attempt })
     }
 }
 

@@ -65,7 +65,7 @@ pub enum Action<'a> {
 /// Records an admin action by `who` as an audit entry, after it committed and before it is
 /// answered (the key itself never: only its id).
 pub async fn record(state: &ApiState, who: &Principal, action: Action<'_>) {
-    use ledger_core::audit::{Entry, Level};
+    use ledger_core::audit::Level;
     let (name, level, subject, after) = match action {
         Action::CreateKey { id, channel, roles, permissions } => (
             "keys.create",
@@ -80,17 +80,31 @@ pub async fn record(state: &ApiState, who: &Principal, action: Action<'_>) {
             ("roles.set", Level::Info, name.to_owned(), serde_json::json!({"permissions": permissions}))
         }
     };
-    let entry = Entry {
+    audit_action(state, who, name, level, subject, Some(after)).await;
+}
+
+/// Records an action of the platform's endpoints (admin, webhooks) by `who` as an audit entry,
+/// after it committed and before it is answered. A failure to record is logged: the action
+/// stands.
+pub async fn audit_action(
+    state: &ApiState,
+    who: &Principal,
+    action: &'static str,
+    level: ledger_core::audit::Level,
+    subject: String,
+    after: Option<serde_json::Value>,
+) {
+    let entry = ledger_core::audit::Entry {
         id: Uuid::new_v4(),
         level,
-        action: name.into(),
+        action: action.into(),
         subject,
         before: None,
-        after: Some(after),
+        after,
         reason: None,
     };
     if let Err(e) = state.auditor().record(entry, crate::handler::actor(who)).await {
-        tracing::error!(error = %e, key_id = %who.key_id, action = name, "an admin action was not audited");
+        tracing::error!(error = %e, key_id = %who.key_id, action, "an admin action was not audited");
     }
 }
 
