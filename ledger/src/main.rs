@@ -16,6 +16,7 @@ mod payouts;
 mod runtime;
 mod sms_simulator;
 mod up;
+mod webhook_receiver;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -65,6 +66,8 @@ enum Cmd {
     BenchPublisher(bench_publisher::Args),
     /// A stand-in SMS gateway on loopback: receives certificate CVC messages, lists them.
     SmsSimulator(sms_simulator::Args),
+    /// A stand-in webhook receiver on loopback: verifies and counts messages.
+    WebhookReceiver(webhook_receiver::Args),
     /// Runtime settings: list and get read the database; set and reset go through the command API.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -237,6 +240,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sms_simulator::run(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::WebhookReceiver(args) => {
+            webhook_receiver::run(args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Cmd::Payouts(PayoutsCmd::ReqGate(args)) => {
             payouts::run_gate("plan", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
@@ -332,6 +339,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Cmd::BenchHttp(_)
         | Cmd::Schemas(_)
         | Cmd::SmsSimulator(_)
+        | Cmd::WebhookReceiver(_)
         | Cmd::Payouts(_)
         | Cmd::Config(ConfigCmd::Set { .. } | ConfigCmd::Reset { .. }) => {
             unreachable!("handled above")
