@@ -340,6 +340,9 @@ mod tests {
             );
         }
         assert!(matches!(Permission::parse_known("x:"), Err(PermissionError::Malformed(_))));
+        // Either refusal names the permission as it was given.
+        assert_eq!(Permission::parse("Orders:read").unwrap_err().permission(), "Orders:read");
+        assert_eq!(Permission::parse_known("nothing:read").unwrap_err().permission(), "nothing:read");
     }
 
     #[test]
@@ -356,5 +359,7 @@ mod tests {
         assert!(set.reads_anything());
         assert!(!Permissions::new(vec![Permission::parse("transfers:write").unwrap()]).reads_anything());
         assert!(!Permissions::default().grants(&Need::read("accounts")));
+        let listed: Vec<String> = set.iter().map(Permission::to_string).collect();
+        assert_eq!(listed, ["orders:complete:trader-5", "accounts:read"]);
     }
 }

@@ -149,6 +149,21 @@ mod tests {
             },
             Err("entry_too_large"),
         );
+        // 16 KiB is 16,384 bytes: one value of 16,382 characters is the most.
+        check_with(
+            |e| {
+                e.before = None;
+                e.after = Some(json!("a".repeat(16_382)));
+            },
+            Ok(()),
+        );
+        check_with(
+            |e| {
+                e.before = None;
+                e.after = Some(json!("a".repeat(16_383)));
+            },
+            Err("entry_too_large"),
+        );
     }
 
     #[test]
@@ -174,6 +189,7 @@ mod tests {
         let subject = Subject::Record(EntityRef { kind: "audit", id: Uuid::from_u128(7) });
         assert_eq!(events[0].subject(), subject);
         assert_eq!(events[0].stream(), format!("audit-{}", Uuid::from_u128(7)));
+        assert_eq!(events[0].event_type(), "AuditRecorded");
         assert_eq!(state.version(subject), Some(1));
         assert_eq!(state.touched(&events[0]).len(), 1);
         assert_eq!(command.transfer_ids(), []);
@@ -190,6 +206,21 @@ mod tests {
         bad.action = String::new();
         let refused = Command::Record(Box::new(bad)).execute(&mut state, Timestamp(43)).unwrap_err();
         assert_eq!(refused.code(), "invalid_action");
+    }
+
+    #[test]
+    fn rejection_codes_are_stable_and_the_same_through_the_core_s_rejection() {
+        let codes = [
+            (Rejection::InvalidAction, "invalid_action"),
+            (Rejection::InvalidSubject, "invalid_subject"),
+            (Rejection::InvalidReason, "invalid_reason"),
+            (Rejection::EntryTooLarge, "entry_too_large"),
+            (Rejection::SecretInEntry, "secret_in_entry"),
+        ];
+        for (rejection, code) in codes {
+            assert_eq!(rejection.code(), code);
+            assert_eq!(crate::Rejection::from(rejection).code(), code);
+        }
     }
 
     #[test]

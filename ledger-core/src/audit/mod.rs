@@ -156,7 +156,7 @@ impl DomainCommand for Command {
     }
 
     fn transfer_ids(&self) -> Vec<TransferId> {
-        Vec::new()
+        vec![]
     }
 
     fn answer(&self) -> Option<Answer> {

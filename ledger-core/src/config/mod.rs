@@ -54,7 +54,7 @@ impl DomainCommand for Command {
     }
 
     fn transfer_ids(&self) -> Vec<TransferId> {
-        Vec::new()
+        vec![]
     }
 
     /// The key's entity; a replay (the value it already has) answers with its latest change.
