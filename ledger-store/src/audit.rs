@@ -41,11 +41,17 @@ impl Auditor {
         let level = entry.level;
         match self.ledger.submit(Command::Record(Box::new(entry)), meta).await? {
             Ok(_) => {
-                self.recorded[index(level)].fetch_add(1, Ordering::Relaxed);
+                self.count(level);
                 Ok(())
             }
             Err(refused) => Err(AuditError::Refused(refused)),
         }
+    }
+
+    /// Counts an entry a domain's own command recorded (`ledger_core::audit::entry_event`), which
+    /// this process committed, so `/metrics` counts every entry of the process.
+    pub fn count(&self, level: Level) {
+        self.recorded[index(level)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Entries this process recorded, by level.
