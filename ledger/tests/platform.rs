@@ -1,7 +1,7 @@
 //! The operator platform end to end through `ledger up` as a process: the audit log (entries
 //! asked for from outside the writer are recorded within a second, read as JSON, CSV and
-//! GraphQL, counted in `/metrics`, covered by `ledger verify`; admin actions, refusals, and
-//! setting changes over HTTP and from the command line are audited).
+//! GraphQL, counted in `/metrics`, covered by `ledger verify`; admin actions, refusals over HTTP
+//! and GraphQL, and setting changes over HTTP and from the command line are audited).
 
 mod support;
 
@@ -166,6 +166,18 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
     assert!([200, 201].contains(&put.0), "{put:?}");
     let (status, _) = api.post(&secret, "/v1/accounts", json!({"code": "x", "currency": "EUR", "kind": "asset"}));
     assert_eq!(status, 403);
+    // Over GraphQL: a field the key may not read.
+    let (status, _, body) = support::http(
+        &api.addr,
+        "POST",
+        "/graphql",
+        &[("Authorization", &format!("Bearer {secret}")), ("Content-Type", "application/json")],
+        &json!({"query": "{ auditLog { edges { node { id } } } }"}).to_string(),
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "forbidden", "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["permission"], "audit:read", "{answer}");
     // From the command line beside the running engine.
     let cli = key(&db, "later", "accounts:read");
     assert!(cli.starts_with("ldg_"));
@@ -175,7 +187,7 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
         let (_, _, body) = api.get(&admin, "/v1/admin/audit", "application/json");
         let page: Value = serde_json::from_str(&body).unwrap();
         let entries = page["entries"].as_array().cloned().unwrap_or_default();
-        if entries.len() >= 5 || Instant::now() > deadline {
+        if entries.len() >= 6 || Instant::now() > deadline {
             break entries;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -191,6 +203,7 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
             ("keys.create", "info", "admins"),
             ("roles.set", "info", "admins"),
             ("access.denied", "warning", "pos-7"),
+            ("access.denied", "warning", "pos-7"),
             ("keys.create", "info", "cli")
         ],
         "{entries:#?}"
@@ -198,6 +211,10 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
     assert_eq!(entries[1]["subject"], made["id"]);
     assert_eq!(entries[3]["subject"], "accounts:write");
     assert_eq!(entries[3]["key_id"], made["id"]);
+    // The GraphQL refusal is the same entry as the HTTP one, naming the missing permission.
+    assert_eq!((&entries[4]["subject"], &entries[4]["key_id"]), (&json!("audit:read"), &made["id"]));
+    assert_eq!(entries[3]["source"], "http");
+    assert_eq!(entries[4]["source"], "http");
     // No key in clear anywhere in the log.
     let mut conn = db.connect().await;
     let leaked: i64 = sqlx::query_scalar(

@@ -89,7 +89,7 @@ pub async fn record(state: &ApiState, who: &Principal, action: Action<'_>) {
         after: Some(after),
         reason: None,
     };
-    if let Err(e) = state.auditor().record(entry, crate::handler::actor(who)).await {
+    if let Err(e) = state.auditor().record(entry, ledger_store::audit::actor(who)).await {
         tracing::error!(error = %e, key_id = %who.key_id, action = name, "an admin action was not audited");
     }
 }
