@@ -1,7 +1,7 @@
 //! Runtime configuration and rate limits over HTTP: settings listed, read, changed and reset
 //! (unknown keys and invalid values refused with their codes, each change audited with its
-//! values), and a key's own quota enforced at once: a burst answered 429 with the headers, then
-//! the rate recovering. Real router, real writer, real Postgres.
+//! values), and a key's own quota enforced at once: a burst answered 429 with the headers and
+//! audited once, then the rate recovering. Real router, real writer, real Postgres.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -126,6 +126,10 @@ async fn settings_change_through_the_api_and_a_keys_quota_limits_it_at_once_then
     assert_eq!(header(&headers, "x-ratelimit-remaining"), Some("0"));
     assert_eq!(header(&headers, "x-ratelimit-reset"), Some("3"));
     assert!(header(&headers, "x-request-id").is_some());
+    for _ in 0..5 {
+        let (status, _, _) = app.send("client", "GET", "/v1/config", None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
     let (status, _, _) = app.send("admin", "GET", "/v1/config", None).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -143,7 +147,20 @@ async fn settings_change_through_the_api_and_a_keys_quota_limits_it_at_once_then
     let (status, headers, _) = app.send("client", "GET", "/v1/config", None).await;
     assert_eq!((status, header(&headers, "x-ratelimit-limit")), (StatusCode::OK, Some("200000")));
 
-    // Audited: the two changes (the same value again is none) with their values and actor.
+    // Audited: the burst of refusals once in the minute (recorded beside the answers: wait for
+    // it), with the key's quota; the two changes (the same value again is none) with their values.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while audited(&pool, "rate_limit.exceeded").await.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bursts = audited(&pool, "rate_limit.exceeded").await;
+    assert_eq!(bursts.len(), 1, "{bursts:?}");
+    let (entry, meta) = &bursts[0];
+    assert_eq!(entry["level"], "warning");
+    assert_eq!(entry["subject"], ids["client"].to_string());
+    assert_eq!(entry["after"], json!({"limit_per_second": 1, "burst": 3}));
+    assert_eq!((&meta["key_id"], &meta["channel"]), (&json!(ids["client"]), &json!("client")));
     let setting = key.trim_start_matches("/v1/config/");
     let changes: Vec<(Value, Value)> =
         [audited(&pool, "config.set").await, audited(&pool, "config.reset").await].concat();
