@@ -13,37 +13,16 @@ use crate::{ApiState, RequestId};
 
 /// The caller, if its key grants `need`. Every refusal of a key (401, and the 403 naming the
 /// missing permission) of every handler passes here: the one place to record them.
-/// A 403 is an audit entry (`access.denied`, a warning, the refused key as its actor, the missing
-/// permission as its subject), recorded before the refusal is answered.
+/// A 403 is an audit entry (`Auditor::denied`: `access.denied`, the missing permission as its
+/// subject), recorded before the refusal is answered.
 pub(crate) async fn require(state: &ApiState, headers: &HeaderMap, need: Need<'_>) -> Result<Principal, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let who = state.inner.keys.authenticate(bearer(authorization)).await?;
     if let Err(refused) = who.require(&need) {
-        let entry = ledger_core::audit::Entry {
-            id: Uuid::new_v4(),
-            level: ledger_core::audit::Level::Warning,
-            action: "access.denied".into(),
-            subject: need.to_string(),
-            before: None,
-            after: None,
-            reason: None,
-        };
-        if let Err(e) = state.auditor.record(entry, actor(&who)).await {
-            tracing::error!(error = %e, key_id = %who.key_id, "a refusal was not audited");
-        }
+        state.auditor.denied(&who, &need.to_string()).await;
         return Err(refused.into());
     }
     Ok(who)
-}
-
-/// The metadata naming `who` as the actor of an audit entry made over HTTP.
-pub(crate) fn actor(who: &Principal) -> EventMeta {
-    EventMeta {
-        channel: Some(who.channel.clone()),
-        key_id: Some(who.key_id),
-        source: Some(ledger_store::Source::Http),
-        ..EventMeta::default()
-    }
 }
 
 /// Event metadata: the authenticated channel and key, plus optional correlation headers.

@@ -6,10 +6,16 @@
 //! burst), `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until the bucket is full).
 //! Buckets are per process: N processes behind a balancer allow N times the quota. A request
 //! without a valid key passes untouched (its handler answers 401).
+//!
+//! A key's refusals are audited (`rate_limit.exceeded`, a warning, the key its actor and
+//! subject, its quota after) at most once a minute per key and process: a burst of 429s is one
+//! entry. Only refusals look at when the key was last audited, and the entry is recorded beside
+//! the answer, never before it.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -32,11 +38,20 @@ pub(crate) const HEADERS: [&str; 4] =
 
 type Bucket = governor::RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
+/// How long after a key's audited refusal its next refusals go unaudited.
+pub(crate) const AUDIT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The most keys whose last audited refusal is remembered: past it, the ones older than the
+/// interval are forgotten, and if none is, refusals of further keys go unaudited until one is.
+pub(crate) const MAX_AUDITED_KEYS: usize = 10_000;
+
 /// The buckets of every key seen, and the quotas they were made with.
 pub(crate) struct Limiter {
     config: RuntimeConfig,
     clock: DefaultClock,
     limits: RwLock<Limits>,
+    /// When each refused key's refusal was last audited.
+    audited: Mutex<HashMap<Uuid, Instant>>,
 }
 
 struct Limits {
@@ -89,7 +104,30 @@ impl Limiter {
             keys: HashMap::new(),
             buckets: HashMap::new(),
         };
-        Limiter { config, clock: DefaultClock::default(), limits: RwLock::new(limits) }
+        Limiter {
+            config,
+            clock: DefaultClock::default(),
+            limits: RwLock::new(limits),
+            audited: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a refusal of `key` at `now` is to be audited: its first since `AUDIT_INTERVAL`
+    /// (and room to remember it, within `MAX_AUDITED_KEYS`). Called on refusals only.
+    pub(crate) fn audit_refusal(&self, key: Uuid, now: Instant) -> bool {
+        let mut audited = self.audited.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < AUDIT_INTERVAL;
+        if audited.get(&key).is_some_and(recent) {
+            return false;
+        }
+        if !audited.contains_key(&key) && audited.len() >= MAX_AUDITED_KEYS {
+            audited.retain(|_, at| recent(at));
+            if audited.len() >= MAX_AUDITED_KEYS {
+                return false;
+            }
+        }
+        audited.insert(key, now);
+        true
     }
 
     /// Whether `rate_limit.enabled` is on.
@@ -166,11 +204,32 @@ pub(crate) async fn layer(State(state): State<ApiState>, request: Request, next:
     let Ok(principal) = state.inner.keys.authenticate(Some(key)).await else { return next.run(request).await };
     let outcome = state.limiter.check(principal.key_id);
     let mut response = match outcome.retry_after_s {
-        Some(seconds) => ApiError::RateLimited(seconds).into_response(),
+        Some(seconds) => {
+            if state.limiter.audit_refusal(principal.key_id, Instant::now()) {
+                tokio::spawn(audit(state.auditor.clone(), principal, outcome.quota));
+            }
+            ApiError::RateLimited(seconds).into_response()
+        }
         None => next.run(request).await,
     };
     outcome.write(response.headers_mut());
     response
+}
+
+/// Records that `who` went over `quota`.
+async fn audit(auditor: ledger_store::audit::Auditor, who: ledger_store::keys::Principal, quota: Quota) {
+    let entry = ledger_core::audit::Entry {
+        id: Uuid::new_v4(),
+        level: ledger_core::audit::Level::Warning,
+        action: "rate_limit.exceeded".into(),
+        subject: who.key_id.to_string(),
+        before: None,
+        after: Some(serde_json::json!({"limit_per_second": quota.per_second, "burst": quota.burst})),
+        reason: None,
+    };
+    if let Err(e) = auditor.record(entry, ledger_store::audit::actor(&who)).await {
+        tracing::error!(error = %e, key_id = %who.key_id, "a burst of refusals was not audited");
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +263,32 @@ mod tests {
         assert_eq!(header("x-ratelimit-remaining").as_deref(), Some("0"));
         assert_eq!(header("x-ratelimit-reset").as_deref(), Some("3"));
         assert_eq!(header("retry-after").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_keys_refusals_are_audited_once_a_minute_and_the_keys_remembered_are_bounded() {
+        let limiter = limiter(json!({"per_second": 1, "burst": 1}));
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(limiter.audit_refusal(a, t0));
+        assert!(!limiter.audit_refusal(a, t0));
+        assert!(!limiter.audit_refusal(a, at(59)));
+        assert!(limiter.audit_refusal(b, at(59)), "each key its own minute");
+        assert!(limiter.audit_refusal(a, at(60)));
+        assert!(!limiter.audit_refusal(a, at(119)));
+        // Full: keys older than the interval make room; when none is, new keys go unaudited.
+        let now = at(200);
+        for n in 0..MAX_AUDITED_KEYS as u128 - 2 {
+            assert!(limiter.audit_refusal(Uuid::from_u128(1_000 + n), now));
+        }
+        assert!(limiter.audit_refusal(Uuid::from_u128(3), now), "a and b are forgotten");
+        assert!(limiter.audit_refusal(a, now));
+        assert!(!limiter.audit_refusal(Uuid::from_u128(4), now), "none is older than the interval");
+        assert!(!limiter.audit_refusal(a, now), "a remembered key stays remembered");
+        assert!(limiter.audited.lock().unwrap().len() <= MAX_AUDITED_KEYS);
+        assert!(limiter.audit_refusal(Uuid::from_u128(4), now + AUDIT_INTERVAL));
+        assert!(limiter.audited.lock().unwrap().len() <= MAX_AUDITED_KEYS);
     }
 
     #[test]

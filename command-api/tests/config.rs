@@ -1,7 +1,7 @@
 //! Runtime configuration and rate limits over HTTP: settings listed, read, changed and reset
-//! (unknown keys and invalid values refused with their codes), and a key's own quota enforced at
-//! once: a burst answered 429 with the headers, then the rate recovering. Real router, real
-//! writer, real Postgres.
+//! (unknown keys and invalid values refused with their codes, each change audited with its
+//! values), and a key's own quota enforced at once: a burst answered 429 with the headers and
+//! audited once, then the rate recovering. Real router, real writer, real Postgres.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -37,6 +37,19 @@ impl App {
     }
 }
 
+/// The audit entries with `action`, in the log's order, each with its event's metadata.
+async fn audited(pool: &sqlx::PgPool, action: &str) -> Vec<(Value, Value)> {
+    let rows: Vec<(sqlx::types::Json<Value>, sqlx::types::Json<Value>)> = sqlx::query_as(
+        "SELECT payload, metadata FROM events WHERE event_type = 'AuditRecorded' \
+         AND payload->'entry'->>'action' = $1 ORDER BY position",
+    )
+    .bind(action)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(entry, meta)| (entry.0["entry"].clone(), meta.0)).collect()
+}
+
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -54,7 +67,7 @@ async fn settings_change_through_the_api_and_a_keys_quota_limits_it_at_once_then
         keys.insert(who, key);
         ids.insert(who, id);
     }
-    let app = App { router: router(ApiState::new(ledger, pool)), keys };
+    let app = App { router: router(ApiState::new(ledger, pool.clone())), keys };
 
     let (status, headers, list) = app.send("client", "GET", "/v1/config", None).await;
     assert_eq!(status, StatusCode::OK, "{list}");
@@ -113,6 +126,10 @@ async fn settings_change_through_the_api_and_a_keys_quota_limits_it_at_once_then
     assert_eq!(header(&headers, "x-ratelimit-remaining"), Some("0"));
     assert_eq!(header(&headers, "x-ratelimit-reset"), Some("3"));
     assert!(header(&headers, "x-request-id").is_some());
+    for _ in 0..5 {
+        let (status, _, _) = app.send("client", "GET", "/v1/config", None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
     let (status, _, _) = app.send("admin", "GET", "/v1/config", None).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -129,6 +146,33 @@ async fn settings_change_through_the_api_and_a_keys_quota_limits_it_at_once_then
     assert_eq!((status, reset["source"].as_str()), (StatusCode::OK, Some("default")), "{reset}");
     let (status, headers, _) = app.send("client", "GET", "/v1/config", None).await;
     assert_eq!((status, header(&headers, "x-ratelimit-limit")), (StatusCode::OK, Some("200000")));
+
+    // Audited: the burst of refusals once in the minute (recorded beside the answers: wait for
+    // it), with the key's quota; the two changes (the same value again is none) with their values.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while audited(&pool, "rate_limit.exceeded").await.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bursts = audited(&pool, "rate_limit.exceeded").await;
+    assert_eq!(bursts.len(), 1, "{bursts:?}");
+    let (entry, meta) = &bursts[0];
+    assert_eq!(entry["level"], "warning");
+    assert_eq!(entry["subject"], ids["client"].to_string());
+    assert_eq!(entry["after"], json!({"limit_per_second": 1, "burst": 3}));
+    assert_eq!((&meta["key_id"], &meta["channel"]), (&json!(ids["client"]), &json!("client")));
+    let setting = key.trim_start_matches("/v1/config/");
+    let changes: Vec<(Value, Value)> =
+        [audited(&pool, "config.set").await, audited(&pool, "config.reset").await].concat();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    for ((entry, meta), (before, after)) in changes
+        .iter()
+        .zip([(Value::Null, json!({"per_second": 1, "burst": 3})), (json!({"per_second": 1, "burst": 3}), Value::Null)])
+    {
+        assert_eq!((entry["level"].as_str(), entry["subject"].as_str()), (Some("info"), Some(setting)), "{entry}");
+        assert_eq!((&entry["before"], &entry["after"]), (&before, &after), "{entry}");
+        assert_eq!((&meta["key_id"], &meta["channel"]), (&json!(ids["admin"]), &json!("admin")));
+    }
 
     drop(app);
     writer.await.unwrap();

@@ -4,14 +4,19 @@
 //! line beside a running `ledger up`) writes an `audit_requests` row with `request`, in the same
 //! transaction as the change it audits; the running engine's `drain` records those, oldest
 //! first.
+//!
+//! A refused permission is recorded the same way by both APIs (`Auditor::denied`): an
+//! `access.denied` warning naming the missing permission, the refused key as its actor.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger_core::audit::{Command, Entry, Level};
 use tracing::warn;
+use uuid::Uuid;
 
-use crate::{EventMeta, LedgerHandle, WriteError};
+use crate::keys::Principal;
+use crate::{EventMeta, LedgerHandle, Source, WriteError};
 
 /// Why an entry was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +46,35 @@ impl Auditor {
         let level = entry.level;
         match self.ledger.submit(Command::Record(Box::new(entry)), meta).await? {
             Ok(_) => {
-                self.recorded[index(level)].fetch_add(1, Ordering::Relaxed);
+                self.count(level);
                 Ok(())
             }
             Err(refused) => Err(AuditError::Refused(refused)),
         }
+    }
+
+    /// Records that `who` was refused `permission` (the text the refusal names): an
+    /// `access.denied` warning, `who` its actor. Returns once it is committed; an entry that
+    /// could not be recorded is logged, since the refusal is answered either way.
+    pub async fn denied(&self, who: &Principal, permission: &str) {
+        let entry = Entry {
+            id: Uuid::new_v4(),
+            level: Level::Warning,
+            action: "access.denied".into(),
+            subject: permission.to_owned(),
+            before: None,
+            after: None,
+            reason: None,
+        };
+        if let Err(e) = self.record(entry, actor(who)).await {
+            tracing::error!(error = %e, key_id = %who.key_id, "a refusal was not audited");
+        }
+    }
+
+    /// Counts an entry a domain's own command recorded (`ledger_core::audit::entry_event`), which
+    /// this process committed, so `/metrics` counts every entry of the process.
+    pub fn count(&self, level: Level) {
+        self.recorded[index(level)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Entries this process recorded, by level.
@@ -88,6 +117,16 @@ pub enum DrainError {
     Database(#[from] sqlx::Error),
     #[error("the writer is unavailable: {0}")]
     Unavailable(WriteError),
+}
+
+/// The metadata naming `who` as the actor of an audit entry made over HTTP (either API).
+pub fn actor(who: &Principal) -> EventMeta {
+    EventMeta {
+        channel: Some(who.channel.clone()),
+        key_id: Some(who.key_id),
+        source: Some(Source::Http),
+        ..EventMeta::default()
+    }
 }
 
 fn index(level: Level) -> usize {

@@ -129,7 +129,8 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     if let Some(kafka) = &kafka_config {
         api = api.with_report(std::sync::Arc::new(ConsumedTopics(kafka.health.clone())));
     }
-    let app = command_api::router(api).merge(query_api::router(query_api::QueryState::with(databases)));
+    let queries = query_api::QueryState::with(databases).with_auditor(api.auditor().clone());
+    let app = command_api::router(api).merge(query_api::router(queries));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;

@@ -1,6 +1,7 @@
 //! The operator platform end to end through `ledger up` as a process: the audit log (entries
 //! asked for from outside the writer are recorded within a second, read as JSON, CSV and
-//! GraphQL, counted in `/metrics`, covered by `ledger verify`).
+//! GraphQL, counted in `/metrics`, covered by `ledger verify`; admin actions, refusals over HTTP
+//! and GraphQL, and setting changes over HTTP and from the command line are audited).
 
 mod support;
 
@@ -165,6 +166,18 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
     assert!([200, 201].contains(&put.0), "{put:?}");
     let (status, _) = api.post(&secret, "/v1/accounts", json!({"code": "x", "currency": "EUR", "kind": "asset"}));
     assert_eq!(status, 403);
+    // Over GraphQL: a field the key may not read.
+    let (status, _, body) = support::http(
+        &api.addr,
+        "POST",
+        "/graphql",
+        &[("Authorization", &format!("Bearer {secret}")), ("Content-Type", "application/json")],
+        &json!({"query": "{ auditLog { edges { node { id } } } }"}).to_string(),
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "forbidden", "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["permission"], "audit:read", "{answer}");
     // From the command line beside the running engine.
     let cli = key(&db, "later", "accounts:read");
     assert!(cli.starts_with("ldg_"));
@@ -174,7 +187,7 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
         let (_, _, body) = api.get(&admin, "/v1/admin/audit", "application/json");
         let page: Value = serde_json::from_str(&body).unwrap();
         let entries = page["entries"].as_array().cloned().unwrap_or_default();
-        if entries.len() >= 5 || Instant::now() > deadline {
+        if entries.len() >= 6 || Instant::now() > deadline {
             break entries;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -190,6 +203,7 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
             ("keys.create", "info", "admins"),
             ("roles.set", "info", "admins"),
             ("access.denied", "warning", "pos-7"),
+            ("access.denied", "warning", "pos-7"),
             ("keys.create", "info", "cli")
         ],
         "{entries:#?}"
@@ -197,6 +211,10 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
     assert_eq!(entries[1]["subject"], made["id"]);
     assert_eq!(entries[3]["subject"], "accounts:write");
     assert_eq!(entries[3]["key_id"], made["id"]);
+    // The GraphQL refusal is the same entry as the HTTP one, naming the missing permission.
+    assert_eq!((&entries[4]["subject"], &entries[4]["key_id"]), (&json!("audit:read"), &made["id"]));
+    assert_eq!(entries[3]["source"], "http");
+    assert_eq!(entries[4]["source"], "http");
     // No key in clear anywhere in the log.
     let mut conn = db.connect().await;
     let leaked: i64 = sqlx::query_scalar(
@@ -208,5 +226,69 @@ async fn admin_actions_and_refusals_are_audited_without_the_key_itself() {
     assert_eq!(leaked, 0);
     drop(up);
     drop(conn);
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_changes_over_http_and_from_the_command_line_are_audited_with_their_values() {
+    let db = fresh_database().await;
+    let operator = key(&db, "operators", "config:write,audit:read");
+    let (up, api) = up(&db);
+    let auth = format!("Bearer {operator}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let (slow, slower) = (json!({"per_second": 50, "burst": 100}), json!({"per_second": 10, "burst": 20}));
+    let put =
+        support::http(&api.addr, "PUT", "/v1/config/rate_limit.default", &headers, &json!({"value": slow}).to_string());
+    assert_eq!(put.0, 200, "{put:?}");
+    // The same value again changes nothing, and is not audited.
+    let again =
+        support::http(&api.addr, "PUT", "/v1/config/rate_limit.default", &headers, &json!({"value": slow}).to_string());
+    assert_eq!(again.0, 200, "{again:?}");
+    let url = format!("http://{}", api.addr);
+    let remote = ["--url", url.as_str(), "--key", operator.as_str()];
+    let set = ledger(&db, &[&["config", "set", "rate_limit.default", &slower.to_string()][..], &remote].concat());
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let reset = ledger(&db, &[&["config", "reset", "rate_limit.default"][..], &remote].concat());
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    let deleted = support::http(&api.addr, "DELETE", "/v1/config/rate_limit.enabled", &headers, "");
+    assert_eq!(deleted.0, 200, "{deleted:?}");
+
+    // The key's creation and the three changes, once the read model has them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let (status, _, body) = api.get(&operator, "/v1/admin/audit?level=info", "application/json");
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        if page["entries"].as_array().is_some_and(|e| e.len() >= 4) || Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let seen: Vec<(&str, &str, &Value, &Value, &str)> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("config.")))
+        .map(|e| {
+            let text = |field: &str| e[field].as_str().unwrap_or("");
+            (text("action"), text("subject"), &e["before"], &e["after"], text("channel"))
+        })
+        .collect();
+    let null = Value::Null;
+    assert_eq!(
+        seen,
+        [
+            ("config.set", "rate_limit.default", &null, &slow, "operators"),
+            ("config.set", "rate_limit.default", &slow, &slower, "operators"),
+            ("config.reset", "rate_limit.default", &slower, &null, "operators"),
+        ],
+        "{page}"
+    );
+    let metrics = api.get(&operator, "/metrics", "text/plain").2;
+    // The key's creation (from the command line, recorded by this engine) and the three changes.
+    assert!(metrics.contains("ledger_audit_entries_total{level=\"info\"} 4"), "{metrics}");
+    drop(up);
+    let out = ledger(&db, &["verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     db.drop_database().await;
 }

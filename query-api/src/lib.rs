@@ -1,7 +1,9 @@
 //! The GraphQL query API (async-graphql over axum) at `/graphql`: queries over the read models,
 //! subscriptions over WebSocket at `/graphql/ws`, GraphiQL in the browser. The same API keys as
 //! the command API: a key with some read permission (`accounts:read`, `*:read`, the old `read`)
-//! passes the endpoint, and each root field asks for its resource's (`resolve::Reads`).
+//! passes the endpoint, and each root field asks for its resource's (`resolve::Reads`). Each of
+//! those refusals is an `access.denied` audit entry, as the command API's 403s are, when the
+//! API has an `Auditor` (`QueryState::with_auditor`; `ledger up` gives it the command API's).
 
 pub mod audit;
 pub mod certificates;
@@ -25,6 +27,7 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use ledger_store::audit::Auditor;
 use ledger_store::keys::{KeyError, KeyStore, Principal, bearer};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -93,6 +96,8 @@ pub struct QueryState {
     introspection: LedgerSchema,
     keys: Arc<KeyStore>,
     read: PgPool,
+    /// Records the refusals; `None`: they are only answered.
+    auditor: Option<Auditor>,
 }
 
 impl QueryState {
@@ -107,7 +112,15 @@ impl QueryState {
             read: databases.read().clone(),
             schema: schema(Some(databases)),
             introspection: introspection_schema(),
+            auditor: None,
         }
+    }
+
+    /// Records each refusal of a key through `auditor` (the process's, so `/metrics` counts
+    /// them with the command API's).
+    pub fn with_auditor(mut self, auditor: Auditor) -> QueryState {
+        self.auditor = Some(auditor);
+        self
     }
 }
 
@@ -124,10 +137,23 @@ fn problem(error: &KeyError) -> Response {
     api_common::Problem::for_key(error, Uuid::new_v4()).into_response()
 }
 
-/// The caller, if its key grants some read: each root field then checks its own resource.
-async fn reader(keys: &KeyStore, authorization: Option<&str>) -> Result<Principal, KeyError> {
+/// The caller, if its key grants some read: each root field then checks its own resource. A
+/// key that reads nothing is audited as refused `{resource}:read`, the permission its answer
+/// names, before it is answered.
+async fn reader(
+    keys: &KeyStore,
+    auditor: Option<&Auditor>,
+    authorization: Option<&str>,
+) -> Result<Principal, KeyError> {
     let who = keys.authenticate(bearer(authorization)).await?;
-    if who.permissions.reads_anything() { Ok(who) } else { Err(KeyError::Forbidden("{resource}:read".to_owned())) }
+    if who.permissions.reads_anything() {
+        return Ok(who);
+    }
+    let permission = "{resource}:read";
+    if let Some(auditor) = auditor {
+        auditor.denied(&who, permission).await;
+    }
+    Err(KeyError::Forbidden(permission.to_owned()))
 }
 
 /// Runs a query for a caller with some read permission; the response's `extensions.position` is the
@@ -136,7 +162,7 @@ async fn reader(keys: &KeyStore, authorization: Option<&str>) -> Result<Principa
 /// is answered 400 with a GraphQL error response.
 async fn execute(State(state): State<QueryState>, headers: HeaderMap, body: Bytes) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let who = match reader(&state.keys, authorization).await {
+    let who = match reader(&state.keys, state.auditor.as_ref(), authorization).await {
         Ok(who) => who,
         Err(e) => return problem(&e),
     };
@@ -163,6 +189,9 @@ async fn execute(State(state): State<QueryState>, headers: HeaderMap, body: Byte
         Ok(mut conn) => projections::read::reflected_position(&mut conn).await.unwrap_or(0),
         Err(_) => 0,
     };
+    if let Some(auditor) = &state.auditor {
+        request = request.data(auditor.clone());
+    }
     let mut response = schema.execute(request.data(who)).await;
     response.extensions.insert("position".to_owned(), async_graphql::Value::from(position));
     GraphQLResponse::from(response).into_response()
@@ -180,21 +209,24 @@ async fn subscribe(State(state): State<QueryState>, protocol: GraphQLProtocol, u
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let keys = state.keys.clone();
+            let (keys, auditor) = (state.keys.clone(), state.auditor.clone());
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload: serde_json::Value| {
-                    let keys = keys.clone();
+                    let (keys, auditor) = (keys.clone(), auditor.clone());
                     async move {
                         let authorization = payload
                             .get("Authorization")
                             .or_else(|| payload.get("authorization"))
                             .and_then(|v| v.as_str())
                             .map(str::to_owned);
-                        let who = reader(&keys, authorization.as_deref())
+                        let who = reader(&keys, auditor.as_ref(), authorization.as_deref())
                             .await
                             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                         let mut data = Data::default();
                         data.insert(who);
+                        if let Some(auditor) = auditor {
+                            data.insert(auditor);
+                        }
                         Ok(data)
                     }
                 })

@@ -117,16 +117,20 @@ pub(crate) fn log_pool<'a>(ctx: &'a Context<'_>) -> &'a PgPool {
 
 /// A root field's permission: the caller's key (in the request's data) must grant `{resource}:read`
 /// (`*:read` and the old `read` grant every one). A refusal is a GraphQL error with code
-/// `forbidden` and the missing `permission`: the one place the query API's 403s happen.
+/// `forbidden` and the missing `permission`: the one place the query API's 403s happen, each
+/// audited (`Auditor::denied`, when the request has an auditor) before it is answered.
 pub struct Reads(pub ledger_core::permission::Need<'static>);
 
 impl async_graphql::Guard for Reads {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        let granted = ctx.data_opt::<ledger_store::keys::Principal>().is_some_and(|who| who.require(&self.0).is_ok());
-        if granted {
+        let who = ctx.data_opt::<ledger_store::keys::Principal>();
+        if who.is_some_and(|who| who.require(&self.0).is_ok()) {
             return Ok(());
         }
         let permission = self.0.to_string();
+        if let (Some(who), Some(auditor)) = (who, ctx.data_opt::<ledger_store::audit::Auditor>()) {
+            auditor.denied(who, &permission).await;
+        }
         Err(Error::new(format!("this key lacks the permission {permission}")).extend_with(|_, e| {
             e.set("code", "forbidden");
             e.set("permission", permission.as_str());

@@ -103,7 +103,7 @@ pub async fn audit_action(
         after,
         reason: None,
     };
-    if let Err(e) = state.auditor().record(entry, crate::handler::actor(who)).await {
+    if let Err(e) = state.auditor().record(entry, ledger_store::audit::actor(who)).await {
         tracing::error!(error = %e, key_id = %who.key_id, action, "an admin action was not audited");
     }
 }

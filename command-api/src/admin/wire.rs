@@ -83,11 +83,27 @@ pub struct RoleList {
     pub roles: Vec<RoleView>,
 }
 
-/// The shape of a permission (`resource:action[:scope]`, `*`, or the old `read`); whether some
-/// domain or the platform declares its resource and action is the ledger's check
-/// (`unknown_permission`).
-pub const PERMISSION_PATTERN: &str =
-    r"^(\*|read|(\*|[a-z][a-z0-9_-]{0,31}):(\*|[a-z][a-z0-9_-]{0,31})(:(\*|[A-Za-z0-9._-]{1,64}))?)$";
+/// The pattern of a known permission: `*`, the old `read`, or `resource:action[:scope]` whose
+/// resource and action (each a name or `*`) some domain or the platform declares, the scope an
+/// owner id or `*`. It is what `Permission::parse_known` accepts (`invalid_permission`,
+/// `unknown_permission` otherwise), spelt out from the declared pairs, so the document names
+/// every permission a key may be given.
+pub fn permission_pattern() -> String {
+    let mut actions: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> = Default::default();
+    for need in ledger_core::permission::declared() {
+        actions.entry(need.resource).or_default().insert(need.action);
+        actions.entry("*").or_default().insert(need.action);
+    }
+    let pairs: Vec<String> = actions
+        .iter()
+        .map(|(resource, actions)| {
+            let resource = if *resource == "*" { r"\*" } else { resource };
+            let actions: Vec<&str> = actions.iter().copied().collect();
+            format!(r"{resource}:(\*|{})", actions.join("|"))
+        })
+        .collect();
+    format!(r"^(\*|read|({})(:(\*|[A-Za-z0-9._-]{{1,64}}))?)$", pairs.join("|"))
+}
 /// The shape of a role's name.
 pub const ROLE_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
 
@@ -98,7 +114,7 @@ fn list(pattern: &str, max_length: usize, max_items: usize, example: serde_json:
 
 fn permission_list() -> Array {
     list(
-        PERMISSION_PATTERN,
+        &permission_pattern(),
         130,
         ledger_store::keys::MAX_PERMISSIONS,
         serde_json::json!(["accounts:read", "payouts:request:client-7"]),
@@ -129,5 +145,49 @@ impl From<KeyInfo> for KeyView {
 impl From<Role> for RoleView {
     fn from(r: Role) -> RoleView {
         RoleView { name: r.name, permissions: r.permissions, updated: rfc3339(r.updated_at) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger_core::permission::Permission;
+
+    use super::*;
+
+    /// The pattern accepts what the ledger accepts, and nothing else.
+    #[test]
+    fn the_permission_pattern_is_what_the_ledger_takes() {
+        let pattern = regex::Regex::new(&permission_pattern()).unwrap();
+        let mut samples: Vec<String> = ["*", "read", "*:*", "*:read", "*:*:x", "read:x", "*:x", "x:*", "accounts", ""]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for need in ledger_core::permission::declared() {
+            let (r, a) = (need.resource, need.action);
+            for sample in [
+                format!("{r}:{a}"),
+                format!("{r}:*"),
+                format!("*:{a}"),
+                format!("{r}:{a}:client-7"),
+                format!("{r}:{a}:*"),
+                format!("{r}:{a}:a b"),
+                format!("{r}:{a}:"),
+                format!("{r}:{a}:x:y"),
+                format!("{r}:{a}x"),
+                format!("{r}x:{a}"),
+                format!("{r}:nothing"),
+                format!("{r}:{a}:{}", "s".repeat(64)),
+                format!("{r}:{a}:{}", "s".repeat(65)),
+            ] {
+                samples.push(sample);
+            }
+        }
+        let mut accepted = 0;
+        for sample in &samples {
+            let taken = Permission::parse_known(sample).is_ok();
+            assert_eq!(pattern.is_match(sample), taken, "{sample:?}");
+            accepted += usize::from(taken);
+        }
+        assert!(accepted > samples.len() / 3, "the samples try both ways");
     }
 }

@@ -1,6 +1,7 @@
 //! The configuration handlers. Values are read from this process's `RuntimeConfig` (a change
 //! this process commits is in it at once; another process's within a second). A change is
-//! checked here first, to name why a value is refused, then decided by the writer.
+//! checked here first, to name why a value is refused, then decided by the writer, which
+//! commits its audit entry with it (`ledger_core::config::decide`).
 
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -110,6 +111,10 @@ async fn change(
 ) -> Result<Response, ApiError> {
     let key = command.key().to_owned();
     let c = state.inner.ledger.submit(command, meta(who, headers, request_id)?).await??;
+    // A change commits its own audit entry (`config.set`, `config.reset`: info) beside it.
+    if !c.replayed {
+        state.auditor.count(ledger_core::audit::Level::Info);
+    }
     // This process uses its own change at once.
     if let Some(Entity::Row(row)) = &c.entity {
         state.config.absorb(row, c.position);

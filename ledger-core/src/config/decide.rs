@@ -7,37 +7,63 @@
 //!   value the key already has replays (no events).
 //! - `Reset`: `unknown_config_key`; a key with no value set replays (no events).
 //!
+//! A change is two events, in this order: its audit entry (`AuditRecorded`, level `info`,
+//! action `config.set` or `config.reset`, the key as subject, the values before and after), then
+//! `ConfigChanged`; so the command's position is the change's, as a replay answers. The entry's
+//! id is derived from the key and the change's version (no randomness in the core; a key's
+//! versions only grow). A value its entry could not hold is `invalid_config_value`: no kind of
+//! value can today (no free text, a bounded size), and none is changed unaudited.
+//!
 //! The command API runs the same checks before it submits, to name why a value is invalid; the
 //! rejection itself carries only its code.
 
 use serde_json::Value;
 
+use uuid::Uuid;
+
 use super::command::Command;
 use super::event::{ConfigChanged, Event};
 use super::rejection::Rejection;
 use super::state::State;
+use crate::audit::{self, Entry, Level};
 use crate::ids::Timestamp;
 use crate::settings::{self, Refused};
 
-pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Option<Event>, Rejection> {
-    let (key, after) = match command {
+/// The namespace of the ids of config changes' audit entries (UUIDv5 of key and version).
+const AUDIT_NAMESPACE: Uuid = Uuid::from_u128(0x3c1e_8f52_d0a4_47b9_9a6e_51f0_2b7c_d813);
+
+/// The events of a change (none: a replay).
+pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<crate::Event>, Rejection> {
+    let (action, key, after) = match command {
         Command::Set(c) => {
             settings::check(&c.key, &c.value).map_err(|refused| match refused {
                 Refused::UnknownKey => Rejection::UnknownConfigKey,
                 Refused::InvalidValue(_) => Rejection::InvalidConfigValue,
             })?;
-            (&c.key, Some(c.value.clone()))
+            ("config.set", &c.key, Some(c.value.clone()))
         }
         Command::Reset(c) => {
             settings::find(&c.key).ok_or(Rejection::UnknownConfigKey)?;
-            (&c.key, None)
+            ("config.reset", &c.key, None)
         }
     };
     let before: Option<&Value> = state.value(key);
     if before == after.as_ref() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    Ok(Some(Event::Changed(Box::new(ConfigChanged { key: key.clone(), before: before.cloned(), after, at: now }))))
+    let version = state.entry(key).map_or(0, |e| e.version) + 1;
+    let entry = Entry {
+        id: Uuid::new_v5(&AUDIT_NAMESPACE, format!("{key}\n{version}").as_bytes()),
+        level: Level::Info,
+        action: action.to_owned(),
+        subject: key.clone(),
+        before: before.cloned(),
+        after: after.clone(),
+        reason: None,
+    };
+    let audited = audit::entry_event(entry, now).map_err(|_| Rejection::InvalidConfigValue)?;
+    let changed = Event::Changed(Box::new(ConfigChanged { key: key.clone(), before: before.cloned(), after, at: now }));
+    Ok(vec![audited, changed.into()])
 }
 
 #[cfg(test)]
@@ -59,15 +85,23 @@ mod tests {
         state
     }
 
+    /// The changes a command makes; each comes after its audit entry, which says the same.
     fn when(state: &mut AnyState, command: Command) -> Result<Vec<ConfigChanged>, Rejection> {
         let events = command.execute(state, Timestamp(2_000))?;
-        Ok(events
-            .into_iter()
-            .map(|e| match Event::try_from(e).ok() {
-                Some(Event::Changed(c)) => *c,
-                None => panic!("not a config event"),
-            })
-            .collect())
+        let mut changes = Vec::new();
+        for pair in events.chunks(2) {
+            let [crate::Event::Audit(audit::Event::Recorded(audited)), changed] = pair else {
+                panic!("not an audit entry and a change: {pair:?}")
+            };
+            let Ok(Event::Changed(c)) = Event::try_from(changed.clone()) else { panic!("not a config event") };
+            let entry = &audited.entry;
+            assert_eq!((entry.subject.as_str(), entry.level, audited.at), (c.key.as_str(), Level::Info, c.at));
+            assert_eq!((&entry.before, &entry.after), (&c.before, &c.after));
+            let action = if matches!(command, Command::Set(_)) { "config.set" } else { "config.reset" };
+            assert_eq!(entry.action, action);
+            changes.push(*c);
+        }
+        Ok(changes)
     }
 
     fn quota(n: u32) -> Value {
@@ -96,6 +130,28 @@ mod tests {
         assert_eq!(state.config.entry(KEY).map(|e| e.version), Some(3));
         assert_eq!(when(&mut state, Command::reset(KEY)), Ok(vec![]));
         assert_eq!(when(&mut given(&[]), Command::reset(KEY)), Ok(vec![]));
+    }
+
+    #[test]
+    fn each_change_has_an_audit_entry_of_its_own_id_and_the_change_is_the_last_event() {
+        let mut state = given(&[]);
+        let mut ids = Vec::new();
+        for command in [Command::set(KEY, quota(5)), Command::set(KEY, quota(6)), Command::reset(KEY)] {
+            let events = command.execute(&mut state, T0).unwrap();
+            assert_eq!(events.iter().map(|e| e.event_type()).collect::<Vec<_>>(), ["AuditRecorded", "ConfigChanged"]);
+            let crate::Event::Audit(audit::Event::Recorded(audited)) = &events[0] else { unreachable!() };
+            ids.push(audited.entry.id);
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "one id per change");
+        // The same change in another process, from the same state, is the same entry.
+        let mut other = given(&[Command::set(KEY, quota(5))]);
+        let mut again = given(&[Command::set(KEY, quota(5))]);
+        assert_eq!(
+            Command::set(KEY, quota(6)).execute(&mut other, T0),
+            Command::set(KEY, quota(6)).execute(&mut again, T0)
+        );
     }
 
     #[test]

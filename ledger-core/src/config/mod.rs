@@ -1,9 +1,9 @@
 //! Runtime configuration: the values operators set for declared settings
 //! (`crate::settings`), one entity per key (kind `config`, keyed by the setting's key). Each
 //! change is a `ConfigChanged` event with the value before and after (the actor is in the
-//! event's metadata: key id and channel), so the log is the audit trail; the stores read the
-//! entity rows back (`ledger_store::config::RuntimeConfig`). This domain never knows a
-//! setting by name.
+//! event's metadata: key id and channel), committed with its entry in the audit log
+//! (`config.set`, `config.reset`); the stores read the entity rows back
+//! (`ledger_store::config::RuntimeConfig`). This domain never knows a setting by name.
 
 pub mod command;
 pub mod decide;
@@ -46,7 +46,7 @@ impl DomainCommand for Command {
     type Rejection = Rejection;
 
     fn execute(&self, state: &mut crate::State, now: Timestamp) -> Result<Vec<crate::Event>, Rejection> {
-        let events: Vec<crate::Event> = decide::decide(&state.config, self, now)?.into_iter().map(Into::into).collect();
+        let events = decide::decide(&state.config, self, now)?;
         for event in &events {
             state.apply(event);
         }
