@@ -123,6 +123,7 @@ fn texts() -> impl Iterator<Item = &'static (At, Text)> {
         .chain(crate::certificates::TEXTS)
         .chain(crate::payouts::TEXTS)
         .chain(crate::config::TEXTS)
+        .chain(crate::webhooks::TEXTS)
 }
 
 /// States the core's text rules on the properties and parameters that carry them.

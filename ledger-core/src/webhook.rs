@@ -18,8 +18,6 @@ use crate::settings::{Kind, Segment, Setting, no_rule};
 pub const MAX_EVENT_TYPES: usize = 64;
 /// The longest receiver URL.
 pub const MAX_URL_LEN: usize = 2048;
-/// The longest description of an endpoint.
-pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// What every event type matches.
 pub const ALL: &str = "*";
 

@@ -28,7 +28,10 @@ pub enum StoreError {
     NotAllowed(#[from] UrlRefused),
     #[error(transparent)]
     Filter(#[from] FilterError),
-    #[error("the description is longer than {} characters", webhook::MAX_DESCRIPTION_CHARS)]
+    #[error(
+        "a description is not blank, at most {} characters, without control characters",
+        ledger_core::text::REASON_MAX_CHARS
+    )]
     Description,
     #[error("at most {MAX_ENDPOINTS} endpoints")]
     TooMany,
@@ -125,7 +128,7 @@ impl Store {
     pub async fn create(&self, new: NewEndpoint, allow_private: bool) -> Result<(Endpoint, WebhookSecret), StoreError> {
         check_receiver(&new.url, allow_private).await?;
         let event_types = webhook::check_filter(&new.event_types)?;
-        if new.description.as_ref().is_some_and(|d| d.chars().count() > webhook::MAX_DESCRIPTION_CHARS) {
+        if new.description.as_deref().is_some_and(|d| !ledger_core::text::valid_reason(d)) {
             return Err(StoreError::Description);
         }
         let id = Uuid::new_v4();

@@ -40,10 +40,10 @@ pub struct AuditLogEntry {
     pub source: Option<String>,
     pub action: String,
     pub subject: String,
-    /// A setting's value before and after the change.
-    #[schema(value_type = Option<Object>)]
+    /// What changed, before and after (any JSON value: a setting's value, an object of fields).
+    #[schema(value_type = Option<Value>)]
     pub before: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<serde_json::Value>,
     pub reason: Option<String>,
     /// RFC 3339.

@@ -20,6 +20,10 @@ use crate::ApiState;
 use crate::error::{ApiError, Refusal};
 use wire::*;
 
+/// The texts the webhook requests carry: an endpoint's description is a reason's text.
+pub const TEXTS: &[(crate::openapi::At, crate::openapi::Text)] =
+    &[(crate::openapi::At::Property("CreateEndpointRequest", "description"), crate::openapi::Text::Reason)];
+
 /// What an endpoint's answers lead to.
 pub const LINKS: &[crate::openapi::Link] = &[
     crate::openapi::Link {

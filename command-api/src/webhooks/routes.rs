@@ -155,7 +155,10 @@ pub struct AttemptsQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// The `next` of the page before.
-    #[param(pattern = "^-?[0-9]{1,30}\\.[0-9a-f-]{36}\\.[0-9]{1,10}$", max_length = 80)]
+    #[param(
+        pattern = "^-?[0-9]{1,20}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[0-9]{1,9}$",
+        max_length = 80
+    )]
     pub before: Option<String>,
 }
 
