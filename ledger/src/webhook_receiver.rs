@@ -42,7 +42,9 @@ struct Receiver {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let verifier = match &args.secret {
-        Some(secret) => Some(Verifier::new(WebhookSecret::parse(secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?)),
+        Some(secret) => {
+            Some(Verifier::new(WebhookSecret::parse(secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?))
+        }
         None => None,
     };
     let receiver = Arc::new(Receiver { inbox: Mutex::default(), verifier, started: Instant::now() });
