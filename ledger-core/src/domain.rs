@@ -545,4 +545,17 @@ mod tests {
         assert_eq!(current_version("AccountFrozen"), Some(2));
         assert_eq!(current_version("Nothing"), None);
     }
+
+    #[test]
+    fn event_types_by_domain_name_each_type_once_under_its_domain_in_declared_order() {
+        let by_domain: Vec<(&str, &str)> = event_types_by_domain().collect();
+        let types: Vec<&str> = event_types().map(|(t, _)| t).collect();
+        assert_eq!(by_domain.iter().map(|(_, t)| *t).collect::<Vec<_>>(), types);
+        let mut domains: Vec<&str> = by_domain.iter().map(|(d, _)| *d).collect();
+        domains.dedup();
+        assert_eq!(domains, ["ledger", "certificates", "payouts", "audit", "config"]);
+        assert!(by_domain.contains(&("ledger", "TransferPosted")));
+        assert!(by_domain.contains(&("certificates", "CertificateActivated")));
+        assert_eq!(by_domain.iter().filter(|(d, _)| *d == "audit").collect::<Vec<_>>(), [&("audit", "AuditRecorded")]);
+    }
 }

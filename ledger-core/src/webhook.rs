@@ -285,11 +285,11 @@ pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
+            // `0.0.0.0/8` ("this network") holds the unspecified address, and `240.0.0.0/4`
+            // (reserved) the broadcast address.
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
                 || v4.is_documentation()
                 || v4.is_multicast()
                 || a == 0
@@ -442,6 +442,9 @@ mod tests {
             "https://h:99999/",
             "https://[zz]/",
             "https://[::1]x/",
+            "https://example.com/a b",
+            "https://example.com/\u{7f}",
+            "https://exa!mple.com/",
         ] {
             assert_eq!(check_url(bad, true), Err(UrlRefused::Malformed), "{bad}");
         }
@@ -450,6 +453,9 @@ mod tests {
         let exact = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN - 20));
         assert_eq!(exact.len(), MAX_URL_LEN);
         assert!(check_url(&exact, false).is_ok());
+        let host = |len: usize| format!("https://{}/", "h".repeat(len));
+        assert_eq!(check_url(&host(253), false).unwrap().host.len(), 253);
+        assert_eq!(check_url(&host(254), false), Err(UrlRefused::Malformed));
     }
 
     #[test]
@@ -463,6 +469,7 @@ mod tests {
             "198.17.0.1",
             "198.20.0.1",
             "2606:4700::1111",
+            "2001:4860:4860::8888",
             "::ffff:8.8.8.8",
         ] {
             assert!(public(ok), "{ok}");
