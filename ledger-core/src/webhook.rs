@@ -280,7 +280,8 @@ pub fn check_address(ip: IpAddr, allow_private: bool) -> Result<(), UrlRefused> 
 
 /// Whether an address is reachable on the public internet: not loopback, private, link-local,
 /// shared (CGNAT), unspecified, broadcast, documentation or multicast, nor an IPv6 address that
-/// maps or embeds one of those.
+/// maps one of those (`::ffff:a.b.c.d`); NAT64 and 6to4 addresses are taken
+/// as public.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
