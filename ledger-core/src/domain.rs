@@ -449,6 +449,7 @@ domains! {
     Ledger: ledger,
     Certificates: certificates,
     Payouts: payouts,
+    Orders: orders,
     Audit: audit,
     Config: config,
 }
@@ -490,7 +491,16 @@ mod tests {
                 "certificates:read",
                 "payouts:request",
                 "payouts:gate",
-                "payouts:read"
+                "payouts:read",
+                "orders:create",
+                "orders:complete",
+                "orders:cancel",
+                "orders:fail",
+                "orders:dispute",
+                "orders:resolve",
+                "orders:review",
+                "orders:admin",
+                "orders:read"
             ]
         );
     }

@@ -33,6 +33,7 @@ uuid_id!(TransferId, "transfer");
 uuid_id!(CertificateId, "certificate");
 uuid_id!(PayoutRequestId, "payout_request");
 uuid_id!(PayoutId, "payout");
+uuid_id!(OrderId, "order");
 
 /// A point in time in microseconds since the Unix epoch. The core never reads a clock:
 /// callers pass `now`.

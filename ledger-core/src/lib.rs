@@ -10,6 +10,7 @@ pub mod domain;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod orders;
 pub mod payouts;
 pub mod permission;
 pub mod postings;
@@ -20,7 +21,7 @@ pub mod text;
 pub mod webhook;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
-pub use ids::{AccountId, CertificateId, PayoutId, PayoutRequestId, Timestamp, TransferId};
+pub use ids::{AccountId, CertificateId, OrderId, PayoutId, PayoutRequestId, Timestamp, TransferId};
 pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use ledger::command::{AccountRef, CreateTransfer, OpenAccount, PostingRequest};
 pub use ledger::decide::BatchMode;

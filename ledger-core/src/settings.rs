@@ -91,6 +91,8 @@ pub enum Segment {
     Word,
     /// A UUID, lower case with hyphens (one spelling per id, so one key per id).
     Uuid,
+    /// Two currency codes joined by `/`, e.g. `RUB/USDT` (an exchange rate's pair).
+    CurrencyPair,
 }
 
 impl Segment {
@@ -100,6 +102,9 @@ impl Segment {
                 (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
             }
             Segment::Uuid => uuid::Uuid::parse_str(s).is_ok_and(|id| id.hyphenated().to_string() == s),
+            Segment::CurrencyPair => s.split_once('/').is_some_and(|(from, to)| {
+                crate::money::CurrencyCode::parse(from).is_ok() && crate::money::CurrencyCode::parse(to).is_ok()
+            }),
         }
     }
 }
@@ -252,6 +257,11 @@ mod tests {
         assert!(!middle.matches("orders..rate"));
         assert!(!middle.matches(&format!("orders.{}.rate", "x".repeat(65))));
         assert!(middle.matches(&format!("orders.{}.rate", "x".repeat(64))));
+        let pair = pattern("orders.rate.{pair}", Segment::CurrencyPair);
+        assert_eq!(pair.segment_of("orders.rate.RUB/USDT"), Some("RUB/USDT"));
+        for bad in ["orders.rate.RUB", "orders.rate.rub/USDT", "orders.rate.RUB/USDT/BTC", "orders.rate./USDT"] {
+            assert!(!pair.matches(bad), "{bad}");
+        }
         let plain = pattern("a.b", Segment::Word);
         assert!(!plain.is_pattern());
         assert_eq!(plain.segment_of("a.b"), Some(""));
