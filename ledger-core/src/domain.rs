@@ -563,7 +563,7 @@ mod tests {
         assert_eq!(by_domain.iter().map(|(_, t)| *t).collect::<Vec<_>>(), types);
         let mut domains: Vec<&str> = by_domain.iter().map(|(d, _)| *d).collect();
         domains.dedup();
-        assert_eq!(domains, ["ledger", "certificates", "payouts", "audit", "config"]);
+        assert_eq!(domains, ["ledger", "certificates", "payouts", "orders", "audit", "config"]);
         assert!(by_domain.contains(&("ledger", "TransferPosted")));
         assert!(by_domain.contains(&("certificates", "CertificateActivated")));
         assert_eq!(by_domain.iter().filter(|(d, _)| *d == "audit").collect::<Vec<_>>(), [&("audit", "AuditRecorded")]);
