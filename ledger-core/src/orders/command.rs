@@ -136,6 +136,13 @@ pub enum Command {
     RotateStoreSecret(Box<(String, Sealed)>),
     UpsertTrader(Box<UpsertTrader>),
     UpsertRequisite(Box<UpsertRequisite>),
+    /// Turns a trader's traffic on or off. `team_lead`: the team lead the caller acts as (the
+    /// trader must still be in that team lead's team); none for an operator.
+    SetTraffic {
+        trader: String,
+        enabled: bool,
+        team_lead: Option<String>,
+    },
     Create(Box<CreateOrder>),
     /// Support lets an order in review go on: assigned and held as a new order would be.
     Approve {
@@ -191,6 +198,7 @@ impl Command {
             | Command::RotateStoreSecret(_)
             | Command::UpsertTrader(_)
             | Command::UpsertRequisite(_)
+            | Command::SetTraffic { .. }
             | Command::ExpireDue => None,
         }
     }

@@ -30,10 +30,25 @@
 //!   - `Dispute`: `dispute_window_closed`.
 //!   - `Resolve`: uphold replays only on an order whose dispute was upheld; reverse: the
 //!     ledger's rules on the compensating entry (`insufficient_funds`: the dispute stays open).
+//! - `SetTraffic`: `invalid_participant_id`, `trader_not_found`, `not_the_team_lead` (the
+//!   trader is not, or no longer, in the team of the team lead named); the same value replays.
 //! - `ExpireDue` never refuses: each due order's hold is voided and the order `expired`; one the
 //!   ledger refuses to void (an operator froze an account) stays due.
+//!
+//! Audit: every admin change of a participant (`orders.store.create`, `orders.store.update`,
+//! `orders.store.rotate_secret`, `orders.trader.upsert`, `orders.trader.traffic`,
+//! `orders.requisite.upsert`, level `info`) and every manual decision (`orders.approve` and
+//! `orders.uphold` at `info`, `orders.deny` and `orders.reverse` at `warning`), and the fraud
+//! rule's denial at creation (`orders.fraud_deny`, `warning`), records its entry in the same
+//! command, before the event it explains (`audit::entry_event`): who acted is the event's
+//! metadata. An entry's id is derived from its entity, the entity's version after the change and
+//! the action, so a retried command never records a second. Entries hold ids, statuses, fees,
+//! limits and amounts, never a name, a URL, a method or a secret; a reason that looks like a
+//! secret (`ldg_`, `whsec_`) is `invalid_reason`, and no id may hold one (`valid_id`).
 
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::command::{Command, CreateOrder, OrderKind, Outcome, UpsertRequisite, UpsertStore, UpsertTrader};
 use super::event::{
@@ -43,8 +58,10 @@ use super::event::{
 use super::rejection::Rejection;
 use super::state::{Order, Requisite, State, Status, Trader};
 use super::{
-    MAX_CURRENCIES, MAX_EXPIRED_PER_COMMAND, deposit_account, platform_account, rewards_account, store_account,
+    MAX_CURRENCIES, MAX_EXPIRED_PER_COMMAND, deposit_account, platform_account, requisite_entity, rewards_account,
+    store_account, store_entity, trader_entity,
 };
+use crate::audit::{self, Level};
 use crate::ids::{AccountId, OrderId, Timestamp};
 use crate::money::{AmountError, CurrencyCode, checked_amount, max_amount};
 use crate::postings::Postings;
@@ -59,13 +76,39 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
         Command::RotateStoreSecret(c) => {
             let (id, secret) = &**c;
             check_id(id)?;
-            orders.store(id).ok_or(Rejection::StoreNotFound)?;
+            let store = orders.store(id).ok_or(Rejection::StoreNotFound)?;
+            let entry = Audit::info("orders.store.rotate_secret", format!("store:{id}"));
+            audited(p, store_entity(id).id, store.version + 1, entry, now)
+                .map_err(|_| Rejection::InvalidParticipantId)?;
             let rotated = StoreSecretRotated { id: id.clone(), secret: secret.clone(), at: now };
             p.record(Event::StoreSecretRotated(Box::new(rotated)));
             Ok(())
         }
         Command::UpsertTrader(c) => upsert_trader(orders, p, c, now),
         Command::UpsertRequisite(c) => upsert_requisite(orders, p, c, now),
+        Command::SetTraffic { trader, enabled, team_lead } => {
+            check_id(trader)?;
+            let t = orders.trader(trader).ok_or(Rejection::TraderNotFound)?;
+            if team_lead.as_ref().is_some_and(|lead| t.team_lead.as_ref() != Some(lead)) {
+                return Err(Rejection::NotTheTeamLead);
+            }
+            if t.traffic_enabled == *enabled {
+                return Ok(());
+            }
+            let entry = Audit {
+                before: Some(json!({"traffic_enabled": t.traffic_enabled})),
+                after: Some(json!({"traffic_enabled": enabled})),
+                ..Audit::info("orders.trader.traffic", format!("trader:{trader}"))
+            };
+            audited(p, trader_entity(trader).id, t.version + 1, entry, now)
+                .map_err(|_| Rejection::InvalidParticipantId)?;
+            p.record(Event::TraderUpserted(Box::new(TraderUpserted {
+                traffic_enabled: *enabled,
+                at: now,
+                ..trader_fields(t)
+            })));
+            Ok(())
+        }
         Command::Create(c) => create(orders, p, c, now),
         Command::Approve { id } => {
             let order = order(orders, *id)?;
@@ -73,6 +116,8 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
                 return Ok(());
             }
             let assignment = assign_and_hold(orders, p, &Wanted::of(order), now)?;
+            let after = json!({"status": Status::Pending.as_str(), "trader": assignment.trader});
+            decision(p, order, Level::Info, "orders.approve", after, None, now)?;
             p.record(Event::Approved(Box::new(OrderApproved { id: *id, assignment, at: now })));
             Ok(())
         }
@@ -80,6 +125,8 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
             let order = order(orders, *id)?;
             check_reason(reason.as_deref())?;
             if transition(order, Status::ManualReview, Status::Denied)? {
+                let after = json!({"status": Status::Denied.as_str()});
+                decision(p, order, Level::Warning, "orders.deny", after, reason.as_deref(), now)?;
                 p.record(Event::Denied(moved(*id, reason.clone(), None, now)));
             }
             Ok(())
@@ -126,6 +173,8 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
                 }
                 Outcome::Uphold => {
                     transition(order, Status::Disputed, Status::Completed)?;
+                    let after = json!({"status": Status::Completed.as_str()});
+                    decision(p, order, Level::Info, "orders.uphold", after, reason.as_deref(), now)?;
                     p.record(Event::DisputeUpheld(moved(*id, reason, None, now)));
                     Ok(())
                 }
@@ -136,6 +185,8 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
                     let (reversal, hold) = (id.reversal_transfer(), id.hold_transfer());
                     let metadata = serde_json::json!({"order": id.to_string(), "reverses": "completion"});
                     p.execute(ledger::Command::ReverseTransfer { id: reversal, transfer_id: hold, metadata }, now)?;
+                    let after = json!({"status": Status::Reversed.as_str(), "reversal": reversal.to_string()});
+                    decision(p, order, Level::Warning, "orders.reverse", after, reason.as_deref(), now)?;
                     p.record(Event::Reversed(moved(*id, reason, Some(reversal), now)));
                     Ok(())
                 }
@@ -157,9 +208,99 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
 pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 
 /// Store, trader, team lead and requisite ids: 1 to 64 of `A-Z a-z 0-9 . _ -` ([`ID_PATTERN`]),
-/// so that an id is a permission scope and a segment of an account code.
+/// so that an id is a permission scope and a segment of an account code, and never holding what
+/// looks like a secret (`ldg_`, `whsec_`), so that every audit entry naming it may be recorded.
 pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !audit::decide::looks_secret(id)
+}
+
+/// An audit entry of the domain, before its id.
+struct Audit<'a> {
+    level: Level,
+    action: &'static str,
+    subject: String,
+    before: Option<Value>,
+    after: Option<Value>,
+    reason: Option<&'a str>,
+}
+
+impl Audit<'_> {
+    fn info(action: &'static str, subject: String) -> Audit<'static> {
+        Audit { level: Level::Info, action, subject, before: None, after: None, reason: None }
+    }
+}
+
+/// The namespace of the ids of the orders' audit entries.
+const AUDIT_NAMESPACE: Uuid = Uuid::from_u128(0x8d21_4b6e_0f9a_4c37_a5d8_3e7b_91c2_46f0);
+
+/// Records an audit entry of the entity `entity` as its version becomes `version`.
+fn audited(
+    p: &mut Postings<'_>,
+    entity: Uuid,
+    version: u32,
+    a: Audit<'_>,
+    now: Timestamp,
+) -> Result<(), audit::Rejection> {
+    let name = format!("{entity}\n{version}\n{}", a.action);
+    let entry = audit::Entry {
+        id: Uuid::new_v5(&AUDIT_NAMESPACE, name.as_bytes()),
+        level: a.level,
+        action: a.action.to_owned(),
+        subject: a.subject,
+        before: a.before,
+        after: a.after,
+        reason: a.reason.map(str::to_owned),
+    };
+    p.record(audit::entry_event(entry, now)?);
+    Ok(())
+}
+
+/// Records the audit entry of a manual decision on an order: its status before, and `after`.
+fn decision(
+    p: &mut Postings<'_>,
+    order: &Order,
+    level: Level,
+    action: &'static str,
+    after: Value,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    let a = Audit {
+        level,
+        action,
+        subject: format!("order:{}", order.id),
+        before: Some(json!({"status": order.status.as_str()})),
+        after: Some(after),
+        reason,
+    };
+    // Ids and statuses never look like secrets: only the reason can.
+    audited(p, order.id.0, order.version + 1, a, now).map_err(|_| Rejection::InvalidReason)
+}
+
+/// What a participant's audit entry says of a store.
+fn store_fields(fee: Decimal, currency: &CurrencyCode) -> Value {
+    json!({"fee": fee.to_string(), "settlement_currency": currency.as_str()})
+}
+
+/// What a participant's audit entry says of a trader.
+fn trader_audit(t: &TraderUpserted) -> Value {
+    json!({"fee": t.fee.to_string(), "priority": t.priority, "traffic_enabled": t.traffic_enabled,
+        "team_lead": t.team_lead, "currencies": t.currencies})
+}
+
+/// A trader's fields as its next `TraderUpserted` starts from.
+fn trader_fields(t: &Trader) -> TraderUpserted {
+    TraderUpserted {
+        id: t.id.clone(),
+        fee: t.fee,
+        priority: t.priority,
+        traffic_enabled: t.traffic_enabled,
+        team_lead: t.team_lead.clone(),
+        currencies: t.currencies.clone(),
+        at: t.at,
+    }
 }
 
 /// The most characters of a callback URL.
@@ -258,6 +399,13 @@ fn upsert_store(orders: &State, p: &mut Postings<'_>, c: &UpsertStore, now: Time
         if store.name == c.name && store.fee == c.fee && store.callback_url == c.callback_url {
             return Ok(());
         }
+        let entry = Audit {
+            before: Some(store_fields(store.fee, &store.settlement_currency)),
+            after: Some(store_fields(c.fee, &c.settlement_currency)),
+            ..Audit::info("orders.store.update", format!("store:{}", c.id))
+        };
+        audited(p, store_entity(&c.id).id, store.version + 1, entry, now)
+            .map_err(|_| Rejection::InvalidParticipantId)?;
         let updated = StoreUpdated {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -270,6 +418,11 @@ fn upsert_store(orders: &State, p: &mut Postings<'_>, c: &UpsertStore, now: Time
     }
     let currency = &c.settlement_currency;
     ensure_open(p, store_account(&c.id, currency), currency, AccountKind::Liability, now)?;
+    let entry = Audit {
+        after: Some(store_fields(c.fee, currency)),
+        ..Audit::info("orders.store.create", format!("store:{}", c.id))
+    };
+    audited(p, store_entity(&c.id).id, 1, entry, now).map_err(|_| Rejection::InvalidParticipantId)?;
     p.record(Event::StoreCreated(Box::new(StoreCreated {
         id: c.id.clone(),
         name: c.name.clone(),
@@ -299,7 +452,8 @@ fn upsert_trader(orders: &State, p: &mut Postings<'_>, c: &UpsertTrader, now: Ti
     let mut currencies = c.currencies.clone();
     currencies.sort();
     currencies.dedup();
-    if let Some(t) = orders.trader(&c.id)
+    let before = orders.trader(&c.id);
+    if let Some(t) = before
         && t.fee == c.fee
         && t.priority == c.priority
         && t.traffic_enabled == c.traffic_enabled
@@ -312,7 +466,7 @@ fn upsert_trader(orders: &State, p: &mut Postings<'_>, c: &UpsertTrader, now: Ti
         ensure_open(p, deposit_account(&c.id, currency), currency, AccountKind::Liability, now)?;
         ensure_open(p, rewards_account(&c.id, currency), currency, AccountKind::Liability, now)?;
     }
-    p.record(Event::TraderUpserted(Box::new(TraderUpserted {
+    let upserted = TraderUpserted {
         id: c.id.clone(),
         fee: c.fee,
         priority: c.priority,
@@ -320,7 +474,15 @@ fn upsert_trader(orders: &State, p: &mut Postings<'_>, c: &UpsertTrader, now: Ti
         team_lead: c.team_lead.clone(),
         currencies,
         at: now,
-    })));
+    };
+    let entry = Audit {
+        before: before.map(|t| trader_audit(&trader_fields(t))),
+        after: Some(trader_audit(&upserted)),
+        ..Audit::info("orders.trader.upsert", format!("trader:{}", c.id))
+    };
+    let version = before.map_or(0, |t| t.version) + 1;
+    audited(p, trader_entity(&c.id).id, version, entry, now).map_err(|_| Rejection::InvalidParticipantId)?;
+    p.record(Event::TraderUpserted(Box::new(upserted)));
     Ok(())
 }
 
@@ -342,7 +504,8 @@ fn upsert_requisite(
     if min > max || max > daily {
         return Err(Rejection::InvalidLimits);
     }
-    if let Some(r) = orders.requisite(&c.trader, &c.id)
+    let before = orders.requisite(&c.trader, &c.id);
+    if let Some(r) = before
         && r.method == c.method
         && r.bank == c.bank
         && r.currency == c.currency
@@ -353,6 +516,17 @@ fn upsert_requisite(
     {
         return Ok(());
     }
+    let limits = |currency: &CurrencyCode, min: Decimal, max: Decimal, daily: Decimal, enabled: bool| {
+        json!({"currency": currency.as_str(), "min_amount": min.to_string(), "max_amount": max.to_string(),
+            "daily_limit": daily.to_string(), "enabled": enabled})
+    };
+    let entry = Audit {
+        before: before.map(|r| limits(&r.currency, r.min_amount, r.max_amount, r.daily_limit, r.enabled)),
+        after: Some(limits(&c.currency, min, max, daily, c.enabled)),
+        ..Audit::info("orders.requisite.upsert", format!("requisite:{}/{}", c.trader, c.id))
+    };
+    let (entity, version) = (requisite_entity(&c.trader, &c.id).id, before.map_or(0, |r| r.version) + 1);
+    audited(p, entity, version, entry, now).map_err(|_| Rejection::InvalidParticipantId)?;
     p.record(Event::RequisiteUpserted(Box::new(RequisiteUpserted {
         trader: c.trader.clone(),
         id: c.id.clone(),
@@ -454,6 +628,15 @@ fn create(orders: &State, p: &mut Postings<'_>, c: &CreateOrder, now: Timestamp)
         Status::Pending => Some(assign_and_hold(orders, p, &Wanted::created(&created), now)?),
         _ => None,
     };
+    if status == Status::Denied {
+        let entry = Audit {
+            level: Level::Warning,
+            after: Some(json!({"status": Status::Denied.as_str(), "amount": amount.to_string(),
+                "currency": c.currency.as_str(), "deny_over": c.terms.deny_over.map(|d| d.to_string())})),
+            ..Audit::info("orders.fraud_deny", format!("order:{}", c.id))
+        };
+        audited(p, c.id.0, 1, entry, now).map_err(|_| Rejection::InvalidReference)?;
+    }
     p.record(Event::Created(Box::new(OrderCreated { assignment, ..created })));
     Ok(())
 }

@@ -50,6 +50,8 @@ pub mod scope {
     pub const RESOLVE: Need<'static> = Need::new("orders", "resolve");
     /// Support: approve or deny orders in review.
     pub const REVIEW: Need<'static> = Need::new("orders", "review");
+    /// Team leads: turn their traders' traffic on or off (scoped by the team lead's id).
+    pub const TRAFFIC: Need<'static> = Need::new("orders", "traffic");
     /// Operators: stores, traders and requisites.
     pub const ADMIN: Need<'static> = Need::new("orders", "admin");
     /// Orders, participants, balances and statistics.
@@ -65,6 +67,7 @@ pub const SCOPES: &[crate::permission::Need<'static>] = &[
     scope::DISPUTE,
     scope::RESOLVE,
     scope::REVIEW,
+    scope::TRAFFIC,
     scope::ADMIN,
     scope::READ,
 ];
@@ -226,6 +229,7 @@ impl DomainCommand for Command {
             | Command::RotateStoreSecret(_)
             | Command::UpsertTrader(_)
             | Command::UpsertRequisite(_)
+            | Command::SetTraffic { .. }
             | Command::ExpireDue => Vec::new(),
         }
     }
@@ -236,6 +240,7 @@ impl DomainCommand for Command {
             Command::RotateStoreSecret(c) => store_entity(&c.0),
             Command::UpsertTrader(c) => trader_entity(&c.id),
             Command::UpsertRequisite(c) => requisite_entity(&c.trader, &c.id),
+            Command::SetTraffic { trader, .. } => trader_entity(trader),
             Command::ExpireDue => return None,
             _ => EntityRef { kind: ORDER_KIND, id: self.order()?.0 },
         };

@@ -6,7 +6,7 @@ pub const FRAUD_DENIED: &str = "fraud_denied";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Rejection {
-    #[error("a store, trader or requisite id is 1 to 64 of A-Z a-z 0-9 . _ -")]
+    #[error("a store, trader or requisite id is 1 to 64 of A-Z a-z 0-9 . _ -, and never holds ldg_ or whsec_")]
     InvalidParticipantId,
     #[error("a fee is a fraction from 0 (included) to 1 (excluded) with at most 6 decimals")]
     InvalidFee,
@@ -28,6 +28,8 @@ pub enum Rejection {
     StoreNotFound,
     #[error("trader not found")]
     TraderNotFound,
+    #[error("the trader is not in this team lead's team")]
+    NotTheTeamLead,
     #[error("order not found")]
     OrderNotFound,
     #[error("an order with this id, or with this store's external order id, exists with different fields")]
@@ -69,6 +71,7 @@ impl Rejection {
             Rejection::SettlementCurrencyFixed => "settlement_currency_fixed",
             Rejection::StoreNotFound => "store_not_found",
             Rejection::TraderNotFound => "trader_not_found",
+            Rejection::NotTheTeamLead => "not_the_team_lead",
             Rejection::OrderNotFound => "order_not_found",
             Rejection::OrderExists => "order_exists",
             Rejection::NoExchangeRate => "no_exchange_rate",

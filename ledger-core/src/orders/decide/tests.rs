@@ -214,8 +214,8 @@ fn entry(state: &AnyState, n: u128) -> Vec<(AccountId, Side, Decimal)> {
 fn a_store_is_created_with_its_account_and_sealed_secret_then_updated_or_replayed() {
     let mut state = fresh();
     let events = run(&mut state, store_cmd("s1", "0.035")).unwrap();
-    assert_eq!(types(&events), ["AccountOpened", "StoreCreated"]);
-    assert_eq!(events[1].subject(), Subject::Entity(store_entity("s1")));
+    assert_eq!(types(&events), ["AccountOpened", "AuditRecorded", "StoreCreated"]);
+    assert_eq!(events[2].subject(), Subject::Entity(store_entity("s1")));
     let account = state.ledger.account(store_acc("s1")).unwrap();
     assert_eq!((account.code.as_str(), account.kind), ("orders:store:s1:USDT", AccountKind::Liability));
     assert_eq!(account.limit, BalanceLimit::DebitsMustNotExceedCredits);
@@ -226,13 +226,16 @@ fn a_store_is_created_with_its_account_and_sealed_secret_then_updated_or_replaye
     again.secret = sealed("other");
     assert_eq!(run(&mut state, Command::UpsertStore(again.clone())).unwrap(), []);
     again.fee = dec("0.04");
-    assert_eq!(types(&run(&mut state, Command::UpsertStore(again.clone())).unwrap()), ["StoreUpdated"]);
+    assert_eq!(
+        types(&run(&mut state, Command::UpsertStore(again.clone())).unwrap()),
+        ["AuditRecorded", "StoreUpdated"]
+    );
     let store = state.orders.store("s1").unwrap();
     assert_eq!((store.fee, store.secret.ciphertext.as_str(), store.version), (dec("0.04"), "sealed-s1", 2));
     again.settlement_currency = CurrencyCode::parse("BTC").unwrap();
     assert_eq!(run(&mut state, Command::UpsertStore(again)).unwrap_err(), Rejection::SettlementCurrencyFixed);
     let rotated = run(&mut state, Command::RotateStoreSecret(Box::new(("s1".into(), sealed("new"))))).unwrap();
-    assert_eq!(types(&rotated), ["StoreSecretRotated"]);
+    assert_eq!(types(&rotated), ["AuditRecorded", "StoreSecretRotated"]);
     assert_eq!(state.orders.store("s1").unwrap().secret, sealed("new"));
     let unknown = run(&mut state, Command::RotateStoreSecret(Box::new(("s9".into(), sealed("x")))));
     assert_eq!(unknown.unwrap_err().code(), "store_not_found");
@@ -274,20 +277,23 @@ fn a_trader_gets_its_deposit_and_rewards_accounts_and_its_requisites_check_their
     let mut t = trader_cmd("t1", "0.02", 3);
     t.currencies = vec![usdt(), usdt()];
     let events = run(&mut state, Command::UpsertTrader(Box::new(t.clone()))).unwrap();
-    assert_eq!(types(&events), ["AccountOpened", "AccountOpened", "TraderUpserted"]);
+    assert_eq!(types(&events), ["AccountOpened", "AccountOpened", "AuditRecorded", "TraderUpserted"]);
     let d = state.ledger.account(deposit("t1")).unwrap();
     assert_eq!((d.code.as_str(), d.limit), ("orders:trader:t1:deposit:USDT", BalanceLimit::DebitsMustNotExceedCredits));
     assert_eq!(state.ledger.account(rewards("t1")).unwrap().code, "orders:trader:t1:rewards:USDT");
     assert_eq!(state.orders.trader("t1").unwrap().currencies, [usdt()], "listed once");
     assert_eq!(run(&mut state, Command::UpsertTrader(Box::new(t.clone()))).unwrap(), []);
     t.traffic_enabled = false;
-    assert_eq!(types(&run(&mut state, Command::UpsertTrader(Box::new(t))).unwrap()), ["TraderUpserted"]);
+    assert_eq!(
+        types(&run(&mut state, Command::UpsertTrader(Box::new(t))).unwrap()),
+        ["AuditRecorded", "TraderUpserted"]
+    );
     assert_eq!(state.orders.trader("t1").unwrap().version, 2);
 
     let r = requisite_cmd("t1", "r1", "100", "5000", "20000");
     let events = run(&mut state, Command::UpsertRequisite(Box::new(r.clone()))).unwrap();
-    assert_eq!(types(&events), ["RequisiteUpserted"]);
-    assert_eq!(events[0].subject(), Subject::Entity(requisite_entity("t1", "r1")));
+    assert_eq!(types(&events), ["AuditRecorded", "RequisiteUpserted"]);
+    assert_eq!(events[1].subject(), Subject::Entity(requisite_entity("t1", "r1")));
     assert_eq!(run(&mut state, Command::UpsertRequisite(Box::new(r.clone()))).unwrap(), []);
     for (min, max, daily) in [("0", "5", "5"), ("6", "5", "10"), ("1", "11", "10"), ("1.001", "5", "10")] {
         let bad = requisite_cmd("t1", "r2", min, max, daily);
@@ -547,7 +553,7 @@ fn an_order_over_the_review_limit_waits_unheld_until_approved_or_denied() {
     create(&mut state, CreateOrder { terms: review.clone(), ..order_cmd(2, OrderKind::PayIn, "999.99") }).unwrap();
     assert_eq!(status(&state, 2), Status::Pending);
     let approved = run_at(&mut state, Command::Approve { id: oid(1) }, T0.plus_seconds(30)).unwrap();
-    assert_eq!(types(&approved), ["PendingTransferCreated", "OrderApproved"]);
+    assert_eq!(types(&approved), ["PendingTransferCreated", "AuditRecorded", "OrderApproved"]);
     let o = state.orders.order(oid(1)).unwrap();
     assert_eq!(o.assignment.as_ref().unwrap().expires_at, T0.plus_seconds(930), "the timeout runs from approval");
     assert_eq!(available(&state, deposit("t1")), dec("100") - dec("10.810810") - dec("10.810702"));
@@ -555,11 +561,11 @@ fn an_order_over_the_review_limit_waits_unheld_until_approved_or_denied() {
     // Denied from review: nothing was ever held.
     create(&mut state, CreateOrder { terms: review.clone(), ..order_cmd(3, OrderKind::PayIn, "2000") }).unwrap();
     let denied = run(&mut state, Command::Deny { id: oid(3), reason: Some("stolen card".into()) }).unwrap();
-    assert_eq!(types(&denied), ["OrderDenied"]);
+    assert_eq!(types(&denied), ["AuditRecorded", "OrderDenied"]);
     assert_eq!(run(&mut state, Command::Approve { id: oid(3) }).unwrap_err(), Rejection::InvalidOrderState);
     // Over the deny limit: recorded denied at once, nothing held, and a retry answers the same.
     let over = CreateOrder { terms: review, ..order_cmd(4, OrderKind::PayIn, "5000.01") };
-    assert_eq!(types(&create(&mut state, over.clone()).unwrap()), ["OrderCreated"]);
+    assert_eq!(types(&create(&mut state, over.clone()).unwrap()), ["AuditRecorded", "OrderCreated"]);
     assert_eq!(status(&state, 4), Status::Denied);
     assert_eq!(create(&mut state, over).unwrap(), []);
     assert_eq!(FRAUD_DENIED, "fraud_denied");
@@ -575,7 +581,7 @@ fn approving_finds_no_requisite_then_the_order_stays_in_review() {
     assert_eq!(status(&state, 1), Status::ManualReview);
     fund(&mut state, deposit("t1"), "6");
     let approved = run(&mut state, Command::Approve { id: oid(1) }).unwrap();
-    assert_eq!(types(&approved), ["AccountOpened", "PendingTransferCreated", "OrderApproved"]);
+    assert_eq!(types(&approved), ["AccountOpened", "PendingTransferCreated", "AuditRecorded", "OrderApproved"]);
     assert_eq!(approved[0].subject(), Subject::Account(platform()), "the refused approval opened nothing");
 }
 
@@ -730,7 +736,7 @@ fn a_reversed_dispute_posts_the_exact_compensating_entry() {
     assert_eq!(types(&disputed), ["OrderDisputed"]);
     let resolve = Command::Resolve { id: oid(1), outcome: Outcome::Reverse, reason: "chargeback".into() };
     let events = run(&mut state, resolve.clone()).unwrap();
-    assert_eq!(types(&events), ["TransferPosted", "OrderReversed"]);
+    assert_eq!(types(&events), ["TransferPosted", "AuditRecorded", "OrderReversed"]);
     let reversal = state.ledger.transfer(oid(1).reversal_transfer()).unwrap();
     let legs: Vec<_> = reversal.postings.iter().map(|p| (p.account, p.side, p.amount)).collect();
     let opposite: Vec<_> = entry(&state, 1).into_iter().map(|(a, side, amount)| (a, side.opposite(), amount)).collect();
@@ -756,10 +762,146 @@ fn a_reversal_the_store_cannot_pay_keeps_the_dispute_open_and_uphold_restores_co
     assert_eq!(status(&state, 1), Status::Disputed);
     assert!(state.ledger.transfer(oid(1).reversal_transfer()).is_none());
     let uphold = Command::Resolve { id: oid(1), outcome: Outcome::Uphold, reason: "paid after all".into() };
-    assert_eq!(types(&run(&mut state, uphold.clone()).unwrap()), ["DisputeUpheld"]);
+    assert_eq!(types(&run(&mut state, uphold.clone()).unwrap()), ["AuditRecorded", "DisputeUpheld"]);
     assert_eq!(status(&state, 1), Status::Completed);
     assert_eq!(run(&mut state, uphold).unwrap(), [], "upholding again replays");
     assert_eq!(balance(&state, store_acc("s1")), dec("0.432432"), "no money moved");
+}
+
+// ---- audit ---------------------------------------------------------------------------------
+
+/// The audit entries among events.
+fn entries(events: &[AnyEvent]) -> Vec<crate::audit::Entry> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AnyEvent::Audit(crate::audit::Event::Recorded(r)) => Some(r.entry.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_manual_decision_and_admin_change_is_an_audit_entry_of_its_own_with_the_right_level() {
+    use crate::audit::Level;
+    let mut state = given("0.035", "0.02", "100");
+    let review = Terms { review_over: Some(dec("500")), deny_over: Some(dec("5000")), ..terms() };
+    fn decided(state: &mut AnyState, c: Command, all: &mut Vec<crate::audit::Entry>) -> crate::audit::Entry {
+        let events = run(state, c).unwrap();
+        let found = entries(&events);
+        assert_eq!(found.len(), 1, "one entry: {:?}", types(&events));
+        all.push(found[0].clone());
+        found[0].clone()
+    }
+    let mut all = Vec::new();
+    create(&mut state, CreateOrder { terms: review.clone(), ..order_cmd(1, OrderKind::PayIn, "1000") }).unwrap();
+    create(&mut state, CreateOrder { terms: review.clone(), ..order_cmd(2, OrderKind::PayIn, "1000") }).unwrap();
+    let approved = decided(&mut state, Command::Approve { id: oid(1) }, &mut all);
+    assert_eq!((approved.level, approved.action.as_str()), (Level::Info, "orders.approve"));
+    assert_eq!(approved.subject, format!("order:{}", oid(1)));
+    assert_eq!(approved.before, Some(serde_json::json!({"status": "manual_review"})));
+    assert_eq!(approved.after, Some(serde_json::json!({"status": "pending", "trader": "t1"})));
+    let denied = decided(&mut state, Command::Deny { id: oid(2), reason: Some("stolen card".into()) }, &mut all);
+    assert_eq!((denied.level, denied.action.as_str()), (Level::Warning, "orders.deny"));
+    assert_eq!(denied.reason.as_deref(), Some("stolen card"));
+    assert_eq!(denied.after, Some(serde_json::json!({"status": "denied"})));
+    // Denied by the fraud rule at creation: audited too, once, whatever the retries.
+    let over = CreateOrder { terms: review, ..order_cmd(3, OrderKind::PayIn, "6000") };
+    let fraud = entries(&create(&mut state, over.clone()).unwrap());
+    assert_eq!(fraud.len(), 1);
+    assert_eq!((fraud[0].level, fraud[0].action.as_str()), (Level::Warning, "orders.fraud_deny"));
+    assert_eq!(fraud[0].after.as_ref().unwrap()["deny_over"], "5000");
+    assert_eq!(create(&mut state, over).unwrap(), []);
+    all.push(fraud[0].clone());
+    // Disputes, upheld then (a second order) reversed.
+    run(&mut state, Command::Complete { id: oid(1) }).unwrap();
+    run(&mut state, Command::Dispute { id: oid(1), reason: "not paid".into() }).unwrap();
+    let uphold = Command::Resolve { id: oid(1), outcome: Outcome::Uphold, reason: "paid".into() };
+    let upheld = decided(&mut state, uphold.clone(), &mut all);
+    assert_eq!((upheld.level, upheld.action.as_str()), (Level::Info, "orders.uphold"));
+    assert_eq!(upheld.before, Some(serde_json::json!({"status": "disputed"})));
+    assert_eq!(run(&mut state, uphold).unwrap(), [], "a retry records nothing");
+    create(&mut state, order_cmd(4, OrderKind::PayIn, "1000")).unwrap();
+    run(&mut state, Command::Complete { id: oid(4) }).unwrap();
+    run(&mut state, Command::Dispute { id: oid(4), reason: "not paid".into() }).unwrap();
+    let reversed = decided(
+        &mut state,
+        Command::Resolve { id: oid(4), outcome: Outcome::Reverse, reason: "chargeback".into() },
+        &mut all,
+    );
+    assert_eq!((reversed.level, reversed.action.as_str()), (Level::Warning, "orders.reverse"));
+    assert_eq!(reversed.after.as_ref().unwrap()["reversal"], oid(4).reversal_transfer().to_string());
+    // Admin changes: a store's fee, a trader's traffic, a requisite's limits.
+    let updated = decided(&mut state, store_cmd("s1", "0.04"), &mut all);
+    assert_eq!((updated.action.as_str(), updated.subject.as_str()), ("orders.store.update", "store:s1"));
+    assert_eq!(updated.before.as_ref().unwrap()["fee"], "0.035");
+    assert_eq!(updated.after.as_ref().unwrap()["fee"], "0.04");
+    let traffic =
+        decided(&mut state, Command::SetTraffic { trader: "t1".into(), enabled: false, team_lead: None }, &mut all);
+    assert_eq!((traffic.action.as_str(), traffic.subject.as_str()), ("orders.trader.traffic", "trader:t1"));
+    assert_eq!(traffic.after, Some(serde_json::json!({"traffic_enabled": false})));
+    let limits =
+        decided(&mut state, Command::UpsertRequisite(Box::new(requisite_cmd("t1", "r1", "1", "9", "90"))), &mut all);
+    assert_eq!((limits.action.as_str(), limits.subject.as_str()), ("orders.requisite.upsert", "requisite:t1/r1"));
+    assert_eq!(limits.after.as_ref().unwrap()["max_amount"], "9.00");
+    let rotated = decided(&mut state, Command::RotateStoreSecret(Box::new(("s1".into(), sealed("new")))), &mut all);
+    assert_eq!(
+        (rotated.action.as_str(), rotated.before.clone(), rotated.after.clone()),
+        ("orders.store.rotate_secret", None, None)
+    );
+    for e in &all {
+        assert_eq!(
+            e.level != Level::Info,
+            ["orders.deny", "orders.reverse", "orders.fraud_deny"].contains(&e.action.as_str())
+        );
+        let text = serde_json::to_string(e).unwrap();
+        assert!(!text.contains("sealed") && !text.contains("4242"), "no secret, sealed or not: {text}");
+    }
+    let mut ids: Vec<_> = all.iter().map(|e| e.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "every entry has an id of its own");
+}
+
+#[test]
+fn a_reason_or_an_id_that_looks_like_a_secret_is_refused_and_nothing_is_recorded() {
+    let mut state = given("0.035", "0.02", "100");
+    let review = Terms { review_over: Some(dec("500")), ..terms() };
+    create(&mut state, CreateOrder { terms: review, ..order_cmd(1, OrderKind::PayIn, "1000") }).unwrap();
+    let leaked = Command::Deny { id: oid(1), reason: Some("key ldg_abc".into()) };
+    assert_eq!(run(&mut state, leaked).unwrap_err(), Rejection::InvalidReason);
+    assert_eq!(status(&state, 1), Status::ManualReview);
+    for id in ["ldg_1", "a-whsec_b"] {
+        assert_eq!(run(&mut state, store_cmd(id, "0.01")).unwrap_err(), Rejection::InvalidParticipantId, "{id}");
+    }
+}
+
+#[test]
+fn a_team_lead_turns_traffic_of_its_own_traders_only_and_the_same_value_replays() {
+    let mut state = given("0.035", "0.02", "100");
+    let mut t = trader_cmd("t1", "0.02", 1);
+    t.team_lead = Some("lead-1".into());
+    run(&mut state, Command::UpsertTrader(Box::new(t))).unwrap();
+    let as_lead =
+        |lead: &str, enabled: bool| Command::SetTraffic { trader: "t1".into(), enabled, team_lead: Some(lead.into()) };
+    assert_eq!(run(&mut state, as_lead("lead-2", false)).unwrap_err(), Rejection::NotTheTeamLead);
+    assert!(state.orders.trader("t1").unwrap().traffic_enabled);
+    let off = run(&mut state, as_lead("lead-1", false)).unwrap();
+    assert_eq!(types(&off), ["AuditRecorded", "TraderUpserted"]);
+    let trader = state.orders.trader("t1").unwrap();
+    assert_eq!((trader.traffic_enabled, trader.fee, trader.team_lead.as_deref()), (false, dec("0.02"), Some("lead-1")));
+    assert_eq!(run(&mut state, as_lead("lead-1", false)).unwrap(), []);
+    // Traffic off: no order goes to it.
+    assert_eq!(
+        create(&mut state, order_cmd(1, OrderKind::PayIn, "1000")).unwrap_err(),
+        Rejection::NoRequisiteAvailable
+    );
+    let unknown = Command::SetTraffic { trader: "t9".into(), enabled: true, team_lead: None };
+    assert_eq!(run(&mut state, unknown).unwrap_err(), Rejection::TraderNotFound);
+    let bad = Command::SetTraffic { trader: "t 9".into(), enabled: true, team_lead: None };
+    assert_eq!(run(&mut state, bad).unwrap_err(), Rejection::InvalidParticipantId);
+    run(&mut state, Command::SetTraffic { trader: "t1".into(), enabled: true, team_lead: None }).unwrap();
+    create(&mut state, order_cmd(1, OrderKind::PayIn, "1000")).unwrap();
 }
 
 // ---- the seam ------------------------------------------------------------------------------
