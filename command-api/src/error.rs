@@ -47,6 +47,10 @@ pub enum ApiError {
     CvcKeysMissing,
     #[error("no secrets key is configured to seal webhook secrets (LEDGER_SECRETS_KEY)")]
     WebhooksUnavailable,
+    #[error(
+        "no secrets key is configured to seal stores' callback secrets and requisites' details (LEDGER_SECRETS_KEY)"
+    )]
+    SecretsKeyMissing,
     #[error("the read models do not run in this process")]
     ReadModelMissing,
     #[error("internal error")]
@@ -102,6 +106,9 @@ impl ApiError {
             }
             ApiError::WebhooksUnavailable => {
                 c(StatusCode::SERVICE_UNAVAILABLE, "webhooks_unavailable", "Webhooks are not configured")
+            }
+            ApiError::SecretsKeyMissing => {
+                c(StatusCode::SERVICE_UNAVAILABLE, "secrets_key_missing", "No secrets key is configured")
             }
             ApiError::ReadModelMissing => {
                 c(StatusCode::SERVICE_UNAVAILABLE, "read_model_unavailable", "The read model is not available here")

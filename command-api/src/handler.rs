@@ -25,6 +25,36 @@ pub(crate) async fn require(state: &ApiState, headers: &HeaderMap, need: Need<'_
     Ok(who)
 }
 
+/// The caller, whatever its key grants: for a handler that decides itself which permission to
+/// ask (then [`require_of`], which records the refusal).
+pub(crate) async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    Ok(state.inner.keys.authenticate(bearer(authorization)).await?)
+}
+
+/// The caller, if its key grants `need` for at least one owner: the check before a handler has
+/// read which owner its command concerns (it then asks [`require_of`] with the owner).
+pub(crate) async fn require_some(state: &ApiState, headers: &HeaderMap, need: Need<'_>) -> Result<Principal, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let who = state.inner.keys.authenticate(bearer(authorization)).await?;
+    if let Err(refused) = who.require_some_scope(&need) {
+        state.auditor.denied(&who, &need.to_string()).await;
+        return Err(refused.into());
+    }
+    Ok(who)
+}
+
+/// `Ok` if the authenticated caller's key grants one of `needs` (the first is named, and
+/// audited, when none does): a store's or a trader's view of the same order.
+pub(crate) async fn require_of(state: &ApiState, who: &Principal, needs: &[Need<'_>]) -> Result<(), ApiError> {
+    if needs.iter().any(|need| who.require(need).is_ok()) {
+        return Ok(());
+    }
+    let first = needs.first().map(|n| n.to_string()).unwrap_or_default();
+    state.auditor.denied(who, &first).await;
+    Err(ApiError::Forbidden(first))
+}
+
 /// Event metadata: the authenticated channel and key, plus optional correlation headers.
 pub(crate) fn meta(who: &Principal, headers: &HeaderMap, request_id: RequestId) -> Result<EventMeta, ApiError> {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| bad_header(name)));

@@ -14,6 +14,7 @@ mod limit;
 mod metrics;
 pub mod openapi;
 mod ops;
+pub mod orders;
 pub mod payouts;
 pub mod webhooks;
 
@@ -63,6 +64,9 @@ pub struct ApiState {
     limiter: Arc<limit::Limiter>,
     /// Webhook endpoints and messages; without a secrets key `/v1/webhooks/…` answers 503.
     webhooks: Option<::webhooks::Store>,
+    /// The engine's secrets key (stores' callback secrets, requisites' details); without it those
+    /// writes answer 503.
+    secrets: Option<Arc<dyn secrets::KeyProvider>>,
 }
 
 struct Inner {
@@ -88,6 +92,7 @@ impl ApiState {
             audit_log: None,
             auditor,
             webhooks: None,
+            secrets: None,
         }
     }
 
@@ -153,6 +158,17 @@ impl ApiState {
         self
     }
 
+    /// Seals and opens the orders' secrets (stores' callback secrets, requisites' details) with
+    /// the engine's secrets key.
+    pub fn with_secrets(mut self, keys: Arc<dyn secrets::KeyProvider>) -> ApiState {
+        self.secrets = Some(keys);
+        self
+    }
+
+    fn secrets(&self) -> Result<&dyn secrets::KeyProvider, ApiError> {
+        self.secrets.as_deref().ok_or(ApiError::SecretsKeyMissing)
+    }
+
     fn cvc_keys(&self) -> Result<&dyn secrets::KeyProvider, ApiError> {
         self.cvc_keys.as_deref().ok_or(ApiError::CvcKeysMissing)
     }
@@ -168,6 +184,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(ledger::router())
         .merge(certificates::router())
         .merge(payouts::router())
+        .merge(orders::router())
         .merge(audit::router())
         .merge(admin::router())
         .merge(config::router())
@@ -207,4 +224,13 @@ async fn envelope(State(state): State<ApiState>, mut request: Request, next: Nex
     }
     state.inner.http.record(route.as_ref().map_or("unmatched", MatchedPath::as_str), response.status().as_u16());
     response
+}
+
+/// A time of the core as RFC 3339 (UTC).
+pub(crate) fn rfc3339(t: ledger_core::Timestamp) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.micros()) * 1000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }

@@ -35,6 +35,7 @@ impl ApiDoc {
         doc.merge(crate::ledger::Doc::openapi());
         doc.merge(crate::certificates::Doc::openapi());
         doc.merge(crate::payouts::Doc::openapi());
+        doc.merge(crate::orders::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
         doc.merge(crate::admin::Doc::openapi());
         doc.merge(crate::config::Doc::openapi());
@@ -79,6 +80,8 @@ pub enum Text {
     Currency,
     /// A presented CVC's shape: `secrets::Cvc::well_formed`.
     Cvc,
+    /// A store's, trader's or requisite's id: `ledger_core::orders::decide::valid_id`.
+    Participant,
 }
 
 impl Text {
@@ -94,6 +97,7 @@ impl Text {
             Text::Phone => (certificates::PHONE_PATTERN, None),
             Text::Currency => (ledger_core::money::CURRENCY_PATTERN, None),
             Text::Cvc => (secrets::CVC_PATTERN, None),
+            Text::Participant => (ledger_core::orders::decide::ID_PATTERN, None),
         }
     }
 
@@ -122,6 +126,7 @@ fn texts() -> impl Iterator<Item = &'static (At, Text)> {
         .iter()
         .chain(crate::certificates::TEXTS)
         .chain(crate::payouts::TEXTS)
+        .chain(crate::orders::TEXTS)
         .chain(crate::config::TEXTS)
         .chain(crate::webhooks::TEXTS)
 }
@@ -217,6 +222,7 @@ fn links() -> impl Iterator<Item = &'static Link> {
         .iter()
         .chain(crate::certificates::LINKS)
         .chain(crate::payouts::LINKS)
+        .chain(crate::orders::LINKS)
         .chain(crate::admin::LINKS)
         .chain(crate::webhooks::LINKS)
 }

@@ -499,6 +499,7 @@ mod tests {
                 "orders:dispute",
                 "orders:resolve",
                 "orders:review",
+                "orders:traffic",
                 "orders:admin",
                 "orders:read"
             ]

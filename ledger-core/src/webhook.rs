@@ -34,6 +34,16 @@ pub const DEFAULT_SCHEDULE: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000]
 pub const MAX_RETRIES: usize = 20;
 pub const MAX_DELAY_SECS: i64 = 86_400;
 
+/// The namespace of the ids of endpoints a domain entity owns.
+const OWNED_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x1f6a_93c4_7e2b_4d58_b0c1_6a9e_d2f7_3b85);
+
+/// The id of the endpoint `owner` (a domain entity, such as `orders:store:{id}`) receives its
+/// callbacks at: derived, so the edge can seal the owner's secret for it before it exists (the
+/// secret's context is `webhook-endpoint:{id}`, as for every endpoint).
+pub fn owned_endpoint_id(owner: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&OWNED_NAMESPACE, owner.as_bytes())
+}
+
 /// The settings the delivery engine reads.
 pub const SETTINGS: &[Setting] = &[
     Setting {

@@ -38,6 +38,13 @@ pub struct Args {
     /// authorization and capture.
     #[arg(long)]
     holds: bool,
+    /// P2P orders instead of transfers: one store and `--accounts` traders, each with a card
+    /// requisite and a funded deposit, are set up; each unit of load is a pay-in order and its
+    /// completion (two commands, four legs). `ledger up` needs LEDGER_SECRETS_KEY; the key needs
+    /// accounts:write, transfers:write, config:write, orders:admin, orders:create and
+    /// orders:complete.
+    #[arg(long)]
+    orders: bool,
     #[command(flatten)]
     mix: Mix,
 }
@@ -125,7 +132,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.payouts {
         payout_accounts(&mut setup, args.mix.accounts).await?;
     }
-    for i in (0..args.mix.accounts).chain([u32::MAX]).filter(|_| args.certificates_sms.is_none() && !args.payouts) {
+    if args.orders {
+        order_participants(&mut setup, args.mix.accounts).await?;
+    }
+    let plain = args.certificates_sms.is_none() && !args.payouts && !args.orders;
+    for i in (0..args.mix.accounts).chain([u32::MAX]).filter(|_| plain) {
         let kind = if i == u32::MAX { "income" } else { "asset" };
         let body = format!(r#"{{"code":"{}","currency":"EUR","kind":"{kind}"}}"#, code(i));
         let (status, text) = setup.post("/v1/accounts", body).await?;
@@ -160,6 +171,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         (format!("/v1/certificates/{code}/authorize"), body),
                         (format!("/v1/certificates/{code}/capture"), format!(r#"{{"operation_id":"{op}"}}"#)),
                     ))
+                } else if args.orders {
+                    let id = Uuid::new_v4();
+                    let body = format!(
+                        r#"{{"id":"{id}","store_id":"bench-store","type":"pay_in","external_order_id":"{id}","amount":"1000.00","currency":"RUB"}}"#
+                    );
+                    Some((("/v1/orders".to_owned(), body), (format!("/v1/orders/{id}/complete"), "{}".to_owned())))
                 } else if args.holds {
                     let (debit, credit) = picker.pair(args.mix.accounts);
                     let id = Uuid::new_v4();
@@ -221,6 +238,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let unit = match (cvcs.is_empty(), args.payouts) {
         (_, true) => "payout request",
         (true, false) if args.holds => "hold+post pair",
+        (true, false) if args.orders => "order create+complete pair",
         (true, false) => "transfer",
         (false, false) => "authorize+capture pair",
     };
@@ -231,6 +249,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("{}", report(&args.mix, total as u64, elapsed, &mut latencies, extra));
     anyhow::ensure!(failed == 0, "{failed} transfers failed");
+    Ok(())
+}
+
+async fn put(client: &mut Client, path: String, body: String) -> anyhow::Result<()> {
+    let (status, text) = client.send("PUT", &path, body).await?;
+    anyhow::ensure!(matches!(status, 200 | 201), "PUT {path}: {status} {}", String::from_utf8_lossy(&text));
+    Ok(())
+}
+
+/// The rate RUB/USDT, a store `bench-store` settled in USDT, and `count` traders of one priority,
+/// each with a card requisite in RUB (limits far above the run) and a deposit of 1,000,000,000
+/// USDT from one bank account.
+async fn order_participants(setup: &mut Client, count: u32) -> anyhow::Result<()> {
+    put(setup, "/v1/config/orders.rate.RUB%2FUSDT".into(), r#"{"value":"92.5"}"#.into()).await?;
+    let store = r#"{"name":"Bench","fee":"0.035","settlement_currency":"USDT"}"#;
+    put(setup, "/v1/orders/stores/bench-store".into(), store.into()).await?;
+    let (status, text) =
+        setup.post("/v1/accounts", r#"{"code":"bench:usdt-bank","currency":"USDT","kind":"asset"}"#.into()).await?;
+    anyhow::ensure!(matches!(status, 201 | 409), "opening the bank: {status} {}", String::from_utf8_lossy(&text));
+    for i in 0..count {
+        let trader = r#"{"fee":"0.02","priority":1,"traffic_enabled":true,"currencies":["USDT"]}"#;
+        put(setup, format!("/v1/orders/traders/bench-t{i}"), trader.into()).await?;
+        let requisite = format!(
+            r#"{{"method":"card","bank":"Bench","currency":"RUB","min_amount":"1.00","max_amount":"1000000.00","daily_limit":"1000000000000.00","enabled":true,"details":"4276 0000 0000 {i:04}"}}"#
+        );
+        put(setup, format!("/v1/orders/traders/bench-t{i}/requisites/card"), requisite).await?;
+        let fund = format!(
+            r#"{{"id":"{}","debit":"bench:usdt-bank","credit":"orders:trader:bench-t{i}:deposit:USDT","amount":"1000000000"}}"#,
+            Uuid::new_v4()
+        );
+        let (status, text) = setup.post("/v1/transfers", fund).await?;
+        anyhow::ensure!(status == 201, "funding a deposit: {status} {}", String::from_utf8_lossy(&text));
+    }
     Ok(())
 }
 

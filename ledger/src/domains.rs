@@ -33,6 +33,7 @@ pub type Load = fn(Option<toml::Value>) -> anyhow::Result<Box<dyn Domain>>;
 pub const DOMAINS: &[(&str, Load)] = &[
     ("certificates", crate::certificates::load),
     ("payouts", crate::payouts::load),
+    ("orders", crate::orders::load),
     ("audit", crate::audit::load),
     ("webhooks", crate::webhooks::load),
 ];

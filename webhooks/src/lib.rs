@@ -9,4 +9,5 @@ pub mod store;
 
 pub use deliver::{Deliverer, DeliveryConfig, Metrics};
 pub use fanout::Fanout;
+pub use outbound::webhooks::WebhookSecret;
 pub use store::{Attempt, Cursor, Endpoint, Message, NewEndpoint, Store, StoreError};

@@ -174,6 +174,11 @@ fn account(code: String) -> (AccountId, String) {
     (AccountId(Uuid::new_v5(&NAMESPACE, code.as_bytes())), code)
 }
 
+/// The owner of a store's callback endpoint (`webhook::owned_endpoint_id`).
+pub fn store_owner(store: &str) -> String {
+    format!("orders:store:{store}")
+}
+
 /// A store's account in its settlement currency: id and code.
 pub fn store_account(store: &str, currency: &CurrencyCode) -> (AccountId, String) {
     account(format!("orders:store:{store}:{currency}"))
