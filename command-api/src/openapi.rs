@@ -35,6 +35,7 @@ impl ApiDoc {
         doc.merge(crate::ledger::Doc::openapi());
         doc.merge(crate::certificates::Doc::openapi());
         doc.merge(crate::payouts::Doc::openapi());
+        doc.merge(crate::orders_list::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
         doc.merge(crate::admin::Doc::openapi());
         doc.merge(crate::config::Doc::openapi());
@@ -122,6 +123,7 @@ fn texts() -> impl Iterator<Item = &'static (At, Text)> {
         .iter()
         .chain(crate::certificates::TEXTS)
         .chain(crate::payouts::TEXTS)
+        .chain(crate::orders_list::TEXTS)
         .chain(crate::config::TEXTS)
         .chain(crate::webhooks::TEXTS)
 }

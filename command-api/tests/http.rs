@@ -555,9 +555,9 @@ fn every_operation_lists_its_errors_as_problem_documents() {
         }
     }
     assert_eq!(
-        operations, 43,
-        "the ledger's 11, the certificates' 9, the payouts' 3, the admin's 5, the audit log's 1, the config's 4 \
-         and the webhooks' 10"
+        operations, 44,
+        "the ledger's 11, the certificates' 9, the payouts' 3, the orders' list 1, the admin's 5, the audit log's 1, \
+         the config's 4 and the webhooks' 10"
     );
     let batch = &doc["components"]["schemas"]["BatchRequest"]["properties"]["transfers"];
     assert_eq!((batch["minItems"].as_u64(), batch["maxItems"].as_u64()), (Some(1), Some(8190)));

@@ -12,6 +12,7 @@ mod env;
 mod http_client;
 mod kafka;
 mod load;
+mod order_reads;
 mod payouts;
 mod runtime;
 mod sms_simulator;
