@@ -15,6 +15,7 @@ mod metrics;
 pub mod openapi;
 mod ops;
 pub mod orders;
+pub mod orders_list;
 pub mod payouts;
 pub mod webhooks;
 
@@ -57,6 +58,8 @@ pub struct ApiState {
     reports: Arc<[Arc<dyn Report>]>,
     /// The audit log, where the read models run; without it `/v1/admin/audit` answers 503.
     audit_log: Option<Arc<dyn audit::AuditLogReader>>,
+    /// The orders read model, where the read models run; without it `GET /v1/orders` answers 503.
+    orders: Option<Arc<dyn orders_list::OrdersReader>>,
     /// Records audit entries (403s, admin actions) and counts them for `/metrics`.
     auditor: ledger_store::audit::Auditor,
     /// The runtime settings in effect in this process.
@@ -90,6 +93,7 @@ impl ApiState {
             read: None,
             reports: Arc::new([]),
             audit_log: None,
+            orders: None,
             auditor,
             webhooks: None,
             secrets: None,
@@ -99,6 +103,12 @@ impl ApiState {
     /// Answers `GET /v1/admin/audit` from this reader.
     pub fn with_audit_log(mut self, reader: Arc<dyn audit::AuditLogReader>) -> ApiState {
         self.audit_log = Some(reader);
+        self
+    }
+
+    /// Answers `GET /v1/orders` from this reader.
+    pub fn with_orders_reader(mut self, reader: Arc<dyn orders_list::OrdersReader>) -> ApiState {
+        self.orders = Some(reader);
         self
     }
 
@@ -185,6 +195,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(certificates::router())
         .merge(payouts::router())
         .merge(orders::router())
+        .merge(orders_list::router())
         .merge(audit::router())
         .merge(admin::router())
         .merge(config::router())

@@ -36,6 +36,7 @@ impl ApiDoc {
         doc.merge(crate::certificates::Doc::openapi());
         doc.merge(crate::payouts::Doc::openapi());
         doc.merge(crate::orders::Doc::openapi());
+        doc.merge(crate::orders_list::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
         doc.merge(crate::admin::Doc::openapi());
         doc.merge(crate::config::Doc::openapi());
@@ -127,6 +128,7 @@ fn texts() -> impl Iterator<Item = &'static (At, Text)> {
         .chain(crate::certificates::TEXTS)
         .chain(crate::payouts::TEXTS)
         .chain(crate::orders::TEXTS)
+        .chain(crate::orders_list::TEXTS)
         .chain(crate::config::TEXTS)
         .chain(crate::webhooks::TEXTS)
 }

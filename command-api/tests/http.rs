@@ -555,8 +555,8 @@ fn every_operation_lists_its_errors_as_problem_documents() {
         }
     }
     assert_eq!(
-        operations, 59,
-        "the ledger's 11, the certificates' 9, the payouts' 3, the orders' 16, the admin's 5, the audit log's 1, \
+        operations, 60,
+        "the ledger's 11, the certificates' 9, the payouts' 3, the orders' 17, the admin's 5, the audit log's 1, \
          the config's 4 and the webhooks' 10"
     );
     let batch = &doc["components"]["schemas"]["BatchRequest"]["properties"]["transfers"];

@@ -13,6 +13,7 @@ mod http_client;
 mod kafka;
 mod load;
 mod orders;
+mod order_reads;
 mod payouts;
 mod runtime;
 mod sms_simulator;

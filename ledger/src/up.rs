@@ -123,6 +123,8 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
         domains.push(domain.start(&cx, &mut api)?);
     }
     drop(ledger);
+    // `GET /v1/orders` reads the orders read model (the orders' commands are their domain's).
+    api = crate::order_reads::equip(api, databases.read());
     if let Some(read) = &databases.read {
         api = api.with_read_database(read.clone());
     }

@@ -221,6 +221,9 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""balance":{"balance":"25.00"}"#), "{body}");
+    // The orders' list reads the orders read model `ledger up` runs: no order yet.
+    let (status, body) = http(&addr, "GET", "/v1/orders?limit=5", &key, "");
+    assert_eq!((status, body.as_str()), (200, r#"{"orders":[],"next_after":null}"#));
 
     // SIGTERM: in-flight requests finish, the writer commits what it holds, the process exits 0.
     let pid = up.id().to_string();

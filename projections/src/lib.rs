@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod certificates;
 mod models;
+pub mod orders;
 mod page;
 pub mod payouts;
 mod rebuild;
@@ -96,6 +97,9 @@ impl Model {
     pub const Certificates: Model = Model(&certificates::CertificatesModel);
     /// Payouts: requests, payouts, cash-payment-facts, and each client's payout history.
     pub const Payouts: Model = Model(&payouts::PayoutsModel);
+    /// P2P orders: every order by store, trader, status and time, and the order each ledger
+    /// movement of its money belongs to.
+    pub const Orders: Model = Model(&orders::OrdersModel);
     /// The audit log: one row per entry.
     pub const Audit: Model = Model(&audit::AuditModel);
 
@@ -103,8 +107,15 @@ impl Model {
     pub const ALL: [Model; 3] = [Model::Balances, Model::Journal, Model::Turnover];
     /// Every read model `ledger up` runs: the ledger's own, then each domain's (a domain adds
     /// its own here).
-    pub const EVERY: [Model; 6] =
-        [Model::Balances, Model::Journal, Model::Turnover, Model::Certificates, Model::Payouts, Model::Audit];
+    pub const EVERY: [Model; 7] = [
+        Model::Balances,
+        Model::Journal,
+        Model::Turnover,
+        Model::Certificates,
+        Model::Payouts,
+        Model::Orders,
+        Model::Audit,
+    ];
 
     pub const fn new(model: &'static dyn ReadModel) -> Model {
         Model(model)

@@ -276,15 +276,16 @@ async fn read_models_in_a_second_cluster_equal_those_beside_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_whose_rows_are_rewritten_keep_room_to_update_them_in_place_also_when_an_earlier_release_built_them() {
     // Rows rewritten by every page that touches them (balances, turnover, certificates, their
-    // operations, payout requests, payouts) keep half of each page free, so a rewrite stays on
-    // its page without new index entries (a HOT update).
-    const REWRITTEN: [&str; 6] = [
+    // operations, payout requests, payouts, orders) keep half of each page free, so a rewrite
+    // stays on its page without new index entries (a HOT update).
+    const REWRITTEN: [&str; 7] = [
         "rm_balances_v1",
         "rm_turnover_v1",
         "rm_certificates_v1",
         "rm_certificate_operations_v1",
         "rm_payout_requests_v1",
         "rm_payouts_v1",
+        "rm_orders_v1",
     ];
     async fn fillfactors(conn: &mut sqlx::PgConnection) -> Vec<(String, Option<Vec<String>>)> {
         sqlx::query_as("SELECT relname::text, reloptions FROM pg_class WHERE relname = ANY($1) ORDER BY relname")

@@ -10,6 +10,7 @@ pub mod certificates;
 mod graphiql;
 pub mod ledger;
 mod operations;
+pub mod orders;
 pub mod payouts;
 pub mod request;
 mod resolve;

@@ -12,6 +12,7 @@ pub struct Query(
     crate::ledger::LedgerQuery,
     crate::certificates::CertificatesQuery,
     crate::payouts::PayoutsQuery,
+    crate::orders::OrdersQuery,
     crate::audit::AuditQuery,
     crate::webhooks::WebhooksQuery,
     crate::operations::OperationsQuery,
