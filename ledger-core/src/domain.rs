@@ -8,6 +8,7 @@
 use crate::ids::{Timestamp, TransferId};
 use crate::money::Currencies;
 use crate::schema::EventSchema;
+use crate::webhook::{Callback, OwnedEndpoint};
 
 mod row;
 pub use row::{EntityRow, Typed};
@@ -106,6 +107,18 @@ pub trait DomainEvent: Sized {
     fn decode(event_type: &str, schema_version: i16, payload: &str) -> Result<Self, EventDecodeError>;
     /// The JSON Schema of every type at every version it was ever written with.
     fn schemas() -> Vec<EventSchema>;
+    /// The types whose events may change an owned endpoint or make a callback
+    /// (`crate::webhook`): the webhooks' follower reads these whatever the operators ask for.
+    const CALLBACK_TYPES: &'static [&'static str] = &[];
+    /// What the event does to the webhook endpoint its entity owns, if anything.
+    fn owned_endpoint(&self) -> Option<OwnedEndpoint> {
+        None
+    }
+    /// The callback the event makes for its entity's owner, if any. `row`: the stored row of
+    /// the event's subject as it stands (for fields the event does not carry).
+    fn callback(&self, _row: Option<&EntityRow>) -> Option<Callback> {
+        None
+    }
 }
 
 /// What the core needs of a domain's command type.
@@ -288,6 +301,21 @@ macro_rules! domains {
                 }
             }
 
+            /// What the event does to the webhook endpoint its entity owns (`crate::webhook`).
+            pub fn owned_endpoint(&self) -> Option<OwnedEndpoint> {
+                match self {
+                    $(Event::$name(e) => e.owned_endpoint(),)+
+                }
+            }
+
+            /// The callback the event makes for its entity's owner; `row`: its subject's
+            /// stored row.
+            pub fn callback(&self, row: Option<&EntityRow>) -> Option<Callback> {
+                match self {
+                    $(Event::$name(e) => e.callback(row),)+
+                }
+            }
+
             /// The schema version this event is written with.
             pub fn schema_version(&self) -> i16 {
                 // Every type an event reports is in its domain's TYPES (a unit test checks it).
@@ -394,6 +422,11 @@ macro_rules! domains {
             [$(<crate::$module::Event as DomainEvent>::TYPES.iter().map(|(t, _)| (stringify!($module), *t)).collect::<Vec<_>>(),)+]
                 .into_iter()
                 .flatten()
+        }
+
+        /// Every event type that may change an owned webhook endpoint or make a callback.
+        pub fn callback_types() -> impl Iterator<Item = &'static str> {
+            [$(<crate::$module::Event as DomainEvent>::CALLBACK_TYPES,)+].into_iter().flatten().copied()
         }
 
         /// Every permission a domain declares (`resource:action`), e.g. `transfers:write`,

@@ -44,6 +44,45 @@ pub fn owned_endpoint_id(owner: &str) -> uuid::Uuid {
     uuid::Uuid::new_v5(&OWNED_NAMESPACE, owner.as_bytes())
 }
 
+/// An endpoint a domain entity owns, as one of the entity's events changes it: a store's
+/// callback endpoint, made by the store's creation, pointed elsewhere by its updates, re-keyed by
+/// its secret's rotation. Never an operator's: it asks for no event types (no filter matches it),
+/// and the operators' endpoint API neither lists nor changes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedEndpoint {
+    /// `orders:store:{id}`; the endpoint's id is [`owned_endpoint_id`] of it.
+    pub owner: String,
+    pub change: EndpointChange,
+}
+
+/// What an owner's event does to its endpoint. The secret is the sealed JSON
+/// `{"key_id","nonce","ciphertext"}` under `webhook-endpoint:{id}`, as every endpoint keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndpointChange {
+    /// The endpoint is made, with its URL (none: only callbacks that name their own URL are
+    /// sent) and its secret.
+    Created { url: Option<String>, secret: Value },
+    /// Its URL is now this one (none: only callbacks that name their own are sent).
+    Url(Option<String>),
+    /// Its secret is replaced; the one before signs beside it for a day from the event.
+    Secret(Value),
+}
+
+/// A message an event makes for the endpoint of its entity's owner (an order's status change,
+/// for its store), beside whatever operators' endpoints ask for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callback {
+    /// The owner whose endpoint sends it, with that endpoint's secret.
+    pub owner: String,
+    /// Where it goes instead of the endpoint's URL (an order's own callback URL).
+    pub url: Option<String>,
+    /// The entity it is about (an order's id): the delivery log is listed by it.
+    pub subject: String,
+    /// Its type (`orders.status_changed`).
+    pub name: &'static str,
+    pub data: Value,
+}
+
 /// The settings the delivery engine reads.
 pub const SETTINGS: &[Setting] = &[
     Setting {

@@ -123,17 +123,42 @@ pub struct Reads(pub ledger_core::permission::Need<'static>);
 
 impl async_graphql::Guard for Reads {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        require(ctx, &self.0).await
+    }
+}
+
+/// A root field whose answer concerns one owner (an order's store), known only once the field
+/// has read it: the key must grant `{resource}:read` for some owner here, and the resolver asks
+/// [`require`] for the owner's own (`orders:read:store-1`) once it knows it.
+pub struct ReadsSomeScope(pub ledger_core::permission::Need<'static>);
+
+impl async_graphql::Guard for ReadsSomeScope {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let who = ctx.data_opt::<ledger_store::keys::Principal>();
-        if who.is_some_and(|who| who.require(&self.0).is_ok()) {
+        if who.is_some_and(|who| who.require_some_scope(&self.0).is_ok()) {
             return Ok(());
         }
-        let permission = self.0.to_string();
-        if let (Some(who), Some(auditor)) = (who, ctx.data_opt::<ledger_store::audit::Auditor>()) {
-            auditor.denied(who, &permission).await;
-        }
-        Err(Error::new(format!("this key lacks the permission {permission}")).extend_with(|_, e| {
-            e.set("code", "forbidden");
-            e.set("permission", permission.as_str());
-        }))
+        refuse(ctx, &self.0).await
     }
+}
+
+/// `Ok` if the caller's key grants `need`; else the audited `forbidden` error naming it.
+pub(crate) async fn require(ctx: &Context<'_>, need: &ledger_core::permission::Need<'_>) -> Result<()> {
+    let who = ctx.data_opt::<ledger_store::keys::Principal>();
+    if who.is_some_and(|who| who.require(need).is_ok()) {
+        return Ok(());
+    }
+    refuse(ctx, need).await
+}
+
+async fn refuse(ctx: &Context<'_>, need: &ledger_core::permission::Need<'_>) -> Result<()> {
+    let who = ctx.data_opt::<ledger_store::keys::Principal>();
+    let permission = need.to_string();
+    if let (Some(who), Some(auditor)) = (who, ctx.data_opt::<ledger_store::audit::Auditor>()) {
+        auditor.denied(who, &permission).await;
+    }
+    Err(Error::new(format!("this key lacks the permission {permission}")).extend_with(|_, e| {
+        e.set("code", "forbidden");
+        e.set("permission", permission.as_str());
+    }))
 }

@@ -504,3 +504,99 @@ async fn graphiql_is_served_from_the_binary_and_loads_nothing_from_elsewhere() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_callbacks_are_read_with_its_stores_orders_read_permission() {
+    use ledger_core::orders::command::{CreateOrder, Sealed, UpsertStore};
+    use ledger_core::orders::{Command as Orders, OrderKind, Terms};
+    use ledger_store::follow::Follow;
+    let app = spawn_app().await;
+    let usdt = CurrencyCode::parse("USDT").unwrap();
+    let store = UpsertStore {
+        id: "s1".into(),
+        name: "Store".into(),
+        fee: Decimal::new(2, 2),
+        settlement_currency: usdt,
+        callback_url: Some("https://shop.example/cb".into()),
+        secret: Sealed { key_id: "k".into(), nonce: "n".into(), ciphertext: "c".into() },
+    };
+    app.ledger.submit(Orders::UpsertStore(Box::new(store)), EventMeta::default()).await.unwrap().unwrap();
+    // Over the review limit: recorded in manual review, with nothing to hold (no trader needed).
+    let id = ledger_core::OrderId(Uuid::new_v4());
+    let order = CreateOrder {
+        id,
+        store: "s1".into(),
+        kind: OrderKind::PayIn,
+        external_order_id: "ext-1".into(),
+        amount: Decimal::new(100_000, 2),
+        currency: CurrencyCode::parse("RUB").unwrap(),
+        method: None,
+        trader: None,
+        callback_url: None,
+        terms: Terms {
+            rate: Some(Decimal::new(925, 1)),
+            review_over: Some(Decimal::new(500, 0)),
+            deny_over: None,
+            timeout_seconds: 900,
+            dispute_window_hours: 72,
+        },
+    };
+    let created = app.ledger.submit(Orders::Create(Box::new(order)), EventMeta::default()).await.unwrap().unwrap();
+    // One step of the webhooks' follower makes the store's endpoint and the order's callback.
+    let config = ledger_store::config::RuntimeConfig::detached(Default::default()).unwrap();
+    let mut fanout = webhooks::Fanout::new(config);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db.url).await.unwrap();
+    assert!(fanout.prepare(&mut conn).await.unwrap());
+    let progress = fanout.step(&mut conn).await.unwrap();
+    assert_eq!(progress.checkpoint, Some(created.position));
+    drop(conn);
+
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let key = |permission: &'static str| {
+        let pool = pool.clone();
+        async move { create_key(&pool, "k", &[permission.to_owned()]).await.unwrap().1 }
+    };
+    let (own_store, other_store, accounts) =
+        (key("orders:read:s1").await, key("orders:read:s2").await, key("accounts:read").await);
+    let query = "query($id: String!, $after: String) { orderCallbacks(orderId: $id, after: $after) { \
+                 edges { cursor node { messageId eventType position status url attemptCount lastStatusCode \
+                 nextAttempt created finished attempts { attempt statusCode } } } pageInfo { hasNextPage } } }";
+    let vars = |id: &str| json!({"id": id});
+    for reader in [app.key.clone(), own_store.clone()] {
+        let (status, body) = app.gql_with(Some(&reader), query, vars(&id.to_string())).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["errors"].is_null(), "{body}");
+        let edges = body["data"]["orderCallbacks"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "{body}");
+        let node = &edges[0]["node"];
+        assert_eq!(node["eventType"], "orders.status_changed");
+        assert_eq!(node["position"], json!(created.position));
+        assert_eq!(edges[0]["cursor"], json!(created.position.to_string()));
+        assert_eq!(node["status"], "pending");
+        assert_eq!(node["url"], "https://shop.example/cb");
+        assert_eq!((node["attemptCount"].clone(), node["lastStatusCode"].clone()), (json!(0), Value::Null));
+        assert_eq!(node["attempts"], json!([]));
+        assert!(node["nextAttempt"].is_string() && node["finished"].is_null(), "{node}");
+        assert_eq!(body["data"]["orderCallbacks"]["pageInfo"]["hasNextPage"], json!(false));
+    }
+    // Past the last one: nothing.
+    let after = json!({"id": id.to_string(), "after": created.position.to_string()});
+    let body = app.gql(query, after).await;
+    assert_eq!(body["data"]["orderCallbacks"]["edges"], json!([]), "{body}");
+    // Another store's key is refused with the permission it lacks, naming the order's store.
+    let forbidden = |body: &Value| body["errors"][0]["extensions"].clone();
+    let (_, body) = app.gql_with(Some(&other_store), query, vars(&id.to_string())).await;
+    assert_eq!(forbidden(&body), json!({"code": "forbidden", "permission": "orders:read:s1"}), "{body}");
+    let (_, body) = app.gql_with(Some(&accounts), query, vars(&id.to_string())).await;
+    assert_eq!(forbidden(&body), json!({"code": "forbidden", "permission": "orders:read"}), "{body}");
+    // An unknown order: an empty log for a key that reads every store's, refused for the others.
+    let unknown = Uuid::new_v4().to_string();
+    let body = app.gql(query, vars(&unknown)).await;
+    assert_eq!(body["data"]["orderCallbacks"]["edges"], json!([]), "{body}");
+    let (_, body) = app.gql_with(Some(&own_store), query, vars(&unknown)).await;
+    assert_eq!(forbidden(&body), json!({"code": "forbidden", "permission": "orders:read"}), "{body}");
+    let body = app.gql(query, vars("not-a-uuid")).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], json!("invalid_argument"), "{body}");
+    pool.close().await;
+    app.stop().await;
+}

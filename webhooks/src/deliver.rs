@@ -94,7 +94,8 @@ pub struct Metrics {
 
 /// Where an endpoint's messages go and what signs them.
 struct Target {
-    url: String,
+    /// None: an owned endpoint without a URL of its own (its messages name theirs).
+    url: Option<String>,
     secret: WebhookSecret,
     /// The secret before a rotation, while it still signs.
     previous: Option<WebhookSecret>,
@@ -104,6 +105,8 @@ struct Target {
 struct Job {
     id: Uuid,
     endpoint: Uuid,
+    /// Where it goes instead of its endpoint's URL (an order's own callback URL).
+    url: Option<String>,
     body: Bytes,
     attempts: i32,
     retries_left: i32,
@@ -278,7 +281,7 @@ async fn dispatch(shared: &Arc<Shared>) -> Result<usize, sqlx::Error> {
         (going, busy)
     };
     let rows = sqlx::query(
-        "SELECT id, endpoint_id, body, attempts, retries_left, position, event_type FROM webhook_messages \
+        "SELECT id, endpoint_id, url, body, attempts, retries_left, position, event_type FROM webhook_messages \
          WHERE status = 'pending' AND next_at <= now() AND id <> ALL($1) AND endpoint_id <> ALL($2) \
          ORDER BY next_at LIMIT $3",
     )
@@ -292,6 +295,7 @@ async fn dispatch(shared: &Arc<Shared>) -> Result<usize, sqlx::Error> {
         let job = Job {
             id: row.try_get("id")?,
             endpoint: row.try_get("endpoint_id")?,
+            url: row.try_get("url")?,
             body: Bytes::from(row.try_get::<String, _>("body")?),
             attempts: row.try_get("attempts")?,
             retries_left: row.try_get("retries_left")?,
@@ -432,11 +436,15 @@ async fn attempt(shared: &Shared, job: Job) -> Result<(), sqlx::Error> {
 /// One signed POST of the message.
 async fn send(me: &Deliverer, target: &Target, job: &Job, timestamp: i64) -> Outcome {
     let failure = |error: String| Outcome { status_code: None, error: Some(truncate(&error)), delivered: false };
-    if !me.config.get(webhook::ALLOW_PRIVATE_KEY).as_bool().unwrap_or(false) {
-        // The endpoint's host may have moved to an address it may not have since it was made.
-        if let Err(e) = crate::store::check_receiver(&target.url, false).await {
-            return failure(e.to_string());
-        }
+    // The message's own URL, else its endpoint's.
+    let Some(url) = job.url.as_deref().or(target.url.as_deref()) else {
+        return failure("no URL to send to: neither the message nor its endpoint has one".into());
+    };
+    // Checked before every attempt: a message's own URL was never checked before, and an
+    // endpoint's host may have moved to an address it may not have since it was made.
+    let allow_private = me.config.get(webhook::ALLOW_PRIVATE_KEY).as_bool().unwrap_or(false);
+    if let Err(e) = crate::store::check_receiver(url, allow_private).await {
+        return failure(e.to_string());
     }
     let id = job.id.to_string();
     let mut signature = sign(&target.secret, &id, timestamp, &job.body);
@@ -455,7 +463,7 @@ async fn send(me: &Deliverer, target: &Target, job: &Job, timestamp: i64) -> Out
             Err(_) => return failure(format!("the {name} header cannot be written")),
         }
     }
-    match me.client.post(&target.url, headers, job.body.clone()).await {
+    match me.client.post(url, headers, job.body.clone()).await {
         Ok(answer) => Outcome {
             status_code: Some(i32::from(answer.status.as_u16())),
             error: (!answer.status.is_success()).then(|| format!("answered {}", answer.status.as_u16())),

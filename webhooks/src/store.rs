@@ -1,6 +1,12 @@
-//! Endpoints, messages and attempts in the log's database (`migrations/0018_webhooks.sql`).
-//! An endpoint's secret is sealed with the engine's secrets key before it is stored and opened
-//! only to sign; it leaves this module in clear once, in the answer that creates or rotates it.
+//! Endpoints, messages and attempts in the log's database (`migrations/0018_webhooks.sql`,
+//! `0019_owned_endpoints.sql`). An endpoint's secret is sealed with the engine's secrets key
+//! before it is stored and opened only to sign; it leaves this module in clear once, in the
+//! answer that creates or rotates it.
+//!
+//! The endpoint functions (create, list, get, delete, rotate, the endpoint count, an endpoint's
+//! attempts) are the operators': they see only endpoints no domain entity owns (`owner IS
+//! NULL`). Owned endpoints (a store's callbacks) are the fanout's to make and change; their
+//! messages are listed by subject ([`Store::deliveries`]) and may be retried like any other.
 
 use std::sync::Arc;
 
@@ -137,9 +143,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // One creation at a time, so the count holds.
         sqlx::query("LOCK TABLE webhook_endpoints IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL")
-            .fetch_one(&mut *tx)
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL AND owner IS NULL")
+                .fetch_one(&mut *tx)
+                .await?;
         if count >= MAX_ENDPOINTS {
             return Err(StoreError::TooMany);
         }
@@ -163,7 +170,7 @@ impl Store {
     pub async fn list(&self) -> Result<Vec<Endpoint>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, url, event_types, description, created_at FROM webhook_endpoints \
-             WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT $1",
+             WHERE deleted_at IS NULL AND owner IS NULL ORDER BY created_at, id LIMIT $1",
         )
         .bind(MAX_ENDPOINTS)
         .fetch_all(&self.pool)
@@ -175,7 +182,7 @@ impl Store {
     pub async fn get(&self, id: Uuid) -> Result<Option<Endpoint>, StoreError> {
         let row = sqlx::query(
             "SELECT id, url, event_types, description, created_at FROM webhook_endpoints \
-             WHERE id = $1 AND deleted_at IS NULL",
+             WHERE id = $1 AND deleted_at IS NULL AND owner IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -187,11 +194,13 @@ impl Store {
     /// dropped (failed). `false`: none such.
     pub async fn delete(&self, id: Uuid) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE webhook_endpoints SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL AND owner IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
             == 1;
         if done {
             sqlx::query(
@@ -215,7 +224,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = now() + $3, secret = $2 \
-             WHERE id = $1 AND deleted_at IS NULL",
+             WHERE id = $1 AND deleted_at IS NULL AND owner IS NULL",
         )
         .bind(id)
         .bind(&sealed)
@@ -294,6 +303,18 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Attempt>, StoreError> {
         attempts(&self.pool, endpoint, before, limit).await
+    }
+
+    /// The delivery log of a subject (an order): the messages about it sent through `owner`'s
+    /// endpoint, in log order after the position `after`, each with its attempts.
+    pub async fn deliveries(
+        &self,
+        owner: &str,
+        subject: &str,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        deliveries(&self.pool, owner, subject, after, limit).await
     }
 
     /// One message as stored.
@@ -411,6 +432,7 @@ pub async fn attempts(
     let rows = sqlx::query(
         "SELECT a.message_id, a.attempt, a.endpoint_id, m.event_type, a.at, a.status_code, a.latency_ms, a.error \
          FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id \
+           JOIN webhook_endpoints e ON e.id = a.endpoint_id AND e.owner IS NULL \
          WHERE a.endpoint_id = $1 AND ($2::timestamptz IS NULL OR (a.at, a.message_id, a.attempt) < ($2, $3, $4)) \
          ORDER BY a.at DESC, a.message_id DESC, a.attempt DESC LIMIT $5",
     )
@@ -436,4 +458,83 @@ pub async fn attempts(
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
+}
+
+/// At most this many attempts are listed with each message of a delivery log: its latest.
+pub const MAX_ATTEMPTS_LISTED: i64 = 50;
+
+/// A message of a subject's delivery log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub message: Message,
+    /// Its own URL, else its endpoint's as it stands now: where its next attempt goes.
+    pub url: Option<String>,
+    /// Its attempts, the first first (the latest [`MAX_ATTEMPTS_LISTED`] of them).
+    pub attempts: Vec<Attempt>,
+}
+
+impl Delivery {
+    /// What the receiver answered last; `None`: no attempt yet, or no answer.
+    pub fn last_status_code(&self) -> Option<i32> {
+        self.attempts.last().and_then(|a| a.status_code)
+    }
+}
+
+/// A subject's delivery log (see [`Store::deliveries`]), for the REST and GraphQL listings.
+pub async fn deliveries(
+    pool: &PgPool,
+    owner: &str,
+    subject: &str,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.endpoint_id, m.position, m.event_type, m.status, m.attempts, m.next_at, m.created_at, \
+           m.finished_at, COALESCE(m.url, e.url) AS url \
+         FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id \
+         WHERE m.subject = $1 AND e.owner = $2 AND m.position > $3 ORDER BY m.position LIMIT $4",
+    )
+    .bind(subject)
+    .bind(owner)
+    .bind(after.unwrap_or(0))
+    .bind(limit.clamp(1, MAX_PAGE))
+    .fetch_all(pool)
+    .await?;
+    let mut log = rows
+        .iter()
+        .map(|row| Ok(Delivery { message: message_row(row)?, url: row.try_get("url")?, attempts: Vec::new() }))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    if log.is_empty() {
+        return Ok(log);
+    }
+    let ids: Vec<Uuid> = log.iter().map(|d| d.message.id).collect();
+    let attempts = sqlx::query(
+        "SELECT a.message_id, a.attempt, a.endpoint_id, a.at, a.status_code, a.latency_ms, a.error \
+         FROM UNNEST($1::uuid[]) AS m (id) CROSS JOIN LATERAL ( \
+           SELECT * FROM webhook_attempts w WHERE w.message_id = m.id ORDER BY w.attempt DESC LIMIT $2) a \
+         ORDER BY a.message_id, a.attempt",
+    )
+    .bind(&ids)
+    .bind(MAX_ATTEMPTS_LISTED)
+    .fetch_all(pool)
+    .await?;
+    let mut by_message: std::collections::HashMap<Uuid, Vec<Attempt>> = std::collections::HashMap::new();
+    for row in &attempts {
+        let message_id: Uuid = row.try_get("message_id")?;
+        let event_type = log.iter().find(|d| d.message.id == message_id).map(|d| d.message.event_type.clone());
+        by_message.entry(message_id).or_default().push(Attempt {
+            message_id,
+            attempt: row.try_get("attempt")?,
+            endpoint_id: row.try_get("endpoint_id")?,
+            event_type: event_type.unwrap_or_default(),
+            at: row.try_get("at")?,
+            status_code: row.try_get("status_code")?,
+            latency_ms: row.try_get("latency_ms")?,
+            error: row.try_get("error")?,
+        });
+    }
+    for delivery in &mut log {
+        delivery.attempts = by_message.remove(&delivery.message.id).unwrap_or_default();
+    }
+    Ok(log)
 }

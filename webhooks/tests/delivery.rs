@@ -1,6 +1,10 @@
 //! The webhook engine against a real Postgres and a receiver on loopback: messages made from the
 //! log, signed so the verifier accepts them, retried on the schedule, failed (and audited) after
-//! it, sent again on request, and a slow receiver not holding up another.
+//! it, sent again on request, and a slow receiver not holding up another. `callbacks`: the
+//! endpoints P2P stores own, and their orders' signed callbacks.
+
+#[path = "delivery/callbacks.rs"]
+mod callbacks;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -100,6 +104,8 @@ struct Engine {
     ledger: LedgerHandle,
     writer: tokio::task::JoinHandle<()>,
     store: Store,
+    /// The secrets key the store seals with (a store's callback secret is sealed with it).
+    keys: Arc<dyn secrets::KeyProvider>,
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -114,7 +120,7 @@ async fn engine(schedule: &[u64], timeout: Duration) -> Engine {
     file.insert(ledger_core::webhook::RETRY_SCHEDULE_KEY.to_owned(), json!(schedule));
     let config = RuntimeConfig::detached(file).unwrap();
     let keys: Arc<dyn secrets::KeyProvider> = Arc::new(secrets::LocalKeys::random("test-1").unwrap());
-    let store = Store::new(pool, keys);
+    let store = Store::new(pool, keys.clone());
     let client =
         outbound::Client::new(outbound::ClientConfig { timeout, ..webhooks::deliver::client_config() }).unwrap();
     let metrics = Arc::new(Metrics::default());
@@ -131,7 +137,7 @@ async fn engine(schedule: &[u64], timeout: Duration) -> Engine {
     let auditor = ledger_store::audit::Auditor::new(ledger.clone());
     let deliverer = Deliverer::new(store.clone(), client, config, Some(auditor), metrics.clone(), settings);
     let delivery = tokio::spawn(deliverer.run(db.url.clone(), stopped));
-    Engine { db, ledger, writer, store, metrics, stop, tasks: vec![fanout, delivery] }
+    Engine { db, ledger, writer, store, keys, metrics, stop, tasks: vec![fanout, delivery] }
 }
 
 impl Engine {

@@ -19,6 +19,13 @@ pub struct Sealed {
     pub ciphertext: String,
 }
 
+impl Sealed {
+    /// As the webhooks keep an endpoint's secret: `{"key_id","nonce","ciphertext"}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"key_id": self.key_id, "nonce": self.nonce, "ciphertext": self.ciphertext})
+    }
+}
+
 /// Which way the money goes: a client pays a store through a trader (`pay_in`), or a store pays
 /// a client through a trader (`pay_out`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

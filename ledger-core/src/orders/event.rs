@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::command::{OrderKind, Sealed};
 use super::state::Status;
 use super::{ORDER_KIND, requisite_entity, store_entity, trader_entity};
-use crate::domain::{DomainEvent, EntityRef, EventDecodeError, Subject};
+use crate::domain::{DomainEvent, EntityRef, EntityRow, EventDecodeError, Subject};
 use crate::ids::{OrderId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
 use crate::schema::EventSchema;
+use crate::webhook::{Callback, OwnedEndpoint};
 
 /// A store was created, with its sealed callback secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -321,6 +322,16 @@ impl DomainEvent for Event {
             "OrderReversed" => Event::Reversed(body("OrderReversed", payload)?),
             other => return Err(EventDecodeError::UnknownType(other.to_owned(), schema_version)),
         })
+    }
+
+    const CALLBACK_TYPES: &'static [&'static str] = super::callback::CALLBACK_TYPES;
+
+    fn owned_endpoint(&self) -> Option<OwnedEndpoint> {
+        super::callback::owned_endpoint(self)
+    }
+
+    fn callback(&self, row: Option<&EntityRow>) -> Option<Callback> {
+        super::callback::callback(self, row)
     }
 
     fn schemas() -> Vec<EventSchema> {

@@ -12,6 +12,7 @@
 //! order is its completion entry, pending: posting it completes the order, voiding it cancels,
 //! fails or expires it, reversing it settles a dispute against the trader.
 
+pub mod callback;
 pub mod command;
 pub mod decide;
 pub mod event;
