@@ -126,7 +126,8 @@ async fn orders_through_ledger_up_send_signed_callbacks_expire_on_time_and_verif
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(started.elapsed() >= Duration::from_secs(59), "expired early: {:?}", started.elapsed());
-    let (_, _, deposit) = api.get(&admin, "/v1/accounts?code=orders%3Atrader%3Atr-1%3Adeposit%3AUSDT", "application/json");
+    let (_, _, deposit) =
+        api.get(&admin, "/v1/accounts?code=orders%3Atrader%3Atr-1%3Adeposit%3AUSDT", "application/json");
     let deposit: Value = serde_json::from_str(&deposit).unwrap();
     assert_eq!(deposit["balance"]["available"], "89.189190", "only the completed order's amount left");
 
@@ -144,9 +145,17 @@ async fn orders_through_ledger_up_send_signed_callbacks_expire_on_time_and_verif
         let message: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(message["type"], "orders.status_changed");
         let data = &message["data"];
-        for field in ["order_id", "external_order_id", "status", "amount", "currency", "settlement_amount",
-            "settlement_currency", "rate", "timestamp"]
-        {
+        for field in [
+            "order_id",
+            "external_order_id",
+            "status",
+            "amount",
+            "currency",
+            "settlement_amount",
+            "settlement_currency",
+            "rate",
+            "timestamp",
+        ] {
             assert!(!data[field].is_null(), "{field}: {data}");
         }
         seen.push((data["order_id"].as_str().unwrap().to_owned(), data["status"].as_str().unwrap().to_owned()));
