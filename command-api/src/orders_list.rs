@@ -296,6 +296,11 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let who = reader_of_orders(&state, &headers).await?;
     let Query(params) = params.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
+    for (name, id) in [("store_id", &params.store_id), ("trader_id", &params.trader_id)] {
+        if id.as_deref().is_some_and(|id| !ledger_core::orders::decide::valid_id(id)) {
+            return Err(ApiError::InvalidQuery(format!("{name} is 1 to 64 of A-Z a-z 0-9 . _ -")));
+        }
+    }
     let needs: Vec<Need<'_>> = match (params.store_id.as_deref(), params.trader_id.as_deref()) {
         (None, None) => vec![READ],
         (store, trader) => store.into_iter().chain(trader).map(|owner| READ.of(owner)).collect(),

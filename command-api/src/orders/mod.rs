@@ -109,14 +109,14 @@ const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
 
 /// From a new order to what can be done with it, and from a participant to its other routes.
 pub const LINKS: &[Link] = &[
-    Link { from: "create", to: "get_order", parameters: ID, body: &[] },
-    Link { from: "create", to: "complete", parameters: ID, body: &[] },
-    Link { from: "create", to: "fail", parameters: ID, body: &[] },
-    Link { from: "create", to: "cancel", parameters: ID, body: &[] },
-    Link { from: "create", to: "approve", parameters: ID, body: &[] },
-    Link { from: "create", to: "deny", parameters: ID, body: &[] },
-    Link { from: "create", to: "dispute", parameters: ID, body: &[] },
-    Link { from: "create", to: "resolve", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "get_order", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "complete_order", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "fail_order", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "cancel_order", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "approve_order", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "deny_order", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "dispute_order", parameters: ID, body: &[] },
+    Link { from: "create_order", to: "resolve_order", parameters: ID, body: &[] },
     Link { from: "put_store", to: "get_store", parameters: ID, body: &[] },
     Link { from: "put_store", to: "rotate_secret", parameters: ID, body: &[] },
     Link { from: "get_store", to: "put_store", parameters: ID, body: &[] },

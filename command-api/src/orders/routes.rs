@@ -195,7 +195,7 @@ pub async fn put_store(
 #[utoipa::path(post, path = "/v1/orders/stores/{id}/rotate-secret", tag = "orders",
     params(("id" = String, Path)),
     responses((status = 200, body = StoreBody, description = "The new callback secret, shown once; the old one signs beside it for 24 h"),
-        (status = 404, body = Problem)),
+        (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = [])))]
 pub async fn rotate_secret(
     State(state): State<ApiState>,
@@ -281,7 +281,8 @@ pub async fn put_trader(
 
 #[utoipa::path(post, path = "/v1/orders/traders/{id}/traffic", tag = "orders", request_body = TrafficRequest,
     params(("id" = String, Path)),
-    responses((status = 200, body = TraderBody), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = TraderBody), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)),
     security(("api_key" = [])))]
 pub async fn traffic(
     State(state): State<ApiState>,
@@ -410,10 +411,10 @@ fn order_answer(state: &ApiState, status: StatusCode, c: &Committed) -> Result<R
     Ok(json(status, order_body(state, &order, c.position)?))
 }
 
-#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderRequest,
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", operation_id = "create_order", request_body = OrderRequest,
     responses((status = 201, body = OrderBody, description = "Created: pending (assigned and held) or manual_review (nothing held)"),
         (status = 200, body = OrderBody, description = "The same body again: the order as it stands"),
-        (status = 409, body = Problem), (status = 422, body = Problem)),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = [])))]
 pub async fn create(
     State(state): State<ApiState>,
@@ -505,7 +506,7 @@ async fn transition(
     order_answer(&state, StatusCode::OK, &c)
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/complete", tag = "orders", request_body = EmptyRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/complete", tag = "orders", operation_id = "complete_order", request_body = EmptyRequest,
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Completed: the held entry is posted (`orders:complete:{trader}`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -520,7 +521,7 @@ pub async fn complete(
     transition(state, request_id, headers, &id, COMPLETE, By::Trader, |id| Command::Complete { id }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/fail", tag = "orders", request_body = ReasonRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/fail", tag = "orders", operation_id = "fail_order", request_body = ReasonRequest,
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Failed: the hold is voided (`orders:fail:{trader}`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -535,7 +536,7 @@ pub async fn fail(
     transition(state, request_id, headers, &id, FAIL, By::Trader, |id| Command::Fail { id, reason }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", request_body = ReasonRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", operation_id = "cancel_order", request_body = ReasonRequest,
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Cancelled: the hold is voided (`orders:cancel:{store}`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -550,7 +551,7 @@ pub async fn cancel(
     transition(state, request_id, headers, &id, CANCEL, By::Store, |id| Command::Cancel { id, reason }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/approve", tag = "orders", request_body = EmptyRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/approve", tag = "orders", operation_id = "approve_order", request_body = EmptyRequest,
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Approved from review: assigned and held (`orders:review`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -565,7 +566,7 @@ pub async fn approve(
     transition(state, request_id, headers, &id, REVIEW, By::Support, |id| Command::Approve { id }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/deny", tag = "orders", request_body = ReasonRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/deny", tag = "orders", operation_id = "deny_order", request_body = ReasonRequest,
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Denied from review (`orders:review`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -580,7 +581,7 @@ pub async fn deny(
     transition(state, request_id, headers, &id, REVIEW, By::Support, |id| Command::Deny { id, reason }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/dispute", tag = "orders", request_body = DisputeRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/dispute", tag = "orders", operation_id = "dispute_order", request_body = DisputeRequest,
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Disputed within the dispute window (`orders:dispute:{store}`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -596,7 +597,7 @@ pub async fn dispute(
     transition(state, request_id, headers, &id, DISPUTE, By::Store, |id| Command::Dispute { id, reason }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/resolve", tag = "orders", request_body = ResolveRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/resolve", tag = "orders", operation_id = "resolve_order", request_body = ResolveRequest,
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Settled: upheld (completed again) or reversed leg by leg (`orders:resolve`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),

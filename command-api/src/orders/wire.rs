@@ -101,7 +101,8 @@ pub struct TraderRequest {
     #[schema(example = "0.02", pattern = "^0(\\.[0-9]{1,6})?$")]
     pub fee: String,
     /// Lower goes first when orders are assigned.
-    #[schema(minimum = 0, maximum = 4294967295_u64)]
+    #[schema(value_type = u32, minimum = 0, maximum = 4294967295_u64)]
+    #[serde(deserialize_with = "whole_u32")]
     pub priority: u32,
     /// Whether orders are assigned to it.
     pub traffic_enabled: bool,
@@ -113,6 +114,11 @@ pub struct TraderRequest {
     #[serde(default)]
     #[schema(example = json!(["USDT"]), max_items = 16)]
     pub currencies: Vec<WireCurrency>,
+}
+
+/// A whole number from 0 to `u32::MAX`, written `14` or `14.0` (JSON Schema's integers).
+fn whole_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    crate::ledger::wire::whole_number(d)?.ok_or_else(|| serde::de::Error::custom("expected a whole number"))
 }
 
 /// A trader's traffic turned on or off.
