@@ -7,6 +7,7 @@ pub mod audit;
 mod body;
 pub mod certificates;
 pub mod config;
+mod entity;
 pub mod error;
 mod handler;
 pub mod ledger;
@@ -17,6 +18,7 @@ mod ops;
 pub mod orders;
 pub mod orders_list;
 pub mod payouts;
+pub mod wallet;
 pub mod webhooks;
 
 pub use ops::Report;
@@ -196,6 +198,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(payouts::router())
         .merge(orders::router())
         .merge(orders_list::router())
+        .merge(wallet::router())
         .merge(audit::router())
         .merge(admin::router())
         .merge(config::router())

@@ -37,6 +37,7 @@ impl ApiDoc {
         doc.merge(crate::payouts::Doc::openapi());
         doc.merge(crate::orders::Doc::openapi());
         doc.merge(crate::orders_list::Doc::openapi());
+        doc.merge(crate::wallet::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
         doc.merge(crate::admin::Doc::openapi());
         doc.merge(crate::config::Doc::openapi());
@@ -128,6 +129,7 @@ fn texts() -> impl Iterator<Item = &'static (At, Text)> {
         .chain(crate::certificates::TEXTS)
         .chain(crate::payouts::TEXTS)
         .chain(crate::orders::TEXTS)
+        .chain(crate::wallet::TEXTS)
         .chain(crate::orders_list::TEXTS)
         .chain(crate::config::TEXTS)
         .chain(crate::webhooks::TEXTS)
@@ -225,6 +227,7 @@ fn links() -> impl Iterator<Item = &'static Link> {
         .chain(crate::certificates::LINKS)
         .chain(crate::payouts::LINKS)
         .chain(crate::orders::LINKS)
+        .chain(crate::wallet::LINKS)
         .chain(crate::admin::LINKS)
         .chain(crate::webhooks::LINKS)
 }

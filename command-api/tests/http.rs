@@ -518,8 +518,11 @@ fn every_operation_lists_its_errors_as_problem_documents() {
             operations += 1;
             let responses = op["responses"].as_object().unwrap();
             let listed: Vec<&str> = responses.keys().map(String::as_str).collect();
-            for status in ["401", "403", "429", "500"] {
-                assert!(listed.contains(&status), "{method} {path} lists {status}: {listed:?}");
+            // What providers send is signed with their secret, not a key: 401 is its refusal.
+            let signed = path.starts_with("/v1/wallet/webhooks/") || path.starts_with("/v1/wallet/games/");
+            let refusals: &[&str] = if signed { &["401", "500"] } else { &["401", "403", "429", "500"] };
+            for status in refusals {
+                assert!(listed.contains(status), "{method} {path} lists {status}: {listed:?}");
             }
             // Every write with a body lists a bad body and a large one; those that record events
             // the writer too (the platform's keys, roles and webhook endpoints record none).
@@ -555,9 +558,9 @@ fn every_operation_lists_its_errors_as_problem_documents() {
         }
     }
     assert_eq!(
-        operations, 60,
-        "the ledger's 11, the certificates' 9, the payouts' 3, the orders' 17, the admin's 5, the audit log's 1, \
-         the config's 4 and the webhooks' 10"
+        operations, 72,
+        "the ledger's 11, the certificates' 9, the payouts' 3, the orders' 17, the wallet's 12, the admin's 5, \
+         the audit log's 1, the config's 4 and the webhooks' 10"
     );
     let batch = &doc["components"]["schemas"]["BatchRequest"]["properties"]["transfers"];
     assert_eq!((batch["minItems"].as_u64(), batch["maxItems"].as_u64()), (Some(1), Some(8190)));
@@ -647,9 +650,11 @@ fn every_operation_on_something_is_linked_from_where_it_is_made() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap();
-            // The gates and the audit name no one thing; a setting's key and a requisite's id
-            // are the operator's to name, not something an answer makes.
-            let named = path.starts_with("/v1/config/") || path.contains("{requisite_id}");
+            // The gates and the audit name no one thing; a setting's key, a requisite's id and
+            // the provider a provider's own call names are the operator's to name, not
+            // something an answer makes.
+            let named =
+                path.starts_with("/v1/config/") || path.contains("{requisite_id}") || path.contains("{provider}");
             if path.contains('{') && !path.contains("{gate}") && !named {
                 assert!(targets.contains(id), "{method} {path} ({id}) is no link's target");
             }
@@ -810,7 +815,94 @@ async fn keys_and_roles_are_managed_over_http_with_keys_write() {
     let (status, body) = send("DELETE", format!("/v1/admin/keys/{id}"), admin.clone(), None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("key_not_found")));
     let (status, roles) = send("GET", "/v1/admin/roles".into(), admin.clone(), None).await;
-    assert_eq!((status, &roles["roles"][0]["permissions"]), (StatusCode::OK, &json!(["events:read"])));
+    let auditor = roles["roles"].as_array().unwrap().iter().find(|r| r["name"] == "auditor").unwrap();
+    assert_eq!((status, &auditor["permissions"]), (StatusCode::OK, &json!(["events:read"])));
+    pool.close().await;
+    app.stop().await.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_key_holds_a_role_bound_to_an_owner_and_the_roles_templates_are_that_owners() {
+    let app = spawn_app().await;
+    let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let (_, admin) = create_key(&pool, "ops", &["keys:write".to_owned()]).await.unwrap();
+    let send = |method: &'static str, path: &str, key: &str, body: Option<Value>| {
+        let (app, path, key) = (&app, path.to_owned(), key.to_owned());
+        async move { app.send(method, &path, Some(&key), body.map(|b| b.to_string()).as_deref()).await }
+    };
+    // The example roles are there from the migrations, their templates shown as stored.
+    let (status, roles) = send("GET", "/v1/admin/roles", &admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = roles["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "merchant", "support", "teamlead", "trader"]);
+    assert_eq!(
+        roles["roles"][1]["permissions"],
+        json!(["orders:create:{scope}", "orders:cancel:{scope}", "orders:dispute:{scope}", "orders:read:{scope}"])
+    );
+    // A role may have a template, a key's own permission may not.
+    let (status, role) =
+        send("PUT", "/v1/admin/roles/cashier", &admin, Some(json!({"permissions": ["orders:read:{scope}"]}))).await;
+    assert_eq!((status, &role["permissions"]), (StatusCode::CREATED, &json!(["orders:read:{scope}"])), "{role}");
+    let (status, body) =
+        send("PUT", "/v1/admin/roles/cashier", &admin, Some(json!({"permissions": ["orders:read:x{scope}"]}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_permission")));
+    let own = json!({"channel": "shop", "permissions": ["orders:create:{scope}"]});
+    let (status, body) = send("POST", "/v1/admin/keys", &admin, Some(own)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_permission")));
+    assert!(body["detail"].as_str().unwrap().contains("role:scope"), "{body}");
+    // Bindings the ledger refuses, with nothing written.
+    let keys = || async { send("GET", "/v1/admin/keys", &admin, None).await.1["keys"].as_array().unwrap().len() };
+    let before = keys().await;
+    for (roles, code) in [
+        (json!(["merchant:*"]), "invalid_role_scope"),
+        (json!(["support", "merchant:a b"]), "invalid_role_scope"),
+        (json!(["merchant:"]), "invalid_role_scope"),
+        (json!(["nobody:store-17"]), "unknown_role"),
+    ] {
+        let body = json!({"channel": "shop", "roles": roles});
+        let (status, answer) = send("POST", "/v1/admin/keys", &admin, Some(body)).await;
+        assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{roles}");
+    }
+    assert_eq!(keys().await, before, "no key written");
+
+    // merchant:store-17 creates store-17's orders and no other store's; plain merchant none.
+    let key = |roles: Value| {
+        let send = &send;
+        let admin = &admin;
+        async move {
+            let (status, created) =
+                send("POST", "/v1/admin/keys", admin, Some(json!({"channel": "shop", "roles": roles}))).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            created["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let bound = key(json!(["merchant:store-17"])).await;
+    let plain = key(json!(["merchant"])).await;
+    let (_, list) = send("GET", "/v1/admin/keys", &admin, None).await;
+    let listed: Vec<&Value> = list["keys"].as_array().unwrap().iter().map(|k| &k["roles"]).collect();
+    assert!(listed.contains(&&json!(["merchant:store-17"])) && listed.contains(&&json!(["merchant"])), "{list}");
+    let order = |store: &str| {
+        json!({"id": Uuid::new_v4(), "store_id": store, "type": "pay_in", "external_order_id": "A-1",
+            "amount": "1000.00", "currency": "RUB"})
+    };
+    // Past the permission, the order meets a store that does not exist.
+    let (status, body) = send("POST", "/v1/orders", &bound, Some(order("store-17"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("store_not_found")), "{body}");
+    for (key, store) in [(&bound, "store-18"), (&plain, "store-17")] {
+        let (status, body) = send("POST", "/v1/orders", key, Some(order(store))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["detail"], format!("this key lacks the permission orders:create:{store}"));
+    }
+    // The role changes: its bound keys lose what it no longer grants at once.
+    let (status, _) =
+        send("PUT", "/v1/admin/roles/merchant", &admin, Some(json!({"permissions": ["orders:read:{scope}"]}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut attempts = 0;
+    while send("POST", "/v1/orders", &bound, Some(order("store-17"))).await.0 != StatusCode::FORBIDDEN {
+        attempts += 1;
+        assert!(attempts < 50, "the role change is seen within a second");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     pool.close().await;
     app.stop().await.drop_database().await;
 }

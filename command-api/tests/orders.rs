@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use command_api::{ApiState, router};
 use futures_util::future::join_all;
 use http_body_util::BodyExt;
-use ledger_store::keys::create_key;
+use ledger_store::keys::{create_key, create_key_with_roles};
 use ledger_store::{Writer, WriterConfig};
 use serde_json::{Value, json};
 use test_support::fresh_database;
@@ -110,26 +110,30 @@ impl App {
 }
 
 /// A store `s1` (fee 3.5%, settled in USDT), a trader `t1` (fee 2%) with a card requisite in RUB
-/// and a funded deposit, the rate RUB/USDT 92.5, and a key per role.
+/// and a funded deposit, the rate RUB/USDT 92.5, and a key per role: the seeded example roles
+/// bound to their owners where they fit (`merchant:s1` is `orders:create:s1`, `orders:cancel:s1`,
+/// `orders:dispute:s1` and `orders:read:s1`), permissions of their own elsewhere.
 async fn app(deposit: &str) -> App {
     let db = fresh_database().await;
     let (ledger, writer) = Writer::start(&db.url, WriterConfig::default()).await.expect("writer starts");
     std::mem::forget(writer);
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let mut keys = HashMap::new();
-    for (channel, scopes) in [
-        ("ledger", &["accounts:write", "transfers:write", "read"][..]),
-        ("config", &["config:write"][..]),
-        ("admin", &["orders:admin", "orders:read"][..]),
-        ("merchant", &["orders:create:s1", "orders:cancel:s1", "orders:dispute:s1", "orders:read:s1"][..]),
-        ("other-store", &["orders:create:s2", "orders:read:s2", "orders:cancel:s2"][..]),
-        ("trader", &["orders:complete:t1", "orders:fail:t1", "orders:read:t1"][..]),
-        ("trader6", &["orders:complete:t6", "orders:fail:t6"][..]),
-        ("support", &["orders:read", "orders:review", "orders:resolve"][..]),
-        ("lead", &["orders:traffic:lead-1"][..]),
+    let none: &[&str] = &[];
+    for (channel, roles, scopes) in [
+        ("ledger", none, &["accounts:write", "transfers:write", "read"][..]),
+        ("config", none, &["config:write"][..]),
+        ("admin", none, &["orders:admin", "orders:read"][..]),
+        ("merchant", &["merchant:s1"][..], none),
+        ("other-store", none, &["orders:create:s2", "orders:read:s2", "orders:cancel:s2"][..]),
+        ("trader", &["trader:t1"][..], none),
+        ("trader6", none, &["orders:complete:t6", "orders:fail:t6"][..]),
+        ("support", &["support"][..], &["orders:resolve"][..]),
+        ("lead", &["teamlead:lead-1"][..], none),
     ] {
-        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        keys.insert(channel, create_key(&pool, channel, &scopes).await.unwrap().1);
+        let strings = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (_, key) = create_key_with_roles(&pool, channel, &strings(roles), &strings(scopes)).await.unwrap();
+        keys.insert(channel, key);
     }
     let secrets: Arc<dyn secrets::KeyProvider> = Arc::new(secrets::LocalKeys::random("k1").unwrap());
     let state = ApiState::new(ledger, pool.clone()).with_secrets(secrets);
@@ -352,6 +356,71 @@ async fn traders_of_one_priority_take_orders_in_turn_and_a_team_lead_turns_its_t
     assert_eq!(app.audited("orders.trader.traffic").await.len(), 1);
     let trader = app.ok("admin", "GET", "/v1/orders/traders/t2", None).await;
     assert_eq!(trader["accounts"][0]["deposit_balance"], "100.000000");
+}
+
+#[tokio::test]
+async fn a_trader_answers_with_its_requisites_and_their_counters_never_their_details() {
+    let app = app("100.000000").await;
+    let body = json!({"method": "sbp", "bank": "Other", "currency": "RUB", "min_amount": "10.00",
+        "max_amount": "800.00", "daily_limit": "1000.00", "enabled": false, "details": "+7 900 000 98 76"});
+    app.ok("admin", "PUT", "/v1/orders/traders/t1/requisites/r2", Some(body)).await;
+    // A trader whose id starts with t1's: its requisite is its own, never t1's.
+    app.trader("t10", "0.02", 1).await;
+    app.requisite("t10", "r1", "10000.00", "50000.00").await;
+    let trader = app.ok("admin", "GET", "/v1/orders/traders/t10", None).await;
+    let ids: Vec<&str> = trader["requisites"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["r1"]);
+    assert_eq!(trader["requisites"][0]["trader_id"], "t10");
+
+    // One order completed and one pending on r1 (the only enabled one t1 has, and t10 has no deposit).
+    let (status, order) = app.order("pay_in", "1000.00").await;
+    assert_eq!((status, order["assignment"]["requisite_id"].as_str()), (StatusCode::CREATED, Some("r1")), "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    app.ok("trader", "POST", &format!("/v1/orders/{id}/complete"), None).await;
+    let (status, order) = app.order("pay_in", "500.00").await;
+    assert_eq!((status, order["assignment"]["trader_id"].as_str()), (StatusCode::CREATED, Some("t1")), "{order}");
+
+    let trader = app.ok("trader", "GET", "/v1/orders/traders/t1", None).await;
+    let requisites = trader["requisites"].as_array().unwrap();
+    let ids: Vec<&str> = requisites.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["r1", "r2"], "by id: {trader}");
+    let r1 = &requisites[0];
+    let shown = |r: &Value, fields: &[&str]| fields.iter().map(|f| r[*f].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        shown(r1, &["trader_id", "method", "bank", "currency", "masked", "min_amount", "max_amount", "daily_limit"]),
+        ["t1", "card", "Bank", "RUB", "•••• 4242", "100.00", "10000.00", "50000.00"]
+    );
+    assert_eq!(
+        shown(r1, &["enabled", "completed_today", "pending", "turnover_today"]),
+        [json!(true), json!("1000.00"), json!("500.00"), json!("1500.00")]
+    );
+    assert!(r1["last_used_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{r1}");
+    assert_eq!(
+        shown(&requisites[1], &["method", "masked", "enabled", "completed_today", "pending", "last_used_at"]),
+        [json!("sbp"), json!("•••• 9876"), json!(false), json!("0.00"), json!("0.00"), Value::Null]
+    );
+    // Neither the details in clear nor their sealed form.
+    let sealed: Vec<(String,)> =
+        sqlx::query_as("SELECT state->'details'->>'ciphertext' FROM entities WHERE kind = 'order_requisite'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let text = trader.to_string();
+    for clear in ["4276 0000", "0000 4242", "+7 900", "000 98 76"] {
+        assert!(!text.contains(clear), "{clear} in {text}");
+    }
+    for (ciphertext,) in &sealed {
+        assert!(!text.contains(ciphertext.as_str()), "the sealed details in {text}");
+    }
+    for field in ["details", "ciphertext", "nonce", "key_id"] {
+        assert!(requisites.iter().all(|r| r.get(field).is_none()), "{field} in {text}");
+    }
+    // The answers that set the trader carry the same list; another owner's key reads none of it.
+    let again = json!({"fee": "0.02", "priority": 1, "traffic_enabled": true, "currencies": ["USDT"]});
+    let put = app.ok("admin", "PUT", "/v1/orders/traders/t1", Some(again)).await;
+    assert_eq!(put["requisites"], trader["requisites"]);
+    let (status, problem) = app.send("merchant", "GET", "/v1/orders/traders/t1", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
 }
 
 #[tokio::test]

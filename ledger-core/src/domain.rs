@@ -483,6 +483,7 @@ domains! {
     Certificates: certificates,
     Payouts: payouts,
     Orders: orders,
+    Wallet: wallet,
     Audit: audit,
     Config: config,
 }
@@ -534,7 +535,10 @@ mod tests {
                 "orders:review",
                 "orders:traffic",
                 "orders:admin",
-                "orders:read"
+                "orders:read",
+                "wallet:admin",
+                "wallet:pay",
+                "wallet:read"
             ]
         );
     }
@@ -597,7 +601,7 @@ mod tests {
         assert_eq!(by_domain.iter().map(|(_, t)| *t).collect::<Vec<_>>(), types);
         let mut domains: Vec<&str> = by_domain.iter().map(|(d, _)| *d).collect();
         domains.dedup();
-        assert_eq!(domains, ["ledger", "certificates", "payouts", "orders", "audit", "config"]);
+        assert_eq!(domains, ["ledger", "certificates", "payouts", "orders", "wallet", "audit", "config"]);
         assert!(by_domain.contains(&("ledger", "TransferPosted")));
         assert!(by_domain.contains(&("certificates", "CertificateActivated")));
         assert_eq!(by_domain.iter().filter(|(d, _)| *d == "audit").collect::<Vec<_>>(), [&("audit", "AuditRecorded")]);

@@ -34,6 +34,9 @@ uuid_id!(CertificateId, "certificate");
 uuid_id!(PayoutRequestId, "payout_request");
 uuid_id!(PayoutId, "payout");
 uuid_id!(OrderId, "order");
+uuid_id!(DepositId, "wallet_deposit");
+uuid_id!(WithdrawalId, "wallet_withdrawal");
+uuid_id!(BonusId, "wallet_bonus");
 
 /// A point in time in microseconds since the Unix epoch. The core never reads a clock:
 /// callers pass `now`.
@@ -51,6 +54,16 @@ impl Timestamp {
 
     pub fn plus_seconds(self, seconds: u32) -> Timestamp {
         Timestamp(self.0.saturating_add(i64::from(seconds) * Self::MICROS_PER_SECOND))
+    }
+
+    /// The UTC day, in days since the epoch.
+    pub fn day(self) -> i64 {
+        self.0.div_euclid(86_400 * Self::MICROS_PER_SECOND)
+    }
+
+    /// The UTC date: year, month 1-12, day 1-31.
+    pub fn date(self) -> (i64, i64, i64) {
+        civil(self.day())
     }
 
     /// As RFC 3339 in UTC: `2026-12-06T10:00:00Z`, with the microseconds when there are some

@@ -16,12 +16,17 @@ pub mod permission;
 pub mod postings;
 pub mod rate_limit;
 pub mod schema;
+pub mod sealed;
 pub mod settings;
 pub mod text;
+pub mod wallet;
 pub mod webhook;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
-pub use ids::{AccountId, CertificateId, OrderId, PayoutId, PayoutRequestId, Timestamp, TransferId};
+pub use ids::{
+    AccountId, BonusId, CertificateId, DepositId, OrderId, PayoutId, PayoutRequestId, Timestamp, TransferId,
+    WithdrawalId,
+};
 pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use ledger::command::{AccountRef, CreateTransfer, OpenAccount, PostingRequest};
 pub use ledger::decide::BatchMode;

@@ -13,6 +13,10 @@
 //! domain declares its pairs next to its commands (`SCOPES`, summed by
 //! [`crate::domain::scopes`]) and the platform declares its own in [`PLATFORM`]. Scopes are owner
 //! ids, free but checked for shape.
+//!
+//! A role's permission may be a template: `{scope}` as its whole scope (`orders:create:{scope}`)
+//! stands for the owner a key's grant binds the role to ([`RolePermission::bind`]). Only a role
+//! holds one; a key's own permissions name their owners, so [`Permission::parse`] refuses it.
 
 use std::fmt;
 
@@ -60,6 +64,8 @@ impl fmt::Display for Need<'_> {
 pub const READ: &str = "read";
 /// The one segment that matches any.
 pub const ANY: &str = "*";
+/// A role's placeholder scope: the owner its grant binds it to.
+pub const PLACEHOLDER: &str = "{scope}";
 
 /// The platform's own resources and actions (keys, roles, config, audit, webhooks).
 pub mod platform {
@@ -104,13 +110,17 @@ pub enum PermissionError {
     Malformed(String),
     #[error("unknown permission {0:?}: no domain or platform part declares its resource and action")]
     Unknown(String),
+    #[error(
+        "{0:?} has the scope {{scope}}, which only a role's permission may have (a key holds the role bound to an owner, role:scope); a key's own permission names its owner"
+    )]
+    Placeholder(String),
 }
 
 impl PermissionError {
     /// The permission as it was given.
     pub fn permission(&self) -> &str {
         match self {
-            PermissionError::Malformed(p) | PermissionError::Unknown(p) => p,
+            PermissionError::Malformed(p) | PermissionError::Unknown(p) | PermissionError::Placeholder(p) => p,
         }
     }
 }
@@ -139,19 +149,35 @@ fn segment_matches(granted: &str, needed: &str) -> bool {
     granted == ANY || granted == needed
 }
 
+/// A permission's segments, checked for shape, with `{scope}` left to the caller to accept.
+fn segments(s: &str) -> Result<(&str, &str, Option<&str>), PermissionError> {
+    let malformed = || PermissionError::Malformed(s.to_owned());
+    let (resource, action, scope) = match s.split(':').collect::<Vec<_>>()[..] {
+        [ANY] => (ANY, ANY, None),
+        [READ] => (ANY, READ, None),
+        [resource, action] => (resource, action, None),
+        [resource, action, scope] => (resource, action, Some(scope)),
+        _ => return Err(malformed()),
+    };
+    let scope_ok = |s: &str| s == ANY || s == PLACEHOLDER || is_owner(s);
+    if !is_name(resource) || !is_name(action) || scope.is_some_and(|s| !scope_ok(s)) {
+        return Err(malformed());
+    }
+    Ok((resource, action, scope))
+}
+
+/// Whether some domain or the platform declares a pair that `resource:action` matches.
+fn is_declared(resource: &str, action: &str) -> bool {
+    declared().any(|d| segment_matches(resource, d.resource) && segment_matches(action, d.action))
+}
+
 impl Permission {
-    /// Checks the shape only: `resource:action[:scope]`, or `*`, or the old `read`.
+    /// Checks the shape only: `resource:action[:scope]`, or `*`, or the old `read`. The scope
+    /// `{scope}` is a role's only (`PermissionError::Placeholder`).
     pub fn parse(s: &str) -> Result<Permission, PermissionError> {
-        let malformed = || PermissionError::Malformed(s.to_owned());
-        let (resource, action, scope) = match s.split(':').collect::<Vec<_>>()[..] {
-            [ANY] => (ANY, ANY, None),
-            [READ] => (ANY, READ, None),
-            [resource, action] => (resource, action, None),
-            [resource, action, scope] => (resource, action, Some(scope)),
-            _ => return Err(malformed()),
-        };
-        if !is_name(resource) || !is_name(action) || scope.is_some_and(|s| s != ANY && !is_owner(s)) {
-            return Err(malformed());
+        let (resource, action, scope) = segments(s)?;
+        if scope == Some(PLACEHOLDER) {
+            return Err(PermissionError::Placeholder(s.to_owned()));
         }
         Ok(Permission { resource: resource.to_owned(), action: action.to_owned(), scope: scope.map(str::to_owned) })
     }
@@ -159,10 +185,11 @@ impl Permission {
     /// Checks the shape and that some domain or the platform declares its resource and action.
     pub fn parse_known(s: &str) -> Result<Permission, PermissionError> {
         let permission = Permission::parse(s)?;
-        let known = declared().any(|d| {
-            segment_matches(&permission.resource, d.resource) && segment_matches(&permission.action, d.action)
-        });
-        if known { Ok(permission) } else { Err(PermissionError::Unknown(s.to_owned())) }
+        if is_declared(&permission.resource, &permission.action) {
+            Ok(permission)
+        } else {
+            Err(PermissionError::Unknown(s.to_owned()))
+        }
     }
 
     /// Whether this permission grants `need`.
@@ -194,6 +221,67 @@ impl fmt::Display for Permission {
             (ANY, ANY, None) => f.write_str(ANY),
             (resource, action, None) => write!(f, "{resource}:{action}"),
             (resource, action, Some(scope)) => write!(f, "{resource}:{action}:{scope}"),
+        }
+    }
+}
+
+/// A role's permission: a permission, or a template whose whole scope is `{scope}`
+/// (`orders:create:{scope}`), which grants nothing until a grant binds it to an owner.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RolePermission(Held);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Held {
+    Fixed(Permission),
+    Template { resource: String, action: String },
+}
+
+impl RolePermission {
+    /// Checks the shape only: what `Permission::parse` takes, or `resource:action:{scope}`.
+    pub fn parse(s: &str) -> Result<RolePermission, PermissionError> {
+        match segments(s)? {
+            (resource, action, Some(PLACEHOLDER)) => {
+                Ok(RolePermission(Held::Template { resource: resource.to_owned(), action: action.to_owned() }))
+            }
+            _ => Permission::parse(s).map(|p| RolePermission(Held::Fixed(p))),
+        }
+    }
+
+    /// Checks the shape and that some domain or the platform declares its resource and action.
+    pub fn parse_known(s: &str) -> Result<RolePermission, PermissionError> {
+        let permission = RolePermission::parse(s)?;
+        let known = match &permission.0 {
+            Held::Fixed(p) => is_declared(&p.resource, &p.action),
+            Held::Template { resource, action } => is_declared(resource, action),
+        };
+        if known { Ok(permission) } else { Err(PermissionError::Unknown(s.to_owned())) }
+    }
+
+    /// Whether its scope is `{scope}`.
+    pub fn is_template(&self) -> bool {
+        matches!(self.0, Held::Template { .. })
+    }
+
+    /// What it grants to a key that holds its role plainly (`owner` none) or bound to `owner`: a
+    /// permission as it is, whoever the owner; a template only bound, with the owner as its scope
+    /// (none for an owner that is not a scope segment: `{scope}` never stands for `*`).
+    pub fn bind(&self, owner: Option<&str>) -> Option<Permission> {
+        match (&self.0, owner) {
+            (Held::Fixed(p), _) => Some(p.clone()),
+            (Held::Template { resource, action }, Some(owner)) if is_owner(owner) => {
+                Some(Permission { resource: resource.clone(), action: action.clone(), scope: Some(owner.to_owned()) })
+            }
+            (Held::Template { .. }, _) => None,
+        }
+    }
+}
+
+impl fmt::Display for RolePermission {
+    /// The canonical form: a permission's, or `resource:action:{scope}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Held::Fixed(p) => p.fmt(f),
+            Held::Template { resource, action } => write!(f, "{resource}:{action}:{PLACEHOLDER}"),
         }
     }
 }
@@ -343,6 +431,64 @@ mod tests {
         // Either refusal names the permission as it was given.
         assert_eq!(Permission::parse("Orders:read").unwrap_err().permission(), "Orders:read");
         assert_eq!(Permission::parse_known("nothing:read").unwrap_err().permission(), "nothing:read");
+    }
+
+    #[test]
+    fn the_placeholder_is_a_roles_whole_scope_and_never_a_keys() {
+        for template in ["orders:create:{scope}", "*:read:{scope}", "orders:*:{scope}", "*:*:{scope}"] {
+            let p = RolePermission::parse_known(template).unwrap();
+            assert!(p.is_template(), "{template}");
+            assert_eq!(p.to_string(), template);
+            assert_eq!(Permission::parse(template), Err(PermissionError::Placeholder(template.to_owned())));
+            assert_eq!(Permission::parse_known(template), Err(PermissionError::Placeholder(template.to_owned())));
+        }
+        assert!(PermissionError::Placeholder("orders:create:{scope}".into()).to_string().contains("role:scope"));
+        // Only the whole scope segment, spelt exactly.
+        for bad in [
+            "{scope}",
+            "orders:{scope}",
+            "{scope}:read",
+            "orders:{scope}:x",
+            "orders:create:x{scope}",
+            "orders:create:{scope}x",
+            "orders:create:{scope}:x",
+            "orders:create:{Scope}",
+            "orders:create:{}",
+            "orders:create:{store}",
+        ] {
+            assert_eq!(RolePermission::parse(bad), Err(PermissionError::Malformed(bad.to_owned())), "{bad:?}");
+        }
+        for unknown in ["nothing:read:{scope}", "nothing:read", "accounts:redeem:s1"] {
+            assert_eq!(RolePermission::parse_known(unknown), Err(PermissionError::Unknown(unknown.to_owned())));
+        }
+        // Whatever a key may hold, a role may hold the same, and it is no template.
+        for plain in ["*", "read", "orders:read", "orders:read:store-17", "orders:complete:*"] {
+            let p = RolePermission::parse_known(plain).unwrap();
+            assert!(!p.is_template(), "{plain}");
+            assert_eq!(p.to_string(), Permission::parse(plain).unwrap().to_string());
+        }
+        assert_eq!(RolePermission::parse("Orders:read"), Err(PermissionError::Malformed("Orders:read".into())));
+    }
+
+    #[test]
+    fn a_template_grants_only_bound_and_then_its_owners_alone() {
+        let create = Need::new("orders", "create");
+        let template = RolePermission::parse("orders:create:{scope}").unwrap();
+        assert_eq!(template.bind(None), None, "a plain grant grants no template");
+        let bound = template.bind(Some("store-17")).unwrap();
+        assert_eq!(bound.to_string(), "orders:create:store-17");
+        assert!(bound.grants(&create.of("store-17")));
+        assert!(!bound.grants(&create.of("store-18")));
+        assert!(!bound.grants(&create), "nor a need that names no owner");
+        for not_an_owner in ["*", "a b", "", "{scope}", "x:y"] {
+            assert_eq!(template.bind(Some(not_an_owner)), None, "{not_an_owner:?}");
+        }
+        // A role's other permissions are what they say, however the role is held.
+        for (plain, owner) in [("orders:read", None), ("orders:read", Some("store-17")), ("orders:read:s1", Some("s2"))]
+        {
+            let p = RolePermission::parse(plain).unwrap();
+            assert_eq!(p.bind(owner), Some(Permission::parse(plain).unwrap()), "{plain} bound to {owner:?}");
+        }
     }
 
     #[test]

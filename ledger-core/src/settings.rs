@@ -26,6 +26,8 @@ pub enum Kind {
     },
     /// A JSON object with exactly these fields, each of its kind.
     Object(&'static [(&'static str, Kind)]),
+    /// A JSON string, one of these words (a policy).
+    OneOf(&'static [&'static str]),
 }
 
 impl Kind {
@@ -65,6 +67,10 @@ impl Kind {
                 }
                 Ok(())
             }
+            Kind::OneOf(words) => match value.as_str() {
+                Some(word) if words.contains(&word) => Ok(()),
+                _ => Err(format!("expected one of {}", words.join(", "))),
+            },
         }
     }
 
@@ -80,6 +86,7 @@ impl Kind {
                     fields.iter().map(|(name, kind)| format!("{name}: {}", kind.describe())).collect();
                 format!("object {{{}}}", fields.join(", "))
             }
+            Kind::OneOf(words) => format!("one of {}", words.join(" | ")),
         }
     }
 }
@@ -239,6 +246,12 @@ mod tests {
             assert_eq!(check(delays, bad), Err("expected a list of at most 2 integers from 1 to 9".into()));
         }
         assert_eq!(delays.describe(), "list of at most 2 integers 1..=9");
+        let policy = Kind::OneOf(&["refuse", "forfeit"]);
+        assert_eq!(check(policy, json!("forfeit")), Ok(()));
+        for bad in [json!("Refuse"), json!(""), json!(1), json!(["refuse"])] {
+            assert_eq!(check(policy, bad), Err("expected one of refuse, forfeit".into()));
+        }
+        assert_eq!(policy.describe(), "one of refuse | forfeit");
     }
 
     #[test]

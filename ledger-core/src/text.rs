@@ -51,6 +51,19 @@ pub fn valid_reason(reason: &str) -> bool {
     !reason.trim().is_empty() && reason.chars().count() <= REASON_MAX_CHARS && !reason.chars().any(char::is_control)
 }
 
+/// The JSON Schema pattern of [`valid_id`]: the shape of a permission's scope.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
+/// The string ids a domain names its participants by (stores, traders, players, providers): 1
+/// to 64 of `A-Z a-z 0-9 . _ -` ([`ID_PATTERN`]), so that an id is a permission scope and a
+/// segment of an account code, and never holding what looks like a secret (`ldg_`, `whsec_`),
+/// so that every audit entry naming it may be recorded.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !crate::audit::decide::looks_secret(id)
+}
+
 /// The check that a rule and the schema the document states for it agree, for every domain's
 /// rules on text.
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! API keys: channels authenticate with `Authorization: Bearer <key>` on both APIs. Only a
 //! SHA-256 of each key is stored; a key maps to a channel, its own permissions (the `scopes`
-//! column) and its roles (`crate::roles`). What a key may do is `ledger_core::permission`'s
-//! matching of both against the `Need` a handler asks for.
+//! column) and its roles (`crate::roles`), each held plainly (`support`) or bound to an owner
+//! (`merchant:store-17`, the role's `{scope}` templates bound to it). What a key may do is
+//! `ledger_core::permission`'s matching of both against the `Need` a handler asks for.
 //!
 //! Every process keeps the keys it resolved in a cache that its own listening connection clears
 //! at each `NOTIFY ledger_keys` (sent in the transaction of a revocation or a role change), so a
@@ -21,6 +22,8 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::roles::{Grant, InvalidGrantScope};
 
 /// The channel every change to keys and roles is announced on.
 pub const CHANNEL: &str = "ledger_keys";
@@ -47,11 +50,12 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
 }
 
 /// Who is calling: the key's id, its channel, roles, and what it may do (its own permissions and
-/// its roles').
+/// its roles', their templates bound to the owners its grants name).
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub key_id: Uuid,
     pub channel: String,
+    /// The key's grants as stored: `name` or `name:scope`.
     pub roles: Vec<String>,
     pub permissions: Permissions,
 }
@@ -153,22 +157,32 @@ impl KeyStore {
     }
 }
 
-/// The unrevoked key with this hash, with its own permissions and its roles'.
+/// The unrevoked key with this hash, with its own permissions and its roles' (read in the same
+/// statement, so a role change is either wholly seen or not at all).
 async fn resolve(pool: &PgPool, digest: &[u8; 32]) -> Result<Option<Principal>, sqlx::Error> {
-    let row: Option<(Uuid, String, Vec<String>, Vec<String>)> = sqlx::query_as(
-        "SELECT k.id, k.channel, k.roles, k.scopes || coalesce((SELECT array_agg(p) FROM roles r, unnest(r.permissions) p \
-         WHERE r.name = ANY(k.roles)), '{}') FROM api_keys k WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+    type Row = (Uuid, String, Vec<String>, Vec<String>, Option<String>, Option<Vec<String>>);
+    // One row per role the key holds (one with no role if it holds none).
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT k.id, k.channel, k.roles, k.scopes, r.name, r.permissions FROM api_keys k \
+         LEFT JOIN roles r ON r.name = ANY(ARRAY(SELECT split_part(g, ':', 1) FROM unnest(k.roles) g)) \
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(&digest[..])
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(row.map(|(key_id, channel, roles, permissions)| Principal {
-        key_id,
-        channel,
-        roles,
-        // Stored permissions were checked when written; a malformed one grants nothing.
-        permissions: Permissions::new(permissions.iter().filter_map(|p| Permission::parse(p).ok()).collect()),
-    }))
+    let Some((key_id, channel, grants, scopes, _, _)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    let roles: HashMap<String, Vec<String>> =
+        rows.into_iter().filter_map(|(.., name, permissions)| Some((name?, permissions?))).collect();
+    // Stored permissions and grants were checked when written; a malformed one grants nothing.
+    let mut permissions: Vec<Permission> = scopes.iter().filter_map(|p| Permission::parse(p).ok()).collect();
+    for grant in grants.iter().filter_map(|g| Grant::parse(g).ok()) {
+        if let Some(held) = roles.get(grant.role) {
+            permissions.extend(grant.permissions(held));
+        }
+    }
+    Ok(Some(Principal { key_id, channel, roles: grants, permissions: Permissions::new(permissions) }))
 }
 
 /// The listening connection: clears the cache at every notification; when the connection is
@@ -210,6 +224,8 @@ pub enum CreateKeyError {
     Permission(#[from] PermissionError),
     #[error("unknown role {0:?}")]
     UnknownRole(String),
+    #[error(transparent)]
+    InvalidRoleScope(#[from] InvalidGrantScope),
     #[error("at most {MAX_PERMISSIONS} permissions and {MAX_ROLES} roles per key")]
     TooMany,
     #[error("a channel name is 1 to 64 characters of a-z A-Z 0-9 _ . -")]
@@ -234,7 +250,10 @@ pub async fn create_key(
     create_key_with_roles(pool, channel, &[], permissions).await
 }
 
-/// Creates a key for `channel` with `roles` (each must exist) and its own `permissions`.
+/// Creates a key for `channel` with `roles` (each `name` or `name:scope`: the role must exist
+/// and the scope be an owner id) and its own `permissions`. Checked in this order: the channel,
+/// the counts, the permissions, the grants' scopes, the roles' existence; nothing is written
+/// unless all pass.
 pub async fn create_key_with_roles(
     pool: &PgPool,
     channel: &str,
@@ -251,10 +270,11 @@ pub async fn create_key_with_roles(
     }
     let permissions = known_permissions(permissions)?;
     let roles: Vec<String> = roles.iter().map(|r| r.trim().to_owned()).collect();
+    let names: Vec<&str> = roles.iter().map(|g| Grant::parse(g).map(|g| g.role)).collect::<Result<_, _>>()?;
     let existing: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)").bind(&roles).fetch_all(pool).await?;
-    if let Some(missing) = roles.iter().find(|r| !existing.contains(r)) {
-        return Err(CreateKeyError::UnknownRole(missing.clone()));
+        sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)").bind(&names).fetch_all(pool).await?;
+    if let Some(missing) = names.iter().find(|r| !existing.iter().any(|e| e == *r)) {
+        return Err(CreateKeyError::UnknownRole((*missing).to_owned()));
     }
     let id = Uuid::new_v4();
     // 244 random bits from two v4 UUIDs (the OS random source).
@@ -290,6 +310,7 @@ pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
 pub struct KeyInfo {
     pub id: Uuid,
     pub channel: String,
+    /// The key's grants: `name` or `name:scope`.
     pub roles: Vec<String>,
     /// The key's own permissions (its roles' are the roles').
     pub permissions: Vec<String>,

@@ -505,10 +505,124 @@ async fn a_role_change_applies_to_its_keys_in_another_key_store_within_a_second(
     within_a_second(|| async { keys.require(key, &TRANSFERS_WRITE).await.is_ok() }).await;
     assert!(keys.require(key, &ACCOUNTS_READ).await.is_err(), "the role no longer grants what it granted");
     assert!(keys.require(key, &ledger_core::ledger::scope::EVENTS_READ).await.is_ok(), "the key's own stay");
+    // Listed by name beside the seeded example roles.
     let roles = list_roles(&pool).await.unwrap();
-    assert_eq!((roles.len(), roles[0].permissions.as_slice()), (1, &["transfers:write".to_owned()][..]));
+    let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["admin", "clerk", "merchant", "support", "teamlead", "trader"]);
+    assert_eq!(roles[1].permissions, ["transfers:write"]);
     drop(keys);
     other.close().await;
+    pool.close().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_example_roles_are_seeded_as_templates_that_only_a_bound_grant_fills() {
+    use ledger_core::orders::scope::{ADMIN, CANCEL, COMPLETE, CREATE, DISPUTE, FAIL, READ, RESOLVE, REVIEW, TRAFFIC};
+    use ledger_core::permission::PermissionError;
+    use ledger_core::permission::platform::{CONFIG_READ, CONFIG_WRITE};
+    use ledger_store::keys::{CreateKeyError, KeyStore, Principal, bearer, create_key, create_key_with_roles};
+    use ledger_store::roles::{known_role_permissions, list_roles, set_role};
+    let db = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let keys = KeyStore::new(pool.clone());
+    listening(&keys).await;
+
+    // Seeded by the migrations, as the P2P orders' roles read; each valid and in canonical form.
+    let seeded: Vec<(String, Vec<String>)> =
+        list_roles(&pool).await.unwrap().into_iter().map(|r| (r.name, r.permissions)).collect();
+    let expected = [
+        ("admin", &["orders:*", "config:read"][..]),
+        (
+            "merchant",
+            &["orders:create:{scope}", "orders:cancel:{scope}", "orders:dispute:{scope}", "orders:read:{scope}"],
+        ),
+        ("support", &["orders:read", "orders:review"]),
+        ("teamlead", &["orders:traffic:{scope}"]),
+        ("trader", &["orders:complete:{scope}", "orders:fail:{scope}", "orders:read:{scope}"]),
+    ]
+    .map(|(name, permissions)| (name.to_owned(), permissions.iter().map(|p| p.to_string()).collect::<Vec<_>>()));
+    assert_eq!(seeded, expected);
+    for (name, permissions) in &seeded {
+        assert_eq!(&known_role_permissions(permissions).unwrap(), permissions, "{name}");
+    }
+
+    let principal = |grants: &[&str]| {
+        let grants: Vec<String> = grants.iter().map(|g| g.to_string()).collect();
+        let (pool, keys) = (&pool, &keys);
+        async move {
+            let (_, key) = create_key_with_roles(pool, "desk", &grants, &[]).await.unwrap();
+            keys.authenticate(bearer(Some(&format!("Bearer {key}")))).await.unwrap()
+        }
+    };
+    let grants = |who: &Principal, needs: &[ledger_core::permission::Need<'_>]| -> Vec<bool> {
+        needs.iter().map(|n| who.require(n).is_ok()).collect()
+    };
+
+    // Bound: the templates for that owner and no other, nor for every owner.
+    let merchant = principal(&["merchant:store-17"]).await;
+    assert_eq!(merchant.roles, ["merchant:store-17"]);
+    let store_17 = [CREATE.of("store-17"), CANCEL.of("store-17"), DISPUTE.of("store-17"), READ.of("store-17")];
+    assert_eq!(grants(&merchant, &store_17), [true; 4]);
+    let elsewhere = [CREATE.of("store-18"), CREATE, READ, COMPLETE.of("store-17"), REVIEW, ADMIN];
+    assert_eq!(grants(&merchant, &elsewhere), [false; 6]);
+    // Plain: none of the templates, so the merchant role alone grants nothing at all.
+    let plain = principal(&["merchant"]).await;
+    assert_eq!(grants(&plain, &store_17), [false; 4]);
+    assert!(plain.require_some_scope(&CREATE).is_err() && plain.permissions.iter().next().is_none());
+    // Two owners, and the other example roles.
+    let two = principal(&["merchant:store-17", "merchant:store-18", "support"]).await;
+    assert_eq!(
+        grants(&two, &[CREATE.of("store-17"), CREATE.of("store-18"), CREATE.of("store-19")]),
+        [true, true, false]
+    );
+    assert_eq!(grants(&two, &[READ, READ.of("store-19"), REVIEW, RESOLVE]), [true, true, true, false]);
+    let trader = principal(&["trader:t1"]).await;
+    assert_eq!(
+        grants(&trader, &[COMPLETE.of("t1"), FAIL.of("t1"), READ.of("t1"), COMPLETE.of("t2"), CREATE.of("t1")]),
+        [true, true, true, false, false]
+    );
+    let lead = principal(&["teamlead:lead-1"]).await;
+    assert_eq!(grants(&lead, &[TRAFFIC.of("lead-1"), TRAFFIC.of("lead-2"), TRAFFIC]), [true, false, false]);
+    let admin = principal(&["admin"]).await;
+    assert_eq!(
+        grants(&admin, &[ADMIN, RESOLVE, COMPLETE.of("t9"), TRAFFIC.of("lead-2"), CONFIG_READ, CONFIG_WRITE]),
+        [true, true, true, true, true, false]
+    );
+
+    // An edit of the role applies to its bound keys at once (this one is cached before).
+    let (_, key) = create_key_with_roles(&pool, "desk", &["merchant:store-17".to_owned()], &[]).await.unwrap();
+    let header = format!("Bearer {key}");
+    let key = bearer(Some(&header));
+    assert!(keys.require(key, &CREATE.of("store-17")).await.is_ok());
+    assert!(!set_role(&pool, "merchant", &["orders:read:{scope}".to_owned()]).await.unwrap());
+    within_a_second(|| async { keys.require(key, &CREATE.of("store-17")).await.is_err() }).await;
+    assert!(keys.require(key, &READ.of("store-17")).await.is_ok());
+    assert!(keys.require(key, &READ.of("store-18")).await.is_err());
+    assert_eq!(list_roles(&pool).await.unwrap()[1].permissions, ["orders:read:{scope}"], "stored as written");
+
+    // Refused, and nothing written: a grant whose scope is no owner, an unknown role bound, a
+    // key's own permission with the placeholder, a role's placeholder that is not its whole scope.
+    let count = || scalar(&db, "SELECT count(*) FROM api_keys");
+    let before = count().await;
+    for bad in ["merchant:*", "merchant:", "merchant:a b", "merchant:{scope}", "merchant:x:y"] {
+        let refused = create_key_with_roles(&pool, "desk", &["support".to_owned(), bad.to_owned()], &[]).await;
+        assert!(matches!(&refused, Err(CreateKeyError::InvalidRoleScope(e)) if e.0 == bad), "{bad}: {refused:?}");
+    }
+    let refused = create_key_with_roles(&pool, "desk", &["nobody:store-17".to_owned()], &[]).await;
+    assert!(matches!(&refused, Err(CreateKeyError::UnknownRole(r)) if r == "nobody"), "{refused:?}");
+    let refused = create_key(&pool, "desk", &["orders:create:{scope}".to_owned()]).await;
+    assert!(matches!(refused, Err(CreateKeyError::Permission(PermissionError::Placeholder(_)))), "{refused:?}");
+    assert_eq!(count().await, before, "no key written");
+    for bad in ["orders:create:x{scope}", "orders:{scope}", "nothing:read:{scope}"] {
+        assert!(set_role(&pool, "merchant", &[bad.to_owned()]).await.is_err(), "{bad}");
+    }
+    // A grant malformed in the table by hand grants nothing of its role.
+    let (id, key) = create_key_with_roles(&pool, "desk", &["support".to_owned()], &[]).await.unwrap();
+    sqlx::query("UPDATE api_keys SET roles = '{support:a b}' WHERE id = $1").bind(id).execute(&pool).await.unwrap();
+    let who = keys.authenticate(bearer(Some(&format!("Bearer {key}")))).await.unwrap();
+    assert!(who.require(&READ).is_err() && who.roles == ["support:a b"], "{who:?}");
+    drop(keys);
     pool.close().await;
     db.drop_database().await;
 }

@@ -45,6 +45,12 @@ pub struct Args {
     /// orders:complete.
     #[arg(long)]
     orders: bool,
+    /// The gaming wallet instead of transfers: `--accounts` players, each funded by a deposit
+    /// its payment provider's signed webhook settles, and a game provider are set up; each unit
+    /// of load is a bet and its win closing the round (two seamless-wallet calls, each signed with
+    /// the provider's secret). `ledger up` needs LEDGER_SECRETS_KEY; the key needs wallet:admin and wallet:pay.
+    #[arg(long)]
+    wallet: bool,
     #[command(flatten)]
     mix: Mix,
 }
@@ -135,7 +141,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.orders {
         order_participants(&mut setup, args.mix.accounts).await?;
     }
-    let plain = args.certificates_sms.is_none() && !args.payouts && !args.orders;
+    if args.wallet {
+        wallet_players(&mut setup, args.mix.accounts).await?;
+    }
+    let plain = args.certificates_sms.is_none() && !args.payouts && !args.orders && !args.wallet;
     for i in (0..args.mix.accounts).chain([u32::MAX]).filter(|_| plain) {
         let kind = if i == u32::MAX { "income" } else { "asset" };
         let body = format!(r#"{{"code":"{}","currency":"EUR","kind":"{kind}"}}"#, code(i));
@@ -189,6 +198,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 } else {
                     None
                 };
+                if args.wallet {
+                    let (i, _) = picker.pair(args.mix.accounts);
+                    let round = Uuid::new_v4();
+                    let call = |amount: &str, closed: bool| {
+                        format!(
+                            r#"{{"request_uuid":"{}","transaction_uuid":"{}","player_id":"bench-p{i}","round":"{round}","amount":"{amount}","currency":"EUR","round_closed":{closed}}}"#,
+                            Uuid::new_v4(),
+                            Uuid::new_v4()
+                        )
+                    };
+                    let sent = Instant::now();
+                    let (status, text) = game(&mut client, "bet", call("1.00", false)).await?;
+                    let (status, text) = if ok_call(status, &text) {
+                        game(&mut client, "win", call("0.50", true)).await?
+                    } else {
+                        (status, text)
+                    };
+                    latencies.push(sent.elapsed());
+                    if !ok_call(status, &text) {
+                        failed += 1;
+                        if failed <= 3 {
+                            eprintln!("pair failed: {status} {}", String::from_utf8_lossy(&text));
+                        }
+                    }
+                    done += 1;
+                    continue;
+                }
                 if let Some(((first, first_body), (second, second_body))) = steps {
                     let sent = Instant::now();
                     let (status, text) = client.post(&first, first_body).await?;
@@ -239,6 +275,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         (_, true) => "payout request",
         (true, false) if args.holds => "hold+post pair",
         (true, false) if args.orders => "order create+complete pair",
+        (true, false) if args.wallet => "bet+win pair",
         (true, false) => "transfer",
         (false, false) => "authorize+capture pair",
     };
@@ -281,6 +318,52 @@ async fn order_participants(setup: &mut Client, count: u32) -> anyhow::Result<()
         );
         let (status, text) = setup.post("/v1/transfers", fund).await?;
         anyhow::ensure!(status == 201, "funding a deposit: {status} {}", String::from_utf8_lossy(&text));
+    }
+    Ok(())
+}
+
+/// The secrets the wallet's benchmark providers sign with.
+const BENCH_PSP_SECRET: &str = "whsec_YmVuY2ggcGF5bWVudCBwcm92aWRlciBzZWNyZXQ=";
+const BENCH_GAMES_SECRET: &str = "whsec_YmVuY2ggZ2FtZSBwcm92aWRlciBzZWNyZXQhIQ==";
+
+/// A seamless-wallet call of the benchmark's game provider, signed.
+async fn game(client: &mut Client, action: &str, body: String) -> anyhow::Result<(u16, Vec<u8>)> {
+    let secret = outbound::webhooks::WebhookSecret::parse(BENCH_GAMES_SECRET)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let headers = outbound::webhooks::headers(&secret, &format!("call_{}", Uuid::new_v4()), now, body.as_bytes());
+    let headers: Vec<(&str, String)> = headers.into_iter().collect();
+    client.post_with(&format!("/v1/wallet/games/bench-games/{action}"), &headers, body).await
+}
+
+/// Whether a game call was answered `OK`.
+fn ok_call(status: u16, body: &[u8]) -> bool {
+    status == 200 && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["status"] == "OK")
+}
+
+/// A payment provider and a game provider, and `count` players (`bench-p{i}`, EUR), each with
+/// 1,000,000.00 on main from a deposit its provider's signed webhook settled.
+async fn wallet_players(setup: &mut Client, count: u32) -> anyhow::Result<()> {
+    let psp = format!(r#"{{"kind":"payments","secret":"{BENCH_PSP_SECRET}"}}"#);
+    put(setup, "/v1/wallet/providers/bench-psp".into(), psp).await?;
+    let games = format!(r#"{{"kind":"games","secret":"{BENCH_GAMES_SECRET}"}}"#);
+    put(setup, "/v1/wallet/providers/bench-games".into(), games).await?;
+    let secret = outbound::webhooks::WebhookSecret::parse(BENCH_PSP_SECRET)?;
+    for i in 0..count {
+        put(setup, format!("/v1/wallet/players/bench-p{i}"), r#"{"currency":"EUR","kyc":"basic"}"#.into()).await?;
+        let id = Uuid::new_v4();
+        let intent = format!(
+            r#"{{"id":"{id}","player_id":"bench-p{i}","amount":"1000000.00","currency":"EUR","provider":"bench-psp"}}"#
+        );
+        let (status, text) = setup.post("/v1/wallet/deposits", intent).await?;
+        anyhow::ensure!(status == 201, "a deposit intent: {status} {}", String::from_utf8_lossy(&text));
+        let webhook = format!(
+            r#"{{"type":"deposit.succeeded","timestamp":"2026-01-01T00:00:00Z","data":{{"id":"{id}","amount":"1000000.00","currency":"EUR"}}}}"#
+        );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let headers = outbound::webhooks::headers(&secret, &format!("msg_{id}"), now, webhook.as_bytes());
+        let headers: Vec<(&str, String)> = headers.into_iter().collect();
+        let (status, text) = setup.post_with("/v1/wallet/webhooks/payments/bench-psp", &headers, webhook).await?;
+        anyhow::ensure!(status == 200, "a deposit's webhook: {status} {}", String::from_utf8_lossy(&text));
     }
     Ok(())
 }

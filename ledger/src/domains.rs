@@ -34,6 +34,7 @@ pub const DOMAINS: &[(&str, Load)] = &[
     ("certificates", crate::certificates::load),
     ("payouts", crate::payouts::load),
     ("orders", crate::orders::load),
+    ("wallet", crate::wallet::load),
     ("audit", crate::audit::load),
     ("webhooks", crate::webhooks::load),
 ];

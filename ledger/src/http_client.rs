@@ -44,6 +44,25 @@ impl Client {
         self.read_response().await
     }
 
+    /// A `POST` with a JSON body and headers of its own beside the key (a provider's signature).
+    pub(crate) async fn post_with(
+        &mut self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        use std::io::Write;
+        self.out.clear();
+        write!(self.out, "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n", self.authority)?;
+        for (name, value) in headers {
+            write!(self.out, "{name}: {value}\r\n")?;
+        }
+        write!(self.out, "content-length: {}\r\n\r\n", body.len())?;
+        self.out.extend_from_slice(body.as_bytes());
+        self.stream.write_all(&self.out).await?;
+        self.read_response().await
+    }
+
     pub(crate) async fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
         use std::io::Write;
         self.out.clear();

@@ -18,6 +18,7 @@ mod payouts;
 mod runtime;
 mod sms_simulator;
 mod up;
+mod wallet;
 mod webhook_receiver;
 mod webhooks;
 
@@ -123,7 +124,8 @@ enum KeysCmd {
         /// everything; the old `read` is `*:read`).
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
-        /// Roles the key holds, comma-separated (`ledger roles set` first).
+        /// Roles the key holds, comma-separated (`ledger roles set` first): `support`, or
+        /// `merchant:store-17` to bind the role's `{scope}` permissions to that owner.
         #[arg(long, value_delimiter = ',')]
         roles: Vec<String>,
     },
@@ -136,7 +138,8 @@ enum RolesCmd {
     /// Create or replace a role; its keys have the new permissions within a second.
     Set {
         name: String,
-        /// Comma-separated permissions, as `keys create --scopes` takes them.
+        /// Comma-separated permissions, as `keys create --scopes` takes them, or with `{scope}`
+        /// as the whole scope: the owner a key's grant binds the role to (`orders:create:{scope}`).
         #[arg(long, value_delimiter = ',')]
         permissions: Vec<String>,
     },

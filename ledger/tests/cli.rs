@@ -164,7 +164,17 @@ async fn ledger_up_serves_the_api_and_shuts_down_gracefully() {
     let set = ledger(&db, &["roles", "set", "clerk", "--permissions", "events:read,accounts:read"]);
     assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
     let listed = String::from_utf8(ledger(&db, &["roles", "list"]).stdout).unwrap();
-    assert_eq!(listed, "clerk\tevents:read,accounts:read\n");
+    let listed: Vec<&str> = listed.lines().collect();
+    assert_eq!(listed[1], "clerk\tevents:read,accounts:read", "by name, beside the seeded example roles");
+    assert_eq!(
+        listed[2],
+        "merchant\torders:create:{scope},orders:cancel:{scope},orders:dispute:{scope},orders:read:{scope}"
+    );
+    assert_eq!(listed.len(), 6);
+    let bound = ledger(&db, &["keys", "create", "--channel", "shop", "--roles", "merchant:store-17,support"]);
+    assert!(bound.status.success(), "{}", String::from_utf8_lossy(&bound.stderr));
+    let refused = ledger(&db, &["keys", "create", "--channel", "shop", "--roles", "merchant:*"]);
+    assert!(!refused.status.success(), "a role is bound to an owner, not to every one");
     let clerk = ledger(&db, &["keys", "create", "--channel", "desk", "--roles", "clerk"]);
     let clerk = String::from_utf8(clerk.stdout).unwrap();
     let clerk_id = clerk.split(' ').nth(1).unwrap().to_owned();

@@ -164,7 +164,8 @@ impl Verifier {
         }
         let timestamp: i64 =
             header(HEADER_TIMESTAMP)?.parse().map_err(|_| VerifyError::InvalidHeader(HEADER_TIMESTAMP))?;
-        if (now_secs - timestamp).abs() > TOLERANCE_SECS {
+        // A timestamp so far off that the difference overflows is stale too.
+        if now_secs.checked_sub(timestamp).is_none_or(|d| d.unsigned_abs() > TOLERANCE_SECS.unsigned_abs()) {
             return Err(VerifyError::StaleTimestamp { timestamp, now: now_secs });
         }
         let signatures = header(HEADER_SIGNATURE)?;
@@ -291,6 +292,11 @@ mod tests {
             TIMESTAMP - TOLERANCE_SECS - 1,
             Err(VerifyError::StaleTimestamp { timestamp: TIMESTAMP, now: TIMESTAMP - 301 }),
         );
+        // A timestamp at the end of the range is stale, not an overflow.
+        for far in [i64::MIN, i64::MAX] {
+            let at_the_end = headers_of(ID, &far.to_string(), SIGNATURE);
+            check(&at_the_end, BODY, TIMESTAMP, Err(VerifyError::StaleTimestamp { timestamp: far, now: TIMESTAMP }));
+        }
         check(&ok, br#"{"test": 2432232315}"#, TIMESTAMP, Err(VerifyError::BadSignature));
         // Several signatures: one matching is enough; other versions are ignored.
         let several = format!("v1,bm9wZQ== v2,{} {SIGNATURE}", &SIGNATURE[3..]);

@@ -7,11 +7,11 @@
 //! (`orders:read:store-17`; either one grants it when it names both; the unscoped permission
 //! grants all): a key scoped to one store reads that store's orders, balances and statistics,
 //! and is refused another's, an order of another's, the platform's and any list that names
-//! no store or trader. The field's guard lets through a key that reads orders in some scope;
-//! the resolver asks for the scope once it knows the owner.
+//! no store or trader. The field's guard (`resolve::ReadsSomeScope`) lets through a key that
+//! reads orders in some scope; the resolver asks for the scope once it knows the owner.
 
 use async_graphql::connection::Connection;
-use async_graphql::{ComplexObject, Context, Enum, Error, ErrorExtensions, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject};
 use ledger_core::orders::scope::READ;
 use ledger_core::permission::Need;
 use ledger_core::{AccountRef, CurrencyCode};
@@ -21,7 +21,10 @@ use projections::read;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::resolve::{bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, rfc3339, wait_for};
+use crate::resolve::{
+    ReadsSomeScope, bad_input, internal, money, page, page_size, parse_cursor, parse_time, pool, require_any, rfc3339,
+    wait_for,
+};
 
 /// An order's status.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -301,44 +304,14 @@ impl OrderStats {
     }
 }
 
-/// The root fields' guard: the key reads orders in some scope (each field then asks for the
-/// scope of the owner it names, [`require`]).
-struct ReadsOrders;
-
-impl async_graphql::Guard for ReadsOrders {
-    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        let who = ctx.data_opt::<ledger_store::keys::Principal>();
-        if who.is_some_and(|who| who.require_some_scope(&READ).is_ok()) {
-            return Ok(());
-        }
-        refuse(ctx, &READ).await
-    }
-}
-
 /// `Ok` if the key grants `orders:read` for the store or for the trader (either, when both are
 /// named), or unscoped when neither is; else the audited `forbidden` error naming the first.
-async fn require(ctx: &Context<'_>, store: Option<&str>, trader: Option<&str>) -> Result<()> {
+async fn require_owner(ctx: &Context<'_>, store: Option<&str>, trader: Option<&str>) -> Result<()> {
     let needs: Vec<Need<'_>> = match (store, trader) {
         (None, None) => vec![READ],
         _ => store.into_iter().chain(trader).map(|owner| READ.of(owner)).collect(),
     };
-    let who = ctx.data_opt::<ledger_store::keys::Principal>();
-    if who.is_some_and(|who| needs.iter().any(|need| who.permissions.grants(need))) {
-        return Ok(());
-    }
-    refuse(ctx, &needs[0]).await
-}
-
-async fn refuse(ctx: &Context<'_>, need: &Need<'_>) -> Result<()> {
-    let permission = need.to_string();
-    let who = ctx.data_opt::<ledger_store::keys::Principal>();
-    if let (Some(who), Some(auditor)) = (who, ctx.data_opt::<ledger_store::audit::Auditor>()) {
-        auditor.denied(who, &permission).await;
-    }
-    Err(Error::new(format!("this key lacks the permission {permission}")).extend_with(|_, e| {
-        e.set("code", "forbidden");
-        e.set("permission", permission.as_str());
-    }))
+    require_any(ctx, &needs).await
 }
 
 fn amount(name: &str, value: Option<String>) -> Result<Option<Decimal>> {
@@ -379,7 +352,7 @@ impl OrdersQuery {
     /// trader, status, creation time (`from` inclusive, `to` exclusive, RFC 3339), fiat amount
     /// (`minAmount`, `maxAmount`, both inclusive) and the store's own id.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(guard = "ReadsOrders")]
+    #[graphql(guard = "ReadsSomeScope(READ)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -395,7 +368,7 @@ impl OrdersQuery {
         after: Option<String>,
         min_position: Option<i64>,
     ) -> Result<Connection<String, Order>> {
-        require(ctx, store_id.as_deref(), trader_id.as_deref()).await?;
+        require_owner(ctx, store_id.as_deref(), trader_id.as_deref()).await?;
         let limit = page_size(first)?;
         let after = cursor(after)?;
         let (from, to) = period(from, to)?;
@@ -422,20 +395,20 @@ impl OrdersQuery {
     }
 
     /// One order, if the key may read its store's or its trader's orders.
-    #[graphql(guard = "ReadsOrders")]
+    #[graphql(guard = "ReadsSomeScope(READ)")]
     async fn order(&self, ctx: &Context<'_>, id: String, min_position: Option<i64>) -> Result<Option<Order>> {
         let Ok(id) = Uuid::parse_str(&id) else { return Ok(None) };
         wait_for(pool(ctx), Model::Orders, min_position).await?;
         let mut conn = pool(ctx).acquire().await.map_err(internal)?;
         let Some(row) = rm::order(&mut conn, id).await.map_err(internal)? else { return Ok(None) };
-        require(ctx, Some(&row.store_id), row.trader_id.as_deref()).await?;
+        require_owner(ctx, Some(&row.store_id), row.trader_id.as_deref()).await?;
         Ok(Some(row.into()))
     }
 
     /// A store's, a trader's or the platform's accounts in a settlement currency, with their
     /// balances and histories (`id`: the store's or trader's; none for the platform). Accounts
     /// not opened yet are left out.
-    #[graphql(guard = "ReadsOrders")]
+    #[graphql(guard = "ReadsSomeScope(READ)")]
     async fn orders_balances(
         &self,
         ctx: &Context<'_>,
@@ -452,9 +425,9 @@ impl OrdersQuery {
             (_, None) => return Err(bad_input("a store's or trader's accounts need its id")),
         };
         match owner {
-            Owner::Store(id) => require(ctx, Some(id), None).await?,
-            Owner::Trader(id) => require(ctx, None, Some(id)).await?,
-            Owner::Platform => require(ctx, None, None).await?,
+            Owner::Store(id) => require_owner(ctx, Some(id), None).await?,
+            Owner::Trader(id) => require_owner(ctx, None, Some(id)).await?,
+            Owner::Platform => require_owner(ctx, None, None).await?,
         }
         let currency =
             CurrencyCode::parse(&currency).map_err(|_| bad_input(format!("{currency:?} is not a currency code")))?;
@@ -485,7 +458,7 @@ impl OrdersQuery {
     /// 3339), by store or by trader and currency pair, of one store's or one trader's orders
     /// (or both) or, unscoped, of all.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(guard = "ReadsOrders")]
+    #[graphql(guard = "ReadsSomeScope(READ)")]
     async fn order_stats(
         &self,
         ctx: &Context<'_>,
@@ -496,7 +469,7 @@ impl OrdersQuery {
         to: Option<String>,
         min_position: Option<i64>,
     ) -> Result<Vec<OrderStats>> {
-        require(ctx, store_id.as_deref(), trader_id.as_deref()).await?;
+        require_owner(ctx, store_id.as_deref(), trader_id.as_deref()).await?;
         let (from, to) = period(from, to)?;
         let by = match by {
             OrderStatsBy::Store => StatsBy::Store,

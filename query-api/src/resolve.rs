@@ -127,9 +127,10 @@ impl async_graphql::Guard for Reads {
     }
 }
 
-/// A root field whose answer concerns one owner (an order's store), known only once the field
-/// has read it: the key must grant `{resource}:read` for some owner here, and the resolver asks
-/// [`require`] for the owner's own (`orders:read:store-1`) once it knows it.
+/// A root field whose answer concerns one owner (an order's store or trader), known only once
+/// the field has read it or its arguments name it: the key must grant `{resource}:read` for some
+/// owner here, and the resolver asks [`require`] (or [`require_any`]) for the owner's own
+/// (`orders:read:store-1`) once it knows it.
 pub struct ReadsSomeScope(pub ledger_core::permission::Need<'static>);
 
 impl async_graphql::Guard for ReadsSomeScope {
@@ -138,22 +139,27 @@ impl async_graphql::Guard for ReadsSomeScope {
         if who.is_some_and(|who| who.require_some_scope(&self.0).is_ok()) {
             return Ok(());
         }
-        refuse(ctx, &self.0).await
+        refuse(ctx, self.0.to_string()).await
     }
 }
 
 /// `Ok` if the caller's key grants `need`; else the audited `forbidden` error naming it.
 pub(crate) async fn require(ctx: &Context<'_>, need: &ledger_core::permission::Need<'_>) -> Result<()> {
-    let who = ctx.data_opt::<ledger_store::keys::Principal>();
-    if who.is_some_and(|who| who.require(need).is_ok()) {
-        return Ok(());
-    }
-    refuse(ctx, need).await
+    require_any(ctx, std::slice::from_ref(need)).await
 }
 
-async fn refuse(ctx: &Context<'_>, need: &ledger_core::permission::Need<'_>) -> Result<()> {
+/// `Ok` if the caller's key grants one of `needs` (an order's store's scope or its trader's);
+/// else the audited `forbidden` error naming the first.
+pub(crate) async fn require_any(ctx: &Context<'_>, needs: &[ledger_core::permission::Need<'_>]) -> Result<()> {
     let who = ctx.data_opt::<ledger_store::keys::Principal>();
-    let permission = need.to_string();
+    if who.is_some_and(|who| needs.iter().any(|need| who.require(need).is_ok())) {
+        return Ok(());
+    }
+    refuse(ctx, needs.first().map(ToString::to_string).unwrap_or_default()).await
+}
+
+async fn refuse(ctx: &Context<'_>, permission: String) -> Result<()> {
+    let who = ctx.data_opt::<ledger_store::keys::Principal>();
     if let (Some(who), Some(auditor)) = (who, ctx.data_opt::<ledger_store::audit::Auditor>()) {
         auditor.denied(who, &permission).await;
     }

@@ -115,7 +115,7 @@ fn refused(code: &'static str, detail: String) -> ApiError {
 fn permission_refusal(e: PermissionError) -> ApiError {
     let code = match e {
         PermissionError::Unknown(_) => "unknown_permission",
-        PermissionError::Malformed(_) => "invalid_permission",
+        PermissionError::Malformed(_) | PermissionError::Placeholder(_) => "invalid_permission",
     };
     refused(code, e.to_string())
 }
@@ -125,6 +125,7 @@ impl From<CreateKeyError> for ApiError {
         match e {
             CreateKeyError::Permission(e) => permission_refusal(e),
             CreateKeyError::UnknownRole(_) => refused("unknown_role", e.to_string()),
+            CreateKeyError::InvalidRoleScope(_) => refused("invalid_role_scope", e.to_string()),
             CreateKeyError::TooMany => refused("too_many", e.to_string()),
             CreateKeyError::InvalidChannel => refused("invalid_channel", e.to_string()),
             CreateKeyError::Database(e) => ApiError::Internal(e.to_string()),

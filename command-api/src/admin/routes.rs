@@ -18,7 +18,7 @@ use crate::handler::{json, require};
     responses((status = 201, body = CreatedKey, description = "Created; the key is shown this once"),
         (status = 400, body = Problem, description = "invalid_body"),
         (status = 413, body = Problem, description = "payload_too_large"),
-        (status = 422, body = Problem, description = "unknown_permission, invalid_permission, unknown_role, invalid_channel or too_many")),
+        (status = 422, body = Problem, description = "unknown_permission, invalid_permission, unknown_role, invalid_role_scope, invalid_channel or too_many")),
     security(("api_key" = [])))]
 pub async fn create_key(
     State(state): State<ApiState>,
@@ -90,7 +90,7 @@ pub async fn set_role(
 }
 
 #[utoipa::path(get, path = "/v1/admin/roles", tag = "admin",
-    responses((status = 200, body = RoleList, description = "Every role by name")),
+    responses((status = 200, body = RoleList, description = "Every role by name, its templates as stored (orders:create:{scope})")),
     security(("api_key" = [])))]
 pub async fn list_roles(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
     require(&state, &headers, KEYS_WRITE).await?;

@@ -17,12 +17,11 @@ pub struct CreateKeyRequest {
     /// The channel the key's events are recorded under.
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64, example = "pos")]
     pub channel: String,
-    /// Roles (each must exist, else `unknown_role`).
+    /// Roles, each `name` or `name:scope` (the document's description: `GRANTS`).
     #[serde(default)]
-    #[schema(schema_with = role_list)]
+    #[schema(schema_with = grant_list)]
     pub roles: Vec<String>,
-    /// The key's own permissions (`resource:action[:scope]`; `unknown_permission` if no domain
-    /// declares the resource and action).
+    /// The key's own permissions (the document's description: `KEY_PERMISSIONS`).
     #[serde(default)]
     #[schema(schema_with = permission_list)]
     pub permissions: Vec<String>,
@@ -42,6 +41,7 @@ pub struct CreatedKey {
 pub struct KeyView {
     pub id: Uuid,
     pub channel: String,
+    /// Its roles as it holds them: `name` or `name:scope`.
     pub roles: Vec<String>,
     /// The key's own permissions; its roles' are listed with the roles.
     pub permissions: Vec<String>,
@@ -63,11 +63,12 @@ pub struct KeyList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
-    #[schema(schema_with = permission_list)]
+    /// The role's permissions (the document's description: `ROLE_PERMISSIONS`).
+    #[schema(schema_with = role_permission_list)]
     pub permissions: Vec<String>,
 }
 
-/// A role as stored.
+/// A role as stored, its templates as written (`orders:create:{scope}`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RoleView {
     pub name: String,
@@ -89,6 +90,16 @@ pub struct RoleList {
 /// `unknown_permission` otherwise), spelt out from the declared pairs, so the document names
 /// every permission a key may be given.
 pub fn permission_pattern() -> String {
+    pattern(r"\*|[A-Za-z0-9._-]{1,64}")
+}
+
+/// The pattern of a role's known permission: a key's, or one whose scope is `{scope}` (what
+/// `RolePermission::parse_known` accepts).
+pub fn role_permission_pattern() -> String {
+    pattern(r"\*|[A-Za-z0-9._-]{1,64}|\{scope\}")
+}
+
+fn pattern(scopes: &str) -> String {
     let mut actions: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> = Default::default();
     for need in ledger_core::permission::declared() {
         actions.entry(need.resource).or_default().insert(need.action);
@@ -102,14 +113,28 @@ pub fn permission_pattern() -> String {
             format!(r"{resource}:(\*|{})", actions.join("|"))
         })
         .collect();
-    format!(r"^(\*|read|({})(:(\*|[A-Za-z0-9._-]{{1,64}}))?)$", pairs.join("|"))
+    format!(r"^(\*|read|({})(:({scopes}))?)$", pairs.join("|"))
 }
-/// The shape of a role's name.
-pub const ROLE_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
 
-fn list(pattern: &str, max_length: usize, max_items: usize, example: serde_json::Value) -> Array {
+/// The shape of a key's hold on a role: its name, or its name and the owner it is bound to.
+pub const GRANT_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}(:[A-Za-z0-9._-]{1,64})?$";
+
+/// A key's roles.
+const GRANTS: &str = "Roles, each held plainly (`support`) or bound to an owner (`merchant:store-17`): \
+    bound, the role's permissions whose scope is `{scope}` are the key's with the owner's id as their scope \
+    (`orders:create:store-17`); plain, the key has none of those, only the role's others. The role must \
+    exist (`unknown_role`) and the scope be an owner id (`invalid_role_scope`).";
+/// A key's own permissions.
+const KEY_PERMISSIONS: &str = "The key's own permissions, `resource:action[:scope]` (`unknown_permission` \
+    if no domain declares the resource and action); the scope `{scope}` is a role's only (`invalid_permission`).";
+/// A role's permissions.
+const ROLE_PERMISSIONS: &str = "As a key's, or with `{scope}` as the whole scope (`orders:create:{scope}`): \
+    a template, which a key that holds the role bound to an owner has with that owner as its scope, and a \
+    key that holds it plainly has not.";
+
+fn list(pattern: &str, max_length: usize, max_items: usize, example: serde_json::Value, about: &str) -> Array {
     let item = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).max_length(Some(max_length));
-    ArrayBuilder::new().items(item).max_items(Some(max_items)).examples([example]).build()
+    ArrayBuilder::new().items(item).max_items(Some(max_items)).examples([example]).description(Some(about)).build()
 }
 
 fn permission_list() -> Array {
@@ -118,11 +143,23 @@ fn permission_list() -> Array {
         130,
         ledger_store::keys::MAX_PERMISSIONS,
         serde_json::json!(["accounts:read", "payouts:request:client-7"]),
+        KEY_PERMISSIONS,
     )
 }
 
-fn role_list() -> Array {
-    list(ROLE_PATTERN, 64, ledger_store::keys::MAX_ROLES, serde_json::json!(["clerk"]))
+fn role_permission_list() -> Array {
+    list(
+        &role_permission_pattern(),
+        130,
+        ledger_store::keys::MAX_PERMISSIONS,
+        serde_json::json!(["orders:read:{scope}", "orders:create:{scope}", "config:read"]),
+        ROLE_PERMISSIONS,
+    )
+}
+
+fn grant_list() -> Array {
+    let example = serde_json::json!(["support", "merchant:store-17"]);
+    list(GRANT_PATTERN, 129, ledger_store::keys::MAX_ROLES, example, GRANTS)
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -150,16 +187,15 @@ impl From<Role> for RoleView {
 
 #[cfg(test)]
 mod tests {
-    use ledger_core::permission::Permission;
+    use ledger_core::permission::{Permission, RolePermission};
 
     use super::*;
 
-    /// The pattern accepts what the ledger accepts, and nothing else.
-    #[test]
-    fn the_permission_pattern_is_what_the_ledger_takes() {
-        let pattern = regex::Regex::new(&permission_pattern()).unwrap();
+    /// Samples of every shape, right and wrong, around each declared pair.
+    fn samples() -> Vec<String> {
         let mut samples: Vec<String> = ["*", "read", "*:*", "*:read", "*:*:x", "read:x", "*:x", "x:*", "accounts", ""]
             .into_iter()
+            .chain(["{scope}", "*:*:{scope}", "*:read:{scope}", "read:{scope}", "*:{scope}"])
             .map(str::to_owned)
             .collect();
         for need in ledger_core::permission::declared() {
@@ -178,16 +214,54 @@ mod tests {
                 format!("{r}:nothing"),
                 format!("{r}:{a}:{}", "s".repeat(64)),
                 format!("{r}:{a}:{}", "s".repeat(65)),
+                format!("{r}:{a}:{{scope}}"),
+                format!("{r}:*:{{scope}}"),
+                format!("{r}:{a}:{{scope}}x"),
+                format!("{r}:{a}:{{scope}}:x"),
+                format!("{r}:{a}:{{store}}"),
+                format!("{r}:{{scope}}"),
+                format!("{r}:nothing:{{scope}}"),
             ] {
                 samples.push(sample);
             }
         }
-        let mut accepted = 0;
+        samples
+    }
+
+    /// `pattern` matches exactly what `takes` takes among the samples, and both ways occur.
+    fn check(pattern: &str, takes: impl Fn(&str) -> bool) -> Vec<String> {
+        let regex = regex::Regex::new(pattern).unwrap();
+        let samples = samples();
+        let taken: Vec<String> = samples.iter().filter(|s| takes(s)).cloned().collect();
         for sample in &samples {
-            let taken = Permission::parse_known(sample).is_ok();
-            assert_eq!(pattern.is_match(sample), taken, "{sample:?}");
-            accepted += usize::from(taken);
+            assert_eq!(regex.is_match(sample), takes(sample), "{sample:?}");
         }
-        assert!(accepted > samples.len() / 3, "the samples try both ways");
+        assert!(taken.len() > samples.len() / 4 && taken.len() < samples.len(), "the samples try both ways");
+        taken
+    }
+
+    /// The patterns accept what the ledger accepts, and nothing else.
+    #[test]
+    fn the_permission_patterns_are_what_the_ledger_takes() {
+        let keys = check(&permission_pattern(), |s| Permission::parse_known(s).is_ok());
+        let roles = check(&role_permission_pattern(), |s| RolePermission::parse_known(s).is_ok());
+        assert!(keys.iter().all(|p| roles.contains(p)), "a role may hold whatever a key may");
+        assert!(roles.contains(&"orders:create:{scope}".to_owned()) && !keys.iter().any(|p| p.contains("{scope}")));
+    }
+
+    #[test]
+    fn the_grant_pattern_is_what_the_ledger_takes() {
+        let regex = regex::Regex::new(GRANT_PATTERN).unwrap();
+        let long = format!("merchant:{}", "s".repeat(65));
+        for grant in ["support", "merchant:store-17", "a:A.b_c-1", "9-x_y"] {
+            assert!(regex.is_match(grant) && ledger_store::roles::Grant::parse(grant).is_ok(), "{grant}");
+        }
+        for grant in ["merchant:", "merchant:*", "merchant:{scope}", "merchant:a b", "merchant:a:b", long.as_str()] {
+            assert!(!regex.is_match(grant) && ledger_store::roles::Grant::parse(grant).is_err(), "{grant}");
+        }
+        // Names the pattern refuses are names no role has (the table checks them the same way).
+        for name in ["Support", "-x", "", "x!"] {
+            assert!(!regex.is_match(name) && !ledger_store::roles::is_role_name(name), "{name:?}");
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! The P2P orders' endpoints (seed 003): participants (stores, traders, requisites), orders and
-//! their transitions; their OpenAPI part and the table that maps the orders domain's rejections
-//! to HTTP.
+//! The P2P orders' endpoints (seed 003): participants (stores, traders, requisites:
+//! `routes::participants`), orders and their transitions (`routes::orders`); their OpenAPI part
+//! and the table that maps the orders domain's rejections to HTTP.
 
 pub mod routes;
 pub mod wire;
@@ -11,6 +11,8 @@ use axum::routing::{get, post, put};
 use ledger_core::orders::Rejection;
 use utoipa::OpenApi;
 
+use routes::{orders, participants};
+
 use crate::ApiState;
 use crate::error::{ApiError, Refusal};
 use crate::openapi::{At, Link, Text};
@@ -19,42 +21,42 @@ use wire::*;
 /// The orders' routes.
 pub fn router() -> Router<ApiState> {
     Router::new()
-        .route("/v1/orders/stores/{id}", put(routes::put_store).get(routes::get_store))
-        .route("/v1/orders/stores/{id}/rotate-secret", post(routes::rotate_secret))
-        .route("/v1/orders/traders/{id}", put(routes::put_trader).get(routes::get_trader))
-        .route("/v1/orders/traders/{id}/traffic", post(routes::traffic))
-        .route("/v1/orders/traders/{id}/requisites/{requisite_id}", put(routes::put_requisite))
-        .route("/v1/orders", post(routes::create))
-        .route("/v1/orders/{id}", get(routes::get_order))
-        .route("/v1/orders/{id}/complete", post(routes::complete))
-        .route("/v1/orders/{id}/fail", post(routes::fail))
-        .route("/v1/orders/{id}/cancel", post(routes::cancel))
-        .route("/v1/orders/{id}/approve", post(routes::approve))
-        .route("/v1/orders/{id}/deny", post(routes::deny))
-        .route("/v1/orders/{id}/dispute", post(routes::dispute))
-        .route("/v1/orders/{id}/resolve", post(routes::resolve))
+        .route("/v1/orders/stores/{id}", put(participants::put_store).get(participants::get_store))
+        .route("/v1/orders/stores/{id}/rotate-secret", post(participants::rotate_secret))
+        .route("/v1/orders/traders/{id}", put(participants::put_trader).get(participants::get_trader))
+        .route("/v1/orders/traders/{id}/traffic", post(participants::traffic))
+        .route("/v1/orders/traders/{id}/requisites/{requisite_id}", put(participants::put_requisite))
+        .route("/v1/orders", post(orders::create))
+        .route("/v1/orders/{id}", get(orders::get_order))
+        .route("/v1/orders/{id}/complete", post(orders::complete))
+        .route("/v1/orders/{id}/fail", post(orders::fail))
+        .route("/v1/orders/{id}/cancel", post(orders::cancel))
+        .route("/v1/orders/{id}/approve", post(orders::approve))
+        .route("/v1/orders/{id}/deny", post(orders::deny))
+        .route("/v1/orders/{id}/dispute", post(orders::dispute))
+        .route("/v1/orders/{id}/resolve", post(orders::resolve))
 }
 
 /// The orders' part of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        routes::put_store,
-        routes::get_store,
-        routes::rotate_secret,
-        routes::put_trader,
-        routes::get_trader,
-        routes::traffic,
-        routes::put_requisite,
-        routes::create,
-        routes::get_order,
-        routes::complete,
-        routes::fail,
-        routes::cancel,
-        routes::approve,
-        routes::deny,
-        routes::dispute,
-        routes::resolve
+        participants::put_store,
+        participants::get_store,
+        participants::rotate_secret,
+        participants::put_trader,
+        participants::get_trader,
+        participants::traffic,
+        participants::put_requisite,
+        orders::create,
+        orders::get_order,
+        orders::complete,
+        orders::fail,
+        orders::cancel,
+        orders::approve,
+        orders::deny,
+        orders::dispute,
+        orders::resolve
     ),
     components(schemas(
         StoreRequest,

@@ -1,5 +1,6 @@
 //! Request and response bodies of the P2P orders' endpoints. Amounts and fees are decimal
-//! strings; a store's callback secret is shown once, a requisite's details never (masked).
+//! strings; a store's callback secret is shown once, a requisite's details never (masked, in
+//! the answer that sets it and in its trader's).
 
 use ledger_core::orders::state::{Order, Requisite, Store, Trader};
 use ledger_core::orders::{OrderKind, Outcome};
@@ -141,8 +142,7 @@ pub struct TraderAccounts {
     pub rewards_balance: String,
 }
 
-/// A trader as it stands, with its accounts (its requisites are in the answers that set them,
-/// and in the read side).
+/// A trader as it stands, with its accounts and its requisites.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TraderBody {
     pub id: String,
@@ -151,12 +151,14 @@ pub struct TraderBody {
     pub traffic_enabled: bool,
     pub team_lead: Option<String>,
     pub accounts: Vec<TraderAccounts>,
+    /// Its requisites by id, each with its counters; their details masked only.
+    pub requisites: Vec<RequisiteBody>,
     pub version: u32,
     pub position: i64,
 }
 
 impl TraderBody {
-    pub fn new(t: &Trader, accounts: Vec<TraderAccounts>, position: i64) -> TraderBody {
+    pub fn new(t: &Trader, accounts: Vec<TraderAccounts>, requisites: Vec<RequisiteBody>, position: i64) -> TraderBody {
         TraderBody {
             id: t.id.clone(),
             fee: t.fee.to_string(),
@@ -164,6 +166,7 @@ impl TraderBody {
             traffic_enabled: t.traffic_enabled,
             team_lead: t.team_lead.clone(),
             accounts,
+            requisites,
             version: t.version,
             position,
         }
@@ -198,7 +201,7 @@ pub struct RequisiteRequest {
     pub details: String,
 }
 
-/// A requisite as it may be shown.
+/// A requisite as it may be shown: its details masked, never in clear or sealed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequisiteBody {
     pub id: String,
@@ -214,6 +217,14 @@ pub struct RequisiteBody {
     pub daily_limit: String,
     /// Completed today (UTC) and pending, counted against the daily limit.
     pub turnover_today: String,
+    /// The fiat amount of its orders completed today (UTC).
+    #[schema(example = "1000.00")]
+    pub completed_today: String,
+    /// The fiat amount its pending orders hold.
+    #[schema(example = "0.00")]
+    pub pending: String,
+    /// RFC 3339: when an order was last assigned to it (none yet: never).
+    pub last_used_at: Option<String>,
     pub enabled: bool,
     pub version: u32,
 }
@@ -232,6 +243,9 @@ impl RequisiteBody {
             max_amount: at(r.max_amount),
             daily_limit: at(r.daily_limit),
             turnover_today: at(r.turnover(now)),
+            completed_today: at(r.completed_on(now)),
+            pending: at(r.pending),
+            last_used_at: r.last_used_at.map(crate::rfc3339),
             enabled: r.enabled,
             version: r.version,
         }

@@ -218,3 +218,44 @@ impl Event {
         e
     }
 }
+
+/// An entry a domain records about a change of one of its entities, before its id.
+pub struct Change<'a> {
+    pub level: Level,
+    pub action: &'static str,
+    pub subject: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub reason: Option<&'a str>,
+}
+
+impl Change<'_> {
+    pub fn info(action: &'static str, subject: String) -> Change<'static> {
+        Change { level: Level::Info, action, subject, before: None, after: None, reason: None }
+    }
+}
+
+/// Records `change` of the entity `entity` as the entity's version becomes `version`, in the
+/// domain's command. The entry's id is UUIDv5 (in the domain's `namespace`) of the entity, that
+/// version and the action, so a retried command never records a second.
+pub fn record_change(
+    p: &mut crate::postings::Postings<'_>,
+    namespace: &Uuid,
+    entity: Uuid,
+    version: u32,
+    change: Change<'_>,
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    let name = format!("{entity}\n{version}\n{}", change.action);
+    let entry = Entry {
+        id: Uuid::new_v5(namespace, name.as_bytes()),
+        level: change.level,
+        action: change.action.to_owned(),
+        subject: change.subject,
+        before: change.before,
+        after: change.after,
+        reason: change.reason.map(str::to_owned),
+    };
+    p.record(entry_event(entry, now)?);
+    Ok(())
+}

@@ -8,23 +8,7 @@ use serde_json::Value;
 use crate::ids::OrderId;
 use crate::money::CurrencyCode;
 
-/// A secret as stored: AES-256-GCM ciphertext with its nonce and the id of the key that sealed
-/// it (hex). The core never sees a store's callback secret or a requisite's card or account
-/// details in clear: the edge that holds the key seals them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Sealed {
-    pub key_id: String,
-    pub nonce: String,
-    pub ciphertext: String,
-}
-
-impl Sealed {
-    /// As the webhooks keep an endpoint's secret: `{"key_id","nonce","ciphertext"}`.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({"key_id": self.key_id, "nonce": self.nonce, "ciphertext": self.ciphertext})
-    }
-}
+pub use crate::sealed::Sealed;
 
 /// Which way the money goes: a client pays a store through a trader (`pay_in`), or a store pays
 /// a client through a trader (`pay_out`).

@@ -204,33 +204,11 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
     }
 }
 
-/// The JSON Schema pattern of [`valid_id`]: the shape of a permission's scope.
-pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
-
-/// Store, trader, team lead and requisite ids: 1 to 64 of `A-Z a-z 0-9 . _ -` ([`ID_PATTERN`]),
-/// so that an id is a permission scope and a segment of an account code, and never holding what
-/// looks like a secret (`ldg_`, `whsec_`), so that every audit entry naming it may be recorded.
-pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && !audit::decide::looks_secret(id)
-}
+/// Store, trader, team lead and requisite ids are the text rules' participant ids.
+pub use crate::text::{ID_PATTERN, valid_id};
 
 /// An audit entry of the domain, before its id.
-struct Audit<'a> {
-    level: Level,
-    action: &'static str,
-    subject: String,
-    before: Option<Value>,
-    after: Option<Value>,
-    reason: Option<&'a str>,
-}
-
-impl Audit<'_> {
-    fn info(action: &'static str, subject: String) -> Audit<'static> {
-        Audit { level: Level::Info, action, subject, before: None, after: None, reason: None }
-    }
-}
+type Audit<'a> = audit::Change<'a>;
 
 /// The namespace of the ids of the orders' audit entries.
 const AUDIT_NAMESPACE: Uuid = Uuid::from_u128(0x8d21_4b6e_0f9a_4c37_a5d8_3e7b_91c2_46f0);
@@ -243,18 +221,7 @@ fn audited(
     a: Audit<'_>,
     now: Timestamp,
 ) -> Result<(), audit::Rejection> {
-    let name = format!("{entity}\n{version}\n{}", a.action);
-    let entry = audit::Entry {
-        id: Uuid::new_v5(&AUDIT_NAMESPACE, name.as_bytes()),
-        level: a.level,
-        action: a.action.to_owned(),
-        subject: a.subject,
-        before: a.before,
-        after: a.after,
-        reason: a.reason.map(str::to_owned),
-    };
-    p.record(audit::entry_event(entry, now)?);
-    Ok(())
+    audit::record_change(p, &AUDIT_NAMESPACE, entity, version, a, now)
 }
 
 /// Records the audit entry of a manual decision on an order: its status before, and `after`.

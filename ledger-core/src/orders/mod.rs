@@ -171,6 +171,17 @@ pub fn requisite_entity(trader: &str, id: &str) -> EntityRef {
     EntityRef { kind: REQUISITE_KIND, id: Uuid::new_v5(&NAMESPACE, format!("requisite:{trader}/{id}").as_bytes()) }
 }
 
+/// A requisite's natural key, its row's: `{trader}/{id}`.
+pub fn requisite_key(trader: &str, id: &str) -> String {
+    format!("{trader}/{id}")
+}
+
+/// Where the keys of a trader's requisites start: ids hold no `/`, so the rows keyed from it are
+/// that trader's requisites and no other's (`t1/…`, never `t10/…`).
+pub fn requisites_key_prefix(trader: &str) -> String {
+    format!("{trader}/")
+}
+
 fn account(code: String) -> (AccountId, String) {
     (AccountId(Uuid::new_v5(&NAMESPACE, code.as_bytes())), code)
 }

@@ -115,10 +115,14 @@ pub struct Requisite {
 }
 
 impl Requisite {
+    /// The fiat amount of its orders completed on the UTC day of `now`.
+    pub fn completed_on(&self, now: Timestamp) -> Decimal {
+        if self.day == day_of(now) { self.completed_today } else { Decimal::ZERO }
+    }
+
     /// What counts against its daily limit on the day of `now`: completed that day, and pending.
     pub fn turnover(&self, now: Timestamp) -> Decimal {
-        let completed = if self.day == day_of(now) { self.completed_today } else { Decimal::ZERO };
-        completed + self.pending
+        self.completed_on(now) + self.pending
     }
 }
 
@@ -465,9 +469,8 @@ impl DomainState for State {
     }
 }
 
-/// A requisite's natural key: `{trader}/{id}`.
 fn requisite_key(r: &Requisite) -> String {
-    format!("{}/{}", r.trader, r.id)
+    super::requisite_key(&r.trader, &r.id)
 }
 
 fn row<T: Serialize + Clone + Send + Sync + 'static>(
@@ -494,4 +497,55 @@ fn requisite_row(r: &Requisite) -> EntityRow {
 
 fn order_row(o: &Order) -> EntityRow {
     row(ORDER_KIND, o.id.0, o.id.to_string(), o.version, o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::event::RequisiteUpserted;
+    use crate::orders::{requisite_key, requisites_key_prefix};
+
+    fn upserted(trader: &str, id: &str) -> Event {
+        Event::RequisiteUpserted(Box::new(RequisiteUpserted {
+            trader: trader.into(),
+            id: id.into(),
+            method: "card".into(),
+            bank: "Bank".into(),
+            currency: CurrencyCode::parse("RUB").unwrap(),
+            min_amount: Decimal::ONE,
+            max_amount: Decimal::TEN,
+            daily_limit: Decimal::ONE_HUNDRED,
+            enabled: true,
+            details: Sealed { key_id: "k1".into(), nonce: "n".into(), ciphertext: format!("sealed-{id}") },
+            masked: "•••• 4242".into(),
+            at: Timestamp(0),
+        }))
+    }
+
+    #[test]
+    fn a_traders_requisites_are_the_rows_keyed_from_its_prefix_and_no_other_traders() {
+        let mut state = State::default();
+        for (trader, id) in [("t1", "b"), ("t10", "a"), ("t1", "a"), ("t2", "a"), ("t1", "b")] {
+            state.apply(&upserted(trader, id));
+        }
+        let requisites: Vec<EntityRow> = state.rows().into_iter().filter(|r| r.kind == REQUISITE_KIND).collect();
+        assert_eq!(requisites.len(), 4, "an upsert of the same ids changes its row");
+        for row in &requisites {
+            let r: Requisite = row.parse().unwrap();
+            assert_eq!(
+                (row.id, row.key.as_str()),
+                (requisite_entity(&r.trader, &r.id).id, requisite_key(&r.trader, &r.id).as_str())
+            );
+        }
+        let of = |trader: &str| {
+            let prefix = requisites_key_prefix(trader);
+            let mut keys: Vec<&str> =
+                requisites.iter().map(|r| r.key.as_str()).filter(|k| k.starts_with(&prefix)).collect();
+            keys.sort_unstable();
+            keys
+        };
+        assert_eq!(of("t1"), ["t1/a", "t1/b"], "t10's requisite is not t1's");
+        assert_eq!(of("t10"), ["t10/a"]);
+        assert!(of("t3").is_empty());
+    }
 }

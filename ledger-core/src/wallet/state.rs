@@ -1,0 +1,854 @@
+//! Players, providers, deposits, withdrawals, game transactions and bonuses as the writer holds
+//! them, and as the store keeps them: one entity row each. A player's row carries the period
+//! counters its limits read (deposits, withdrawals, net loss), so a limit is checked without
+//! scanning its history; rounds are an index over the game transactions, rebuilt from their rows.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::command::{Kyc, LimitKind, ProviderKind};
+use super::event::{Event, GameTx, Settled, Timed, TimedLimits, Wagering};
+use super::{
+    BONUS_KIND, DEPOSIT_KIND, GAME_TX_KIND, PLAYER_KIND, PROVIDER_KIND, WITHDRAWAL_KIND, bonus_entity, deposit_entity,
+    game_tx_entity, player_entity, provider_entity, withdrawal_entity,
+};
+use crate::domain::{DomainState, EntityRef, EntityRow, Subject, Touched, Typed};
+use crate::ids::{BonusId, DepositId, Timestamp, TransferId, WithdrawalId};
+use crate::money::{Currencies, CurrencyCode};
+use crate::sealed::Sealed;
+
+/// A total over one period (a UTC day, ISO week or month), by the period's number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub of: i64,
+    pub total: Decimal,
+}
+
+impl Period {
+    /// The total of the period `of` (zero once another period began).
+    pub fn total_in(&self, of: i64) -> Decimal {
+        if self.of == of { self.total } else { Decimal::ZERO }
+    }
+
+    fn add(&mut self, of: i64, amount: Decimal) {
+        if self.of != of {
+            *self = Period { of, total: Decimal::ZERO };
+        }
+        self.total += amount;
+    }
+
+    /// Takes back what was added in the period `of`, if that period is still the one counted.
+    fn take_back(&mut self, of: i64, amount: Decimal) {
+        if self.of == of {
+            self.total -= amount;
+        }
+    }
+}
+
+/// The number of the period of `kind` that `at` falls in.
+pub fn period_of(kind: LimitKind, at: Timestamp) -> i64 {
+    match kind {
+        LimitKind::DepositDay | LimitKind::LossDay | LimitKind::WithdrawDay => at.day(),
+        // 1970-01-01 was a Thursday: weeks start on Mondays.
+        LimitKind::DepositWeek => (at.day() + 3).div_euclid(7),
+        LimitKind::DepositMonth => {
+            let (year, month, _) = at.date();
+            year * 12 + month - 1
+        }
+    }
+}
+
+/// What the limits count: deposits (pending intents and succeeded, by the intent's creation),
+/// withdrawals requested (not returned), and the net loss of bets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub deposit_day: Period,
+    pub deposit_week: Period,
+    pub deposit_month: Period,
+    pub loss_day: Period,
+    pub withdraw_day: Period,
+}
+
+impl Counters {
+    fn get_mut(&mut self, kind: LimitKind) -> &mut Period {
+        match kind {
+            LimitKind::DepositDay => &mut self.deposit_day,
+            LimitKind::DepositWeek => &mut self.deposit_week,
+            LimitKind::DepositMonth => &mut self.deposit_month,
+            LimitKind::LossDay => &mut self.loss_day,
+            LimitKind::WithdrawDay => &mut self.withdraw_day,
+        }
+    }
+
+    /// What `kind` has counted in its period at `now`.
+    pub fn used(&self, kind: LimitKind, now: Timestamp) -> Decimal {
+        let period = match kind {
+            LimitKind::DepositDay => &self.deposit_day,
+            LimitKind::DepositWeek => &self.deposit_week,
+            LimitKind::DepositMonth => &self.deposit_month,
+            LimitKind::LossDay => &self.loss_day,
+            LimitKind::WithdrawDay => &self.withdraw_day,
+        };
+        period.total_in(period_of(kind, now))
+    }
+
+    fn add(&mut self, kind: LimitKind, at: Timestamp, amount: Decimal) {
+        self.get_mut(kind).add(period_of(kind, at), amount);
+    }
+
+    fn take_back(&mut self, kind: LimitKind, at: Timestamp, amount: Decimal) {
+        self.get_mut(kind).take_back(period_of(kind, at), amount);
+    }
+}
+
+const DEPOSIT_LIMITS: [LimitKind; 3] = [LimitKind::DepositDay, LimitKind::DepositWeek, LimitKind::DepositMonth];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Player {
+    pub id: String,
+    pub currency: CurrencyCode,
+    pub kyc: Kyc,
+    pub self_exclusion: Timed<Timestamp>,
+    pub limits: TimedLimits,
+    pub counters: Counters,
+    /// The bonus being wagered.
+    pub bonus: Option<BonusId>,
+    pub created_at: Timestamp,
+    pub at: Timestamp,
+    pub version: u32,
+}
+
+impl Player {
+    /// Whether self-exclusion refuses deposits and bets at `now`.
+    pub fn excluded(&self, now: Timestamp) -> bool {
+        self.self_exclusion.at(now).is_some_and(|until| until > now)
+    }
+
+    /// The limit of `kind` in force at `now`, and what it leaves for more.
+    pub fn remaining(&self, kind: LimitKind, now: Timestamp) -> Option<(Decimal, Decimal)> {
+        let limit = self.limits.get(kind).at(now)?;
+        Some((limit, limit - self.counters.used(kind, now)))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    pub id: String,
+    pub kind: ProviderKind,
+    pub secret: Sealed,
+    pub base_url: Option<String>,
+    pub at: Timestamp,
+    pub version: u32,
+}
+
+/// Where a deposit intent stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DepositStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deposit {
+    pub id: DepositId,
+    pub player: String,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub provider: String,
+    pub status: DepositStatus,
+    pub provider_reference: Option<String>,
+    pub reason: Option<String>,
+    pub event_id: Option<String>,
+    pub transfer: Option<TransferId>,
+    pub created_at: Timestamp,
+    pub at: Timestamp,
+    pub version: u32,
+}
+
+/// Where a withdrawal's saga stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalStatus {
+    /// Main → locked posted; the payout is not yet accepted by the provider.
+    Locked,
+    /// The provider accepted the payout; its outcome is awaited.
+    Sent,
+    /// Locked → clearing.
+    Succeeded,
+    /// Locked → main: the provider said it failed.
+    Failed,
+    /// Locked → main: no outcome by the deadline.
+    TimedOut,
+}
+
+impl WithdrawalStatus {
+    /// Whether the saga is over.
+    pub fn is_final(self) -> bool {
+        !matches!(self, WithdrawalStatus::Locked | WithdrawalStatus::Sent)
+    }
+}
+
+/// A step of a withdrawal's saga, as the log recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub status: WithdrawalStatus,
+    pub transfer: Option<TransferId>,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    pub id: WithdrawalId,
+    pub player: String,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub provider: String,
+    pub status: WithdrawalStatus,
+    pub deadline: Timestamp,
+    pub steps: Vec<Step>,
+    pub provider_reference: Option<String>,
+    pub reason: Option<String>,
+    pub event_id: Option<String>,
+    pub created_at: Timestamp,
+    pub at: Timestamp,
+    pub version: u32,
+}
+
+/// What a game transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TxKind {
+    Bet,
+    Win,
+    Rollback,
+    /// A bet's id a rollback named before the bet came.
+    Tombstone,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameTransaction {
+    pub provider: String,
+    pub transaction: Uuid,
+    pub kind: TxKind,
+    pub player: String,
+    pub round: String,
+    pub amount: Decimal,
+    pub currency: Option<CurrencyCode>,
+    pub reference: Option<Uuid>,
+    pub round_closed: bool,
+    /// A bet: what it took from main and bonus; a win: what it credited to each.
+    pub main: Decimal,
+    pub bonus: Decimal,
+    pub wagering: Option<Wagering>,
+    pub transfer: Option<TransferId>,
+    pub round_transfer: Option<TransferId>,
+    /// The balances the call answered.
+    pub balance: Decimal,
+    pub bonus_balance: Decimal,
+    /// The rollback that reversed this bet, and the reversal.
+    pub rolled_back_by: Option<Uuid>,
+    pub reversal: Option<TransferId>,
+    pub created_at: Timestamp,
+    pub at: Timestamp,
+    pub version: u32,
+}
+
+impl GameTransaction {
+    fn of(kind: TxKind, e: &GameTx) -> GameTransaction {
+        GameTransaction {
+            provider: e.provider.clone(),
+            transaction: e.transaction,
+            kind,
+            player: e.player.clone(),
+            round: e.round.clone(),
+            amount: e.amount,
+            currency: Some(e.currency.clone()),
+            reference: e.reference,
+            round_closed: e.round_closed,
+            main: e.main,
+            bonus: e.bonus,
+            wagering: e.wagering,
+            transfer: e.transfer,
+            round_transfer: e.round_transfer,
+            balance: e.balance,
+            bonus_balance: e.bonus_balance,
+            rolled_back_by: None,
+            reversal: None,
+            created_at: e.at,
+            at: e.at,
+            version: 1,
+        }
+    }
+
+    /// Whether it is a bet that stands (not rolled back).
+    pub fn live_bet(&self) -> bool {
+        self.kind == TxKind::Bet && self.rolled_back_by.is_none()
+    }
+}
+
+/// A game round: what its live bets took from main and bonus, what its wins paid.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub player: String,
+    pub main: Decimal,
+    pub bonus: Decimal,
+    pub wins: Decimal,
+    pub has_win: bool,
+    pub closed: bool,
+}
+
+impl Round {
+    /// Live bets less wins: what the round's close moves from settlement to revenue.
+    pub fn net(&self) -> Decimal {
+        self.main + self.bonus - self.wins
+    }
+}
+
+/// Where a bonus stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BonusStatus {
+    Active,
+    Converted,
+    Expired,
+    Forfeited,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bonus {
+    pub id: BonusId,
+    pub player: String,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub wagering_multiplier: Decimal,
+    pub required: Decimal,
+    pub wagered: Decimal,
+    pub status: BonusStatus,
+    pub expires_at: Timestamp,
+    /// What its end moved (to main, or back to bonus_cost).
+    pub closed_amount: Option<Decimal>,
+    pub reason: Option<String>,
+    pub transfer: TransferId,
+    pub close_transfer: Option<TransferId>,
+    pub created_at: Timestamp,
+    pub at: Timestamp,
+    pub version: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    players: HashMap<Uuid, Player>,
+    providers: HashMap<Uuid, Provider>,
+    deposits: HashMap<DepositId, Deposit>,
+    withdrawals: HashMap<WithdrawalId, Withdrawal>,
+    bonuses: HashMap<BonusId, Bonus>,
+    transactions: HashMap<Uuid, GameTransaction>,
+    rounds: HashMap<(String, String), Round>,
+    /// Withdrawals not yet settled, by deadline.
+    due_withdrawals: BTreeSet<(Timestamp, WithdrawalId)>,
+    /// Open bonuses, by end.
+    due_bonuses: BTreeSet<(Timestamp, BonusId)>,
+}
+
+impl State {
+    pub fn player(&self, id: &str) -> Option<&Player> {
+        self.players.get(&player_entity(id).id)
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.providers.get(&provider_entity(id).id)
+    }
+
+    pub fn deposit(&self, id: DepositId) -> Option<&Deposit> {
+        self.deposits.get(&id)
+    }
+
+    pub fn withdrawal(&self, id: WithdrawalId) -> Option<&Withdrawal> {
+        self.withdrawals.get(&id)
+    }
+
+    pub fn bonus(&self, id: BonusId) -> Option<&Bonus> {
+        self.bonuses.get(&id)
+    }
+
+    pub fn transaction(&self, provider: &str, id: Uuid) -> Option<&GameTransaction> {
+        self.transactions.get(&game_tx_entity(provider, id).id)
+    }
+
+    pub fn round(&self, provider: &str, round: &str) -> Option<&Round> {
+        self.rounds.get(&(provider.to_owned(), round.to_owned()))
+    }
+
+    /// The withdrawals not yet settled whose deadline is at or before `now`, the earliest first.
+    pub fn due_withdrawals(&self, now: Timestamp) -> impl Iterator<Item = WithdrawalId> + '_ {
+        self.due_withdrawals.iter().take_while(move |(at, _)| *at <= now).map(|(_, id)| *id)
+    }
+
+    /// Every withdrawal whose payout is not yet accepted by its provider (the saga's runner
+    /// sends these), the earliest deadline first.
+    pub fn unsent_withdrawals(&self) -> impl Iterator<Item = &Withdrawal> + '_ {
+        self.due_withdrawals
+            .iter()
+            .map(|(_, id)| &self.withdrawals[id])
+            .filter(|w| w.status == WithdrawalStatus::Locked)
+    }
+
+    /// The open bonuses whose end is at or before `now`, the earliest first.
+    pub fn due_bonuses(&self, now: Timestamp) -> impl Iterator<Item = BonusId> + '_ {
+        self.due_bonuses.iter().take_while(move |(at, _)| *at <= now).map(|(_, id)| *id)
+    }
+
+    fn player_mut(&mut self, id: &str) -> &mut Player {
+        self.players.get_mut(&player_entity(id).id).expect("events name players in memory")
+    }
+
+    fn insert_withdrawal(&mut self, w: Withdrawal) {
+        if !w.status.is_final() {
+            self.due_withdrawals.insert((w.deadline, w.id));
+        }
+        self.withdrawals.insert(w.id, w);
+    }
+
+    fn insert_bonus(&mut self, b: Bonus) {
+        if b.status == BonusStatus::Active {
+            self.due_bonuses.insert((b.expires_at, b.id));
+        }
+        self.bonuses.insert(b.id, b);
+    }
+
+    /// Adds a transaction and what it does to its round.
+    fn insert_transaction(&mut self, t: GameTransaction) {
+        let round = self.rounds.entry((t.provider.clone(), t.round.clone())).or_default();
+        round.player.clone_from(&t.player);
+        match t.kind {
+            TxKind::Bet if t.rolled_back_by.is_none() => {
+                round.main += t.main;
+                round.bonus += t.bonus;
+            }
+            TxKind::Win => {
+                round.wins += t.amount;
+                round.has_win = true;
+            }
+            _ => {}
+        }
+        round.closed |= t.round_closed;
+        self.transactions.insert(game_tx_entity(&t.provider, t.transaction).id, t);
+    }
+
+    fn withdrawal_step(&mut self, e: &Settled<WithdrawalId>, status: WithdrawalStatus) -> &mut Withdrawal {
+        let w = self.withdrawals.get_mut(&e.id).expect("events name withdrawals in memory");
+        if status.is_final() {
+            self.due_withdrawals.remove(&(w.deadline, w.id));
+        }
+        w.status = status;
+        w.steps.push(Step { status, transfer: e.transfer, at: e.at });
+        if e.provider_reference.is_some() {
+            w.provider_reference.clone_from(&e.provider_reference);
+        }
+        if e.reason.is_some() {
+            w.reason.clone_from(&e.reason);
+        }
+        if e.event_id.is_some() {
+            w.event_id.clone_from(&e.event_id);
+        }
+        w.at = e.at;
+        w.version += 1;
+        w
+    }
+
+    fn close_bonus(&mut self, e: &super::event::BonusClosed, status: BonusStatus) {
+        let b = self.bonuses.get_mut(&e.id).expect("events name bonuses in memory");
+        self.due_bonuses.remove(&(b.expires_at, b.id));
+        b.status = status;
+        b.closed_amount = Some(e.amount);
+        b.reason.clone_from(&e.reason);
+        b.close_transfer = e.transfer;
+        b.at = e.at;
+        b.version += 1;
+        let player = b.player.clone();
+        self.player_mut(&player).bonus = None;
+    }
+
+    fn wager(&mut self, wagering: Option<Wagering>, sign: Decimal) {
+        if let Some(w) = wagering
+            && let Some(b) = self.bonuses.get_mut(&w.bonus)
+            && b.status == BonusStatus::Active
+        {
+            b.wagered += sign * w.amount;
+        }
+    }
+}
+
+impl DomainState for State {
+    type Event = Event;
+
+    const KINDS: &'static [&'static str] =
+        &[PLAYER_KIND, PROVIDER_KIND, DEPOSIT_KIND, WITHDRAWAL_KIND, BONUS_KIND, GAME_TX_KIND];
+
+    const SETTINGS: &'static [crate::settings::Setting] = super::SETTINGS;
+
+    fn new(_: &Currencies) -> State {
+        State::default()
+    }
+
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::PlayerUpserted(e) => {
+                let key = player_entity(&e.id).id;
+                if let Some(p) = self.players.get_mut(&key) {
+                    p.kyc = e.kyc;
+                    p.self_exclusion = e.self_exclusion;
+                    p.limits = e.limits;
+                    p.at = e.at;
+                    p.version += 1;
+                } else {
+                    let player = Player {
+                        id: e.id.clone(),
+                        currency: e.currency.clone(),
+                        kyc: e.kyc,
+                        self_exclusion: e.self_exclusion,
+                        limits: e.limits,
+                        counters: Counters::default(),
+                        bonus: None,
+                        created_at: e.at,
+                        at: e.at,
+                        version: 1,
+                    };
+                    self.players.insert(key, player);
+                }
+            }
+            Event::ProviderUpserted(e) => {
+                let key = provider_entity(&e.id).id;
+                let version = self.providers.get(&key).map_or(0, |p| p.version) + 1;
+                let provider = Provider {
+                    id: e.id.clone(),
+                    kind: e.kind,
+                    secret: e.secret.clone(),
+                    base_url: e.base_url.clone(),
+                    at: e.at,
+                    version,
+                };
+                self.providers.insert(key, provider);
+            }
+            Event::DepositCreated(e) => {
+                let counters = &mut self.player_mut(&e.player).counters;
+                for kind in DEPOSIT_LIMITS {
+                    counters.add(kind, e.at, e.amount);
+                }
+                let deposit = Deposit {
+                    id: e.id,
+                    player: e.player.clone(),
+                    amount: e.amount,
+                    currency: e.currency.clone(),
+                    provider: e.provider.clone(),
+                    status: DepositStatus::Pending,
+                    provider_reference: None,
+                    reason: None,
+                    event_id: None,
+                    transfer: None,
+                    created_at: e.at,
+                    at: e.at,
+                    version: 1,
+                };
+                assert!(self.deposits.insert(e.id, deposit).is_none(), "deposit {} made twice", e.id);
+            }
+            Event::DepositSucceeded(e) | Event::DepositFailed(e) => {
+                let failed = matches!(event, Event::DepositFailed(_));
+                let d = self.deposits.get_mut(&e.id).expect("events name deposits in memory");
+                d.status = if failed { DepositStatus::Failed } else { DepositStatus::Succeeded };
+                d.provider_reference.clone_from(&e.provider_reference);
+                d.reason.clone_from(&e.reason);
+                d.event_id.clone_from(&e.event_id);
+                d.transfer = e.transfer;
+                d.at = e.at;
+                d.version += 1;
+                if failed {
+                    let (player, created_at, amount) = (d.player.clone(), d.created_at, d.amount);
+                    let counters = &mut self.player_mut(&player).counters;
+                    for kind in DEPOSIT_LIMITS {
+                        counters.take_back(kind, created_at, amount);
+                    }
+                }
+            }
+            Event::WithdrawalRequested(e) => {
+                self.player_mut(&e.player).counters.add(LimitKind::WithdrawDay, e.at, e.amount);
+                self.insert_withdrawal(Withdrawal {
+                    id: e.id,
+                    player: e.player.clone(),
+                    amount: e.amount,
+                    currency: e.currency.clone(),
+                    provider: e.provider.clone(),
+                    status: WithdrawalStatus::Locked,
+                    deadline: e.deadline,
+                    steps: vec![Step { status: WithdrawalStatus::Locked, transfer: Some(e.transfer), at: e.at }],
+                    provider_reference: None,
+                    reason: None,
+                    event_id: None,
+                    created_at: e.at,
+                    at: e.at,
+                    version: 1,
+                });
+            }
+            Event::WithdrawalSent(e) => {
+                self.withdrawal_step(e, WithdrawalStatus::Sent);
+            }
+            Event::WithdrawalSucceeded(e) => {
+                self.withdrawal_step(e, WithdrawalStatus::Succeeded);
+            }
+            Event::WithdrawalFailed(e) | Event::WithdrawalTimedOut(e) => {
+                let status = if matches!(event, Event::WithdrawalFailed(_)) {
+                    WithdrawalStatus::Failed
+                } else {
+                    WithdrawalStatus::TimedOut
+                };
+                let w = self.withdrawal_step(e, status);
+                let (player, created_at, amount) = (w.player.clone(), w.created_at, w.amount);
+                self.player_mut(&player).counters.take_back(LimitKind::WithdrawDay, created_at, amount);
+            }
+            Event::BetPlaced(e) => {
+                self.player_mut(&e.player).counters.add(LimitKind::LossDay, e.at, e.amount);
+                self.wager(e.wagering, Decimal::ONE);
+                self.insert_transaction(GameTransaction::of(TxKind::Bet, e));
+            }
+            Event::WinPaid(e) => {
+                self.player_mut(&e.player).counters.add(LimitKind::LossDay, e.at, -e.amount);
+                self.insert_transaction(GameTransaction::of(TxKind::Win, e));
+            }
+            Event::RollbackRecorded(e) => {
+                self.insert_transaction(GameTransaction::of(TxKind::Rollback, e));
+            }
+            Event::BetRolledBack(e) => {
+                let key = game_tx_entity(&e.provider, e.transaction).id;
+                let bet = self.transactions.get_mut(&key).expect("events name transactions in memory");
+                bet.rolled_back_by = Some(e.by);
+                bet.reversal = e.transfer;
+                bet.at = e.at;
+                bet.version += 1;
+                let (player, amount, main, bonus) = (bet.player.clone(), bet.amount, bet.main, bet.bonus);
+                let round = self.rounds.get_mut(&(e.provider.clone(), bet.round.clone())).expect("bets have rounds");
+                round.main -= main;
+                round.bonus -= bonus;
+                self.player_mut(&player).counters.add(LimitKind::LossDay, e.at, -amount);
+                self.wager(e.wagering, Decimal::NEGATIVE_ONE);
+            }
+            Event::BetTombstoned(e) => {
+                self.insert_transaction(GameTransaction {
+                    provider: e.provider.clone(),
+                    transaction: e.transaction,
+                    kind: TxKind::Tombstone,
+                    player: e.player.clone(),
+                    round: e.round.clone(),
+                    amount: Decimal::ZERO,
+                    currency: None,
+                    reference: None,
+                    round_closed: false,
+                    main: Decimal::ZERO,
+                    bonus: Decimal::ZERO,
+                    wagering: None,
+                    transfer: None,
+                    round_transfer: None,
+                    balance: Decimal::ZERO,
+                    bonus_balance: Decimal::ZERO,
+                    rolled_back_by: Some(e.by),
+                    reversal: None,
+                    created_at: e.at,
+                    at: e.at,
+                    version: 1,
+                });
+            }
+            Event::BonusGranted(e) => {
+                self.player_mut(&e.player).bonus = Some(e.id);
+                self.insert_bonus(Bonus {
+                    id: e.id,
+                    player: e.player.clone(),
+                    amount: e.amount,
+                    currency: e.currency.clone(),
+                    wagering_multiplier: e.wagering_multiplier,
+                    required: e.required,
+                    wagered: Decimal::ZERO,
+                    status: BonusStatus::Active,
+                    expires_at: e.expires_at,
+                    closed_amount: None,
+                    reason: None,
+                    transfer: e.transfer,
+                    close_transfer: None,
+                    created_at: e.at,
+                    at: e.at,
+                    version: 1,
+                });
+            }
+            Event::BonusConverted(e) => self.close_bonus(e, BonusStatus::Converted),
+            Event::BonusExpired(e) => self.close_bonus(e, BonusStatus::Expired),
+            Event::BonusForfeited(e) => self.close_bonus(e, BonusStatus::Forfeited),
+        }
+    }
+
+    /// Deposits, withdrawals, bets, wins, rollbacks and bonuses change their player's counters
+    /// (or its open bonus); a bet or a rollback changes the bonus it counted toward.
+    fn touched(&self, event: &Event, out: &mut Vec<Touched>) {
+        let mut player = |id: &str| out.push(Touched { subject: Subject::Entity(player_entity(id)), moves: false });
+        let wagering = match event {
+            Event::DepositCreated(e) => {
+                player(&e.player);
+                None
+            }
+            Event::DepositFailed(e) => {
+                if let Some(d) = self.deposit(e.id) {
+                    player(&d.player);
+                }
+                None
+            }
+            Event::WithdrawalRequested(e) => {
+                player(&e.player);
+                None
+            }
+            Event::WithdrawalFailed(e) | Event::WithdrawalTimedOut(e) => {
+                if let Some(w) = self.withdrawal(e.id) {
+                    player(&w.player);
+                }
+                None
+            }
+            Event::BetPlaced(e) | Event::WinPaid(e) => {
+                player(&e.player);
+                e.wagering
+            }
+            Event::BetRolledBack(e) => {
+                if let Some(t) = self.transaction(&e.provider, e.transaction) {
+                    player(&t.player);
+                }
+                e.wagering
+            }
+            Event::BonusGranted(e) => {
+                player(&e.player);
+                None
+            }
+            Event::BonusConverted(e) | Event::BonusExpired(e) | Event::BonusForfeited(e) => {
+                if let Some(b) = self.bonus(e.id) {
+                    player(&b.player);
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(w) = wagering
+            && self.bonuses.contains_key(&w.bonus)
+        {
+            out.push(Touched { subject: Subject::Entity(bonus_entity(w.bonus)), moves: false });
+        }
+    }
+
+    fn row(&self, entity: EntityRef) -> Option<EntityRow> {
+        match entity.kind {
+            PLAYER_KIND => self.players.get(&entity.id).map(player_row),
+            PROVIDER_KIND => self.providers.get(&entity.id).map(provider_row),
+            DEPOSIT_KIND => self.deposits.get(&DepositId(entity.id)).map(deposit_row),
+            WITHDRAWAL_KIND => self.withdrawals.get(&WithdrawalId(entity.id)).map(withdrawal_row),
+            BONUS_KIND => self.bonuses.get(&BonusId(entity.id)).map(bonus_row),
+            _ => self.transactions.get(&entity.id).map(transaction_row),
+        }
+    }
+
+    fn rows(&self) -> Vec<EntityRow> {
+        let mut all: Vec<EntityRow> = self.players.values().map(player_row).collect();
+        all.extend(self.providers.values().map(provider_row));
+        all.extend(self.deposits.values().map(deposit_row));
+        all.extend(self.withdrawals.values().map(withdrawal_row));
+        all.extend(self.bonuses.values().map(bonus_row));
+        all.extend(self.transactions.values().map(transaction_row));
+        all
+    }
+
+    fn load(&mut self, stored: EntityRow) -> Result<(), String> {
+        let mismatch = || format!("row {} does not match the {} it holds", stored.key, stored.kind);
+        let check = |entity: EntityRef, key: String, version: u32| {
+            (entity.id == stored.id && key == stored.key && version == stored.version)
+                .then_some(())
+                .ok_or_else(mismatch)
+        };
+        match stored.kind.as_str() {
+            PLAYER_KIND => {
+                let p: Player = stored.parse().map_err(|e| e.to_string())?;
+                check(player_entity(&p.id), p.id.clone(), p.version)?;
+                self.players.insert(stored.id, p);
+            }
+            PROVIDER_KIND => {
+                let p: Provider = stored.parse().map_err(|e| e.to_string())?;
+                check(provider_entity(&p.id), p.id.clone(), p.version)?;
+                self.providers.insert(stored.id, p);
+            }
+            DEPOSIT_KIND => {
+                let d: Deposit = stored.parse().map_err(|e| e.to_string())?;
+                check(deposit_entity(d.id), d.id.to_string(), d.version)?;
+                self.deposits.insert(d.id, d);
+            }
+            WITHDRAWAL_KIND => {
+                let w: Withdrawal = stored.parse().map_err(|e| e.to_string())?;
+                check(withdrawal_entity(w.id), w.id.to_string(), w.version)?;
+                self.insert_withdrawal(w);
+            }
+            BONUS_KIND => {
+                let b: Bonus = stored.parse().map_err(|e| e.to_string())?;
+                check(bonus_entity(b.id), b.id.to_string(), b.version)?;
+                self.insert_bonus(b);
+            }
+            _ => {
+                let t: GameTransaction = stored.parse().map_err(|e| e.to_string())?;
+                check(game_tx_entity(&t.provider, t.transaction), transaction_key(&t), t.version)?;
+                self.insert_transaction(t);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A game transaction's natural key: `{provider}/{transaction}`.
+fn transaction_key(t: &GameTransaction) -> String {
+    format!("{}/{}", t.provider, t.transaction)
+}
+
+fn row<T: Serialize + Clone + Send + Sync + 'static>(
+    kind: &str,
+    id: Uuid,
+    key: String,
+    version: u32,
+    value: &T,
+) -> EntityRow {
+    EntityRow {
+        kind: kind.to_owned(),
+        id,
+        key,
+        version,
+        // Structs of strings, numbers and ids always serialize.
+        state: serde_json::to_string(value).expect("wallet entities serialize").into(),
+        typed: Typed::of(value.clone()),
+    }
+}
+
+fn player_row(p: &Player) -> EntityRow {
+    row(PLAYER_KIND, player_entity(&p.id).id, p.id.clone(), p.version, p)
+}
+
+fn provider_row(p: &Provider) -> EntityRow {
+    row(PROVIDER_KIND, provider_entity(&p.id).id, p.id.clone(), p.version, p)
+}
+
+fn deposit_row(d: &Deposit) -> EntityRow {
+    row(DEPOSIT_KIND, d.id.0, d.id.to_string(), d.version, d)
+}
+
+fn withdrawal_row(w: &Withdrawal) -> EntityRow {
+    row(WITHDRAWAL_KIND, w.id.0, w.id.to_string(), w.version, w)
+}
+
+fn bonus_row(b: &Bonus) -> EntityRow {
+    row(BONUS_KIND, b.id.0, b.id.to_string(), b.version, b)
+}
+
+fn transaction_row(t: &GameTransaction) -> EntityRow {
+    row(GAME_TX_KIND, game_tx_entity(&t.provider, t.transaction).id, transaction_key(t), t.version, t)
+}
