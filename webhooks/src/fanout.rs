@@ -27,6 +27,11 @@ use uuid::Uuid;
 /// The follower's name in `projections`.
 pub const NAME: &str = "webhooks";
 const LOCK_KEY: i64 = 0x6c65_6467_6572_0400;
+/// Held shared by each step and exclusively by an endpoint's creation, so an endpoint's
+/// `after_position` (the log's head when it is made) and a step's view of the endpoints agree: a
+/// step that does not see an endpoint cannot move past a position after that endpoint's
+/// `after_position`, which would leave the endpoint without the messages of those positions.
+pub(crate) const CREATION_LOCK_KEY: i64 = 0x6c65_6467_6572_0402;
 /// Positions of the log one step looks through.
 pub const WINDOW: i64 = 5_000;
 
@@ -133,6 +138,9 @@ impl Follow for Fanout {
     }
 
     async fn step(&mut self, conn: &mut PgConnection) -> Result<Progress, FanoutError> {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)").bind(CREATION_LOCK_KEY).execute(&mut *tx).await?;
+        let conn: &mut PgConnection = &mut tx;
         let after: i64 = sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = $1")
             .bind(NAME)
             .fetch_one(&mut *conn)
@@ -164,6 +172,7 @@ impl Follow for Fanout {
         types.dedup();
         let (page, last) = ledger_store::log::page_of(conn, after, WINDOW, &types).await?;
         if last == after {
+            tx.commit().await?;
             return Ok(Progress { read: 0, checkpoint: Some(after) });
         }
         let mut events = Vec::with_capacity(page.len());
@@ -224,7 +233,6 @@ impl Follow for Fanout {
             }
         }
         owned_messages(conn, &changes, callbacks, &mut messages).await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for change in &changes {
             apply_change(&mut tx, change).await?;
         }

@@ -142,6 +142,12 @@ impl Store {
         let sealed = self.seal(id, &secret)?;
         let mut tx = self.pool.begin().await?;
         // One creation at a time, so the count holds.
+        // No step of the fanout runs between the log's head read here and the commit (taken
+        // before the table's lock, which a step's changes of owned endpoints wait for).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(crate::fanout::CREATION_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("LOCK TABLE webhook_endpoints IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
         let count: i64 =
             sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL AND owner IS NULL")
