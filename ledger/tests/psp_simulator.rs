@@ -320,6 +320,14 @@ async fn a_withdrawals_payout_is_answered_and_settled_by_the_simulator_at_once_o
     assert_eq!(steps(&w), ["locked", "sent", "failed"]);
     assert_eq!(balances(&api, &admin, "p1"), ("60.00".into(), "0.00".into()));
 
+    // `--payouts fail`: the payout is accepted, then failed; the money returns to main.
+    let (_failing, failing) = simulator(&api, "psp-fail", "fail");
+    register(&api, &admin, "psp-fail", &failing);
+    let w3 = withdraw(&api, &admin, "psp-fail", "10");
+    let w = until(&api, &admin, &w3, "failed").await;
+    assert!(steps(&w).first().is_some_and(|s| s == "locked"), "{w}");
+    assert_eq!(balances(&api, &admin, "p1"), ("60.00".into(), "0.00".into()));
+
     // The payout's body is checked: a malformed one is a problem, not an acceptance.
     let (status, problem) = control(&held, "/payouts", json!({"id": "x"}));
     assert_eq!((status, problem["code"].as_str()), (400, Some("invalid_body")), "{problem}");

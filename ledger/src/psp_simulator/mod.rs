@@ -458,3 +458,115 @@ async fn payout(State(sim): State<Arc<Simulator>>, body: Bytes) -> Result<Respon
 async fn events(State(sim): State<Arc<Simulator>>) -> Json<Vec<Value>> {
     Json(sim.book().events.iter().cloned().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    /// A simulator whose engine is a port nothing listens on.
+    fn simulator(payouts: PayoutMode) -> Arc<Simulator> {
+        let engine = Engine::new("http://127.0.0.1:1", "psp", WebhookSecret::parse(SECRET).unwrap()).unwrap();
+        Arc::new(Simulator {
+            engine,
+            provider: "psp".into(),
+            payouts,
+            payout_delay: Duration::ZERO,
+            book: Mutex::default(),
+        })
+    }
+
+    async fn call(sim: &Arc<Simulator>, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let body = if body.is_null() { Body::empty() } else { Body::from(body.to_string()) };
+        let request = Request::builder().method(method).uri(path).body(body).unwrap();
+        let response = router(Arc::clone(sim)).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    fn payout(id: Uuid) -> Value {
+        json!({"id": id, "player_id": "p1", "amount": "40.00", "currency": "EUR"})
+    }
+
+    #[tokio::test]
+    async fn a_held_payout_is_accepted_once_per_id_and_sends_nothing() {
+        let sim = simulator(PayoutMode::Hold);
+        let id = Uuid::new_v4();
+        for _ in 0..2 {
+            let (status, answer) = call(&sim, "POST", "/payouts", payout(id)).await;
+            assert_eq!((status, answer), (StatusCode::ACCEPTED, json!({"id": id, "status": "held"})));
+        }
+        let (_, events) = call(&sim, "GET", "/events", Value::Null).await;
+        let seen: Vec<(&str, bool, u64)> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["direction"].as_str().unwrap(), e["duplicate"].as_bool().unwrap(), e["seq"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(seen, [("received", false, 1), ("received", true, 2)]);
+        // Its amount is the payout's when a control call leaves it out.
+        assert_eq!(
+            amount_of(&sim, id, (None, None)).unwrap(),
+            ("40.00".parse().unwrap(), CurrencyCode::parse("EUR").unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_engine_is_a_bad_gateway_and_an_automatic_outcome_is_retried() {
+        let sim = simulator(PayoutMode::Fail);
+        let body = json!({"amount": "1.00", "currency": "EUR"});
+        let (status, problem) = call(&sim, "POST", &format!("/control/deposits/{}/succeed", Uuid::nil()), body).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("engine_unreachable")));
+        // The message was still made: it can be sent again once the engine is up.
+        let id = sim.book().messages.back().unwrap().id.clone();
+        let (status, problem) = call(&sim, "POST", &format!("/control/webhooks/{id}/duplicate"), Value::Null).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("engine_unreachable")));
+
+        let (status, answer) = call(&sim, "POST", "/payouts", payout(Uuid::new_v4())).await;
+        assert_eq!((status, answer["status"].as_str()), (StatusCode::ACCEPTED, Some("accepted")));
+        // The failure is sent after the (zero) delay, then again a second later.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let failures = loop {
+            let (_, events) = call(&sim, "GET", "/events", Value::Null).await;
+            let failures: Vec<Value> =
+                events.as_array().unwrap().iter().filter(|e| e["type"] == "withdrawal.failed").cloned().collect();
+            if failures.len() >= 2 || std::time::Instant::now() > deadline {
+                break failures;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert_eq!(failures[0]["webhook_id"], failures[1]["webhook_id"], "the same message again");
+        assert_eq!(failures[0]["body"]["data"]["reason"], AUTO_FAIL_REASON);
+        assert!(failures[0]["engine"]["error"].is_string(), "{failures:?}");
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_and_bad_pages_are_problems() {
+        let sim = simulator(PayoutMode::Succeed);
+        for (method, path, expect) in [
+            ("GET", "/nowhere", (StatusCode::NOT_FOUND, "not_found")),
+            ("GET", "/pay/not-a-uuid?amount=1&currency=EUR", (StatusCode::BAD_REQUEST, "invalid_id")),
+            ("GET", &format!("/pay/{}?amount=1", Uuid::nil()), (StatusCode::UNPROCESSABLE_ENTITY, "amount_required")),
+            (
+                "GET",
+                &format!("/pay/{}?amount=1.5.0&currency=EUR", Uuid::nil()),
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount"),
+            ),
+            (
+                "POST",
+                &format!("/pay/{}/refund?amount=1&currency=EUR", Uuid::nil()),
+                (StatusCode::NOT_FOUND, "invalid_outcome"),
+            ),
+        ] {
+            let (status, problem) = call(&sim, method, path, Value::Null).await;
+            assert_eq!((status, problem["code"].as_str().unwrap_or_default()), (expect.0, expect.1), "{path}");
+        }
+    }
+}
