@@ -15,6 +15,7 @@ mod load;
 mod order_reads;
 mod orders;
 mod payouts;
+mod psp_simulator;
 mod runtime;
 mod sms_simulator;
 mod up;
@@ -71,6 +72,9 @@ enum Cmd {
     SmsSimulator(sms_simulator::Args),
     /// A stand-in webhook receiver on loopback: verifies and counts messages.
     WebhookReceiver(webhook_receiver::Args),
+    /// A stand-in payment provider for the gaming wallet on loopback: the deposit page, payouts,
+    /// signed webhooks on command (succeed, fail, duplicate, late).
+    WalletPspSimulator(psp_simulator::Args),
     /// Runtime settings: list and get read the database; set and reset go through the command API.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -249,6 +253,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             webhook_receiver::run(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::WalletPspSimulator(args) => {
+            psp_simulator::run(args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Cmd::Payouts(PayoutsCmd::ReqGate(args)) => {
             payouts::run_gate("plan", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
@@ -345,6 +353,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Cmd::Schemas(_)
         | Cmd::SmsSimulator(_)
         | Cmd::WebhookReceiver(_)
+        | Cmd::WalletPspSimulator(_)
         | Cmd::Payouts(_)
         | Cmd::Config(ConfigCmd::Set { .. } | ConfigCmd::Reset { .. }) => {
             unreachable!("handled above")
