@@ -11,6 +11,7 @@ that does not hold.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -78,8 +79,14 @@ def main():
         print("no curl commands found in", readme)
         return 1
     with tempfile.NamedTemporaryFile() as body:
-        run = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True,
-                             env={"BODY": body.name, "PATH": "/usr/bin:/bin:/usr/local/bin"})
+        # The README's `ledger …` commands find the build under test first (LEDGER_BIN_DIR).
+        path = ":".join(filter(None, [os.environ.get("LEDGER_BIN_DIR"), "/usr/bin:/bin:/usr/local/bin"]))
+        try:
+            run = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True,
+                                 env={"BODY": body.name, "PATH": path}, timeout=600)
+        except subprocess.TimeoutExpired as e:
+            print("the README's commands did not finish in 600 s; their output so far:\n", e.stdout, e.stderr)
+            return 1
     if run.returncode != 0 or run.stderr.strip():
         print("the README's commands did not run:\n", run.stderr)
         return 1

@@ -11,8 +11,8 @@
 //!   by `--payouts`: `succeed` or `fail` sends the outcome after `--payout-delay-ms`, `hold`
 //!   waits for a control call.
 //! - `POST /control/deposits/{id}/succeed|fail`, `POST /control/withdrawals/{id}/succeed|fail`
-//!   `{"amount"?,"currency"?,"reason"?,"provider_reference"?,"late"?}` (amount and currency
-//!   default to the page's or the payout's), `POST /control/webhooks/{webhook_id}/duplicate`
+//!   `{"amount"?,"currency"?,"reason"?,"provider_reference"?,"webhook_id"?,"late"?}` (amount
+//!   and currency default to the page's or the payout's; a `webhook_id` chosen is new), `POST /control/webhooks/{webhook_id}/duplicate`
 //!   `{"late"?}` (the same `webhook-id` and body again): each sends one webhook and answers
 //!   what the engine answered. `late` stamps it older than the verifier's tolerance.
 //! - `GET /events`: what it received and sent, the last `MAX_EVENTS`.
@@ -139,6 +139,10 @@ enum Error {
     InvalidCurrency,
     #[error("give amount and currency: this payment was not seen on the page or as a payout")]
     AmountRequired,
+    #[error("a webhook id is 1 to 64 letters, digits, '_', '-' or '.'")]
+    InvalidWebhookId,
+    #[error("webhook {0} was sent already: ask for a duplicate instead")]
+    WebhookExists(String),
     #[error("no webhook {0} was sent (or it is older than the last {MAX_MESSAGES})")]
     WebhookNotFound(String),
     #[error("{MAX_PAYMENTS} payments are remembered already; restart the simulator")]
@@ -159,6 +163,8 @@ impl Error {
             Error::InvalidAmount => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount", "Malformed amount"),
             Error::InvalidCurrency => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_currency", "Malformed currency"),
             Error::AmountRequired => (StatusCode::UNPROCESSABLE_ENTITY, "amount_required", "Amount unknown"),
+            Error::InvalidWebhookId => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_webhook_id", "Malformed webhook id"),
+            Error::WebhookExists(_) => (StatusCode::CONFLICT, "webhook_exists", "Webhook sent already"),
             Error::WebhookNotFound(_) => (StatusCode::NOT_FOUND, "webhook_not_found", "No such webhook"),
             Error::Full => (StatusCode::SERVICE_UNAVAILABLE, "simulator_full", "Simulator full"),
             Error::EngineUnreachable(_) => (StatusCode::BAD_GATEWAY, "engine_unreachable", "Engine unreachable"),
@@ -240,7 +246,23 @@ impl Simulator {
 
     /// A new message about `s`, remembered for duplicates, delivered once.
     async fn send(&self, kind: Kind, s: &Settlement, timing: Timing) -> Result<Sent, Error> {
-        let message = Message::new(kind, s, now_micros());
+        self.send_as(None, kind, s, timing).await
+    }
+
+    /// [`Simulator::send`] with the caller's `webhook-id` when it gives one (a new one).
+    async fn send_as(&self, id: Option<String>, kind: Kind, s: &Settlement, timing: Timing) -> Result<Sent, Error> {
+        let mut message = Message::new(kind, s, now_micros());
+        if let Some(id) = id {
+            let valid = (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid {
+                return Err(Error::InvalidWebhookId);
+            }
+            if self.book().messages.iter().any(|m| m.id == id) {
+                return Err(Error::WebhookExists(id));
+            }
+            message.id = id;
+        }
         self.book().remember(message.clone());
         self.deliver(&message, timing, false).await
     }
@@ -372,6 +394,8 @@ struct Control {
     currency: Option<String>,
     reason: Option<String>,
     provider_reference: Option<String>,
+    /// The `webhook-id` to send it with (new; by default `msg_` and a random id).
+    webhook_id: Option<String>,
     #[serde(default)]
     late: bool,
 }
@@ -381,7 +405,7 @@ async fn control(sim: &Simulator, payment: Payment, id: &str, chosen: &str, body
     let c: Control = parse(body)?;
     let (amount, currency) = amount_of(sim, id, (c.amount.as_deref(), c.currency.as_deref()))?;
     let s = Settlement { id, amount, currency, provider_reference: c.provider_reference, reason: c.reason };
-    let sent = sim.send(Kind::of(payment, chosen), &s, Timing::from_late(c.late)).await?;
+    let sent = sim.send_as(c.webhook_id, Kind::of(payment, chosen), &s, Timing::from_late(c.late)).await?;
     Ok(Json(sent).into_response())
 }
 
@@ -515,6 +539,29 @@ mod tests {
             amount_of(&sim, id, (None, None)).unwrap(),
             ("40.00".parse().unwrap(), CurrencyCode::parse("EUR").unwrap())
         );
+    }
+
+    #[tokio::test]
+    async fn a_webhook_id_chosen_is_used_once_and_checked() {
+        let sim = simulator(PayoutMode::Hold);
+        let path = format!("/control/deposits/{}/succeed", Uuid::nil());
+        let body = |id: &str| json!({"amount": "1.00", "currency": "EUR", "webhook_id": id});
+        // The engine is not there, but the message is made with that id.
+        let (status, _) = call(&sim, "POST", &path, body("msg_readme-1.a")).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(sim.book().messages.back().unwrap().id, "msg_readme-1.a");
+        let (status, problem) = call(&sim, "POST", &path, body("msg_readme-1.a")).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("webhook_exists")));
+        for bad in ["", "msg readme", &"m".repeat(65)] {
+            let (status, problem) = call(&sim, "POST", &path, body(bad)).await;
+            assert_eq!(
+                (status, problem["code"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_webhook_id"))
+            );
+        }
+        assert_eq!(sim.book().messages.len(), 1);
+        let (status, _) = call(&sim, "POST", &path, body(&"m".repeat(64))).await;
+        assert_eq!((status, sim.book().messages.len()), (StatusCode::BAD_GATEWAY, 2));
     }
 
     #[tokio::test]
