@@ -10,7 +10,7 @@
 //! this model never saw created is poison: the log and the model disagree.
 //!
 //! Rows are read back per page for the entities its events name (by key), changed in memory in
-//! log order and written once at the end of the page, one statement per row.
+//! log order and written once at the end of the page, one statement per table over arrays.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -892,208 +892,224 @@ fn game_tx(rows: &mut Rows, changed: &mut Changed, position: i64, kind: TxKind, 
 }
 
 async fn write(conn: &mut PgConnection, v: i32, rows: &Rows, changed: Changed) -> Result<(), sqlx::Error> {
-    // In key order: two appliers never lock rows in opposite orders.
-    let mut players: Vec<&PlayerRow> = changed.players.iter().map(|k| &rows.players[k]).collect();
-    players.sort_by(|a, b| a.id.cmp(&b.id));
-    for p in players {
+    // One statement per table over arrays, each table's rows in key order: two appliers never
+    // lock rows in opposite orders.
+    let mut p: Vec<&PlayerRow> = changed.players.iter().map(|k| &rows.players[k]).collect();
+    p.sort_by(|a, b| a.id.cmp(&b.id));
+    if !p.is_empty() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_wallet_players_v{v} (id, currency, kyc, self_exclusion, limits, main, bonus, locked, \
              open_bonus, created_at, updated_at, created_position, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::numeric[], \
+             $7::numeric[], $8::numeric[], $9::uuid[], $10::timestamptz[], $11::timestamptz[], $12::bigint[], \
+             $13::bigint[]) \
              ON CONFLICT (id) DO UPDATE SET kyc = EXCLUDED.kyc, self_exclusion = EXCLUDED.self_exclusion, \
              limits = EXCLUDED.limits, main = EXCLUDED.main, bonus = EXCLUDED.bonus, locked = EXCLUDED.locked, \
              open_bonus = EXCLUDED.open_bonus, updated_at = EXCLUDED.updated_at, position = EXCLUDED.position"
         )))
-        .bind(&p.id)
-        .bind(&p.currency)
-        .bind(&p.kyc)
-        .bind(&p.self_exclusion)
-        .bind(&p.limits)
-        .bind(p.main)
-        .bind(p.bonus)
-        .bind(p.locked)
-        .bind(p.open_bonus)
-        .bind(p.created_at)
-        .bind(p.updated_at)
-        .bind(p.created_position)
-        .bind(p.position)
+        .bind(p.iter().map(|x| x.id.as_str()).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.currency.as_str()).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.kyc.as_str()).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.self_exclusion.clone()).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.limits.clone()).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.main).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.bonus).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.locked).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.open_bonus).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.created_at).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.updated_at).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.created_position).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.position).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    let mut deposits: Vec<&DepositRow> = changed.deposits.iter().map(|k| &rows.deposits[k]).collect();
-    deposits.sort_by_key(|d| d.id);
-    for d in deposits {
+    let mut d: Vec<&DepositRow> = changed.deposits.iter().map(|k| &rows.deposits[k]).collect();
+    d.sort_by_key(|x| x.id);
+    if !d.is_empty() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_wallet_deposits_v{v} (id, player_id, amount, currency, provider_id, status, \
              provider_reference, reason, event_id, transfer_id, created_at, updated_at, created_position, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::uuid[], $11::timestamptz[], $12::timestamptz[], $13::bigint[], \
+             $14::bigint[]) \
              ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
              provider_reference = EXCLUDED.provider_reference, reason = EXCLUDED.reason, \
              event_id = EXCLUDED.event_id, transfer_id = EXCLUDED.transfer_id, updated_at = EXCLUDED.updated_at, \
              position = EXCLUDED.position"
         )))
-        .bind(d.id)
-        .bind(&d.player_id)
-        .bind(d.amount)
-        .bind(&d.currency)
-        .bind(&d.provider_id)
-        .bind(&d.status)
-        .bind(&d.provider_reference)
-        .bind(&d.reason)
-        .bind(&d.event_id)
-        .bind(d.transfer_id)
-        .bind(d.created_at)
-        .bind(d.updated_at)
-        .bind(d.created_position)
-        .bind(d.position)
+        .bind(d.iter().map(|x| x.id).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.player_id.as_str()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.amount).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.currency.as_str()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.provider_id.as_str()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.status.as_str()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.provider_reference.clone()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.reason.clone()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.event_id.clone()).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.transfer_id).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.created_at).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.updated_at).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.created_position).collect::<Vec<_>>())
+        .bind(d.iter().map(|x| x.position).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    let mut withdrawals: Vec<&WithdrawalRow> = changed.withdrawals.iter().map(|k| &rows.withdrawals[k]).collect();
-    withdrawals.sort_by_key(|w| w.id);
-    for w in withdrawals {
+    let mut w: Vec<&WithdrawalRow> = changed.withdrawals.iter().map(|k| &rows.withdrawals[k]).collect();
+    w.sort_by_key(|x| x.id);
+    if !w.is_empty() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_wallet_withdrawals_v{v} (id, player_id, amount, currency, provider_id, status, deadline, \
              provider_reference, reason, event_id, created_at, updated_at, created_position, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::text[], \
+             $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], \
+             $13::bigint[], $14::bigint[]) \
              ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
              provider_reference = EXCLUDED.provider_reference, reason = EXCLUDED.reason, \
              event_id = EXCLUDED.event_id, updated_at = EXCLUDED.updated_at, position = EXCLUDED.position"
         )))
-        .bind(w.id)
-        .bind(&w.player_id)
-        .bind(w.amount)
-        .bind(&w.currency)
-        .bind(&w.provider_id)
-        .bind(&w.status)
-        .bind(w.deadline)
-        .bind(&w.provider_reference)
-        .bind(&w.reason)
-        .bind(&w.event_id)
-        .bind(w.created_at)
-        .bind(w.updated_at)
-        .bind(w.created_position)
-        .bind(w.position)
+        .bind(w.iter().map(|x| x.id).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.player_id.as_str()).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.amount).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.currency.as_str()).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.provider_id.as_str()).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.status.as_str()).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.deadline).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.provider_reference.clone()).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.reason.clone()).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.event_id.clone()).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.created_at).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.updated_at).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.created_position).collect::<Vec<_>>())
+        .bind(w.iter().map(|x| x.position).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    for s in &changed.steps {
+    let st = &changed.steps;
+    if !st.is_empty() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_wallet_withdrawal_steps_v{v} (withdrawal_id, position, status, transfer_id, \
-             provider_reference, reason, event_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+             provider_reference, reason, event_id, at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::text[], $6::text[], \
+             $7::text[], $8::timestamptz[])"
         )))
-        .bind(s.withdrawal_id)
-        .bind(s.position)
-        .bind(&s.status)
-        .bind(s.transfer_id)
-        .bind(&s.provider_reference)
-        .bind(&s.reason)
-        .bind(&s.event_id)
-        .bind(s.at)
+        .bind(st.iter().map(|x| x.withdrawal_id).collect::<Vec<_>>())
+        .bind(st.iter().map(|x| x.position).collect::<Vec<_>>())
+        .bind(st.iter().map(|x| x.status.as_str()).collect::<Vec<_>>())
+        .bind(st.iter().map(|x| x.transfer_id).collect::<Vec<_>>())
+        .bind(st.iter().map(|x| x.provider_reference.clone()).collect::<Vec<_>>())
+        .bind(st.iter().map(|x| x.reason.clone()).collect::<Vec<_>>())
+        .bind(st.iter().map(|x| x.event_id.clone()).collect::<Vec<_>>())
+        .bind(st.iter().map(|x| x.at).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    let mut rounds: Vec<&RoundRow> = changed.rounds.iter().map(|k| &rows.rounds[k]).collect();
-    rounds.sort_by(|a, b| (&a.provider_id, &a.round_id).cmp(&(&b.provider_id, &b.round_id)));
-    for r in rounds {
+    let mut r: Vec<&RoundRow> = changed.rounds.iter().map(|k| &rows.rounds[k]).collect();
+    r.sort_by(|a, b| (&a.provider_id, &a.round_id).cmp(&(&b.provider_id, &b.round_id)));
+    if !r.is_empty() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_wallet_rounds_v{v} (provider_id, round_id, player_id, currency, staked_main, \
              staked_bonus, won_main, won_bonus, bets, wins, rollbacks, closed, created_at, updated_at, \
              created_position, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], \
+             $7::numeric[], $8::numeric[], $9::int[], $10::int[], $11::int[], $12::boolean[], $13::timestamptz[], \
+             $14::timestamptz[], $15::bigint[], $16::bigint[]) \
              ON CONFLICT (provider_id, round_id) DO UPDATE SET staked_main = EXCLUDED.staked_main, \
              staked_bonus = EXCLUDED.staked_bonus, won_main = EXCLUDED.won_main, won_bonus = EXCLUDED.won_bonus, \
              bets = EXCLUDED.bets, wins = EXCLUDED.wins, rollbacks = EXCLUDED.rollbacks, closed = EXCLUDED.closed, \
              updated_at = EXCLUDED.updated_at, position = EXCLUDED.position"
         )))
-        .bind(&r.provider_id)
-        .bind(&r.round_id)
-        .bind(&r.player_id)
-        .bind(&r.currency)
-        .bind(r.staked_main)
-        .bind(r.staked_bonus)
-        .bind(r.won_main)
-        .bind(r.won_bonus)
-        .bind(r.bets)
-        .bind(r.wins)
-        .bind(r.rollbacks)
-        .bind(r.closed)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .bind(r.created_position)
-        .bind(r.position)
+        .bind(r.iter().map(|x| x.provider_id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.round_id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.player_id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.currency.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.staked_main).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.staked_bonus).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.won_main).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.won_bonus).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.bets).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.wins).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.rollbacks).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.closed).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.created_at).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.updated_at).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.created_position).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.position).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    let mut txs: Vec<&GameTransactionRow> = changed.transactions.iter().map(|k| &rows.transactions[k]).collect();
-    txs.sort_by(|a, b| (&a.provider_id, a.transaction_id).cmp(&(&b.provider_id, b.transaction_id)));
-    for t in txs {
+    let mut t: Vec<&GameTransactionRow> = changed.transactions.iter().map(|k| &rows.transactions[k]).collect();
+    t.sort_by(|a, b| (&a.provider_id, a.transaction_id).cmp(&(&b.provider_id, b.transaction_id)));
+    if !t.is_empty() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_wallet_game_transactions_v{v} (provider_id, transaction_id, kind, player_id, round_id, \
              amount, currency, main, bonus, reference, round_closed, wagering_bonus, wagering, transfer_id, \
              rolled_back_by, reversal_transfer_id, balance, bonus_balance, created_at, updated_at, \
              created_position, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22) \
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::numeric[], \
+             $7::text[], $8::numeric[], $9::numeric[], $10::uuid[], $11::boolean[], $12::uuid[], $13::numeric[], \
+             $14::uuid[], $15::uuid[], $16::uuid[], $17::numeric[], $18::numeric[], $19::timestamptz[], \
+             $20::timestamptz[], $21::bigint[], $22::bigint[]) \
              ON CONFLICT (provider_id, transaction_id) DO UPDATE SET rolled_back_by = EXCLUDED.rolled_back_by, \
              reversal_transfer_id = EXCLUDED.reversal_transfer_id, updated_at = EXCLUDED.updated_at, \
              position = EXCLUDED.position"
         )))
-        .bind(&t.provider_id)
-        .bind(t.transaction_id)
-        .bind(&t.kind)
-        .bind(&t.player_id)
-        .bind(&t.round_id)
-        .bind(t.amount)
-        .bind(&t.currency)
-        .bind(t.main)
-        .bind(t.bonus)
-        .bind(t.reference)
-        .bind(t.round_closed)
-        .bind(t.wagering_bonus)
-        .bind(t.wagering)
-        .bind(t.transfer_id)
-        .bind(t.rolled_back_by)
-        .bind(t.reversal_transfer_id)
-        .bind(t.balance)
-        .bind(t.bonus_balance)
-        .bind(t.created_at)
-        .bind(t.updated_at)
-        .bind(t.created_position)
-        .bind(t.position)
+        .bind(t.iter().map(|x| x.provider_id.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.transaction_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.kind.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.player_id.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.round_id.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.amount).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.currency.clone()).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.main).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.bonus).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.reference).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.round_closed).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.wagering_bonus).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.wagering).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.transfer_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.rolled_back_by).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.reversal_transfer_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.balance).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.bonus_balance).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.created_at).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.updated_at).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.created_position).collect::<Vec<_>>())
+        .bind(t.iter().map(|x| x.position).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    let mut bonuses: Vec<&BonusRow> = changed.bonuses.iter().map(|k| &rows.bonuses[k]).collect();
-    bonuses.sort_by_key(|b| b.id);
-    for b in bonuses {
+    let mut b: Vec<&BonusRow> = changed.bonuses.iter().map(|k| &rows.bonuses[k]).collect();
+    b.sort_by_key(|x| x.id);
+    if !b.is_empty() {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO rm_wallet_bonuses_v{v} (id, player_id, amount, currency, wagering_multiplier, required, \
              wagered, status, expires_at, closed_amount, reason, grant_transfer_id, close_transfer_id, created_at, \
              updated_at, created_position, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::numeric[], $6::numeric[], \
+             $7::numeric[], $8::text[], $9::timestamptz[], $10::numeric[], $11::text[], $12::uuid[], $13::uuid[], \
+             $14::timestamptz[], $15::timestamptz[], $16::bigint[], $17::bigint[]) \
              ON CONFLICT (id) DO UPDATE SET wagered = EXCLUDED.wagered, status = EXCLUDED.status, \
              closed_amount = EXCLUDED.closed_amount, reason = EXCLUDED.reason, \
              close_transfer_id = EXCLUDED.close_transfer_id, updated_at = EXCLUDED.updated_at, \
              position = EXCLUDED.position"
         )))
-        .bind(b.id)
-        .bind(&b.player_id)
-        .bind(b.amount)
-        .bind(&b.currency)
-        .bind(b.wagering_multiplier)
-        .bind(b.required)
-        .bind(b.wagered)
-        .bind(&b.status)
-        .bind(b.expires_at)
-        .bind(b.closed_amount)
-        .bind(&b.reason)
-        .bind(b.grant_transfer_id)
-        .bind(b.close_transfer_id)
-        .bind(b.created_at)
-        .bind(b.updated_at)
-        .bind(b.created_position)
-        .bind(b.position)
+        .bind(b.iter().map(|x| x.id).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.player_id.as_str()).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.amount).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.currency.as_str()).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.wagering_multiplier).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.required).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.wagered).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.status.as_str()).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.expires_at).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.closed_amount).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.reason.clone()).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.grant_transfer_id).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.close_transfer_id).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.created_at).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.updated_at).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.created_position).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.position).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
