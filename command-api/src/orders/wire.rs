@@ -102,7 +102,8 @@ pub struct TraderRequest {
     #[schema(example = "0.02", pattern = "^0(\\.[0-9]{1,6})?$")]
     pub fee: String,
     /// Lower goes first when orders are assigned.
-    #[schema(value_type = u32, minimum = 0, maximum = 4294967295_u64)]
+    // u64's format (int64): u32's would be int32, whose range ends at 2^31 - 1.
+    #[schema(value_type = u64, minimum = 0, maximum = 4294967295_u64)]
     #[serde(deserialize_with = "whole_u32")]
     pub priority: u32,
     /// Whether orders are assigned to it.
@@ -147,6 +148,7 @@ pub struct TraderAccounts {
 pub struct TraderBody {
     pub id: String,
     pub fee: String,
+    #[schema(value_type = u64, minimum = 0, maximum = 4294967295_u64)]
     pub priority: u32,
     pub traffic_enabled: bool,
     pub team_lead: Option<String>,
