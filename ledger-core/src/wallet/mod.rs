@@ -12,6 +12,7 @@
 pub mod command;
 pub mod decide;
 pub mod event;
+pub mod movement;
 pub mod rejection;
 pub mod state;
 
