@@ -144,10 +144,7 @@ impl TransactionMessage {
 
 /// The JSON Schema of the messages the domain publishes, by message name.
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
-    vec![(
-        "WalletTransaction",
-        ledger_core::schema::schema_of::<TransactionMessage>("WalletTransaction v1"),
-    )]
+    vec![("WalletTransaction", ledger_core::schema::schema_of::<TransactionMessage>("WalletTransaction v1"))]
 }
 
 impl WalletTopics {
@@ -171,10 +168,7 @@ impl WalletTopics {
                     // A struct of strings, numbers and ids always serializes.
                     payload: serde_json::to_string(&TransactionMessage::of(record, leg, m))
                         .expect("messages serialize"),
-                    headers: vec![
-                        ("event_id", record.event_id.to_string()),
-                        ("position", record.position.to_string()),
-                    ],
+                    headers: vec![("event_id", record.event_id.to_string()), ("position", record.position.to_string())],
                 });
             }
         }

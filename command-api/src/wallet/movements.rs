@@ -37,18 +37,23 @@ pub const MOVING_TYPES: &[&str] = &[
 /// Positions read per window.
 const WINDOW: i64 = 50_000;
 
-/// Every movement of `player`, in log order, and the position the log was read to.
-pub async fn of_player(state: &ApiState, player: &str) -> Result<(Vec<Line>, i64), ApiError> {
+/// Hands every movement of `player` to `each`, in log order, and answers the position the log
+/// was read to.
+pub async fn of_player(
+    state: &ApiState,
+    player: &str,
+    mut each: impl FnMut(Line) -> Result<(), ApiError>,
+) -> Result<i64, ApiError> {
     let mut conn = state.inner.pool.acquire().await?;
-    let (mut lines, mut after) = (Vec::new(), 0);
+    let mut after = 0;
     loop {
         let (page, reached) = ledger_store::log::page_of(&mut conn, after, WINDOW, MOVING_TYPES).await?;
         if reached <= after {
-            return Ok((lines, after));
+            return Ok(after);
         }
         for (position, m) in of_page(&mut conn, &page).await? {
             if m.player == player {
-                lines.push(line(position, m));
+                each(line(position, m))?;
             }
         }
         after = reached;
@@ -58,10 +63,7 @@ pub async fn of_player(state: &ApiState, player: &str) -> Result<(Vec<Line>, i64
 /// The movements of a page of the log (any events; those of other domains move nothing here),
 /// each with its event's position. An event that names an entity with no row is a log and
 /// entities that disagree: an internal error.
-pub async fn of_page(
-    conn: &mut sqlx::PgConnection,
-    page: &[RecordedEvent],
-) -> Result<Vec<(i64, Movement)>, ApiError> {
+pub async fn of_page(conn: &mut sqlx::PgConnection, page: &[RecordedEvent]) -> Result<Vec<(i64, Movement)>, ApiError> {
     let mut events = Vec::new();
     for record in page {
         match record.event() {

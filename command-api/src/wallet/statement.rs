@@ -99,35 +99,46 @@ pub enum StatementError {
 }
 
 impl Statement {
+    /// An empty statement of the period, to `push` the player's lines into.
+    pub fn new(from: Option<Timestamp>, to: Option<Timestamp>) -> Statement {
+        Statement { from, to, accounts: vec![AccountTotals::default(); 3], movements: Vec::new() }
+    }
+
     /// Folds every line of the player (in log order) into the period's statement: lines before
     /// `from` make the opening balances, lines from `from` until before `to` are listed, later
     /// ones are left out.
     pub fn of(lines: Vec<Line>, from: Option<Timestamp>, to: Option<Timestamp>) -> Result<Statement, StatementError> {
-        let mut totals = [AccountTotals::default(); 3];
-        let mut movements = Vec::new();
+        let mut statement = Statement::new(from, to);
         for line in lines {
-            if to.is_some_and(|to| line.at >= to) {
-                continue;
-            }
-            let t = &mut totals[line.account as usize];
-            let add = |a: Decimal, b: Decimal| a.checked_add(b).ok_or(StatementError::Overflow);
-            if from.is_some_and(|from| line.at < from) {
-                t.opening = add(t.opening, line.amount)?;
-                t.closing = t.opening;
-                continue;
-            }
-            if movements.len() == MAX_MOVEMENTS {
-                return Err(StatementError::TooLarge);
-            }
-            if line.amount.is_sign_negative() {
-                t.debits = add(t.debits, -line.amount)?;
-            } else {
-                t.credits = add(t.credits, line.amount)?;
-            }
-            t.closing = add(t.closing, line.amount)?;
-            movements.push((line, t.closing));
+            statement.push(line)?;
         }
-        Ok(Statement { from, to, accounts: totals.to_vec(), movements })
+        Ok(statement)
+    }
+
+    /// Folds in the player's next line: only the period's are kept.
+    pub fn push(&mut self, line: Line) -> Result<(), StatementError> {
+        if self.to.is_some_and(|to| line.at >= to) {
+            return Ok(());
+        }
+        let t = &mut self.accounts[line.account as usize];
+        let add = |a: Decimal, b: Decimal| a.checked_add(b).ok_or(StatementError::Overflow);
+        if self.from.is_some_and(|from| line.at < from) {
+            t.opening = add(t.opening, line.amount)?;
+            t.closing = t.opening;
+            return Ok(());
+        }
+        if self.movements.len() == MAX_MOVEMENTS {
+            return Err(StatementError::TooLarge);
+        }
+        if line.amount.is_sign_negative() {
+            t.debits = add(t.debits, -line.amount)?;
+        } else {
+            t.credits = add(t.credits, line.amount)?;
+        }
+        t.closing = add(t.closing, line.amount)?;
+        let after = t.closing;
+        self.movements.push((line, after));
+        Ok(())
     }
 }
 
@@ -219,7 +230,8 @@ fn invalid(code: &'static str, detail: String) -> ApiError {
 fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     use time::format_description::well_known::Rfc3339;
     let Some(text) = value else { return Ok(None) };
-    let bad = || invalid("invalid_period", format!("{name}: {text:?} is not an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"));
+    let bad =
+        || invalid("invalid_period", format!("{name}: {text:?} is not an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"));
     let t = time::OffsetDateTime::parse(text, &Rfc3339).map_err(|_| bad())?;
     i64::try_from(t.unix_timestamp_nanos() / 1000).map(|m| Some(Timestamp(m))).map_err(|_| bad())
 }
@@ -275,8 +287,9 @@ pub async fn player_statement(
         return Err(invalid("invalid_period", "from is after to".into()));
     }
     let (player, _) = player_of(&state, &id)?.ok_or(ApiError::from(Rejection::PlayerNotFound))?;
-    let (lines, position) = super::movements::of_player(&state, &id).await?;
-    let statement = Statement::of(lines, from, to)?;
+    let mut statement = Statement::new(from, to);
+    let position =
+        super::movements::of_player(&state, &id, |line| statement.push(line).map_err(ApiError::from)).await?;
     let body = body(&state, &id, &player.currency, &statement, position);
     Ok(match format {
         StatementFormat::Json => json(StatusCode::OK, body),
@@ -285,7 +298,8 @@ pub async fn player_statement(
         }
         StatementFormat::Xlsx => {
             let disposition = format!("attachment; filename=\"statement-{id}.xlsx\"");
-            let headers = [(header::CONTENT_TYPE, xlsx::CONTENT_TYPE.to_owned()), (header::CONTENT_DISPOSITION, disposition)];
+            let headers =
+                [(header::CONTENT_TYPE, xlsx::CONTENT_TYPE.to_owned()), (header::CONTENT_DISPOSITION, disposition)];
             (StatusCode::OK, headers, workbook(&statement, &body)).into_response()
         }
     })
@@ -458,7 +472,10 @@ mod tests {
     #[test]
     fn parameters_are_refused_with_stable_codes() {
         let code = |e: ApiError| (e.code().status, e.code().code);
-        assert_eq!(code(time_param("from", Some("yesterday")).unwrap_err()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_period"));
+        assert_eq!(
+            code(time_param("from", Some("yesterday")).unwrap_err()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_period")
+        );
         assert_eq!(time_param("from", Some("1970-01-01T00:00:01Z")).unwrap(), Some(Timestamp(1_000_000)));
         assert_eq!(code(format_param(Some("pdf")).unwrap_err()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_format"));
         assert_eq!(format_param(None).unwrap(), StatementFormat::Json);

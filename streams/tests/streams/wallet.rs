@@ -48,7 +48,8 @@ fn game(action: GameAction, player: &str, round: &str, amount: i64, reference: O
 async fn deposit(ledger: &LedgerHandle, player: &str, amount: i64) {
     let id = DepositId(Uuid::new_v4());
     let (amount, currency) = (Decimal::new(amount, 2), eur());
-    let create = CreateDeposit { id, player: player.into(), amount, currency: currency.clone(), provider: "psp".into() };
+    let create =
+        CreateDeposit { id, player: player.into(), amount, currency: currency.clone(), provider: "psp".into() };
     run(ledger, Command::CreateDeposit(Box::new(create))).await;
     let settle = Settle {
         id,
@@ -181,9 +182,10 @@ async fn every_movement_is_one_message_keyed_by_player_and_valid_against_its_sch
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let url = ledger.db.url.clone();
     let domains: Vec<Box<dyn DomainTopics>> = vec![Box::new(wallet)];
-    let publisher = tokio::spawn(async move {
-        streams::publisher::run_with(&url, sink, topics, domains, config, stopped, None).await
-    });
+    let publisher =
+        tokio::spawn(
+            async move { streams::publisher::run_with(&url, sink, topics, domains, config, stopped, None).await },
+        );
     let n = expected.len();
     let received = read_until(&broker.brokers, &topic, Duration::from_secs(60), |r| r.len() >= n).await;
     assert_eq!(received.len(), n, "every movement once");
@@ -209,11 +211,9 @@ async fn every_movement_is_one_message_keyed_by_player_and_valid_against_its_sch
     assert!(partitions.values().all(|p| p.len() == 1), "{partitions:?}");
     let view = ledger.handle.view();
     for player in ["p1", "p2"] {
-        for (account, id) in [
-            (Main, main_account(player).0),
-            (Bonus, bonus_account(player).0),
-            (Locked, locked_account(player).0),
-        ] {
+        for (account, id) in
+            [(Main, main_account(player).0), (Bonus, bonus_account(player).0), (Locked, locked_account(player).0)]
+        {
             let balance = view.account(&AccountRef::Id(id)).map_or(Decimal::ZERO, |a| a.account.balance());
             let sum = sums.get(&(player.to_owned(), account)).copied().unwrap_or_default();
             assert_eq!(sum, balance, "{player} {account:?}");
