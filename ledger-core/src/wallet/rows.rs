@@ -69,3 +69,93 @@ pub fn named_rows(event: &super::Event) -> Option<Uuid> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::ids::Timestamp;
+    use crate::money::CurrencyCode;
+    use crate::wallet::state::DepositStatus;
+
+    fn row(kind: &str, id: Uuid, state: String) -> EntityRow {
+        EntityRow {
+            kind: kind.into(),
+            id,
+            key: String::new(),
+            version: 1,
+            state: state.into(),
+            typed: Default::default(),
+        }
+    }
+
+    fn bet(kind: TxKind, transaction: Uuid) -> GameTransaction {
+        GameTransaction {
+            provider: "games".into(),
+            transaction,
+            kind,
+            player: "p1".into(),
+            round: "r1".into(),
+            amount: Decimal::new(700, 2),
+            currency: Some(CurrencyCode::parse("EUR").unwrap()),
+            reference: None,
+            round_closed: false,
+            main: Decimal::new(500, 2),
+            bonus: Decimal::new(200, 2),
+            wagering: None,
+            transfer: None,
+            round_transfer: None,
+            balance: Decimal::ZERO,
+            bonus_balance: Decimal::ZERO,
+            rolled_back_by: None,
+            reversal: None,
+            created_at: Timestamp(1),
+            at: Timestamp(1),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn rows_answer_what_movements_read_and_nothing_of_another_kind() {
+        let deposit = Deposit {
+            id: DepositId(Uuid::from_u128(1)),
+            player: "p1".into(),
+            amount: Decimal::new(2500, 2),
+            currency: CurrencyCode::parse("EUR").unwrap(),
+            provider: "psp".into(),
+            status: DepositStatus::Succeeded,
+            provider_reference: None,
+            reason: None,
+            event_id: None,
+            transfer: None,
+            created_at: Timestamp(1),
+            at: Timestamp(2),
+            version: 2,
+        };
+        let (placed, tombstone) = (Uuid::from_u128(2), Uuid::from_u128(3));
+        let rows = [
+            row(DEPOSIT_KIND, deposit_entity(deposit.id).id, serde_json::to_string(&deposit).unwrap()),
+            row(
+                GAME_TX_KIND,
+                game_tx_entity("games", placed).id,
+                serde_json::to_string(&bet(TxKind::Bet, placed)).unwrap(),
+            ),
+            row(
+                GAME_TX_KIND,
+                game_tx_entity("games", tombstone).id,
+                serde_json::to_string(&bet(TxKind::Tombstone, tombstone)).unwrap(),
+            ),
+        ];
+        let lookup = RowLookup(|id| rows.iter().find(|r| r.id == id).cloned());
+        let owned = lookup.deposit(deposit.id).unwrap();
+        assert_eq!((owned.player.as_str(), owned.amount), ("p1", Decimal::new(2500, 2)));
+        // The same id asked as another kind, an unknown id, a tombstone: nothing.
+        assert_eq!(lookup.withdrawal(WithdrawalId(deposit.id.0)), None);
+        assert_eq!(lookup.bonus(BonusId(Uuid::from_u128(9))), None);
+        let stake = lookup.bet("games", placed).unwrap();
+        assert_eq!((stake.main, stake.bonus, stake.round.as_str()), (Decimal::new(500, 2), Decimal::new(200, 2), "r1"));
+        assert_eq!(lookup.bet("games", tombstone), None);
+        assert_eq!(lookup.bet("other", placed), None);
+    }
+}
