@@ -190,6 +190,40 @@ async fn a_withdrawal_saga_survives_a_kill_and_resumes_from_the_log_and_a_silent
     let (status, answer) = webhook(&api, "withdrawal.succeeded", &silent, "25.00");
     assert_eq!((status, answer["code"].as_str()), (409, Some("withdrawal_already_settled")));
 
+    // The wallet read model `ledger up` runs (through the kill too) answers in GraphQL: the
+    // balances the command API gave, each withdrawal with its saga's steps once.
+    let query = json!({"query": "{ walletPlayer(id: \"p1\") { balances { main locked } \
+        withdrawals(first: 10) { edges { node { id steps { status } } } } \
+        movements(kind: withdrawal_returned) { edges { node { account amount balanceAfter } } } } }"});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let player = loop {
+        let answer = ok(&api, &admin, "POST", "/graphql", query.clone());
+        let player = answer["data"]["walletPlayer"].clone();
+        if player["balances"]["locked"] == "0.00" || Instant::now() > deadline {
+            break player;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(player["balances"], json!({"main": "60.00", "locked": "0.00"}), "{player}");
+    let sagas: Vec<(String, Vec<String>)> = player["withdrawals"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["id"].as_str().unwrap().to_owned(), steps(&e["node"])))
+        .collect();
+    assert_eq!(
+        sagas,
+        [
+            (withdrawal.clone(), vec!["locked".to_owned(), "sent".into(), "succeeded".into()]),
+            (silent.clone(), vec!["locked".to_owned(), "timed_out".into()])
+        ]
+    );
+    assert_eq!(
+        player["movements"]["edges"],
+        json!([{"node": {"account": "locked", "amount": "-25.00", "balanceAfter": "0.00"}},
+            {"node": {"account": "main", "amount": "25.00", "balanceAfter": "60.00"}}])
+    );
+
     // The provider's secret is in no event, row or log line.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let encoded = PSP_SECRET.trim_start_matches("whsec_");

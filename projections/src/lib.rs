@@ -12,6 +12,7 @@ mod rebuild;
 pub use page::PageView;
 pub mod read;
 pub mod runner;
+pub mod wallet;
 
 pub use rebuild::{rebuild, rebuild_in};
 pub use runner::{
@@ -100,6 +101,10 @@ impl Model {
     /// P2P orders: every order by store, trader, status and time, and the order each ledger
     /// movement of its money belongs to.
     pub const Orders: Model = Model(&orders::OrdersModel);
+    /// The gaming wallet: players with their balances, deposits, withdrawals with their saga's
+    /// steps, rounds with their bets, wins and rollbacks, bonuses, and every movement of a
+    /// player's money with its account's balance after it.
+    pub const Wallet: Model = Model(&wallet::WalletModel);
     /// The audit log: one row per entry.
     pub const Audit: Model = Model(&audit::AuditModel);
 
@@ -107,13 +112,14 @@ impl Model {
     pub const ALL: [Model; 3] = [Model::Balances, Model::Journal, Model::Turnover];
     /// Every read model `ledger up` runs: the ledger's own, then each domain's (a domain adds
     /// its own here).
-    pub const EVERY: [Model; 7] = [
+    pub const EVERY: [Model; 8] = [
         Model::Balances,
         Model::Journal,
         Model::Turnover,
         Model::Certificates,
         Model::Payouts,
         Model::Orders,
+        Model::Wallet,
         Model::Audit,
     ];
 

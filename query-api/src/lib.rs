@@ -15,6 +15,7 @@ pub mod payouts;
 pub mod request;
 mod resolve;
 pub mod schema;
+pub mod wallet;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ pub struct Query(
     crate::certificates::CertificatesQuery,
     crate::payouts::PayoutsQuery,
     crate::orders::OrdersQuery,
+    crate::wallet::WalletQuery,
     crate::audit::AuditQuery,
     crate::webhooks::WebhooksQuery,
     crate::operations::OperationsQuery,
