@@ -20,6 +20,7 @@ pub mod orders_list;
 pub mod payouts;
 pub mod wallet;
 pub mod webhooks;
+pub mod xlsx;
 
 pub use ops::Report;
 

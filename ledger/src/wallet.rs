@@ -1,4 +1,5 @@
-//! The gaming wallet inside `ledger up`: the withdrawal saga's runner and the wallet's expiry.
+//! The gaming wallet inside `ledger up`: the withdrawal saga's runner and the wallet's expiry,
+//! and its `wallet.transactions` topic, which rides on the Kafka publisher (`publisher_topics`).
 //!
 //! The saga's state is the withdrawals' rows: every `interval`, the runner reads the withdrawals
 //! still `locked` (main → locked posted, the payout not yet accepted) from the writer's memory
@@ -28,6 +29,9 @@ pub struct File {
     jobs: Option<bool>,
     interval_ms: Option<u64>,
     payout_timeout_ms: Option<u64>,
+    /// Whether `wallet.transactions` is published (default true, when Kafka is on).
+    kafka: Option<bool>,
+    transactions_topic: Option<String>,
 }
 
 /// The domain as `ledger up` runs it.
@@ -37,6 +41,8 @@ pub struct Wallet {
     jobs: bool,
     interval: Duration,
     payout_timeout: Duration,
+    /// Its topic, `None`: not published.
+    topics: Option<streams::wallet::WalletTopics>,
 }
 
 /// Reads the `[wallet]` table and `LEDGER_WALLET_*`.
@@ -45,10 +51,34 @@ pub fn load(table: Option<toml::Value>) -> anyhow::Result<Box<dyn Domain>> {
     let jobs = env("LEDGER_WALLET_JOBS")?.or(file.jobs).unwrap_or(true);
     let ms = env("LEDGER_WALLET_INTERVAL_MS")?.or(file.interval_ms).unwrap_or(1000u64).max(10);
     let timeout = env("LEDGER_WALLET_PAYOUT_TIMEOUT_MS")?.or(file.payout_timeout_ms).unwrap_or(5000u64).max(100);
-    Ok(Box::new(Wallet { jobs, interval: Duration::from_millis(ms), payout_timeout: Duration::from_millis(timeout) }))
+    let topics = if env("LEDGER_WALLET_KAFKA")?.or(file.kafka).unwrap_or(true) {
+        let name = crate::env::topic(
+            "LEDGER_WALLET_TRANSACTIONS_TOPIC",
+            file.transactions_topic,
+            streams::wallet::TRANSACTIONS_TOPIC.into(),
+        )?;
+        Some(streams::wallet::WalletTopics { transactions: name })
+    } else {
+        None
+    };
+    Ok(Box::new(Wallet {
+        jobs,
+        interval: Duration::from_millis(ms),
+        payout_timeout: Duration::from_millis(timeout),
+        topics,
+    }))
 }
 
 impl Domain for Wallet {
+    fn written_topics(&self) -> Vec<String> {
+        self.topics.iter().map(|t| t.transactions.clone()).collect()
+    }
+
+    /// `wallet.transactions`: every movement of a player's balances, keyed by player.
+    fn publisher_topics(&self) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
+        self.topics.iter().map(|t| Box::new(t.clone()) as Box<dyn streams::publisher::DomainTopics>).collect()
+    }
+
     fn start(&self, cx: &Up<'_>, api: &mut command_api::ApiState) -> anyhow::Result<Running> {
         match cx.secrets {
             Some(keys) => *api = api.clone().with_secrets(std::sync::Arc::clone(keys)),

@@ -99,8 +99,9 @@ async fn certificates_end_to_end_over_http_and_kafka() {
             .env("LEDGER_CERTIFICATES_STATE_TOPIC", &state_topic)
             .env("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", &transaction_topic)
             .env("LEDGER_CERTIFICATES_BI_TOPIC", &bi_topic)
-            // The payouts' topics are another test's.
+            // The payouts' and the wallet's topics are other tests'.
             .env("LEDGER_PAYOUT_KAFKA", "false")
+            .env("LEDGER_WALLET_KAFKA", "false")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

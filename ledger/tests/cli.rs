@@ -468,6 +468,7 @@ async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
             // The certificates' topics are the subject of tests/certificates.rs.
             ("LEDGER_CERTIFICATES_KAFKA", "false"),
             ("LEDGER_PAYOUT_KAFKA", "false"),
+            ("LEDGER_WALLET_KAFKA", "false"),
         ],
     );
     assert!(before.iter().any(|l| l.contains("Kafka publisher on")), "{before:?}");

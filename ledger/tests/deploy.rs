@@ -366,12 +366,13 @@ async fn every_metric_the_dashboard_queries_is_exported() {
         (t("transfer-requests"), t("GiftCertificateUpload"), t("All_SalesOrder"), t("All_Payments"));
     let (state, transaction, bi) = (t("GiftCertificateState"), t("GiftCertificateTransaction"), t("GiftCertificateBI"));
     let (erp, ard, oebs, status_dlq) = (t("erp"), t("status-ard"), t("status-oebs"), t("status-dlq"));
+    let wallet = t("wallet.transactions");
     let mut names: Vec<String> = ["events", "accounts", "transfers"].iter().map(|n| format!("{prefix}.{n}")).collect();
     for topic in [&requests, &upload, &orders, &payments] {
         names.push(topic.clone());
         names.push(format!("{topic}.dlq"));
     }
-    names.extend([&state, &transaction, &bi, &erp, &ard, &oebs, &status_dlq].map(String::clone));
+    names.extend([&state, &transaction, &bi, &erp, &ard, &oebs, &status_dlq, &wallet].map(String::clone));
     let (_mock, brokers) = support::kafka(&names).await;
 
     let mut sms = Running(
@@ -413,6 +414,7 @@ async fn every_metric_the_dashboard_queries_is_exported() {
             .env("LEDGER_PAYOUT_ERP_TOPIC", &erp)
             .env("LEDGER_PAYOUT_STATUS_TOPICS", format!("{ard},{oebs}"))
             .env("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", &status_dlq)
+            .env("LEDGER_WALLET_TRANSACTIONS_TOPIC", &wallet)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -15,6 +15,7 @@ pub mod sink;
 pub mod sms;
 pub mod subscriber;
 pub mod topics;
+pub mod wallet;
 
 pub use envelope::Envelope;
 pub use publisher::PublisherConfig;

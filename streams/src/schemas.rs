@@ -25,6 +25,7 @@ pub fn files() -> Vec<(String, String)> {
 pub fn domain_schemas() -> Vec<(&'static str, Value)> {
     let mut all = crate::certificates::topics::schemas();
     all.extend(crate::payouts::schemas());
+    all.extend(crate::wallet::schemas());
     all
 }
 

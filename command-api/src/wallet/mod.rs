@@ -3,8 +3,10 @@
 //! providers' seamless-wallet calls, signed; their OpenAPI part and the table that maps the
 //! wallet's rejections to HTTP.
 
+pub mod movements;
 pub mod provider;
 pub mod routes;
+pub mod statement;
 pub mod wire;
 
 use axum::Router;
@@ -23,6 +25,7 @@ pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/v1/wallet/players/{id}", put(routes::put_player).get(routes::get_player))
         .route("/v1/wallet/players/{id}/bonuses", post(routes::grant_bonus))
+        .route("/v1/wallet/players/{id}/statement", get(statement::player_statement))
         .route("/v1/wallet/bonuses/{id}/forfeit", post(routes::forfeit_bonus))
         .route("/v1/wallet/providers/{id}", put(routes::put_provider).get(routes::get_provider))
         .route("/v1/wallet/deposits", post(routes::create_deposit))
@@ -40,6 +43,7 @@ pub fn router() -> Router<ApiState> {
         routes::put_player,
         routes::get_player,
         routes::grant_bonus,
+        statement::player_statement,
         routes::forfeit_bonus,
         routes::put_provider,
         routes::get_provider,
@@ -78,7 +82,13 @@ pub fn router() -> Router<ApiState> {
         WebhookAnswer,
         GameActionPath,
         GameRequest,
-        GameAnswer
+        GameAnswer,
+        statement::StatementAccount,
+        statement::StatementFormat,
+        statement::StatementAccountBody,
+        statement::StatementMovementBody,
+        statement::StatementBody,
+        statement::Workbook
     ))
 )]
 pub struct Doc;
@@ -101,6 +111,7 @@ pub const TEXTS: &[(At, Text)] = &[
     (At::Parameter("put_player", "id"), Text::Participant),
     (At::Parameter("get_player", "id"), Text::Participant),
     (At::Parameter("grant_bonus", "id"), Text::Participant),
+    (At::Parameter("player_statement", "id"), Text::Participant),
     (At::Parameter("put_provider", "id"), Text::Participant),
     (At::Parameter("get_provider", "id"), Text::Participant),
 ];
@@ -113,6 +124,8 @@ pub const LINKS: &[Link] = &[
     Link { from: "create_withdrawal", to: "get_withdrawal", parameters: ID, body: &[] },
     Link { from: "put_player", to: "get_player", parameters: ID, body: &[] },
     Link { from: "put_player", to: "grant_bonus", parameters: ID, body: &[] },
+    Link { from: "put_player", to: "player_statement", parameters: ID, body: &[] },
+    Link { from: "get_player", to: "player_statement", parameters: ID, body: &[] },
     Link { from: "get_player", to: "put_player", parameters: ID, body: &[] },
     Link { from: "get_provider", to: "put_provider", parameters: ID, body: &[] },
     Link { from: "put_provider", to: "get_provider", parameters: ID, body: &[] },

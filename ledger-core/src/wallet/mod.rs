@@ -14,6 +14,7 @@ pub mod decide;
 pub mod event;
 pub mod movement;
 pub mod rejection;
+pub mod rows;
 pub mod state;
 
 pub use command::{Command, GameAction, Kyc, LimitKind, ProviderKind, Terms};

@@ -9,3 +9,4 @@ mod schemas;
 mod sms;
 mod support;
 mod topics;
+mod wallet;
