@@ -602,14 +602,24 @@ fn env_value(container: &Yaml<'_>, name: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Settings the deployment gives the engine are ones it reads.
 
+/// The text of every file under `dir`, its folders' too.
+fn sources_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(sources_under(&path));
+        } else {
+            out.push(std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    out
+}
+
 /// Fails naming each variable no source file of the binary reads (`"NAME"` in ledger/src).
 fn check_settings_read(what: &str, names: &[String]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let sources: String = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let sources = sources_under(&dir).join("\n");
     for name in names {
         let read = sources.contains(&format!("\"{name}\""));
         if NOT_READ_YET.contains(&name.as_str()) {
