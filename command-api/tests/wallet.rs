@@ -335,6 +335,41 @@ async fn sixty_four_concurrent_bets_on_one_player_never_overdraw() {
 }
 
 #[tokio::test]
+async fn a_deposit_a_withdrawal_and_a_bonus_may_share_one_uuid() {
+    let app = app().await;
+    app.deposit("p1", "50").await;
+    let id = Uuid::new_v4();
+    let deposit = json!({"id": id, "player_id": "p1", "amount": "5", "currency": "EUR", "provider": "psp"});
+    let (status, answer) = app.send("admin", "POST", "/v1/wallet/deposits", Some(deposit)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let withdrawal = json!({"id": id, "player_id": "p1", "amount": "7", "currency": "EUR", "provider": "psp"});
+    let (status, answer) = app.send("admin", "POST", "/v1/wallet/withdrawals", Some(withdrawal)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let bonus = json!({"id": id, "amount": "3", "wagering_multiplier": "1", "expires_at": "2099-01-01T00:00:00Z"});
+    let (status, answer) = app.send("admin", "POST", "/v1/wallet/players/p1/bonuses", Some(bonus)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    app.ok("admin", "POST", &format!("/v1/wallet/bonuses/{id}/forfeit"), Some(json!({}))).await;
+    let deposit = app.ok("admin", "GET", &format!("/v1/wallet/deposits/{id}"), None).await;
+    assert_eq!((deposit["amount"].as_str(), deposit["status"].as_str()), (Some("5.00"), Some("pending")), "{deposit}");
+    let withdrawal = app.ok("admin", "GET", &format!("/v1/wallet/withdrawals/{id}"), None).await;
+    assert_eq!(
+        (withdrawal["amount"].as_str(), withdrawal["status"].as_str()),
+        (Some("7.00"), Some("locked")),
+        "{withdrawal}"
+    );
+    let player = app.ok("admin", "GET", "/v1/wallet/players/p1", None).await;
+    assert_eq!(
+        (
+            player["balances"]["main"].as_str(),
+            player["balances"]["locked"].as_str(),
+            player["balances"]["bonus"].as_str()
+        ),
+        (Some("43.00"), Some("7.00"), Some("0.00")),
+        "{player}"
+    );
+}
+
+#[tokio::test]
 async fn a_bonus_is_granted_wagered_and_forfeited_over_http() {
     let app = app().await;
     app.deposit("p1", "50").await;

@@ -17,7 +17,7 @@ use ledger_core::wallet::scope::{ADMIN, PAY, READ};
 use ledger_core::wallet::state::{Bonus, Deposit, Player, Provider, Withdrawal};
 use ledger_core::wallet::{
     BONUS_KIND, Command, DEPOSIT_KIND, PLAYER_KIND, PROVIDER_KIND, Rejection, Terms, WITHDRAWAL_KIND, bonus_account,
-    bonus_entity, locked_account, main_account, player_entity, provider_entity,
+    bonus_entity, deposit_entity, locked_account, main_account, player_entity, provider_entity, withdrawal_entity,
 };
 use ledger_core::{AccountRef, BonusId, CurrencyCode, DepositId, Timestamp, WithdrawalId};
 use rust_decimal::Decimal;
@@ -38,11 +38,11 @@ pub(super) fn provider_of(state: &ApiState, id: &str) -> Result<Option<(Arc<Prov
 }
 
 fn deposit_of(state: &ApiState, id: DepositId) -> Result<Option<(Arc<Deposit>, i64)>, ApiError> {
-    committed(state, id.0, DEPOSIT_KIND)
+    committed(state, deposit_entity(id).id, DEPOSIT_KIND)
 }
 
 fn withdrawal_of(state: &ApiState, id: WithdrawalId) -> Result<Option<(Arc<Withdrawal>, i64)>, ApiError> {
-    committed(state, id.0, WITHDRAWAL_KIND)
+    committed(state, withdrawal_entity(id).id, WITHDRAWAL_KIND)
 }
 
 fn bonus_of(state: &ApiState, id: BonusId) -> Result<Option<(Arc<Bonus>, i64)>, ApiError> {

@@ -132,16 +132,19 @@ pub fn game_tx_entity(provider: &str, transaction: Uuid) -> EntityRef {
     }
 }
 
+// A deposit, a withdrawal and a bonus may be given the same UUID by their callers (and an
+// order or a payout request too): their rows' ids are derived per kind, as every entity's
+// here, because the seam keeps one row per id.
 pub fn deposit_entity(id: DepositId) -> EntityRef {
-    EntityRef { kind: DEPOSIT_KIND, id: id.0 }
+    EntityRef { kind: DEPOSIT_KIND, id: Uuid::new_v5(&NAMESPACE, format!("deposit:{}", id.0).as_bytes()) }
 }
 
 pub fn withdrawal_entity(id: WithdrawalId) -> EntityRef {
-    EntityRef { kind: WITHDRAWAL_KIND, id: id.0 }
+    EntityRef { kind: WITHDRAWAL_KIND, id: Uuid::new_v5(&NAMESPACE, format!("withdrawal:{}", id.0).as_bytes()) }
 }
 
 pub fn bonus_entity(id: BonusId) -> EntityRef {
-    EntityRef { kind: BONUS_KIND, id: id.0 }
+    EntityRef { kind: BONUS_KIND, id: Uuid::new_v5(&NAMESPACE, format!("bonus:{}", id.0).as_bytes()) }
 }
 
 fn account(code: String) -> (AccountId, String) {

@@ -347,6 +347,8 @@ pub struct State {
     deposits: HashMap<DepositId, Deposit>,
     withdrawals: HashMap<WithdrawalId, Withdrawal>,
     bonuses: HashMap<BonusId, Bonus>,
+    /// A deposit's, withdrawal's or bonus's row id (derived from its kind and id) → its id.
+    row_ids: HashMap<Uuid, Uuid>,
     transactions: HashMap<Uuid, GameTransaction>,
     rounds: HashMap<(String, String), Round>,
     /// Withdrawals not yet settled, by deadline.
@@ -411,6 +413,7 @@ impl State {
         if !w.status.is_final() {
             self.due_withdrawals.insert((w.deadline, w.id));
         }
+        self.row_ids.insert(withdrawal_entity(w.id).id, w.id.0);
         self.withdrawals.insert(w.id, w);
     }
 
@@ -418,6 +421,7 @@ impl State {
         if b.status == BonusStatus::Active {
             self.due_bonuses.insert((b.expires_at, b.id));
         }
+        self.row_ids.insert(bonus_entity(b.id).id, b.id.0);
         self.bonuses.insert(b.id, b);
     }
 
@@ -555,6 +559,7 @@ impl DomainState for State {
                     at: e.at,
                     version: 1,
                 };
+                self.row_ids.insert(deposit_entity(e.id).id, e.id.0);
                 assert!(self.deposits.insert(e.id, deposit).is_none(), "deposit {} made twice", e.id);
             }
             Event::DepositSucceeded(e) | Event::DepositFailed(e) => {
@@ -746,9 +751,9 @@ impl DomainState for State {
         match entity.kind {
             PLAYER_KIND => self.players.get(&entity.id).map(player_row),
             PROVIDER_KIND => self.providers.get(&entity.id).map(provider_row),
-            DEPOSIT_KIND => self.deposits.get(&DepositId(entity.id)).map(deposit_row),
-            WITHDRAWAL_KIND => self.withdrawals.get(&WithdrawalId(entity.id)).map(withdrawal_row),
-            BONUS_KIND => self.bonuses.get(&BonusId(entity.id)).map(bonus_row),
+            DEPOSIT_KIND => self.deposits.get(&DepositId(*self.row_ids.get(&entity.id)?)).map(deposit_row),
+            WITHDRAWAL_KIND => self.withdrawals.get(&WithdrawalId(*self.row_ids.get(&entity.id)?)).map(withdrawal_row),
+            BONUS_KIND => self.bonuses.get(&BonusId(*self.row_ids.get(&entity.id)?)).map(bonus_row),
             _ => self.transactions.get(&entity.id).map(transaction_row),
         }
     }
@@ -784,6 +789,7 @@ impl DomainState for State {
             DEPOSIT_KIND => {
                 let d: Deposit = stored.parse().map_err(|e| e.to_string())?;
                 check(deposit_entity(d.id), d.id.to_string(), d.version)?;
+                self.row_ids.insert(deposit_entity(d.id).id, d.id.0);
                 self.deposits.insert(d.id, d);
             }
             WITHDRAWAL_KIND => {
@@ -838,15 +844,15 @@ fn provider_row(p: &Provider) -> EntityRow {
 }
 
 fn deposit_row(d: &Deposit) -> EntityRow {
-    row(DEPOSIT_KIND, d.id.0, d.id.to_string(), d.version, d)
+    row(DEPOSIT_KIND, deposit_entity(d.id).id, d.id.to_string(), d.version, d)
 }
 
 fn withdrawal_row(w: &Withdrawal) -> EntityRow {
-    row(WITHDRAWAL_KIND, w.id.0, w.id.to_string(), w.version, w)
+    row(WITHDRAWAL_KIND, withdrawal_entity(w.id).id, w.id.to_string(), w.version, w)
 }
 
 fn bonus_row(b: &Bonus) -> EntityRow {
-    row(BONUS_KIND, b.id.0, b.id.to_string(), b.version, b)
+    row(BONUS_KIND, bonus_entity(b.id).id, b.id.to_string(), b.version, b)
 }
 
 fn transaction_row(t: &GameTransaction) -> EntityRow {
