@@ -53,9 +53,10 @@ impl Domain for Webhooks {
             ..Default::default()
         };
         let (url, config, stopped) = (cx.url.to_owned(), cx.runtime.clone(), cx.stopped.clone());
-        tasks.push(tokio::spawn(async move {
-            ledger_store::follow::run(&url, &mut webhooks::Fanout::new(config), follow, stopped, None).await
-        }));
+        let mut fanout = webhooks::Fanout::new(config).with_ledger(cx.ledger.clone());
+        tasks.push(tokio::spawn(
+            async move { ledger_store::follow::run(&url, &mut fanout, follow, stopped, None).await },
+        ));
         if self.deliver {
             let client = crate::env::outbound_client(webhooks::deliver::client_config())?;
             let settings = webhooks::DeliveryConfig { per_endpoint: self.per_endpoint, ..Default::default() };

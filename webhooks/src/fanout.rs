@@ -55,6 +55,9 @@ pub struct Fanout {
     domains: HashMap<&'static str, &'static str>,
     /// The event types that may change an owned endpoint or make a callback.
     callback_types: Vec<&'static str>,
+    /// The writer of this process, when it has one: the callbacks' subjects are read from its
+    /// committed view, and from the store only when the view does not hold them.
+    ledger: Option<ledger_store::LedgerHandle>,
 }
 
 /// Messages to insert, column by column.
@@ -102,7 +105,16 @@ impl Fanout {
             config,
             domains: ledger_core::domain::event_types_by_domain().map(|(d, t)| (t, d)).collect(),
             callback_types: ledger_core::domain::callback_types().collect(),
+            ledger: None,
         }
+    }
+
+    /// Reads the callbacks' subjects from `ledger`'s committed view (the writer in this
+    /// process). A callback reads only what its subject fixed when it was made, so the row as
+    /// the view holds it now tells the same as the stored one.
+    pub fn with_ledger(mut self, ledger: ledger_store::LedgerHandle) -> Fanout {
+        self.ledger = Some(ledger);
+        self
     }
 
     fn message_of(&self, record: &RecordedEvent, event: &Event) -> Result<Option<(String, serde_json::Value)>, String> {
@@ -184,7 +196,7 @@ impl Follow for Fanout {
                 Err(e) => error!(position = record.position, reason = %e, "an event cannot become a webhook message"),
             }
         }
-        let rows = subject_rows(conn, &events, &self.callback_types).await?;
+        let rows = subject_rows(conn, &events, &self.callback_types, self.ledger.as_ref()).await?;
         let schedule = webhook::schedule(&self.config.get(webhook::RETRY_SCHEDULE_KEY));
         let retries = i32::try_from(schedule.len()).unwrap_or(i32::MAX);
         let mut messages = Messages::default();
@@ -269,12 +281,14 @@ impl Follow for Fanout {
     }
 }
 
-/// The stored rows of the entities the page's callbacks may be about, in one query: the
-/// subjects of its events of callback types that change no endpoint.
+/// The rows of the entities the page's callbacks may be about (the subjects of its events of
+/// callback types that change no endpoint): from the writer's view where it holds them, the rest
+/// from the store in one query.
 async fn subject_rows(
     conn: &mut PgConnection,
     events: &[(&RecordedEvent, Event)],
     callback_types: &[&str],
+    ledger: Option<&ledger_store::LedgerHandle>,
 ) -> Result<HashMap<Uuid, EntityRow>, sqlx::Error> {
     let mut ids: Vec<Uuid> = events
         .iter()
@@ -286,13 +300,24 @@ async fn subject_rows(
             _ => None,
         })
         .collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
     ids.sort_unstable();
     ids.dedup();
-    let rows = ledger_store::log::entities(conn, &ids).await?;
-    Ok(rows.into_iter().map(|stored| (stored.row.id, stored.row)).collect())
+    let mut rows = HashMap::with_capacity(ids.len());
+    if let Some(ledger) = ledger {
+        let view = ledger.view();
+        ids.retain(|id| match view.entity(*id) {
+            Some((row, _)) => {
+                rows.insert(*id, row);
+                false
+            }
+            None => true,
+        });
+    }
+    if !ids.is_empty() {
+        let stored = ledger_store::log::entities(conn, &ids).await?;
+        rows.extend(stored.into_iter().map(|stored| (stored.row.id, stored.row)));
+    }
+    Ok(rows)
 }
 
 /// Makes the callbacks' messages: each goes to its owner's endpoint as it stands at the

@@ -120,7 +120,7 @@ pub fn callback(event: &Event, row: Option<&EntityRow>) -> Option<Callback> {
         return Some(told.callback(status, e.at));
     }
     let row = row.filter(|r| r.kind == ORDER_KIND && r.id == event.entity().id)?;
-    let order: Order = row.parse().ok()?;
+    let order = row.typed::<Order>().ok()?;
     (order.id.0 == row.id).then(|| Told::of(&order).callback(status, crate::domain::DomainEvent::at(event)))
 }
 

@@ -46,6 +46,9 @@
 //! limits and amounts, never a name, a URL, a method or a secret; a reason that looks like a
 //! secret (`ldg_`, `whsec_`) is `invalid_reason`, and no id may hold one (`valid_id`).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -674,16 +677,26 @@ pub fn assign<'s>(
             || p.account(deposit_account(&trader.id, w.settlement_currency).0)
                 .is_some_and(|a| a.status == AccountStatus::Open && a.available() >= w.settlement_amount)
     };
-    orders
+    let candidates: Vec<(&Trader, &Requisite)> = orders
         .requisites()
         .filter(|r| r.enabled && r.currency == *w.currency)
         .filter(|r| w.method.is_none_or(|m| m == r.method) && w.trader.is_none_or(|t| t == r.trader))
         .filter(|r| r.min_amount <= w.amount && w.amount <= r.max_amount)
         .filter(|r| r.turnover(now).checked_add(w.amount).is_some_and(|t| t <= r.daily_limit))
-        .filter_map(|r| orders.trader(&r.trader).filter(|t| t.traffic_enabled && funded(t)).map(|t| (t, r)))
-        .min_by(|(ta, ra), (tb, rb)| {
-            (ta.priority, ra.last_used_at, &ra.trader, &ra.id).cmp(&(tb.priority, rb.last_used_at, &rb.trader, &rb.id))
-        })
+        .filter_map(|r| orders.trader(&r.trader).filter(|t| t.traffic_enabled).map(|t| (t, r)))
+        .collect();
+    // Best first; a deposit is looked at (its account id is a hash) only until one is funded.
+    let mut best: BinaryHeap<Reverse<(u32, Option<Timestamp>, &str, &str, usize)>> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, (t, r))| Reverse((t.priority, r.last_used_at, r.trader.as_str(), r.id.as_str(), i)))
+        .collect();
+    while let Some(Reverse((.., i))) = best.pop() {
+        if funded(candidates[i].0) {
+            return Some(candidates[i]);
+        }
+    }
+    None
 }
 
 /// The split of a settlement amount: the store's fee and the trader's reward, each rounded half

@@ -171,6 +171,9 @@ impl Order {
 pub struct State {
     stores: HashMap<Uuid, Store>,
     traders: HashMap<Uuid, Trader>,
+    /// Each trader's entity id by its id: assignment looks a trader up per requisite, and an
+    /// entity id is a hash of the id.
+    trader_ids: HashMap<String, Uuid>,
     /// By entity id, in a tree so that assignment walks them in one order on every replay.
     requisites: BTreeMap<Uuid, Requisite>,
     orders: HashMap<OrderId, Order>,
@@ -185,7 +188,12 @@ impl State {
     }
 
     pub fn trader(&self, id: &str) -> Option<&Trader> {
-        self.traders.get(&trader_entity(id).id)
+        self.trader_ids.get(id).and_then(|entity| self.traders.get(entity))
+    }
+
+    fn insert_trader(&mut self, entity: Uuid, trader: Trader) {
+        self.trader_ids.insert(trader.id.clone(), entity);
+        self.traders.insert(entity, trader);
     }
 
     pub fn requisite(&self, trader: &str, id: &str) -> Option<&Requisite> {
@@ -314,7 +322,7 @@ impl DomainState for State {
                     at: e.at,
                     version,
                 };
-                self.traders.insert(trader_entity(&e.id).id, trader);
+                self.insert_trader(trader_entity(&e.id).id, trader);
             }
             Event::RequisiteUpserted(e) => {
                 let key = requisite_entity(&e.trader, &e.id).id;
@@ -452,7 +460,7 @@ impl DomainState for State {
             TRADER_KIND => {
                 let t: Trader = stored.parse().map_err(|e| e.to_string())?;
                 check(trader_entity(&t.id), t.id.clone(), t.version)?;
-                self.traders.insert(stored.id, t);
+                self.insert_trader(stored.id, t);
             }
             REQUISITE_KIND => {
                 let r: Requisite = stored.parse().map_err(|e| e.to_string())?;
