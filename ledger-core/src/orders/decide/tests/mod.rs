@@ -224,12 +224,12 @@ fn entries(events: &[AnyEvent]) -> Vec<crate::audit::Entry> {
         .collect()
 }
 
-mod participants;
-mod completion_entry;
-mod statuses;
-mod review;
-mod creation;
 mod assignment;
-mod disputes;
 mod audit_log;
+mod completion_entry;
+mod creation;
+mod disputes;
+mod participants;
+mod review;
 mod seam;
+mod statuses;
