@@ -61,6 +61,7 @@ fn consecutive_orders_never_overrun_a_daily_limit_or_a_deposit() {
     run(&mut state, Command::Cancel { id: oid(3), reason: None }).unwrap();
     let r = state.orders.requisite("t1", "r1").unwrap();
     assert_eq!((r.completed_today, r.pending, r.turnover(T0)), (dec("1000"), dec("0"), dec("1000")));
+    assert_eq!(r.turnover(Timestamp(T0.0 + DAY / 2 - 1)), dec("1000"), "until the day's last microsecond");
     create(&mut state, order_cmd(4, OrderKind::PayIn, "1500")).unwrap();
     assert_eq!(create(&mut state, order_cmd(5, OrderKind::PayIn, "100")).unwrap_err(), Rejection::NoRequisiteAvailable);
     let tomorrow = Timestamp(T0.0 + DAY / 2);

@@ -96,3 +96,82 @@ fn a_reason_or_an_id_that_looks_like_a_secret_is_refused_and_nothing_is_recorded
         assert_eq!(run(&mut state, store_cmd(id, "0.01")).unwrap_err(), Rejection::InvalidParticipantId, "{id}");
     }
 }
+
+/// The id an entry of `action` on `entity` must have once the entity's version is `version`: the
+/// id a retry of the same change computes, and no other change's.
+fn entry_id(entity: EntityRef, version: u32, action: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&AUDIT_NAMESPACE, format!("{}\n{version}\n{action}", entity.id).as_bytes())
+}
+
+/// The one entry a command recorded, checked to be named after its entity's version now.
+fn entry_of(state: &AnyState, events: &[AnyEvent], entity: EntityRef, action: &str) -> crate::audit::Entry {
+    let found = entries(events);
+    assert_eq!(found.len(), 1, "one entry: {:?}", types(events));
+    let version = state.version(Subject::Entity(entity)).unwrap();
+    assert_eq!(found[0].action, action);
+    assert_eq!(found[0].id, entry_id(entity, version, action), "{action} at version {version}");
+    found[0].clone()
+}
+
+#[test]
+fn each_entry_is_named_after_its_entitys_version_after_the_change_and_tells_before_and_after() {
+    let mut state = fresh();
+    let s1 = store_entity("s1");
+    let events = run(&mut state, store_cmd("s1", "0.035")).unwrap();
+    let created = entry_of(&state, &events, s1, "orders.store.create");
+    assert_eq!((created.before, created.after), (None, Some(json!({"fee": "0.035", "settlement_currency": "USDT"}))));
+    let events = run(&mut state, Command::RotateStoreSecret(Box::new(("s1".into(), sealed("r"))))).unwrap();
+    entry_of(&state, &events, s1, "orders.store.rotate_secret");
+    assert_eq!(state.orders.store("s1").unwrap().version, 2, "rotating is a change of the store");
+    for fee in ["0.04", "0.05"] {
+        let events = run(&mut state, store_cmd("s1", fee)).unwrap();
+        entry_of(&state, &events, s1, "orders.store.update");
+    }
+
+    let t1 = trader_entity("t1");
+    let events = run(&mut state, Command::UpsertTrader(Box::new(trader_cmd("t1", "0.02", 3)))).unwrap();
+    let trader =
+        json!({"fee": "0.02", "priority": 3, "traffic_enabled": true, "team_lead": null, "currencies": ["USDT"]});
+    let created = entry_of(&state, &events, t1, "orders.trader.upsert");
+    assert_eq!((created.before, created.after), (None, Some(trader.clone())));
+    let mut changed = trader_cmd("t1", "0.03", 2);
+    changed.team_lead = Some("lead-1".into());
+    let events = run(&mut state, Command::UpsertTrader(Box::new(changed))).unwrap();
+    let updated = entry_of(&state, &events, t1, "orders.trader.upsert");
+    let after =
+        json!({"fee": "0.03", "priority": 2, "traffic_enabled": true, "team_lead": "lead-1", "currencies": ["USDT"]});
+    assert_eq!((updated.before, updated.after), (Some(trader), Some(after)));
+    for enabled in [false, true] {
+        let traffic = Command::SetTraffic { trader: "t1".into(), enabled, team_lead: None };
+        let events = run(&mut state, traffic).unwrap();
+        let entry = entry_of(&state, &events, t1, "orders.trader.traffic");
+        assert_eq!(entry.before, Some(json!({"traffic_enabled": !enabled})));
+    }
+
+    let r1 = requisite_entity("t1", "r1");
+    let events =
+        run(&mut state, Command::UpsertRequisite(Box::new(requisite_cmd("t1", "r1", "100", "10000", "50000"))))
+            .unwrap();
+    assert_eq!(entry_of(&state, &events, r1, "orders.requisite.upsert").before, None);
+    let events =
+        run(&mut state, Command::UpsertRequisite(Box::new(requisite_cmd("t1", "r1", "100", "5000", "50000")))).unwrap();
+    let limits = entry_of(&state, &events, r1, "orders.requisite.upsert");
+    let before = json!({"currency": "RUB", "min_amount": "100.00", "max_amount": "10000.00",
+        "daily_limit": "50000.00", "enabled": true});
+    assert_eq!(limits.before, Some(before));
+
+    // An order's manual decisions, and a second dispute upheld after the first.
+    fund(&mut state, deposit("t1"), "100");
+    let review = Terms { review_over: Some(dec("500")), ..terms() };
+    create(&mut state, CreateOrder { terms: review, ..order_cmd(1, OrderKind::PayIn, "1000") }).unwrap();
+    let order = EntityRef { kind: ORDER_KIND, id: oid(1).0 };
+    let events = run(&mut state, Command::Approve { id: oid(1) }).unwrap();
+    entry_of(&state, &events, order, "orders.approve");
+    run(&mut state, Command::Complete { id: oid(1) }).unwrap();
+    for _ in 0..2 {
+        run(&mut state, Command::Dispute { id: oid(1), reason: "not paid".into() }).unwrap();
+        let uphold = Command::Resolve { id: oid(1), outcome: Outcome::Uphold, reason: "paid".into() };
+        let events = run(&mut state, uphold).unwrap();
+        entry_of(&state, &events, order, "orders.uphold");
+    }
+}

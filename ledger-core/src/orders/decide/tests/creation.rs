@@ -47,3 +47,20 @@ fn an_order_without_a_rate_or_a_requisite_is_refused_and_a_retry_decides_afresh(
     let trader = CreateOrder { trader: Some("t9".into()), ..order_cmd(5, OrderKind::PayIn, "1000") };
     assert_eq!(create(&mut state, trader).unwrap_err(), Rejection::TraderNotFound);
 }
+
+#[test]
+fn an_orders_external_id_and_method_are_each_checked_and_its_worth_is_bounded_by_the_ledgers_largest_amount() {
+    let mut state = given("0.035", "0.02", "100");
+    let no_ext = CreateOrder { external_order_id: String::new(), ..order_cmd(1, OrderKind::PayIn, "1000") };
+    assert_eq!(create(&mut state, no_ext).unwrap_err(), Rejection::InvalidReference);
+    let bad_method = CreateOrder { method: Some("card\n".into()), ..order_cmd(1, OrderKind::PayIn, "1000") };
+    assert_eq!(create(&mut state, bad_method).unwrap_err(), Rejection::InvalidReference);
+    assert!(state.orders.order(oid(1)).is_none());
+    // Worth exactly the largest amount: settled; worth more: overflow, never a hold the
+    // ledger cannot carry.
+    let largest = crate::money::max_amount();
+    assert_eq!(settlement_amount(largest, Decimal::ONE, 0).unwrap(), largest);
+    assert_eq!(settlement_amount(largest, dec("1.5"), 2).unwrap(), dec("666666666666666666666666.66"));
+    let over = settlement_amount(largest, dec("0.5"), 0).unwrap_err();
+    assert_eq!(over, Rejection::Ledger(ledger::Rejection::Overflow));
+}

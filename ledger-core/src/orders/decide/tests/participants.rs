@@ -123,3 +123,57 @@ fn a_team_lead_turns_traffic_of_its_own_traders_only_and_the_same_value_replays(
     run(&mut state, Command::SetTraffic { trader: "t1".into(), enabled: true, team_lead: None }).unwrap();
     create(&mut state, order_cmd(1, OrderKind::PayIn, "1000")).unwrap();
 }
+
+#[test]
+fn a_trader_lists_up_to_sixteen_currencies_and_a_requisite_any_limits_in_order() {
+    let mut state = fresh();
+    let codes =
+        ["USDT", "BTC", "EUR", "USD", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF"];
+    let mut t = trader_cmd("t1", "0.02", 1);
+    t.currencies = codes.iter().chain(&["RUB"]).map(|c| CurrencyCode::parse(c).unwrap()).collect();
+    assert_eq!(t.currencies.len(), MAX_CURRENCIES);
+    let events = run(&mut state, Command::UpsertTrader(Box::new(t.clone()))).unwrap();
+    assert_eq!(events.iter().filter(|e| e.event_type() == "AccountOpened").count(), 2 * MAX_CURRENCIES);
+    t.currencies.push(CurrencyCode::parse("TRY").unwrap());
+    assert_eq!(run(&mut state, Command::UpsertTrader(Box::new(t))).unwrap_err(), Rejection::TooManyCurrencies);
+    // A requisite taking one amount only, its daily limit: min = max = daily.
+    let one = requisite_cmd("t1", "r1", "500", "500", "500");
+    assert_eq!(
+        types(&run(&mut state, Command::UpsertRequisite(Box::new(one))).unwrap()),
+        ["AuditRecorded", "RequisiteUpserted"]
+    );
+    // Each of method, bank and masked details is checked on its own.
+    for field in 0..3 {
+        let mut bad = requisite_cmd("t1", "r2", "1", "2", "3");
+        *[&mut bad.method, &mut bad.bank, &mut bad.masked][field] = "a\u{7}b".into();
+        assert_eq!(run(&mut state, Command::UpsertRequisite(Box::new(bad))).unwrap_err(), Rejection::InvalidReference);
+    }
+    assert!(state.orders.requisite("t1", "r2").is_none());
+}
+
+#[test]
+fn a_traffic_switch_is_a_change_of_the_trader_at_the_time_it_is_made() {
+    let mut state = given("0.035", "0.02", "100");
+    let later = T0.plus_seconds(3600);
+    let off = Command::SetTraffic { trader: "t1".into(), enabled: false, team_lead: None };
+    let events = run_at(&mut state, off, later).unwrap();
+    let OrderEvent::TraderUpserted(e) = events[1].orders().unwrap() else { panic!("{:?}", types(&events)) };
+    assert_eq!((e.traffic_enabled, e.at), (false, later));
+    let t = state.orders.trader("t1").unwrap();
+    assert_eq!((t.traffic_enabled, t.at, t.version), (false, later, 2));
+}
+
+#[test]
+fn a_participants_command_answers_with_its_own_entity() {
+    let cases = [
+        (store_cmd("s1", "0.01"), store_entity("s1")),
+        (Command::RotateStoreSecret(Box::new(("s1".into(), sealed("x")))), store_entity("s1")),
+        (Command::UpsertTrader(Box::new(trader_cmd("t1", "0.01", 1))), trader_entity("t1")),
+        (Command::UpsertRequisite(Box::new(requisite_cmd("t1", "r1", "1", "2", "3"))), requisite_entity("t1", "r1")),
+        (Command::SetTraffic { trader: "t1".into(), enabled: true, team_lead: None }, trader_entity("t1")),
+    ];
+    for (command, entity) in cases {
+        let answer = command.answer().unwrap();
+        assert_eq!((answer.subject, answer.replay), (Subject::Entity(entity), crate::Replay::Last), "{command:?}");
+    }
+}

@@ -27,6 +27,10 @@ fn an_order_over_the_review_limit_waits_unheld_until_approved_or_denied() {
     assert_eq!(types(&denied), ["AuditRecorded", "OrderDenied"]);
     assert_eq!(run(&mut state, Command::Approve { id: oid(3) }).unwrap_err(), Rejection::InvalidOrderState);
     // Over the deny limit: recorded denied at once, nothing held, and a retry answers the same.
+    // At the deny limit exactly: reviewed, not denied.
+    let at_limit = CreateOrder { terms: review.clone(), ..order_cmd(5, OrderKind::PayIn, "5000") };
+    create(&mut state, at_limit).unwrap();
+    assert_eq!(status(&state, 5), Status::ManualReview);
     let over = CreateOrder { terms: review, ..order_cmd(4, OrderKind::PayIn, "5000.01") };
     assert_eq!(types(&create(&mut state, over.clone()).unwrap()), ["AuditRecorded", "OrderCreated"]);
     assert_eq!(status(&state, 4), Status::Denied);

@@ -113,3 +113,48 @@ fn stored_rows_load_back_into_the_same_state_and_every_event_reads_back() {
     let names: Vec<&str> = [Status::ManualReview, Status::Pending, Status::Denied].map(Status::as_str).to_vec();
     assert_eq!(names, ["manual_review", "pending", "denied"]);
 }
+
+#[test]
+fn the_timeout_and_the_dispute_window_take_a_minute_to_a_week_and_an_hour_to_ninety_days() {
+    use serde_json::json;
+    for (key, min, max) in [("orders.timeout_seconds", 60, 7 * 86_400), ("orders.dispute_window_hours", 1, 90 * 24)] {
+        for (value, ok) in [(min - 1, false), (min, true), (max, true), (max + 1, false)] {
+            assert_eq!(crate::settings::check(key, &json!(value)).is_ok(), ok, "{key} = {value}");
+        }
+    }
+}
+
+#[test]
+fn only_the_tables_transitions_are_allowed_and_an_ended_order_becomes_nothing() {
+    use Status::*;
+    let all = [ManualReview, Pending, Completed, Disputed, Reversed, Cancelled, Failed, Expired, Denied];
+    let allowed: Vec<(Status, Status)> =
+        all.iter().flat_map(|&from| all.iter().map(move |&to| (from, to))).filter(|(f, t)| f.may_become(*t)).collect();
+    assert_eq!(allowed, crate::orders::state::TRANSITIONS);
+    for ended in [Reversed, Cancelled, Failed, Expired, Denied] {
+        assert!(all.iter().all(|&to| !ended.may_become(to)), "{ended:?}");
+    }
+    assert!(!Completed.may_become(Pending) && !Pending.may_become(ManualReview));
+}
+
+#[test]
+fn an_orders_assignment_touches_its_requisites_row_and_every_entity_reports_its_version() {
+    let mut state = given("0.035", "0.02", "100");
+    let r = Subject::Entity(requisite_entity("t1", "r1"));
+    let touches = |state: &AnyState, events: &[AnyEvent], kind: &str| {
+        let event = events.iter().find(|e| e.event_type() == kind).unwrap();
+        state.touched(event).contains(&crate::Touched { subject: r, moves: false })
+    };
+    let created = create(&mut state, order_cmd(1, OrderKind::PayIn, "1000")).unwrap();
+    assert!(touches(&state, &created, "OrderCreated"));
+    let review = Terms { review_over: Some(dec("500")), ..terms() };
+    let waiting = create(&mut state, CreateOrder { terms: review, ..order_cmd(2, OrderKind::PayIn, "1000") }).unwrap();
+    assert!(!touches(&state, &waiting, "OrderCreated"), "nothing assigned, nothing touched");
+    let approved = run(&mut state, Command::Approve { id: oid(2) }).unwrap();
+    assert!(touches(&state, &approved, "OrderApproved"));
+    run(&mut state, Command::RotateStoreSecret(Box::new(("s1".into(), sealed("r"))))).unwrap();
+    assert_eq!(state.version(Subject::Entity(store_entity("s1"))), Some(2));
+    assert_eq!(state.version(Subject::Entity(crate::orders::trader_entity("t1"))), Some(1));
+    assert_eq!(state.version(r), Some(3), "created, two orders assigned");
+    assert_eq!(state.version(Subject::Entity(EntityRef { kind: ORDER_KIND, id: oid(2).0 })), Some(2));
+}
