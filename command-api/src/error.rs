@@ -53,6 +53,9 @@ pub enum ApiError {
     SecretsKeyMissing,
     #[error("the read models do not run in this process")]
     ReadModelMissing,
+    /// A read model's reader failed (its database down): the detail is logged, never sent.
+    #[error("the read model did not answer; retry later")]
+    ReadModelFailed(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -113,6 +116,9 @@ impl ApiError {
             ApiError::ReadModelMissing => {
                 c(StatusCode::SERVICE_UNAVAILABLE, "read_model_unavailable", "The read model is not available here")
             }
+            ApiError::ReadModelFailed(_) => {
+                c(StatusCode::SERVICE_UNAVAILABLE, "read_model_unavailable", "The read model is not available here")
+            }
             ApiError::Internal(_) => api_common::INTERNAL,
         }
     }
@@ -170,6 +176,9 @@ impl IntoResponse for ApiError {
 pub fn render(error: &ApiError, request_id: Uuid) -> Response {
     if let ApiError::Internal(detail) = error {
         tracing::error!(%request_id, detail, "internal error");
+    }
+    if let ApiError::ReadModelFailed(detail) = error {
+        tracing::warn!(%request_id, detail, "a read model did not answer");
     }
     error.problem(request_id).into_response()
 }

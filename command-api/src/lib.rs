@@ -63,6 +63,9 @@ pub struct ApiState {
     audit_log: Option<Arc<dyn audit::AuditLogReader>>,
     /// The orders read model, where the read models run; without it `GET /v1/orders` answers 503.
     orders: Option<Arc<dyn orders_list::OrdersReader>>,
+    /// The wallet read model's movements, where the read models run; without it a statement
+    /// reads the whole log.
+    wallet_movements: Option<Arc<dyn wallet::movements::MovementsReader>>,
     /// Records audit entries (403s, admin actions) and counts them for `/metrics`.
     auditor: ledger_store::audit::Auditor,
     /// The runtime settings in effect in this process.
@@ -80,6 +83,8 @@ struct Inner {
     pool: PgPool,
     keys: KeyStore,
     http: HttpMetrics,
+    /// What wallet statements read.
+    wallet: wallet::movements::StatementMetrics,
 }
 
 impl ApiState {
@@ -90,13 +95,20 @@ impl ApiState {
         ApiState {
             limiter: Arc::new(limit::Limiter::new(config.clone())),
             config,
-            inner: Arc::new(Inner { ledger, keys: KeyStore::new(pool.clone()), pool, http: HttpMetrics::default() }),
+            inner: Arc::new(Inner {
+                ledger,
+                keys: KeyStore::new(pool.clone()),
+                pool,
+                http: HttpMetrics::default(),
+                wallet: Default::default(),
+            }),
             cvc_keys: None,
             audit: None,
             read: None,
             reports: Arc::new([]),
             audit_log: None,
             orders: None,
+            wallet_movements: None,
             auditor,
             webhooks: None,
             secrets: None,
@@ -112,6 +124,13 @@ impl ApiState {
     /// Answers `GET /v1/orders` from this reader.
     pub fn with_orders_reader(mut self, reader: Arc<dyn orders_list::OrdersReader>) -> ApiState {
         self.orders = Some(reader);
+        self
+    }
+
+    /// Reads wallet statements' movements from this reader up to its checkpoint, and only the
+    /// rest from the log.
+    pub fn with_wallet_movements(mut self, reader: Arc<dyn wallet::movements::MovementsReader>) -> ApiState {
+        self.wallet_movements = Some(reader);
         self
     }
 

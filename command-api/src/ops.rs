@@ -52,6 +52,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
     };
     let mut body = state.inner.http.render(&state.inner.ledger, &projections);
     state.auditor.render(&mut body);
+    state.inner.wallet.render(&mut body);
     for report in state.reports.iter() {
         report.metrics(&mut body);
     }

@@ -5,6 +5,13 @@
 //! number cells (read back from the zip, and through LibreOffice where it is installed); bad
 //! parameters are 422 problems with stable codes, an unknown player 404. Real router, real
 //! writer, real Postgres.
+//!
+//! The API without a wallet read model reads the whole log (the first tests). With one (the
+//! test's own reader over `projections::wallet`, as `ledger up` equips the API, on a read
+//! database of its own), the statement is the same answer byte for byte, read from the read
+//! model up to its checkpoint and from the log past it: `/metrics` shows that other players'
+//! movements change nothing it reads, that a stopped projection's tail comes from the log,
+//! and a reader that fails is a 503.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -14,10 +21,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
+use command_api::wallet::movements::{AppliedLine, MOVING_TYPES, MovementKey, MovementsReader, Reading};
 use command_api::{ApiState, router};
 use http_body_util::BodyExt;
 use ledger_store::keys::create_key;
-use ledger_store::{Writer, WriterConfig};
+use ledger_store::{LedgerHandle, Writer, WriterConfig};
 use outbound::webhooks::{WebhookSecret, headers};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -30,9 +38,23 @@ const GAMES_SECRET: &str = "whsec_dGhpcyBpcyB0aGUgZ2FtZXMgc2VjcmV0IQ==";
 
 struct App {
     router: Router,
+    /// The same ledger's API without a read model: the statement from the whole log.
+    bare: Router,
+    ledger: LedgerHandle,
     keys: HashMap<&'static str, String>,
     pool: sqlx::PgPool,
     db: test_support::TestDatabase,
+}
+
+async fn raw(router: &Router, request: Request<Body>) -> (StatusCode, HashMap<String, String>, Bytes) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    (status, headers, response.into_body().collect().await.unwrap().to_bytes())
 }
 
 fn now_secs() -> i64 {
@@ -45,14 +67,7 @@ fn d(text: &str) -> Decimal {
 
 impl App {
     async fn raw(&self, request: Request<Body>) -> (StatusCode, HashMap<String, String>, Bytes) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        (status, headers, response.into_body().collect().await.unwrap().to_bytes())
+        raw(&self.router, request).await
     }
 
     async fn send(&self, channel: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -146,6 +161,11 @@ fn call(tx: Uuid, round: &str, amount: &str) -> Value {
 
 /// Players `p1` and `p2` (KYC basic) in EUR, a payment provider `psp`, a game provider `games`.
 async fn app() -> App {
+    app_reading(None).await
+}
+
+/// The same, the API reading statements' movements through `reader`.
+async fn app_reading(reader: Option<Arc<dyn MovementsReader>>) -> App {
     let db = fresh_database().await;
     let (ledger, writer) = Writer::start(&db.url, WriterConfig::default()).await.expect("writer starts");
     std::mem::forget(writer);
@@ -160,8 +180,12 @@ async fn app() -> App {
         keys.insert(channel, create_key(&pool, channel, &scopes).await.unwrap().1);
     }
     let secrets: Arc<dyn secrets::KeyProvider> = Arc::new(secrets::LocalKeys::random("k1").unwrap());
-    let state = ApiState::new(ledger, pool.clone()).with_secrets(secrets);
-    let app = App { router: router(state), keys, pool, db };
+    let bare = router(ApiState::new(ledger.clone(), pool.clone()).with_secrets(Arc::clone(&secrets)));
+    let mut state = ApiState::new(ledger.clone(), pool.clone()).with_secrets(secrets);
+    if let Some(reader) = reader {
+        state = state.with_wallet_movements(reader);
+    }
+    let app = App { router: router(state), bare, ledger, keys, pool, db };
     for player in ["p1", "p2"] {
         let body = json!({"currency": "EUR", "kyc": "basic"});
         app.ok("admin", "PUT", &format!("/v1/wallet/players/{player}"), Some(body)).await;
@@ -481,4 +505,220 @@ async fn bad_parameters_are_422_with_stable_codes_and_an_unknown_player_404() {
         .unwrap();
     let (status, _, bytes) = app.raw(request).await;
     assert_eq!((status, code(&bytes)), (StatusCode::NOT_FOUND, "player_not_found".to_owned()));
+}
+
+/// The wallet read model's movements, as `ledger up` reads them (`ledger/src/wallet.rs`).
+struct ReadModelMovements(sqlx::PgPool);
+
+impl MovementsReader for ReadModelMovements {
+    fn checkpoint(&self) -> Reading<'_, i64> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await.map_err(|e| e.to_string())?;
+            projections::read::checkpoint(&mut conn, projections::Model::Wallet).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn movements<'a>(
+        &'a self,
+        player: &'a str,
+        after: MovementKey,
+        upto: i64,
+        limit: i64,
+    ) -> Reading<'a, Vec<AppliedLine>> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await.map_err(|e| e.to_string())?;
+            let after = projections::wallet::MovementCursor { position: after.position, seq: after.seq };
+            let rows = projections::wallet::movements_upto(&mut conn, player, after, upto, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            rows.into_iter()
+                .map(|r| {
+                    let key = MovementKey { position: r.position, seq: r.seq };
+                    AppliedLine::new(key, r.at, &r.account, r.kind, r.reference_id, r.round_id, r.amount)
+                })
+                .collect()
+        })
+    }
+}
+
+/// The wallet read model's runner, on a read database of its own.
+struct Projection {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Projection {
+    fn start(url: &str, read_url: &str) -> Projection {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (url, read_url) = (url.to_owned(), read_url.to_owned());
+        let task = tokio::spawn(async move {
+            let follow = projections::Follow { poll: Duration::from_millis(20), linger: Duration::from_millis(1) };
+            projections::run_reporting(&url, Some(&read_url), &[projections::Model::Wallet], follow, stopped, None)
+                .await
+        });
+        Projection { stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
+async fn checkpoint(read: &sqlx::PgPool) -> i64 {
+    let mut conn = read.acquire().await.unwrap();
+    projections::read::checkpoint(&mut conn, projections::Model::Wallet).await.unwrap()
+}
+
+/// Waits until the read model applied the whole log; answers its checkpoint.
+async fn caught_up(app: &App, read: &sqlx::PgPool) -> i64 {
+    let head = app.ledger.view().head();
+    for _ in 0..1500 {
+        let at = checkpoint(read).await;
+        if at >= head {
+            return at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the wallet read model did not reach {head}");
+}
+
+/// The wallet's money-moving events in the log after `after`.
+async fn moving_events_after(app: &App, after: i64) -> u64 {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position > $1 AND event_type = ANY($2)")
+        .bind(after)
+        .bind(MOVING_TYPES)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    n as u64
+}
+
+/// What the API's statements read so far: (read-model movements, log events), from `/metrics`.
+async fn reads(router: &Router) -> (u64, u64) {
+    let (status, _, bytes) = raw(router, Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    (value("ledger_wallet_statement_read_model_movements_total"), value("ledger_wallet_statement_log_events_total"))
+}
+
+/// Every one of `queries` answers the same, byte for byte, with the read model as without it.
+async fn same_as_the_whole_log(app: &App, queries: &[String]) {
+    for query in queries {
+        let (status, headers, with_model) = statement_on(&app.router, app, query).await;
+        let (bare_status, bare_headers, whole_log) = statement_on(&app.bare, app, query).await;
+        assert_eq!((status, bare_status), (StatusCode::OK, StatusCode::OK), "{query}");
+        assert_eq!(headers["content-type"], bare_headers["content-type"], "{query}");
+        assert_eq!(with_model, whole_log, "{query}: {}", String::from_utf8_lossy(&with_model));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statement_reads_the_read_model_to_its_checkpoint_and_the_log_past_it() {
+    let read_db = test_support::fresh_read_database().await;
+    let read = sqlx::PgPool::connect(&read_db.url).await.unwrap();
+    let app = app_reading(Some(Arc::new(ReadModelMovements(read.clone())))).await;
+    let projection = Projection::start(&app.db.url, &read_db.url);
+    let (middle, _) = history(&app).await;
+    for _ in 0..20 {
+        app.deposit("p2", "1").await;
+    }
+    caught_up(&app, &read).await;
+    let queries = [
+        String::new(),
+        "?format=csv".into(),
+        "?format=xlsx".into(),
+        format!("?from={middle}"),
+        format!("?from={middle}&format=xlsx"),
+        format!("?to={middle}&format=csv"),
+    ];
+    let p1 = app.json_statement("").await["movements"].as_array().unwrap().len() as u64;
+    assert_eq!(p1, 14);
+    let before = reads(&app.router).await;
+    same_as_the_whole_log(&app, &queries).await;
+    // Caught up: every movement of p1 from the read model, nothing from the log.
+    let n = queries.len() as u64;
+    assert_eq!(reads(&app.router).await, (before.0 + n * p1, before.1));
+    // Many more movements of another player change nothing the statement reads.
+    for _ in 0..30 {
+        app.deposit("p2", "2").await;
+    }
+    caught_up(&app, &read).await;
+    let others: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_wallet_movements WHERE player_id = 'p2'")
+        .fetch_one(&read)
+        .await
+        .unwrap();
+    assert_eq!(others, 51);
+    let before = reads(&app.router).await;
+    same_as_the_whole_log(&app, &queries[..1]).await;
+    assert_eq!(reads(&app.router).await, (before.0 + p1, before.1));
+
+    // The projection stops: what is committed after its checkpoint comes from the log.
+    projection.stop().await;
+    let applied = checkpoint(&read).await;
+    app.deposit("p1", "7").await;
+    app.game("bet", call(Uuid::new_v4(), "r3", "3")).await;
+    app.deposit("p2", "4").await;
+    assert_eq!(checkpoint(&read).await, applied, "the read model lags");
+    let tail = moving_events_after(&app, applied).await;
+    assert_eq!(tail, 3);
+    let before = reads(&app.router).await;
+    same_as_the_whole_log(&app, &queries).await;
+    assert_eq!(reads(&app.router).await, (before.0 + n * p1, before.1 + n * tail));
+    let all = app.json_statement("").await;
+    let movements = all["movements"].as_array().unwrap();
+    let late: Vec<(&str, &str)> = movements
+        .iter()
+        .filter(|m| m["position"].as_i64().unwrap() > applied)
+        .map(|m| (m["kind"].as_str().unwrap(), m["amount"].as_str().unwrap()))
+        .collect();
+    assert_eq!(late, [("deposit", "7.00"), ("bet", "-3.00")]);
+    assert_eq!(all["position"].as_i64(), Some(app.ledger.view().head()));
+    // Exact to the last commit: the closing balances are the ledger's accounts.
+    assert_eq!(totals(&all, "closing"), ["66.00", "0.00", "0.00"]);
+    assert_eq!(totals(&all, "closing"), app.balances().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_model_not_yet_created_gives_the_log_and_one_that_fails_is_503() {
+    // No runner ever ran on this read database: nothing applied, the whole log is the tail.
+    let read_db = test_support::fresh_read_database().await;
+    let read = sqlx::PgPool::connect(&read_db.url).await.unwrap();
+    let app = app_reading(Some(Arc::new(ReadModelMovements(read.clone())))).await;
+    let (middle, _) = history(&app).await;
+    let queries = ["".to_owned(), "?format=csv".to_owned(), format!("?from={middle}&format=xlsx")];
+    let before = reads(&app.router).await;
+    same_as_the_whole_log(&app, &queries).await;
+    let every = moving_events_after(&app, 0).await;
+    assert_eq!(reads(&app.router).await, (before.0, before.1 + 3 * every));
+
+    // A reader whose database does not answer: a typed 503, nothing about the cause.
+    read.close().await;
+    for query in &queries {
+        let (status, headers, bytes) = app.statement("reader", query).await;
+        let problem: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("read_model_unavailable")),
+            "{query}"
+        );
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert!(!problem["detail"].as_str().unwrap().contains("closed"), "{problem}");
+    }
+    // The same ledger's API without a reader still answers from the log.
+    assert_eq!(statement_on(&app.bare, &app, "").await.0, StatusCode::OK);
+}
+
+async fn statement_on(router: &Router, app: &App, query: &str) -> (StatusCode, HashMap<String, String>, Bytes) {
+    let request = Request::builder()
+        .uri(format!("/v1/wallet/players/p1/statement{query}"))
+        .header("authorization", format!("Bearer {}", app.keys["reader"]))
+        .body(Body::empty())
+        .unwrap();
+    raw(router, request).await
 }

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use command_api::wallet::movements::{AppliedLine, MovementKey, MovementsReader, Reading};
 use ledger_core::wallet::state::{Provider, Withdrawal, WithdrawalStatus};
 use ledger_core::wallet::{Command, PROVIDER_KIND, WITHDRAWAL_KIND, provider_entity};
 use ledger_core::{Timestamp, WithdrawalId};
@@ -79,7 +80,9 @@ impl Domain for Wallet {
         self.topics.iter().map(|t| Box::new(t.clone()) as Box<dyn streams::publisher::DomainTopics>).collect()
     }
 
+    /// The API gets the secrets key and the read model's movements for statements.
     fn start(&self, cx: &Up<'_>, api: &mut command_api::ApiState) -> anyhow::Result<Running> {
+        *api = api.clone().with_wallet_movements(std::sync::Arc::new(ReadModelMovements(cx.read_pool.clone())));
         match cx.secrets {
             Some(keys) => *api = api.clone().with_secrets(std::sync::Arc::clone(keys)),
             None => warn!("no LEDGER_SECRETS_KEY: wallet providers cannot be written or verified (503)"),
@@ -94,6 +97,41 @@ impl Domain for Wallet {
         })?;
         let runner = Runner { ledger: cx.ledger.clone(), client, payout_timeout: self.payout_timeout };
         Ok(Running { tasks: Vec::new(), aborted: vec![tokio::spawn(runner.run(self.interval))] })
+    }
+}
+
+/// The statements' movements up to the wallet read model's checkpoint (`projections::wallet`), in
+/// the read models' database.
+struct ReadModelMovements(sqlx::PgPool);
+
+impl MovementsReader for ReadModelMovements {
+    fn checkpoint(&self) -> Reading<'_, i64> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await.map_err(|e| e.to_string())?;
+            projections::read::checkpoint(&mut conn, projections::Model::Wallet).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn movements<'a>(
+        &'a self,
+        player: &'a str,
+        after: MovementKey,
+        upto: i64,
+        limit: i64,
+    ) -> Reading<'a, Vec<AppliedLine>> {
+        Box::pin(async move {
+            let mut conn = self.0.acquire().await.map_err(|e| e.to_string())?;
+            let after = projections::wallet::MovementCursor { position: after.position, seq: after.seq };
+            let rows = projections::wallet::movements_upto(&mut conn, player, after, upto, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            rows.into_iter()
+                .map(|r| {
+                    let key = MovementKey { position: r.position, seq: r.seq };
+                    AppliedLine::new(key, r.at, &r.account, r.kind, r.reference_id, r.round_id, r.amount)
+                })
+                .collect()
+        })
     }
 }
 

@@ -1270,3 +1270,26 @@ pub async fn movements(
     q.push(" ORDER BY position, seq LIMIT ").push_bind(limit);
     q.build_query_as().fetch_all(conn).await
 }
+
+/// A player's movements at or before position `upto` (a checkpoint of this model), in log order
+/// after `after`, at most `limit`: what a statement takes from the read model, the log giving
+/// the rest (`command_api::wallet::movements`). Through the player's index.
+pub async fn movements_upto(
+    conn: &mut PgConnection,
+    player: &str,
+    after: MovementCursor,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<MovementRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM rm_wallet_movements WHERE player_id = $1 AND (position, seq) > ($2, $3) \
+         AND position <= $4 ORDER BY position, seq LIMIT $5",
+    )
+    .bind(player)
+    .bind(after.position)
+    .bind(after.seq)
+    .bind(upto)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

@@ -1,8 +1,9 @@
 //! `GET /v1/wallet/players/{id}/statement`: a player's statement over `[from, to)`, as JSON, CSV
-//! or XLSX. Its lines are the wallet's movements (`ledger_core::wallet::movement`) read from the
-//! log itself, so the totals are the replay's: the opening balance of each account (main, bonus,
-//! locked) is the sum of its movements before `from`, the closing balance the opening plus the
-//! movements in the period, and each movement carries the balance after it.
+//! or XLSX. Its lines are the wallet's movements (`ledger_core::wallet::movement`): those the
+//! wallet read model applied, then those of the log past its checkpoint (`super::movements`), so
+//! the totals are the replay's to the last commit: the opening balance of each account (main,
+//! bonus, locked) is the sum of its movements before `from`, the closing balance the opening plus
+//! the movements in the period, and each movement carries the balance after it.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -207,7 +208,7 @@ pub struct StatementBody {
     /// The period, as asked (none: unbounded).
     pub from: Option<String>,
     pub to: Option<String>,
-    /// The log read up to this position.
+    /// The log read up to this position (the read model's checkpoint, then the log past it).
     pub position: i64,
     /// main, bonus and locked, in that order.
     pub accounts: Vec<StatementAccountBody>,
@@ -267,7 +268,9 @@ impl From<StatementError> for ApiError {
         (status = 400, body = Problem, description = "invalid_query: a parameter the statement does not take"),
         (status = 404, body = Problem, description = "player_not_found"),
         (status = 422, body = Problem, description = "invalid_period (from or to not RFC 3339, or from after to), \
-            invalid_format, statement_too_large")),
+            invalid_format, statement_too_large"),
+        (status = 503, body = Problem, description = "read_model_unavailable: the wallet read model's database \
+            did not answer")),
     security(("api_key" = [])))]
 pub async fn player_statement(
     State(state): State<ApiState>,
