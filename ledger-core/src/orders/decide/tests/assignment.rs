@@ -82,3 +82,23 @@ fn consecutive_orders_never_overrun_a_daily_limit_or_a_deposit() {
     create(&mut state, order_cmd(3, OrderKind::PayOut, "1000")).unwrap();
     assert_eq!(available(&state, deposit("t1")), dec("3.378380"));
 }
+
+#[test]
+fn a_pay_in_passes_over_the_best_traders_whose_deposits_fall_short() {
+    // t1 (priority 1) holds 5 USDT, t2 (priority 2) 8, t3 (priority 3) 1000: a pay-in of
+    // 10.810810 USDT goes to t3; one of 4.324324 (400 RUB) to t1, the best that holds it.
+    let mut state = given("0.035", "0.02", "5");
+    for (t, priority, funded) in [("t2", 2, "8"), ("t3", 3, "1000")] {
+        run(&mut state, Command::UpsertTrader(Box::new(trader_cmd(t, "0.02", priority)))).unwrap();
+        fund(&mut state, deposit(t), funded);
+        run(&mut state, Command::UpsertRequisite(Box::new(requisite_cmd(t, "r1", "100", "10000", "50000")))).unwrap();
+    }
+    create(&mut state, order_cmd(1, OrderKind::PayIn, "1000")).unwrap();
+    assert_eq!(assigned(&state, 1), ("t3".to_owned(), "r1".to_owned()));
+    create(&mut state, order_cmd(2, OrderKind::PayIn, "400")).unwrap();
+    assert_eq!(assigned(&state, 2), ("t1".to_owned(), "r1".to_owned()));
+    // t1 now holds 0.675676 and t2 8: 700 RUB (7.567567) goes to t2, then none is left for it.
+    create(&mut state, order_cmd(3, OrderKind::PayIn, "700")).unwrap();
+    assert_eq!(assigned(&state, 3), ("t2".to_owned(), "r1".to_owned()));
+    assert_eq!(available(&state, deposit("t3")), dec("989.189190"));
+}
