@@ -160,10 +160,11 @@ pub async fn of_player(
         let upto = reader.checkpoint().await.map_err(ApiError::ReadModelFailed)?;
         let mut key = MovementKey::default();
         // Checkpoint 0: nothing applied (perhaps no tables yet), the log is all.
-        while upto > 0 {
+        let mut more = upto > 0;
+        while more {
             let page = reader.movements(player, key, upto, READ_MODEL_PAGE).await.map_err(ApiError::ReadModelFailed)?;
             metrics.read_model_movements.fetch_add(page.len() as u64, Ordering::Relaxed);
-            let full = page.len() as i64 >= READ_MODEL_PAGE;
+            more = page.len() as i64 >= READ_MODEL_PAGE;
             for applied in page {
                 // A reader out of order or past its bound would count a movement twice.
                 if applied.key <= key || applied.key.position > upto {
@@ -174,9 +175,6 @@ pub async fn of_player(
                 }
                 key = applied.key;
                 each(applied.line)?;
-            }
-            if !full {
-                break;
             }
         }
         after = upto;

@@ -686,18 +686,22 @@ pub fn assign<'s>(
         .filter_map(|r| orders.trader(&r.trader).filter(|t| t.traffic_enabled).map(|t| (t, r)))
         .collect();
     // Best first; a deposit is looked at (its account id is a hash) only until one is funded.
-    let mut best: BinaryHeap<Reverse<(u32, Option<Timestamp>, &str, &str, usize)>> = candidates
+    let mut best: BinaryHeap<Reverse<(Rank<'_>, usize)>> = candidates
         .iter()
         .enumerate()
-        .map(|(i, (t, r))| Reverse((t.priority, r.last_used_at, r.trader.as_str(), r.id.as_str(), i)))
+        .map(|(i, (t, r))| Reverse(((t.priority, r.last_used_at, r.trader.as_str(), r.id.as_str()), i)))
         .collect();
-    while let Some(Reverse((.., i))) = best.pop() {
+    while let Some(Reverse((_, i))) = best.pop() {
         if funded(candidates[i].0) {
             return Some(candidates[i]);
         }
     }
     None
 }
+
+/// How a candidate ranks in assignment, best (least) first: priority, last use (never used
+/// first), trader, requisite.
+type Rank<'a> = (u32, Option<Timestamp>, &'a str, &'a str);
 
 /// The split of a settlement amount: the store's fee and the trader's reward, each rounded half
 /// to even at `scale`, and the platform's share, the remainder `store_fee − trader_reward`.
