@@ -1,0 +1,96 @@
+//! The state as the store keeps it, and what commands name.
+
+use super::*;
+
+#[test]
+fn every_event_reads_back_and_the_rows_rebuild_the_same_state() {
+    let mut s = fresh();
+    let mut log = Vec::new();
+    let mut keep = |events: Vec<AnyEvent>| log.extend(events);
+    keep(run(&mut s, Command::UpsertPlayer(Box::new(player_cmd("p1", Kyc::Basic, Limits::default())))).unwrap());
+    let psp = UpsertProvider { id: "psp".into(), kind: ProviderKind::Payments, secret: sealed("psp"), base_url: None };
+    keep(run(&mut s, Command::UpsertProvider(Box::new(psp))).unwrap());
+    provider(&mut s, "games", ProviderKind::Games);
+    keep(run(&mut s, deposit_cmd(1, "100")).unwrap());
+    keep(run(&mut s, Command::SettleDeposit(settle(did(1), true, "100", "e1"))).unwrap());
+    keep(run(&mut s, deposit_cmd(2, "5")).unwrap());
+    keep(run(&mut s, Command::SettleDeposit(settle(did(2), false, "5", "e2"))).unwrap());
+    keep(run(&mut s, bonus_cmd(1, "10", "3")).unwrap());
+    keep(game_run(&mut s, call(GameAction::Bet, 1, "r1", "12")).unwrap());
+    keep(game_run(&mut s, call(GameAction::Bet, 2, "r1", "3")).unwrap());
+    keep(game_run(&mut s, rollback(3, 2, "r1")).unwrap());
+    keep(game_run(&mut s, rollback(4, 9, "r1")).unwrap());
+    keep(game_run(&mut s, GameCall { round_closed: true, ..call(GameAction::Win, 5, "r1", "6") }).unwrap());
+    keep(run(&mut s, withdraw_cmd(1, "10", OpenBonusPolicy::Forfeit)).unwrap());
+    keep(run(&mut s, Command::MarkWithdrawalSent { id: wid(1) }).unwrap());
+    keep(run(&mut s, Command::SettleWithdrawal(settle(wid(1), true, "10", "w1"))).unwrap());
+    keep(run(&mut s, withdraw_cmd(2, "1", OpenBonusPolicy::Refuse)).unwrap());
+    keep(run(&mut s, Command::SettleWithdrawal(settle(wid(2), false, "1", "w2"))).unwrap());
+    keep(run(&mut s, withdraw_cmd(3, "1", OpenBonusPolicy::Refuse)).unwrap());
+    keep(run_at(&mut s, Command::ExpireWithdrawals, at(1)).unwrap());
+    keep(run(&mut s, bonus_cmd(2, "4", "1")).unwrap());
+    keep(run_at(&mut s, Command::ExpireBonuses, at(49)).unwrap());
+    let instant = GrantBonus {
+        id: bid(3),
+        player: "p1".into(),
+        amount: dec("4"),
+        wagering_multiplier: Decimal::ZERO,
+        expires_at: at(100),
+    };
+    keep(run_at(&mut s, Command::GrantBonus(Box::new(instant)), at(50)).unwrap());
+    let mut seen = std::collections::BTreeSet::new();
+    for event in &log {
+        let back = AnyEvent::from_parts(event.event_type(), event.schema_version(), &event.payload()).unwrap();
+        assert_eq!(&back, event);
+        if event.wallet().is_some() {
+            seen.insert(event.event_type());
+        }
+    }
+    let all: std::collections::BTreeSet<&str> = crate::wallet::event::EVENT_TYPES.iter().map(|(t, _)| *t).collect();
+    assert_eq!(seen, all);
+    let mut rebuilt = State::default();
+    for row in s.wallet.rows() {
+        rebuilt.load(row).unwrap();
+    }
+    assert_eq!(rebuilt, s.wallet);
+    assert_eq!(<Event as DomainEvent>::schemas().len(), crate::wallet::event::EVENT_TYPES.len());
+}
+
+#[test]
+fn a_row_that_is_not_what_it_claims_is_refused_at_load() {
+    let s = setup();
+    let mut row = s.wallet.row(player_entity("p1")).unwrap();
+    row.key = "p2".into();
+    assert!(State::default().load(row).unwrap_err().contains("does not match"));
+}
+
+#[test]
+fn commands_name_what_they_answer_with_and_the_transfers_they_make() {
+    let bet = call(GameAction::Bet, 1, "r1", "1");
+    let posting = transfer_of(game_tx_entity("games", tx(1)), "posting");
+    let c = Command::Game(Box::new(bet.clone()));
+    assert_eq!(c.transfer_ids(), [posting, round_transfer("games", "r1")]);
+    assert_eq!(
+        c.answer(),
+        Some(Answer { subject: Subject::Entity(game_tx_entity("games", tx(1))), replay: Replay::First })
+    );
+    let back = Command::Game(Box::new(rollback(2, 1, "r1")));
+    let bet_entity = game_tx_entity("games", tx(1));
+    assert_eq!(back.transfer_ids()[2..], [transfer_of(bet_entity, "posting"), transfer_of(bet_entity, "reversal")]);
+    let settle_w = Command::SettleWithdrawal(settle(wid(1), true, "1", "e"));
+    assert_eq!(
+        settle_w.transfer_ids(),
+        [transfer_of(withdrawal_entity(wid(1)), "lock"), transfer_of(withdrawal_entity(wid(1)), "settle")]
+    );
+    assert_eq!(settle_w.answer().map(|a| a.replay), Some(Replay::Last));
+    assert_eq!(deposit_cmd(1, "1").answer().map(|a| a.replay), Some(Replay::First));
+    assert_eq!(Command::ExpireBonuses.answer(), None);
+    assert!(Command::ExpireWithdrawals.transfer_ids().is_empty());
+    // The transfers a real run makes are the ones named.
+    let mut s = setup();
+    deposit(&mut s, 1, "10");
+    assert!(s.ledger.transfer(transfer_of(deposit_entity(did(1)), "deposit")).is_some());
+    game_run(&mut s, GameCall { round_closed: true, ..bet }).unwrap();
+    assert!(s.ledger.transfer(posting).is_some());
+    assert!(s.ledger.transfer(round_transfer("games", "r1")).is_some());
+}
