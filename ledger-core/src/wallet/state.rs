@@ -488,3 +488,48 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400 * 1_000_000;
+
+    /// A player's row keeps its counters by these numbers, so a row written once reads the same
+    /// later: days since 1970-01-01, ISO weeks (Monday to Sunday, UTC) since the Monday
+    /// 1969-12-29, months since the year 0.
+    #[test]
+    fn periods_are_numbered_as_the_rows_keep_them() {
+        // 2023-12-04 is a Monday, 2023-12-06 a Wednesday, 2023-12-10 a Sunday.
+        let (monday, wednesday, sunday) = (19_695, 19_697, 19_701);
+        let noon = |day: i64| Timestamp(day * DAY + DAY / 2);
+        for kind in [LimitKind::DepositDay, LimitKind::LossDay, LimitKind::WithdrawDay] {
+            assert_eq!(period_of(kind, noon(wednesday)), wednesday);
+        }
+        let week = |at: Timestamp| period_of(LimitKind::DepositWeek, at);
+        assert_eq!(week(Timestamp(monday * DAY)), 2814);
+        assert_eq!(week(Timestamp((sunday + 1) * DAY - 1)), 2814);
+        assert_eq!(week(Timestamp((sunday + 1) * DAY)), 2815);
+        assert_eq!(week(Timestamp(-3 * DAY)), 0);
+        assert_eq!(week(Timestamp(-3 * DAY - 1)), -1);
+        let month = |at: Timestamp| period_of(LimitKind::DepositMonth, at);
+        assert_eq!(month(noon(wednesday)), 2023 * 12 + 11);
+        // 2024-01-01 is day 19_723.
+        assert_eq!(month(Timestamp(19_723 * DAY)), 2024 * 12);
+        assert_eq!(month(Timestamp(19_723 * DAY - 1)), 2023 * 12 + 11);
+    }
+
+    #[test]
+    fn a_period_total_counts_only_its_own_period() {
+        let mut p = Period::default();
+        p.add(7, Decimal::TEN);
+        p.add(7, Decimal::ONE);
+        assert_eq!((p.total_in(7), p.total_in(8)), (Decimal::from(11), Decimal::ZERO));
+        // Taking back from a period no longer counted changes nothing; from the one counted, it does.
+        p.take_back(6, Decimal::ONE);
+        p.take_back(7, Decimal::TEN);
+        assert_eq!(p.total_in(7), Decimal::ONE);
+        p.add(8, Decimal::TWO);
+        assert_eq!((p.total_in(7), p.total_in(8)), (Decimal::ZERO, Decimal::TWO));
+    }
+}

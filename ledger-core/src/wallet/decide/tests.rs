@@ -10,11 +10,12 @@ mod rows;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
+use serde_json::{Value, json};
 
 use uuid::Uuid;
 
 use crate::audit::{self, Level};
-use crate::domain::{Answer, DomainCommand, DomainEvent, DomainState, Replay, Subject};
+use crate::domain::{Answer, DomainCommand, DomainEvent, DomainState, Replay, Subject, Touched};
 use crate::ids::{AccountId, Timestamp, WithdrawalId};
 use crate::ids::{BonusId, DepositId};
 use crate::money::CurrencyCode;
@@ -23,13 +24,13 @@ use crate::wallet::command::{
     Command, CreateDeposit, GameAction, GameCall, GrantBonus, Kyc, Limits, OpenBonusPolicy, ProviderKind,
     RequestWithdrawal, Settle, UpsertPlayer, UpsertProvider,
 };
-use crate::wallet::event::{Event, GameTx, Pending, Wagering};
+use crate::wallet::event::{Event, GameTx, Pending, Timed, Wagering};
 use crate::wallet::rejection::Rejection;
 use crate::wallet::state::{BonusStatus, DepositStatus, State, Withdrawal, WithdrawalStatus};
 use crate::wallet::{
-    LimitKind, bonus_account, bonus_cost_account, clearing_account, deposit_entity, game_revenue_account,
-    game_tx_entity, locked_account, main_account, player_entity, round_transfer, settlement_account, transfer_of,
-    withdrawal_entity,
+    LimitKind, bonus_account, bonus_cost_account, bonus_entity, clearing_account, deposit_entity, game_revenue_account,
+    game_tx_entity, locked_account, main_account, player_entity, provider_entity, round_transfer, settlement_account,
+    transfer_of, withdrawal_entity,
 };
 use crate::{AccountKind, BalanceLimit};
 use crate::{Currencies, Event as AnyEvent, State as AnyState};
@@ -212,6 +213,16 @@ fn audit_actions(events: &[AnyEvent]) -> Vec<(String, Level)> {
         .iter()
         .filter_map(|e| match e {
             AnyEvent::Audit(audit::Event::Recorded(r)) => Some((r.entry.action.clone(), r.entry.level)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn audit_entries(events: &[AnyEvent]) -> Vec<&audit::Entry> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AnyEvent::Audit(audit::Event::Recorded(r)) => Some(&r.entry),
             _ => None,
         })
         .collect()

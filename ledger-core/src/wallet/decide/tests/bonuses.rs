@@ -74,3 +74,25 @@ fn a_bonus_is_checked() {
     };
     assert_eq!(run(&mut s, Command::GrantBonus(Box::new(nobody))), Err(Rejection::PlayerNotFound));
 }
+
+#[test]
+fn a_multiplier_may_have_two_decimals_and_a_grant_and_its_forfeit_are_audited_with_their_amounts() {
+    let mut s = setup();
+    let granted = run(&mut s, bonus_cmd(1, "10", "1.25")).unwrap();
+    assert_eq!(s.wallet.bonus(bid(1)).unwrap().required, dec("12.50"));
+    let grant = audit_entries(&granted)[0].clone();
+    assert_eq!(grant.subject, format!("bonus:{}", bid(1)));
+    assert_eq!(
+        grant.after,
+        Some(json!({"amount": "10.00", "currency": "EUR", "wagering_multiplier": "1.25", "required": "12.50",
+            "expires_at": at(48).rfc3339()}))
+    );
+    // A bet of 4 from the bonus: 4 wagered, 6 left to return.
+    game_run(&mut s, call(GameAction::Bet, 1, "r1", "4")).unwrap();
+    let forfeited = run(&mut s, Command::ForfeitBonus { id: bid(1), reason: Some("abuse".into()) }).unwrap();
+    let entry = audit_entries(&forfeited)[0].clone();
+    assert_eq!((entry.level, entry.reason.as_deref()), (Level::Warning, Some("abuse")));
+    assert_eq!(entry.before, Some(json!({"status": "active", "wagered": "4.00", "required": "12.50"})));
+    assert_eq!(entry.after, Some(json!({"status": "forfeited", "returned": "6.00"})));
+    assert_eq!(balance(&s, bonus_cost_account(&eur())), dec("4.00"));
+}

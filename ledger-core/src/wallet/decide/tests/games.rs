@@ -204,3 +204,39 @@ fn sixty_four_bets_on_one_player_never_overdraw() {
     assert_eq!(main_of(&s), dec("1.00"));
     assert_eq!(balance(&s, settlement_account("games", &eur())), dec("99.00"));
 }
+
+#[test]
+fn a_rounds_close_counts_its_earlier_wins_and_leaves_out_its_rolled_back_bets() {
+    let mut s = setup();
+    deposit(&mut s, 1, "100");
+    game_run(&mut s, call(GameAction::Bet, 1, "r1", "30")).unwrap();
+    game_run(&mut s, call(GameAction::Win, 2, "r1", "10")).unwrap();
+    // A closing win of zero: the round's net is 30 − 10.
+    game_run(&mut s, GameCall { round_closed: true, ..call(GameAction::Win, 3, "r1", "0") }).unwrap();
+    assert_eq!(balance(&s, game_revenue_account(&eur())), dec("20.00"));
+    assert_eq!(balance(&s, settlement_account("games", &eur())), Decimal::ZERO);
+    // A rollback that closes its round: the bet it reverses is not the round's.
+    game_run(&mut s, call(GameAction::Bet, 4, "r2", "10")).unwrap();
+    game_run(&mut s, call(GameAction::Bet, 5, "r2", "5")).unwrap();
+    game_run(&mut s, GameCall { round_closed: true, ..rollback(6, 5, "r2") }).unwrap();
+    assert_eq!(balance(&s, game_revenue_account(&eur())), dec("30.00"));
+    assert_eq!(balance(&s, settlement_account("games", &eur())), Decimal::ZERO);
+    assert_eq!(main_of(&s), dec("70.00"));
+    assert!(s.wallet.round("games", "r2").unwrap().closed);
+}
+
+#[test]
+fn a_game_transactions_event_names_its_action_and_no_other_event_does() {
+    let mut s = setup();
+    let actions = |events: &[AnyEvent]| -> Vec<GameAction> {
+        events.iter().filter_map(|e| e.wallet().and_then(Event::game_action)).collect()
+    };
+    let deposited = run(&mut s, deposit_cmd(1, "10")).unwrap();
+    assert_eq!(actions(&deposited), []);
+    run(&mut s, Command::SettleDeposit(settle(did(1), true, "10", "e1"))).unwrap();
+    assert_eq!(actions(&game_run(&mut s, call(GameAction::Bet, 1, "r1", "5")).unwrap()), [GameAction::Bet]);
+    assert_eq!(actions(&game_run(&mut s, call(GameAction::Win, 2, "r1", "1")).unwrap()), [GameAction::Win]);
+    game_run(&mut s, call(GameAction::Bet, 3, "r2", "1")).unwrap();
+    // The rollback's own event, not the BetRolledBack it records first.
+    assert_eq!(actions(&game_run(&mut s, rollback(4, 3, "r2")).unwrap()), [GameAction::Rollback]);
+}

@@ -219,3 +219,27 @@ fn an_open_bonus_refuses_a_withdrawal_or_is_forfeited_by_it_as_the_policy_says()
     );
     assert_eq!(s.wallet.bonus(bid(2)).unwrap().status, BonusStatus::Active);
 }
+
+#[test]
+fn a_withdrawal_settled_before_its_deadline_is_not_returned_at_it() {
+    let mut s = setup();
+    deposit(&mut s, 1, "100");
+    run(&mut s, withdraw_cmd(1, "30", OpenBonusPolicy::Refuse)).unwrap();
+    run(&mut s, withdraw_cmd(2, "40", OpenBonusPolicy::Refuse)).unwrap();
+    run(&mut s, Command::SettleWithdrawal(settle(wid(1), true, "30", "w1"))).unwrap();
+    // Both had the same deadline: only the one still locked returns, though locked holds more.
+    let expired = run_at(&mut s, Command::ExpireWithdrawals, T0.plus_seconds(600)).unwrap();
+    assert_eq!(types(&expired), ["TransferPosted", "WithdrawalTimedOut"]);
+    assert_eq!(
+        (withdrawal(&s, 1).status, withdrawal(&s, 2).status),
+        (WithdrawalStatus::Succeeded, WithdrawalStatus::TimedOut)
+    );
+    assert_eq!((main_of(&s), balance(&s, locked_account("p1"))), (dec("70.00"), Decimal::ZERO));
+    assert_eq!(balance(&s, clearing_account("psp", &eur())), dec("70.00"));
+}
+
+#[test]
+fn a_limit_refusal_names_the_limit_and_what_it_leaves() {
+    let r = Rejection::LimitExceeded { limit: LimitKind::DepositWeek, remaining: dec("50.00") };
+    assert_eq!((r.code(), r.to_string().as_str()), ("limit_exceeded", "the deposit_week limit leaves 50.00"));
+}

@@ -144,3 +144,70 @@ fn a_provider_keeps_its_kind_and_the_same_fields_replay() {
     assert_eq!(s.wallet.provider("psp").unwrap().secret, sealed("b"));
     assert_eq!(s.wallet.provider("psp").unwrap().version, 2);
 }
+
+#[test]
+fn a_players_audit_entry_shows_its_fields_before_and_after_and_each_change_has_its_own_entry() {
+    let mut s = fresh();
+    let created = run(&mut s, Command::UpsertPlayer(Box::new(player_cmd("p1", Kyc::None, Limits::default())))).unwrap();
+    let first = audit_entries(&created)[0].clone();
+    assert_eq!((first.subject.as_str(), &first.before), ("player:p1", &None));
+    let after = first.after.clone().unwrap();
+    assert_eq!((&after["currency"], &after["kyc"]), (&json!("EUR"), &json!("none")));
+    assert_eq!(after["limits"]["loss_day"], json!({"value": null, "pending": null}));
+    assert_eq!((&after["self_excluded_until"], &after["self_exclusion_pending"]), (&Value::Null, &Value::Null));
+    let strict = Limits { loss_day: Some(dec("10")), ..Limits::default() };
+    let tightened = run(&mut s, Command::UpsertPlayer(Box::new(player_cmd("p1", Kyc::Basic, strict)))).unwrap();
+    let second = audit_entries(&tightened)[0].clone();
+    assert_eq!(second.before.as_ref().unwrap()["kyc"], json!("none"));
+    assert_eq!(second.after.as_ref().unwrap()["limits"]["loss_day"], json!({"value": "10.00", "pending": null}));
+    // A looser limit and an earlier end of self-exclusion: the entry shows them pending, with their time.
+    let excluded = UpsertPlayer { self_excluded_until: Some(at(72)), ..player_cmd("p1", Kyc::Basic, strict) };
+    let third = audit_entries(&run(&mut s, Command::UpsertPlayer(Box::new(excluded))).unwrap())[0].clone();
+    assert_eq!(third.after.as_ref().unwrap()["self_excluded_until"], json!(at(72).rfc3339()));
+    let looser = Limits { loss_day: Some(dec("30")), ..Limits::default() };
+    let loosened =
+        run_at(&mut s, Command::UpsertPlayer(Box::new(player_cmd("p1", Kyc::Basic, looser))), at(1)).unwrap();
+    let fourth = audit_entries(&loosened)[0].clone();
+    let (before, after) = (fourth.before.clone().unwrap(), fourth.after.clone().unwrap());
+    assert_eq!(before["limits"]["loss_day"], json!({"value": "10.00", "pending": null}));
+    assert_eq!(
+        after["limits"]["loss_day"],
+        json!({"value": "10.00", "pending": {"value": "30.00", "from": at(25).rfc3339()}})
+    );
+    assert_eq!(after["self_excluded_until"], json!(at(72).rfc3339()));
+    assert_eq!(after["self_exclusion_pending"], json!({"until": null, "from": at(25).rfc3339()}));
+    let ids: std::collections::BTreeSet<Uuid> = [first.id, second.id, third.id, fourth.id].into();
+    assert_eq!(ids.len(), 4);
+}
+
+#[test]
+fn a_self_exclusion_that_ends_now_or_ended_is_none() {
+    let mut s = setup();
+    let excluded = |until: Option<Timestamp>| UpsertPlayer {
+        self_excluded_until: until,
+        ..player_cmd("p1", Kyc::Basic, Limits::default())
+    };
+    // One that ends now is no self-exclusion: the same fields as before, no change at all.
+    assert!(run(&mut s, Command::UpsertPlayer(Box::new(excluded(Some(T0))))).unwrap().is_empty());
+    assert_eq!(s.wallet.player("p1").unwrap().self_exclusion, Timed::default());
+    // At its end it is over: lifting it then is no change, and deposits go through.
+    run(&mut s, Command::UpsertPlayer(Box::new(excluded(Some(at(72)))))).unwrap();
+    assert!(run_at(&mut s, Command::UpsertPlayer(Box::new(excluded(None))), at(72)).unwrap().is_empty());
+    run_at(&mut s, deposit_cmd(1, "10"), at(72)).unwrap();
+}
+
+#[test]
+fn a_providers_audit_entry_names_its_kind_and_whether_a_base_url_is_set_never_the_url() {
+    let mut s = fresh();
+    let c = UpsertProvider { id: "psp".into(), kind: ProviderKind::Payments, secret: sealed("a"), base_url: None };
+    let events = run(&mut s, Command::UpsertProvider(Box::new(c.clone()))).unwrap();
+    let entry = audit_entries(&events)[0].clone();
+    assert_eq!(entry.subject, "provider:psp");
+    assert_eq!(entry.after, Some(json!({"kind": "payments", "base_url_set": false})));
+    let with_url = UpsertProvider { base_url: Some("http://127.0.0.1:9/psp".into()), ..c };
+    let events = run(&mut s, Command::UpsertProvider(Box::new(with_url))).unwrap();
+    let second = audit_entries(&events)[0].clone();
+    assert_eq!(second.after, Some(json!({"kind": "payments", "base_url_set": true})));
+    assert_ne!(second.id, entry.id);
+    assert_eq!(s.wallet.provider("psp").unwrap().base_url.as_deref(), Some("http://127.0.0.1:9/psp"));
+}

@@ -94,3 +94,104 @@ fn commands_name_what_they_answer_with_and_the_transfers_they_make() {
     assert!(s.ledger.transfer(posting).is_some());
     assert!(s.ledger.transfer(round_transfer("games", "r1")).is_some());
 }
+
+#[test]
+fn every_entity_is_found_by_its_ref_with_its_natural_key_and_one_version_per_change() {
+    let mut s = setup();
+    deposit(&mut s, 1, "100");
+    run(&mut s, withdraw_cmd(1, "10", OpenBonusPolicy::Refuse)).unwrap();
+    run(&mut s, Command::MarkWithdrawalSent { id: wid(1) }).unwrap();
+    run(&mut s, Command::SettleWithdrawal(settle(wid(1), true, "10", "w1"))).unwrap();
+    run(&mut s, bonus_cmd(1, "10", "100")).unwrap();
+    game_run(&mut s, call(GameAction::Bet, 1, "r1", "5")).unwrap();
+    game_run(&mut s, rollback(2, 1, "r1")).unwrap();
+    run(&mut s, Command::ForfeitBonus { id: bid(1), reason: None }).unwrap();
+    let expect = [
+        (player_entity("p1"), "p1".to_owned(), 1),
+        (provider_entity("games"), "games".to_owned(), 1),
+        (deposit_entity(did(1)), did(1).to_string(), 2),
+        (withdrawal_entity(wid(1)), wid(1).to_string(), 3),
+        (bonus_entity(bid(1)), bid(1).to_string(), 2),
+        (game_tx_entity("games", tx(1)), format!("games/{}", tx(1)), 2),
+        (game_tx_entity("games", tx(2)), format!("games/{}", tx(2)), 1),
+    ];
+    for (entity, key, version) in expect {
+        let row = s.wallet.row(entity).unwrap_or_else(|| panic!("{key}"));
+        assert_eq!((row.kind.as_str(), row.id, row.key, row.version), (entity.kind, entity.id, key, version));
+    }
+}
+
+/// The rows each wallet event changes besides its subject's, by event type.
+fn touched_rows(s: &AnyState, events: &[AnyEvent]) -> Vec<(&'static str, Vec<Subject>)> {
+    events
+        .iter()
+        .filter(|e| e.wallet().is_some())
+        .map(|e| {
+            let touched = s.touched(e);
+            assert_eq!(touched[0], Touched { subject: e.subject(), moves: true });
+            (e.event_type(), touched[1..].iter().inspect(|t| assert!(!t.moves)).map(|t| t.subject).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn an_event_names_the_player_and_bonus_rows_whose_counters_or_wagering_it_changes() {
+    let mut s = setup();
+    let p1 = Subject::Entity(player_entity("p1"));
+    let bonus = Subject::Entity(bonus_entity(bid(1)));
+    let mut seen = Vec::new();
+    let mut step = |s: &mut AnyState, command: Command, now: Timestamp| {
+        let events = run_at(s, command, now).unwrap();
+        seen.extend(touched_rows(s, &events));
+    };
+    let game = |c: GameCall| Command::Game(Box::new(c));
+    step(&mut s, deposit_cmd(1, "100"), T0);
+    step(&mut s, Command::SettleDeposit(settle(did(1), true, "100", "e1")), T0);
+    step(&mut s, deposit_cmd(2, "5"), T0);
+    step(&mut s, Command::SettleDeposit(settle(did(2), false, "5", "e2")), T0);
+    step(&mut s, withdraw_cmd(1, "10", OpenBonusPolicy::Refuse), T0);
+    step(&mut s, Command::SettleWithdrawal(settle(wid(1), false, "10", "w1")), T0);
+    step(&mut s, withdraw_cmd(2, "10", OpenBonusPolicy::Refuse), T0);
+    step(&mut s, bonus_cmd(1, "10", "100"), T0);
+    step(&mut s, game(call(GameAction::Bet, 1, "r1", "5")), T0);
+    step(&mut s, game(call(GameAction::Win, 2, "r1", "1")), T0);
+    step(&mut s, game(call(GameAction::Bet, 3, "r2", "5")), T0);
+    step(&mut s, game(rollback(4, 3, "r2")), T0);
+    step(&mut s, Command::ForfeitBonus { id: bid(1), reason: None }, T0);
+    step(&mut s, Command::ExpireWithdrawals, at(1));
+    let instant = GrantBonus {
+        id: bid(2),
+        player: "p1".into(),
+        amount: dec("4"),
+        wagering_multiplier: Decimal::ZERO,
+        expires_at: at(100),
+    };
+    step(&mut s, Command::GrantBonus(Box::new(instant)), at(2));
+    step(&mut s, bonus_cmd(3, "1", "1"), at(3));
+    step(&mut s, Command::ExpireBonuses, at(48));
+    let p = || vec![p1];
+    assert_eq!(
+        seen,
+        [
+            ("DepositCreated", p()),
+            ("DepositSucceeded", vec![]),
+            ("DepositCreated", p()),
+            ("DepositFailed", p()),
+            ("WithdrawalRequested", p()),
+            ("WithdrawalFailed", p()),
+            ("WithdrawalRequested", p()),
+            ("BonusGranted", p()),
+            ("BetPlaced", vec![p1, bonus]),
+            ("WinPaid", p()),
+            ("BetPlaced", vec![p1, bonus]),
+            ("BetRolledBack", vec![p1, bonus]),
+            ("RollbackRecorded", vec![]),
+            ("BonusForfeited", p()),
+            ("WithdrawalTimedOut", p()),
+            ("BonusGranted", p()),
+            ("BonusConverted", p()),
+            ("BonusGranted", p()),
+            ("BonusExpired", p()),
+        ]
+    );
+}
