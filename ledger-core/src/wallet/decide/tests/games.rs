@@ -240,3 +240,31 @@ fn a_game_transactions_event_names_its_action_and_no_other_event_does() {
     // The rollback's own event, not the BetRolledBack it records first.
     assert_eq!(actions(&game_run(&mut s, rollback(4, 3, "r2")).unwrap()), [GameAction::Rollback]);
 }
+
+#[test]
+fn a_rounds_close_moves_the_bonus_part_of_its_stakes_to_revenue_too() {
+    let mut s = setup();
+    deposit(&mut s, 1, "10");
+    run(&mut s, bonus_cmd(1, "20", "100")).unwrap();
+    // 10 from main and 20 from bonus; a win of 6 pays 2 to main and 4 to bonus; then the close.
+    game_run(&mut s, call(GameAction::Bet, 1, "r1", "30")).unwrap();
+    game_run(&mut s, call(GameAction::Win, 2, "r1", "6")).unwrap();
+    game_run(&mut s, GameCall { round_closed: true, ..call(GameAction::Win, 3, "r1", "0") }).unwrap();
+    assert_eq!(balance(&s, game_revenue_account(&eur())), dec("24.00"));
+    assert_eq!(balance(&s, settlement_account("games", &eur())), Decimal::ZERO);
+    assert_eq!((main_of(&s), bonus_of(&s)), (dec("2.00"), dec("4.00")));
+}
+
+#[test]
+fn a_bet_is_live_until_rolled_back_and_nothing_else_is_a_live_bet() {
+    let mut s = setup();
+    deposit(&mut s, 1, "10");
+    game_run(&mut s, call(GameAction::Bet, 1, "r1", "5")).unwrap();
+    game_run(&mut s, call(GameAction::Bet, 2, "r2", "1")).unwrap();
+    game_run(&mut s, rollback(3, 2, "r2")).unwrap();
+    game_run(&mut s, call(GameAction::Win, 4, "r1", "1")).unwrap();
+    // A rollback of a bet not yet seen leaves a tombstone of it.
+    game_run(&mut s, rollback(5, 9, "r3")).unwrap();
+    let live: Vec<bool> = [1, 2, 3, 4, 5, 9].map(|n| s.wallet.transaction("games", tx(n)).unwrap().live_bet()).into();
+    assert_eq!(live, [true, false, false, false, false, false]);
+}

@@ -195,3 +195,51 @@ fn an_event_names_the_player_and_bonus_rows_whose_counters_or_wagering_it_change
         ]
     );
 }
+
+#[test]
+fn the_events_naming_an_entity_by_id_name_the_row_their_movements_read() {
+    let mut s = setup();
+    let mut named = Vec::new();
+    let mut step = |s: &mut AnyState, command: Command, now: Timestamp| {
+        for e in run_at(s, command, now).unwrap() {
+            if let Some(id) = e.wallet().and_then(crate::wallet::rows::named_rows) {
+                named.push((e.event_type(), id));
+            }
+        }
+    };
+    step(&mut s, deposit_cmd(1, "100"), T0);
+    step(&mut s, Command::SettleDeposit(settle(did(1), true, "100", "e1")), T0);
+    step(&mut s, withdraw_cmd(1, "10", OpenBonusPolicy::Refuse), T0);
+    step(&mut s, Command::SettleWithdrawal(settle(wid(1), true, "10", "w1")), T0);
+    step(&mut s, withdraw_cmd(2, "10", OpenBonusPolicy::Refuse), T0);
+    step(&mut s, Command::SettleWithdrawal(settle(wid(2), false, "10", "w2")), T0);
+    step(&mut s, withdraw_cmd(3, "10", OpenBonusPolicy::Refuse), T0);
+    step(&mut s, Command::ExpireWithdrawals, at(1));
+    step(&mut s, bonus_cmd(1, "10", "100"), at(1));
+    step(&mut s, Command::Game(Box::new(call(GameAction::Bet, 1, "r1", "5"))), at(1));
+    step(&mut s, Command::Game(Box::new(rollback(2, 1, "r1"))), at(1));
+    step(&mut s, Command::ForfeitBonus { id: bid(1), reason: None }, at(1));
+    step(&mut s, bonus_cmd(2, "1", "1"), at(2));
+    step(&mut s, Command::ExpireBonuses, at(48));
+    let instant = GrantBonus {
+        id: bid(3),
+        player: "p1".into(),
+        amount: dec("4"),
+        wagering_multiplier: Decimal::ZERO,
+        expires_at: at(100),
+    };
+    step(&mut s, Command::GrantBonus(Box::new(instant)), at(49));
+    assert_eq!(
+        named,
+        [
+            ("DepositSucceeded", deposit_entity(did(1)).id),
+            ("WithdrawalSucceeded", withdrawal_entity(wid(1)).id),
+            ("WithdrawalFailed", withdrawal_entity(wid(2)).id),
+            ("WithdrawalTimedOut", withdrawal_entity(wid(3)).id),
+            ("BetRolledBack", game_tx_entity("games", tx(1)).id),
+            ("BonusForfeited", bonus_entity(bid(1)).id),
+            ("BonusExpired", bonus_entity(bid(2)).id),
+            ("BonusConverted", bonus_entity(bid(3)).id),
+        ]
+    );
+}
