@@ -263,3 +263,64 @@ pub enum Command {
     /// Expire every open bonus past its end (at most `MAX_DUE_PER_COMMAND`).
     ExpireBonuses,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::wallet::{
+        BET_ORDER_KEY, COOLDOWN_KEY, OPEN_BONUS_WITHDRAWAL_KEY, WAGERING_COUNTS_KEY, WITHDRAWAL_TIMEOUT_KEY,
+    };
+
+    #[test]
+    fn terms_read_the_runtime_settings_and_their_defaults_when_unset_or_out_of_range() {
+        let defaults = Terms {
+            cooldown_hours: 24,
+            withdrawal_timeout_seconds: 3600,
+            open_bonus: OpenBonusPolicy::Refuse,
+            bonus_first: false,
+            wagering_bonus_only: false,
+        };
+        assert_eq!(Terms::default(), defaults);
+        let set = |key: &str| match key {
+            COOLDOWN_KEY => json!(0),
+            WITHDRAWAL_TIMEOUT_KEY => json!(60),
+            OPEN_BONUS_WITHDRAWAL_KEY => json!("forfeit"),
+            BET_ORDER_KEY => json!("bonus_first"),
+            WAGERING_COUNTS_KEY => json!("bonus"),
+            _ => Value::Null,
+        };
+        let terms = Terms {
+            cooldown_hours: 0,
+            withdrawal_timeout_seconds: 60,
+            open_bonus: OpenBonusPolicy::Forfeit,
+            bonus_first: true,
+            wagering_bonus_only: true,
+        };
+        assert_eq!(Terms::resolve(set), terms);
+        // The other words of each setting, and numbers a u32 cannot hold.
+        let other = |key: &str| match key {
+            COOLDOWN_KEY | WITHDRAWAL_TIMEOUT_KEY => json!(u64::from(u32::MAX) + 1),
+            OPEN_BONUS_WITHDRAWAL_KEY => json!("refuse"),
+            BET_ORDER_KEY => json!("main_first"),
+            _ => json!("all"),
+        };
+        assert_eq!(Terms::resolve(other), defaults);
+    }
+
+    #[test]
+    fn a_limit_is_named_by_its_snake_case_key() {
+        let names: Vec<String> = LimitKind::ALL.iter().map(LimitKind::to_string).collect();
+        assert_eq!(names, ["deposit_day", "deposit_week", "deposit_month", "loss_day", "withdraw_day"]);
+        let limits = Limits {
+            deposit_day: Some(Decimal::from(1)),
+            deposit_week: Some(Decimal::from(2)),
+            deposit_month: Some(Decimal::from(3)),
+            loss_day: Some(Decimal::from(4)),
+            withdraw_day: None,
+        };
+        let got: Vec<Option<Decimal>> = LimitKind::ALL.into_iter().map(|kind| limits.get(kind)).collect();
+        assert_eq!(got, [1, 2, 3, 4].map(|n| Some(Decimal::from(n))).into_iter().chain([None]).collect::<Vec<_>>());
+    }
+}

@@ -257,3 +257,23 @@ impl DomainRejection for Rejection {
         Rejection::code(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_cooldown_is_0_to_30_days_of_hours_and_the_withdrawal_timeout_10_seconds_to_7_days() {
+        for (key, min, max) in [(COOLDOWN_KEY, 0, 30 * 24), (WITHDRAWAL_TIMEOUT_KEY, 10, 7 * 86_400)] {
+            let setting = SETTINGS.iter().find(|s| s.name == key).unwrap();
+            for ok in [min, max] {
+                assert!(setting.check(&json!(ok)).is_ok(), "{key} {ok}");
+            }
+            for refused in [min - 1, max + 1] {
+                assert!(setting.check(&json!(refused)).is_err(), "{key} {refused}");
+            }
+        }
+    }
+}

@@ -330,3 +330,39 @@ fn names_read_back() {
     }
     assert_eq!(Kind::parse("nope"), None);
 }
+
+#[test]
+fn an_unknown_entity_is_reported_with_the_event_that_named_it() {
+    let transfer = Some(TransferId(id(9)));
+    let settled = || {
+        Box::new(crate::wallet::event::Settled {
+            id: WithdrawalId(id(1)),
+            provider_reference: None,
+            reason: None,
+            event_id: None,
+            transfer,
+            at: T0,
+        })
+    };
+    let closed = || {
+        Box::new(crate::wallet::event::BonusClosed {
+            id: BonusId(id(2)),
+            amount: dec("1"),
+            reason: None,
+            transfer,
+            at: T0,
+        })
+    };
+    let cases = [
+        (Event::WithdrawalSucceeded(settled()), "WithdrawalSucceeded", "withdrawal"),
+        (Event::WithdrawalFailed(settled()), "WithdrawalFailed", "withdrawal"),
+        (Event::WithdrawalTimedOut(settled()), "WithdrawalTimedOut", "withdrawal"),
+        (Event::BonusConverted(closed()), "BonusConverted", "bonus"),
+        (Event::BonusExpired(closed()), "BonusExpired", "bonus"),
+        (Event::BonusForfeited(closed()), "BonusForfeited", "bonus"),
+    ];
+    for (event, name, kind) in cases {
+        let err = movements(&event, &State::default()).unwrap_err();
+        assert_eq!((err.event, err.kind), (name, kind));
+    }
+}
