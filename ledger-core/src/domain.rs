@@ -483,7 +483,8 @@ impl State {
         let mut claimed: Vec<EntityRef> = Vec::new();
         for event in events {
             let Subject::Entity(e) = event.subject() else { continue };
-            let holder = self.holders.0.get(&e.id).copied().or_else(|| claimed.iter().find(|c| c.id == e.id).map(|c| c.kind));
+            let holder =
+                self.holders.0.get(&e.id).copied().or_else(|| claimed.iter().find(|c| c.id == e.id).map(|c| c.kind));
             match holder {
                 Some(kind) if kind != e.kind => return Err(crate::ledger::Rejection::IdTaken),
                 Some(_) => {}
@@ -627,7 +628,9 @@ mod tests {
         // Its own kind's id is the request's to replay; a fresh one is free.
         assert_eq!(request(taken).execute(&mut state, Timestamp(3)), Ok(vec![]));
         let other = crate::certificates::Command::Issue(Box::new(match &issue {
-            crate::certificates::Command::Issue(i) => crate::certificates::command::Issue { code: "GC-2".into(), ..(**i).clone() },
+            crate::certificates::Command::Issue(i) => {
+                crate::certificates::command::Issue { code: "GC-2".into(), ..(**i).clone() }
+            }
             _ => unreachable!(),
         }));
         assert!(other.execute(&mut state, Timestamp(4)).is_ok());

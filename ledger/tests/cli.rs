@@ -449,7 +449,8 @@ async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let prefix = format!("t{}", Uuid::new_v4().simple());
     let requests = format!("{prefix}.transfer-requests");
-    let kafka_env = [("LEDGER_KAFKA_TOPIC_PREFIX", prefix.as_str()), ("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests)];
+    let kafka_env =
+        [("LEDGER_KAFKA_TOPIC_PREFIX", prefix.as_str()), ("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", requests.as_str())];
     // Every domain's topics too, as `ledger kafka topics` names them for this configuration.
     let (_mock, brokers) = support::kafka_for(&kafka_env, &[]).await;
     let db = fresh_database().await;

@@ -163,8 +163,11 @@ pub async fn kafka_for(
     absent: &[&str],
 ) -> (Option<rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>>, String) {
     let (mock, brokers) = kafka(&[]).await;
-    let names: Vec<String> =
-        used_topics(&brokers, env).into_iter().map(|(_, name)| name).filter(|n| !absent.contains(&n.as_str())).collect();
+    let names: Vec<String> = used_topics(&brokers, env)
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|n| !absent.contains(&n.as_str()))
+        .collect();
     create_topics(mock.as_ref(), &brokers, &names).await;
     (mock, brokers)
 }
