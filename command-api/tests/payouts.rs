@@ -158,3 +158,41 @@ async fn a_request_becomes_one_payout_per_positive_payout_account_and_is_sent() 
     writer.await.unwrap();
     db.drop_database().await;
 }
+
+/// A payout request under a UUID another kind of entity's row already holds (here a
+/// certificate's, UUIDv5 of its code) is refused `409 id_taken`, and the certificate keeps its
+/// row; the same request under a fresh id is taken.
+#[tokio::test]
+async fn a_request_under_another_kinds_row_id_is_refused_with_409_id_taken() {
+    use ledger_core::certificates::{Command, command::Issue};
+    let db = fresh_database().await;
+    let (ledger, writer) = Writer::start(&db.url, WriterConfig::default()).await.expect("writer starts");
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let issue = Command::Issue(Box::new(Issue {
+        code: "GC-1".into(),
+        nominal: "100.00".parse().unwrap(),
+        currency: ledger_core::CurrencyCode::parse("EUR").unwrap(),
+        expires_at: None,
+        campaign: None,
+        phone: None,
+    }));
+    ledger.submit(issue, ledger_store::EventMeta::default()).await.unwrap().unwrap();
+    let scopes = vec!["payouts:request".to_owned(), "payouts:read".to_owned()];
+    let keys = std::collections::HashMap::from([("client", create_key(&pool, "client", &scopes).await.unwrap().1)]);
+    let app = App { router: router(ApiState::new(ledger.clone(), pool.clone())), keys };
+
+    let taken = ledger_core::CertificateId::of("GC-1").0;
+    let (status, body) = app.post("client", "/v1/payouts/requests", json!({"id": taken, "client_id": "c1"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("id_taken")), "{body}");
+    let (status, _) = app.send("client", "GET", &format!("/v1/payouts/requests/{taken}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let fresh = Uuid::new_v4();
+    let (status, body) = app.post("client", "/v1/payouts/requests", json!({"id": fresh, "client_id": "c1"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let kinds: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, kind FROM entities ORDER BY first_position").fetch_all(&pool).await.unwrap();
+    assert_eq!(kinds, [(taken, "certificate".to_owned()), (fresh, "payout_request".to_owned())]);
+    drop((app, ledger));
+    writer.await.unwrap();
+    db.drop_database().await;
+}

@@ -33,7 +33,8 @@ pub struct EntityRef {
 }
 
 impl Subject {
-    /// The entity's id, unique across every kind of entity.
+    /// The entity's id. An entity row's is unique across every kind of entity: the seam refuses
+    /// a second kind under one id (`State::claim`).
     pub fn id(self) -> uuid::Uuid {
         match self {
             Subject::Account(id) => id.0,
@@ -194,6 +195,8 @@ macro_rules! domains {
         #[derive(Clone, Debug, PartialEq)]
         pub struct State {
             $(pub $module: crate::$module::State,)+
+            /// The kind holding each entity row id (`claim`).
+            holders: Holders,
         }
 
         $(
@@ -345,12 +348,15 @@ macro_rules! domains {
 
         impl State {
             pub fn new(currencies: Currencies) -> State {
-                State { $($module: DomainState::new(&currencies),)+ }
+                State { $($module: DomainState::new(&currencies),)+ holders: Holders::default() }
             }
 
             pub fn apply(&mut self, event: &Event) {
                 match event {
                     $(Event::$name(e) => DomainState::apply(&mut self.$module, e),)+
+                }
+                if let Subject::Entity(e) = event.subject() {
+                    self.holders.hold(e);
                 }
             }
 
@@ -387,8 +393,11 @@ macro_rules! domains {
             /// Takes back a domain entity as the store kept it.
             pub fn load(&mut self, row: EntityRow) -> Result<(), String> {
                 $(
-                    if <crate::$module::State as DomainState>::KINDS.contains(&row.kind.as_str()) {
-                        return self.$module.load(row);
+                    if let Some(kind) = <crate::$module::State as DomainState>::KINDS.iter().find(|k| **k == row.kind) {
+                        let entity = EntityRef { kind, id: row.id };
+                        self.$module.load(row)?;
+                        self.holders.hold(entity);
+                        return Ok(());
                     }
                 )+
                 Err(format!("unknown kind of entity {:?}", row.kind))
@@ -449,7 +458,42 @@ macro_rules! domains {
     };
 }
 
+/// Which kind of entity holds each entity row id. A row of `entities` is keyed by its id alone,
+/// and each domain derives its entities' ids its own way (a client's UUID, or a UUIDv5 of a
+/// natural key): this is the one place that sees every kind's, so two kinds never share a row.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Holders(std::collections::HashMap<uuid::Uuid, &'static str>);
+
+impl Holders {
+    /// Records that `entity` holds its id (its first event, or its row loaded at start-up). The
+    /// first holder keeps it: `claim` refuses a second before it is applied, and a log written
+    /// before the check existed still replays (`ledger verify` then names the row that differs).
+    fn hold(&mut self, entity: EntityRef) {
+        self.0.entry(entity.id).or_insert(entity.kind);
+    }
+}
+
 impl State {
+    /// The seam's check of a decided command, before its events are applied: none of them may
+    /// create an entity row under an id another kind holds (already, or by an earlier event of
+    /// the same command). `postings::execute`, which the domains with entities decide through,
+    /// runs it (a refusal is the ledger's `IdTaken` in the domain's rejection); a domain that
+    /// applies its events itself runs it too (`config`).
+    pub fn claim(&self, events: &[Event]) -> Result<(), crate::ledger::Rejection> {
+        let mut claimed: Vec<EntityRef> = Vec::new();
+        for event in events {
+            let Subject::Entity(e) = event.subject() else { continue };
+            let holder =
+                self.holders.0.get(&e.id).copied().or_else(|| claimed.iter().find(|c| c.id == e.id).map(|c| c.kind));
+            match holder {
+                Some(kind) if kind != e.kind => return Err(crate::ledger::Rejection::IdTaken),
+                Some(_) => {}
+                None => claimed.push(e),
+            }
+        }
+        Ok(())
+    }
+
     /// An entity's version: how many events its stream holds.
     pub fn version(&self, subject: Subject) -> Option<u32> {
         match subject {
@@ -561,6 +605,41 @@ mod tests {
         assert_eq!(refused.code(), "account_code_exists");
         assert_eq!(ledger::Rejection::try_from(refused), Ok(ledger::Rejection::AccountCodeExists));
         assert_eq!(state.version(Subject::Account(AccountId(uuid::Uuid::from_u128(2)))), None);
+    }
+
+    #[test]
+    fn a_command_creating_a_row_under_another_kinds_id_is_refused_and_changes_nothing() {
+        use crate::ledger::Rejection::IdTaken;
+        let mut state = State::new(Currencies::standard());
+        let taken = crate::CertificateId::of("GC-1").0;
+        let request = |id| crate::payouts::Command::Request { id: crate::PayoutRequestId(id), client_id: "c1".into() };
+        request(taken).execute(&mut state, Timestamp(1)).unwrap();
+        let before = state.clone();
+        let issue = crate::certificates::Command::Issue(Box::new(crate::certificates::command::Issue {
+            code: "GC-1".into(),
+            nominal: rust_decimal::Decimal::ONE_HUNDRED,
+            currency: CurrencyCode::parse("EUR").unwrap(),
+            expires_at: None,
+            campaign: None,
+            phone: None,
+        }));
+        assert_eq!(issue.execute(&mut state, Timestamp(2)), Err(crate::certificates::Rejection::Ledger(IdTaken)));
+        assert_eq!(state, before, "nothing of the refused command is applied, its postings neither");
+        // Its own kind's id is the request's to replay; a fresh one is free.
+        assert_eq!(request(taken).execute(&mut state, Timestamp(3)), Ok(vec![]));
+        let other = crate::certificates::Command::Issue(Box::new(match &issue {
+            crate::certificates::Command::Issue(i) => {
+                crate::certificates::command::Issue { code: "GC-2".into(), ..(**i).clone() }
+            }
+            _ => unreachable!(),
+        }));
+        assert!(other.execute(&mut state, Timestamp(4)).is_ok());
+        // Loaded back from stored rows, the holders are known again.
+        let mut loaded = State::new(Currencies::standard());
+        for row in state.rows() {
+            loaded.load(row).unwrap();
+        }
+        assert_eq!(issue.execute(&mut loaded, Timestamp(5)), Err(crate::certificates::Rejection::Ledger(IdTaken)));
     }
 
     #[test]

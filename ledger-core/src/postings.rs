@@ -61,8 +61,10 @@ impl<'a> Postings<'a> {
 }
 
 /// Runs a domain's decision against the state with access to the ledger, and applies what it
-/// decided only when it was accepted.
-pub fn execute<R>(
+/// decided only when it was accepted, by the domain and by the seam: an event that would create
+/// an entity row under another kind's id refuses the whole command (`State::claim`), as the
+/// ledger's `IdTaken`.
+pub fn execute<R: From<ledger::Rejection>>(
     state: &mut State,
     decide: impl FnOnce(&State, &mut Postings<'_>) -> Result<(), R>,
 ) -> Result<Vec<Event>, R> {
@@ -71,6 +73,7 @@ pub fn execute<R>(
         decide(state, &mut postings)?;
         postings.into_events()
     };
+    state.claim(&events)?;
     for event in &events {
         state.apply(event);
     }

@@ -506,3 +506,52 @@ mod runtime_config {
         assert_eq!(invalid.to_string(), "settings.rate_limit.default: missing field \"burst\"");
     }
 }
+
+/// One UUID given to two kinds of entity shares no row: a payout request named by a
+/// certificate's row id is refused with the seam's `id_taken`, and so is a certificate whose
+/// row id a payout request already holds; each holder keeps its own row, through a restart and
+/// `verify`.
+#[tokio::test]
+async fn an_entity_row_id_held_by_another_kind_is_refused_and_its_holder_keeps_its_row() {
+    use ledger_core::ledger::Rejection::IdTaken;
+    use ledger_core::payouts;
+    let db = fresh_database().await;
+    let (ledger, task) = start(&db).await;
+    let request =
+        |id: uuid::Uuid| payouts::Command::Request { id: ledger_core::PayoutRequestId(id), client_id: "c1".into() };
+    let submit_request = async |id| ledger.submit(request(id), EventMeta::default()).await.expect("writer answers");
+
+    submit(&ledger, issue("GC-1")).await.unwrap();
+    let refused = submit_request(CertificateId::of("GC-1").0).await.unwrap_err();
+    assert_eq!(refused, payouts::Rejection::Ledger(IdTaken));
+    assert_eq!(refused.code(), "id_taken");
+    // The other way round: the request holds GC-2's id before GC-2 is issued.
+    submit_request(CertificateId::of("GC-2").0).await.unwrap();
+    assert_eq!(submit(&ledger, issue("GC-2")).await.unwrap_err(), Rejection::Ledger(IdTaken));
+    // A retried request is still the request's own.
+    assert!(submit_request(CertificateId::of("GC-2").0).await.unwrap().replayed);
+    stop(ledger, task).await;
+
+    let mut conn = db.connect().await;
+    let rows: Vec<(uuid::Uuid, String, String, i32)> =
+        sqlx::query_as("SELECT id, kind, key, version FROM entities ORDER BY first_position")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let expected = [
+        (CertificateId::of("GC-1").0, "certificate".to_owned(), "GC-1".to_owned(), 1),
+        (CertificateId::of("GC-2").0, payouts::REQUEST_KIND.to_owned(), rows[1].2.clone(), 1),
+    ];
+    assert_eq!(rows, expected);
+    drop(conn);
+    verify(&db.url, ledger_core::Currencies::standard()).await.unwrap();
+
+    // Started again from the stored rows: the holders are known, the refusals stand.
+    let (ledger, task) = start(&db).await;
+    assert!(submit(&ledger, issue("GC-1")).await.unwrap().replayed);
+    assert_eq!(submit(&ledger, issue("GC-2")).await.unwrap_err(), Rejection::Ledger(IdTaken));
+    let refused = ledger.submit(request(CertificateId::of("GC-1").0), EventMeta::default()).await.unwrap();
+    assert_eq!(refused.unwrap_err(), payouts::Rejection::Ledger(IdTaken));
+    stop(ledger, task).await;
+    db.drop_database().await;
+}

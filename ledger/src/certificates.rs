@@ -130,6 +130,11 @@ impl Domain for Certificates {
         self.kafka.iter().flat_map(Kafka::written_topics).collect()
     }
 
+    /// Uploads, orders and payments.
+    fn consumed_topics(&self) -> Vec<String> {
+        self.kafka.iter().flat_map(|k| [k.upload.clone(), k.sales.orders.clone(), k.sales.payments.clone()]).collect()
+    }
+
     /// Its three topics: state, transactions, BI.
     fn publisher_topics(&self) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
         self.kafka.iter().map(|c| Box::new(c.published.clone()) as Box<dyn streams::publisher::DomainTopics>).collect()

@@ -1,7 +1,9 @@
 //! The domains' parts in the binary: each reads its settings from its own table of the
 //! configuration file and its own variables, names the Kafka topics it writes and publishes, and
 //! starts what it runs inside `ledger up` (jobs, followers, consumers). A domain is registered by
-//! one line in `DOMAINS`; `config` and `up` know domains only through this trait.
+//! one line in `DOMAINS`; `config` and `up` know domains only through this trait. The topics
+//! they name are what `ledger kafka topics` prints (`kafka::UsedTopics`), so a test creates a
+//! configuration's topics without knowing any domain's.
 
 use ledger_store::LedgerHandle;
 use tokio::sync::watch;
@@ -13,6 +15,11 @@ use crate::kafka::KafkaConfig;
 pub trait Domain: Send + Sync + std::fmt::Debug {
     /// The topics it writes to (published, and its consumers' dead letters), when Kafka is on.
     fn written_topics(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The topics its consumers read, when Kafka is on (`ledger kafka topics` lists them).
+    fn consumed_topics(&self) -> Vec<String> {
         Vec::new()
     }
 

@@ -56,6 +56,40 @@ impl KafkaConfig {
         names.extend(self.transfer_requests_topic.as_ref().map(|t| format!("{t}.dlq")));
         names
     }
+
+    /// The ledger's own topics that `ledger up` consumes: the inbound transfer requests, if on.
+    pub fn consumed_topics(&self) -> Vec<String> {
+        self.transfer_requests_topic.iter().cloned().collect()
+    }
+}
+
+/// Every topic `ledger up` uses with one configuration, the ledger's own and every domain's
+/// (`ledger kafka topics` prints them; `up` checks `written` at start-up). Nothing when Kafka is
+/// off. Each name appears once, in the order the parts name them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UsedTopics {
+    /// The topics it publishes to or dead-letters into: they must exist (or be created) before
+    /// `ledger up` starts.
+    pub written: Vec<String>,
+    /// The topics its consumers read: one missing at start-up is reported (`/healthz`) and
+    /// subscribed once it exists.
+    pub consumed: Vec<String>,
+}
+
+impl UsedTopics {
+    pub fn of(kafka: Option<&KafkaConfig>, domains: &[Box<dyn crate::domains::Domain>]) -> UsedTopics {
+        let Some(kafka) = kafka else { return UsedTopics::default() };
+        let mut written = kafka.written_topics();
+        written.extend(domains.iter().flat_map(|d| d.written_topics()));
+        let mut consumed = kafka.consumed_topics();
+        consumed.extend(domains.iter().flat_map(|d| d.consumed_topics()));
+        UsedTopics { written: once_each(written), consumed: once_each(consumed) }
+    }
+}
+
+fn once_each(names: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    names.into_iter().filter(|name| seen.insert(name.clone())).collect()
 }
 
 /// Kafka's settings, `None` unless brokers are configured.

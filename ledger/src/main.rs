@@ -81,6 +81,16 @@ enum Cmd {
     /// Payout gates run apart from `ledger up` (with LEDGER_PAYOUT_GATES=false there, or beside it).
     #[command(subcommand)]
     Payouts(PayoutsCmd),
+    /// What `ledger up` does with Kafka under these settings.
+    #[command(subcommand)]
+    Kafka(KafkaCmd),
+}
+
+#[derive(Subcommand)]
+enum KafkaCmd {
+    /// Every topic `ledger up` uses, the ledger's and every domain's, one a line: `written NAME`
+    /// (must exist before it starts, or be creatable) or `consumed NAME`. Nothing when Kafka is off.
+    Topics,
 }
 
 #[derive(Subcommand)]
@@ -265,6 +275,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payouts::run_gate("send", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::Kafka(KafkaCmd::Topics) => {
+            let used = kafka::UsedTopics::of(settings.kafka.as_ref(), &settings.domains);
+            if settings.kafka.is_none() {
+                eprintln!("Kafka is off (KAFKA_BROKERS is not set): ledger up uses no topic");
+            }
+            for (role, names) in [("written", &used.written), ("consumed", &used.consumed)] {
+                names.iter().for_each(|name| println!("{role} {name}"));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Cmd::Config(ConfigCmd::Set { setting, value, remote }) => {
             runtime::change(remote, &setting, Some(&value)).await?;
             return Ok(ExitCode::SUCCESS);
@@ -355,6 +375,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Cmd::WebhookReceiver(_)
         | Cmd::WalletPspSimulator(_)
         | Cmd::Payouts(_)
+        | Cmd::Kafka(_)
         | Cmd::Config(ConfigCmd::Set { .. } | ConfigCmd::Reset { .. }) => {
             unreachable!("handled above")
         }

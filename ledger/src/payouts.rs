@@ -126,6 +126,11 @@ impl Domain for Payouts {
         self.kafka.iter().flat_map(Kafka::written_topics).collect()
     }
 
+    /// Its status topics.
+    fn consumed_topics(&self) -> Vec<String> {
+        self.kafka.iter().flat_map(|k| k.status.clone()).collect()
+    }
+
     /// Its ERP topic.
     fn publisher_topics(&self) -> Vec<Box<dyn streams::publisher::DomainTopics>> {
         self.kafka.iter().map(|p| Box::new(p.published.clone()) as Box<dyn streams::publisher::DomainTopics>).collect()

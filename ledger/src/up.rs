@@ -10,8 +10,7 @@ pub async fn run(url: &str, mut settings: Settings) -> anyhow::Result<()> {
     // Before anything starts: missing topics that cannot be created stop start-up here.
     let ready = match &settings.kafka {
         Some(kafka) => {
-            let mut names = kafka.written_topics();
-            names.extend(settings.domains.iter().flat_map(|d| d.written_topics()));
+            let names = crate::kafka::UsedTopics::of(Some(kafka), &settings.domains).written;
             topics_ready(kafka, names).await?
         }
         None => None,

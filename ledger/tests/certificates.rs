@@ -55,13 +55,17 @@ async fn certificates_end_to_end_over_http_and_kafka() {
     let (state_topic, transaction_topic, bi_topic) =
         (t("GiftCertificateState"), t("GiftCertificateTransaction"), t("GiftCertificateBI"));
     let prefix = format!("ledger{run}");
-    let mut names: Vec<String> = ["events", "accounts", "transfers"].iter().map(|n| format!("{prefix}.{n}")).collect();
-    for topic in [&upload, &orders, &payments] {
-        names.push(topic.clone());
-        names.push(format!("{topic}.dlq"));
-    }
-    names.extend([state_topic.clone(), transaction_topic.clone(), bi_topic.clone()]);
-    let (_mock, brokers) = support::kafka(&names).await;
+    // The domain's topics; every other part's are created as `ledger kafka topics` lists them.
+    let kafka_env = [
+        ("LEDGER_KAFKA_TOPIC_PREFIX", prefix.as_str()),
+        ("LEDGER_CERTIFICATES_UPLOAD_TOPIC", upload.as_str()),
+        ("LEDGER_CERTIFICATES_ORDERS_TOPIC", orders.as_str()),
+        ("LEDGER_CERTIFICATES_PAYMENTS_TOPIC", payments.as_str()),
+        ("LEDGER_CERTIFICATES_STATE_TOPIC", state_topic.as_str()),
+        ("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", transaction_topic.as_str()),
+        ("LEDGER_CERTIFICATES_BI_TOPIC", bi_topic.as_str()),
+    ];
+    let (_mock, brokers) = support::kafka_for(&kafka_env, &[]).await;
 
     let db = fresh_database().await;
     let loader = key(&db, "loader", "certificates:upload");
@@ -89,19 +93,10 @@ async fn certificates_end_to_end_over_http_and_kafka() {
             .env("LEDGER_LISTEN", "127.0.0.1:0")
             .env("LEDGER_LOG", "debug,rdkafka=info,sqlx=warn,hyper=info,h2=info,tower=info")
             .env("KAFKA_BROKERS", &brokers)
-            .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
+            .envs(kafka_env)
             .env("LEDGER_SECRETS_KEY", CVC_KEY)
             .env("LEDGER_SMS_URL", format!("http://{sms_addr}/sms"))
             .env("LEDGER_CERTIFICATES_EXPIRY_INTERVAL_MS", "200")
-            .env("LEDGER_CERTIFICATES_UPLOAD_TOPIC", &upload)
-            .env("LEDGER_CERTIFICATES_ORDERS_TOPIC", &orders)
-            .env("LEDGER_CERTIFICATES_PAYMENTS_TOPIC", &payments)
-            .env("LEDGER_CERTIFICATES_STATE_TOPIC", &state_topic)
-            .env("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", &transaction_topic)
-            .env("LEDGER_CERTIFICATES_BI_TOPIC", &bi_topic)
-            // The payouts' and the wallet's topics are other tests'.
-            .env("LEDGER_PAYOUT_KAFKA", "false")
-            .env("LEDGER_WALLET_KAFKA", "false")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

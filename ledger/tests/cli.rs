@@ -1,6 +1,8 @@
 //! The `ledger` binary end to end: a writer killed with SIGKILL mid-load loses no acknowledged
 //! transfer and leaves nothing half-written; `ledger verify` fails loudly on tampering.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
@@ -445,32 +447,19 @@ async fn read_topic(brokers: &str, topic: &str, n: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_up_publishes_to_kafka_and_consumes_transfer_requests() {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
-    let brokers = mock.bootstrap_servers();
     let prefix = format!("t{}", Uuid::new_v4().simple());
     let requests = format!("{prefix}.transfer-requests");
-    let dead_letters = format!("{requests}.dlq");
-    for topic in
-        ["events", "accounts", "transfers"].map(|t| format!("{prefix}.{t}")).iter().chain([&requests, &dead_letters])
-    {
-        mock.create_topic(topic, 1, 1).unwrap();
-    }
+    let kafka_env =
+        [("LEDGER_KAFKA_TOPIC_PREFIX", prefix.as_str()), ("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", requests.as_str())];
+    // Every domain's topics too, as `ledger kafka topics` names them for this configuration.
+    let (_mock, brokers) = support::kafka_for(&kafka_env, &[]).await;
     let db = fresh_database().await;
     let created =
         ledger(&db, &["keys", "create", "--channel", "pos", "--scopes", "accounts:write,transfers:write,read"]);
     let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
-    let (mut up, log, addr, before) = ledger_up(
-        &db,
-        &[
-            ("KAFKA_BROKERS", &brokers),
-            ("LEDGER_KAFKA_TOPIC_PREFIX", &prefix),
-            ("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests),
-            // The certificates' topics are the subject of tests/certificates.rs.
-            ("LEDGER_CERTIFICATES_KAFKA", "false"),
-            ("LEDGER_PAYOUT_KAFKA", "false"),
-            ("LEDGER_WALLET_KAFKA", "false"),
-        ],
-    );
+    let mut env = vec![("KAFKA_BROKERS", brokers.as_str())];
+    env.extend(kafka_env);
+    let (mut up, log, addr, before) = ledger_up(&db, &env);
     assert!(before.iter().any(|l| l.contains("Kafka publisher on")), "{before:?}");
     std::thread::spawn(move || log.map_while(Result::ok).for_each(|l| eprintln!("up: {l}"))); // keep the pipe drained
 
@@ -553,8 +542,54 @@ async fn ledger_up_refuses_to_start_when_topics_are_missing_and_cannot_be_create
             assert!(stderr.contains(&format!("{prefix}.{missing} (")), "names {missing}: {stderr}");
         }
         assert!(!stderr.contains(&format!("{prefix}.events (")), "events exists: {stderr}");
+        // What it names is what `ledger kafka topics` lists as written (every domain's), and no
+        // consumed topic: those may be created later.
+        for (role, name) in support::used_topics(&mock.bootstrap_servers(), &[("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)]) {
+            let named = stderr.contains(&format!("{name} ("));
+            let expected = role == "written" && name != format!("{prefix}.events");
+            assert_eq!(named, expected, "{role} {name}: {stderr}");
+        }
     }
     db.drop_database().await;
+}
+
+/// `ledger kafka topics` lists what `ledger up` would use: each part's topics by role, a
+/// domain's gone when its Kafka is switched off, nothing at all without brokers.
+#[test]
+fn kafka_topics_lists_each_parts_topics_and_follows_the_switches() {
+    let topics = |env: &[(&str, &str)]| -> Vec<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(["kafka", "topics"])
+            .env_remove("LEDGER_CONFIG")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+    };
+    let on = [("KAFKA_BROKERS", "127.0.0.1:1"), ("LEDGER_KAFKA_TOPIC_PREFIX", "p")];
+    let all = topics(&on);
+    for line in [
+        "written p.events",
+        "written p.accounts",
+        "written p.transfers",
+        "written wallet.transactions",
+        "written GiftCertificateState",
+        "written GiftCertificateUpload.dlq",
+        "consumed GiftCertificateUpload",
+    ] {
+        assert!(all.iter().any(|l| l == line), "{line}: {all:#?}");
+    }
+    let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "each topic once: {all:#?}");
+    // The wallet switched off: its topic goes, the others stay.
+    let without_wallet = topics(&[on[0], on[1], ("LEDGER_WALLET_KAFKA", "false")]);
+    let gone: Vec<&String> = all.iter().filter(|l| !without_wallet.contains(l)).collect();
+    assert_eq!(gone, ["written wallet.transactions"]);
+    // Inbound transfer requests: consumed, and their dead letters written.
+    let requests = topics(&[on[0], on[1], ("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", "r")]);
+    assert!(requests.contains(&"consumed r".to_owned()) && requests.contains(&"written r.dlq".to_owned()));
+    assert!(topics(&[("KAFKA_BROKERS", "")]).is_empty(), "Kafka off: no topic");
 }
 
 /// The scripts find the binary where cargo puts it, CARGO_TARGET_DIR included.

@@ -367,13 +367,27 @@ async fn every_metric_the_dashboard_queries_is_exported() {
     let (state, transaction, bi) = (t("GiftCertificateState"), t("GiftCertificateTransaction"), t("GiftCertificateBI"));
     let (erp, ard, oebs, status_dlq) = (t("erp"), t("status-ard"), t("status-oebs"), t("status-dlq"));
     let wallet = t("wallet.transactions");
-    let mut names: Vec<String> = ["events", "accounts", "transfers"].iter().map(|n| format!("{prefix}.{n}")).collect();
-    for topic in [&requests, &upload, &orders, &payments] {
-        names.push(topic.clone());
-        names.push(format!("{topic}.dlq"));
-    }
-    names.extend([&state, &transaction, &bi, &erp, &ard, &oebs, &status_dlq, &wallet].map(String::clone));
-    let (_mock, brokers) = support::kafka(&names).await;
+    let config = std::env::temp_dir().join(format!("ledger-chart-{run}.toml"));
+    std::fs::write(&config, chart_config()).unwrap();
+    let statuses = format!("{ard},{oebs}");
+    let kafka_env = [
+        // The chart's settings file: the engine refuses one with a key it does not know.
+        ("LEDGER_CONFIG", config.to_str().unwrap()),
+        ("LEDGER_KAFKA_TOPIC_PREFIX", prefix.as_str()),
+        ("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", requests.as_str()),
+        ("LEDGER_CERTIFICATES_UPLOAD_TOPIC", upload.as_str()),
+        ("LEDGER_CERTIFICATES_ORDERS_TOPIC", orders.as_str()),
+        ("LEDGER_CERTIFICATES_PAYMENTS_TOPIC", payments.as_str()),
+        ("LEDGER_CERTIFICATES_STATE_TOPIC", state.as_str()),
+        ("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", transaction.as_str()),
+        ("LEDGER_CERTIFICATES_BI_TOPIC", bi.as_str()),
+        ("LEDGER_PAYOUT_ERP_TOPIC", erp.as_str()),
+        ("LEDGER_PAYOUT_STATUS_TOPICS", statuses.as_str()),
+        ("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", status_dlq.as_str()),
+        ("LEDGER_WALLET_TRANSACTIONS_TOPIC", wallet.as_str()),
+    ];
+    // Every topic `ledger kafka topics` names for these settings.
+    let (_mock, brokers) = support::kafka_for(&kafka_env, &[]).await;
 
     let mut sms = Running(
         Command::new(env!("CARGO_BIN_EXE_ledger"))
@@ -390,31 +404,16 @@ async fn every_metric_the_dashboard_queries_is_exported() {
 
     let db = fresh_database().await;
     let admin = key(&db, "ops", "accounts:write,transfers:write,read");
-    let config = std::env::temp_dir().join(format!("ledger-chart-{run}.toml"));
-    std::fs::write(&config, chart_config()).unwrap();
     let mut up = Running(
         Command::new(env!("CARGO_BIN_EXE_ledger"))
             .arg("up")
-            // The chart's settings file: the engine refuses one with a key it does not know.
-            .env("LEDGER_CONFIG", &config)
             .env("DATABASE_URL", &db.url)
             .env("LEDGER_LISTEN", "127.0.0.1:0")
             .env("LEDGER_LOG", "info,rdkafka=warn")
             .env("KAFKA_BROKERS", &brokers)
-            .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
-            .env("LEDGER_KAFKA_TRANSFER_REQUESTS_TOPIC", &requests)
+            .envs(kafka_env)
             .env("LEDGER_SECRETS_KEY", CVC_KEY)
             .env("LEDGER_SMS_URL", format!("http://{sms_addr}/sms"))
-            .env("LEDGER_CERTIFICATES_UPLOAD_TOPIC", &upload)
-            .env("LEDGER_CERTIFICATES_ORDERS_TOPIC", &orders)
-            .env("LEDGER_CERTIFICATES_PAYMENTS_TOPIC", &payments)
-            .env("LEDGER_CERTIFICATES_STATE_TOPIC", &state)
-            .env("LEDGER_CERTIFICATES_TRANSACTION_TOPIC", &transaction)
-            .env("LEDGER_CERTIFICATES_BI_TOPIC", &bi)
-            .env("LEDGER_PAYOUT_ERP_TOPIC", &erp)
-            .env("LEDGER_PAYOUT_STATUS_TOPICS", format!("{ard},{oebs}"))
-            .env("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", &status_dlq)
-            .env("LEDGER_WALLET_TRANSACTIONS_TOPIC", &wallet)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

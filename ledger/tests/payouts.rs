@@ -102,9 +102,14 @@ async fn payouts_end_to_end_over_http_and_kafka() {
     let (erp, ard, oebs, dlq) =
         (t("new-payout"), t("payout-status-ard"), t("payout-status-oebs"), t("payout-status.dlq"));
     let prefix = format!("ledger{run}");
-    let mut names: Vec<String> = ["events", "accounts", "transfers"].iter().map(|n| format!("{prefix}.{n}")).collect();
-    names.extend([erp.clone(), ard.clone(), oebs.clone(), dlq.clone()]);
-    let (_mock, brokers) = support::kafka(&names).await;
+    let statuses = format!("{ard},{oebs}");
+    let kafka_env = [
+        ("LEDGER_KAFKA_TOPIC_PREFIX", prefix.as_str()),
+        ("LEDGER_PAYOUT_ERP_TOPIC", erp.as_str()),
+        ("LEDGER_PAYOUT_STATUS_TOPICS", statuses.as_str()),
+        ("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", dlq.as_str()),
+    ];
+    let (_mock, brokers) = support::kafka_for(&kafka_env, &[]).await;
 
     let db = fresh_database().await;
     let admin = key(&db, "backoffice", "accounts:write,transfers:write,read");
@@ -117,13 +122,8 @@ async fn payouts_end_to_end_over_http_and_kafka() {
             .env("LEDGER_LISTEN", "127.0.0.1:0")
             .env("LEDGER_LOG", "info,rdkafka=info,sqlx=warn")
             .env("KAFKA_BROKERS", &brokers)
-            .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
-            .env("LEDGER_CERTIFICATES_KAFKA", "false")
-            .env("LEDGER_WALLET_KAFKA", "false")
+            .envs(kafka_env)
             .env("LEDGER_PAYOUT_GATES", "false")
-            .env("LEDGER_PAYOUT_ERP_TOPIC", &erp)
-            .env("LEDGER_PAYOUT_STATUS_TOPICS", format!("{ard},{oebs}"))
-            .env("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", &dlq)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -287,9 +287,14 @@ async fn a_status_topic_missing_at_start_is_consumed_within_ten_seconds_of_its_f
     let t = |name: &str| format!("{name}-{run}");
     let (erp, ard, dlq) = (t("new-payout"), t("payout-status-ard"), t("payout-status.dlq"));
     let prefix = format!("ledger{run}");
-    let mut names: Vec<String> = ["events", "accounts", "transfers"].iter().map(|n| format!("{prefix}.{n}")).collect();
-    names.extend([erp.clone(), dlq.clone()]);
-    let (mock, brokers) = support::kafka(&names).await;
+    let kafka_env = [
+        ("LEDGER_KAFKA_TOPIC_PREFIX", prefix.as_str()),
+        ("LEDGER_PAYOUT_ERP_TOPIC", erp.as_str()),
+        ("LEDGER_PAYOUT_STATUS_TOPICS", ard.as_str()),
+        ("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", dlq.as_str()),
+    ];
+    // Every topic of the configuration but the status topic under test.
+    let (mock, brokers) = support::kafka_for(&kafka_env, &[&ard]).await;
 
     let db = fresh_database().await;
     let admin = key(&db, "backoffice", "accounts:write,transfers:write,read");
@@ -301,14 +306,9 @@ async fn a_status_topic_missing_at_start_is_consumed_within_ten_seconds_of_its_f
             .env("LEDGER_LISTEN", "127.0.0.1:0")
             .env("LEDGER_LOG", "info,rdkafka=info,sqlx=warn")
             .env("KAFKA_BROKERS", &brokers)
-            .env("LEDGER_KAFKA_TOPIC_PREFIX", &prefix)
-            .env("LEDGER_CERTIFICATES_KAFKA", "false")
-            .env("LEDGER_WALLET_KAFKA", "false")
+            .envs(kafka_env)
             .env("LEDGER_PAYOUT_REQ_GATE_INTERVAL_MS", "50")
             .env("LEDGER_PAYOUT_OEBS_GATE_INTERVAL_MS", "50")
-            .env("LEDGER_PAYOUT_ERP_TOPIC", &erp)
-            .env("LEDGER_PAYOUT_STATUS_TOPICS", &ard)
-            .env("LEDGER_PAYOUT_STATUS_DEAD_LETTER_TOPIC", &dlq)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -38,11 +38,12 @@ pub fn router() -> Router<ApiState> {
 pub struct Doc;
 
 /// HTTP status of each config rejection: 404 for a key no setting has, 422 for a value the
-/// setting refuses.
+/// setting refuses, 409 for a key whose entity id another kind holds.
 pub fn rejection_status(r: Rejection) -> StatusCode {
     match r {
         Rejection::UnknownConfigKey => StatusCode::NOT_FOUND,
         Rejection::InvalidConfigValue => StatusCode::UNPROCESSABLE_ENTITY,
+        Rejection::IdTaken => StatusCode::CONFLICT,
     }
 }
 

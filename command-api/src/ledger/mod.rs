@@ -128,7 +128,8 @@ pub fn rejection_status(r: Rejection) -> StatusCode {
         | PendingTransferAlreadyVoided
         | PendingTransferExpired
         | TransferNotPosted
-        | TransferAlreadyReversed => StatusCode::CONFLICT,
+        | TransferAlreadyReversed
+        | IdTaken => StatusCode::CONFLICT,
         IdMustNotBeNil
         | InvalidAccountCode
         | UnknownCurrency

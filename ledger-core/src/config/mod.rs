@@ -47,6 +47,7 @@ impl DomainCommand for Command {
 
     fn execute(&self, state: &mut crate::State, now: Timestamp) -> Result<Vec<crate::Event>, Rejection> {
         let events = decide::decide(&state.config, self, now)?;
+        state.claim(&events).map_err(|_| Rejection::IdTaken)?;
         for event in &events {
             state.apply(event);
         }

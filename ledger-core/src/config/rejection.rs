@@ -6,6 +6,9 @@ pub enum Rejection {
     UnknownConfigKey,
     #[error("the value is not valid for this setting")]
     InvalidConfigValue,
+    /// The seam's refusal (`crate::State::claim`): the key's entity id is another kind's.
+    #[error("this setting's entity id is already another kind of entity's")]
+    IdTaken,
 }
 
 impl Rejection {
@@ -14,6 +17,7 @@ impl Rejection {
         match self {
             Rejection::UnknownConfigKey => "unknown_config_key",
             Rejection::InvalidConfigValue => "invalid_config_value",
+            Rejection::IdTaken => "id_taken",
         }
     }
 }

@@ -76,6 +76,11 @@ pub enum Rejection {
     LinkedEventFailed,
     #[error("a batch holds 1 to 8190 transfers")]
     BatchSize,
+    /// The seam's own refusal, for every domain (their rejections carry the ledger's): the
+    /// command would create an entity row under an id that an entity of another kind holds
+    /// (`crate::domain::State::claim`).
+    #[error("this id is already another kind of entity's; a new entity needs an id of its own")]
+    IdTaken,
 }
 
 impl Rejection {
@@ -117,6 +122,7 @@ impl Rejection {
             Rejection::TransferAlreadyReversed => "transfer_already_reversed",
             Rejection::LinkedEventFailed => "linked_event_failed",
             Rejection::BatchSize => "batch_size",
+            Rejection::IdTaken => "id_taken",
         }
     }
 }

@@ -150,12 +150,59 @@ pub async fn kafka(
     let real = std::env::var("KAFKA_BROKERS").ok().filter(|b| !b.trim().is_empty());
     let mock = real.is_none().then(|| rdkafka::mocking::MockCluster::new(1).unwrap());
     let brokers = real.clone().unwrap_or_else(|| mock.as_ref().unwrap().bootstrap_servers());
-    match &mock {
+    create_topics(mock.as_ref(), &brokers, names).await;
+    (mock, brokers)
+}
+
+/// Kafka for one `ledger up` run with `env` (the variables the test hands it, without
+/// `KAFKA_BROKERS`): every topic `ledger kafka topics` lists for that configuration, every
+/// domain's, is created, except those in `absent` (a test of a missing topic). The test then
+/// starts `ledger up` with the same `env` and the returned brokers.
+pub async fn kafka_for(
+    env: &[(&str, &str)],
+    absent: &[&str],
+) -> (Option<rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>>, String) {
+    let (mock, brokers) = kafka(&[]).await;
+    let names: Vec<String> = used_topics(&brokers, env)
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|n| !absent.contains(&n.as_str()))
+        .collect();
+    create_topics(mock.as_ref(), &brokers, &names).await;
+    (mock, brokers)
+}
+
+/// What `ledger kafka topics` prints for `env` with `brokers`: (`written` or `consumed`, name).
+pub fn used_topics(brokers: &str, env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["kafka", "topics"])
+        .env("KAFKA_BROKERS", brokers)
+        .envs(env.iter().copied())
+        .output()
+        .expect("ledger runs");
+    assert!(out.status.success(), "ledger kafka topics: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (role, name) = line.split_once(' ').unwrap_or_else(|| panic!("`ROLE NAME`: {line:?}"));
+            (role.to_owned(), name.to_owned())
+        })
+        .collect()
+}
+
+async fn create_topics(
+    mock: Option<&rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    brokers: &str,
+    names: &[String],
+) {
+    match mock {
         // The mock cluster has no admin API: its topics are made directly.
         Some(mock) => names.iter().for_each(|n| mock.create_topic(n, 1, 1).unwrap()),
+        None if names.is_empty() => {}
         None => {
             let admin: rdkafka::admin::AdminClient<_> =
-                rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+                rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
             let new: Vec<rdkafka::admin::NewTopic<'_>> = names
                 .iter()
                 .map(|n| rdkafka::admin::NewTopic::new(n, 1, rdkafka::admin::TopicReplication::Fixed(1)))
@@ -163,5 +210,4 @@ pub async fn kafka(
             admin.create_topics(&new, &rdkafka::admin::AdminOptions::new()).await.unwrap();
         }
     }
-    (mock, brokers)
 }
