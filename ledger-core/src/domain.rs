@@ -643,6 +643,34 @@ mod tests {
     }
 
     #[test]
+    fn one_commands_events_claim_an_id_once_whatever_else_they_make() {
+        use crate::ledger::Rejection::IdTaken;
+        let fresh = || State::new(Currencies::standard());
+        let request = |id| crate::payouts::Command::Request { id: crate::PayoutRequestId(id), client_id: "c1".into() };
+        let issue = |code: &str| {
+            crate::certificates::Command::Issue(Box::new(crate::certificates::command::Issue {
+                code: code.into(),
+                nominal: rust_decimal::Decimal::ONE_HUNDRED,
+                currency: CurrencyCode::parse("EUR").unwrap(),
+                expires_at: None,
+                campaign: None,
+                phone: None,
+            }))
+        };
+        let taken = crate::CertificateId::of("GC-1").0;
+        let requested = request(taken).execute(&mut fresh(), Timestamp(1)).unwrap();
+        let issued = issue("GC-1").execute(&mut fresh(), Timestamp(1)).unwrap();
+        let other = request(uuid::Uuid::from_u128(77)).execute(&mut fresh(), Timestamp(1)).unwrap();
+        let state = fresh();
+        // An entity named again after another entity of another kind: still its own id.
+        let again: Vec<Event> = [&other[..], &issued[..], &other[..]].concat();
+        assert_eq!(state.claim(&again), Ok(()));
+        // Two kinds under one id within one command: the second is refused.
+        let both: Vec<Event> = [&other[..], &requested[..], &issued[..]].concat();
+        assert_eq!(state.claim(&both), Err(IdTaken));
+    }
+
+    #[test]
     fn stored_events_are_read_by_the_domain_that_owns_their_type() {
         let event = Event::from(ledger::Event::AccountClosed(ledger::event::AccountStatusChanged {
             id: AccountId(uuid::Uuid::from_u128(3)),
