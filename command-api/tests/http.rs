@@ -864,6 +864,9 @@ async fn a_key_holds_a_role_bound_to_an_owner_and_the_roles_templates_are_that_o
         (json!(["support", "merchant:a b"]), "invalid_role_scope"),
         (json!(["merchant:"]), "invalid_role_scope"),
         (json!(["nobody:store-17"]), "unknown_role"),
+        (json!(["a\u{0}b"]), "unknown_role"),
+        (json!(["Support"]), "unknown_role"),
+        (json!(["\u{0}:store-17"]), "unknown_role"),
     ] {
         let body = json!({"channel": "shop", "roles": roles});
         let (status, answer) = send("POST", "/v1/admin/keys", &admin, Some(body)).await;

@@ -271,6 +271,10 @@ pub async fn create_key_with_roles(
     let permissions = known_permissions(permissions)?;
     let roles: Vec<String> = roles.iter().map(|r| r.trim().to_owned()).collect();
     let names: Vec<&str> = roles.iter().map(|g| Grant::parse(g).map(|g| g.role)).collect::<Result<_, _>>()?;
+    // A name no role can have is unknown before the database sees it (text holds no NUL).
+    if let Some(bad) = names.iter().find(|n| !crate::roles::is_role_name(n)) {
+        return Err(CreateKeyError::UnknownRole((*bad).to_owned()));
+    }
     let existing: Vec<String> =
         sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)").bind(&names).fetch_all(pool).await?;
     if let Some(missing) = names.iter().find(|r| !existing.iter().any(|e| e == *r)) {
