@@ -528,6 +528,7 @@ domains! {
     Payouts: payouts,
     Orders: orders,
     Wallet: wallet,
+    Recon: recon,
     Audit: audit,
     Config: config,
 }
@@ -582,7 +583,10 @@ mod tests {
                 "orders:read",
                 "wallet:admin",
                 "wallet:pay",
-                "wallet:read"
+                "wallet:read",
+                "recon:admin",
+                "recon:move",
+                "recon:read"
             ]
         );
     }
@@ -708,7 +712,7 @@ mod tests {
         assert_eq!(by_domain.iter().map(|(_, t)| *t).collect::<Vec<_>>(), types);
         let mut domains: Vec<&str> = by_domain.iter().map(|(d, _)| *d).collect();
         domains.dedup();
-        assert_eq!(domains, ["ledger", "certificates", "payouts", "orders", "wallet", "audit", "config"]);
+        assert_eq!(domains, ["ledger", "certificates", "payouts", "orders", "wallet", "recon", "audit", "config"]);
         assert!(by_domain.contains(&("ledger", "TransferPosted")));
         assert!(by_domain.contains(&("certificates", "CertificateActivated")));
         assert_eq!(by_domain.iter().filter(|(d, _)| *d == "audit").collect::<Vec<_>>(), [&("audit", "AuditRecorded")]);

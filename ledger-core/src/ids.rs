@@ -37,6 +37,7 @@ uuid_id!(OrderId, "order");
 uuid_id!(DepositId, "wallet_deposit");
 uuid_id!(WithdrawalId, "wallet_withdrawal");
 uuid_id!(BonusId, "wallet_bonus");
+uuid_id!(MovementId, "recon_movement");
 
 /// A point in time in microseconds since the Unix epoch. The core never reads a clock:
 /// callers pass `now`.

@@ -15,6 +15,7 @@ pub mod payouts;
 pub mod permission;
 pub mod postings;
 pub mod rate_limit;
+pub mod recon;
 pub mod schema;
 pub mod sealed;
 pub mod settings;
@@ -24,8 +25,8 @@ pub mod webhook;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
 pub use ids::{
-    AccountId, BonusId, CertificateId, DepositId, OrderId, PayoutId, PayoutRequestId, Timestamp, TransferId,
-    WithdrawalId,
+    AccountId, BonusId, CertificateId, DepositId, MovementId, OrderId, PayoutId, PayoutRequestId, Timestamp,
+    TransferId, WithdrawalId,
 };
 pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};
 pub use ledger::command::{AccountRef, CreateTransfer, OpenAccount, PostingRequest};

@@ -51,6 +51,15 @@ pub fn valid_reason(reason: &str) -> bool {
     !reason.trim().is_empty() && reason.chars().count() <= REASON_MAX_CHARS && !reason.chars().any(char::is_control)
 }
 
+/// The most characters of a URL a domain stores (a provider's base URL, a callback URL).
+pub const URL_MAX_CHARS: usize = 2048;
+
+/// A URL a domain stores to call later: 1 to [`URL_MAX_CHARS`] characters, no control or white
+/// space characters (the outbound client checks its scheme and host when it calls).
+pub fn valid_url(url: &str) -> bool {
+    within(url, URL_MAX_CHARS) && !url.chars().any(char::is_whitespace)
+}
+
 /// The JSON Schema pattern of [`valid_id`]: the shape of a permission's scope.
 pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 

@@ -299,7 +299,8 @@ pub fn valid_external_ref(external_ref: &str) -> bool {
     crate::text::within(external_ref, EXTERNAL_REF_MAX_CHARS)
 }
 
-fn amount_rejection(e: AmountError) -> Rejection {
+/// Why an amount is refused, as the ledger says it (every domain's amounts too).
+pub fn amount_rejection(e: AmountError) -> Rejection {
     match e {
         AmountError::NotPositive => Rejection::AmountMustBePositive,
         AmountError::Scale => Rejection::AmountScale,

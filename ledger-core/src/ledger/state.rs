@@ -3,12 +3,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use rust_decimal::Decimal;
+
 use crate::ids::{AccountId, Timestamp, TransferId};
 use crate::ledger::account::{Account, AccountStatus, BalanceDelta};
 use crate::ledger::command::{AccountRef, Command};
 use crate::ledger::event::{Event, PendingPosted, PendingReleased};
 use crate::ledger::transfer::{Posting, Transfer, TransferStatus};
-use crate::money::Currencies;
+use crate::money::{Currencies, CurrencyCode};
 
 /// Accounts (all of them) and transfers (all of them in a full replay; a working set in a store,
 /// which must load the transfers a command names before deciding it: see `Command::transfer_ids`).
@@ -23,6 +25,10 @@ pub struct LedgerState {
     /// Accounts by owner: `metadata.client_id`, then `metadata.account_type` (strings both),
     /// for the domains that find a client's accounts of a type (payouts).
     owners: HashMap<String, BTreeMap<String, BTreeSet<AccountId>>>,
+    /// The posted balances of the liability accounts attributed to a payment provider
+    /// (`metadata.provider`), summed per provider and currency, kept by `apply` (reconciliation
+    /// reads them without a scan). Right on a full state only, not on a scratch subset.
+    attributed: HashMap<(String, CurrencyCode), Decimal>,
 }
 
 impl LedgerState {
@@ -34,6 +40,7 @@ impl LedgerState {
             transfers: HashMap::new(),
             deadlines: BTreeSet::new(),
             owners: HashMap::new(),
+            attributed: HashMap::new(),
         }
     }
 
@@ -91,11 +98,23 @@ impl LedgerState {
         ids.into_iter().flatten().filter_map(|id| self.accounts.get(id))
     }
 
+    /// The sum of the posted balances of the liability accounts in `currency` whose
+    /// `metadata.provider` is `provider`: what the operator owes the players whose money that
+    /// payment provider holds. Kept as postings apply, never a scan.
+    pub fn attributed_to(&self, provider: &str, currency: &CurrencyCode) -> Decimal {
+        // A lookup by a borrowed pair would need an owned key; providers are few and short.
+        self.attributed.get(&(provider.to_owned(), currency.clone())).copied().unwrap_or_default()
+    }
+
     /// Loads an account as a store persisted it (start-up without replaying the log).
     pub fn load_account(&mut self, account: Account) {
         let owner = |field: &str| account.metadata.get(field).and_then(serde_json::Value::as_str);
         if let (Some(client), Some(kind)) = (owner("client_id"), owner("account_type")) {
             self.owners.entry(client.to_owned()).or_default().entry(kind.to_owned()).or_default().insert(account.id);
+        }
+        if let Some(provider) = attribution(&account) {
+            let sum = self.attributed.entry((provider.to_owned(), account.currency.clone())).or_default();
+            *sum = sum.checked_add(account.balance()).expect("balances are bounded far below Decimal's range");
         }
         self.codes.insert(account.code.clone(), account.id);
         self.accounts.insert(account.id, account);
@@ -128,6 +147,7 @@ impl LedgerState {
             transfers: HashMap::new(),
             deadlines: BTreeSet::new(),
             owners: HashMap::new(),
+            attributed: HashMap::new(),
         };
         for account in accounts {
             if let Some(a) = self.resolve(account) {
@@ -232,9 +252,23 @@ impl LedgerState {
     fn apply_deltas(&mut self, deltas: &BTreeMap<AccountId, BalanceDelta>) {
         for (id, delta) in deltas {
             let account = self.accounts.get_mut(id).expect("postings name known accounts");
+            let before = account.balance();
             account.balances = delta.applied_to(&account.balances).expect("decide checked every total");
+            if let Some(provider) = attribution(account) {
+                let change = account.balance() - before;
+                let sum = self.attributed.entry((provider.to_owned(), account.currency.clone())).or_default();
+                *sum = sum.checked_add(change).expect("balances are bounded far below Decimal's range");
+            }
         }
     }
+}
+
+/// The payment provider a liability account's balance is held at (`metadata.provider`).
+fn attribution(account: &Account) -> Option<&str> {
+    if account.kind != crate::AccountKind::Liability {
+        return None;
+    }
+    account.metadata.get("provider").and_then(serde_json::Value::as_str)
 }
 
 /// How a set of postings moves an account's totals.

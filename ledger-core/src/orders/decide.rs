@@ -273,9 +273,6 @@ fn trader_fields(t: &Trader) -> TraderUpserted {
     }
 }
 
-/// The most characters of a callback URL.
-pub const MAX_URL_CHARS: usize = 2048;
-
 /// Fees: a fraction from 0 (included) to 1 (excluded), at most 6 decimals.
 pub fn valid_fee(fee: Decimal) -> bool {
     fee >= Decimal::ZERO && fee < Decimal::ONE && fee.normalize().scale() <= 6
@@ -286,8 +283,7 @@ fn check_id(id: &str) -> Result<(), Rejection> {
 }
 
 fn check_url(url: Option<&str>) -> Result<(), Rejection> {
-    let ok = |u: &str| crate::text::within(u, MAX_URL_CHARS) && !u.chars().any(char::is_whitespace);
-    if url.is_none_or(ok) { Ok(()) } else { Err(Rejection::InvalidCallbackUrl) }
+    if url.is_none_or(crate::text::valid_url) { Ok(()) } else { Err(Rejection::InvalidCallbackUrl) }
 }
 
 fn check_reason(reason: Option<&str>) -> Result<(), Rejection> {

@@ -82,9 +82,6 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
 /// The namespace of the ids of the wallet's audit entries.
 const AUDIT_NAMESPACE: Uuid = Uuid::from_u128(0x47e0_9b2c_6d18_4a53_8f71_c2e9_05ad_3b6c);
 
-/// The most characters of a provider's base URL.
-pub const MAX_URL_CHARS: usize = 2048;
-
 /// The largest wagering multiplier.
 pub const MAX_WAGERING_MULTIPLIER: u32 = 1000;
 

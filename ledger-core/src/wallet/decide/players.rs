@@ -4,13 +4,12 @@
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::{MAX_URL_CHARS, audited, check_id, ensure_open, scale};
+use super::{audited, check_id, ensure_open, scale};
 use crate::AccountKind;
 use crate::audit::Change;
 use crate::ids::Timestamp;
 use crate::money::checked_amount;
 use crate::postings::Postings;
-use crate::text::within;
 use crate::wallet::command::{Limits, UpsertPlayer, UpsertProvider};
 use crate::wallet::event::{Event, Pending, PlayerUpserted, ProviderUpserted, Timed, TimedLimits};
 use crate::wallet::rejection::Rejection;
@@ -161,8 +160,7 @@ pub(super) fn upsert_provider(
     now: Timestamp,
 ) -> Result<(), Rejection> {
     check_id(&c.id)?;
-    let url_ok = |u: &str| within(u, MAX_URL_CHARS) && !u.chars().any(char::is_whitespace);
-    if !c.base_url.as_deref().is_none_or(url_ok) {
+    if !c.base_url.as_deref().is_none_or(crate::text::valid_url) {
         return Err(Rejection::InvalidBaseUrl);
     }
     let existing = wallet.provider(&c.id);

@@ -1,0 +1,106 @@
+//! What operators and the movements' runtime ask of the reconciliation.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::MovementId;
+use crate::money::CurrencyCode;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Creates or changes a provider; its accounts open with it.
+    SetProvider(SetProvider),
+    /// Moves funds between a provider's transactional and operational balances: checks the
+    /// segregation rule and holds the amount; the provider's answer settles it.
+    MoveMoney(MoveMoney),
+    /// The outcome of one call to the provider for a pending movement.
+    RecordAttempt(Attempt),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetProvider {
+    pub id: String,
+    pub name: String,
+    pub currency: CurrencyCode,
+    pub base_url: String,
+    /// The largest difference a reconciliation accepts as matched, in the provider's currency.
+    pub tolerance: Decimal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    ToOperational,
+    ToTransactional,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::ToOperational => "to_operational",
+            Direction::ToTransactional => "to_transactional",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoveMoney {
+    pub id: MovementId,
+    pub provider: String,
+    pub direction: Direction,
+    pub amount: Decimal,
+    pub reason: String,
+}
+
+/// What one call to the provider answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The provider moved the money.
+    Succeeded,
+    /// The provider refused, with its reason: final.
+    Refused { reason: String },
+    /// No answer (a connection error, a timeout, a 5xx): tried again unless it was the last.
+    Error { error: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: MovementId,
+    pub outcome: Outcome,
+    pub terms: Terms,
+}
+
+/// The runtime settings a movement's attempts run under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Terms {
+    pub max_attempts: u32,
+    pub retry_seconds: u32,
+}
+
+impl Terms {
+    /// The terms in effect, read through `lookup` (the runtime configuration's value in effect
+    /// for a key, `null` when unset).
+    pub fn resolve(lookup: impl Fn(&str) -> Value) -> Terms {
+        let number =
+            |key: &str, default: u32| lookup(key).as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(default);
+        Terms {
+            max_attempts: number(super::MAX_ATTEMPTS_KEY, super::DEFAULT_MAX_ATTEMPTS),
+            retry_seconds: number(super::RETRY_SECONDS_KEY, super::DEFAULT_RETRY_SECONDS),
+        }
+    }
+
+    /// The wait after the `failed`-th failed call: the first retry after `retry_seconds`, each
+    /// later one twice as long, at most an hour.
+    pub fn backoff(self, failed: u32) -> u32 {
+        let doublings = failed.saturating_sub(1).min(31);
+        self.retry_seconds.saturating_mul(1u32 << doublings).min(super::MAX_RETRY_SECONDS)
+    }
+}
+
+impl Default for Terms {
+    fn default() -> Terms {
+        Terms::resolve(|_| Value::Null)
+    }
+}

@@ -1,0 +1,1 @@
+//! Matching a provider's statement against the ledger (built beside this module).

@@ -1,0 +1,57 @@
+//! Why a reconciliation command is refused. Checked in the order documented in `decide`.
+
+use crate::ledger;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Rejection {
+    #[error("a provider id is 1 to 64 of A-Z a-z 0-9 . _ -, and never holds ldg_ or whsec_")]
+    InvalidProviderId,
+    #[error("a provider's name is 1 to 128 characters with no control characters")]
+    InvalidName,
+    #[error("a base URL is an http:// or https:// URL of at most 2048 characters with no spaces or control characters")]
+    InvalidBaseUrl,
+    #[error("a tolerance is zero or positive, at the provider's currency's scale")]
+    InvalidTolerance,
+    #[error("a reason is at most 500 characters, not blank, with no control characters")]
+    InvalidReason,
+    #[error("a provider's currency cannot change")]
+    CurrencyFixed,
+    #[error("provider not found")]
+    ProviderNotFound,
+    #[error("movement not found")]
+    MovementNotFound,
+    #[error("a movement with this id exists with other details")]
+    MovementExists,
+    #[error("the movement would leave the transactional balance below what the players are owed")]
+    SegregationBreach,
+    #[error("the movement is settled")]
+    MovementSettled,
+    #[error(transparent)]
+    Ledger(#[from] ledger::Rejection),
+}
+
+impl Rejection {
+    pub fn code(self) -> &'static str {
+        match self {
+            Rejection::InvalidProviderId => "invalid_provider_id",
+            Rejection::InvalidName => "invalid_name",
+            Rejection::InvalidBaseUrl => "invalid_base_url",
+            Rejection::InvalidTolerance => "invalid_tolerance",
+            Rejection::InvalidReason => "invalid_reason",
+            Rejection::CurrencyFixed => "currency_fixed",
+            Rejection::ProviderNotFound => "provider_not_found",
+            Rejection::MovementNotFound => "movement_not_found",
+            Rejection::MovementExists => "movement_exists",
+            Rejection::SegregationBreach => "segregation_breach",
+            Rejection::MovementSettled => "movement_settled",
+            Rejection::Ledger(r) => r.code(),
+        }
+    }
+}
+
+impl From<crate::audit::Rejection> for Rejection {
+    /// Providers' ids, names and amounts never look like secrets: only a reason can.
+    fn from(_: crate::audit::Rejection) -> Rejection {
+        Rejection::InvalidReason
+    }
+}

@@ -1,0 +1,1 @@
+//! Reconciliation rules (built beside this module).
