@@ -18,6 +18,7 @@ mod ops;
 pub mod orders;
 pub mod orders_list;
 pub mod payouts;
+pub mod recon;
 pub mod wallet;
 pub mod webhooks;
 pub mod xlsx;
@@ -219,6 +220,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(orders::router())
         .merge(orders_list::router())
         .merge(wallet::router())
+        .merge(recon::router())
         .merge(audit::router())
         .merge(admin::router())
         .merge(config::router())

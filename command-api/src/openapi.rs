@@ -38,6 +38,7 @@ impl ApiDoc {
         doc.merge(crate::orders::Doc::openapi());
         doc.merge(crate::orders_list::Doc::openapi());
         doc.merge(crate::wallet::Doc::openapi());
+        doc.merge(crate::recon::Doc::openapi());
         doc.merge(crate::audit::Doc::openapi());
         doc.merge(crate::admin::Doc::openapi());
         doc.merge(crate::config::Doc::openapi());
@@ -130,6 +131,7 @@ fn texts() -> impl Iterator<Item = &'static (At, Text)> {
         .chain(crate::payouts::TEXTS)
         .chain(crate::orders::TEXTS)
         .chain(crate::wallet::TEXTS)
+        .chain(crate::recon::TEXTS)
         .chain(crate::orders_list::TEXTS)
         .chain(crate::config::TEXTS)
         .chain(crate::webhooks::TEXTS)
@@ -228,6 +230,7 @@ fn links() -> impl Iterator<Item = &'static Link> {
         .chain(crate::payouts::LINKS)
         .chain(crate::orders::LINKS)
         .chain(crate::wallet::LINKS)
+        .chain(crate::recon::LINKS)
         .chain(crate::admin::LINKS)
         .chain(crate::webhooks::LINKS)
 }

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use ledger_core::{Account, AccountId, AccountRef, EntityRow};
+use ledger_core::{Account, AccountId, AccountRef, CurrencyCode, EntityRow};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 /// An account as committed, with the position of the latest event that changed it.
@@ -23,6 +24,9 @@ pub struct CommittedView {
     accounts: RwLock<HashMap<AccountId, CommittedAccount>>,
     codes: RwLock<HashMap<String, AccountId>>,
     entities: RwLock<Entities>,
+    /// The posted balances of the liability accounts attributed to a payment provider, per
+    /// provider and currency (`LedgerState::attributed_to`, as committed).
+    attributed: RwLock<HashMap<(String, CurrencyCode), Decimal>>,
     head: AtomicI64,
 }
 
@@ -58,6 +62,12 @@ impl CommittedView {
             .collect()
     }
 
+    /// The players' balances attributed to `provider` in `currency`, as committed.
+    pub fn attributed_to(&self, provider: &str, currency: &CurrencyCode) -> Decimal {
+        let sums = self.attributed.read().expect("view lock");
+        sums.get(&(provider.to_owned(), currency.clone())).copied().unwrap_or_default()
+    }
+
     /// The position of the last committed event.
     pub fn head(&self) -> i64 {
         self.head.load(Ordering::Acquire)
@@ -90,8 +100,14 @@ impl CommittedView {
             let mut map = self.accounts.write().expect("view lock");
             let mut codes = None;
             for a in accounts {
-                if !map.contains_key(&a.account.id) {
+                let before = map.get(&a.account.id);
+                if before.is_none() {
                     codes.get_or_insert_with(Vec::new).push((a.account.code.clone(), a.account.id));
+                }
+                if let Some(provider) = a.account.attributed_provider() {
+                    let change = a.account.balance() - before.map_or(Decimal::ZERO, |b| b.account.balance());
+                    let mut sums = self.attributed.write().expect("view lock");
+                    *sums.entry((provider.to_owned(), a.account.currency.clone())).or_default() += change;
                 }
                 map.insert(a.account.id, a);
             }

@@ -169,6 +169,15 @@ impl Account {
     pub fn available(&self) -> Decimal {
         self.balances.available(self.kind.normal_side())
     }
+
+    /// The payment provider holding this liability's money (`metadata.provider`), if any: what
+    /// reconciliation sums per provider as the players' balances it must cover.
+    pub fn attributed_provider(&self) -> Option<&str> {
+        if self.kind != AccountKind::Liability {
+            return None;
+        }
+        self.metadata.get("provider").and_then(serde_json::Value::as_str)
+    }
 }
 
 /// The JSON Schema pattern of [`valid_account_code`].

@@ -112,7 +112,7 @@ impl LedgerState {
         if let (Some(client), Some(kind)) = (owner("client_id"), owner("account_type")) {
             self.owners.entry(client.to_owned()).or_default().entry(kind.to_owned()).or_default().insert(account.id);
         }
-        if let Some(provider) = attribution(&account) {
+        if let Some(provider) = account.attributed_provider() {
             let sum = self.attributed.entry((provider.to_owned(), account.currency.clone())).or_default();
             *sum = sum.checked_add(account.balance()).expect("balances are bounded far below Decimal's range");
         }
@@ -254,21 +254,13 @@ impl LedgerState {
             let account = self.accounts.get_mut(id).expect("postings name known accounts");
             let before = account.balance();
             account.balances = delta.applied_to(&account.balances).expect("decide checked every total");
-            if let Some(provider) = attribution(account) {
+            if let Some(provider) = account.attributed_provider() {
                 let change = account.balance() - before;
                 let sum = self.attributed.entry((provider.to_owned(), account.currency.clone())).or_default();
                 *sum = sum.checked_add(change).expect("balances are bounded far below Decimal's range");
             }
         }
     }
-}
-
-/// The payment provider a liability account's balance is held at (`metadata.provider`).
-fn attribution(account: &Account) -> Option<&str> {
-    if account.kind != crate::AccountKind::Liability {
-        return None;
-    }
-    account.metadata.get("provider").and_then(serde_json::Value::as_str)
 }
 
 /// How a set of postings moves an account's totals.

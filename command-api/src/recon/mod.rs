@@ -1,0 +1,96 @@
+//! The reconciliation's endpoints (seed 000): payment providers with their transactional and
+//! operational balances beside what the players are owed, and fund movements between the two;
+//! their OpenAPI part and the table that maps the reconciliation's rejections to HTTP.
+
+pub mod routes;
+pub mod wire;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use ledger_core::recon::Rejection;
+use utoipa::OpenApi;
+
+use crate::ApiState;
+use crate::error::{ApiError, Refusal};
+use crate::openapi::{At, Link, Text};
+use wire::*;
+
+/// The reconciliation's routes.
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/recon/providers", get(routes::list_providers))
+        .route("/v1/recon/providers/{id}", put(routes::put_provider).get(routes::get_provider))
+        .route("/v1/recon/movements", post(routes::create_movement).get(routes::list_movements))
+        .route("/v1/recon/movements/{id}", get(routes::get_movement))
+}
+
+/// The reconciliation's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        routes::list_providers,
+        routes::put_provider,
+        routes::get_provider,
+        routes::create_movement,
+        routes::list_movements,
+        routes::get_movement
+    ),
+    components(schemas(
+        ProviderRequest,
+        ProviderBalances,
+        ProviderBody,
+        ProviderList,
+        WireDirection,
+        MovementRequest,
+        WireMovementStatus,
+        AttemptBody,
+        MovementBody,
+        MovementList
+    ))
+)]
+pub struct Doc;
+
+/// The texts the reconciliation's requests carry, by the core's rules.
+pub const TEXTS: &[(At, Text)] = &[
+    (At::Property("ProviderRequest", "currency"), Text::Currency),
+    (At::Property("MovementRequest", "provider"), Text::Participant),
+    (At::Property("MovementRequest", "reason"), Text::Reason),
+    (At::Parameter("put_provider", "id"), Text::Participant),
+    (At::Parameter("get_provider", "id"), Text::Participant),
+];
+
+const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+
+/// From a provider or a movement to its other routes.
+pub const LINKS: &[Link] = &[
+    Link { from: "put_provider", to: "get_provider", parameters: ID, body: &[] },
+    Link { from: "get_provider", to: "put_provider", parameters: ID, body: &[] },
+    Link { from: "create_movement", to: "get_movement", parameters: ID, body: &[] },
+];
+
+/// HTTP status of each reconciliation rejection: 404 for what does not exist, 409 for a
+/// conflict with what is recorded, 422 for everything else (the ledger's own rules by the
+/// ledger's table).
+pub fn rejection_status(r: Rejection) -> StatusCode {
+    use Rejection::*;
+    match r {
+        ProviderNotFound | MovementNotFound => StatusCode::NOT_FOUND,
+        CurrencyFixed | MovementExists | MovementSettled => StatusCode::CONFLICT,
+        InvalidProviderId | InvalidName | InvalidBaseUrl | InvalidTolerance | InvalidReason | SegregationBreach => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Ledger(r) => crate::ledger::rejection_status(r),
+    }
+}
+
+/// A reconciliation rejection as the API answers it.
+pub fn refusal(r: Rejection) -> Refusal {
+    Refusal { status: rejection_status(r), code: r.code(), detail: r.to_string() }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::Rejected(refusal(r))
+    }
+}

@@ -1,0 +1,206 @@
+//! Reconciliation over HTTP (seed 000): providers with their balances beside the players'
+//! balances attributed to them, fund movements held and checked against the segregation rule,
+//! scope refusals, idempotency, and nothing written by a refusal. Real router, real writer,
+//! real Postgres.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use command_api::{ApiState, router};
+use http_body_util::BodyExt;
+use ledger_store::keys::create_key;
+use ledger_store::{Writer, WriterConfig};
+use serde_json::{Value, json};
+use test_support::fresh_database;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+struct App {
+    router: Router,
+    keys: HashMap<&'static str, String>,
+    pool: sqlx::PgPool,
+    _db: test_support::TestDatabase,
+}
+
+impl App {
+    async fn send(&self, channel: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", self.keys[channel]));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn ok(&self, channel: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, answer) = self.send(channel, method, path, body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {answer}");
+        answer
+    }
+
+    async fn events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await.unwrap()
+    }
+
+    async fn transfer(&self, debit: &str, credit: &str, amount: &str) {
+        let body = json!({"id": Uuid::new_v4(), "debit": debit, "credit": credit, "amount": amount});
+        self.ok("ledger", "POST", "/v1/transfers", Some(body)).await;
+    }
+
+    async fn provider(&self, id: &str) -> Value {
+        self.ok("reader", "GET", &format!("/v1/recon/providers/{id}"), None).await
+    }
+
+    async fn movement(&self, amount: &str, direction: &str) -> (StatusCode, Value) {
+        let body = json!({"id": Uuid::new_v4(), "provider": "psp-a", "direction": direction, "amount": amount,
+            "reason": "monthly revenue sweep"});
+        self.send("treasury", "POST", "/v1/recon/movements", Some(body)).await
+    }
+}
+
+/// A provider `psp-a` holding two players' 1000.00 and the operator's 300.00 on its
+/// transactional account, and a key per role.
+async fn app() -> App {
+    let db = fresh_database().await;
+    let (ledger, writer) = Writer::start(&db.url, WriterConfig::default()).await.expect("writer starts");
+    std::mem::forget(writer);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let mut keys = HashMap::new();
+    for (channel, scopes) in [
+        ("admin", &["recon:admin"][..]),
+        ("treasury", &["recon:move", "recon:read"][..]),
+        ("reader", &["recon:read"][..]),
+        ("ledger", &["accounts:write", "transfers:write"][..]),
+    ] {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        keys.insert(channel, create_key(&pool, channel, &scopes).await.unwrap().1);
+    }
+    let app = App { router: router(ApiState::new(ledger, pool.clone())), keys, pool, _db: db };
+    let body = json!({"name": "Provider A", "currency": "EUR", "base_url": "http://127.0.0.1:9/providers/psp-a",
+        "tolerance": "0.50"});
+    let provider = app.ok("admin", "PUT", "/v1/recon/providers/psp-a", Some(body)).await;
+    assert_eq!(provider["balances"]["transactional"], "0.00", "{provider}");
+    for (code, kind, metadata) in [
+        ("player-1", "liability", json!({"provider": "psp-a"})),
+        ("player-2", "liability", json!({"provider": "psp-a"})),
+        ("player-3", "liability", json!({"provider": "psp-b"})),
+        ("equity", "equity", Value::Null),
+    ] {
+        let body = json!({"code": code, "currency": "EUR", "kind": kind, "metadata": metadata});
+        app.ok("ledger", "POST", "/v1/accounts", Some(body)).await;
+    }
+    app.transfer("recon:psp-a:transactional", "player-1", "600.00").await;
+    app.transfer("recon:psp-a:transactional", "player-2", "400.00").await;
+    app.transfer("recon:psp-a:transactional", "equity", "300.00").await;
+    app
+}
+
+#[tokio::test]
+async fn a_provider_shows_its_balances_beside_the_players_it_must_cover() {
+    let app = app().await;
+    let p = app.provider("psp-a").await;
+    assert_eq!(
+        (p["name"].as_str(), p["currency"].as_str(), p["tolerance"].as_str()),
+        (Some("Provider A"), Some("EUR"), Some("0.50"))
+    );
+    let b = &p["balances"];
+    assert_eq!(
+        (b["transactional"].as_str(), b["operational"].as_str(), b["players"].as_str(), b["difference"].as_str()),
+        (Some("1300.00"), Some("0.00"), Some("1000.00"), Some("300.00")),
+        "{p}"
+    );
+    let list = app.ok("reader", "GET", "/v1/recon/providers", None).await;
+    assert_eq!(list["providers"].as_array().map(Vec::len), Some(1));
+    // The same body again is no change; a new currency is refused.
+    let before = app.events().await;
+    let body = json!({"name": "Provider A", "currency": "EUR", "base_url": "http://127.0.0.1:9/providers/psp-a",
+        "tolerance": "0.5"});
+    let again = app.ok("admin", "PUT", "/v1/recon/providers/psp-a", Some(body)).await;
+    assert_eq!((again["version"].as_i64(), app.events().await), (Some(1), before));
+    let usd = json!({"name": "A", "currency": "USD", "base_url": "http://h", "tolerance": "0"});
+    let (status, problem) = app.send("admin", "PUT", "/v1/recon/providers/psp-a", Some(usd)).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("currency_fixed")));
+    for (body, code) in [
+        (json!({"name": "A", "currency": "EUR", "base_url": "h", "tolerance": "0"}), "invalid_base_url"),
+        (json!({"name": "A", "currency": "EUR", "base_url": "http://h", "tolerance": "-1"}), "invalid_tolerance"),
+        (json!({"name": "A", "currency": "EUR", "base_url": "http://h", "tolerance": "1e3"}), "invalid_tolerance"),
+        (json!({"name": "A", "currency": "EUR", "base_url": "http://h", "tolerance": "0.001"}), "invalid_tolerance"),
+        (json!({"name": "", "currency": "EUR", "base_url": "http://h", "tolerance": "0"}), "invalid_name"),
+        (json!({"name": "A", "currency": "EURO", "base_url": "http://h", "tolerance": "0"}), "unknown_currency"),
+    ] {
+        let (status, problem) = app.send("admin", "PUT", "/v1/recon/providers/psp-new", Some(body.clone())).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{body}");
+    }
+    assert_eq!(app.events().await, before, "a refusal writes nothing");
+    let (status, problem) = app.send("reader", "GET", "/v1/recon/providers/nobody", None).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::NOT_FOUND, Some("provider_not_found")));
+}
+
+#[tokio::test]
+async fn a_movement_that_would_breach_segregation_is_refused_and_one_within_it_is_held() {
+    let app = app().await;
+    let before = app.events().await;
+    let (status, problem) = app.movement("300.01", "to_operational").await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("segregation_breach")));
+    assert_eq!(app.events().await, before, "nothing moves, nothing is written");
+    let id = Uuid::new_v4();
+    let body = json!({"id": id, "provider": "psp-a", "direction": "to_operational", "amount": "300",
+        "reason": "monthly revenue sweep"});
+    let (status, m) = app.send("treasury", "POST", "/v1/recon/movements", Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    assert_eq!(
+        (m["status"].as_str(), m["amount"].as_str(), m["currency"].as_str()),
+        (Some("pending"), Some("300.00"), Some("EUR"))
+    );
+    assert_eq!((m["transactional_before"].as_str(), m["players"].as_str()), (Some("1300.00"), Some("1000.00")));
+    let b = &app.provider("psp-a").await["balances"];
+    assert_eq!(
+        (b["transactional"].as_str(), b["transactional_available"].as_str()),
+        (Some("1300.00"), Some("1000.00"))
+    );
+    // The same body answers the movement as it stands; another body under its id is refused.
+    let (status, again) = app.send("treasury", "POST", "/v1/recon/movements", Some(body.clone())).await;
+    assert_eq!((status, &again["id"]), (StatusCode::OK, &m["id"]));
+    let other = json!({"id": id, "provider": "psp-a", "direction": "to_operational", "amount": "1", "reason": "x"});
+    let (status, problem) = app.send("treasury", "POST", "/v1/recon/movements", Some(other)).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("movement_exists")));
+    let got = app.ok("reader", "GET", &format!("/v1/recon/movements/{id}"), None).await;
+    assert_eq!(
+        (got["id"].as_str(), got["attempts"].as_array().map(Vec::len)),
+        (Some(id.to_string().as_str()), Some(0))
+    );
+    let list = app.ok("reader", "GET", "/v1/recon/movements?provider=psp-a", None).await;
+    assert_eq!(list["movements"].as_array().map(Vec::len), Some(1));
+    let (status, short) = app.movement("0.01", "to_operational").await;
+    assert_eq!((status, short["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("segregation_breach")));
+    let (status, short) = app.movement("1", "to_transactional").await;
+    assert_eq!((status, short["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_funds")));
+    let (status, missing) = app.send("reader", "GET", "/v1/recon/movements/not-a-uuid", None).await;
+    assert_eq!((status, missing["code"].as_str()), (StatusCode::NOT_FOUND, Some("movement_not_found")));
+    let (status, missing) = app.send("reader", "GET", "/v1/recon/movements?provider=nobody", None).await;
+    assert_eq!((status, missing["code"].as_str()), (StatusCode::NOT_FOUND, Some("provider_not_found")));
+}
+
+#[tokio::test]
+async fn each_route_asks_for_its_own_permission() {
+    let app = app().await;
+    let body = json!({"name": "B", "currency": "EUR", "base_url": "http://h", "tolerance": "0"});
+    let (status, _) = app.send("treasury", "PUT", "/v1/recon/providers/psp-b", Some(body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let move_body = json!({"id": Uuid::new_v4(), "provider": "psp-a", "direction": "to_operational", "amount": "1",
+        "reason": "r"});
+    let (status, _) = app.send("reader", "POST", "/v1/recon/movements", Some(move_body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app.send("ledger", "GET", "/v1/recon/providers", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, problem) = app.send("treasury", "POST", "/v1/recon/movements", Some(json!({"id": 1}))).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+}
