@@ -15,6 +15,7 @@ pub mod payouts;
 pub mod permission;
 pub mod postings;
 pub mod rate_limit;
+pub mod recon;
 pub mod schema;
 pub mod sealed;
 pub mod settings;
