@@ -38,6 +38,7 @@ uuid_id!(DepositId, "wallet_deposit");
 uuid_id!(WithdrawalId, "wallet_withdrawal");
 uuid_id!(BonusId, "wallet_bonus");
 uuid_id!(MovementId, "recon_movement");
+uuid_id!(RunId, "recon_run");
 
 /// A point in time in microseconds since the Unix epoch. The core never reads a clock:
 /// callers pass `now`.

@@ -25,7 +25,7 @@ pub mod webhook;
 
 pub use domain::{Answer, Command, Entity, EntityRef, EntityRow, Event, Rejection, Replay, State, Subject, Touched};
 pub use ids::{
-    AccountId, BonusId, CertificateId, DepositId, MovementId, OrderId, PayoutId, PayoutRequestId, Timestamp,
+    AccountId, BonusId, CertificateId, DepositId, MovementId, OrderId, PayoutId, PayoutRequestId, RunId, Timestamp,
     TransferId, WithdrawalId,
 };
 pub use ledger::account::{Account, AccountKind, AccountStatus, BalanceLimit, Balances, Side};

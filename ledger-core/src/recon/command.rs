@@ -4,7 +4,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::MovementId;
+use super::rule::RuleSpec;
+use crate::ids::{MovementId, RunId, Timestamp};
 use crate::money::CurrencyCode;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +17,56 @@ pub enum Command {
     MoveMoney(MoveMoney),
     /// The outcome of one call to the provider for a pending movement.
     RecordAttempt(Attempt),
+    /// Creates or replaces a matching rule.
+    SetRule { name: String, spec: RuleSpec },
+    /// Starts a reconciliation run of a provider as of a time (now when none).
+    StartRun(StartRun),
+    /// Records a run's result, computed by the runtime from the provider's report, the ledger
+    /// as of the run's time and the run's rules.
+    CompleteRun(Box<CompleteRun>),
+    /// A run that could not be computed (the provider did not answer), with why.
+    FailRun { id: RunId, reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartRun {
+    pub id: RunId,
+    pub provider: String,
+    pub as_of: Option<Timestamp>,
+    /// The rules' names, applied in order.
+    pub rules: Vec<String>,
+    /// The schedule that started it (none: started by hand).
+    pub schedule: Option<String>,
+}
+
+/// What a run counted. Items carried over from earlier runs count in `carried_over`, and those
+/// of them matched by this run in `late_matched` too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    pub lines: u64,
+    pub entries: u64,
+    pub matched: u64,
+    pub amount_mismatch: u64,
+    pub missing_in_ledger: u64,
+    pub missing_at_provider: u64,
+    pub carried_over: u64,
+    pub late_matched: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompleteRun {
+    pub id: RunId,
+    /// The provider's transactional balance as it reported it for the run's time.
+    pub reported: Decimal,
+    /// The players' balances attributed to the provider as of the run's time.
+    pub players: Decimal,
+    pub totals: Totals,
+    /// SHA-256 (hex) of the statement lines the run read, and of its itemised result, as stored
+    /// beside the log (`recon_statement_lines`, `recon_items`).
+    pub lines_hash: String,
+    pub items_hash: String,
+    pub duration_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

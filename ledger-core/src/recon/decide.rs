@@ -34,6 +34,10 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
         Command::SetProvider(c) => set_provider(recon, p, c, now),
         Command::MoveMoney(c) => move_money(recon, &state.ledger, p, c, now),
         Command::RecordAttempt(c) => record_attempt(recon, p, c, now),
+        Command::SetRule { name, spec } => super::run::set_rule(recon, p, name, spec, now),
+        Command::StartRun(c) => super::run::start_run(recon, &state.ledger, p, c, now),
+        Command::CompleteRun(c) => super::run::complete_run(recon, p, c, now),
+        Command::FailRun { id, reason } => super::run::fail_run(recon, p, *id, reason, now),
     }
 }
 
@@ -43,7 +47,7 @@ const AUDIT_NAMESPACE: Uuid = Uuid::from_u128(0x5be2_07d4_93a1_4c68_8e3f_1a6d_c4
 /// The most characters of a provider's name.
 pub const NAME_MAX_CHARS: usize = 128;
 
-fn audited(
+pub(super) fn audited(
     p: &mut Postings<'_>,
     entity: Uuid,
     version: u32,

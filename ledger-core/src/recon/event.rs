@@ -6,10 +6,10 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::command::Direction;
-use super::{movement_entity, provider_entity};
+use super::command::{Direction, Totals};
+use super::{movement_entity, provider_entity, rule_entity, run_entity};
 use crate::domain::{DomainEvent, EntityRef, EventDecodeError, Subject};
-use crate::ids::{MovementId, Timestamp, TransferId};
+use crate::ids::{MovementId, RunId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
 use crate::schema::EventSchema;
 
@@ -58,14 +58,98 @@ pub struct MovementStep {
     pub at: Timestamp,
 }
 
+/// A matching rule was created or replaced; `spec` is its canonical form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    pub name: String,
+    pub spec: serde_json::Value,
+    pub at: Timestamp,
+}
+
+/// A rule as a run applies it: its name and its canonical form when the run started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRule {
+    pub name: String,
+    pub spec: serde_json::Value,
+}
+
+/// A reconciliation run began: of `provider`, over its statement from `from` (the previous
+/// completed run's time; none: from the start) to `as_of`. `players`: the players' balances
+/// attributed to the provider at that moment, when the run is as of now (the writer's exact
+/// sum); a run as of an earlier time reads them from the balances' history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunStarted {
+    pub id: RunId,
+    pub provider: String,
+    pub from: Option<Timestamp>,
+    pub as_of: Timestamp,
+    /// The rules in the order they apply, as they stood when the run started.
+    pub rules: Vec<RunRule>,
+    pub schedule: Option<String>,
+    pub players: Option<Decimal>,
+    pub at: Timestamp,
+}
+
+/// A run's result: the balances compared (`difference` = reported − players; `matched` when
+/// within the provider's tolerance), what the line matching counted, and the hashes of the
+/// lines read and the items found (kept beside the log, recomputable from it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunCompleted {
+    pub id: RunId,
+    pub reported: Decimal,
+    pub players: Decimal,
+    pub difference: Decimal,
+    pub matched: bool,
+    pub totals: Totals,
+    pub lines_hash: String,
+    pub items_hash: String,
+    pub duration_ms: u64,
+    pub at: Timestamp,
+}
+
+/// A run could not be computed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunFailed {
+    pub id: RunId,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// A run found the provider's transactional balance off the players' balances by more than the
+/// provider's tolerance: the alert (`recon.discrepancy` for webhook endpoints), beside a
+/// critical audit entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Discrepancy {
+    pub run: RunId,
+    pub provider: String,
+    pub currency: CurrencyCode,
+    pub reported: Decimal,
+    pub players: Decimal,
+    pub difference: Decimal,
+    pub tolerance: Decimal,
+    pub as_of: Timestamp,
+    pub at: Timestamp,
+}
+
 /// Every event type of the reconciliation with the schema version written today.
-pub const EVENT_TYPES: [(&str, i16); 6] = [
-    ("ReconProviderSet", 1),
-    ("ReconMovementRequested", 1),
-    ("ReconMovementAttemptFailed", 1),
-    ("ReconMovementSucceeded", 1),
-    ("ReconMovementRefused", 1),
-    ("ReconMovementFailed", 1),
+pub const EVENT_TYPES: [(&str, i16); 11] = [
+    ("ProviderSet", 1),
+    ("MovementRequested", 1),
+    ("MovementAttemptFailed", 1),
+    ("MovementSucceeded", 1),
+    ("MovementRefused", 1),
+    ("MovementFailed", 1),
+    ("RuleSet", 1),
+    ("RunStarted", 1),
+    ("RunCompleted", 1),
+    ("RunFailed", 1),
+    ("Discrepancy", 1),
 ];
 
 /// Payloads are boxed, as the other domains' are: the log's event type stays the ledger's size.
@@ -77,6 +161,11 @@ pub enum Event {
     Succeeded(Box<MovementStep>),
     Refused(Box<MovementStep>),
     Failed(Box<MovementStep>),
+    RuleSet(Box<RuleSet>),
+    RunStarted(Box<RunStarted>),
+    RunCompleted(Box<RunCompleted>),
+    RunFailed(Box<RunFailed>),
+    Discrepancy(Box<Discrepancy>),
 }
 
 impl Event {
@@ -88,6 +177,11 @@ impl Event {
             Event::AttemptFailed(e) | Event::Succeeded(e) | Event::Refused(e) | Event::Failed(e) => {
                 movement_entity(e.id)
             }
+            Event::RuleSet(e) => rule_entity(&e.name),
+            Event::RunStarted(e) => run_entity(e.id),
+            Event::RunCompleted(e) => run_entity(e.id),
+            Event::RunFailed(e) => run_entity(e.id),
+            Event::Discrepancy(e) => run_entity(e.run),
         }
     }
 }
@@ -97,12 +191,17 @@ impl DomainEvent for Event {
 
     fn event_type(&self) -> &'static str {
         match self {
-            Event::ProviderSet(_) => "ReconProviderSet",
-            Event::MovementRequested(_) => "ReconMovementRequested",
-            Event::AttemptFailed(_) => "ReconMovementAttemptFailed",
-            Event::Succeeded(_) => "ReconMovementSucceeded",
-            Event::Refused(_) => "ReconMovementRefused",
-            Event::Failed(_) => "ReconMovementFailed",
+            Event::ProviderSet(_) => "ProviderSet",
+            Event::MovementRequested(_) => "MovementRequested",
+            Event::AttemptFailed(_) => "MovementAttemptFailed",
+            Event::Succeeded(_) => "MovementSucceeded",
+            Event::Refused(_) => "MovementRefused",
+            Event::Failed(_) => "MovementFailed",
+            Event::RuleSet(_) => "RuleSet",
+            Event::RunStarted(_) => "RunStarted",
+            Event::RunCompleted(_) => "RunCompleted",
+            Event::RunFailed(_) => "RunFailed",
+            Event::Discrepancy(_) => "Discrepancy",
         }
     }
 
@@ -115,6 +214,11 @@ impl DomainEvent for Event {
             Event::ProviderSet(e) => e.at,
             Event::MovementRequested(e) => e.at,
             Event::AttemptFailed(e) | Event::Succeeded(e) | Event::Refused(e) | Event::Failed(e) => e.at,
+            Event::RuleSet(e) => e.at,
+            Event::RunStarted(e) => e.at,
+            Event::RunCompleted(e) => e.at,
+            Event::RunFailed(e) => e.at,
+            Event::Discrepancy(e) => e.at,
         }
     }
 
@@ -125,6 +229,11 @@ impl DomainEvent for Event {
             Event::AttemptFailed(e) | Event::Succeeded(e) | Event::Refused(e) | Event::Failed(e) => {
                 serde_json::to_string(e)
             }
+            Event::RuleSet(e) => serde_json::to_string(e),
+            Event::RunStarted(e) => serde_json::to_string(e),
+            Event::RunCompleted(e) => serde_json::to_string(e),
+            Event::RunFailed(e) => serde_json::to_string(e),
+            Event::Discrepancy(e) => serde_json::to_string(e),
         };
         // Plain structs of strings, numbers and ids always serialize.
         text.expect("event payloads always serialize")
@@ -138,24 +247,34 @@ impl DomainEvent for Event {
             return Err(EventDecodeError::UnknownType(event_type.to_owned(), schema_version));
         }
         Ok(match event_type {
-            "ReconProviderSet" => Event::ProviderSet(body("ReconProviderSet", payload)?),
-            "ReconMovementRequested" => Event::MovementRequested(body("ReconMovementRequested", payload)?),
-            "ReconMovementAttemptFailed" => Event::AttemptFailed(body("ReconMovementAttemptFailed", payload)?),
-            "ReconMovementSucceeded" => Event::Succeeded(body("ReconMovementSucceeded", payload)?),
-            "ReconMovementRefused" => Event::Refused(body("ReconMovementRefused", payload)?),
-            "ReconMovementFailed" => Event::Failed(body("ReconMovementFailed", payload)?),
+            "ProviderSet" => Event::ProviderSet(body("ProviderSet", payload)?),
+            "MovementRequested" => Event::MovementRequested(body("MovementRequested", payload)?),
+            "MovementAttemptFailed" => Event::AttemptFailed(body("MovementAttemptFailed", payload)?),
+            "MovementSucceeded" => Event::Succeeded(body("MovementSucceeded", payload)?),
+            "MovementRefused" => Event::Refused(body("MovementRefused", payload)?),
+            "MovementFailed" => Event::Failed(body("MovementFailed", payload)?),
+            "RuleSet" => Event::RuleSet(body("RuleSet", payload)?),
+            "RunStarted" => Event::RunStarted(body("RunStarted", payload)?),
+            "RunCompleted" => Event::RunCompleted(body("RunCompleted", payload)?),
+            "RunFailed" => Event::RunFailed(body("RunFailed", payload)?),
+            "Discrepancy" => Event::Discrepancy(body("Discrepancy", payload)?),
             other => return Err(EventDecodeError::UnknownType(other.to_owned(), schema_version)),
         })
     }
 
     fn schemas() -> Vec<EventSchema> {
         vec![
-            EventSchema::of::<ProviderSet>("ReconProviderSet", 1),
-            EventSchema::of::<MovementRequested>("ReconMovementRequested", 1),
-            EventSchema::of::<MovementStep>("ReconMovementAttemptFailed", 1),
-            EventSchema::of::<MovementStep>("ReconMovementSucceeded", 1),
-            EventSchema::of::<MovementStep>("ReconMovementRefused", 1),
-            EventSchema::of::<MovementStep>("ReconMovementFailed", 1),
+            EventSchema::of::<ProviderSet>("ProviderSet", 1),
+            EventSchema::of::<MovementRequested>("MovementRequested", 1),
+            EventSchema::of::<MovementStep>("MovementAttemptFailed", 1),
+            EventSchema::of::<MovementStep>("MovementSucceeded", 1),
+            EventSchema::of::<MovementStep>("MovementRefused", 1),
+            EventSchema::of::<MovementStep>("MovementFailed", 1),
+            EventSchema::of::<RuleSet>("RuleSet", 1),
+            EventSchema::of::<RunStarted>("RunStarted", 1),
+            EventSchema::of::<RunCompleted>("RunCompleted", 1),
+            EventSchema::of::<RunFailed>("RunFailed", 1),
+            EventSchema::of::<Discrepancy>("Discrepancy", 1),
         ]
     }
 }

@@ -18,9 +18,10 @@ pub mod event;
 pub mod matching;
 pub mod rejection;
 pub mod rule;
+pub mod run;
 pub mod state;
 
-pub use command::{Attempt, Command, Direction, MoveMoney, SetProvider, Terms};
+pub use command::{Attempt, Command, CompleteRun, Direction, MoveMoney, SetProvider, StartRun, Terms, Totals};
 pub use event::Event;
 pub use rejection::Rejection;
 pub use state::State;
@@ -29,7 +30,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::{Answer, DomainCommand, DomainRejection, EntityRef, Replay, Subject};
-use crate::ids::{AccountId, MovementId, Timestamp, TransferId};
+use crate::ids::{AccountId, MovementId, RunId, Timestamp, TransferId};
 use crate::settings::{Kind, Segment, Setting};
 
 /// The permissions the reconciliation's handlers ask for (see `crate::permission`).
@@ -50,6 +51,8 @@ pub const SCOPES: &[crate::permission::Need<'static>] = &[scope::ADMIN, scope::M
 /// The kinds of entity.
 pub const PROVIDER_KIND: &str = "recon_provider";
 pub const MOVEMENT_KIND: &str = "recon_movement";
+pub const RUN_KIND: &str = "recon_run";
+pub const RULE_KIND: &str = "recon_rule";
 
 pub const MAX_ATTEMPTS_KEY: &str = "recon.movement.max_attempts";
 pub const RETRY_SECONDS_KEY: &str = "recon.movement.retry_seconds";
@@ -95,6 +98,14 @@ fn account(code: String) -> (AccountId, String) {
     (AccountId(Uuid::new_v5(&NAMESPACE, code.as_bytes())), code)
 }
 
+pub fn rule_entity(name: &str) -> EntityRef {
+    EntityRef { kind: RULE_KIND, id: Uuid::new_v5(&NAMESPACE, format!("rule:{name}").as_bytes()) }
+}
+
+pub fn run_entity(id: RunId) -> EntityRef {
+    EntityRef { kind: RUN_KIND, id: Uuid::new_v5(&NAMESPACE, format!("run:{}", id.0).as_bytes()) }
+}
+
 /// A provider's transactional account: the players' money it holds.
 pub fn transactional_account(provider: &str) -> (AccountId, String) {
     account(format!("recon:{provider}:transactional"))
@@ -122,7 +133,11 @@ impl DomainCommand for Command {
         match self {
             Command::MoveMoney(c) => vec![movement_transfer(c.id)],
             Command::RecordAttempt(a) => vec![movement_transfer(a.id)],
-            Command::SetProvider(_) => Vec::new(),
+            Command::SetProvider(_)
+            | Command::SetRule { .. }
+            | Command::StartRun(_)
+            | Command::CompleteRun(_)
+            | Command::FailRun { .. } => Vec::new(),
         }
     }
 
@@ -131,6 +146,10 @@ impl DomainCommand for Command {
             Command::SetProvider(c) => (provider_entity(&c.id), Replay::Last),
             Command::MoveMoney(c) => (movement_entity(c.id), Replay::First),
             Command::RecordAttempt(a) => (movement_entity(a.id), Replay::Last),
+            Command::SetRule { name, .. } => (rule_entity(name), Replay::Last),
+            Command::StartRun(c) => (run_entity(c.id), Replay::First),
+            Command::CompleteRun(c) => (run_entity(c.id), Replay::Last),
+            Command::FailRun { id, .. } => (run_entity(*id), Replay::Last),
         };
         Some(Answer { subject: Subject::Entity(subject), replay })
     }

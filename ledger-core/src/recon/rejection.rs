@@ -26,6 +26,24 @@ pub enum Rejection {
     SegregationBreach,
     #[error("the movement is settled")]
     MovementSettled,
+    #[error("a rule's name is 1 to 64 of a-z 0-9 _ -, starting with a letter or digit")]
+    InvalidRuleName,
+    #[error("a rule names a strategy, fields and operators the matching knows, with tolerances where they apply")]
+    InvalidRule,
+    #[error("a run applies 1 to 16 rules, each named once")]
+    InvalidRules,
+    #[error("a rule the run names does not exist")]
+    RuleNotFound,
+    #[error("a run's time is not in the future, nor before the provider's previous run's")]
+    InvalidAsOf,
+    #[error("the provider has a run in progress")]
+    RunInProgress,
+    #[error("a run with this id exists with other details")]
+    RunExists,
+    #[error("run not found")]
+    RunNotFound,
+    #[error("the run is not running")]
+    RunNotRunning,
     #[error(transparent)]
     Ledger(#[from] ledger::Rejection),
 }
@@ -44,6 +62,15 @@ impl Rejection {
             Rejection::MovementExists => "movement_exists",
             Rejection::SegregationBreach => "segregation_breach",
             Rejection::MovementSettled => "movement_settled",
+            Rejection::InvalidRuleName => "invalid_rule_name",
+            Rejection::InvalidRule => "invalid_rule",
+            Rejection::InvalidRules => "invalid_rules",
+            Rejection::RuleNotFound => "rule_not_found",
+            Rejection::InvalidAsOf => "invalid_as_of",
+            Rejection::RunInProgress => "run_in_progress",
+            Rejection::RunExists => "run_exists",
+            Rejection::RunNotFound => "run_not_found",
+            Rejection::RunNotRunning => "run_not_running",
             Rejection::Ledger(r) => r.code(),
         }
     }

@@ -2,7 +2,7 @@
 //! entity row each (`recon_provider` keyed by the provider's id, `recon_movement` keyed by
 //! `{provider}/{id}`, so a provider's movements are one key range).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -10,9 +10,12 @@ use uuid::Uuid;
 
 use super::command::Direction;
 use super::event::{Event, MovementStep};
-use super::{MOVEMENT_KIND, PROVIDER_KIND, movement_entity, provider_entity};
+use super::run::{RuleRow, Run, RunStatus};
+use super::{
+    MOVEMENT_KIND, PROVIDER_KIND, RULE_KIND, RUN_KIND, movement_entity, provider_entity, rule_entity, run_entity,
+};
 use crate::domain::{DomainState, EntityRef, EntityRow, Touched, Typed};
-use crate::ids::{MovementId, Timestamp, TransferId};
+use crate::ids::{MovementId, RunId, Timestamp, TransferId};
 use crate::money::{Currencies, CurrencyCode};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,9 +78,15 @@ pub struct Movement {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct State {
-    /// By their rows' ids (`provider_entity`, `movement_entity`).
+    /// By their rows' ids (`provider_entity`, `movement_entity`, `run_entity`).
     providers: HashMap<Uuid, Provider>,
     movements: HashMap<Uuid, Movement>,
+    runs: HashMap<Uuid, Run>,
+    rules: BTreeMap<String, RuleRow>,
+    /// Each provider's run in progress.
+    running: HashMap<String, RunId>,
+    /// Each provider's latest completed run's time: where its next run's period starts.
+    last_as_of: HashMap<String, Timestamp>,
 }
 
 impl State {
@@ -87,6 +96,52 @@ impl State {
 
     pub fn movement(&self, id: MovementId) -> Option<&Movement> {
         self.movements.get(&movement_entity(id).id)
+    }
+
+    pub fn run(&self, id: RunId) -> Option<&Run> {
+        self.runs.get(&run_entity(id).id)
+    }
+
+    pub fn rule(&self, name: &str) -> Option<&RuleRow> {
+        self.rules.get(name)
+    }
+
+    /// The provider's run in progress, if any.
+    pub fn running(&self, provider: &str) -> Option<&Run> {
+        self.running.get(provider).and_then(|id| self.run(*id))
+    }
+
+    /// The time of the provider's latest completed run.
+    pub fn last_as_of(&self, provider: &str) -> Option<Timestamp> {
+        self.last_as_of.get(provider).copied()
+    }
+
+    fn index_run(&mut self, run: &Run) {
+        match run.status {
+            RunStatus::Running => {
+                self.running.insert(run.provider.clone(), run.id);
+            }
+            RunStatus::Completed => {
+                self.stop_running(run);
+                let last = self.last_as_of.entry(run.provider.clone()).or_insert(run.as_of);
+                *last = (*last).max(run.as_of);
+            }
+            RunStatus::Failed => self.stop_running(run),
+        }
+    }
+
+    /// The provider runs nothing now, unless it runs another run (rows load in any order).
+    fn stop_running(&mut self, run: &Run) {
+        if self.running.get(&run.provider) == Some(&run.id) {
+            self.running.remove(&run.provider);
+        }
+    }
+
+    fn run_mut(&mut self, id: RunId, change: impl FnOnce(&mut Run)) {
+        let run = self.runs.get_mut(&run_entity(id).id).expect("events name runs in memory");
+        change(run);
+        let run = run.clone();
+        self.index_run(&run);
     }
 
     /// Every provider, in no order.
@@ -115,7 +170,7 @@ impl State {
 impl DomainState for State {
     type Event = Event;
 
-    const KINDS: &'static [&'static str] = &[PROVIDER_KIND, MOVEMENT_KIND];
+    const KINDS: &'static [&'static str] = &[PROVIDER_KIND, MOVEMENT_KIND, RUN_KIND, RULE_KIND];
 
     const SETTINGS: &'static [crate::settings::Setting] = super::SETTINGS;
 
@@ -168,6 +223,23 @@ impl DomainState for State {
             Event::Succeeded(e) => self.step(e, MovementStatus::Succeeded, "succeeded"),
             Event::Refused(e) => self.step(e, MovementStatus::Refused, "refused"),
             Event::Failed(e) => self.step(e, MovementStatus::Failed, "failed"),
+            Event::RuleSet(e) => {
+                let (created_at, version) =
+                    self.rules.get(&e.name).map_or((e.at, 1), |r| (r.created_at, r.version + 1));
+                let row = RuleRow { name: e.name.clone(), spec: e.spec.clone(), created_at, at: e.at, version };
+                self.rules.insert(e.name.clone(), row);
+            }
+            Event::RunStarted(e) => {
+                let key = run_entity(e.id).id;
+                assert!(!self.runs.contains_key(&key), "run {} started twice", e.id);
+                let run = Run::started(e);
+                self.index_run(&run);
+                self.runs.insert(key, run);
+            }
+            Event::RunCompleted(e) => self.run_mut(e.id, |r| r.completed(e)),
+            Event::RunFailed(e) => self.run_mut(e.id, |r| r.failed(e)),
+            // The run's own completion changed its row; the alert is its event beside it.
+            Event::Discrepancy(_) => {}
         }
     }
 
@@ -177,12 +249,16 @@ impl DomainState for State {
     fn row(&self, entity: EntityRef) -> Option<EntityRow> {
         match entity.kind {
             PROVIDER_KIND => self.providers.get(&entity.id).map(provider_row),
+            RUN_KIND => self.runs.get(&entity.id).map(run_row),
+            RULE_KIND => self.rules.values().find(|r| rule_entity(&r.name) == entity).map(rule_row),
             _ => self.movements.get(&entity.id).map(movement_row),
         }
     }
 
     fn rows(&self) -> Vec<EntityRow> {
-        self.providers.values().map(provider_row).chain(self.movements.values().map(movement_row)).collect()
+        let providers = self.providers.values().map(provider_row);
+        let runs = self.runs.values().map(run_row).chain(self.rules.values().map(rule_row));
+        providers.chain(self.movements.values().map(movement_row)).chain(runs).collect()
     }
 
     fn load(&mut self, stored: EntityRow) -> Result<(), String> {
@@ -194,6 +270,21 @@ impl DomainState for State {
                 return Err(mismatch());
             }
             self.providers.insert(row.id, provider);
+        } else if stored.kind == RUN_KIND {
+            let run: Run = stored.parse().map_err(|e| e.to_string())?;
+            let row = run_row(&run);
+            if (row.id, &row.key, row.version) != (stored.id, &stored.key, stored.version) {
+                return Err(mismatch());
+            }
+            self.index_run(&run);
+            self.runs.insert(row.id, run);
+        } else if stored.kind == RULE_KIND {
+            let rule: RuleRow = stored.parse().map_err(|e| e.to_string())?;
+            let row = rule_row(&rule);
+            if (row.id, &row.key, row.version) != (stored.id, &stored.key, stored.version) {
+                return Err(mismatch());
+            }
+            self.rules.insert(rule.name.clone(), rule);
         } else {
             let movement: Movement = stored.parse().map_err(|e| e.to_string())?;
             let row = movement_row(&movement);
@@ -208,6 +299,33 @@ impl DomainState for State {
 
 pub fn movement_key(provider: &str, id: MovementId) -> String {
     format!("{provider}/{id}")
+}
+
+/// A run's key: `{provider}/{id}`, so a provider's runs are one key range.
+pub fn run_key(provider: &str, id: RunId) -> String {
+    format!("{provider}/{id}")
+}
+
+fn run_row(r: &Run) -> EntityRow {
+    EntityRow {
+        kind: RUN_KIND.to_owned(),
+        id: run_entity(r.id).id,
+        key: run_key(&r.provider, r.id),
+        version: r.version,
+        state: serde_json::to_string(r).expect("runs serialize").into(),
+        typed: Typed::of(r.clone()),
+    }
+}
+
+fn rule_row(r: &RuleRow) -> EntityRow {
+    EntityRow {
+        kind: RULE_KIND.to_owned(),
+        id: rule_entity(&r.name).id,
+        key: r.name.clone(),
+        version: r.version,
+        state: serde_json::to_string(r).expect("rules serialize").into(),
+        typed: Typed::of(r.clone()),
+    }
 }
 
 fn provider_row(p: &Provider) -> EntityRow {

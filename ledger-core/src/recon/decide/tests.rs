@@ -147,7 +147,7 @@ fn funded() -> AnyState {
 fn a_provider_opens_its_two_asset_accounts_once_and_records_what_changed() {
     let mut state = fresh();
     let events = run(&mut state, Command::SetProvider(provider("psp-a"))).unwrap();
-    assert_eq!(types(&events), ["AccountOpened", "AccountOpened", "ReconProviderSet", "AuditRecorded"]);
+    assert_eq!(types(&events), ["AccountOpened", "AccountOpened", "ProviderSet", "AuditRecorded"]);
     assert_eq!(events[2].subject(), crate::Subject::Entity(provider_entity("psp-a")));
     for (id, code) in [transactional_account("psp-a"), operational_account("psp-a")] {
         let a = state.ledger.account(id).unwrap();
@@ -161,7 +161,7 @@ fn a_provider_opens_its_two_asset_accounts_once_and_records_what_changed() {
     assert_eq!(run(&mut state, Command::SetProvider(provider("psp-a"))).unwrap(), []);
     let renamed = SetProvider { name: "Provider A2".into(), tolerance: dec("0.5"), ..provider("psp-a") };
     let events = run(&mut state, Command::SetProvider(renamed)).unwrap();
-    assert_eq!(types(&events), ["ReconProviderSet", "AuditRecorded"], "no account opens twice");
+    assert_eq!(types(&events), ["ProviderSet", "AuditRecorded"], "no account opens twice");
     let entry = &events[1].audit().unwrap().recorded().entry;
     assert_eq!(entry.before.as_ref().unwrap()["name"], "Provider A");
     assert_eq!(entry.after.as_ref().unwrap()["name"], "Provider A2");
@@ -229,7 +229,7 @@ fn a_move_to_operational_may_take_exactly_the_operators_money_and_no_more() {
     assert!(state.recon.movement(mv(1)).is_none());
     assert_eq!((balance(&state, t), available(&state, t)), (dec("1300"), dec("1300")), "nothing held");
     let events = run(&mut state, move_money(1, Direction::ToOperational, "300")).unwrap();
-    assert_eq!(types(&events), ["PendingTransferCreated", "ReconMovementRequested", "AuditRecorded"]);
+    assert_eq!(types(&events), ["PendingTransferCreated", "MovementRequested", "AuditRecorded"]);
     let m = state.recon.movement(mv(1)).unwrap();
     assert_eq!((m.status, m.transactional, m.players), (MovementStatus::Pending, dec("1300"), dec("1000")));
     assert_eq!((m.next_attempt_at, m.transfer), (Some(T0), movement_transfer(mv(1))));
@@ -290,7 +290,7 @@ fn a_successful_call_posts_the_hold_and_a_refusal_voids_it_with_the_providers_re
     let (t, o) = (transactional_account("psp-a").0, operational_account("psp-a").0);
     run(&mut state, move_money(1, Direction::ToOperational, "100")).unwrap();
     let events = run(&mut state, attempt(1, Outcome::Succeeded, 5)).unwrap();
-    assert_eq!(types(&events), ["PendingTransferPosted", "ReconMovementSucceeded", "AuditRecorded"]);
+    assert_eq!(types(&events), ["PendingTransferPosted", "MovementSucceeded", "AuditRecorded"]);
     let m = state.recon.movement(mv(1)).unwrap();
     assert_eq!((m.status, m.attempts.len(), m.next_attempt_at, m.version), (MovementStatus::Succeeded, 1, None, 2));
     assert_eq!((balance(&state, t), balance(&state, o)), (dec("1200"), dec("100")));
@@ -300,7 +300,7 @@ fn a_successful_call_posts_the_hold_and_a_refusal_voids_it_with_the_providers_re
     run(&mut state, move_money(2, Direction::ToOperational, "50")).unwrap();
     let refused = Outcome::Refused { reason: "daily limit reached".into() };
     let events = run(&mut state, attempt(2, refused, 5)).unwrap();
-    assert_eq!(types(&events), ["PendingTransferVoided", "ReconMovementRefused", "AuditRecorded"]);
+    assert_eq!(types(&events), ["PendingTransferVoided", "MovementRefused", "AuditRecorded"]);
     assert_eq!(audit_entries(&events), [("recon.movement.refused".to_owned(), Level::Warning)]);
     let m = state.recon.movement(mv(2)).unwrap();
     assert_eq!((m.status, m.status_reason.as_deref()), (MovementStatus::Refused, Some("daily limit reached")));
@@ -319,7 +319,7 @@ fn errors_retry_with_doubling_waits_and_the_last_one_voids_with_a_critical_entry
     let mut now = T0;
     for (n, wait) in [(1u32, 5u32), (2, 10)] {
         let events = run_at(&mut state, attempt(1, error("connection refused"), 3), now).unwrap();
-        assert_eq!(types(&events), ["ReconMovementAttemptFailed"], "attempt {n}");
+        assert_eq!(types(&events), ["MovementAttemptFailed"], "attempt {n}");
         let m = state.recon.movement(mv(1)).unwrap();
         assert_eq!((m.status, m.attempts.len()), (MovementStatus::Pending, n as usize));
         assert_eq!(m.next_attempt_at, Some(now.plus_seconds(wait)), "attempt {n}");
@@ -327,7 +327,7 @@ fn errors_retry_with_doubling_waits_and_the_last_one_voids_with_a_critical_entry
         now = now.plus_seconds(wait);
     }
     let events = run_at(&mut state, attempt(1, error("timed out after 10 s"), 3), now).unwrap();
-    assert_eq!(types(&events), ["PendingTransferVoided", "ReconMovementFailed", "AuditRecorded"]);
+    assert_eq!(types(&events), ["PendingTransferVoided", "MovementFailed", "AuditRecorded"]);
     assert_eq!(audit_entries(&events), [("recon.movement.failed".to_owned(), Level::Critical)]);
     let m = state.recon.movement(mv(1)).unwrap();
     assert_eq!((m.status, m.status_reason.as_deref()), (MovementStatus::Failed, Some("timed out after 10 s")));
@@ -394,3 +394,5 @@ fn every_event_reads_back_as_itself() {
         assert!(crate::recon::Event::decode(e.event_type(), 2, &e.payload()).is_err());
     }
 }
+
+mod runs;
