@@ -76,6 +76,7 @@ async fn app() -> App {
     let mut keys = HashMap::new();
     for (channel, scopes) in [
         ("admin", &["recon:admin"][..]),
+        ("operator", &["recon:run", "recon:read"][..]),
         ("treasury", &["recon:move", "recon:read"][..]),
         ("reader", &["recon:read"][..]),
         ("ledger", &["accounts:write", "transfers:write"][..]),
@@ -203,4 +204,58 @@ async fn each_route_asks_for_its_own_permission() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, problem) = app.send("treasury", "POST", "/v1/recon/movements", Some(json!({"id": 1}))).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+}
+
+#[tokio::test]
+async fn rules_are_checked_whole_and_a_run_starts_once_per_provider() {
+    let app = app().await;
+    let bad = json!({"strategy": "one_to_one", "criteria": [{"field": "amount", "operator": "near"}]});
+    let (status, problem) = app.send("admin", "PUT", "/v1/recon/rules/by-ref", Some(bad)).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rule")));
+    assert!(problem["detail"].as_str().unwrap().contains("near"), "{problem}");
+    let float =
+        json!({"strategy": "one_to_one", "criteria": [{"field": "amount", "operator": "within", "tolerance": 0.01}]});
+    let (status, _) = app.send("admin", "PUT", "/v1/recon/rules/by-ref", Some(float)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a float tolerance is refused");
+    let rule = json!({"strategy": "one_to_one", "criteria": [{"field": "reference", "operator": "equals"},
+        {"field": "amount", "operator": "within", "tolerance": "0.01"}]});
+    let (status, problem) = app.send("admin", "PUT", "/v1/recon/rules/By-Ref", Some(rule.clone())).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_rule_name")));
+    let stored = app.ok("admin", "PUT", "/v1/recon/rules/by-ref", Some(rule)).await;
+    assert_eq!((stored["name"].as_str(), stored["version"].as_i64()), (Some("by-ref"), Some(1)));
+    assert_eq!(stored["rule"]["criteria"][1]["tolerance"], "0.01");
+    let rules = app.ok("reader", "GET", "/v1/recon/rules", None).await;
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1));
+
+    let id = Uuid::new_v4();
+    let body = json!({"id": id, "provider": "psp-a", "rules": ["by-ref"]});
+    let (status, started) = app.send("operator", "POST", "/v1/recon/runs", Some(body.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!((started["status"].as_str(), started["trigger"].as_str()), (Some("running"), Some("manual")));
+    assert_eq!((started["from"].clone(), started["rules"].clone()), (Value::Null, json!(["by-ref"])));
+    let (status, again) = app.send("operator", "POST", "/v1/recon/runs", Some(body)).await;
+    assert_eq!((status, &again["id"]), (StatusCode::OK, &started["id"]));
+    let (status, problem) = app.send("operator", "POST", "/v1/recon/runs", Some(json!({"provider": "psp-a"}))).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("run_in_progress")));
+    let got = app.ok("reader", "GET", &format!("/v1/recon/runs/{id}"), None).await;
+    assert_eq!(got["status"], "running");
+    let list = app.ok("reader", "GET", "/v1/recon/runs?provider=psp-a", None).await;
+    assert_eq!(list["runs"].as_array().map(Vec::len), Some(1));
+    for (body, status, code) in [
+        (json!({"provider": "nobody"}), StatusCode::NOT_FOUND, "provider_not_found"),
+        (json!({"provider": "psp-b", "rules": ["nope"]}), StatusCode::NOT_FOUND, "provider_not_found"),
+        (json!({"provider": "psp-a", "rules": []}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules"),
+        (json!({"provider": "psp-a", "rules": ["nope"]}), StatusCode::NOT_FOUND, "rule_not_found"),
+        (
+            json!({"provider": "psp-a", "as_of": "2999-01-01T00:00:00Z"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_as_of",
+        ),
+        (json!({"provider": "psp-a", "as_of": "yesterday"}), StatusCode::BAD_REQUEST, "invalid_body"),
+    ] {
+        let (got, problem) = app.send("operator", "POST", "/v1/recon/runs", Some(body.clone())).await;
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{body}");
+    }
+    let (status, _) = app.send("treasury", "POST", "/v1/recon/runs", Some(json!({"provider": "psp-a"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -586,6 +586,8 @@ mod tests {
                 "wallet:read",
                 "recon:admin",
                 "recon:move",
+                "recon:run",
+                "recon:resolve",
                 "recon:read"
             ]
         );

@@ -3,6 +3,8 @@
 //! their OpenAPI part and the table that maps the reconciliation's rejections to HTTP.
 
 pub mod routes;
+pub mod runs;
+pub mod runs_wire;
 pub mod wire;
 
 use axum::Router;
@@ -23,6 +25,10 @@ pub fn router() -> Router<ApiState> {
         .route("/v1/recon/providers/{id}", put(routes::put_provider).get(routes::get_provider))
         .route("/v1/recon/movements", post(routes::create_movement).get(routes::list_movements))
         .route("/v1/recon/movements/{id}", get(routes::get_movement))
+        .route("/v1/recon/rules", get(runs::list_rules))
+        .route("/v1/recon/rules/{name}", put(runs::put_rule))
+        .route("/v1/recon/runs", post(runs::start_run).get(runs::list_runs))
+        .route("/v1/recon/runs/{id}", get(runs::get_run))
 }
 
 /// The reconciliation's part of the OpenAPI document.
@@ -34,7 +40,12 @@ pub fn router() -> Router<ApiState> {
         routes::get_provider,
         routes::create_movement,
         routes::list_movements,
-        routes::get_movement
+        routes::get_movement,
+        runs::put_rule,
+        runs::list_rules,
+        runs::start_run,
+        runs::get_run,
+        runs::list_runs
     ),
     components(schemas(
         ProviderRequest,
@@ -46,7 +57,17 @@ pub fn router() -> Router<ApiState> {
         WireMovementStatus,
         AttemptBody,
         MovementBody,
-        MovementList
+        MovementList,
+        runs_wire::WireStrategy,
+        runs_wire::CriterionBody,
+        runs_wire::RuleRequest,
+        runs_wire::RuleBody,
+        runs_wire::RuleList,
+        runs_wire::RunRequest,
+        runs_wire::WireRunStatus,
+        runs_wire::TotalsBody,
+        runs_wire::RunBody,
+        runs_wire::RunList
     ))
 )]
 pub struct Doc;
@@ -58,6 +79,9 @@ pub const TEXTS: &[(At, Text)] = &[
     (At::Property("MovementRequest", "reason"), Text::Reason),
     (At::Parameter("put_provider", "id"), Text::Participant),
     (At::Parameter("get_provider", "id"), Text::Participant),
+    (At::Property("RunRequest", "provider"), Text::Participant),
+    (At::Parameter("list_movements", "provider"), Text::Participant),
+    (At::Parameter("list_runs", "provider"), Text::Participant),
 ];
 
 const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
@@ -67,6 +91,7 @@ pub const LINKS: &[Link] = &[
     Link { from: "put_provider", to: "get_provider", parameters: ID, body: &[] },
     Link { from: "get_provider", to: "put_provider", parameters: ID, body: &[] },
     Link { from: "create_movement", to: "get_movement", parameters: ID, body: &[] },
+    Link { from: "start_run", to: "get_run", parameters: ID, body: &[] },
 ];
 
 /// HTTP status of each reconciliation rejection: 404 for what does not exist, 409 for a
@@ -75,11 +100,12 @@ pub const LINKS: &[Link] = &[
 pub fn rejection_status(r: Rejection) -> StatusCode {
     use Rejection::*;
     match r {
-        ProviderNotFound | MovementNotFound => StatusCode::NOT_FOUND,
-        CurrencyFixed | MovementExists | MovementSettled => StatusCode::CONFLICT,
-        InvalidProviderId | InvalidName | InvalidBaseUrl | InvalidTolerance | InvalidReason | SegregationBreach => {
-            StatusCode::UNPROCESSABLE_ENTITY
+        ProviderNotFound | MovementNotFound | RunNotFound | RuleNotFound => StatusCode::NOT_FOUND,
+        CurrencyFixed | MovementExists | MovementSettled | RunInProgress | RunExists | RunNotRunning => {
+            StatusCode::CONFLICT
         }
+        InvalidProviderId | InvalidName | InvalidBaseUrl | InvalidTolerance | InvalidReason | SegregationBreach
+        | InvalidRuleName | InvalidRule | InvalidRules | InvalidAsOf => StatusCode::UNPROCESSABLE_ENTITY,
         Ledger(r) => crate::ledger::rejection_status(r),
     }
 }

@@ -37,16 +37,21 @@ use crate::settings::{Kind, Segment, Setting};
 pub mod scope {
     use crate::permission::Need;
 
-    /// Operators: providers (and, later, rules and schedules).
+    /// Operators: providers, rules and schedules.
     pub const ADMIN: Need<'static> = Need::new("recon", "admin");
     /// Treasury: fund movements between a provider's transactional and operational balances.
     pub const MOVE: Need<'static> = Need::new("recon", "move");
+    /// Start reconciliation runs by hand.
+    pub const RUN: Need<'static> = Need::new("recon", "run");
+    /// Match or dismiss a run's items by hand.
+    pub const RESOLVE: Need<'static> = Need::new("recon", "resolve");
     /// Providers, their balances and movements.
     pub const READ: Need<'static> = Need::read("recon");
 }
 
 /// Every permission the domain declares.
-pub const SCOPES: &[crate::permission::Need<'static>] = &[scope::ADMIN, scope::MOVE, scope::READ];
+pub const SCOPES: &[crate::permission::Need<'static>] =
+    &[scope::ADMIN, scope::MOVE, scope::RUN, scope::RESOLVE, scope::READ];
 
 /// The kinds of entity.
 pub const PROVIDER_KIND: &str = "recon_provider";
