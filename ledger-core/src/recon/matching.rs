@@ -74,7 +74,7 @@ use super::rule::{Criterion, Field, Operator, Rule, Strategy, Tolerance};
 use crate::ids::Timestamp;
 
 /// A line of the provider's statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Line {
     pub id: String,
     pub amount: Decimal,
@@ -85,7 +85,7 @@ pub struct Line {
 }
 
 /// A ledger transfer on the provider's account, its amount signed as the provider sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub id: Uuid,
     pub amount: Decimal,

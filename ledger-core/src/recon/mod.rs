@@ -15,6 +15,7 @@
 pub mod command;
 pub mod decide;
 pub mod event;
+pub mod items;
 pub mod matching;
 pub mod rejection;
 pub mod rule;

@@ -202,7 +202,7 @@ pub(super) fn start_run(
     Ok(())
 }
 
-fn running<'s>(recon: &'s State, id: RunId) -> Result<&'s Run, Rejection> {
+fn running(recon: &State, id: RunId) -> Result<&Run, Rejection> {
     let run = recon.run(id).ok_or(Rejection::RunNotFound)?;
     if run.status != RunStatus::Running {
         return Err(Rejection::RunNotRunning);
