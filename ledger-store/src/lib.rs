@@ -9,6 +9,7 @@ pub mod followers;
 pub mod keys;
 pub mod log;
 pub mod metrics;
+pub mod recon;
 pub mod record;
 pub mod roles;
 pub(crate) mod rows;
