@@ -11,6 +11,7 @@ pub mod payouts;
 mod rebuild;
 pub use page::PageView;
 pub mod read;
+pub mod recon;
 pub mod runner;
 pub mod wallet;
 

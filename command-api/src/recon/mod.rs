@@ -2,6 +2,7 @@
 //! operational balances beside what the players are owed, and fund movements between the two;
 //! their OpenAPI part and the table that maps the reconciliation's rejections to HTTP.
 
+pub mod items;
 pub mod routes;
 pub mod runs;
 pub mod runs_wire;
@@ -29,6 +30,7 @@ pub fn router() -> Router<ApiState> {
         .route("/v1/recon/rules/{name}", put(runs::put_rule))
         .route("/v1/recon/runs", post(runs::start_run).get(runs::list_runs))
         .route("/v1/recon/runs/{id}", get(runs::get_run))
+        .route("/v1/recon/runs/{id}/items", get(items::run_items))
 }
 
 /// The reconciliation's part of the OpenAPI document.
@@ -45,7 +47,8 @@ pub fn router() -> Router<ApiState> {
         runs::list_rules,
         runs::start_run,
         runs::get_run,
-        runs::list_runs
+        runs::list_runs,
+        items::run_items
     ),
     components(schemas(
         ProviderRequest,
@@ -67,7 +70,10 @@ pub fn router() -> Router<ApiState> {
         runs_wire::WireRunStatus,
         runs_wire::TotalsBody,
         runs_wire::RunBody,
-        runs_wire::RunList
+        runs_wire::RunList,
+        items::SideBody,
+        items::ItemBody,
+        items::ItemPage
     ))
 )]
 pub struct Doc;
@@ -92,6 +98,7 @@ pub const LINKS: &[Link] = &[
     Link { from: "get_provider", to: "put_provider", parameters: ID, body: &[] },
     Link { from: "create_movement", to: "get_movement", parameters: ID, body: &[] },
     Link { from: "start_run", to: "get_run", parameters: ID, body: &[] },
+    Link { from: "start_run", to: "run_items", parameters: ID, body: &[] },
 ];
 
 /// HTTP status of each reconciliation rejection: 404 for what does not exist, 409 for a

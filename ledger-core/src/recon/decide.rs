@@ -160,7 +160,8 @@ fn move_money(
         postings: vec![leg(to, Side::Debit, amount), leg(from, Side::Credit, amount)],
         pending: true,
         timeout_seconds: None,
-        external_ref: None,
+        // The provider's statement names the movement by its id: so does the ledger's entry.
+        external_ref: Some(c.id.to_string()),
         metadata: json!({"movement": c.id.to_string(), "provider": provider.id, "direction": c.direction.as_str()}),
     };
     p.execute(ledger::Command::CreateTransfer(hold), now)?;
