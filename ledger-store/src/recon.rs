@@ -192,3 +192,31 @@ pub async fn item(pool: &PgPool, id: Uuid) -> Result<Option<ItemRow>, sqlx::Erro
     .await?;
     row.map(item_row).transpose()
 }
+
+/// The liability accounts in `currency` attributed to `provider` (`metadata.provider`): the
+/// players whose money it holds.
+pub async fn attributed_accounts(pool: &PgPool, provider: &str, currency: &str) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM accounts WHERE kind = 'liability' AND currency = $2 AND metadata->>'provider' = $1 ORDER BY id",
+    )
+    .bind(provider)
+    .bind(currency)
+    .fetch_all(pool)
+    .await
+}
+
+/// Marks an open item resolved by hand: its status and the resolution as recorded in the log.
+pub async fn mark_resolved(
+    pool: &PgPool,
+    item: Uuid,
+    status: &str,
+    resolution: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE recon_items SET status = $2, resolution = $3 WHERE id = $1 AND status = 'open'")
+        .bind(item)
+        .bind(status)
+        .bind(resolution)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -2,22 +2,30 @@
 //! kind and status. Items are kept beside the log (`ledger_store::recon`); each names its
 //! statement lines and ledger entries, and the open items of earlier runs it closed.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ledger_core::RunId;
-use ledger_core::recon::scope::READ;
-use ledger_core::recon::{RUN_KIND, Rejection, run_entity};
+use ledger_core::recon::run::ItemResolution;
+use ledger_core::recon::scope::{READ, RESOLVE};
+use ledger_core::recon::{
+    Command, RESOLUTION_KIND, RUN_KIND, Rejection, Resolution, ResolveItem, resolution_entity, run_entity,
+};
 use ledger_store::recon::ItemRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::ApiState;
+use crate::body::Json;
 use crate::certificates::audit::csv_field;
+use crate::entity::submit;
 use crate::error::{ApiError, Problem, Refusal};
-use crate::handler::{json, require};
+use crate::handler::{json, meta, require};
+use crate::{ApiState, RequestId};
 
 /// Which items, and how.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -70,15 +78,26 @@ pub struct ItemBody {
     pub resolution: Option<serde_json::Value>,
 }
 
+/// An item's resolution by hand as the log holds it (the store's copy may lag it by a crash).
+fn resolved(state: &ApiState, item: Uuid) -> Option<Arc<ItemResolution>> {
+    let (row, _) = state.inner.ledger.view().entity(resolution_entity(item).id)?;
+    (row.kind == RESOLUTION_KIND).then(|| row.typed::<ItemResolution>().ok()).flatten()
+}
+
+fn resolution_json(r: &ItemResolution) -> serde_json::Value {
+    serde_json::json!({"action": r.action, "counterpart": r.counterpart, "reason": r.reason, "at": r.at.rfc3339()})
+}
+
 impl ItemBody {
-    fn new(r: &ItemRow) -> ItemBody {
+    fn new(state: &ApiState, r: &ItemRow) -> ItemBody {
         let i = &r.item;
+        let by_hand = resolved(state, i.id);
         ItemBody {
             id: i.id,
             run_id: r.run.0,
             seq: i.seq,
             kind: i.kind.as_str().to_owned(),
-            status: r.status.clone(),
+            status: by_hand.as_ref().map_or_else(|| r.status.clone(), |h| h.status().to_owned()),
             rule: i.rule.clone(),
             difference: i.difference.map(|d| d.to_string()),
             lines: i
@@ -106,7 +125,7 @@ impl ItemBody {
             carried: i.carried.clone(),
             closed_by_run: r.closed_by_run,
             closed_by_item: r.closed_by_item,
-            resolution: r.resolution.clone(),
+            resolution: by_hand.as_deref().map(resolution_json).or_else(|| r.resolution.clone()),
         }
     }
 }
@@ -197,7 +216,7 @@ pub async fn run_items(
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let page = usize::try_from(limit).unwrap_or(usize::MAX);
             let more = rows.len() > page;
-            let items: Vec<ItemBody> = rows.iter().take(page).map(ItemBody::new).collect();
+            let items: Vec<ItemBody> = rows.iter().take(page).map(|r| ItemBody::new(&state, r)).collect();
             let next = if more { items.last().map(|i| i64::from(i.seq)) } else { None };
             Ok(json(StatusCode::OK, ItemPage { items, next }))
         }
@@ -214,4 +233,77 @@ pub async fn run_items(
         }
         other => Err(invalid("invalid_format", format!("{other:?}: the format is json or csv"))),
     }
+}
+
+/// What an operator decides about an open item.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub action: WireResolution,
+    /// For a match: the counterpart's id (a statement line's, or a ledger transfer's).
+    pub counterpart: Option<String>,
+    #[schema(example = "bank fee booked on the operational account")]
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WireResolution {
+    Match,
+    Dismiss,
+}
+
+fn not_found() -> ApiError {
+    ApiError::Rejected(Refusal {
+        status: StatusCode::NOT_FOUND,
+        code: "item_not_found",
+        detail: "item not found".into(),
+    })
+}
+
+#[utoipa::path(post, path = "/v1/recon/items/{id}/resolve", tag = "recon", params(("id" = uuid::Uuid, Path)),
+    request_body = ResolveRequest,
+    responses((status = 200, body = ItemBody, description = "Resolved (audited), or the same resolution again"),
+        (status = 404, body = Problem, description = "item_not_found"),
+        (status = 409, body = Problem, description = "item_closed: a run matched or superseded it, or it was resolved otherwise"),
+        (status = 422, body = Problem, description = "invalid_reason, invalid_counterpart")),
+    security(("api_key" = [])))]
+pub async fn resolve_item(
+    State(state): State<ApiState>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<ResolveRequest>,
+) -> Result<Response, ApiError> {
+    let who = require(&state, &headers, RESOLVE).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let pool = &state.inner.pool;
+    let row = ledger_store::recon::item(pool, id)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(not_found)?;
+    let action = match body.action {
+        WireResolution::Match => Resolution::Match,
+        WireResolution::Dismiss => Resolution::Dismiss,
+    };
+    let command = ResolveItem {
+        item: id,
+        run: row.run,
+        provider: row.provider.clone(),
+        status: row.status.clone(),
+        action,
+        counterpart: body.counterpart,
+        reason: body.reason,
+    };
+    submit(&state, Command::ResolveItem(Box::new(command)), meta(&who, &headers, request_id)?).await?;
+    if let Some(done) = resolved(&state, id) {
+        ledger_store::recon::mark_resolved(pool, id, done.status(), &resolution_json(&done))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    let row = ledger_store::recon::item(pool, id)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(not_found)?;
+    Ok(json(StatusCode::OK, ItemBody::new(&state, &row)))
 }

@@ -31,6 +31,7 @@ pub fn router() -> Router<ApiState> {
         .route("/v1/recon/runs", post(runs::start_run).get(runs::list_runs))
         .route("/v1/recon/runs/{id}", get(runs::get_run))
         .route("/v1/recon/runs/{id}/items", get(items::run_items))
+        .route("/v1/recon/items/{id}/resolve", post(items::resolve_item))
 }
 
 /// The reconciliation's part of the OpenAPI document.
@@ -48,7 +49,8 @@ pub fn router() -> Router<ApiState> {
         runs::start_run,
         runs::get_run,
         runs::list_runs,
-        items::run_items
+        items::run_items,
+        items::resolve_item
     ),
     components(schemas(
         ProviderRequest,
@@ -73,7 +75,9 @@ pub fn router() -> Router<ApiState> {
         runs_wire::RunList,
         items::SideBody,
         items::ItemBody,
-        items::ItemPage
+        items::ItemPage,
+        items::ResolveRequest,
+        items::WireResolution
     ))
 )]
 pub struct Doc;
@@ -86,6 +90,8 @@ pub const TEXTS: &[(At, Text)] = &[
     (At::Parameter("put_provider", "id"), Text::Participant),
     (At::Parameter("get_provider", "id"), Text::Participant),
     (At::Property("RunRequest", "provider"), Text::Participant),
+    (At::Property("ResolveRequest", "reason"), Text::Reason),
+    (At::Property("ResolveRequest", "counterpart"), Text::Reference),
     (At::Parameter("list_movements", "provider"), Text::Participant),
     (At::Parameter("list_runs", "provider"), Text::Participant),
 ];
@@ -108,11 +114,13 @@ pub fn rejection_status(r: Rejection) -> StatusCode {
     use Rejection::*;
     match r {
         ProviderNotFound | MovementNotFound | RunNotFound | RuleNotFound => StatusCode::NOT_FOUND,
-        CurrencyFixed | MovementExists | MovementSettled | RunInProgress | RunExists | RunNotRunning => {
+        CurrencyFixed | MovementExists | MovementSettled | RunInProgress | RunExists | RunNotRunning | ItemClosed => {
             StatusCode::CONFLICT
         }
         InvalidProviderId | InvalidName | InvalidBaseUrl | InvalidTolerance | InvalidReason | SegregationBreach
-        | InvalidRuleName | InvalidRule | InvalidRules | InvalidAsOf => StatusCode::UNPROCESSABLE_ENTITY,
+        | InvalidRuleName | InvalidRule | InvalidRules | InvalidAsOf | InvalidCounterpart => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Ledger(r) => crate::ledger::rejection_status(r),
     }
 }

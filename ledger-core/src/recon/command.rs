@@ -26,6 +26,32 @@ pub enum Command {
     CompleteRun(Box<CompleteRun>),
     /// A run that could not be computed (the provider did not answer), with why.
     FailRun { id: RunId, reason: String },
+    /// An operator matches or dismisses an open item by hand.
+    ResolveItem(Box<ResolveItem>),
+}
+
+/// What an operator decides about an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Matched by hand, with its counterpart (a line's or a transfer's id) when it names one.
+    Match,
+    /// Dismissed: nothing will match it, and the reason says why.
+    Dismiss,
+}
+
+/// An item's resolution, with what the store holds of the item (items are kept beside the log,
+/// not in the writer's memory): the edge reads it, the core decides on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveItem {
+    pub item: uuid::Uuid,
+    pub run: RunId,
+    pub provider: String,
+    /// The item's status in the store: only `open` items are resolved.
+    pub status: String,
+    pub action: Resolution,
+    pub counterpart: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

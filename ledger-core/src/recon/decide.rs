@@ -38,6 +38,7 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
         Command::StartRun(c) => super::run::start_run(recon, &state.ledger, p, c, now),
         Command::CompleteRun(c) => super::run::complete_run(recon, p, c, now),
         Command::FailRun { id, reason } => super::run::fail_run(recon, p, *id, reason, now),
+        Command::ResolveItem(c) => super::run::resolve_item(recon, p, c, now),
     }
 }
 

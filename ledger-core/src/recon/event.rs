@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::command::{Direction, Totals};
-use super::{movement_entity, provider_entity, rule_entity, run_entity};
+use super::command::{Direction, Resolution, Totals};
+use super::{movement_entity, provider_entity, resolution_entity, rule_entity, run_entity};
 use crate::domain::{DomainEvent, EntityRef, EventDecodeError, Subject};
 use crate::ids::{MovementId, RunId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
@@ -137,8 +137,21 @@ pub struct Discrepancy {
     pub at: Timestamp,
 }
 
+/// An operator matched or dismissed an item by hand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemResolved {
+    pub item: uuid::Uuid,
+    pub run: RunId,
+    pub provider: String,
+    pub action: Resolution,
+    pub counterpart: Option<String>,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
 /// Every event type of the reconciliation with the schema version written today.
-pub const EVENT_TYPES: [(&str, i16); 11] = [
+pub const EVENT_TYPES: [(&str, i16); 12] = [
     ("ProviderSet", 1),
     ("MovementRequested", 1),
     ("MovementAttemptFailed", 1),
@@ -150,6 +163,7 @@ pub const EVENT_TYPES: [(&str, i16); 11] = [
     ("RunCompleted", 1),
     ("RunFailed", 1),
     ("Discrepancy", 1),
+    ("ItemResolved", 1),
 ];
 
 /// Payloads are boxed, as the other domains' are: the log's event type stays the ledger's size.
@@ -166,6 +180,7 @@ pub enum Event {
     RunCompleted(Box<RunCompleted>),
     RunFailed(Box<RunFailed>),
     Discrepancy(Box<Discrepancy>),
+    ItemResolved(Box<ItemResolved>),
 }
 
 impl Event {
@@ -182,6 +197,7 @@ impl Event {
             Event::RunCompleted(e) => run_entity(e.id),
             Event::RunFailed(e) => run_entity(e.id),
             Event::Discrepancy(e) => run_entity(e.run),
+            Event::ItemResolved(e) => resolution_entity(e.item),
         }
     }
 }
@@ -202,6 +218,7 @@ impl DomainEvent for Event {
             Event::RunCompleted(_) => "RunCompleted",
             Event::RunFailed(_) => "RunFailed",
             Event::Discrepancy(_) => "Discrepancy",
+            Event::ItemResolved(_) => "ItemResolved",
         }
     }
 
@@ -219,6 +236,7 @@ impl DomainEvent for Event {
             Event::RunCompleted(e) => e.at,
             Event::RunFailed(e) => e.at,
             Event::Discrepancy(e) => e.at,
+            Event::ItemResolved(e) => e.at,
         }
     }
 
@@ -234,6 +252,7 @@ impl DomainEvent for Event {
             Event::RunCompleted(e) => serde_json::to_string(e),
             Event::RunFailed(e) => serde_json::to_string(e),
             Event::Discrepancy(e) => serde_json::to_string(e),
+            Event::ItemResolved(e) => serde_json::to_string(e),
         };
         // Plain structs of strings, numbers and ids always serialize.
         text.expect("event payloads always serialize")
@@ -258,6 +277,7 @@ impl DomainEvent for Event {
             "RunCompleted" => Event::RunCompleted(body("RunCompleted", payload)?),
             "RunFailed" => Event::RunFailed(body("RunFailed", payload)?),
             "Discrepancy" => Event::Discrepancy(body("Discrepancy", payload)?),
+            "ItemResolved" => Event::ItemResolved(body("ItemResolved", payload)?),
             other => return Err(EventDecodeError::UnknownType(other.to_owned(), schema_version)),
         })
     }
@@ -275,6 +295,7 @@ impl DomainEvent for Event {
             EventSchema::of::<RunCompleted>("RunCompleted", 1),
             EventSchema::of::<RunFailed>("RunFailed", 1),
             EventSchema::of::<Discrepancy>("Discrepancy", 1),
+            EventSchema::of::<ItemResolved>("ItemResolved", 1),
         ]
     }
 }

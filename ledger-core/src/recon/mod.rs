@@ -22,7 +22,9 @@ pub mod rule;
 pub mod run;
 pub mod state;
 
-pub use command::{Attempt, Command, CompleteRun, Direction, MoveMoney, SetProvider, StartRun, Terms, Totals};
+pub use command::{
+    Attempt, Command, CompleteRun, Direction, MoveMoney, Resolution, ResolveItem, SetProvider, StartRun, Terms, Totals,
+};
 pub use event::Event;
 pub use rejection::Rejection;
 pub use state::State;
@@ -59,6 +61,7 @@ pub const PROVIDER_KIND: &str = "recon_provider";
 pub const MOVEMENT_KIND: &str = "recon_movement";
 pub const RUN_KIND: &str = "recon_run";
 pub const RULE_KIND: &str = "recon_rule";
+pub const RESOLUTION_KIND: &str = "recon_resolution";
 
 pub const MAX_ATTEMPTS_KEY: &str = "recon.movement.max_attempts";
 pub const RETRY_SECONDS_KEY: &str = "recon.movement.retry_seconds";
@@ -108,6 +111,11 @@ pub fn rule_entity(name: &str) -> EntityRef {
     EntityRef { kind: RULE_KIND, id: Uuid::new_v5(&NAMESPACE, format!("rule:{name}").as_bytes()) }
 }
 
+/// An item's resolution by hand: a row of its own, keyed by the item's id.
+pub fn resolution_entity(item: Uuid) -> EntityRef {
+    EntityRef { kind: RESOLUTION_KIND, id: Uuid::new_v5(&NAMESPACE, format!("resolution:{item}").as_bytes()) }
+}
+
 pub fn run_entity(id: RunId) -> EntityRef {
     EntityRef { kind: RUN_KIND, id: Uuid::new_v5(&NAMESPACE, format!("run:{}", id.0).as_bytes()) }
 }
@@ -143,7 +151,8 @@ impl DomainCommand for Command {
             | Command::SetRule { .. }
             | Command::StartRun(_)
             | Command::CompleteRun(_)
-            | Command::FailRun { .. } => Vec::new(),
+            | Command::FailRun { .. }
+            | Command::ResolveItem(_) => Vec::new(),
         }
     }
 
@@ -156,6 +165,7 @@ impl DomainCommand for Command {
             Command::StartRun(c) => (run_entity(c.id), Replay::First),
             Command::CompleteRun(c) => (run_entity(c.id), Replay::Last),
             Command::FailRun { id, .. } => (run_entity(*id), Replay::Last),
+            Command::ResolveItem(c) => (resolution_entity(c.item), Replay::First),
         };
         Some(Answer { subject: Subject::Entity(subject), replay })
     }

@@ -44,6 +44,10 @@ pub enum Rejection {
     RunNotFound,
     #[error("the run is not running")]
     RunNotRunning,
+    #[error("the item is not open: a run matched or superseded it, or it was resolved")]
+    ItemClosed,
+    #[error("a counterpart is a line's or a transfer's id: 1 to 128 characters with no control characters")]
+    InvalidCounterpart,
     #[error(transparent)]
     Ledger(#[from] ledger::Rejection),
 }
@@ -71,6 +75,8 @@ impl Rejection {
             Rejection::RunExists => "run_exists",
             Rejection::RunNotFound => "run_not_found",
             Rejection::RunNotRunning => "run_not_running",
+            Rejection::ItemClosed => "item_closed",
+            Rejection::InvalidCounterpart => "invalid_counterpart",
             Rejection::Ledger(r) => r.code(),
         }
     }

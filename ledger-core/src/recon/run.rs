@@ -7,17 +7,20 @@
 //! run's time), `run_in_progress`; a run with the same id and fields answers as it stands
 //! (`run_exists` otherwise). `CompleteRun` / `FailRun`: `run_not_found`, `run_not_running`
 //! (a second completion of the same run is the same: it changes nothing), `invalid_reason`.
+//! `ResolveItem`: an item resolved before answers as it stands when asked the same
+//! (`item_closed` otherwise); then `item_closed` (the store holds it other than open),
+//! `invalid_reason`, `invalid_counterpart`.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::command::{CompleteRun, StartRun, Totals};
-use super::event::{Discrepancy, Event, RuleSet, RunCompleted, RunFailed, RunRule, RunStarted};
+use super::command::{CompleteRun, Resolution, ResolveItem, StartRun, Totals};
+use super::event::{Discrepancy, Event, ItemResolved, RuleSet, RunCompleted, RunFailed, RunRule, RunStarted};
 use super::rejection::Rejection;
 use super::rule::{Rule, RuleSpec, is_rule_name};
 use super::state::State;
-use super::{rule_entity, run_entity};
+use super::{resolution_entity, rule_entity, run_entity};
 use crate::audit::{Change, Level};
 use crate::ids::{RunId, Timestamp};
 use crate::postings::Postings;
@@ -261,6 +264,72 @@ pub(super) fn complete_run(
         reason: None,
     };
     super::decide::audited(p, run_entity(c.id).id, run.version + 1, change, now)
+}
+
+/// An item resolved by hand, as the store keeps it (a row keyed by the item's id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemResolution {
+    pub item: uuid::Uuid,
+    pub run: RunId,
+    pub provider: String,
+    pub action: Resolution,
+    pub counterpart: Option<String>,
+    pub reason: String,
+    pub at: Timestamp,
+    pub version: u32,
+}
+
+impl ItemResolution {
+    /// The item's status once resolved.
+    pub fn status(&self) -> &'static str {
+        match self.action {
+            Resolution::Match => "matched_by_hand",
+            Resolution::Dismiss => "dismissed",
+        }
+    }
+}
+
+pub(super) fn resolve_item(
+    recon: &State,
+    p: &mut Postings<'_>,
+    c: &ResolveItem,
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    if let Some(done) = recon.resolution(c.item) {
+        let same = (done.action, &done.counterpart, &done.reason) == (c.action, &c.counterpart, &c.reason);
+        return if same { Ok(()) } else { Err(Rejection::ItemClosed) };
+    }
+    if c.status != "open" {
+        return Err(Rejection::ItemClosed);
+    }
+    if !valid_reason(&c.reason) {
+        return Err(Rejection::InvalidReason);
+    }
+    if !c.counterpart.as_deref().is_none_or(crate::text::valid_text) {
+        return Err(Rejection::InvalidCounterpart);
+    }
+    p.record(Event::ItemResolved(Box::new(ItemResolved {
+        item: c.item,
+        run: c.run,
+        provider: c.provider.clone(),
+        action: c.action,
+        counterpart: c.counterpart.clone(),
+        reason: c.reason.clone(),
+        at: now,
+    })));
+    let action = match c.action {
+        Resolution::Match => "recon.item.match",
+        Resolution::Dismiss => "recon.item.dismiss",
+    };
+    let change = Change {
+        level: Level::Info,
+        action,
+        subject: c.item.to_string(),
+        before: Some(json!({"status": "open"})),
+        after: Some(json!({"run": c.run.to_string(), "provider": c.provider, "counterpart": c.counterpart})),
+        reason: Some(&c.reason),
+    };
+    super::decide::audited(p, resolution_entity(c.item).id, 1, change, now)
 }
 
 pub(super) fn fail_run(

@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use super::command::Direction;
 use super::event::{Event, MovementStep};
-use super::run::{RuleRow, Run, RunStatus};
+use super::run::{ItemResolution, RuleRow, Run, RunStatus};
 use super::{
-    MOVEMENT_KIND, PROVIDER_KIND, RULE_KIND, RUN_KIND, movement_entity, provider_entity, rule_entity, run_entity,
+    MOVEMENT_KIND, PROVIDER_KIND, RESOLUTION_KIND, RULE_KIND, RUN_KIND, movement_entity, provider_entity,
+    resolution_entity, rule_entity, run_entity,
 };
 use crate::domain::{DomainState, EntityRef, EntityRow, Touched, Typed};
 use crate::ids::{MovementId, RunId, Timestamp, TransferId};
@@ -87,6 +88,8 @@ pub struct State {
     running: HashMap<String, RunId>,
     /// Each provider's latest completed run's time: where its next run's period starts.
     last_as_of: HashMap<String, Timestamp>,
+    /// Items resolved by hand, by their rows' ids (`resolution_entity`).
+    resolutions: HashMap<Uuid, ItemResolution>,
 }
 
 impl State {
@@ -104,6 +107,10 @@ impl State {
 
     pub fn rule(&self, name: &str) -> Option<&RuleRow> {
         self.rules.get(name)
+    }
+
+    pub fn resolution(&self, item: Uuid) -> Option<&ItemResolution> {
+        self.resolutions.get(&resolution_entity(item).id)
     }
 
     /// The provider's run in progress, if any.
@@ -170,7 +177,7 @@ impl State {
 impl DomainState for State {
     type Event = Event;
 
-    const KINDS: &'static [&'static str] = &[PROVIDER_KIND, MOVEMENT_KIND, RUN_KIND, RULE_KIND];
+    const KINDS: &'static [&'static str] = &[PROVIDER_KIND, MOVEMENT_KIND, RUN_KIND, RULE_KIND, RESOLUTION_KIND];
 
     const SETTINGS: &'static [crate::settings::Setting] = super::SETTINGS;
 
@@ -240,6 +247,19 @@ impl DomainState for State {
             Event::RunFailed(e) => self.run_mut(e.id, |r| r.failed(e)),
             // The run's own completion changed its row; the alert is its event beside it.
             Event::Discrepancy(_) => {}
+            Event::ItemResolved(e) => {
+                let resolution = ItemResolution {
+                    item: e.item,
+                    run: e.run,
+                    provider: e.provider.clone(),
+                    action: e.action,
+                    counterpart: e.counterpart.clone(),
+                    reason: e.reason.clone(),
+                    at: e.at,
+                    version: 1,
+                };
+                self.resolutions.insert(resolution_entity(e.item).id, resolution);
+            }
         }
     }
 
@@ -251,6 +271,7 @@ impl DomainState for State {
             PROVIDER_KIND => self.providers.get(&entity.id).map(provider_row),
             RUN_KIND => self.runs.get(&entity.id).map(run_row),
             RULE_KIND => self.rules.values().find(|r| rule_entity(&r.name) == entity).map(rule_row),
+            RESOLUTION_KIND => self.resolutions.get(&entity.id).map(resolution_row),
             _ => self.movements.get(&entity.id).map(movement_row),
         }
     }
@@ -258,6 +279,7 @@ impl DomainState for State {
     fn rows(&self) -> Vec<EntityRow> {
         let providers = self.providers.values().map(provider_row);
         let runs = self.runs.values().map(run_row).chain(self.rules.values().map(rule_row));
+        let runs = runs.chain(self.resolutions.values().map(resolution_row));
         providers.chain(self.movements.values().map(movement_row)).chain(runs).collect()
     }
 
@@ -278,6 +300,13 @@ impl DomainState for State {
             }
             self.index_run(&run);
             self.runs.insert(row.id, run);
+        } else if stored.kind == RESOLUTION_KIND {
+            let resolution: ItemResolution = stored.parse().map_err(|e| e.to_string())?;
+            let row = resolution_row(&resolution);
+            if (row.id, &row.key, row.version) != (stored.id, &stored.key, stored.version) {
+                return Err(mismatch());
+            }
+            self.resolutions.insert(row.id, resolution);
         } else if stored.kind == RULE_KIND {
             let rule: RuleRow = stored.parse().map_err(|e| e.to_string())?;
             let row = rule_row(&rule);
@@ -313,6 +342,17 @@ fn run_row(r: &Run) -> EntityRow {
         key: run_key(&r.provider, r.id),
         version: r.version,
         state: serde_json::to_string(r).expect("runs serialize").into(),
+        typed: Typed::of(r.clone()),
+    }
+}
+
+fn resolution_row(r: &ItemResolution) -> EntityRow {
+    EntityRow {
+        kind: RESOLUTION_KIND.to_owned(),
+        id: resolution_entity(r.item).id,
+        key: r.item.to_string(),
+        version: r.version,
+        state: serde_json::to_string(r).expect("resolutions serialize").into(),
         typed: Typed::of(r.clone()),
     }
 }

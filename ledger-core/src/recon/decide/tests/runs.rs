@@ -192,3 +192,47 @@ fn runs_and_rules_come_back_from_their_rows_with_the_run_in_progress() {
     assert_eq!(run(&mut reloaded, start(3, None, &["by-ref"])).unwrap_err(), Rejection::RunInProgress);
     assert_eq!(reloaded.recon.last_as_of("psp-a"), Some(T0));
 }
+
+fn resolve(item: u128, status: &str, action: crate::recon::Resolution, reason: &str) -> Command {
+    Command::ResolveItem(Box::new(crate::recon::ResolveItem {
+        item: Uuid::from_u128(item),
+        run: run_id(1),
+        provider: "psp-a".into(),
+        status: status.into(),
+        action,
+        counterpart: None,
+        reason: reason.into(),
+    }))
+}
+
+#[test]
+fn an_open_item_is_resolved_once_audited_and_a_closed_one_never() {
+    use crate::recon::Resolution::{Dismiss, Match};
+    let mut state = funded();
+    assert_eq!(run(&mut state, resolve(1, "matched", Dismiss, "duplicate")).unwrap_err(), Rejection::ItemClosed);
+    assert_eq!(run(&mut state, resolve(1, "open", Dismiss, " ")).unwrap_err(), Rejection::InvalidReason);
+    let mut bad = resolve(1, "open", Match, "found by hand");
+    if let Command::ResolveItem(c) = &mut bad {
+        c.counterpart = Some("a\nb".into());
+    }
+    assert_eq!(run(&mut state, bad).unwrap_err(), Rejection::InvalidCounterpart);
+    let events = run(&mut state, resolve(1, "open", Dismiss, "bank fee, booked elsewhere")).unwrap();
+    assert_eq!(types(&events), ["ItemResolved", "AuditRecorded"]);
+    assert_eq!(audit_entries(&events), [("recon.item.dismiss".to_owned(), Level::Info)]);
+    let r = state.recon.resolution(Uuid::from_u128(1)).unwrap();
+    assert_eq!((r.status(), r.reason.as_str()), ("dismissed", "bank fee, booked elsewhere"));
+    // The same again is the same resolution; another is refused, whatever the store says.
+    assert_eq!(run(&mut state, resolve(1, "dismissed", Dismiss, "bank fee, booked elsewhere")).unwrap(), []);
+    assert_eq!(run(&mut state, resolve(1, "open", Match, "x")).unwrap_err(), Rejection::ItemClosed);
+    let events = run(&mut state, resolve(2, "open", Match, "paired with the bank's statement")).unwrap();
+    assert_eq!(audit_entries(&events), [("recon.item.match".to_owned(), Level::Info)]);
+    assert_eq!(state.recon.resolution(Uuid::from_u128(2)).map(|r| r.status()), Some("matched_by_hand"));
+    let rows = state.recon.rows();
+    let mut loaded = State::new(&Currencies::standard());
+    for row in rows {
+        loaded.load(row).unwrap();
+    }
+    assert_eq!(loaded, state.recon);
+    let entity = crate::recon::resolution_entity(Uuid::from_u128(2));
+    assert_eq!(state.recon.row(entity).map(|r| r.key), Some(Uuid::from_u128(2).to_string()));
+}
