@@ -28,6 +28,10 @@ pub enum Command {
     FailRun { id: RunId, reason: String },
     /// An operator matches or dismisses an open item by hand.
     ResolveItem(Box<ResolveItem>),
+    /// Creates or changes a schedule of runs.
+    SetSchedule(super::schedule::SetSchedule),
+    /// A scheduler fires a schedule at the due time it holds.
+    FireSchedule { id: String, due: Timestamp },
 }
 
 /// What an operator decides about an item.

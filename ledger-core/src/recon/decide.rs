@@ -39,6 +39,8 @@ pub fn decide(state: &crate::State, p: &mut Postings<'_>, command: &Command, now
         Command::CompleteRun(c) => super::run::complete_run(recon, p, c, now),
         Command::FailRun { id, reason } => super::run::fail_run(recon, p, *id, reason, now),
         Command::ResolveItem(c) => super::run::resolve_item(recon, p, c, now),
+        Command::SetSchedule(c) => super::schedule::set_schedule(recon, p, c, now),
+        Command::FireSchedule { id, due } => super::schedule::fire_schedule(recon, &state.ledger, p, id, *due, now),
     }
 }
 

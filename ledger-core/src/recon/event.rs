@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::command::{Direction, Resolution, Totals};
-use super::{movement_entity, provider_entity, resolution_entity, rule_entity, run_entity};
+use super::{movement_entity, provider_entity, resolution_entity, rule_entity, run_entity, schedule_entity};
 use crate::domain::{DomainEvent, EntityRef, EventDecodeError, Subject};
 use crate::ids::{MovementId, RunId, Timestamp, TransferId};
 use crate::money::CurrencyCode;
@@ -150,8 +150,33 @@ pub struct ItemResolved {
     pub at: Timestamp,
 }
 
+/// A schedule was created or changed; `next_due` is when it fires next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSet {
+    pub id: String,
+    pub provider: String,
+    pub cron: String,
+    pub rules: Vec<String>,
+    pub enabled: bool,
+    pub next_due: Option<Timestamp>,
+    pub at: Timestamp,
+}
+
+/// A schedule fired at `due`: it started `run`, or skipped (the refusal's code says why).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFired {
+    pub id: String,
+    pub due: Timestamp,
+    pub run: Option<RunId>,
+    pub skipped: Option<String>,
+    pub next_due: Option<Timestamp>,
+    pub at: Timestamp,
+}
+
 /// Every event type of the reconciliation with the schema version written today.
-pub const EVENT_TYPES: [(&str, i16); 12] = [
+pub const EVENT_TYPES: [(&str, i16); 14] = [
     ("ProviderSet", 1),
     ("MovementRequested", 1),
     ("MovementAttemptFailed", 1),
@@ -164,6 +189,8 @@ pub const EVENT_TYPES: [(&str, i16); 12] = [
     ("RunFailed", 1),
     ("Discrepancy", 1),
     ("ItemResolved", 1),
+    ("ScheduleSet", 1),
+    ("ScheduleFired", 1),
 ];
 
 /// Payloads are boxed, as the other domains' are: the log's event type stays the ledger's size.
@@ -181,6 +208,8 @@ pub enum Event {
     RunFailed(Box<RunFailed>),
     Discrepancy(Box<Discrepancy>),
     ItemResolved(Box<ItemResolved>),
+    ScheduleSet(Box<ScheduleSet>),
+    ScheduleFired(Box<ScheduleFired>),
 }
 
 impl Event {
@@ -198,6 +227,8 @@ impl Event {
             Event::RunFailed(e) => run_entity(e.id),
             Event::Discrepancy(e) => run_entity(e.run),
             Event::ItemResolved(e) => resolution_entity(e.item),
+            Event::ScheduleSet(e) => schedule_entity(&e.id),
+            Event::ScheduleFired(e) => schedule_entity(&e.id),
         }
     }
 }
@@ -219,6 +250,8 @@ impl DomainEvent for Event {
             Event::RunFailed(_) => "RunFailed",
             Event::Discrepancy(_) => "Discrepancy",
             Event::ItemResolved(_) => "ItemResolved",
+            Event::ScheduleSet(_) => "ScheduleSet",
+            Event::ScheduleFired(_) => "ScheduleFired",
         }
     }
 
@@ -237,6 +270,8 @@ impl DomainEvent for Event {
             Event::RunFailed(e) => e.at,
             Event::Discrepancy(e) => e.at,
             Event::ItemResolved(e) => e.at,
+            Event::ScheduleSet(e) => e.at,
+            Event::ScheduleFired(e) => e.at,
         }
     }
 
@@ -253,6 +288,8 @@ impl DomainEvent for Event {
             Event::RunFailed(e) => serde_json::to_string(e),
             Event::Discrepancy(e) => serde_json::to_string(e),
             Event::ItemResolved(e) => serde_json::to_string(e),
+            Event::ScheduleSet(e) => serde_json::to_string(e),
+            Event::ScheduleFired(e) => serde_json::to_string(e),
         };
         // Plain structs of strings, numbers and ids always serialize.
         text.expect("event payloads always serialize")
@@ -278,6 +315,8 @@ impl DomainEvent for Event {
             "RunFailed" => Event::RunFailed(body("RunFailed", payload)?),
             "Discrepancy" => Event::Discrepancy(body("Discrepancy", payload)?),
             "ItemResolved" => Event::ItemResolved(body("ItemResolved", payload)?),
+            "ScheduleSet" => Event::ScheduleSet(body("ScheduleSet", payload)?),
+            "ScheduleFired" => Event::ScheduleFired(body("ScheduleFired", payload)?),
             other => return Err(EventDecodeError::UnknownType(other.to_owned(), schema_version)),
         })
     }
@@ -296,6 +335,8 @@ impl DomainEvent for Event {
             EventSchema::of::<RunFailed>("RunFailed", 1),
             EventSchema::of::<Discrepancy>("Discrepancy", 1),
             EventSchema::of::<ItemResolved>("ItemResolved", 1),
+            EventSchema::of::<ScheduleSet>("ScheduleSet", 1),
+            EventSchema::of::<ScheduleFired>("ScheduleFired", 1),
         ]
     }
 }

@@ -13,6 +13,7 @@
 //! (`LedgerState::attributed_to`).
 
 pub mod command;
+pub mod cron;
 pub mod decide;
 pub mod event;
 pub mod items;
@@ -20,6 +21,7 @@ pub mod matching;
 pub mod rejection;
 pub mod rule;
 pub mod run;
+pub mod schedule;
 pub mod state;
 
 pub use command::{
@@ -62,6 +64,7 @@ pub const MOVEMENT_KIND: &str = "recon_movement";
 pub const RUN_KIND: &str = "recon_run";
 pub const RULE_KIND: &str = "recon_rule";
 pub const RESOLUTION_KIND: &str = "recon_resolution";
+pub const SCHEDULE_KIND: &str = "recon_schedule";
 
 pub const MAX_ATTEMPTS_KEY: &str = "recon.movement.max_attempts";
 pub const RETRY_SECONDS_KEY: &str = "recon.movement.retry_seconds";
@@ -116,6 +119,10 @@ pub fn resolution_entity(item: Uuid) -> EntityRef {
     EntityRef { kind: RESOLUTION_KIND, id: Uuid::new_v5(&NAMESPACE, format!("resolution:{item}").as_bytes()) }
 }
 
+pub fn schedule_entity(id: &str) -> EntityRef {
+    EntityRef { kind: SCHEDULE_KIND, id: Uuid::new_v5(&NAMESPACE, format!("schedule:{id}").as_bytes()) }
+}
+
 pub fn run_entity(id: RunId) -> EntityRef {
     EntityRef { kind: RUN_KIND, id: Uuid::new_v5(&NAMESPACE, format!("run:{}", id.0).as_bytes()) }
 }
@@ -152,7 +159,9 @@ impl DomainCommand for Command {
             | Command::StartRun(_)
             | Command::CompleteRun(_)
             | Command::FailRun { .. }
-            | Command::ResolveItem(_) => Vec::new(),
+            | Command::ResolveItem(_)
+            | Command::SetSchedule(_)
+            | Command::FireSchedule { .. } => Vec::new(),
         }
     }
 
@@ -166,6 +175,8 @@ impl DomainCommand for Command {
             Command::CompleteRun(c) => (run_entity(c.id), Replay::Last),
             Command::FailRun { id, .. } => (run_entity(*id), Replay::Last),
             Command::ResolveItem(c) => (resolution_entity(c.item), Replay::First),
+            Command::SetSchedule(c) => (schedule_entity(&c.id), Replay::Last),
+            Command::FireSchedule { id, .. } => (schedule_entity(id), Replay::Last),
         };
         Some(Answer { subject: Subject::Entity(subject), replay })
     }

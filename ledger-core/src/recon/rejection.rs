@@ -48,6 +48,14 @@ pub enum Rejection {
     ItemClosed,
     #[error("a counterpart is a line's or a transfer's id: 1 to 128 characters with no control characters")]
     InvalidCounterpart,
+    #[error("a schedule id is 1 to 64 of A-Z a-z 0-9 . _ -")]
+    InvalidScheduleId,
+    #[error("a schedule's cron is five fields (minute hour day-of-month month day-of-week, UTC)")]
+    InvalidCron,
+    #[error("schedule not found")]
+    ScheduleNotFound,
+    #[error("the schedule is not due at that time")]
+    ScheduleNotDue,
     #[error(transparent)]
     Ledger(#[from] ledger::Rejection),
 }
@@ -77,6 +85,10 @@ impl Rejection {
             Rejection::RunNotRunning => "run_not_running",
             Rejection::ItemClosed => "item_closed",
             Rejection::InvalidCounterpart => "invalid_counterpart",
+            Rejection::InvalidScheduleId => "invalid_schedule_id",
+            Rejection::InvalidCron => "invalid_cron",
+            Rejection::ScheduleNotFound => "schedule_not_found",
+            Rejection::ScheduleNotDue => "schedule_not_due",
             Rejection::Ledger(r) => r.code(),
         }
     }

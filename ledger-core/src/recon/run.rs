@@ -158,7 +158,7 @@ pub(super) fn set_rule(
     super::decide::audited(p, rule_entity(name).id, existing.map_or(1, |r| r.version + 1), change, now)
 }
 
-pub(super) fn start_run(
+pub(crate) fn start_run(
     recon: &State,
     ledger: &crate::LedgerState,
     p: &mut Postings<'_>,

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use super::command::Direction;
 use super::event::{Event, MovementStep};
 use super::run::{ItemResolution, RuleRow, Run, RunStatus};
+use super::schedule::Schedule;
 use super::{
-    MOVEMENT_KIND, PROVIDER_KIND, RESOLUTION_KIND, RULE_KIND, RUN_KIND, movement_entity, provider_entity,
-    resolution_entity, rule_entity, run_entity,
+    MOVEMENT_KIND, PROVIDER_KIND, RESOLUTION_KIND, RULE_KIND, RUN_KIND, SCHEDULE_KIND, movement_entity,
+    provider_entity, resolution_entity, rule_entity, run_entity, schedule_entity,
 };
 use crate::domain::{DomainState, EntityRef, EntityRow, Touched, Typed};
 use crate::ids::{MovementId, RunId, Timestamp, TransferId};
@@ -90,6 +91,8 @@ pub struct State {
     last_as_of: HashMap<String, Timestamp>,
     /// Items resolved by hand, by their rows' ids (`resolution_entity`).
     resolutions: HashMap<Uuid, ItemResolution>,
+    /// By their rows' ids (`schedule_entity`).
+    schedules: HashMap<Uuid, Schedule>,
 }
 
 impl State {
@@ -111,6 +114,10 @@ impl State {
 
     pub fn resolution(&self, item: Uuid) -> Option<&ItemResolution> {
         self.resolutions.get(&resolution_entity(item).id)
+    }
+
+    pub fn schedule(&self, id: &str) -> Option<&Schedule> {
+        self.schedules.get(&schedule_entity(id).id)
     }
 
     /// The provider's run in progress, if any.
@@ -177,7 +184,8 @@ impl State {
 impl DomainState for State {
     type Event = Event;
 
-    const KINDS: &'static [&'static str] = &[PROVIDER_KIND, MOVEMENT_KIND, RUN_KIND, RULE_KIND, RESOLUTION_KIND];
+    const KINDS: &'static [&'static str] =
+        &[PROVIDER_KIND, MOVEMENT_KIND, RUN_KIND, RULE_KIND, RESOLUTION_KIND, SCHEDULE_KIND];
 
     const SETTINGS: &'static [crate::settings::Setting] = super::SETTINGS;
 
@@ -247,6 +255,34 @@ impl DomainState for State {
             Event::RunFailed(e) => self.run_mut(e.id, |r| r.failed(e)),
             // The run's own completion changed its row; the alert is its event beside it.
             Event::Discrepancy(_) => {}
+            Event::ScheduleSet(e) => {
+                let key = schedule_entity(&e.id).id;
+                let old = self.schedules.get(&key);
+                let schedule = Schedule {
+                    id: e.id.clone(),
+                    provider: e.provider.clone(),
+                    cron: e.cron.clone(),
+                    rules: e.rules.clone(),
+                    enabled: e.enabled,
+                    next_due: e.next_due,
+                    last_fired: old.and_then(|s| s.last_fired),
+                    last_run: old.and_then(|s| s.last_run),
+                    last_skipped: old.and_then(|s| s.last_skipped.clone()),
+                    created_at: old.map_or(e.at, |s| s.created_at),
+                    at: e.at,
+                    version: old.map_or(1, |s| s.version + 1),
+                };
+                self.schedules.insert(key, schedule);
+            }
+            Event::ScheduleFired(e) => {
+                let s = self.schedules.get_mut(&schedule_entity(&e.id).id).expect("events name schedules in memory");
+                s.next_due = e.next_due;
+                s.last_fired = Some(e.due);
+                s.last_run = e.run;
+                s.last_skipped.clone_from(&e.skipped);
+                s.at = e.at;
+                s.version += 1;
+            }
             Event::ItemResolved(e) => {
                 let resolution = ItemResolution {
                     item: e.item,
@@ -272,6 +308,7 @@ impl DomainState for State {
             RUN_KIND => self.runs.get(&entity.id).map(run_row),
             RULE_KIND => self.rules.values().find(|r| rule_entity(&r.name) == entity).map(rule_row),
             RESOLUTION_KIND => self.resolutions.get(&entity.id).map(resolution_row),
+            SCHEDULE_KIND => self.schedules.get(&entity.id).map(schedule_row),
             _ => self.movements.get(&entity.id).map(movement_row),
         }
     }
@@ -280,6 +317,7 @@ impl DomainState for State {
         let providers = self.providers.values().map(provider_row);
         let runs = self.runs.values().map(run_row).chain(self.rules.values().map(rule_row));
         let runs = runs.chain(self.resolutions.values().map(resolution_row));
+        let runs = runs.chain(self.schedules.values().map(schedule_row));
         providers.chain(self.movements.values().map(movement_row)).chain(runs).collect()
     }
 
@@ -300,6 +338,13 @@ impl DomainState for State {
             }
             self.index_run(&run);
             self.runs.insert(row.id, run);
+        } else if stored.kind == SCHEDULE_KIND {
+            let schedule: Schedule = stored.parse().map_err(|e| e.to_string())?;
+            let row = schedule_row(&schedule);
+            if (row.id, &row.key, row.version) != (stored.id, &stored.key, stored.version) {
+                return Err(mismatch());
+            }
+            self.schedules.insert(row.id, schedule);
         } else if stored.kind == RESOLUTION_KIND {
             let resolution: ItemResolution = stored.parse().map_err(|e| e.to_string())?;
             let row = resolution_row(&resolution);
@@ -343,6 +388,17 @@ fn run_row(r: &Run) -> EntityRow {
         version: r.version,
         state: serde_json::to_string(r).expect("runs serialize").into(),
         typed: Typed::of(r.clone()),
+    }
+}
+
+fn schedule_row(s: &Schedule) -> EntityRow {
+    EntityRow {
+        kind: SCHEDULE_KIND.to_owned(),
+        id: schedule_entity(&s.id).id,
+        key: s.id.clone(),
+        version: s.version,
+        state: serde_json::to_string(s).expect("schedules serialize").into(),
+        typed: Typed::of(s.clone()),
     }
 }
 

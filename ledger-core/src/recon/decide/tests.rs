@@ -396,3 +396,4 @@ fn every_event_reads_back_as_itself() {
 }
 
 mod runs;
+mod schedules;
