@@ -77,6 +77,7 @@ async fn app() -> App {
     for (channel, scopes) in [
         ("admin", &["recon:admin"][..]),
         ("operator", &["recon:run", "recon:read"][..]),
+        ("resolver", &["recon:resolve", "recon:read"][..]),
         ("treasury", &["recon:move", "recon:read"][..]),
         ("reader", &["recon:read"][..]),
         ("ledger", &["accounts:write", "transfers:write"][..]),
@@ -258,4 +259,113 @@ async fn rules_are_checked_whole_and_a_run_starts_once_per_provider() {
     }
     let (status, _) = app.send("treasury", "POST", "/v1/recon/runs", Some(json!({"provider": "psp-a"}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn schedules_are_checked_and_items_are_listed_as_csv_and_resolved_once() {
+    let app = app().await;
+    let rule = json!({"strategy": "one_to_one", "criteria": [{"field": "reference", "operator": "equals"}]});
+    app.ok("admin", "PUT", "/v1/recon/rules/by-ref", Some(rule)).await;
+    let schedule = |cron: &str| json!({"provider": "psp-a", "cron": cron, "rules": ["by-ref"], "enabled": true});
+    let (status, problem) = app.send("admin", "PUT", "/v1/recon/schedules/nightly", Some(schedule("0 25 * * *"))).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cron")));
+    assert!(problem["detail"].as_str().unwrap().contains("hour"), "{problem}");
+    let s = app.ok("admin", "PUT", "/v1/recon/schedules/nightly", Some(schedule("0 2 * * *"))).await;
+    assert!(s["next_due"].as_str().unwrap().ends_with("T02:00:00Z"), "{s}");
+    let list = app.ok("reader", "GET", "/v1/recon/schedules", None).await;
+    assert_eq!(list["schedules"][0]["cron"], "0 2 * * *");
+
+    // A run's result as the runtime stores it: one match, one line missing in the ledger.
+    let id = Uuid::new_v4();
+    app.ok("operator", "POST", "/v1/recon/runs", Some(json!({"id": id, "provider": "psp-a"}))).await;
+    use ledger_core::recon::matching::{Entry, Line};
+    let line = |id: &str, reference: &str| Line {
+        id: id.into(),
+        amount: "10.00".parse().unwrap(),
+        currency: "EUR".into(),
+        reference: reference.into(),
+        date: ledger_core::Timestamp(1),
+        metadata: Default::default(),
+    };
+    let lines = [line("l1", "r1"), line("l2", "=cmd|' /C calc'!A0")];
+    let entries = [Entry {
+        id: Uuid::from_u128(1),
+        amount: "10.00".parse().unwrap(),
+        currency: "EUR".into(),
+        reference: "r1".into(),
+        date: ledger_core::Timestamp(1),
+        metadata: Default::default(),
+    }];
+    let spec: ledger_core::recon::rule::RuleSpec = serde_json::from_value(
+        json!({"strategy": "one_to_one", "criteria": [{"field": "reference", "operator": "equals"}]}),
+    )
+    .unwrap();
+    let rules = [("by-ref".to_owned(), ledger_core::recon::rule::Rule::check(&spec).unwrap())];
+    let run = ledger_core::RunId(id);
+    let result = ledger_core::recon::items::assemble(run, &lines, &entries, &[], &rules);
+    ledger_store::recon::store_result(&app.pool, run, "psp-a", &lines, &result).await.unwrap();
+    // A retry of the same run replaces its rows.
+    ledger_store::recon::store_result(&app.pool, run, "psp-a", &lines, &result).await.unwrap();
+
+    let page = app.ok("reader", "GET", &format!("/v1/recon/runs/{id}/items?limit=1"), None).await;
+    assert_eq!((page["items"].as_array().map(Vec::len), page["next"].as_i64()), (Some(1), Some(0)));
+    let rest = app.ok("reader", "GET", &format!("/v1/recon/runs/{id}/items?after=0"), None).await;
+    let open = &rest["items"][0];
+    assert_eq!(
+        (open["kind"].as_str(), open["status"].as_str(), &rest["next"]),
+        (Some("missing_in_ledger"), Some("open"), &Value::Null)
+    );
+    let only_open = app.ok("reader", "GET", &format!("/v1/recon/runs/{id}/items?status=open"), None).await;
+    assert_eq!(only_open["items"].as_array().map(Vec::len), Some(1));
+    for query in ["kind=lost", "status=closed", "limit=0", "format=xml"] {
+        let (status, _) = app.send("reader", "GET", &format!("/v1/recon/runs/{id}/items?{query}"), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+    }
+    let request = Request::builder()
+        .uri(format!("/v1/recon/runs/{id}/items?format=csv"))
+        .header("authorization", format!("Bearer {}", app.keys["reader"]))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains("'=cmd"), "a formula is defused: {csv}");
+
+    let item = open["id"].as_str().unwrap();
+    let path = format!("/v1/recon/items/{item}/resolve");
+    let (status, problem) =
+        app.send("operator", "POST", &path, Some(json!({"action": "dismiss", "reason": "x"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let (status, problem) =
+        app.send("resolver", "POST", &path, Some(json!({"action": "dismiss", "reason": " "}))).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_reason")));
+    let body = json!({"action": "dismiss", "reason": "a test line the provider withdrew"});
+    let resolved = app.ok("resolver", "POST", &path, Some(body.clone())).await;
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["resolution"]["reason"].as_str()),
+        (Some("dismissed"), Some("a test line the provider withdrew"))
+    );
+    assert_eq!(app.ok("resolver", "POST", &path, Some(body)).await["status"], "dismissed", "the same again");
+    let (status, problem) = app.send("resolver", "POST", &path, Some(json!({"action": "match", "reason": "no"}))).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("item_closed")));
+    let matched = page["items"][0]["id"].as_str().unwrap();
+    let (status, problem) = app
+        .send(
+            "resolver",
+            "POST",
+            &format!("/v1/recon/items/{matched}/resolve"),
+            Some(json!({"action": "dismiss", "reason": "r"})),
+        )
+        .await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("item_closed")));
+    let (status, problem) = app
+        .send(
+            "resolver",
+            "POST",
+            &format!("/v1/recon/items/{}/resolve", Uuid::new_v4()),
+            Some(json!({"action": "dismiss", "reason": "r"})),
+        )
+        .await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::NOT_FOUND, Some("item_not_found")));
 }

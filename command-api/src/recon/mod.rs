@@ -6,6 +6,7 @@ pub mod items;
 pub mod routes;
 pub mod runs;
 pub mod runs_wire;
+pub mod schedules;
 pub mod wire;
 
 use axum::Router;
@@ -32,6 +33,8 @@ pub fn router() -> Router<ApiState> {
         .route("/v1/recon/runs/{id}", get(runs::get_run))
         .route("/v1/recon/runs/{id}/items", get(items::run_items))
         .route("/v1/recon/items/{id}/resolve", post(items::resolve_item))
+        .route("/v1/recon/schedules", get(schedules::list_schedules))
+        .route("/v1/recon/schedules/{id}", put(schedules::put_schedule))
 }
 
 /// The reconciliation's part of the OpenAPI document.
@@ -50,7 +53,9 @@ pub fn router() -> Router<ApiState> {
         runs::get_run,
         runs::list_runs,
         items::run_items,
-        items::resolve_item
+        items::resolve_item,
+        schedules::put_schedule,
+        schedules::list_schedules
     ),
     components(schemas(
         ProviderRequest,
@@ -77,7 +82,10 @@ pub fn router() -> Router<ApiState> {
         items::ItemBody,
         items::ItemPage,
         items::ResolveRequest,
-        items::WireResolution
+        items::WireResolution,
+        schedules::ScheduleRequest,
+        schedules::ScheduleBody,
+        schedules::ScheduleList
     ))
 )]
 pub struct Doc;
@@ -91,6 +99,8 @@ pub const TEXTS: &[(At, Text)] = &[
     (At::Parameter("get_provider", "id"), Text::Participant),
     (At::Property("RunRequest", "provider"), Text::Participant),
     (At::Property("ResolveRequest", "reason"), Text::Reason),
+    (At::Property("ScheduleRequest", "provider"), Text::Participant),
+    (At::Parameter("put_schedule", "id"), Text::Participant),
     (At::Property("ResolveRequest", "counterpart"), Text::Reference),
     (At::Parameter("list_movements", "provider"), Text::Participant),
     (At::Parameter("list_runs", "provider"), Text::Participant),
@@ -113,14 +123,12 @@ pub const LINKS: &[Link] = &[
 pub fn rejection_status(r: Rejection) -> StatusCode {
     use Rejection::*;
     match r {
-        ProviderNotFound | MovementNotFound | RunNotFound | RuleNotFound => StatusCode::NOT_FOUND,
-        CurrencyFixed | MovementExists | MovementSettled | RunInProgress | RunExists | RunNotRunning | ItemClosed => {
-            StatusCode::CONFLICT
-        }
+        ProviderNotFound | MovementNotFound | RunNotFound | RuleNotFound | ScheduleNotFound => StatusCode::NOT_FOUND,
+        CurrencyFixed | MovementExists | MovementSettled | RunInProgress | RunExists | RunNotRunning | ItemClosed
+        | ScheduleNotDue => StatusCode::CONFLICT,
         InvalidProviderId | InvalidName | InvalidBaseUrl | InvalidTolerance | InvalidReason | SegregationBreach
-        | InvalidRuleName | InvalidRule | InvalidRules | InvalidAsOf | InvalidCounterpart => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        | InvalidRuleName | InvalidRule | InvalidRules | InvalidAsOf | InvalidCounterpart | InvalidScheduleId
+        | InvalidCron => StatusCode::UNPROCESSABLE_ENTITY,
         Ledger(r) => crate::ledger::rejection_status(r),
     }
 }
