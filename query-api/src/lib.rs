@@ -12,6 +12,7 @@ pub mod ledger;
 mod operations;
 pub mod orders;
 pub mod payouts;
+pub mod recon;
 pub mod request;
 mod resolve;
 pub mod schema;

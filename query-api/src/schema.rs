@@ -14,6 +14,7 @@ pub struct Query(
     crate::payouts::PayoutsQuery,
     crate::orders::OrdersQuery,
     crate::wallet::WalletQuery,
+    crate::recon::ReconQuery,
     crate::audit::AuditQuery,
     crate::webhooks::WebhooksQuery,
     crate::operations::OperationsQuery,
