@@ -15,6 +15,8 @@ mod load;
 mod order_reads;
 mod orders;
 mod payouts;
+mod provider;
+mod provider_simulator;
 mod psp_simulator;
 mod runtime;
 mod sms_simulator;
@@ -75,6 +77,9 @@ enum Cmd {
     /// A stand-in payment provider for the gaming wallet on loopback: the deposit page, payouts,
     /// signed webhooks on command (succeed, fail, duplicate, late).
     WalletPspSimulator(psp_simulator::Args),
+    /// Stand-in payment providers for reconciliation on loopback: balance, statement and
+    /// movements per provider, with control calls (lines, refuse, fail, timeout, drift).
+    ProviderSimulator(provider_simulator::Args),
     /// Runtime settings: list and get read the database; set and reset go through the command API.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -267,6 +272,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             psp_simulator::run(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::ProviderSimulator(args) => {
+            provider_simulator::run(args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Cmd::Payouts(PayoutsCmd::ReqGate(args)) => {
             payouts::run_gate("plan", args, &payouts::gate_settings(settings.tables.get("payouts").cloned())?).await?;
             return Ok(ExitCode::SUCCESS);
@@ -374,6 +383,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Cmd::SmsSimulator(_)
         | Cmd::WebhookReceiver(_)
         | Cmd::WalletPspSimulator(_)
+        | Cmd::ProviderSimulator(_)
         | Cmd::Payouts(_)
         | Cmd::Kafka(_)
         | Cmd::Config(ConfigCmd::Set { .. } | ConfigCmd::Reset { .. }) => {
