@@ -42,6 +42,7 @@ pub const DOMAINS: &[(&str, Load)] = &[
     ("payouts", crate::payouts::load),
     ("orders", crate::orders::load),
     ("wallet", crate::wallet::load),
+    ("recon", crate::recon::load),
     ("audit", crate::audit::load),
     ("webhooks", crate::webhooks::load),
 ];

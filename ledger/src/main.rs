@@ -18,6 +18,7 @@ mod payouts;
 mod provider;
 mod provider_simulator;
 mod psp_simulator;
+mod recon;
 mod runtime;
 mod sms_simulator;
 mod up;
