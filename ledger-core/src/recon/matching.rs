@@ -98,11 +98,24 @@ pub struct Entry {
 /// What reconciliation concluded about some lines and entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Matched { rule: String, lines: Vec<String>, entries: Vec<Uuid> },
+    Matched {
+        rule: String,
+        lines: Vec<String>,
+        entries: Vec<Uuid>,
+    },
     /// `difference` is `line.amount − entry.amount`.
-    AmountMismatch { rule: String, line: String, entry: Uuid, difference: Decimal },
-    MissingInLedger { line: String },
-    MissingAtProvider { entry: Uuid },
+    AmountMismatch {
+        rule: String,
+        line: String,
+        entry: Uuid,
+        difference: Decimal,
+    },
+    MissingInLedger {
+        line: String,
+    },
+    MissingAtProvider {
+        entry: Uuid,
+    },
 }
 
 /// Applies `rules` (name, rule) in order to `lines` and `entries`, as the module documents.
@@ -123,15 +136,18 @@ pub fn reconcile(lines: &[Line], entries: &[Entry], rules: &[(String, Rule)]) ->
     for ((name, rule), plan) in rules.iter().zip(&plans) {
         match rule.strategy() {
             Strategy::OneToOne => {
-                let pairs = pair_off(&line_items, &mut line_taken, &entry_items, &mut entry_taken, &plan.all, |_, _| true);
+                let pairs =
+                    pair_off(&line_items, &mut line_taken, &entry_items, &mut entry_taken, &plan.all, |_, _| true);
                 found.extend(pairs.into_iter().map(|(l, e)| (l, matched(name, &[l], &[e]))));
             }
             Strategy::OneToMany => {
-                let groups = match_groups(&line_items, &mut line_taken, &entry_items, &mut entry_taken, plan, Side::Line);
+                let groups =
+                    match_groups(&line_items, &mut line_taken, &entry_items, &mut entry_taken, plan, Side::Line);
                 found.extend(groups.into_iter().map(|(l, es)| (l, matched(name, &[l], &es))));
             }
             Strategy::ManyToOne => {
-                let groups = match_groups(&entry_items, &mut entry_taken, &line_items, &mut line_taken, plan, Side::Entry);
+                let groups =
+                    match_groups(&entry_items, &mut entry_taken, &line_items, &mut line_taken, plan, Side::Entry);
                 found.extend(groups.into_iter().map(|(e, ls)| (ls[0], matched(name, &ls, &[e]))));
             }
         }
@@ -146,9 +162,14 @@ pub fn reconcile(lines: &[Line], entries: &[Entry], rules: &[(String, Rule)]) ->
             line.amount.checked_sub(entry.amount).is_some() && !plan.amount.iter().all(|t| t.holds_between(line, entry))
         };
         for (l, e) in pair_off(&line_items, &mut line_taken, &entry_items, &mut entry_taken, &tests, mismatched) {
-            let difference = lines[l].amount.checked_sub(entries[e].amount).expect("a mismatch's difference was checked");
-            let outcome =
-                Outcome::AmountMismatch { rule: name.clone(), line: lines[l].id.clone(), entry: entries[e].id, difference };
+            let difference =
+                lines[l].amount.checked_sub(entries[e].amount).expect("a mismatch's difference was checked");
+            let outcome = Outcome::AmountMismatch {
+                rule: name.clone(),
+                line: lines[l].id.clone(),
+                entry: entries[e].id,
+                difference,
+            };
             found.push((l, outcome));
         }
     }

@@ -247,13 +247,19 @@ pub enum InvalidRule {
 impl Rule {
     /// Checks a rule whole, in the order the module documents.
     pub fn check(spec: &RuleSpec) -> Result<Rule, InvalidRule> {
-        let strategy = Strategy::parse(&spec.strategy).ok_or_else(|| InvalidRule::UnknownStrategy(spec.strategy.clone()))?;
+        let strategy =
+            Strategy::parse(&spec.strategy).ok_or_else(|| InvalidRule::UnknownStrategy(spec.strategy.clone()))?;
         match spec.criteria.len() {
             0 => return Err(InvalidRule::NoCriteria),
             count if count > MAX_CRITERIA => return Err(InvalidRule::TooManyCriteria { count }),
             _ => {}
         }
-        let criteria = spec.criteria.iter().enumerate().map(|(index, c)| check_criterion(index, c)).collect::<Result<Vec<_>, _>>()?;
+        let criteria = spec
+            .criteria
+            .iter()
+            .enumerate()
+            .map(|(index, c)| check_criterion(index, c))
+            .collect::<Result<Vec<_>, _>>()?;
         let group_by = match (strategy, &spec.group_by) {
             (Strategy::OneToOne, None) => None,
             (Strategy::OneToOne, Some(_)) => return Err(InvalidRule::UnexpectedGroupBy),
@@ -302,7 +308,8 @@ impl Rule {
 }
 
 fn check_criterion(index: usize, spec: &CriterionSpec) -> Result<Criterion, InvalidRule> {
-    let field = Field::parse(&spec.field).ok_or_else(|| InvalidRule::UnknownField { index, field: spec.field.clone() })?;
+    let field =
+        Field::parse(&spec.field).ok_or_else(|| InvalidRule::UnknownField { index, field: spec.field.clone() })?;
     let operator = Operator::parse(&spec.operator)
         .ok_or_else(|| InvalidRule::UnknownOperator { index, operator: spec.operator.clone() })?;
     let applies = match operator {

@@ -97,24 +97,38 @@ fn the_canonical_form_round_trips() {
 fn unknown_keys_are_refused_by_the_shape() {
     let extra_rule = json!({"strategy": "one_to_one", "criteria": [], "name": "x"});
     assert!(serde_json::from_value::<RuleSpec>(extra_rule).is_err());
-    let extra_criterion = json!({"strategy": "one_to_one", "criteria": [{"field": "amount", "operator": "equals", "x": 1}]});
+    let extra_criterion =
+        json!({"strategy": "one_to_one", "criteria": [{"field": "amount", "operator": "equals", "x": 1}]});
     assert!(serde_json::from_value::<RuleSpec>(extra_criterion).is_err());
 }
 
 #[test]
 fn unknown_values_are_named() {
     let amount = json!([{"field": "amount", "operator": "equals"}]);
-    assert_eq!(refused(json!({"strategy": "one_to_few", "criteria": amount})), InvalidRule::UnknownStrategy("one_to_few".into()));
+    assert_eq!(
+        refused(json!({"strategy": "one_to_few", "criteria": amount})),
+        InvalidRule::UnknownStrategy("one_to_few".into())
+    );
     let message = refused(json!({"strategy": "One_to_one", "criteria": amount})).to_string();
     assert!(message.contains("\"One_to_one\""), "{message}");
 
-    for field in ["amounts", "metadata.", "metadata", "Metadata.k", "metadata.a b", "metadata.é", &format!("metadata.{}", "k".repeat(65))] {
+    for field in [
+        "amounts",
+        "metadata.",
+        "metadata",
+        "Metadata.k",
+        "metadata.a b",
+        "metadata.é",
+        &format!("metadata.{}", "k".repeat(65)),
+    ] {
         let body = json!({"strategy": "one_to_one", "criteria": [amount[0], {"field": field, "operator": "equals"}]});
         assert_eq!(refused(body), InvalidRule::UnknownField { index: 1, field: field.into() }, "{field}");
     }
-    assert!(check(json!({"strategy": "one_to_one", "criteria": [
+    assert!(
+        check(json!({"strategy": "one_to_one", "criteria": [
         {"field": format!("metadata.{}", "k".repeat(64)), "operator": "equals"}]}))
-    .is_ok());
+        .is_ok()
+    );
 
     let body = json!({"strategy": "one_to_one", "criteria": [{"field": "amount", "operator": "approximately"}]});
     let error = refused(body);
@@ -188,8 +202,13 @@ fn an_amount_tolerance_is_a_decimal_string() {
             {"field": "amount", "operator": "within", "tolerance": value}]}))
         .map(|rule| rule.criteria()[1].tolerance)
     };
-    for (text, amount) in [("0", "0"), ("0.01", "0.01"), ("5", "5"), ("0.010", "0.010"), ("1000000000000000000000000", "1000000000000000000000000")]
-    {
+    for (text, amount) in [
+        ("0", "0"),
+        ("0.01", "0.01"),
+        ("5", "5"),
+        ("0.010", "0.010"),
+        ("1000000000000000000000000", "1000000000000000000000000"),
+    ] {
         assert_eq!(tolerance(json!(text)), Ok(Some(Tolerance::Amount(dec(amount)))), "{text}");
     }
     let too_long = format!("0.{}", "0".repeat(39));
@@ -255,8 +274,14 @@ fn group_by_belongs_to_the_group_strategies() {
         refused(json!({"strategy": "one_to_one", "group_by": "reference", "criteria": amount})),
         InvalidRule::UnexpectedGroupBy
     );
-    assert_eq!(refused(json!({"strategy": "one_to_many", "criteria": amount})), InvalidRule::MissingGroupBy(Strategy::OneToMany));
-    assert_eq!(refused(json!({"strategy": "many_to_one", "criteria": amount})), InvalidRule::MissingGroupBy(Strategy::ManyToOne));
+    assert_eq!(
+        refused(json!({"strategy": "one_to_many", "criteria": amount})),
+        InvalidRule::MissingGroupBy(Strategy::OneToMany)
+    );
+    assert_eq!(
+        refused(json!({"strategy": "many_to_one", "criteria": amount})),
+        InvalidRule::MissingGroupBy(Strategy::ManyToOne)
+    );
     for group_by in ["amount", "metadata.", "ref"] {
         assert_eq!(
             refused(json!({"strategy": "many_to_one", "group_by": group_by, "criteria": amount})),
@@ -271,7 +296,10 @@ fn a_group_rule_compares_amounts() {
         {"field": "currency", "operator": "equals"}, {"field": "date", "operator": "within", "tolerance": 60}]});
     let error = refused(body);
     assert_eq!(error, InvalidRule::NoAmountCriterion(Strategy::OneToMany));
-    assert_eq!(error.to_string(), "strategy one_to_many compares sums, so it needs an equals or within criterion on amount");
+    assert_eq!(
+        error.to_string(),
+        "strategy one_to_many compares sums, so it needs an equals or within criterion on amount"
+    );
 }
 
 #[test]
