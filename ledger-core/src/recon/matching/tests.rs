@@ -182,6 +182,21 @@ fn an_amount_window_without_equals_holds_at_its_boundary() {
 }
 
 #[test]
+fn a_window_within_each_bucket() {
+    let near = one(
+        json!([{"field": "currency", "operator": "equals"}, {"field": "amount", "operator": "within", "tolerance": "0.01"}]),
+    );
+    let usd = |l: Line| Line { currency: "USD".into(), ..l };
+    let lines = [line("eur", "10", "", 0), usd(line("usd", "10", "", 0)), line("far", "10.02", "", 0)];
+    let entries = [
+        Entry { currency: "USD".into(), ..entry(1, "10.01", "", 0) },
+        entry(2, "9.99", "", 0),
+        entry(3, "10.04", "", 0),
+    ];
+    check(&lines, &entries, &rules(&[near]), &["r1: eur = 2", "r1: usd = 1", "r1: far ~ 3 (-0.02)"]);
+}
+
+#[test]
 fn dates_compare_in_whole_seconds() {
     let at = |id: &str, micros: i64| Line { date: Timestamp(micros), ..line(id, "1", id, 0) };
     let on = |n: u128, reference: &str, micros: i64| Entry { date: Timestamp(micros), ..entry(n, "1", reference, 0) };

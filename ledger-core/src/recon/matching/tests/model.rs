@@ -207,6 +207,7 @@ fn catalogue() -> Vec<serde_json::Value> {
         one(json!([c("metadata.k", "prefix"), within("amount", json!("1"))])),
         one(json!([c("amount", "equals"), c("reference", "prefix")])),
         one(json!([c("date", "equals")])),
+        one(json!([c("currency", "equals"), within("amount", json!("0.5"))])),
         group("one_to_many", "reference", json!([c("amount", "equals"), c("currency", "equals")])),
         group(
             "one_to_many",
@@ -242,7 +243,7 @@ proptest! {
     fn the_engine_agrees_with_the_model(
         line_parts in proptest::collection::vec(parts(), 0..9),
         entry_parts in proptest::collection::vec(parts(), 0..9),
-        picks in proptest::collection::vec(0..13usize, 1..4),
+        picks in proptest::collection::vec(0..14usize, 1..4),
     ) {
         let lines: Vec<Line> = line_parts.iter().enumerate().map(|(i, p)| {
             let (amount, currency, reference, date, metadata) = thing(p);
