@@ -338,9 +338,11 @@ fn pair_off<'a>(
         }
         candidates.clear();
         index.candidates(line, &mut candidates);
-        let passing = candidates.iter().copied().filter(|&e| {
-            !entry_taken[e] && tests.iter().all(|t| t.holds_between(line, &entries[e])) && accept(line, &entries[e])
-        });
+        // The index holds untaken entries only: taken ones leave it.
+        let passing = candidates
+            .iter()
+            .copied()
+            .filter(|&e| tests.iter().all(|t| t.holds_between(line, &entries[e])) && accept(line, &entries[e]));
         if let Some(e) = passing.min_by_key(|&e| (distance(line, &entries[e]), e)) {
             index.remove(e, &entries[e]);
             line_taken[l] = true;
