@@ -53,20 +53,21 @@
 //!
 //! # Cost
 //!
-//! Linearithmic in the common case, never a comparison of every line with every entry. For each
-//! rule (and each mismatch pass) the entries are indexed once: by a hash of the values of the
-//! rule's `equals` tests (a single bucket when it has none), each bucket sorted by the value of
-//! the rule's first `within` test when it has one: a line looks up its bucket, binary-searches
-//! its window `[value − tolerance, value + tolerance]` there and walks it, skipping matched
-//! entries in amortised constant time. A rule with neither (only `contains`/`prefix`) indexes
-//! the entries by exact value, each line looking up its substrings (or prefixes) of the lengths
-//! the entries' values have. A line's cost is then the number of candidates its bucket and
-//! window, or its substrings, hold: one in the common case; all of the bucket for a rule of
-//! `equals` tests only on a field few values share (`currency` alone), which is the one
-//! quadratic case, as every candidate then competes on amount and date. Groups are built in one pass, each
-//! summarised once (its sum; per criterion the set of its values, so that `equals` and `within`
-//! are checked against the group's least and greatest value only). The whole is
-//! `O((lines + entries) · log(lines + entries))` per rule when keys are nearly unique.
+//! `O((lines + entries) · log(lines + entries))` per rule when keys are nearly unique, as
+//! statement references and amounts are: no pass compares every line with every entry. For
+//! each rule, and each mismatch pass, the untaken entries are indexed once: hashed by the values
+//! of the rule's `equals` tests (one bucket when it has none), each bucket sorted by the value of
+//! the rule's first `within` test when it has one. A line looks up its bucket, binary-searches
+//! its window `[value − tolerance, value + tolerance]` there and walks it, skipping taken entries
+//! in amortised near-constant time (a path-compressed "next untaken" link). A rule with neither
+//! (only `contains`/`prefix`) indexes the entries by exact value, and a line looks up each of its
+//! substrings (or prefixes) whose length some entry's value has. A line's cost is the number of
+//! candidates its bucket's window or its substrings hold: one in the common case, the whole
+//! bucket for a rule whose only joins are `equals` on a field few values share (`currency`
+//! alone), where every candidate competes on amount and date. Groups are built in one pass and
+//! summarised once (the sum; per criterion the set of the members' values), so that a single
+//! item is checked against a group's least and greatest value for `equals` and `within`, and
+//! against its distinct values for `contains` and `prefix`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
