@@ -331,6 +331,12 @@ fn pair_off<'a>(
     accept: impl Fn(&Item<'a>, &Item<'a>) -> bool,
 ) -> Vec<(usize, usize)> {
     let mut index = Index::build(tests, entries, entry_taken);
+    // A hash bucket holds only entries equal to the line on every equality test: the others
+    // are left to check.
+    let checks: Vec<Test<'a>> = match index {
+        Index::Keyed { .. } => tests.iter().filter(|t| !t.is_equality()).copied().collect(),
+        Index::Text { .. } => tests.to_vec(),
+    };
     let mut pairs = Vec::new();
     let mut candidates = Vec::new();
     for (l, line) in lines.iter().enumerate() {
@@ -343,7 +349,7 @@ fn pair_off<'a>(
         let passing = candidates
             .iter()
             .copied()
-            .filter(|&e| tests.iter().all(|t| t.holds_between(line, &entries[e])) && accept(line, &entries[e]));
+            .filter(|&e| checks.iter().all(|t| t.holds_between(line, &entries[e])) && accept(line, &entries[e]));
         if let Some(e) = passing.min_by_key(|&e| (distance(line, &entries[e]), e)) {
             index.remove(e, &entries[e]);
             line_taken[l] = true;
