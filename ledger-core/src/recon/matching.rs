@@ -53,17 +53,21 @@
 //!
 //! # Cost
 //!
-//! Linearithmic in the common case, never a comparison of every line with every entry. For each
-//! rule (and each mismatch pass) the entries are indexed once: by a hash of the values of the
-//! rule's `equals` tests when it has any (one candidate per key in the common case); otherwise
-//! sorted by the first `within` field, each line binary-searching its window
-//! `[value − tolerance, value + tolerance]` and skipping matched entries in amortised constant
-//! time; otherwise (only `contains`/`prefix`) by exact value, each line looking up its
-//! substrings (or prefixes) of the lengths the entries' values have. A line's cost is then the
-//! number of candidates its key, window or substrings find. Groups are built in one pass, each
-//! summarised once (its sum; per criterion the set of its values, so that `equals` and `within`
-//! are checked against the group's least and greatest value only). The whole is
-//! `O((lines + entries) · log(lines + entries))` per rule when keys are nearly unique.
+//! `O((lines + entries) · log(lines + entries))` per rule when keys are nearly unique, as
+//! statement references and amounts are: no pass compares every line with every entry. For
+//! each rule, and each mismatch pass, the untaken entries are indexed once: hashed by the values
+//! of the rule's `equals` tests (one bucket when it has none), each bucket sorted by the value of
+//! the rule's first `within` test when it has one. A line looks up its bucket, binary-searches
+//! its window `[value − tolerance, value + tolerance]` there and walks it, skipping taken entries
+//! in amortised near-constant time (a path-compressed "next untaken" link). A rule with neither
+//! (only `contains`/`prefix`) indexes the entries by exact value, and a line looks up each of its
+//! substrings (or prefixes) whose length some entry's value has. A line's cost is the number of
+//! candidates its bucket's window or its substrings hold: one in the common case, the whole
+//! bucket for a rule whose only joins are `equals` on a field few values share (`currency`
+//! alone), where every candidate competes on amount and date. Groups are built in one pass and
+//! summarised once (the sum; per criterion the set of the members' values), so that a single
+//! item is checked against a group's least and greatest value for `equals` and `within`, and
+//! against its distinct values for `contains` and `prefix`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -327,6 +331,12 @@ fn pair_off<'a>(
     accept: impl Fn(&Item<'a>, &Item<'a>) -> bool,
 ) -> Vec<(usize, usize)> {
     let mut index = Index::build(tests, entries, entry_taken);
+    // A hash bucket holds only entries equal to the line on every equality test: the others
+    // are left to check.
+    let checks: Vec<Test<'a>> = match index {
+        Index::Keyed { .. } => tests.iter().filter(|t| !t.is_equality()).copied().collect(),
+        Index::Text { .. } => tests.to_vec(),
+    };
     let mut pairs = Vec::new();
     let mut candidates = Vec::new();
     for (l, line) in lines.iter().enumerate() {
@@ -335,9 +345,11 @@ fn pair_off<'a>(
         }
         candidates.clear();
         index.candidates(line, &mut candidates);
-        let passing = candidates.iter().copied().filter(|&e| {
-            !entry_taken[e] && tests.iter().all(|t| t.holds_between(line, &entries[e])) && accept(line, &entries[e])
-        });
+        // The index holds untaken entries only: taken ones leave it.
+        let passing = candidates
+            .iter()
+            .copied()
+            .filter(|&e| checks.iter().all(|t| t.holds_between(line, &entries[e])) && accept(line, &entries[e]));
         if let Some(e) = passing.min_by_key(|&e| (distance(line, &entries[e]), e)) {
             index.remove(e, &entries[e]);
             line_taken[l] = true;
@@ -350,34 +362,42 @@ fn pair_off<'a>(
 
 /// The untaken entries of one pass, indexed by the tests so that a line finds its few candidates.
 enum Index<'a> {
-    /// By the values of the equality tests.
-    Hash { tests: Vec<Test<'a>>, buckets: HashMap<Vec<Value<'a>>, Vec<usize>> },
-    /// Sorted by the value of a `within` test; `next[p]` leads to the first position at or after
-    /// `p` still in the index (`sorted.len()` past the end).
-    Window { test: Test<'a>, sorted: Vec<(Value<'a>, usize)>, next: Vec<usize> },
+    /// By the values of the equality tests (all in one bucket when there are none), each bucket
+    /// sorted by the value of the first `within` test when there is one.
+    Keyed { equalities: Vec<Test<'a>>, window: Option<Test<'a>>, buckets: HashMap<Vec<Value<'a>>, Bucket<'a>> },
     /// By the exact value of a `contains` or `prefix` test, with the byte lengths those values have.
     Text { test: Test<'a>, buckets: HashMap<&'a str, Vec<usize>>, lengths: Vec<usize> },
+}
+
+/// Entries sorted by their window value (none without a window test), then input position;
+/// `next[p]` leads to the first position at or after `p` still in the bucket (`sorted.len()`
+/// past the end).
+struct Bucket<'a> {
+    sorted: Vec<(Option<Value<'a>>, usize)>,
+    next: Vec<usize>,
 }
 
 impl<'a> Index<'a> {
     fn build(tests: &[Test<'a>], entries: &[Item<'a>], taken: &[bool]) -> Index<'a> {
         let untaken = || entries.iter().enumerate().filter(|(e, _)| !taken[*e]);
         let equalities: Vec<Test<'a>> = tests.iter().filter(|t| t.is_equality()).copied().collect();
-        if !equalities.is_empty() {
-            let mut buckets: HashMap<Vec<Value<'a>>, Vec<usize>> = HashMap::new();
+        let window = tests.iter().find(|t| matches!(t.check, Check::Within(_))).copied();
+        if !equalities.is_empty() || window.is_some() {
+            let mut members: HashMap<Vec<Value<'a>>, Vec<(Option<Value<'a>>, usize)>> = HashMap::new();
             for (e, entry) in untaken() {
                 if let Some(key) = key(&equalities, entry) {
-                    buckets.entry(key).or_default().push(e);
+                    members.entry(key).or_default().push((window.and_then(|w| w.value(entry)), e));
                 }
             }
-            return Index::Hash { tests: equalities, buckets };
-        }
-        if let Some(test) = tests.iter().find(|t| matches!(t.check, Check::Within(_))).copied() {
-            let mut sorted: Vec<(Value<'a>, usize)> =
-                untaken().filter_map(|(e, entry)| Some((test.value(entry)?, e))).collect();
-            sorted.sort_unstable();
-            let next = (0..=sorted.len()).collect();
-            return Index::Window { test, sorted, next };
+            let buckets = members
+                .into_iter()
+                .map(|(key, mut sorted)| {
+                    sorted.sort_unstable();
+                    let next = (0..=sorted.len()).collect();
+                    (key, Bucket { sorted, next })
+                })
+                .collect();
+            return Index::Keyed { equalities, window, buckets };
         }
         let test = *tests.first().expect("a pass has at least one test");
         let mut buckets: HashMap<&'a str, Vec<usize>> = HashMap::new();
@@ -391,17 +411,21 @@ impl<'a> Index<'a> {
     }
 
     /// Pushes onto `out` the entries `line` may match (maybe some twice).
-    fn candidates(&mut self, line: &Item<'_>, out: &mut Vec<usize>) {
+    fn candidates(&mut self, line: &Item<'a>, out: &mut Vec<usize>) {
         match self {
-            Index::Hash { tests, buckets } => {
-                if let Some(bucket) = key(tests, line).and_then(|k| buckets.get(&k)) {
-                    out.extend(bucket);
-                }
-            }
-            Index::Window { test, sorted, next } => {
-                let Some((low, high)) = test.value(line).map(|value| window(test.check, value)) else { return };
-                let end = sorted.partition_point(|(value, _)| *value <= high);
-                let mut p = alive(next, sorted.partition_point(|(value, _)| *value < low));
+            Index::Keyed { equalities, window, buckets } => {
+                let Some(Bucket { sorted, next }) = key(equalities, line).and_then(|k| buckets.get_mut(&k)) else {
+                    return;
+                };
+                let (start, end) = match window {
+                    Some(test) => {
+                        let Some((low, high)) = test.value(line).map(|value| bounds(test.check, value)) else { return };
+                        let start = sorted.partition_point(|(value, _)| *value < Some(low));
+                        (start, sorted.partition_point(|(value, _)| *value <= Some(high)))
+                    }
+                    None => (0, sorted.len()),
+                };
+                let mut p = alive(next, start);
                 while p < end {
                     out.push(sorted[p].1);
                     p = alive(next, p + 1);
@@ -425,22 +449,23 @@ impl<'a> Index<'a> {
 
     /// Takes entry `e` out of the index.
     fn remove(&mut self, e: usize, entry: &Item<'a>) {
-        let bucket = match self {
-            Index::Hash { tests, buckets } => key(tests, entry).and_then(|k| buckets.get_mut(&k)),
-            Index::Text { test, buckets, .. } => match test.value(entry) {
-                Some(Value::Text(value)) => buckets.get_mut(value),
-                _ => None,
-            },
-            Index::Window { test, sorted, next } => {
-                let value = test.value(entry).expect("an indexed entry has the value");
-                let p = sorted.binary_search(&(value, e)).expect("an indexed entry is in the index");
+        match self {
+            Index::Keyed { equalities, window, buckets } => {
+                let bucket = key(equalities, entry).and_then(|k| buckets.get_mut(&k));
+                let Bucket { sorted, next } = bucket.expect("an indexed entry is in its bucket");
+                let value = window.and_then(|w| w.value(entry));
+                let p = sorted.binary_search(&(value, e)).expect("an indexed entry is in its bucket");
                 next[p] = p + 1;
-                return;
             }
-        };
-        let bucket = bucket.expect("an indexed entry is in its bucket");
-        let at = bucket.iter().position(|&x| x == e).expect("an indexed entry is in its bucket");
-        bucket.swap_remove(at);
+            Index::Text { test, buckets, .. } => {
+                let Some(Value::Text(value)) = test.value(entry) else {
+                    unreachable!("an indexed entry has the value")
+                };
+                let bucket = buckets.get_mut(value).expect("an indexed entry is in its bucket");
+                let at = bucket.iter().position(|&x| x == e).expect("an indexed entry is in its bucket");
+                bucket.swap_remove(at);
+            }
+        }
     }
 }
 
@@ -450,7 +475,7 @@ fn key<'i>(tests: &[Test<'_>], item: &Item<'i>) -> Option<Vec<Value<'i>>> {
 }
 
 /// The least and greatest value within a `within` check's tolerance of `value`.
-fn window(check: Check, value: Value<'_>) -> (Value<'_>, Value<'_>) {
+fn bounds(check: Check, value: Value<'_>) -> (Value<'_>, Value<'_>) {
     match (check, value) {
         (Check::Within(Tolerance::Amount(tolerance)), Value::Amount(amount)) => (
             Value::Amount(amount.checked_sub(tolerance).unwrap_or(Decimal::MIN)),

@@ -182,6 +182,21 @@ fn an_amount_window_without_equals_holds_at_its_boundary() {
 }
 
 #[test]
+fn a_window_within_each_bucket() {
+    let near = one(
+        json!([{"field": "currency", "operator": "equals"}, {"field": "amount", "operator": "within", "tolerance": "0.01"}]),
+    );
+    let usd = |l: Line| Line { currency: "USD".into(), ..l };
+    let lines = [line("eur", "10", "", 0), usd(line("usd", "10", "", 0)), line("far", "10.02", "", 0)];
+    let entries = [
+        Entry { currency: "USD".into(), ..entry(1, "10.01", "", 0) },
+        entry(2, "9.99", "", 0),
+        entry(3, "10.04", "", 0),
+    ];
+    check(&lines, &entries, &rules(&[near]), &["r1: eur = 2", "r1: usd = 1", "r1: far ~ 3 (-0.02)"]);
+}
+
+#[test]
 fn dates_compare_in_whole_seconds() {
     let at = |id: &str, micros: i64| Line { date: Timestamp(micros), ..line(id, "1", id, 0) };
     let on = |n: u128, reference: &str, micros: i64| Entry { date: Timestamp(micros), ..entry(n, "1", reference, 0) };
@@ -311,13 +326,18 @@ fn the_closest_candidate_wins_then_the_earliest() {
     let lines = [line("a", "10", "x", 100)];
     // Smallest amount difference first, whatever the dates.
     let entries = [entry(1, "12", "x", 100), entry(2, "9", "x", 0), entry(3, "11.5", "x", 100)];
-    check(&lines, &entries, &rules(&[by_reference.clone()]), &["r1: a = 2", "provider lacks 1", "provider lacks 3"]);
+    check(
+        &lines,
+        &entries,
+        &rules(std::slice::from_ref(&by_reference)),
+        &["r1: a = 2", "provider lacks 1", "provider lacks 3"],
+    );
     // Equal amount differences: the closest date, then the earliest entry.
     let entries = [entry(1, "11", "x", 50), entry(2, "9", "x", 131), entry(3, "11", "x", 70), entry(4, "9", "x", 70)];
     check(
         &lines,
         &entries,
-        &rules(&[by_reference.clone()]),
+        &rules(std::slice::from_ref(&by_reference)),
         &["r1: a = 3", "provider lacks 1", "provider lacks 2", "provider lacks 4"],
     );
     // Microseconds count in the choice though not in a date criterion.
@@ -342,7 +362,7 @@ fn one_line_against_the_sum_of_its_group() {
     check(
         &lines,
         &entries,
-        &rules(&[batch.clone()]),
+        &rules(std::slice::from_ref(&batch)),
         &["r1: a = 1+3", "r1: b ~ 2 (30)", "ledger lacks c", "provider lacks 4", "provider lacks 5"],
     );
     // A member in another currency breaks its group's currency criterion.
@@ -405,12 +425,12 @@ fn a_group_lacking_a_value_or_a_sum_matches_nothing() {
         {"field": "amount", "operator": "equals"}, {"field": "metadata.k", "operator": "contains"}]});
     let lines = [Line { metadata: meta(&[("k", "xy")]), ..line("a", "3", "G", 0) }];
     let entries = [Entry { metadata: meta(&[("k", "x")]), ..entry(1, "1", "G", 0) }, entry(2, "2", "G", 0)];
-    check(&lines, &entries, &rules(&[batch.clone()]), &["r1: a ~ 1 (2)", "provider lacks 2"]);
+    check(&lines, &entries, &rules(std::slice::from_ref(&batch)), &["r1: a ~ 1 (2)", "provider lacks 2"]);
     let entries = [
         Entry { metadata: meta(&[("k", "x")]), ..entry(1, "1", "G", 0) },
         Entry { metadata: meta(&[("k", "y")]), ..entry(2, "2", "G", 0) },
     ];
-    check(&lines, &entries, &rules(&[batch.clone()]), &["r1: a = 1+2"]);
+    check(&lines, &entries, &rules(std::slice::from_ref(&batch)), &["r1: a = 1+2"]);
 
     let max = Decimal::MAX.to_string();
     let tagged = |e: Entry, k: &str| Entry { metadata: meta(&[("k", k)]), ..e };
