@@ -22,6 +22,9 @@ pub struct Change {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// A balance change's row: position, time, change, and its transfer when created there.
+type ChangeRow = (i64, OffsetDateTime, Decimal, Option<Uuid>, Option<String>, Option<serde_json::Value>);
+
 fn strings(metadata: &serde_json::Value) -> BTreeMap<String, String> {
     metadata
         .as_object()
@@ -39,21 +42,20 @@ pub async fn account_changes(
     to: OffsetDateTime,
     upto: i64,
 ) -> Result<Vec<Change>, sqlx::Error> {
-    let rows: Vec<(i64, OffsetDateTime, Decimal, Option<Uuid>, Option<String>, Option<serde_json::Value>)> =
-        sqlx::query_as(
-            "WITH h AS (SELECT position, recorded_at, balance - coalesce(lag(balance) OVER (ORDER BY position), 0) \
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "WITH h AS (SELECT position, recorded_at, balance - coalesce(lag(balance) OVER (ORDER BY position), 0) \
              AS change FROM rm_balance_history WHERE account_id = $1 AND position <= $4) \
              SELECT h.position, h.recorded_at, h.change, t.id, t.external_ref, t.metadata FROM h \
              LEFT JOIN rm_transfers t ON t.created_position = h.position \
              WHERE h.change <> 0 AND ($2::timestamptz IS NULL OR h.recorded_at >= $2) AND h.recorded_at < $3 \
              ORDER BY h.position",
-        )
-        .bind(account)
-        .bind(from)
-        .bind(to)
-        .bind(upto)
-        .fetch_all(&mut *conn)
-        .await?;
+    )
+    .bind(account)
+    .bind(from)
+    .bind(to)
+    .bind(upto)
+    .fetch_all(&mut *conn)
+    .await?;
     let settled: Vec<i64> = rows.iter().filter(|r| r.3.is_none()).map(|r| r.0).collect();
     let mut later: BTreeMap<i64, (Uuid, Option<String>, serde_json::Value)> = BTreeMap::new();
     if !settled.is_empty() {

@@ -8,7 +8,7 @@ use sqlx::{Connection, PgConnection};
 use tracing::{info, warn};
 
 /// The advisory lock's key: "recon" in ASCII.
-const KEY: i64 = 0x7265_636f_6e;
+const KEY: i64 = 0x0072_6563_6f6e;
 
 pub(super) struct Lease {
     url: String,
