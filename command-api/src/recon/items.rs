@@ -238,7 +238,7 @@ pub async fn run_items(
 /// What an operator decides about an open item.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResolveRequest {
+pub struct ReconResolveRequest {
     pub action: WireResolution,
     /// For a match: the counterpart's id (a statement line's, or a ledger transfer's).
     pub counterpart: Option<String>,
@@ -262,7 +262,7 @@ fn not_found() -> ApiError {
 }
 
 #[utoipa::path(post, path = "/v1/recon/items/{id}/resolve", tag = "recon", params(("id" = uuid::Uuid, Path)),
-    request_body = ResolveRequest,
+    request_body = ReconResolveRequest,
     responses((status = 200, body = ItemBody, description = "Resolved (audited), or the same resolution again"),
         (status = 404, body = Problem, description = "item_not_found"),
         (status = 409, body = Problem, description = "item_closed: a run matched or superseded it, or it was resolved otherwise"),
@@ -273,7 +273,7 @@ pub async fn resolve_item(
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<ResolveRequest>,
+    Json(body): Json<ReconResolveRequest>,
 ) -> Result<Response, ApiError> {
     let who = require(&state, &headers, RESOLVE).await?;
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;

@@ -58,10 +58,10 @@ pub fn router() -> Router<ApiState> {
         schedules::list_schedules
     ),
     components(schemas(
-        ProviderRequest,
-        ProviderBalances,
-        ProviderBody,
-        ProviderList,
+        ReconProviderRequest,
+        ReconProviderBalances,
+        ReconProviderBody,
+        ReconProviderList,
         WireDirection,
         MovementRequest,
         WireMovementStatus,
@@ -81,7 +81,7 @@ pub fn router() -> Router<ApiState> {
         items::SideBody,
         items::ItemBody,
         items::ItemPage,
-        items::ResolveRequest,
+        items::ReconResolveRequest,
         items::WireResolution,
         schedules::ScheduleRequest,
         schedules::ScheduleBody,
@@ -92,16 +92,16 @@ pub struct Doc;
 
 /// The texts the reconciliation's requests carry, by the core's rules.
 pub const TEXTS: &[(At, Text)] = &[
-    (At::Property("ProviderRequest", "currency"), Text::Currency),
+    (At::Property("ReconProviderRequest", "currency"), Text::Currency),
     (At::Property("MovementRequest", "provider"), Text::Participant),
     (At::Property("MovementRequest", "reason"), Text::Reason),
     (At::Parameter("put_provider", "id"), Text::Participant),
     (At::Parameter("get_provider", "id"), Text::Participant),
     (At::Property("RunRequest", "provider"), Text::Participant),
-    (At::Property("ResolveRequest", "reason"), Text::Reason),
+    (At::Property("ReconResolveRequest", "reason"), Text::Reason),
     (At::Property("ScheduleRequest", "provider"), Text::Participant),
     (At::Parameter("put_schedule", "id"), Text::Participant),
-    (At::Property("ResolveRequest", "counterpart"), Text::Reference),
+    (At::Property("ReconResolveRequest", "counterpart"), Text::Reference),
     (At::Parameter("list_movements", "provider"), Text::Participant),
     (At::Parameter("list_runs", "provider"), Text::Participant),
 ];

@@ -41,7 +41,7 @@ fn at_scale(state: &ApiState, currency: &CurrencyCode, mut d: Decimal) -> String
 }
 
 /// A provider's balances, as the writer's memory holds its accounts and the players' sum.
-fn balances(state: &ApiState, p: &Provider) -> ProviderBalances {
+fn balances(state: &ApiState, p: &Provider) -> ReconProviderBalances {
     let view = state.inner.ledger.view();
     let (transactional, operational) = (transactional_account(&p.id).0, operational_account(&p.id).0);
     let account = |id| view.account(&AccountRef::Id(id)).map(|a| a.account);
@@ -50,7 +50,7 @@ fn balances(state: &ApiState, p: &Provider) -> ProviderBalances {
     let operational_balance = account(operational).map_or(Decimal::ZERO, |a| a.balance());
     let players = view.attributed_to(&p.id, &p.currency);
     let text = |d| at_scale(state, &p.currency, d);
-    ProviderBalances {
+    ReconProviderBalances {
         transactional: text(held),
         transactional_available: text(available),
         operational: text(operational_balance),
@@ -61,13 +61,13 @@ fn balances(state: &ApiState, p: &Provider) -> ProviderBalances {
     }
 }
 
-fn provider_body(state: &ApiState, p: &Provider, position: i64) -> ProviderBody {
-    ProviderBody::new(p, balances(state, p), position)
+fn provider_body(state: &ApiState, p: &Provider, position: i64) -> ReconProviderBody {
+    ReconProviderBody::new(p, balances(state, p), position)
 }
 
-#[utoipa::path(put, path = "/v1/recon/providers/{id}", tag = "recon", request_body = ProviderRequest,
+#[utoipa::path(put, path = "/v1/recon/providers/{id}", tag = "recon", request_body = ReconProviderRequest,
     params(("id" = String, Path, description = "The provider's id: 1 to 64 of A-Z a-z 0-9 . _ -")),
-    responses((status = 200, body = ProviderBody, description = "Created (with its two accounts) or changed, or the same fields again"),
+    responses((status = 200, body = ReconProviderBody, description = "Created (with its two accounts) or changed, or the same fields again"),
         (status = 409, body = Problem, description = "currency_fixed"),
         (status = 422, body = Problem, description = "invalid_provider_id, invalid_name, invalid_base_url, invalid_tolerance, unknown_currency")),
     security(("api_key" = [])))]
@@ -76,7 +76,7 @@ pub async fn put_provider(
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<ProviderRequest>,
+    Json(body): Json<ReconProviderRequest>,
 ) -> Result<Response, ApiError> {
     let who = require(&state, &headers, ADMIN).await?;
     let currency = CurrencyCode::parse(&body.currency)
@@ -93,7 +93,7 @@ pub async fn put_provider(
 }
 
 #[utoipa::path(get, path = "/v1/recon/providers/{id}", tag = "recon", params(("id" = String, Path)),
-    responses((status = 200, body = ProviderBody, description = "The provider with its balances now"),
+    responses((status = 200, body = ReconProviderBody, description = "The provider with its balances now"),
         (status = 404, body = Problem, description = "provider_not_found")),
     security(("api_key" = [])))]
 pub async fn get_provider(
@@ -107,7 +107,7 @@ pub async fn get_provider(
 }
 
 #[utoipa::path(get, path = "/v1/recon/providers", tag = "recon",
-    responses((status = 200, body = ProviderList, description = "Every provider by id, with its balances now")),
+    responses((status = 200, body = ReconProviderList, description = "Every provider by id, with its balances now")),
     security(("api_key" = [])))]
 pub async fn list_providers(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
     require(&state, &headers, READ).await?;
@@ -117,7 +117,7 @@ pub async fn list_providers(State(state): State<ApiState>, headers: HeaderMap) -
         let p: Arc<Provider> = typed(&row)?;
         providers.push(provider_body(&state, &p, position));
     }
-    Ok(json(StatusCode::OK, ProviderList { providers }))
+    Ok(json(StatusCode::OK, ReconProviderList { providers }))
 }
 
 #[utoipa::path(post, path = "/v1/recon/movements", tag = "recon", request_body = MovementRequest,

@@ -12,7 +12,7 @@ use crate::ledger::wire::WireAmount;
 /// A payment provider to create or change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderRequest {
+pub struct ReconProviderRequest {
     /// 1 to 128 characters, no control characters (else `invalid_name`).
     #[schema(
         example = "Provider A",
@@ -35,7 +35,7 @@ pub struct ProviderRequest {
 
 /// A provider's balances as the ledger holds them now.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderBalances {
+pub struct ReconProviderBalances {
     /// `recon:{id}:transactional`: the players' money the provider holds.
     pub transactional: String,
     /// What of it is not held by a pending movement.
@@ -51,13 +51,13 @@ pub struct ProviderBalances {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderBody {
+pub struct ReconProviderBody {
     pub id: String,
     pub name: String,
     pub currency: String,
     pub base_url: String,
     pub tolerance: String,
-    pub balances: ProviderBalances,
+    pub balances: ReconProviderBalances,
     pub version: u32,
     /// RFC 3339.
     #[schema(format = DateTime)]
@@ -68,9 +68,9 @@ pub struct ProviderBody {
     pub position: i64,
 }
 
-impl ProviderBody {
-    pub fn new(p: &Provider, balances: ProviderBalances, position: i64) -> ProviderBody {
-        ProviderBody {
+impl ReconProviderBody {
+    pub fn new(p: &Provider, balances: ReconProviderBalances, position: i64) -> ReconProviderBody {
+        ReconProviderBody {
             id: p.id.clone(),
             name: p.name.clone(),
             currency: p.currency.to_string(),
@@ -87,8 +87,8 @@ impl ProviderBody {
 
 /// Every provider, by id.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderList {
-    pub providers: Vec<ProviderBody>,
+pub struct ReconProviderList {
+    pub providers: Vec<ReconProviderBody>,
 }
 
 /// Which way a movement goes.
