@@ -22,7 +22,7 @@ use wire::*;
 pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/v1/orders/stores/{id}", put(participants::put_store).get(participants::get_store))
-        .route("/v1/orders/stores/{id}/rotate-secret", post(participants::rotate_secret))
+        .route("/v1/orders/stores/{id}/rotate-secret", post(participants::rotate_store_secret))
         .route("/v1/orders/traders/{id}", put(participants::put_trader).get(participants::get_trader))
         .route("/v1/orders/traders/{id}/traffic", post(participants::traffic))
         .route("/v1/orders/traders/{id}/requisites/{requisite_id}", put(participants::put_requisite))
@@ -43,7 +43,7 @@ pub fn router() -> Router<ApiState> {
     paths(
         participants::put_store,
         participants::get_store,
-        participants::rotate_secret,
+        participants::rotate_store_secret,
         participants::put_trader,
         participants::get_trader,
         participants::traffic,
@@ -99,7 +99,7 @@ pub const TEXTS: &[(At, Text)] = &[
     (At::Property("ResolveRequest", "reason"), Text::Reason),
     (At::Parameter("put_store", "id"), Text::Participant),
     (At::Parameter("get_store", "id"), Text::Participant),
-    (At::Parameter("rotate_secret", "id"), Text::Participant),
+    (At::Parameter("rotate_store_secret", "id"), Text::Participant),
     (At::Parameter("put_trader", "id"), Text::Participant),
     (At::Parameter("get_trader", "id"), Text::Participant),
     (At::Parameter("traffic", "id"), Text::Participant),
@@ -120,7 +120,7 @@ pub const LINKS: &[Link] = &[
     Link { from: "create_order", to: "dispute_order", parameters: ID, body: &[] },
     Link { from: "create_order", to: "resolve_order", parameters: ID, body: &[] },
     Link { from: "put_store", to: "get_store", parameters: ID, body: &[] },
-    Link { from: "put_store", to: "rotate_secret", parameters: ID, body: &[] },
+    Link { from: "put_store", to: "rotate_store_secret", parameters: ID, body: &[] },
     Link { from: "get_store", to: "put_store", parameters: ID, body: &[] },
     Link { from: "put_trader", to: "get_trader", parameters: ID, body: &[] },
     Link { from: "put_trader", to: "traffic", parameters: ID, body: &[] },

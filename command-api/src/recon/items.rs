@@ -32,14 +32,18 @@ use crate::{ApiState, RequestId};
 #[serde(deny_unknown_fields)]
 pub struct ItemsQuery {
     /// `matched`, `amount_mismatch`, `missing_in_ledger` or `missing_at_provider`.
+    #[param(pattern = "^(matched|amount_mismatch|missing_in_ledger|missing_at_provider)$")]
     pub kind: Option<String>,
     /// `matched`, `open`, `dismissed`, `matched_by_hand` or `superseded`.
+    #[param(pattern = "^(matched|open|dismissed|matched_by_hand|superseded)$")]
     pub status: Option<String>,
     /// The `next` of the page before (JSON only).
     pub after: Option<i64>,
     /// 1 to 1000 (JSON only; default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// `json` (default) or `csv` (every item of the run matching the filters).
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 

@@ -24,7 +24,7 @@ use wire::*;
 pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/v1/recon/providers", get(routes::list_providers))
-        .route("/v1/recon/providers/{id}", put(routes::put_provider).get(routes::get_provider))
+        .route("/v1/recon/providers/{id}", put(routes::put_recon_provider).get(routes::get_recon_provider))
         .route("/v1/recon/movements", post(routes::create_movement).get(routes::list_movements))
         .route("/v1/recon/movements/{id}", get(routes::get_movement))
         .route("/v1/recon/rules", get(runs::list_rules))
@@ -42,8 +42,8 @@ pub fn router() -> Router<ApiState> {
 #[openapi(
     paths(
         routes::list_providers,
-        routes::put_provider,
-        routes::get_provider,
+        routes::put_recon_provider,
+        routes::get_recon_provider,
         routes::create_movement,
         routes::list_movements,
         routes::get_movement,
@@ -95,8 +95,8 @@ pub const TEXTS: &[(At, Text)] = &[
     (At::Property("ReconProviderRequest", "currency"), Text::Currency),
     (At::Property("MovementRequest", "provider"), Text::Participant),
     (At::Property("MovementRequest", "reason"), Text::Reason),
-    (At::Parameter("put_provider", "id"), Text::Participant),
-    (At::Parameter("get_provider", "id"), Text::Participant),
+    (At::Parameter("put_recon_provider", "id"), Text::Participant),
+    (At::Parameter("get_recon_provider", "id"), Text::Participant),
     (At::Property("RunRequest", "provider"), Text::Participant),
     (At::Property("ReconResolveRequest", "reason"), Text::Reason),
     (At::Property("ScheduleRequest", "provider"), Text::Participant),
@@ -110,11 +110,19 @@ const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
 
 /// From a provider or a movement to its other routes.
 pub const LINKS: &[Link] = &[
-    Link { from: "put_provider", to: "get_provider", parameters: ID, body: &[] },
-    Link { from: "get_provider", to: "put_provider", parameters: ID, body: &[] },
+    Link { from: "put_recon_provider", to: "get_recon_provider", parameters: ID, body: &[] },
+    Link { from: "get_recon_provider", to: "put_recon_provider", parameters: ID, body: &[] },
     Link { from: "create_movement", to: "get_movement", parameters: ID, body: &[] },
     Link { from: "start_run", to: "get_run", parameters: ID, body: &[] },
     Link { from: "start_run", to: "run_items", parameters: ID, body: &[] },
+    Link { from: "list_rules", to: "put_rule", parameters: &[("name", "$response.body#/rules/0/name")], body: &[] },
+    Link {
+        from: "list_schedules",
+        to: "put_schedule",
+        parameters: &[("id", "$response.body#/schedules/0/id")],
+        body: &[],
+    },
+    Link { from: "run_items", to: "resolve_item", parameters: &[("id", "$response.body#/items/0/id")], body: &[] },
 ];
 
 /// HTTP status of each reconciliation rejection: 404 for what does not exist, 409 for a

@@ -71,7 +71,7 @@ fn provider_body(state: &ApiState, p: &Provider, position: i64) -> ReconProvider
         (status = 409, body = Problem, description = "currency_fixed"),
         (status = 422, body = Problem, description = "invalid_provider_id, invalid_name, invalid_base_url, invalid_tolerance, unknown_currency")),
     security(("api_key" = [])))]
-pub async fn put_provider(
+pub async fn put_recon_provider(
     State(state): State<ApiState>,
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
@@ -96,7 +96,7 @@ pub async fn put_provider(
     responses((status = 200, body = ReconProviderBody, description = "The provider with its balances now"),
         (status = 404, body = Problem, description = "provider_not_found")),
     security(("api_key" = [])))]
-pub async fn get_provider(
+pub async fn get_recon_provider(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(id): Path<String>,

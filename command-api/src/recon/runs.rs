@@ -26,7 +26,8 @@ use crate::handler::{json, meta, require};
 use crate::{ApiState, RequestId};
 
 #[utoipa::path(put, path = "/v1/recon/rules/{name}", tag = "recon", request_body = RuleRequest,
-    params(("name" = String, Path, description = "The rule's name: 1 to 64 of a-z 0-9 _ -, starting with a letter or digit")),
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", max_length = 64,
+        description = "The rule's name: 1 to 64 of a-z 0-9 _ -, starting with a letter or digit")),
     responses((status = 200, body = RuleBody, description = "Created or replaced (its canonical form), or the same rule again"),
         (status = 422, body = Problem, description = "invalid_rule (which value is wrong), invalid_rule_name")),
     security(("api_key" = [])))]

@@ -24,13 +24,13 @@ pub enum WireStrategy {
 #[serde(deny_unknown_fields)]
 pub struct CriterionBody {
     /// `amount`, `reference`, `date`, `currency` or `metadata.<key>` (else `invalid_rule`).
-    #[schema(example = "amount")]
+    #[schema(example = "amount", pattern = "^(amount|reference|date|currency|metadata\\.[A-Za-z0-9_.-]{1,64})$")]
     pub field: String,
     /// `equals`, `within` (amount, date), `contains` or `prefix` (reference, metadata).
-    #[schema(example = "within")]
+    #[schema(example = "within", pattern = "^(equals|within|contains|prefix)$")]
     pub operator: String,
     /// `within` only: an exact decimal string for amounts (`"0.01"`), whole seconds for dates.
-    #[schema(value_type = Option<String>, example = "0.01")]
+    #[schema(value_type = Option<String>, example = "0.01", pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub tolerance: Option<serde_json::Value>,
 }
 
@@ -40,6 +40,7 @@ pub struct CriterionBody {
 pub struct RuleRequest {
     pub strategy: WireStrategy,
     /// Required by `one_to_many` and `many_to_one`: `reference`, `currency`, `date` or `metadata.<key>`.
+    #[schema(pattern = "^(reference|currency|date|metadata\\.[A-Za-z0-9_.-]{1,64})$")]
     pub group_by: Option<String>,
     pub criteria: Vec<CriterionBody>,
 }
@@ -110,6 +111,7 @@ pub struct RunRequest {
     #[schema(format = DateTime)]
     pub as_of: Option<String>,
     /// The rules' names, applied in order (every rule by name when absent).
+    #[schema(schema_with = rule_names)]
     pub rules: Option<Vec<String>>,
 }
 
@@ -223,4 +225,14 @@ impl RunBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunList {
     pub runs: Vec<RunBody>,
+}
+
+/// A rule's name, as `rule::is_rule_name` takes it.
+pub const RULE_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+
+/// A list of rules' names.
+pub fn rule_names() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    let name = ObjectBuilder::new().schema_type(Type::String).pattern(Some(RULE_NAME_PATTERN)).max_length(Some(64));
+    ArrayBuilder::new().items(name).max_items(Some(16)).description(Some("The rules' names, applied in order")).build()
 }

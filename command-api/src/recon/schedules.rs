@@ -28,9 +28,10 @@ pub struct ScheduleRequest {
     #[schema(example = "psp-a")]
     pub provider: String,
     /// `minute hour day-of-month month day-of-week`, UTC (else `invalid_cron`, naming the field).
-    #[schema(example = "0 2 * * *")]
+    #[schema(example = "0 2 * * *", pattern = "^\\s*[0-9*,/-]+(\\s+[0-9*,/-]+){4}\\s*$")]
     pub cron: String,
     /// The rules' names, applied in order.
+    #[schema(schema_with = super::runs_wire::rule_names)]
     pub rules: Vec<String>,
     pub enabled: bool,
 }

@@ -123,7 +123,7 @@ pub async fn put_store(
     responses((status = 200, body = StoreBody, description = "The new callback secret, shown once; the old one signs beside it for 24 h"),
         (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = [])))]
-pub async fn rotate_secret(
+pub async fn rotate_store_secret(
     State(state): State<ApiState>,
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
