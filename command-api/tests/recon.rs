@@ -205,6 +205,13 @@ async fn each_route_asks_for_its_own_permission() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, problem) = app.send("treasury", "POST", "/v1/recon/movements", Some(json!({"id": 1}))).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+    // A list without its provider: the key first (401 without one), then the query (400).
+    for path in ["/v1/recon/movements", "/v1/recon/runs"] {
+        let (status, problem) = app.send("reader", "GET", path, None).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{path}");
+        let anonymous = Request::builder().uri(path).body(Body::empty()).unwrap();
+        assert_eq!(app.router.clone().oneshot(anonymous).await.unwrap().status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ use crate::{ApiState, RequestId};
 /// Which items, and how.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ItemsQuery {
     /// `matched`, `amount_mismatch`, `missing_in_ledger` or `missing_at_provider`.
     #[param(pattern = "^(matched|amount_mismatch|missing_in_ledger|missing_at_provider)$")]

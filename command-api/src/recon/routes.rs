@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -165,6 +166,7 @@ pub async fn get_movement(
 /// Which provider's movements to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MovementsQuery {
     /// The provider's id.
     pub provider: String,
@@ -175,14 +177,16 @@ const MAX_LISTED: usize = 1000;
 
 #[utoipa::path(get, path = "/v1/recon/movements", tag = "recon", params(MovementsQuery),
     responses((status = 200, body = MovementList, description = "The provider's movements, newest first (at most 1000)"),
+        (status = 400, body = Problem, description = "invalid_query: no provider, or a parameter it does not take"),
         (status = 404, body = Problem, description = "provider_not_found")),
     security(("api_key" = [])))]
 pub async fn list_movements(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Query(query): Query<MovementsQuery>,
+    query: Result<Query<MovementsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     require(&state, &headers, READ).await?;
+    let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
     provider_of(&state, &query.provider)?.ok_or(ApiError::from(Rejection::ProviderNotFound))?;
     let prefix = format!("{}/", query.provider);
     let mut movements = Vec::new();

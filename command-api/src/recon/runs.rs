@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -119,6 +120,7 @@ pub async fn get_run(
 /// Which provider's runs to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// The provider's id.
     pub provider: String,
@@ -126,14 +128,16 @@ pub struct RunsQuery {
 
 #[utoipa::path(get, path = "/v1/recon/runs", tag = "recon", params(RunsQuery),
     responses((status = 200, body = RunList, description = "The provider's runs, newest first (at most 1000)"),
+        (status = 400, body = Problem, description = "invalid_query: no provider, or a parameter it does not take"),
         (status = 404, body = Problem, description = "provider_not_found")),
     security(("api_key" = [])))]
 pub async fn list_runs(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Query(query): Query<RunsQuery>,
+    query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     require(&state, &headers, READ).await?;
+    let Query(query) = query.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
     let view = state.inner.ledger.view();
     if view.entity(provider_entity(&query.provider).id).is_none_or(|(row, _)| row.kind != PROVIDER_KIND) {
         return Err(Rejection::ProviderNotFound.into());
