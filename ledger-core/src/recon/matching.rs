@@ -331,11 +331,12 @@ fn pair_off<'a>(
     accept: impl Fn(&Item<'a>, &Item<'a>) -> bool,
 ) -> Vec<(usize, usize)> {
     let mut index = Index::build(tests, entries, entry_taken);
-    // A hash bucket holds only entries equal to the line on every equality test: the others
-    // are left to check.
+    // What the index found passes the tests it was built on: a hash bucket holds only entries
+    // equal to the line on every equality test, and a text lookup only entries whose value is
+    // a part (or a prefix) of the line's. The others are left to check.
     let checks: Vec<Test<'a>> = match index {
         Index::Keyed { .. } => tests.iter().filter(|t| !t.is_equality()).copied().collect(),
-        Index::Text { .. } => tests.to_vec(),
+        Index::Text { .. } => tests[1..].to_vec(),
     };
     let mut pairs = Vec::new();
     let mut candidates = Vec::new();
@@ -399,6 +400,7 @@ impl<'a> Index<'a> {
                 .collect();
             return Index::Keyed { equalities, window, buckets };
         }
+        // The first test, as `pair_off` knows.
         let test = *tests.first().expect("a pass has at least one test");
         let mut buckets: HashMap<&'a str, Vec<usize>> = HashMap::new();
         for (e, entry) in untaken() {
