@@ -191,57 +191,15 @@ impl HttpProvider {
         }
     }
 
-    fn check_currency(&self, currency: &str, what: &str) -> Result<(), ProviderError> {
-        if currency == self.currency.as_str() {
-            Ok(())
-        } else {
-            Err(ProviderError::Invalid(format!(
-                "{what} is in {currency:?}, not the provider's {}",
-                self.currency.as_str()
-            )))
-        }
-    }
-
     async fn get_balance(&self, at: Timestamp) -> Result<ReportedBalance, ProviderError> {
         let body = self.call(Method::GET, &format!("/balance?at={}", encode_query_value(&at.rfc3339())), None).await?;
-        let wire: BalanceWire = answer(&body)?;
-        self.check_currency(&wire.currency, "the balance")?;
-        Ok(ReportedBalance { balance: amount(&wire.balance)?, currency: wire.currency, at: time_of(&wire.at)? })
+        read_balance(&self.currency, &body)
     }
 
     async fn get_statement(&self, from: Timestamp, to: Timestamp) -> Result<Vec<StatementLine>, ProviderError> {
         let path =
             format!("/statement?from={}&to={}", encode_query_value(&from.rfc3339()), encode_query_value(&to.rfc3339()));
-        let wire: StatementWire = answer(&self.call(Method::GET, &path, None).await?)?;
-        let mut seen = BTreeSet::new();
-        let mut lines = Vec::with_capacity(wire.lines.len());
-        for line in wire.lines {
-            if line.id.is_empty() || !seen.insert(line.id.clone()) {
-                return Err(ProviderError::Invalid(format!(
-                    "the statement has an empty or repeated line id {:?}",
-                    line.id
-                )));
-            }
-            self.check_currency(&line.currency, &format!("line {:?}", line.id))?;
-            let date = time_of(&line.date)?;
-            if !(from..to).contains(&date) {
-                return Err(ProviderError::Invalid(format!(
-                    "line {:?} is dated {}, outside the window asked for",
-                    line.id, line.date
-                )));
-            }
-            lines.push(StatementLine {
-                amount: amount(&line.amount)?,
-                id: line.id,
-                currency: line.currency,
-                reference: line.reference,
-                date,
-                metadata: line.metadata,
-            });
-        }
-        // In date order, as asked; a provider's order among lines of the same date is kept.
-        lines.sort_by_key(|l| l.date);
-        Ok(lines)
+        read_statement(&self.currency, from, to, &self.call(Method::GET, &path, None).await?)
     }
 
     async fn post_movement(
@@ -253,14 +211,74 @@ impl HttpProvider {
     ) -> Result<MoveOutcome, ProviderError> {
         let body = serde_json::json!({"id": id, "direction": direction.as_str(), "amount": amount.to_string(),
             "currency": currency});
-        let wire: MoveWire = answer(&self.call(Method::POST, "/movements", Some(body.to_string())).await?)?;
-        match (wire.status.as_str(), wire.reason) {
-            ("succeeded", _) => Ok(MoveOutcome::Succeeded),
-            ("refused", reason) => {
-                Ok(MoveOutcome::Refused { reason: reason.unwrap_or_else(|| "no reason given".to_owned()) })
-            }
-            (other, _) => Err(ProviderError::Invalid(format!("a movement's status is {other:?}"))),
+        read_outcome(&self.call(Method::POST, "/movements", Some(body.to_string())).await?)
+    }
+}
+
+fn check_currency(expected: &CurrencyCode, currency: &str, what: &str) -> Result<(), ProviderError> {
+    if currency == expected.as_str() {
+        Ok(())
+    } else {
+        Err(ProviderError::Invalid(format!("{what} is in {currency:?}, not the provider's {}", expected.as_str())))
+    }
+}
+
+/// A balance answer, checked: a decimal string in the provider's `currency`, an RFC 3339 time.
+pub fn read_balance(currency: &CurrencyCode, body: &[u8]) -> Result<ReportedBalance, ProviderError> {
+    let wire: BalanceWire = answer(body)?;
+    check_currency(currency, &wire.currency, "the balance")?;
+    Ok(ReportedBalance { balance: amount(&wire.balance)?, currency: wire.currency, at: time_of(&wire.at)? })
+}
+
+/// A statement answer for the window `from`..`to`, checked: each line's id given once, its
+/// amount a decimal string in the provider's `currency`, its date inside the window. In date
+/// order (a provider's order among lines of the same date is kept).
+pub fn read_statement(
+    currency: &CurrencyCode,
+    from: Timestamp,
+    to: Timestamp,
+    body: &[u8],
+) -> Result<Vec<StatementLine>, ProviderError> {
+    let wire: StatementWire = answer(body)?;
+    let mut seen = BTreeSet::new();
+    let mut lines = Vec::with_capacity(wire.lines.len());
+    for line in wire.lines {
+        if line.id.is_empty() || !seen.insert(line.id.clone()) {
+            return Err(ProviderError::Invalid(format!(
+                "the statement has an empty or repeated line id {:?}",
+                line.id
+            )));
         }
+        check_currency(currency, &line.currency, &format!("line {:?}", line.id))?;
+        let date = time_of(&line.date)?;
+        if !(from..to).contains(&date) {
+            return Err(ProviderError::Invalid(format!(
+                "line {:?} is dated {}, outside the window asked for",
+                line.id, line.date
+            )));
+        }
+        lines.push(StatementLine {
+            amount: amount(&line.amount)?,
+            id: line.id,
+            currency: line.currency,
+            reference: line.reference,
+            date,
+            metadata: line.metadata,
+        });
+    }
+    lines.sort_by_key(|l| l.date);
+    Ok(lines)
+}
+
+/// A movement's answer: `succeeded`, or `refused` with its reason.
+pub fn read_outcome(body: &[u8]) -> Result<MoveOutcome, ProviderError> {
+    let wire: MoveWire = answer(body)?;
+    match (wire.status.as_str(), wire.reason) {
+        ("succeeded", _) => Ok(MoveOutcome::Succeeded),
+        ("refused", reason) => {
+            Ok(MoveOutcome::Refused { reason: reason.unwrap_or_else(|| "no reason given".to_owned()) })
+        }
+        (other, _) => Err(ProviderError::Invalid(format!("a movement's status is {other:?}"))),
     }
 }
 

@@ -246,13 +246,16 @@ async fn check(stub: &Stub, p: &HttpProvider, op: Op, status: u16, body: Value, 
     assert_eq!(got, expect, "{op:?} answered {status} {body}");
 }
 
+fn line(id: &str, amount: Value, currency: &str, date: &str) -> Value {
+    json!({"id": id, "amount": amount, "currency": currency, "reference": "r", "date": date})
+}
+
 #[tokio::test]
 async fn statuses_and_malformed_or_wrong_currency_answers_have_their_class() {
     let stub = Stub::default();
     let base = serve(Router::new().fallback(stub_answer).with_state(stub.clone())).await;
     let p = HttpProvider::new(client(Duration::from_secs(5)), &format!("{base}/providers/p%2B1"), "EUR").unwrap();
     let balance = json!({"balance": "1.00", "currency": "EUR", "at": "2026-12-07T00:00:00Z"});
-    let line = |id: &str, amount: Value, currency: &str, date: &str| json!({"id": id, "amount": amount, "currency": currency, "reference": "r", "date": date});
     let ok_line = line("a", json!("1.00"), "EUR", "2026-12-07T00:30:00Z");
     for (op, status, body, expect) in [
         (Op::Balance, 200, balance.clone(), Class::Ok),

@@ -652,7 +652,8 @@ mod tests {
             (json!([line("c", "1", "yesterday")]), "invalid_time"),
             (json!([line("", "1", "2026-12-07T10:00:00Z")]), "invalid_line"),
             (
-                json!([{"id": "c", "amount": "1", "currency": "USD", "reference": "r", "date": "2026-12-07T10:00:00Z"}]),
+                json!([{"id": "c", "amount": "1", "currency": "USD", "reference": "r",
+                    "date": "2026-12-07T10:00:00Z"}]),
                 "currency_mismatch",
             ),
         ] {

@@ -20,6 +20,7 @@
 //! (`book.rs`) is memory only, each list bounded.
 
 mod book;
+pub mod memory;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
