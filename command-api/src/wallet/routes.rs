@@ -363,7 +363,8 @@ pub async fn grant_bonus(
     Ok(json(created(&c), BonusBody::new(&bonus)))
 }
 
-#[utoipa::path(post, path = "/v1/wallet/bonuses/{id}/forfeit", tag = "wallet", request_body = ForfeitRequest,
+#[utoipa::path(post, path = "/v1/wallet/bonuses/{id}/forfeit", tag = "wallet",
+    request_body(content = Option<ForfeitRequest>, description = "Optional: an empty body (or null) gives no reason"),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = BonusBody, description = "Forfeited: what was left went back to bonus_cost"),
         (status = 404, body = Problem, description = "bonus_not_found"),

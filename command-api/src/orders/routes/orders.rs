@@ -169,7 +169,8 @@ async fn transition(
     order_answer(&state, StatusCode::OK, &c)
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/complete", tag = "orders", operation_id = "complete_order", request_body = EmptyRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/complete", tag = "orders", operation_id = "complete_order",
+    request_body(content = Option<EmptyRequest>, description = "Optional: an empty body (or null) is the same as {}"),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Completed: the held entry is posted (`orders:complete:{trader}`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -184,7 +185,8 @@ pub async fn complete(
     transition(state, request_id, headers, &id, COMPLETE, By::Trader, |id| Command::Complete { id }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/fail", tag = "orders", operation_id = "fail_order", request_body = ReasonRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/fail", tag = "orders", operation_id = "fail_order",
+    request_body(content = Option<ReasonRequest>, description = "Optional: an empty body (or null) is the same as {}"),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Failed: the hold is voided (`orders:fail:{trader}`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -199,7 +201,8 @@ pub async fn fail(
     transition(state, request_id, headers, &id, FAIL, By::Trader, |id| Command::Fail { id, reason }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", operation_id = "cancel_order", request_body = ReasonRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", operation_id = "cancel_order",
+    request_body(content = Option<ReasonRequest>, description = "Optional: an empty body (or null) is the same as {}"),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Cancelled: the hold is voided (`orders:cancel:{store}`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -214,7 +217,8 @@ pub async fn cancel(
     transition(state, request_id, headers, &id, CANCEL, By::Store, |id| Command::Cancel { id, reason }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/approve", tag = "orders", operation_id = "approve_order", request_body = EmptyRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/approve", tag = "orders", operation_id = "approve_order",
+    request_body(content = Option<EmptyRequest>, description = "Optional: an empty body (or null) is the same as {}"),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Approved from review: assigned and held (`orders:review`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -229,7 +233,8 @@ pub async fn approve(
     transition(state, request_id, headers, &id, REVIEW, By::Support, |id| Command::Approve { id }).await
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/deny", tag = "orders", operation_id = "deny_order", request_body = ReasonRequest,
+#[utoipa::path(post, path = "/v1/orders/{id}/deny", tag = "orders", operation_id = "deny_order",
+    request_body(content = Option<ReasonRequest>, description = "Optional: an empty body (or null) is the same as {}"),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OrderBody, description = "Denied from review (`orders:review`)"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
