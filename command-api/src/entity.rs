@@ -51,3 +51,13 @@ pub(crate) fn now() -> Timestamp {
     let micros = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
     Timestamp(i64::try_from(micros).unwrap_or(i64::MAX))
 }
+
+/// A time a request gives in RFC 3339 (`field` names it in the refusal), as the core takes it.
+pub(crate) fn instant(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|_| ApiError::InvalidBody(format!("{field}: {text:?} is not an RFC 3339 time")))?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000)
+        .map(Timestamp)
+        .map_err(|_| ApiError::InvalidBody(format!("{field}: out of range")))
+}

@@ -10,18 +10,18 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use ledger_core::RunId;
 use ledger_core::recon::rule::Rule;
 use ledger_core::recon::run::{RuleRow, Run};
 use ledger_core::recon::scope::{ADMIN, READ, RUN};
 use ledger_core::recon::{
     Command, PROVIDER_KIND, RULE_KIND, RUN_KIND, Rejection, StartRun, provider_entity, run_entity,
 };
-use ledger_core::{RunId, Timestamp};
 use serde::Deserialize;
 
 use super::runs_wire::*;
 use crate::body::Json;
-use crate::entity::{answered, committed, submit, typed};
+use crate::entity::{answered, committed, instant, submit, typed};
 use crate::error::{ApiError, Problem, Refusal};
 use crate::handler::{json, meta, require};
 use crate::{ApiState, RequestId};
@@ -62,16 +62,6 @@ pub async fn list_rules(State(state): State<ApiState>, headers: HeaderMap) -> Re
         rules.push(RuleBody::new(&r));
     }
     Ok(json(StatusCode::OK, RuleList { rules }))
-}
-
-/// A time in RFC 3339, as the core takes it.
-fn instant(field: &str, text: &str) -> Result<Timestamp, ApiError> {
-    use time::format_description::well_known::Rfc3339;
-    let t = time::OffsetDateTime::parse(text, &Rfc3339)
-        .map_err(|_| ApiError::InvalidBody(format!("{field}: {text:?} is not an RFC 3339 time")))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1000)
-        .map(Timestamp)
-        .map_err(|_| ApiError::InvalidBody(format!("{field}: out of range")))
 }
 
 #[utoipa::path(post, path = "/v1/recon/runs", tag = "recon", request_body = RunRequest,

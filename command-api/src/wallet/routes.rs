@@ -19,12 +19,12 @@ use ledger_core::wallet::{
     BONUS_KIND, Command, DEPOSIT_KIND, PLAYER_KIND, PROVIDER_KIND, Rejection, Terms, WITHDRAWAL_KIND, bonus_account,
     bonus_entity, deposit_entity, locked_account, main_account, player_entity, provider_entity, withdrawal_entity,
 };
-use ledger_core::{AccountRef, BonusId, CurrencyCode, DepositId, Timestamp, WithdrawalId};
+use ledger_core::{AccountRef, BonusId, CurrencyCode, DepositId, WithdrawalId};
 use rust_decimal::Decimal;
 
 use super::wire::*;
 use crate::body::{Json, OptionalJson};
-use crate::entity::{answered, committed, now, submit, typed};
+use crate::entity::{answered, committed, instant, now, submit, typed};
 use crate::error::{ApiError, Problem, Refusal};
 use crate::handler::{created, json, meta, require, require_of, require_some};
 use crate::{ApiState, RequestId};
@@ -56,16 +56,6 @@ pub(super) fn terms(state: &ApiState) -> Terms {
 pub(super) fn currency(text: &str) -> Result<CurrencyCode, ApiError> {
     CurrencyCode::parse(text)
         .map_err(|_| ApiError::from(Rejection::Ledger(ledger_core::ledger::Rejection::UnknownCurrency)))
-}
-
-/// A time in RFC 3339, as the core takes it.
-fn instant(field: &str, text: &str) -> Result<Timestamp, ApiError> {
-    use time::format_description::well_known::Rfc3339;
-    let t = time::OffsetDateTime::parse(text, &Rfc3339)
-        .map_err(|_| ApiError::InvalidBody(format!("{field}: {text:?} is not an RFC 3339 time")))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1000)
-        .map(Timestamp)
-        .map_err(|_| ApiError::InvalidBody(format!("{field}: out of range")))
 }
 
 /// A player's balances, as the writer's memory holds its accounts.
